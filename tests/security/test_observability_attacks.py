@@ -167,3 +167,25 @@ def test_spans_waiting_for_a_hung_receiver_are_bounded_in_bytes(two_tier, anthro
         assert exp.waiting + exp.dropped + exp._in_flight == 24
     finally:
         rcv.close()
+
+
+def test_the_batch_being_filled_and_the_post_in_flight_count_against_queue_bytes(two_tier, anthropic_up):
+    """The bound left out the batch being filled and the POST in flight, each up to `batch_size` requests: at the
+    default 512, ~34 MB apiece with captured content, on top of `queue_bytes` (before review32a). The batch being
+    filled is sealed at an eighth of the bound, and the POST in flight counts against it."""
+    rcv = Hung()
+    try:
+        g = two_tier(observability={"tracing": {"endpoint": rcv.url, "capture_content": True, "timeout": 60,
+                                                "interval": 60, "batch_size": 512, "queue_bytes": 262_144}})
+        anthropic_up.default = Reply(text="hi")
+        big = [{"role": "user", "content": "\U0001F600" * 20_000}]  # 80 kB of UTF-8 a request (66 kB kept)
+        for _ in range(40):
+            assert oai(g).chat.completions.create(model="main", messages=big).choices[0].message.content == "hi"
+        exp = g.gateway.observer.exporter
+        held = (sum(len(e) for batch in exp.ready for e in batch[0]) + sum(len(e) for e in exp.pending)
+                + getattr(exp, "_in_flight_bytes", 0))
+        assert held <= 262_144 * 9 // 8 + 70_000, held
+        assert exp.dropped >= 20, exp.dropped
+        assert exp.waiting + exp.dropped + exp._in_flight == 40
+    finally:
+        rcv.close()

@@ -21,6 +21,38 @@ local function EPOCH(ekey, fresh)
 end
 """
 
+# An increment of a counter's field that meets a value Redis will not add to (a word, `1.5` in a count, ` 5`, `1e400`,
+# `inf`: Lua's `tonumber` reads most of these, HINCRBY/HINCRBYFLOAT refuse them) starts the field from 0, and one
+# that meets a key of another type starts from no key: what deleting them would do. Only a write from outside makes
+# either; before review32a the refusal failed the whole script call, so every request of the budget (and every
+# admission riding in the same call) was a 503 until the counter expired, and for ever under a string with no TTL.
+ADD = """
+local function add(key, field, amt, float)
+  local cmd = float and 'HINCRBYFLOAT' or 'HINCRBY'
+  local r = redis.pcall(cmd, key, field, amt)
+  if type(r) == 'table' and r.err then
+    if string.find(r.err, 'WRONGTYPE', 1, true) then redis.call('DEL', key) else redis.call('HSET', key, field, '0') end
+    r = redis.call(cmd, key, field, amt)  -- (an error of the call itself, OOM say, raises as before)
+  end
+  return r
+end
+"""
+
+# The keys every admission call reads besides the counters, and their types: one of another type (written from
+# outside) failed every call of the store, for every budget, for ever (no TTL); the store deletes it once a call
+# failed with WRONGTYPE (store_redis._run), which costs the calls that succeed nothing. ARGV: key type, ...
+REPAIR = """
+local n = 0
+for i = 1, #ARGV, 2 do
+  local t = redis.call('TYPE', ARGV[i])['ok']
+  if t ~= 'none' and t ~= ARGV[i + 1] then
+    redis.call('DEL', ARGV[i])
+    n = n + 1
+  end
+end
+return n
+"""
+
 # ARGV: ekey fresh since -> {the store's epoch, Redis's time, the next look's `since`, then per counter settled after
 # `since` ("[score": at or after it; up to 2,048): member "key slot", settled usd, settled tokens, seconds to live} (the watcher's look, with the
 # script's rule for a missing epoch; members older than any window are dropped)
@@ -45,8 +77,9 @@ local m = redis.call('ZRANGEBYSCORE', recent, lo, '+inf', 'WITHSCORES', 'LIMIT',
 local out = {epoch, string.format('%.6f', rnow), string.format('%.6f', rnow)}
 for i = 1, #m, 2 do
   local key, slot = string.match(m[i], '^(%S+) (%S+)$')
-  if key then
-    local v = redis.call('HMGET', key, 's' .. slot, 'k' .. slot)
+  -- (a counter's key of another type, written from outside, failed every later look before review32a: skipped)
+  local v = key and redis.pcall('HMGET', key, 's' .. slot, 'k' .. slot)
+  if v and not v.err then
     out[#out + 1] = m[i]
     out[#out + 1] = v[1] or '0'
     out[#out + 1] = v[2] or '0'
@@ -70,7 +103,7 @@ return out
 # Returns {settlement results (1 settled, 0 already settled), admission results (0 admitted, or
 # {kind, index, what, used, oldest slot[, cur, prev]}), Redis's time, the store's epoch}, or {'epoch', the store's
 # epoch} and nothing done when `epoch` (the one the gateway last saw; '' for none yet) is not the store's.
-SCRIPT = EPOCH + """
+SCRIPT = EPOCH + ADD + """
 local now = tonumber(ARGV[1])
 -- Reservation deadlines are on Redis's clock: the gateway's `now` only says how far ahead a deadline is. On the
 -- gateways' clocks, one running ahead of the others by more than reservation_ttl swept their live reservations
@@ -95,13 +128,17 @@ local function words(s)
   return t
 end
 
+-- (a reservation's record is this script's: one planted with a word or a non-finite amount, or a record of another
+-- type, stopped every call before review32a, the sweep being in every call; such a record gives back nothing)
 local function give_back(r)
-  local h = redis.call('HGETALL', rprefix .. r)
+  local h = redis.pcall('HGETALL', rprefix .. r)
+  if h.err then h = {} end
   for i = 1, #h, 2 do
-    local slot, u, t = string.match(h[i + 1], '^(%S+) (%S+) (%S+)$')
-    if slot and redis.call('EXISTS', h[i]) == 1 then
-      if u ~= '0' then redis.call('HINCRBYFLOAT', h[i], 'u' .. slot, -tonumber(u)) end
-      if t ~= '0' then redis.call('HINCRBY', h[i], 't' .. slot, -tonumber(t)) end
+    local slot, u, t = string.match(h[i + 1], '^(%d+) (%S+) (%d+)$')
+    local nu = tonumber(u)
+    if slot and nu and nu >= 0 and nu < math.huge and #t <= 15 and redis.call('EXISTS', h[i]) == 1 then
+      if u ~= '0' then add(h[i], 'u' .. slot, -nu, true) end
+      if t ~= '0' then add(h[i], 't' .. slot, '-' .. t) end
     end
   end
   redis.call('DEL', rprefix .. r)
@@ -141,11 +178,11 @@ local function settle(a)
       du = du - tonumber(a[b + 2])
       dt = dt - tonumber(a[b + 3])
     end
-    if du ~= 0 then redis.call('HINCRBYFLOAT', key, 'u' .. slot, du) end
-    if dt ~= 0 then redis.call('HINCRBY', key, 't' .. slot, dt) end
+    if du ~= 0 then add(key, 'u' .. slot, du, true) end
+    if dt ~= 0 then add(key, 't' .. slot, dt) end
     -- the settled spend alone, which the gateways mirror (spend_mirror.py) to add back should Redis come back empty
-    if a[b + 4] ~= '0' then redis.call('HINCRBYFLOAT', key, 's' .. slot, a[b + 4]) end
-    if a[b + 5] ~= '0' then redis.call('HINCRBY', key, 'k' .. slot, a[b + 5]) end
+    if a[b + 4] ~= '0' then add(key, 's' .. slot, a[b + 4], true) end
+    if a[b + 5] ~= '0' then add(key, 'k' .. slot, a[b + 5]) end
     if a[b + 4] ~= '0' or a[b + 5] ~= '0' then
       redis.call('ZADD', recent, rnow, key .. ' ' .. slot)
       redis.call('ZADD', recent .. ':ends', 'GT', rnow + tonumber(a[b + 6]), key .. ' ' .. slot)
@@ -155,7 +192,7 @@ local function settle(a)
   for i = 0, nr - 1 do
     local r = 4 + nb * 7 + i * 3
     if a[r + 2] ~= '0' and redis.call('EXISTS', a[r]) == 1 then
-      redis.call('HINCRBY', a[r], 't' .. a[r + 1], a[r + 2])
+      add(a[r], 't' .. a[r + 1], a[r + 2])
     end
   end
   return 1
@@ -169,13 +206,17 @@ end
 -- counter does.
 local function counted(key, field, raw)
   local x = tonumber(raw)
-  if x and x >= 0 then return x end
+  if x and x >= 0 and x < math.huge then return x end
   if raw then redis.call('HSET', key, field, '0') end
   return 0
 end
 
 local function counters(key, fields)
-  local v = redis.call('HMGET', key, unpack(fields))
+  local v = redis.pcall('HMGET', key, unpack(fields))
+  if v.err then  -- another type: as if it were not there
+    redis.call('DEL', key)
+    v = {}
+  end
   for i = 1, #fields do v[i] = counted(key, fields[i], v[i]) end
   return v
 end
@@ -192,7 +233,11 @@ local function check(a, b0, nb, r0, nr)
       u, t = v[1], v[2]
       oldest = slot
     else
-      local h = redis.call('HGETALL', key)
+      local h = redis.pcall('HGETALL', key)
+      if h.err then
+        redis.call('DEL', key)
+        h = {}
+      end
       local lo = slot - nslots + 1
       for j = 1, #h, 2 do
         local s = tonumber(string.sub(h[j], 2))
@@ -242,8 +287,8 @@ local function admit(a)
   for i = 0, nb - 1 do
     local b = b0 + i * 8
     local key, slot, uamt, tamt = a[b], a[b + 1], a[b + 5], a[b + 6]
-    if uamt ~= '0' then redis.call('HINCRBYFLOAT', key, 'u' .. slot, uamt) end
-    if tamt ~= '0' then redis.call('HINCRBY', key, 't' .. slot, tamt) end
+    if uamt ~= '0' then add(key, 'u' .. slot, uamt, true) end
+    if tamt ~= '0' then add(key, 't' .. slot, tamt) end
     if uamt ~= '0' or tamt ~= '0' then
       redis.call('EXPIRE', key, a[b + 7])
       redis.call('HSET', rprefix .. rid, key, slot .. ' ' .. uamt .. ' ' .. tamt)
@@ -257,8 +302,8 @@ local function admit(a)
   for i = 0, nr - 1 do
     local r = r0 + i * 4
     local key = a[r]
-    redis.call('HINCRBY', key, 'r' .. minute, 1)
-    if a[r + 3] ~= '0' then redis.call('HINCRBY', key, 't' .. minute, a[r + 3]) end
+    add(key, 'r' .. minute, 1)
+    if a[r + 3] ~= '0' then add(key, 't' .. minute, a[r + 3]) end
     redis.call('HDEL', key, 'r' .. (minute - 2), 't' .. (minute - 2))
     redis.call('EXPIRE', key, 180)
   end
@@ -276,7 +321,7 @@ return {settled, admitted, string.format('%.6f', rnow), epoch}  -- Redis's clock
 # offers of what the counter's settled spend was at the loss (spend_mirror.py), taken once per (epoch, member), while
 # the store's epoch is `epoch` (0: it moved on; the caller learns the new one). The counter gets the larger of the
 # largest first offer and the sum of the second ones (kept per counter in `base`).
-RESTORE = """
+RESTORE = ADD + """
 if redis.call('GET', ARGV[1]) ~= ARGV[2] then return 0 end
 local base = ARGV[3]
 if redis.call('HSETNX', base, 'member ' .. ARGV[4], '1') == 0 then return 1 end
@@ -295,12 +340,12 @@ for i = 6, #ARGV do
     local dt = math.max(nmt, nst) - math.max(mt, st)
     redis.call('HSET', base, f .. ' mu', tostring(nmu), f .. ' su', tostring(nsu), f .. ' mt', nmt, f .. ' st', nst)
     if du > 0 then
-      redis.call('HINCRBYFLOAT', key, 'u' .. slot, du)
-      redis.call('HINCRBYFLOAT', key, 's' .. slot, du)
+      add(key, 'u' .. slot, du, true)
+      add(key, 's' .. slot, du, true)
     end
     if dt > 0 then
-      redis.call('HINCRBY', key, 't' .. slot, dt)
-      redis.call('HINCRBY', key, 'k' .. slot, dt)
+      add(key, 't' .. slot, dt)
+      add(key, 'k' .. slot, dt)
     end
     if du > 0 or dt > 0 then
       redis.call('EXPIRE', key, ex)
@@ -318,7 +363,7 @@ return 1
 # gateway still in flight: its reservation held again in a store that came back empty (before session 30, costs2,
 # reservations in flight were lost with it, and the budget admitted past its cap while they ran). Once per request
 # (one already held, settled or released is left alone); 0 when the store's epoch is not `epoch`.
-REHOLD = """
+REHOLD = ADD + """
 if redis.call('GET', ARGV[1]) ~= ARGV[2] then return 0 end
 local tm = redis.call('TIME')
 local rnow = tonumber(tm[1]) + tonumber(tm[2]) / 1000000
@@ -330,8 +375,8 @@ for i = 6, #ARGV do
   if rid and hold and redis.call('EXISTS', rprefix .. rid) == 0 and redis.call('EXISTS', sprefix .. rid) == 0 then
     for b = 3, #a - 4, 5 do
       local key, slot, u, t = a[b], a[b + 1], a[b + 2], a[b + 3]
-      if u ~= '0' then redis.call('HINCRBYFLOAT', key, 'u' .. slot, u) end
-      if t ~= '0' then redis.call('HINCRBY', key, 't' .. slot, t) end
+      if u ~= '0' then add(key, 'u' .. slot, u, true) end
+      if t ~= '0' then add(key, 't' .. slot, t) end
       redis.call('EXPIRE', key, a[b + 4])
       redis.call('HSET', rprefix .. rid, key, slot .. ' ' .. u .. ' ' .. t)
     end

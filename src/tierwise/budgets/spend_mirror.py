@@ -14,6 +14,7 @@ exact for the gateways still running (what a look too recent to have sampled lea
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 MAX_COUNTERS = 50_000  # counters mirrored at most (past it, those that expire first are forgotten)
@@ -58,10 +59,17 @@ class SpendMirror:
             key, _, slot = str(items[i]).rpartition(" ")
             if not key or not slot.lstrip("-").isdigit():
                 continue
+            try:  # (a field written from outside: a word, `inf`, below zero; one stopped every later look before
+                # review32a, the watcher's `since` never moving past it)
+                usd, tok = float(items[i + 1] or 0), int(float(items[i + 2] or 0))
+            except (ValueError, OverflowError):
+                continue
+            if not 0 <= usd < math.inf or tok < 0:
+                continue
             c = self._get(key, int(slot), now)
             if when <= c[2]:
                 continue
-            c[0], c[1], c[2] = float(items[i + 1] or 0), int(float(items[i + 2] or 0)), when
+            c[0], c[1], c[2] = usd, tok, when
             ttl = int(items[i + 3] or -1)
             if ttl > 0:
                 c[3] = now + ttl

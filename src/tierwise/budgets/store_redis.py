@@ -46,7 +46,7 @@ from tierwise.budgets.checks import (
     Refusal,
     Settlement,
 )
-from tierwise.budgets.redis_scripts import LOOK, REHOLD, RENEW, RESTORE, SCRIPT
+from tierwise.budgets.redis_scripts import LOOK, REHOLD, RENEW, REPAIR, RESTORE, SCRIPT
 from tierwise.budgets.spend_mirror import SpendMirror
 from tierwise.dispatch.connection import tls_built_early
 
@@ -124,6 +124,7 @@ class RedisStore:
         # expire_s..." (held again should the store come back empty; dropped at settlement)
         self._held: dict[str, str] = {}
         self._look = self.client.register_script(LOOK)
+        self._repair = self.client.register_script(REPAIR)
         self.ekey = prefix + "epoch"
         self.epoch = ""  # the store's epoch as this gateway last saw it ("": not yet)
         self._calls = itertools.count()
@@ -287,6 +288,8 @@ class RedisStore:
             if self._watcher is None:
                 self._watcher = asyncio.ensure_future(self._watch())
         except BaseException as e:  # every admission in the batch sees the store's failure
+            if isinstance(e, aioredis.ResponseError) and "WRONGTYPE" in str(e):
+                await self._repair_types([a for a, _, _ in adm] + [s for s, _, _ in st])
             # The call may have run in Redis all the same (a reply that timed out): settlements are kept to be
             # tried again, and each admission is released (both idempotent by request id).
             self._keep([(s, f) for s, _, f in st] + [(_release(a), None) for a, _, _ in adm])
@@ -300,6 +303,20 @@ class RedisStore:
         for f, r in zip(futures, [*((x, when) for x in settled), *admitted], strict=True):
             if f is not None and not f.done():
                 f.set_result(r)
+
+    async def _repair_types(self, calls: list[str]) -> None:
+        """A call failed on a key of another type than the script's (`redis_scripts.REPAIR`): such a key is deleted,
+        so the next call runs."""
+        keys = [self.zkey, "zset", self.ekey, "string", self.ekey + ":copy", "string", self.ekey + ":recent", "zset",
+                self.ekey + ":recent:ends", "zset"]
+        for c in calls:
+            keys += [self.rprefix + c.split(" ", 1)[0], "hash"]
+        try:
+            if n := await self._repair(args=keys):
+                log.warning("budgets: %d key(s) of the budget store were of another type than it writes (written from "
+                            "outside); deleted", n)
+        except Exception:  # noqa: BLE001 - the store's failure is already reported by the call's own
+            pass
 
     def _keep(self, items: list[tuple[str, asyncio.Future[Any] | None]]) -> None:
         self._kept += items

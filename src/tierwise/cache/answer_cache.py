@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -63,7 +64,15 @@ def make_backend(cfg: CacheConfig, base_dir: str) -> Backend:
                               "cache.sqlite_path at a writable place (a file that is not a tierwise cache is "
                               "never overwritten)") from None
     if cfg.backend == "redis":
-        return RedisBackend(cfg.redis_url, cfg.redis_prefix, cfg.redis_timeout, cfg.max_bytes, cfg.max_entry_bytes)
+        secret = None
+        if cfg.redis_signing_key_env:
+            secret = os.environ.get(cfg.redis_signing_key_env, "")
+            if len(secret) < 16:
+                raise ConfigError(f"cache.redis_signing_key_env names {cfg.redis_signing_key_env}, which is not set "
+                                  "or holds fewer than 16 characters: set it to the same secret on every gateway "
+                                  "that shares the cache's prefix")
+        return RedisBackend(cfg.redis_url, cfg.redis_prefix, cfg.redis_timeout, cfg.max_bytes, cfg.max_entry_bytes,
+                            secret.encode() if secret else None)
     return MemoryBackend(cfg.max_bytes)
 
 

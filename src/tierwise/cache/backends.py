@@ -8,6 +8,7 @@ tenant so `tierwise cache invalidate --route/--tenant` can drop them.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import re
 import sqlite3
 import time
@@ -273,6 +274,8 @@ while total > max and evicted < 10000 do
 end
 return evicted
 """
+_TAG = 32  # bytes of an entry's HMAC-SHA256 (`redis_signing_key_env`)
+
 # ARGV: the largest entry this cache stores (`max_entry_bytes`). A larger value is not one of this cache's: whoever
 # can write under the prefix planted it (8 MB under a 64 KiB bound was read whole at every lookup, decoded on the
 # event loop and served, before session 32), so it is a miss, never read; the miss's answer takes its place.
@@ -305,7 +308,8 @@ class RedisBackend:
 
     name = "redis"
 
-    def __init__(self, url: str, prefix: str, timeout: float, max_bytes: int, max_entry_bytes: int | None = None) -> None:
+    def __init__(self, url: str, prefix: str, timeout: float, max_bytes: int, max_entry_bytes: int | None = None,
+                 secret: bytes | None = None) -> None:
         import redis.asyncio as aioredis
 
         from tierwise.dispatch.connection import tls_built_early
@@ -313,6 +317,12 @@ class RedisBackend:
         self.prefix = prefix
         self.max_bytes = max_bytes
         self.max_entry_bytes = max_bytes if max_entry_bytes is None else max_entry_bytes
+        # `redis_signing_key_env`: whoever can write under the prefix could store any answer for any question in any
+        # tenant's scope (review32a); with a secret, an entry ends in HMAC-SHA256(secret, its key + value), so one
+        # that was not written by a gateway holding the secret, or was moved to another key, is a miss.
+        self.secret = secret
+        if secret:
+            self.max_entry_bytes += _TAG
         self.client = aioredis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
         self._tls = tls_built_early(self.client)  # not inside the first lookup's connect timeout
         self.index = (f"{prefix}lru-order", f"{prefix}lru-sizes", f"{prefix}lru-bytes")
@@ -332,11 +342,19 @@ class RedisBackend:
 
     async def get(self, key: str, *, route: str, tenant: str) -> bytes | None:
         name = self.full_key(key, route, tenant)
-        return await self._get(keys=[name, self.index[0], self.sequence],  # type: ignore[no-any-return]
-                               args=[self.max_entry_bytes])
+        raw: bytes | None = await self._get(keys=[name, self.index[0], self.sequence], args=[self.max_entry_bytes])
+        if raw is None or not self.secret:
+            return raw
+        body = raw[:-_TAG]
+        if len(raw) < _TAG or not hmac.compare_digest(raw[-_TAG:], hmac.digest(self.secret, name.encode() + body,
+                                                                               "sha256")):
+            return None
+        return body
 
     async def put(self, key: str, value: bytes, *, ttl: float, route: str, tenant: str) -> None:
         name = self.full_key(key, route, tenant)
+        if self.secret:
+            value += hmac.digest(self.secret, name.encode() + value, "sha256")
         size = len(value)
         await self._put(keys=[name, *self.index, self.sequence],
                         args=[value, max(1, int(ttl * 1000)), size, self.max_bytes])

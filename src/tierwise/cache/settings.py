@@ -60,6 +60,10 @@ class CacheConfig(_Strict):
     redis_prefix: str = Field("tierwise:cache:", min_length=1, max_length=100, description="redis key prefix")
     redis_timeout: float = Field(0.5, gt=0, le=30, description="seconds a redis call may take; on failure the "
                                  "request goes on uncached (a cache never fails a request)")
+    redis_signing_key_env: str | None = Field(None, description="environment variable holding a secret (16+ "
+                                              "characters, the same on every gateway of the prefix): each Redis "
+                                              "entry carries an HMAC-SHA256 of its key and value, and one that does "
+                                              "not verify (planted by whoever can write under the prefix) is a miss")
     all_routes: bool = Field(False, description="cache every route with the default RouteCache settings")
     routes: dict[str, RouteCache] = Field(default_factory=dict, description="per-route settings")
     semantic: SemanticConfig = Field(default_factory=SemanticConfig)

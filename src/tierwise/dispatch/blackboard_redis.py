@@ -38,8 +38,11 @@ for k = 1, #KEYS do
   for i = 1, #all, 2 do
     local v = all[i + 1]
     local sp = string.find(v, ' ', 1, true)
-    local at = sp and tonumber(string.sub(v, 1, sp - 1))
-    -- (a stamp after now or a field past `longest` bytes is not this script's: a forged field never aging out)
+    local at = sp and string.match(string.sub(v, 1, sp - 1), '^%d+$')
+    at = at and tonumber(at)
+    -- (a stamp after now or a field past `longest` bytes is not this script's: a forged field never aging out; a
+    -- stamp that is not whole milliseconds, `1.5e12` or `<now>.5` from a worker's user, failed every gateway's
+    -- exchange in Python's int() while it lived, before review32a)
     if not at or now - at > ttl or at > now or #v > longest then
       redis.call('HDEL', KEYS[k], all[i])
     elseif (k > 1 or all[i] ~= ARGV[1]) and kept < tonumber(ARGV[4]) then

@@ -30,8 +30,9 @@ class TracingConfig(_Strict):
     headers: dict[str, str] = Field(default_factory=dict,
                                     description="extra HTTP headers for the OTLP receiver (e.g. auth, ${ENV})")
     queue_size: int = Field(4096, ge=1, le=1_000_000, description="finished requests waiting for export; more are dropped and counted")
-    queue_bytes: int = Field(32 * 1024 * 1024, ge=65_536, description="bytes of full batches waiting for export at "
-                             "most; a batch past it is dropped and counted (captured content: up to ~66 kB a request)")
+    queue_bytes: int = Field(32 * 1024 * 1024, ge=65_536, description="bytes of spans held for export at most (a "
+                             "batch is sealed at an eighth of it); a batch past it is dropped and counted (captured "
+                             "content: up to ~66 kB a request)")
     batch_size: int = Field(512, ge=1, le=100_000, description="requests per OTLP POST")
     interval: float = Field(1.0, gt=0, le=60, description="seconds between exports")
     timeout: float = Field(5.0, gt=0, le=60, description="seconds per OTLP POST")

@@ -75,6 +75,12 @@ class SpanExporter:
         # bounded in bytes too, and the one being filled holds at most `batch_size` requests.
         self.max_bytes = cfg.queue_bytes
         self.ready_bytes = 0
+        # The batch being filled is sealed at an eighth of that, and the POST in flight counts against the bound:
+        # both were outside it (up to `batch_size` requests each, ~34 MB apiece at 66 kB a request, on top of the
+        # 32 MiB; review32a), so all the exporter holds is at most ~1.125 × queue_bytes and one request.
+        self.seal_bytes = max(1, cfg.queue_bytes // 8)
+        self.pending_bytes = 0
+        self._in_flight_bytes = 0
         self.batch = cfg.batch_size
         self.interval = cfg.interval
         self.timeout = cfg.timeout
@@ -109,6 +115,7 @@ class SpanExporter:
             self._drop(1)
             return
         w = self.encoder._native  # (SpanEncoder.spans_of, without its frame: this runs per traced request)
+        k = len(self.pending)
         if w is None:
             self.encoder.spans_of(rec, self.pending)
         else:
@@ -119,11 +126,12 @@ class SpanExporter:
                 self.encoder.spans_of_python(rec, self.pending)
         self.waiting += 1
         self.pending_n = n = self.pending_n + 1
-        if n >= self._trigger:
+        self.pending_bytes = b = self.pending_bytes + sum(map(len, self.pending[k:]))
+        if n >= self._trigger or b >= self.seal_bytes:
             self._kick()
 
     def _kick(self) -> None:
-        if self.pending_n >= self.batch:
+        if self.pending_n >= self.batch or self.pending_bytes >= self.seal_bytes:
             self._seal()
             if self._wake is not None:
                 self._wake.set()
@@ -134,8 +142,9 @@ class SpanExporter:
     def _seal(self) -> None:
         """The batch being filled is complete: to the export queue."""
         if self.pending_n:
-            nb = sum(map(len, self.pending))  # (once a batch)
-            if self.ready and self.ready_bytes + nb > self.max_bytes:
+            nb = self.pending_bytes
+            held = self.ready_bytes + self._in_flight_bytes
+            if held and held + nb > self.max_bytes:
                 self.waiting -= self.pending_n
                 self._drop(self.pending_n)
             else:
@@ -143,6 +152,7 @@ class SpanExporter:
                 self.ready_bytes += nb
             self.pending = []
             self.pending_n = 0
+            self.pending_bytes = 0
 
     def _drop(self, n: int) -> None:
         self.dropped += n
@@ -199,9 +209,12 @@ class SpanExporter:
                 if budget is not None and budget <= 0:
                     self._drop(n)
                     continue
-                self._in_flight = n  # (dropped by aclose when the POST is cancelled)
-                ok = await self._post(self._body(entries), budget)
-                self._in_flight = 0
+                self._in_flight, self._in_flight_bytes = n, nb  # (dropped by aclose when the POST is cancelled)
+                body = self._body(entries)
+                del entries  # (the body alone is held while the POST waits)
+                ok = await self._post(body, budget)
+                del body
+                self._in_flight, self._in_flight_bytes = 0, 0
                 if ok:
                     self.exported += n
                 else:
@@ -303,7 +316,7 @@ class SpanExporter:
         """A POST cancelled before its answer: its requests are dropped (and counted)."""
         if self._in_flight:
             self._drop(self._in_flight)
-            self._in_flight = 0
+            self._in_flight, self._in_flight_bytes = 0, 0
 
     def close(self) -> None:
         """Without a running loop (library use): export what is queued."""
