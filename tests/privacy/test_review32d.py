@@ -150,3 +150,11 @@ def test_a_key_in_the_base64_of_a_sentence_is_still_a_secret(det, key):
     assert "SECRET" in {f.entity for f in det.scan(text)}
     plain = "Meeting notes, 3 March.\nAttendees: the team. Budget approved; next review in April.\n" * 3
     assert [f for f in det.scan(f"blob {b64(plain)} end") if f.entity == "SECRET"] == []
+
+
+# ---------------------------------------------------------------------------- left items of round 12
+
+@pytest.mark.parametrize("text", ["tel:+46701234567x", "reach me on +14155552671abc", "id:+442071838750_home"])
+def test_an_international_phone_glued_to_a_word_after_it_is_found(det, text):
+    """Round 11 read a number glued to a word before it (`call_+14155552671.wav`); one glued after it was missed."""
+    assert "PHONE_NUMBER" in {f.entity for f in det.scan(text)}
