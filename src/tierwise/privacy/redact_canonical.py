@@ -6,8 +6,9 @@ value, recursively); tool-result text; thinking text; tool definitions' descript
 `description` strings inside their input schemas and inside a `response_format` JSON schema);
 string values of `metadata` and of
 unmodelled blocks (`OtherBlock.raw`, not its base64 payloads: `request_scan.is_payload`); the
-`user` field. Images are not touched (no text in the
-canonical model). The result is a new Request built with `with_changes`, so the same-format
+`user` field. Base64 payloads and ids that are text as a whole (a `.txt` upload, a text
+document, an image's base64 that is a note, `toolu_` + base64 of an address) are redacted in their text
+and written back as valid base64 (privacy/text_payload.py); other images are not touched. The result is a new Request built with `with_changes`, so the same-format
 pass-through body (which still holds the originals) is dropped and the request is re-encoded.
 
 Note on thinking: Anthropic signs thinking blocks; a redacted thinking text no longer matches
