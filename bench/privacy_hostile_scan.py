@@ -58,6 +58,39 @@ def shapes() -> dict[str, str]:
         "one stretch, its pair at the end": "a" * (MB - 1) + "1",
         "stretches of 8 digits and a line break": fill("1234 5678\n."),
         "ordinary code": "",  # filled by main from this file's own text
+        # review32d (round 12's 64 levels, percent-encoding between levels, rot13 and `word_` second readings)
+        **nested_shapes(fill),
+    }
+
+
+def nested_shapes(fill) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    import codecs
+    import os
+    import urllib.parse
+
+    def b64(s: str) -> str:
+        return base64.b64encode(s.encode()).decode()
+
+    def to_mb(seed: str, step) -> str:  # type: ignore[no-untyped-def]
+        while len(step(seed)) <= MB:
+            seed = step(seed)
+        return seed
+
+    def nest(s: str, n: int, step=b64) -> str:  # type: ignore[no-untyped-def]
+        for _ in range(n):
+            s = step(s)
+        return s
+
+    return {
+        "one run, base64 nested to a MB (~31 levels)": to_mb("word " * 20, b64),
+        "one run, base64 of percent-encoded, nested to a MB": to_mb("word " * 20, lambda s: b64(urllib.parse.quote(s, safe=""))),
+        "one run, base32 nested to a MB": to_mb("word " * 20, lambda s: base64.b32encode(s.encode()).decode()),
+        "one run, hex of base64 nested to a MB": to_mb("word " * 20, lambda s: b64(s).encode().hex()),
+        "runs nested 12 times, decoding to nothing": fill(nest("no value here", 12) + " "),
+        "runs nested 6 times through rot13": fill(codecs.encode(nest("no value here", 6), "rot13") + " "),
+        "random base64 runs of 48": " ".join(base64.b64encode(os.urandom(36)).decode() for _ in range(MB // 49)),
+        "ids of word_ and random base64": " ".join("toolu_" + base64.urlsafe_b64encode(os.urandom(18)).decode()
+                                                  for _ in range(MB // 31)),
     }
 
 def main() -> None:

@@ -6,8 +6,9 @@ value, recursively); tool-result text; thinking text; tool definitions' descript
 `description` strings inside their input schemas and inside a `response_format` JSON schema);
 string values of `metadata` and of
 unmodelled blocks (`OtherBlock.raw`, not its base64 payloads: `request_scan.is_payload`); the
-`user` field. Images are not touched (no text in the
-canonical model). The result is a new Request built with `with_changes`, so the same-format
+`user` field. Base64 payloads and ids that are text as a whole (a `.txt` upload, a text
+document, an image's base64 that is a note, `toolu_` + base64 of an address) are redacted in their text
+and written back as valid base64 (privacy/text_payload.py); other images are not touched. The result is a new Request built with `with_changes`, so the same-format
 pass-through body (which still holds the originals) is dropped and the request is re-encoded.
 
 Note on thinking: Anthropic signs thinking blocks; a redacted thinking text no longer matches
@@ -39,7 +40,17 @@ from tierwise.canonical import (
     ToolUseBlock,
 )
 from tierwise.privacy.redact import FindingLike, Pseudonymizer
-from tierwise.privacy.request_scan import binary, is_payload, opaque_shaped, payload_url
+from tierwise.privacy.request_scan import (
+    OPAQUE_KEYS,
+    binary,
+    id_text,
+    is_payload,
+    opaque_shaped,
+    payload_text,
+    payload_url,
+    url_text,
+)
+from tierwise.privacy.text_payload import Payload, read, write
 
 Detect = Callable[[str], Iterable[FindingLike]]
 
@@ -66,20 +77,33 @@ class _Redactor:
         return v
 
     def raw(self, v: Any, parent: str = "") -> Any:
-        """`json` for an unmodelled block, leaving its binary payloads (base64 files, audio) whole."""
+        """`json` for an unmodelled block, leaving its binary payloads (base64 files, audio) whole; one that is text
+        (a `.txt` upload, a text document) is redacted in its text and stays valid base64."""
         if isinstance(v, dict):
             return {self.text(k) if isinstance(k, str) else k:
-                    x if is_payload(parent, v, str(k), x) else self.raw(x, str(k)) for k, x in v.items()}
+                    x if is_payload(parent, v, str(k), x)
+                    else self.decoded(got, x) if (got := payload_text(parent, v, str(k), x, OPAQUE_KEYS))
+                    else self.raw(x, str(k)) for k, x in v.items()}
         if isinstance(v, list):
-            return [self.raw(x, parent) for x in v]
+            return [self.decoded(got, x) if isinstance(x, str) and (got := url_text(x)) else self.raw(x, parent)
+                    for x in v]
         return self.json(v)
+
+    def decoded(self, got: Payload | None, s: str) -> str:
+        """Base64 that is text as a whole (`request_scan.payload_text`): redacted in its text and written back as
+        valid base64, same `data:` head or id `word_` (review32d: round 12 redacted the base64 characters, and sent
+        a broken file); else `s` redacted as text."""
+        if got is None:
+            return self.text(s)
+        red = self.text(got.text)
+        return s if red == got.text else write(got, red)
 
     def opaque(self, s: str) -> str:
         """An id or a signature: as it is when shaped like one (`request_scan.opaque_shaped`), else text a
         client wrote there (an address as a tool call's id), redacted like any text: a tool call and its
         result keep one id (the same value, the same stand-in), and an encoder that narrows ids to the
         upstream's alphabet (`jane_doe_example_com`) no longer hides the value from the leak check."""
-        return s if not s or opaque_shaped(s) else self.text(s)
+        return s if not s or opaque_shaped(s) else self.decoded(id_text(s), s)
 
     def schema(self, v: Any) -> Any:
         """Redact the free text and example values of a JSON schema (`description`, `title`, `enum`,
@@ -112,8 +136,9 @@ class _Redactor:
             # A payload that is text once decoded (round 12: `data:image/png;base64,` + a note's base64 left as
             # written; the leak check looks for values on word boundaries, and a value's base64 groups sit inside
             # the payload's). A web URL is not rewritten: one holding a value is refused by the leak check.
-            url = b.url if not b.url or not b.url[:5].lower() == "data:" or payload_url(b.url) else self.text(b.url)
-            return replace(b, url=url, data=self.text(b.data) if b.data and not binary(b.data) else b.data)
+            url = b.url if not b.url or not b.url[:5].lower() == "data:" or payload_url(b.url) \
+                else self.decoded(url_text(b.url), b.url)
+            return replace(b, url=url, data=b.data if not b.data or binary(b.data) else self.decoded(read(b.data), b.data))
         return b  # redacted thinking: no clear text
 
     def tool(self, t: Tool) -> Tool:

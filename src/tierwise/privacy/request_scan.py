@@ -41,6 +41,7 @@ from tierwise.canonical import (
 )
 from tierwise.privacy.encoded import holds_text
 from tierwise.privacy.finding import Finding
+from tierwise.privacy.text_payload import Payload, read
 from tierwise.wire.request_parts import call_arguments
 
 Scan = Callable[[str], list[Finding]]
@@ -114,20 +115,20 @@ def _block(loc: str, b: Any) -> Iterator[tuple[str, str]]:
     elif isinstance(b, ThinkingBlock):
         yield f"{loc}.thinking", b.thinking
         if b.signature and not opaque_shaped(b.signature):
-            yield f"{loc}.signature", b.signature
+            yield f"{loc}.signature", readable(b.signature, id_text(b.signature))
     elif isinstance(b, ToolUseBlock):
         yield f"{loc}.name", b.name
         yield from _json(f"{loc}.input", b.input)
         if b.id and not opaque_shaped(b.id):
-            yield f"{loc}.id", b.id
+            yield f"{loc}.id", readable(b.id, id_text(b.id))
     elif isinstance(b, ToolResultBlock):
         if b.tool_use_id and not opaque_shaped(b.tool_use_id):
-            yield f"{loc}.tool_use_id", b.tool_use_id
+            yield f"{loc}.tool_use_id", readable(b.tool_use_id, id_text(b.tool_use_id))
         for k, c in enumerate(b.content):
             yield from _block(f"{loc}.content[{k}]", c)
     elif isinstance(b, ImageBlock):
         if b.url and not payload_url(b.url):
-            yield f"{loc}.url", b.url
+            yield f"{loc}.url", readable(b.url, url_text(b.url))
         # Strings the client chose that travel with the image: OpenAI's `detail` (any string is
         # forwarded), the media type, and the payload of a data: URL that was not base64
         # (`data:image/svg+xml,<svg>...`, `data:text/plain,...`: it leaves as written).
@@ -136,7 +137,7 @@ def _block(loc: str, b: Any) -> Iterator[tuple[str, str]]:
         if b.media_type:
             yield f"{loc}.media_type", b.media_type
         if b.data and not binary(b.data):
-            yield f"{loc}.data", b.data
+            yield f"{loc}.data", readable(b.data, read(b.data))
         extra = getattr(b, "extra", None)
         if extra:
             yield from _json(f"{loc}.extra", extra)
@@ -166,7 +167,7 @@ def _json(loc: str, v: Any, depth: int = 0) -> Iterator[tuple[str, str]]:
 # an id or a blob: only base64 / URL-safe characters (`toolu_01...`, `call_...`, `fc_68...`, a signature).
 # One with other characters (`jane.doe@example.com` as a message's `id`, a tool call's id, a thinking
 # signature) is text a client wrote, forwarded as written: scanned (session 24, attack-privacy4).
-_OPAQUE_KEYS = frozenset({"id", "tool_use_id", "tool_call_id", "call_id", "signature", "encrypted_content"})
+OPAQUE_KEYS = frozenset({"id", "tool_use_id", "tool_call_id", "call_id", "signature", "encrypted_content"})
 _BINARY_TYPES = frozenset({"base64", "redacted_thinking"})  # their `data` is base64 / an encrypted blob
 # Only base64 is a payload: a `data:text/plain,...` URL is text as written (skipped, it hid any value),
 # and so is a "base64" payload holding characters base64 has not (checked at ~1 ms per MB).
@@ -194,6 +195,35 @@ def binary(s: str) -> bool:
     return _is_base64(s) and not holds_text(s)
 
 
+def readable(s: str, got: Payload | None) -> str:
+    """What of `s` is scanned: the text its base64 holds (review32d: the whole text, every recognizer), or `s`."""
+    return s if got is None else got.text
+
+
+def id_text(s: str) -> Payload | None:
+    """An id a client wrote as base64 of text (`toolu_` + an address's base64): its text (privacy/text_payload)."""
+    return read(s, is_id=True) if _is_base64(s) else None
+
+
+def url_text(v: str) -> Payload | None:
+    """A `data:...;base64,` URL whose payload is text as a whole: its text."""
+    m = _DATA_URL.match(v)
+    return None if m is None else read(v[m.end():], head=v[:m.end()])
+
+
+def payload_text(parent: str, d: dict[str, Any], key: str, v: Any, opaque: frozenset[str] | None = None
+                 ) -> Payload | None:
+    """In a place `is_payload` reads as binary (or an id's place, when `opaque` names it), base64 that is text as a
+    whole: its text. Scanned as any text, redacted in it and written back as valid base64 (review32d)."""
+    if not isinstance(v, str):
+        return None
+    if key == "data" and (d.get("type") in _BINARY_TYPES or parent == "input_audio"):
+        return read(v) if _is_base64(v) else None
+    if opaque is not None and key in opaque:
+        return id_text(v)
+    return url_text(v)
+
+
 def is_payload(parent: str, d: dict[str, Any], key: str, v: Any) -> bool:
     """Is `d[key]` a binary payload, not text: a `data:` URL, the base64 of an image, a document
     or an audio clip (`source.data` of type base64, `input_audio.data`), a redacted thinking blob?
@@ -213,7 +243,7 @@ def payload_url(v: str) -> bool:
     return m is not None and binary(v[m.end():])
 
 
-def _body(loc: str, v: Any, depth: int = 0, parent: str = "", *, opaque: frozenset[str] = _OPAQUE_KEYS
+def _body(loc: str, v: Any, depth: int = 0, parent: str = "", *, opaque: frozenset[str] = OPAQUE_KEYS
           ) -> Iterator[tuple[str, str]]:
     if isinstance(v, str):
         yield loc, v
@@ -227,10 +257,15 @@ def _body(loc: str, v: Any, depth: int = 0, parent: str = "", *, opaque: frozens
             yield f"{loc}.{key}#key", key
             if key == "arguments" and isinstance(x, str):
                 x = call_arguments(x)  # a call's JSON arguments: walked as the codec parsed them
+            elif (got := payload_text(parent, v, key, x, opaque)) is not None:
+                yield f"{loc}.{key}", got.text
+                continue
             yield from _body(f"{loc}.{key}", x, depth + 1, key, opaque=opaque)
     elif isinstance(v, list):
         for i, x in enumerate(v):
-            if not (isinstance(x, str) and payload_url(x)):
+            if isinstance(x, str) and (got := url_text(x)) is not None:
+                yield f"{loc}[{i}]", got.text
+            elif not (isinstance(x, str) and payload_url(x)):
                 yield from _body(f"{loc}[{i}]", x, depth + 1, parent, opaque=opaque)
 
 

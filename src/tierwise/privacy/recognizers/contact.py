@@ -312,7 +312,8 @@ _SUM_AFTER = re.compile(rf"\s*(?:=\s*[0-9$<]|\)?\s*(?:[*×+/-]|–)\s*{_OPERAND}
 _LIST_MARK = re.compile(r"\d{1,2}\. (?=0)")  # `1. ` before a number with its area code's 0
 # Round 11: a number glued to a word (`call_+14155552671.wav`, `rec415-555-2671.wav`, `cell4155552671`): digit-first
 # patterns (the engine skips to a `+` or a digit), the word before checked after a match
-_GLUED_PHONE = regex.compile(r"(?:\+(?<=[A-Za-z_]\+)[1-9][0-9]{7,14}|[0-9](?<=[A-Za-z_][0-9]|[A-Za-z]-[0-9])[0-9.-]{5,13}[0-9])(?![0-9])")
+# review32d: in international form glued to a word after it only (`tel:+46701234567x`, ` +14155552671ext`): missed
+_GLUED_PHONE = regex.compile(r"(?:\+(?<=[A-Za-z_]\+)[1-9][0-9]{7,14}|\+(?<![0-9A-Za-z_]\+)[1-9][0-9]{7,14}(?=[A-Za-z_])|[0-9](?<=[A-Za-z_][0-9]|[A-Za-z]-[0-9])[0-9.-]{5,13}[0-9])(?![0-9])")
 _DASHED = re.compile(r"\d{3}-\d{3}-\d{4}")
 _GLUED_CUE = re.compile(r"(?i)(?:phone|tel|cell|mobile|mob|fax|call|sms|whatsapp|voicemail)[_-]?\Z")
 

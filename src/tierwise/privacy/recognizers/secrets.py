@@ -20,6 +20,7 @@ from tierwise.privacy.encoded import holds_text
 from tierwise.privacy.finding import Finding
 from tierwise.privacy.recognizers.ids import context_before
 from tierwise.privacy.recognizers.prescan import Prescan, class_table, prescan_of
+from tierwise.privacy.text_payload import read
 
 _PREFIXED = re.compile(
     r"(?<![\w-])(?:"
@@ -146,5 +147,10 @@ class SecretRecognizer:
         if shannon_bits(tok) < self.min_bits:
             return False
         # Prose written in base64 (a text file's payload, round 12: scanned since, and a `secrets: block` policy
-        # refused every `.txt` upload): words, not randomness; the base64 view reads the values it holds.
-        return not (len(tok) >= 32 and holds_text(tok, words=4))
+        # refused every `.txt` upload): words, not randomness. Unless the prose holds a key (review32d: `ghp_...`,
+        # `AKIA...` or `password: ...` in a sentence's base64 was passed, and the base64 view reads only texts with
+        # an `@` or four digits): the whole token is read, and any secret in it keeps the token one.
+        if len(tok) < 32 or not holds_text(tok, words=4):
+            return True
+        prose = read(tok)
+        return prose is None or next(iter(self.find(prose.text)), None) is not None

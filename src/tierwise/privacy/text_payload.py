@@ -1,0 +1,67 @@
+"""Base64 that is text once decoded, in a place read as binary: a `.txt` or `.csv` uploaded as a file, a
+`data:text/plain;base64,` URL, an Anthropic document whose base64 source is text, an image's base64 that is a note,
+an id a client wrote as `toolu_` + base64. `read` gives the whole text (scanned as any text: every recognizer, NER
+too); `write` puts a redacted text back as valid base64 in the same alphabet, after the same `data:` head or id
+`word_`, so the upstream gets a valid file with placeholders and a tool call and its result keep one id.
+
+Round 12 (privacy12) scanned such base64 through the encoded view (structured values only, no names) and redacted
+the base64 characters that carried a value: the upstream got a broken file (review32d). A payload that is not UTF-8
+as a whole (text at its start, binary later) is still read that way: redacted in place, a broken file, no leak.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import NamedTuple
+from urllib.parse import unquote
+
+from tierwise.privacy.encoded import holds_text
+
+_B64_CHARS = re.compile(r"[A-Za-z0-9+/_=-]+")  # (percent-encoding and line breaks are dropped before)
+
+
+class Payload(NamedTuple):
+    head: str  # what stays as written before the base64: a `data:...;base64,` head, an id's `word_`, or nothing
+    text: str  # the whole text the base64 holds
+    urlsafe: bool  # written with `-_` (ids, URL-safe payloads)
+    is_id: bool  # an id: written back without `=` padding unless it had it (Anthropic's ids allow `[A-Za-z0-9_-]`)
+    padded: bool
+
+
+def read(s: str, *, head: str = "", is_id: bool = False) -> Payload | None:
+    """The text base64 `s` holds as a whole (a `data:` URL's payload after its `head`; an id's after its `word_`),
+    or None: binary, not base64, or not UTF-8 throughout. `holds_text` (its first 4,096 characters) is asked first,
+    so an image or a PDF costs no whole decode."""
+    if not holds_text(s):
+        return None
+    body = "".join(unquote(s).split()) if ("%" in s or not s.isprintable() or " " in s) else s
+    got = _decode(body)
+    if got is None and is_id and "_" in body[:16]:
+        i = body.index("_") + 1
+        head, got = body[:i], _decode(body[i:])
+        body = body[i:]
+    if got is None:
+        return None
+    return Payload(head, got, "-" in body or "_" in body, is_id, body.endswith("="))
+
+
+def write(p: Payload, text: str) -> str:
+    """`text` (the payload's text, redacted) as base64 written the way the payload was."""
+    raw = text.encode("utf-8")
+    out = base64.urlsafe_b64encode(raw) if p.urlsafe else base64.b64encode(raw)
+    enc = out.decode("ascii")
+    return p.head + (enc.rstrip("=") if p.is_id and not p.padded else enc)
+
+
+def _decode(chars: str) -> str | None:
+    if len(chars) < 12 or not _B64_CHARS.fullmatch(chars):
+        return None
+    bare = chars.rstrip("=").replace("-", "+").replace("_", "/")
+    if len(bare) % 4 == 1:
+        return None
+    try:
+        return binascii.a2b_base64(bare + "=" * (-len(bare) % 4), strict_mode=True).decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return None
