@@ -1,0 +1,71 @@
+"""A team operator's Redis mistakes, as `doctor` and `serve` say them (session 32, newuser32b). Before: `doctor`
+said `unreachable (ResponseError)` for a database number the server does not have (`/99`: Redis answers "DB index
+is out of range") and `unreachable (AuthenticationError)` for a refused password, naming neither the cause nor the
+setting; `serve` called the first `not reachable`. Both now say what Redis answered (scrubbed) and which setting
+to fix, never the password."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from tests.harness import one_model_config
+from tests.security.test_cli_redis_errors import RIGHT, auth_redis  # noqa: F401 - the fixture: a redis-server
+from tierwise.cli import main
+
+SECRET = "Team0perator-secret-32b"
+
+
+def budgets_config(folder, url: str):
+    return one_model_config(folder, f"""\
+ledger: {{enabled: false}}
+budgets:
+  store: {{backend: redis, redis_url: "{url}"}}
+  limits: [{{name: per-team-key, per: key, usd: 5, window: day}}]
+""")
+
+
+def doctor(path) -> str:
+    result = CliRunner().invoke(main, ["doctor", "-c", str(path)])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result.output
+
+
+def test_doctor_names_a_database_the_server_does_not_have(tmp_path, auth_redis):  # noqa: F811
+    out = doctor(budgets_config(tmp_path, f"redis://:{RIGHT}@127.0.0.1:{auth_redis}/99"))
+    line = next(x for x in out.splitlines() if x.startswith("✗ redis"))
+    assert "DB index is out of range" in line and "fix budgets.store.redis_url" in line, line
+    assert "unreachable" not in line and RIGHT not in out, out
+
+
+def test_doctor_says_a_refused_password_is_one_and_where_to_fix_it(tmp_path, auth_redis):  # noqa: F811
+    out = doctor(budgets_config(tmp_path, f"redis://someuser:{SECRET}@127.0.0.1:{auth_redis}/9"))
+    line = next(x for x in out.splitlines() if x.startswith("✗ redis"))
+    assert "refused the credentials" in line and "budgets.store.redis_url" in line, line
+    assert SECRET not in out and RIGHT not in out, out
+
+
+def test_serve_does_not_call_a_redis_that_answered_unreachable(tmp_path, auth_redis):  # noqa: F811
+    import os
+    import signal
+
+    path = budgets_config(tmp_path, f"redis://:{RIGHT}@127.0.0.1:{auth_redis}/99")
+    env = {k: v for k, v in os.environ.items() if k != "TIERWISE_CONFIG"}
+    proc = subprocess.Popen([sys.executable, "-m", "tierwise.cli", "serve", "--port", "0", "-c", str(path)],
+                            cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    seen = []
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            seen.append(line)
+            if "serving on" in line:
+                break
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(120)
+    out = "".join(seen)
+    line = next(x for x in out.splitlines() if "Redis at" in x)
+    assert "DB index is out of range" in line and "budgets.store.redis_url" in line, line
+    assert "not reachable" not in line and RIGHT not in out, out
