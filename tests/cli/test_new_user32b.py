@@ -69,3 +69,27 @@ def test_serve_does_not_call_a_redis_that_answered_unreachable(tmp_path, auth_re
     line = next(x for x in out.splitlines() if "Redis at" in x)
     assert "DB index is out of range" in line and "budgets.store.redis_url" in line, line
     assert "not reachable" not in line and RIGHT not in out, out
+
+
+def test_doctor_warns_of_a_per_key_budget_that_matches_no_key(tmp_path, monkeypatch):
+    """`match: [team-alice]` where the key's name is its variable's, TEAM_ALICE_KEY: the budget covered no request
+    and doctor said nothing (`No check failed`); the team's daily cap capped nothing."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TEAM_ALICE_KEY", "alice-key-of-the-team")
+    rest = """\
+ledger: {enabled: false}
+server: {api_keys_env: [TEAM_ALICE_KEY, {env: TEAM_BOB_KEY, name: bob}]}
+budgets:
+  limits:
+    - {name: alice-day, per: key, match: [team-alice], usd: 5, window: day}
+    - {name: bob-day, per: key, match: [bob], usd: 5, window: day}
+    - {name: all-day, per: key, match: ["TEAM_*"], usd: 5, window: day}
+rate_limits:
+  limits: [{name: alice-rpm, per: key, match: [alice], requests_per_minute: 60}]
+"""
+    out = doctor(one_model_config(tmp_path, rest))
+    warned = [x for x in out.splitlines() if "matches no gateway key" in x]
+    assert len(warned) == 2, out
+    assert "budgets.limits alice-day" in warned[0] and "TEAM_ALICE_KEY, bob" in warned[0], warned
+    assert "rate_limits.limits alice-rpm" in warned[1], warned
+    assert "alice-key-of-the-team" not in out

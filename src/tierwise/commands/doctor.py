@@ -552,6 +552,10 @@ def command(config_path: str) -> None:
         say(f"! {warning}")
     if cfg.budgets is not None and (split := cfg.budgets.per_process_ensemble_warning()) is not None:
         say(f"! {split}")
+    from tierwise.budgets.key_match import unmatched_key_limits
+
+    for warning in unmatched_key_limits(cfg):
+        say(f"! {warning}")
     from tierwise.commands.doctor_models import claude_code_windows
 
     for warning in claude_code_windows(cfg, lists):
