@@ -93,3 +93,25 @@ rate_limits:
     assert "budgets.limits alice-day" in warned[0] and "TEAM_ALICE_KEY, bob" in warned[0], warned
     assert "rate_limits.limits alice-rpm" in warned[1], warned
     assert "alice-key-of-the-team" not in out
+
+
+def test_doctor_warns_when_no_otlp_receiver_listens(tmp_path, monkeypatch):
+    """Tracing on, no collector: doctor said nothing, serve logged export failures and dropped every span."""
+    import socket
+
+    from tests.harness import free_port
+
+    monkeypatch.chdir(tmp_path)
+    port = free_port()
+    rest = f"""\
+ledger: {{enabled: false}}
+observability: {{tracing: {{endpoint: "http://otlp-user:Otlp-token-32b@127.0.0.1:{port}/v1/traces"}}}}
+"""
+    out = doctor(one_model_config(tmp_path, rest))
+    line = next((x for x in out.splitlines() if "observability.tracing.endpoint" in x), "")
+    assert line.startswith("! ") and f"nothing answers at 127.0.0.1:{port}" in line, out
+    assert "Otlp-token-32b" not in out and "otlp-user" not in out, out
+    with socket.create_server(("127.0.0.1", 0)) as listening:  # a receiver: no warning
+        rest = rest.replace(str(port), str(listening.getsockname()[1]))
+        out = doctor(one_model_config(tmp_path, rest))
+    assert "observability.tracing.endpoint" not in out, out

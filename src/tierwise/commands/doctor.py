@@ -556,6 +556,10 @@ def command(config_path: str) -> None:
 
     for warning in unmatched_key_limits(cfg):
         say(f"! {warning}")
+    from tierwise.commands.doctor_tracing import silent_tracing_endpoint
+
+    if (silent := silent_tracing_endpoint(cfg)) is not None:
+        say(f"! {silent}")
     from tierwise.commands.doctor_models import claude_code_windows
 
     for warning in claude_code_windows(cfg, lists):
