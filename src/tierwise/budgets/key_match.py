@@ -29,6 +29,6 @@ def unmatched_key_limits(cfg: Config) -> list[str]:
         if limit.per != "key" or limit.match is None:
             continue
         if not any(fnmatchcase(n, g) for n in names for g in limit.match):
-            out.append(f"{section}.limits {limit.name}: `match: {limit.match}` matches no gateway key, so it caps "
+            out.append(f"{section}.limits {limit.name}: `match: [{', '.join(limit.match)}]` matches no gateway key, so it caps "
                        f"nothing; a key's name is its `name:` or its variable's (these keys: {', '.join(names)})")
     return out
