@@ -115,3 +115,59 @@ observability: {{tracing: {{endpoint: "http://otlp-user:Otlp-token-32b@127.0.0.1
         rest = rest.replace(str(port), str(listening.getsockname()[1]))
         out = doctor(one_model_config(tmp_path, rest))
     assert "observability.tracing.endpoint" not in out, out
+
+
+def test_tierwise_claude_waits_for_a_gateway_still_starting(monkeypatch):
+    """`serve` listens before its start-up ends; on a loaded machine `/health` was answered after more than 3 s and
+    `tierwise claude` said "no gateway answers ... (TimeoutError): start it first" of a gateway that was running.
+    Here the "gateway" takes connections but answers none until the client's second try: a wait, not a refusal."""
+    import socket
+    import threading
+
+    import click
+    import pytest
+
+    from tierwise import no_redirects
+    from tierwise.commands import claude
+
+    started = threading.Event()
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    held = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            if not started.is_set():
+                held.append(conn)  # still starting: the connection is taken, nothing is answered
+                continue
+            with conn:
+                conn.recv(65536)
+                body = b'{"status": "ok"}'
+                conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+                             b"connection: close\r\n\r\n%s" % (len(body), body))
+
+    threading.Thread(target=serve, daemon=True).start()
+    real = no_redirects.urlopen
+    calls = []
+
+    def counted(req, timeout):
+        calls.append(timeout)
+        if len(calls) == 2:
+            started.set()
+        return real(req, timeout=timeout)
+
+    monkeypatch.setattr(no_redirects, "urlopen", counted)
+    try:
+        claude._check_gateway(f"http://127.0.0.1:{port}", "tw.yaml")  # returns: it waited and got its answer
+    except click.ClickException as e:
+        pytest.fail(e.message)
+    finally:
+        started.set()
+        server.close()
+        for conn in held:
+            conn.close()
+    assert len(calls) == 2
