@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,10 @@ if TYPE_CHECKING:
 # Where `scripts/install-claude-code.sh` puts the CLI, under a checkout's root: an editable install (the
 # README's quick start) run from another folder finds it there too. Not the current folder's: `tierwise claude`
 # run inside a project just cloned would run whatever that project ships there (review27b).
+# `serve` listens before its start-up ends (the privacy detectors' NER model, the ledger), so a client may wait in
+# its backlog; before session 32 a wait of over 3 s (a loaded machine) read "no gateway answers ... start it first".
+START_WAIT_S = 60.0
+
 _TOOLS_BIN = os.path.join(".tools", "claude-code", "node_modules", ".bin")
 
 
@@ -109,19 +114,32 @@ def _check_gateway(url: str, config_path: str, key: str | None = None) -> None:
     from tierwise.commands._common import redirect_refused
 
     headers = {"authorization": f"Bearer {key}"} if key else {}
-    try:
-        req = urllib.request.Request(url.rstrip("/") + "/health", headers=headers)
-        with no_redirects.urlopen(req, timeout=3) as r:  # the key goes to this address only
-            body = r.read(1 << 20)
-    except urllib.error.HTTPError as e:  # it answered (whatever it said): a gateway is there
-        if no_redirects.is_redirect(e.code):  # (Claude Code would send the key on: say so instead)
-            raise click.ClickException(redirect_refused(url, e.code)) from None
-        return
-    except (urllib.error.URLError, OSError, ValueError) as e:
-        why = getattr(e, "reason", e)
-        raise click.ClickException(
-            f"no gateway answers at {url} ({type(why).__name__}): start it first (`tierwise serve -c {config_path}`), "
-            "or pass --url") from None
+    deadline, told = time.monotonic() + START_WAIT_S, False
+    while True:
+        try:
+            req = urllib.request.Request(url.rstrip("/") + "/health", headers=headers)
+            with no_redirects.urlopen(req, timeout=3) as r:  # the key goes to this address only
+                body = r.read(1 << 20)
+            break
+        except urllib.error.HTTPError as e:  # it answered (whatever it said): a gateway is there
+            if no_redirects.is_redirect(e.code):  # (Claude Code would send the key on: say so instead)
+                raise click.ClickException(redirect_refused(url, e.code)) from None
+            return
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            why = getattr(e, "reason", e)
+            if not isinstance(why, TimeoutError):
+                raise click.ClickException(
+                    f"no gateway answers at {url} ({type(why).__name__}): start it first (`tierwise serve -c "
+                    f"{config_path}`), or pass --url") from None
+            if time.monotonic() >= deadline:
+                raise click.ClickException(
+                    f"the gateway at {url} took the connection but did not answer /health in {START_WAIT_S:g} s: "
+                    f"is it stuck starting? (`tierwise serve -c {config_path}` prints `serving on` and then loads "
+                    "the rest)") from None
+            if not told:
+                click.echo(f"tierwise: waiting for the gateway at {url} to finish starting "
+                           f"(it took the connection, no answer yet; up to {START_WAIT_S:g} s)", err=True)
+                told = True
     try:
         health = json.loads(body)
     except ValueError:  # something else answers there: let Claude Code try it

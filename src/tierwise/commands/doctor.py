@@ -373,17 +373,21 @@ def redis_where(url: str) -> str:
     return u.path if u.scheme == "unix" else f"{u.hostname}:{u.port or 6379}"
 
 
-async def ping_redis(url: str) -> tuple[bool, str]:
-    import redis.asyncio as aredis
+async def ping_redis(url: str, parts: list[str]) -> tuple[bool, str]:
+    from tierwise.commands.redis_problems import (
+        answered_with_error,
+        explain,
+        ping,
+        refused_credentials,
+        words,
+    )
 
-    client = aredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
-    try:
-        await client.ping()
+    err = await ping(url, timeout=2.0)
+    if err is None:
         return True, "reached"
-    except Exception as e:  # noqa: BLE001 - any failure is the answer; only its type is shown (no URL)
-        return False, f"unreachable ({type(e).__name__}): every request these parts cover will fail"
-    finally:
-        await client.aclose()
+    answered = refused_credentials(err) or answered_with_error(err)
+    said = explain(err, parts) if answered else f"unreachable ({words(err)})"
+    return False, f"{said}: every request these parts cover will fail"
 
 
 # What must be counted exactly lives in these parts' keys: an evicted key is spend forgotten, a task or an approval lost.
@@ -524,7 +528,7 @@ def command(config_path: str) -> None:
             for warning in check(cfg, name, lists[name]):
                 say(f"! {inert(warning)}")
     for url, users in redis_users(cfg).items():
-        good, msg = asyncio.run(ping_redis(url))
+        good, msg = asyncio.run(ping_redis(url, users))
         say(f"{'✓' if good else '✗'} redis {redis_where(url)} ({', '.join(users)}): {msg}")
         ok &= good
         counted = [u for u in users if u in MUST_NOT_EVICT]
@@ -548,6 +552,14 @@ def command(config_path: str) -> None:
         say(f"! {warning}")
     if cfg.budgets is not None and (split := cfg.budgets.per_process_ensemble_warning()) is not None:
         say(f"! {split}")
+    from tierwise.budgets.key_match import unmatched_key_limits
+
+    for warning in unmatched_key_limits(cfg):
+        say(f"! {warning}")
+    from tierwise.commands.doctor_tracing import silent_tracing_endpoint
+
+    if (silent := silent_tracing_endpoint(cfg)) is not None:
+        say(f"! {silent}")
     from tierwise.commands.doctor_models import claude_code_windows
 
     for warning in claude_code_windows(cfg, lists):

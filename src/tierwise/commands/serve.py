@@ -149,22 +149,12 @@ def redis_refusals_or_exit(cfg: Any) -> None:
     import asyncio
 
     from tierwise.commands.doctor import redis_users
-    from tierwise.commands.terminal_text import inert
-    from tierwise.dispatch.connection import connect, where
+    from tierwise.commands.redis_problems import answered_with_error, explain, ping, refused_credentials
+    from tierwise.dispatch.connection import where
 
     users = redis_users(cfg)
     if not users:
         return
-
-    async def ping(url: str) -> BaseException | None:
-        client = connect(url)  # (registers the password with the scrubber)
-        try:
-            await asyncio.wait_for(client.ping(), 5)
-            return None
-        except Exception as e:  # noqa: BLE001 - the answer is the exception
-            return e
-        finally:
-            await client.aclose()
 
     async def ping_all() -> list[BaseException | None]:
         return list(await asyncio.gather(*(ping(url) for url in users)))
@@ -174,15 +164,13 @@ def redis_refusals_or_exit(cfg: Any) -> None:
         if err is None:
             _warn_if_evicting(url, parts)
             continue
-        detail = inert(str(err))  # scrubbed, controls escaped
         named = f"Redis at {where(url)} ({', '.join(parts)})"
-        if _refused_credentials(err):
+        if refused_credentials(err):
             refused = True
-            click.echo(f"tierwise: {named} refused the credentials of its URL ({type(err).__name__}: {detail}): "
-                       f"fix the user or password in {_setting(parts[0])}", err=True)
+            click.echo(f"tierwise: {named} {explain(err, parts)}", err=True)
         else:
-            click.echo(f"tierwise: warning: {named} is not reachable ({type(err).__name__}"
-                       + (f": {detail}" if detail else "") + "): what it serves fails until it answers", err=True)
+            until = "until then" if answered_with_error(err) else "until it answers"
+            click.echo(f"tierwise: warning: {named} {explain(err, parts)}: what it serves fails {until}", err=True)
     if refused:
         sys.exit(2)
 
@@ -203,19 +191,6 @@ def _warn_if_evicting(url: str, parts: list[str]) -> None:
                    f"(maxmemory-policy {policy}): a budget counter evicted is spend forgotten, and budgets are "
                    "passed by it; set `maxmemory-policy noeviction` on that server (docs/budgets.md, Limits)",
                    err=True)
-
-
-def _setting(part: str) -> str:
-    return "observability.dashboard.presence_redis_url" if part.endswith("presence") else f"{part}.redis_url"
-
-
-def _refused_credentials(e: BaseException) -> bool:
-    import redis.exceptions as rexc
-
-    if isinstance(e, rexc.AuthenticationError | rexc.AuthenticationWrongNumberOfArgsError):
-        return True
-    text = str(e)
-    return isinstance(e, rexc.ResponseError) and text.startswith(("WRONGPASS", "NOAUTH", "AUTH "))
 
 
 def dashboard_note(cfg: Any, host: str, port: int) -> str:
