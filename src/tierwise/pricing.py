@@ -151,8 +151,7 @@ def plugin_fee(req: Any) -> float:
     n = 0
     for p in plugins:
         if type(p) is dict and p.get("id") == "web":
-            m = p.get("max_results")
-            n += min(m, MAX_SEARCHES) if type(m) is int and m > 0 else 5
+            n += _named(p.get("max_results"), 5, MAX_SEARCHES)
     return n * PLUGIN_RESULT_FEE
 
 
@@ -182,8 +181,7 @@ def fetched_tokens_allowed(req: Any) -> int:
     `admit: fits` budget ($0.603 billed)."""
     n = 0
     for t in _server_tools(req, "web_fetch"):
-        m = t.get("max_content_tokens")
-        n += _uses(t) * (min(m, MAX_FETCH_TOKENS) if type(m) is int and m > 0 else FETCH_RESULT_TOKENS)
+        n += _uses(t) * _named(t.get("max_content_tokens"), FETCH_RESULT_TOKENS, MAX_FETCH_TOKENS)
     return n
 
 
@@ -196,8 +194,17 @@ def _server_tools(req: Any, kind: str) -> list[dict[str, Any]]:
 
 
 def _uses(tool: dict[str, Any]) -> int:
-    m = tool.get("max_uses")
-    return min(m, MAX_SEARCHES) if type(m) is int and m > 0 else SEARCHES_UNSAID
+    return _named(tool.get("max_uses"), SEARCHES_UNSAID, MAX_SEARCHES)
+
+
+def _named(m: Any, unsaid: int, most: int) -> int:
+    """A bound a client names (`max_uses`, `max_results`, `max_content_tokens`), `most` at most; `unsaid` when it names
+    none. A whole float is the integer (1000.0 or 1e3: JSON Schema's integers, and the upstream's, for the body is
+    forwarded as sent): it reserved `unsaid` before review32e (10 searches reserved, 1,000 allowed; 5 web plugin
+    results reserved, 1,000 billed)."""
+    if type(m) is float and m.is_integer():  # (not NaN or infinity)
+        m = int(min(m, most))
+    return min(m, most) if type(m) is int and m > 0 else unsaid
 
 
 NO_MARK, FIVE, HOUR = 0, 1, 2
