@@ -70,7 +70,13 @@ def _with_fees(price: Price, usage: Usage, usd: float) -> float:
         usd += usage.web_searches * price.web_search / 1000
     if price.request and (usage.input_tokens or usage.output_tokens or usage.cache_read_tokens):  # (a call made)
         usd += price.request
-    return usd if usd >= usage.billed_usd else usage.billed_usd
+    if usd >= usage.billed_usd:
+        return usd
+    # A reported cost is believed up to what a call of these tokens could have been billed: REPORTED_OVER_PRICE times
+    # their price (another host of the model, BYOK) or their price plus the dearest fees a call is reserved for
+    # (MAX_REPORTED_FEES). Before review32e any finite cost up to $1,000 was: one answer of an upstream that misreports
+    # (a compromised or look-alike host, a cost in another unit) spent a team's whole day.
+    return min(usage.billed_usd, max(usd * REPORTED_OVER_PRICE, usd + MAX_REPORTED_FEES))
 
 
 def write_ratios(price: Price | None) -> tuple[float, float]:
@@ -87,6 +93,11 @@ def write_ratios(price: Price | None) -> tuple[float, float]:
 SEARCH_FEE = 10.0  # Anthropic's web search: USD per 1,000 searches
 SEARCHES_UNSAID = 10  # searches a request allowing web search without `max_uses` reserves
 MAX_SEARCHES = 1000  # web searches one answer is counted at most (providers/usage_bounds.py), and reserved at most
+# A reported cost (`Usage.billed_usd`) over the tokens' price is believed up to this many times it, or up to it plus
+# the dearest fees one call is counted or reserved for: MAX_SEARCHES searches at SEARCH_FEE ($10; a web plugin's
+# MAX_SEARCHES results at $4 per 1,000 are less)
+REPORTED_OVER_PRICE = 10
+MAX_REPORTED_FEES = MAX_SEARCHES * SEARCH_FEE / 1000
 # Input tokens a search's results add to the model's context, reserved per search allowed: Anthropic bills the results
 # as input tokens on top of the fee (a search returns several pages of text; only the fee was reserved before session
 # 31, costs3: requests in flight allowing searches overspent an `admit: fits` budget by their results, 1.34x)
@@ -140,8 +151,7 @@ def plugin_fee(req: Any) -> float:
     n = 0
     for p in plugins:
         if type(p) is dict and p.get("id") == "web":
-            m = p.get("max_results")
-            n += min(m, MAX_SEARCHES) if type(m) is int and m > 0 else 5
+            n += _named(p.get("max_results"), 5, MAX_SEARCHES)
     return n * PLUGIN_RESULT_FEE
 
 
@@ -171,8 +181,7 @@ def fetched_tokens_allowed(req: Any) -> int:
     `admit: fits` budget ($0.603 billed)."""
     n = 0
     for t in _server_tools(req, "web_fetch"):
-        m = t.get("max_content_tokens")
-        n += _uses(t) * (min(m, MAX_FETCH_TOKENS) if type(m) is int and m > 0 else FETCH_RESULT_TOKENS)
+        n += _uses(t) * _named(t.get("max_content_tokens"), FETCH_RESULT_TOKENS, MAX_FETCH_TOKENS)
     return n
 
 
@@ -185,8 +194,17 @@ def _server_tools(req: Any, kind: str) -> list[dict[str, Any]]:
 
 
 def _uses(tool: dict[str, Any]) -> int:
-    m = tool.get("max_uses")
-    return min(m, MAX_SEARCHES) if type(m) is int and m > 0 else SEARCHES_UNSAID
+    return _named(tool.get("max_uses"), SEARCHES_UNSAID, MAX_SEARCHES)
+
+
+def _named(m: Any, unsaid: int, most: int) -> int:
+    """A bound a client names (`max_uses`, `max_results`, `max_content_tokens`), `most` at most; `unsaid` when it names
+    none. A whole float is the integer (1000.0 or 1e3: JSON Schema's integers, and the upstream's, for the body is
+    forwarded as sent): it reserved `unsaid` before review32e (10 searches reserved, 1,000 allowed; 5 web plugin
+    results reserved, 1,000 billed)."""
+    if type(m) is float and m.is_integer():  # (not NaN or infinity)
+        m = int(min(m, most))
+    return min(m, most) if type(m) is int and m > 0 else unsaid
 
 
 NO_MARK, FIVE, HOUR = 0, 1, 2

@@ -97,12 +97,15 @@ def test_a_reported_cost_is_believed_within_bounds(usage, billed):
 
     u = usage_in({"prompt_tokens": 1000, "completion_tokens": 100, **usage})
     assert u.billed_usd == pytest.approx(billed)
-    assert cost(Price(input=0.15, output=0.6), u) == pytest.approx(max(billed, TOKENS))
+    # (believed up to the tokens' price plus $10 of fees: review32e)
+    assert cost(Price(input=0.15, output=0.6), u) == pytest.approx(min(max(billed, TOKENS), TOKENS + 10))
     assert cost(None, u) == (pytest.approx(billed) if billed else None)  # (a model genai-prices does not know)
 
 
-def test_a_clients_web_plugin_is_reserved(gateway, openai_up):  # noqa: F811
-    """`admit: fits` $0.05: two requests in flight asking OpenRouter's web plugin for 10 results ($0.04 each)."""
+@pytest.mark.parametrize("results", [10, 10.0])
+def test_a_clients_web_plugin_is_reserved(gateway, openai_up, results):  # noqa: F811
+    """`admit: fits` $0.05: two requests in flight asking OpenRouter's web plugin for 10 results ($0.04 each); 10.0
+    is 10 to the upstream (the body is forwarded as sent): it reserved the default 5 before review32e."""
     import openai
 
     cfg = openrouter_config(openai_up, "openai/gpt-4o-mini", 0.05, admit="fits")
@@ -111,7 +114,8 @@ def test_a_clients_web_plugin_is_reserved(gateway, openai_up):  # noqa: F811
     openai_up.default = Delay(3, Reply(text="the news", usage=(1000, 100), cost=0.04 + TOKENS))
     second = second_of_two_calls(openai_up, lambda: oai(g).chat.completions.create(
         model="main", max_tokens=100, messages=[{"role": "user", "content": "news"}],
-        extra_body={"plugins": [{"id": "web", "max_results": 10}]}), openai.RateLimitError)
+        extra_body={"plugins": [{"id": "web", "max_results": results}]}), openai.RateLimitError)
+    assert openai_up.requests[0].body["plugins"] == [{"id": "web", "max_results": results}]
     assert second == "429", "both admitted: $0.0804 billed of a $0.05 budget"
 
 
@@ -129,3 +133,52 @@ def test_the_plugin_fee_reserved():
     assert fee([{"id": "web", "max_results": 10**9}]) == pytest.approx(MAX_SEARCHES * 0.004)
     assert fee([{"id": "web", "max_results": "9"}, {"id": "file-parser"}, "web"]) == pytest.approx(0.02)
     assert fee({"id": "web"}) == 0.0
+    # (whole floats are the integers they name, as the upstream reads them: review32e)
+    assert fee([{"id": "web", "max_results": 1000.0}]) == pytest.approx(MAX_SEARCHES * 0.004)
+    assert fee([{"id": "web", "max_results": 1e30}]) == pytest.approx(MAX_SEARCHES * 0.004)
+    assert fee([{"id": "web", "max_results": 2.5}]) == fee([{"id": "web", "max_results": float("nan")}]) == \
+        fee([{"id": "web", "max_results": float("inf")}]) == fee([{"id": "web", "max_results": -10.0}]) == \
+        pytest.approx(0.02)
+
+
+def test_whole_float_bounds_of_server_tools_are_reserved():
+    """Anthropic reads `max_uses: 1000.0` as 1,000 (the body is forwarded as sent): it reserved the unsaid 10 searches
+    and 10 fetches of 25,000 tokens before review32e."""
+    from types import SimpleNamespace
+
+    from tierwise.pricing import fetched_tokens_allowed, searches_allowed
+
+    def req(*tools):
+        return SimpleNamespace(source_body={"tools": list(tools)})
+
+    assert searches_allowed(req({"type": "web_search_20250305", "name": "web_search", "max_uses": 1000.0})) == 1000
+    assert searches_allowed(req({"type": "web_search_20250305", "name": "web_search", "max_uses": 1e12})) == 1000
+    assert fetched_tokens_allowed(req({"type": "web_fetch_20250910", "name": "web_fetch", "max_uses": 20.0,
+                                       "max_content_tokens": 100000.0})) == 2_000_000
+
+
+@pytest.mark.parametrize("usage, counted", [
+    ((1000, 100, 1000.0), TOKENS + 10),  # (a look-alike host's cost: $1,000 counted before)
+    ((0, 0, 1000.0), 10.0),  # (no tokens at all)
+    ((1000, 100, 0.04 + TOKENS), 0.04 + TOKENS),  # (a web plugin's 10 results: believed)
+    ((1000, 100, 8 * TOKENS), 8 * TOKENS),  # (a host dearer than the listed price, or BYOK: believed)
+    ((10_000_000, 1_000_000, 200.0), 10 * 2.1),  # (a dear call: ten times its tokens' price at most)
+])
+def test_a_reported_cost_is_believed_up_to_its_tokens_price_and_fees(usage, counted):
+    """An upstream reports `usage.cost` far above anything its tokens and fees could be billed (a compromised or
+    look-alike host, a cost in another unit): believed up to ten times the tokens' price, or the price plus $10."""
+    from tierwise.canonical import Usage
+    from tierwise.pricing import Price, cost
+
+    inp, out, usd = usage
+    assert cost(Price(input=0.15, output=0.6), Usage(input_tokens=inp, output_tokens=out, billed_usd=usd)) == \
+        pytest.approx(counted)
+
+
+def test_one_misreported_cost_does_not_spend_a_teams_day(gateway, openai_up):  # noqa: F811
+    """$50 a day; the upstream answers 1,000 + 100 tokens (gpt-4o-mini: $0.0002) and says it billed $1,000."""
+    g = gateway(openrouter_config(openai_up, "openai/gpt-4o-mini", 50.0))
+    openai_up.default = Reply(text="the news", usage=(1000, 100), cost=1000.0)
+    n = answered_in_a_row(g, False)
+    # Before: 1 answered, $1,000 counted of the $50 (every later request of the day refused).
+    assert n == 5, f"{n} answered, ${used(g):.2f} counted"

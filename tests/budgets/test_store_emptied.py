@@ -10,7 +10,6 @@ restart without AOF leaves: nothing).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 
 import openai
@@ -213,8 +212,8 @@ def test_a_new_gateway_waits_for_the_live_ones_on_an_emptied_store(gateway, open
     live = gateway(cfg)
     assert _spend([oai(live)], 20) == 8
     r = redis.Redis.from_url(REDIS_URL, decode_responses=True)
-    names = "tierwise-budgets-" + hashlib.sha256(prefix.encode()).hexdigest()[:12] + "-"  # (this prefix's gateways:
-    try:  # other tests' gateways on this Redis name theirs too) right after a look of the live gateway: the next is 3 s away
+    names = live.gateway.spend.store.names  # (its own: another gateway on the same Redis, any database, is listed too)
+    try:  # (right after a look of the live gateway: the next one is 3 s away)
         wait_for(lambda: any(str(c.get("name")).startswith(names) for c in r.client_list()), timeout=5)
     finally:
         r.close()
