@@ -211,7 +211,9 @@ class JsonSchemaVerifier:
 
     @staticmethod
     def _make_validator(schema: dict[str, Any]) -> Any:
-        cls = jsonschema.validators.validator_for(schema)
+        # (a `$schema` jsonschema does not know is read as the latest draft; without a stated default it warns that
+        # a later release will raise there)
+        cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
         cls.check_schema(schema)
         timed = jsonschema.validators.extend(cls, {k: _counted(_TIMED.get(k, v)) for k, v in cls.VALIDATORS.items()})
         # Formats as the client's pydantic model parses them (verifiers/json_formats.py).

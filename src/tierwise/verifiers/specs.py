@@ -179,7 +179,7 @@ def check_json_schema(schema: dict[str, Any]) -> None:
     import jsonschema.exceptions
 
     try:
-        cls = jsonschema.validators.validator_for(schema)
+        cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
         cls.check_schema(schema)
     except jsonschema.exceptions.SchemaError as e:
         where = "/".join(str(p) for p in e.absolute_path) or "(root)"
