@@ -16,8 +16,8 @@ all entries together hold at most MAX_FINDINGS (~9 MB).
 Every text is kept, short ones too (session 32, privscan32). Texts under 64 characters were not: but with NER
 each short text with a capital is a spaCy call of ~6 ms, and a Claude Code turn holds ~110 of them (tool names,
 schema property descriptions, enum values): ~0.75 s of every warm turn went to rescanning them. A turn has
-~370 distinct texts, so a client's part holds MAX_CLIENT_ENTRIES = 4,096 (~200 bytes each without findings:
-~0.8 MB a part, ~6.5 MB for all).
+~370 distinct texts, so a client's part holds MAX_CLIENT_ENTRIES = 4,096 (~133 bytes each without findings:
+~0.5 MB a part, ~4.4 MB for all).
 
 Each client has a part of its own (session 23), bounded by MAX_CLIENT_ENTRIES and MAX_CLIENT_FINDINGS; at
 most MAX_CLIENTS parts are kept, the least recently used dropped whole. With one shared LRU, a client's
