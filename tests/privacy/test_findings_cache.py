@@ -9,11 +9,11 @@ from typing import Any
 from tierwise.canonical import Message, Request, TextBlock
 from tierwise.privacy.boundary import Boundary, Guard
 from tierwise.privacy.finding import Finding
-from tierwise.privacy.findings_cache import MIN_CHARS, FindingsCache
+from tierwise.privacy.findings_cache import MAX_CLIENT_ENTRIES, FindingsCache
 from tierwise.privacy.policy_config import PrivacyConfig
 
-LONG = "You are a coding agent. Write to jane.doe@example.com when done. " * 20  # over MIN_CHARS
-SHORT = "hello"
+LONG = "You are a coding agent. Write to jane.doe@example.com when done. " * 20
+SHORT = "The file path"  # a tool schema's property description
 
 
 class CountingDetector:
@@ -26,24 +26,51 @@ class CountingDetector:
         return [Finding("EMAIL_ADDRESS", i, i + 20, 1.0, "test")] if i >= 0 else []
 
 
-def request(key: str) -> Request:
+def request(key: str, short: str = SHORT) -> Request:
     return Request(model="m", system=[TextBlock(text=LONG)],
-                   messages=[Message(role="user", content=[TextBlock(text=SHORT)])], headers={"x-api-key": key})
+                   messages=[Message(role="user", content=[TextBlock(text=short)])], headers={"x-api-key": key})
 
 
 def boundary(det: CountingDetector) -> Boundary:
     return Boundary(PrivacyConfig.model_validate({"classes": {"pii": {}}, "ner": {"enabled": False}}), detector=det)
 
 
-def test_a_clients_long_text_is_scanned_once_across_its_requests() -> None:
-    assert len(LONG) >= MIN_CHARS
+def test_a_clients_texts_are_scanned_once_across_its_requests() -> None:
     det = CountingDetector()
     b = boundary(det)
     for _ in range(3):  # three turns, each its own request and guard
         counts = Guard(b, "main").scan_request(request("key-a"))
         assert counts["EMAIL_ADDRESS"] == 1  # the cached findings count as the scanned ones did
     assert det.seen.count(LONG) == 1
-    assert det.seen.count(SHORT) == 3  # short texts are not worth an entry
+    # Short texts too (session 32): with NER each one with a capital is a ~6 ms spaCy call, and a Claude Code
+    # turn holds ~110 (tool names, schema descriptions): ~0.7 s of every turn, rescanned before.
+    assert det.seen.count(SHORT) == 1
+
+
+def test_a_value_added_to_a_cached_short_text_is_found() -> None:
+    det = CountingDetector()
+    b = boundary(det)
+    assert Guard(b, "main").scan_request(request("key-a", "Mail me"))["EMAIL_ADDRESS"] == 1  # LONG's address
+    counts = Guard(b, "main").scan_request(request("key-a", "Mail jane.doe@example.com"))
+    assert counts["EMAIL_ADDRESS"] == 2  # a different text: its own key, scanned, not the cached text's findings
+    assert det.seen.count("Mail jane.doe@example.com") == 1
+
+
+def test_two_texts_never_share_a_key() -> None:
+    cache = FindingsCache()
+    texts = ["Edit", "Edit ", "edit", "Edit\u0000", "Éd­it", "a" * 64, "a" * 65]
+    keys = {FindingsCache.key(b"salt", t) for t in texts}
+    assert len(keys) == len(texts)
+    cache.put(FindingsCache.key(b"salt", "Edit"), [Finding("PERSON", 0, 4, 0.7, "test")])
+    assert cache.get(FindingsCache.key(b"salt", "Edit ")) is None
+    assert cache.get(FindingsCache.key(b"other salt", "Edit")) is None
+
+
+def test_a_clients_part_is_bounded_by_entries() -> None:
+    cache = FindingsCache()
+    for i in range(MAX_CLIENT_ENTRIES + 500):
+        cache.put(FindingsCache.key(b"salt", f"t{i}"), [])
+    assert len(cache) == MAX_CLIENT_ENTRIES
 
 
 def test_another_client_key_scans_for_itself() -> None:

@@ -58,7 +58,6 @@ from tierwise.canonical import (
     StreamChunk,
 )
 from tierwise.errors import ConfigError, InvalidRequest, UpstreamError
-from tierwise.privacy.findings_cache import MIN_CHARS as CACHED_CHARS
 from tierwise.privacy.findings_cache import FindingsCache
 from tierwise.privacy.llm_detector import LlmDetectionFailed, LlmDetector
 from tierwise.privacy.mapping_store import MappingStore
@@ -204,7 +203,7 @@ class Boundary(Cleaning):
         # Junctions between texts (values split across parts) are scanned without NER.
         self.scan_junction: Callable[[str], list[Any]] = detector or detector_for(cfg, ner=False)
         self.junction_cache = FindingsCache(max_entries=JUNCTION_WINDOWS)  # windows' findings (split_values), per client
-        self.findings_cache = FindingsCache()  # long texts' findings across a client's requests
+        self.findings_cache = FindingsCache()  # texts' findings across a client's requests
         ner = getattr(self.scan, "ner_active", True)  # a detector given from outside: assume slow
         self.offload_chars = OFFLOAD_CHARS if ner else OFFLOAD_CHARS_NO_NER
         self.llm: LlmDetector | None = None  # the local model as a detector (set by `attach`)
@@ -381,7 +380,7 @@ class Guard:
             raise DetectionFailed("LlmDetectionFailed")
         got = self._memo.get(text)
         if got is None:
-            key = FindingsCache.key(self._salt, text) if self._salt is not None and len(text) >= CACHED_CHARS else None
+            key = FindingsCache.key(self._salt, text) if self._salt is not None else None
             raw = self.b.findings_cache.get(key) if key is not None else None
             if raw is None:
                 raw = self.b.scan(text)

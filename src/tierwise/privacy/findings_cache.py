@@ -1,4 +1,4 @@
-"""The detector's findings for long texts, kept across one client's requests.
+"""The detector's findings for a client's texts, kept across its requests.
 
 A coding agent resends the same long texts every turn: Claude Code's system prompt and its 24 tool
 definitions (~19,000 tokens) come back unchanged in each main-agent request, and with NER on their scan
@@ -12,6 +12,12 @@ bound it: a text of up to `detection.max_chars` (4,000,000) characters can hold 
 e-mail address every 7 characters, ~75 MB of Finding objects), and 2,048 such entries were a client's to
 fill. A text with more than MAX_ENTRY_FINDINGS findings is not kept (a prompt resent every turn holds tens);
 all entries together hold at most MAX_FINDINGS (~9 MB).
+
+Every text is kept, short ones too (session 32, privscan32). Texts under 64 characters were not: but with NER
+each short text with a capital is a spaCy call of ~6 ms, and a Claude Code turn holds ~110 of them (tool names,
+schema property descriptions, enum values): ~0.75 s of every warm turn went to rescanning them. A turn has
+~370 distinct texts, so a client's part holds MAX_CLIENT_ENTRIES = 4,096 (~133 bytes each without findings:
+~0.5 MB a part, ~4.4 MB for all).
 
 Each client has a part of its own (session 23), bounded by MAX_CLIENT_ENTRIES and MAX_CLIENT_FINDINGS; at
 most MAX_CLIENTS parts are kept, the least recently used dropped whole. With one shared LRU, a client's
@@ -30,9 +36,8 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-MIN_CHARS = 64  # shorter texts (a word, a field name) are not worth an entry
 MAX_CLIENTS = 8  # clients' parts kept; the least recently used goes whole
-MAX_CLIENT_ENTRIES = 1024
+MAX_CLIENT_ENTRIES = 4096  # a Claude Code turn: ~370 distinct texts
 MAX_CLIENT_FINDINGS = 8192  # findings one client's part holds (~140 bytes each; all parts: 65,536, ~9 MB)
 MAX_FINDINGS = MAX_CLIENTS * MAX_CLIENT_FINDINGS
 MAX_ENTRY_FINDINGS = 4096  # a text with more is scanned each time (one text cannot push every other out)
