@@ -50,7 +50,7 @@ def test_a_planted_answer_is_a_miss_under_a_signing_key(gateway, openai_up, anth
         entries = [k for k in r.scan_iter(match=prefix + "*") if r.type(k) == b"string" and
                    ANSWER.encode() in (r.get(k) or b"")]
         assert len(entries) == 1
-        r.set(entries[0], r.get(entries[0]).replace(ANSWER.encode(), b"PLANTEDANSWERXXX"),  # type: ignore[union-attr]
+        r.set(entries[0], r.get(entries[0]).replace(ANSWER.encode(), b"PLANTEDANSWERTXT"),  # type: ignore[union-attr]
               keepttl=True)
         seen = len(openai_up.requests)
         answer, cache = oai_call(c)
