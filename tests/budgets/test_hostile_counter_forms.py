@@ -37,6 +37,20 @@ def store(prefix: str) -> dict[str, object]:
     return {"backend": "redis", "redis_url": URL, "key_prefix": prefix, "timeout": STORE_TIMEOUT_S}
 
 
+def team_budget_answered_once(two_tier, anthropic_up, prefix: str):
+    """A gateway with a $5 `team` budget on the Redis store under `prefix`, one request answered: its SDK client."""
+    anthropic_up.default = Reply(text="ok", usage=USAGE)
+    c = oai(two_tier(budgets={"store": store(prefix), "limits": [{"name": "team", "usd": 5.0}]}))
+    assert ask(c, 1) == [200]
+    return c
+
+
+def assert_served(c) -> None:
+    """Six more requests: at most the first two refused (the call that met the planted value), the last four served."""
+    out = ask(c, 6)
+    assert out[-4:] == [200] * 4, out
+
+
 def plant(prefix: str, kind: str, value: str) -> int:
     """`value` in the `kind` field of every slot of the budget's counters (made if not there: `k` is settled tokens)."""
     r = redis.Redis.from_url(URL, decode_responses=True)
@@ -54,15 +68,10 @@ def plant(prefix: str, kind: str, value: str) -> int:
                                              ("t", "9223372036854775807"), ("u", " 0.001"), ("u", "1e400"), ("u", "inf"),
                                              ("t", "inf"), ("s", "junk"), ("k", "1.5")])
 def test_a_budget_counter_lua_reads_and_redis_cannot_add_to_is_no_outage(two_tier, anthropic_up, prefix, kind, value):
-    anthropic_up.default = Reply(text="ok", usage=USAGE)
-    g = two_tier(budgets={"store": store(prefix),
-                          "limits": [{"name": "team", "usd": 5.0}]})
-    c = oai(g)
-    assert ask(c, 1) == [200]
+    c = team_budget_answered_once(two_tier, anthropic_up, prefix)
     assert plant(prefix, kind, value) >= 1
-    out = ask(c, 6)
     # (a number Lua reads that is past the cap would refuse with a 429, as writing that number would; none here is)
-    assert out[-4:] == [200] * 4, out
+    assert_served(c)
     r = redis.Redis.from_url(URL, decode_responses=True)
     try:  # the field holds a number Redis adds to again
         for k in r.scan_iter(match=prefix + "b:team:*"):
@@ -81,15 +90,11 @@ def test_a_rate_counter_lua_reads_and_redis_cannot_add_to_is_no_outage(two_tier,
     c = oai(g)
     assert ask(c, 1) == [200]
     assert write(prefix, "r", value) >= 1
-    out = ask(c, 6)
-    assert out[-4:] == [200] * 4, out
+    assert_served(c)
 
 
 def test_a_string_planted_at_a_budget_counter_is_no_lasting_outage(two_tier, anthropic_up, prefix):
-    anthropic_up.default = Reply(text="ok", usage=USAGE)
-    g = two_tier(budgets={"store": store(prefix), "limits": [{"name": "team", "usd": 5.0}]})
-    c = oai(g)
-    assert ask(c, 1) == [200]
+    c = team_budget_answered_once(two_tier, anthropic_up, prefix)
     r = redis.Redis.from_url(URL, decode_responses=True)
     try:
         keys = list(r.scan_iter(match=prefix + "b:team:*"))
@@ -99,16 +104,12 @@ def test_a_string_planted_at_a_budget_counter_is_no_lasting_outage(two_tier, ant
             r.set(k, "not a hash")
     finally:
         r.close()
-    out = ask(c, 6)
-    assert out[-4:] == [200] * 4, out
+    assert_served(c)
 
 
 @pytest.mark.parametrize("amount", ["junk", "1e400"])
 def test_a_planted_dead_reservation_stops_no_budget(two_tier, anthropic_up, prefix, amount):
-    anthropic_up.default = Reply(text="ok", usage=USAGE)
-    g = two_tier(budgets={"store": store(prefix), "limits": [{"name": "team", "usd": 5.0}]})
-    c = oai(g)
-    assert ask(c, 1) == [200]
+    c = team_budget_answered_once(two_tier, anthropic_up, prefix)
     r = redis.Redis.from_url(URL, decode_responses=True)
     try:
         key = next(iter(r.scan_iter(match=prefix + "b:team:*")))
@@ -120,17 +121,13 @@ def test_a_planted_dead_reservation_stops_no_budget(two_tier, anthropic_up, pref
         r.zadd(prefix + "reservations", {"planted2": time.time() - 3600})
     finally:
         r.close()
-    out = ask(c, 6)
-    assert out[-4:] == [200] * 4, out
+    assert_served(c)
 
 
 @pytest.mark.parametrize(("name", "kind"), [("reservations", "string"), ("epoch", "hash"),
                                             ("epoch:recent", "string")])
 def test_a_store_key_of_another_type_fails_one_call_at_most(two_tier, anthropic_up, prefix, name, kind):
-    anthropic_up.default = Reply(text="ok", usage=USAGE)
-    g = two_tier(budgets={"store": store(prefix), "limits": [{"name": "team", "usd": 5.0}]})
-    c = oai(g)
-    assert ask(c, 1) == [200]
+    c = team_budget_answered_once(two_tier, anthropic_up, prefix)
     r = redis.Redis.from_url(URL, decode_responses=True)
     try:
         epoch = r.get(prefix + "epoch")
@@ -143,8 +140,7 @@ def test_a_store_key_of_another_type_fails_one_call_at_most(two_tier, anthropic_
             t.execute()
     finally:
         r.close()
-    out = ask(c, 6)
-    assert out[-4:] == [200] * 4, out
+    assert_served(c)
     if name == "epoch":  # put back from its copy: no new epoch, nothing restored twice
         r = redis.Redis.from_url(URL, decode_responses=True)
         try:
