@@ -38,14 +38,15 @@ from routers_transfer12 import P6_SEED, P7_SEED
 
 from tierwise.evaluation.dataset import OutcomeDataset
 from tierwise.routers.transfer import (
-    LOGIT_C,
     MEMBERS,
     TransferRouter,
     _sigmoid,
     _unit_outcomes,
+    _weak_only,
     _weigh,
     source_weights,
     sources,
+    strong_fails_logit,
     subject_factors,
 )
 
@@ -54,19 +55,6 @@ EXTRA = ("wf-sr", "sr")
 COLUMNS = (*MEMBERS, *EXTRA)
 CANDIDATES = {"D": MEMBERS, "A": ("wf-sr", *MEMBERS[1:]), "B": (*MEMBERS, "sr")}
 REGISTERED = "A"  # the candidate of the registered rule (bench/RESULTS.md, "Transfer round 14")
-_TINY = 1e-9
-
-
-def strong_logit(x: Any, strong: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, float]:
-    """Logistic regression of "the strong model fails" (`strong < 0.5`), the weak-fails member's settings."""
-    from sklearn.linear_model import LogisticRegression
-
-    y = (strong < 0.5).astype(int)
-    if y.min() == y.max():
-        return np.zeros(x.shape[1], np.float32), float(np.log(np.clip(y.mean(), 1e-3, 1 - 1e-3) /
-                                                              np.clip(1 - y.mean(), 1e-3, 1)))
-    m = LogisticRegression(C=LOGIT_C, max_iter=2000).fit(x, y, sample_weight=w)
-    return m.coef_[0].astype(np.float32), float(m.intercept_[0])
 
 
 class Instrumented14(r13.Instrumented13):
@@ -82,7 +70,7 @@ class Instrumented14(r13.Instrumented13):
         strong, _ = _unit_outcomes(sub)
         src = sources(sub)
         w = source_weights(src, self.source_power) * subject_factors(src, sub.subjects, self.subject_power)
-        fit["strong-fails"] = strong_logit(_weigh(counts[rows], fit["idf"]), strong, w)
+        fit["strong-fails"] = strong_fails_logit(_weigh(counts[rows], fit["idf"]), strong, w)
         return fit
 
     def _member_scores(self, fit: dict[str, Any], counts: Any, vec: np.ndarray, shape: np.ndarray,
@@ -90,10 +78,8 @@ class Instrumented14(r13.Instrumented13):
         s = super()._member_scores(fit, counts, vec, shape, prompts)  # MEMBERS' columns (no round-13 extra)
         x = _weigh(counts, fit["idf"])
         ws, bs = fit["strong-fails"]
-        strong_right = 1.0 - _sigmoid(np.asarray(x @ ws, dtype=float) + bs)
-        weak_fails = s[:, MEMBERS.index("tfidf-logit-wf")]
-        both = np.log(np.maximum(weak_fails, _TINY)) + np.log(np.maximum(strong_right, _TINY))
-        return np.c_[s, both, strong_right]
+        strong_fails = _sigmoid(np.asarray(x @ ws, dtype=float) + bs)
+        return np.c_[s, _weak_only(s[:, MEMBERS.index("tfidf-logit-wf")], strong_fails), 1.0 - strong_fails]
 
 
 def parts(proxy: str) -> list[tuple[str, OutcomeDataset, OutcomeDataset]]:
