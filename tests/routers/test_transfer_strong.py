@@ -1,6 +1,7 @@
 """The `transfer` router's weak-fails member discounted where the strong model is expected to fail too
-(`strong="discount"`, issue 22, session 33): a question both models fail gains nothing from the strong model, so it
-ranks below one only the weak model fails."""
+(`strong="discount"`, issue 22, session 33; the default since round 14's registered rule passed, bench/RESULTS.md
+"Transfer round 14"): a question both models fail gains nothing from the strong model, so it ranks below one only the
+weak model fails."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def kind_means(router, d: OutcomeDataset) -> dict[str, float]:  # noqa: ANN001
 
 def test_discount_ranks_what_only_the_weak_model_fails_above_what_both_fail_and_round_trips(tmp_path):
     d = three_kinds()
-    plain = make_router("transfer-lsa", members=ONE).fit(d)
+    plain = make_router("transfer-lsa", members=ONE, strong="ignored").fit(d)
     discounted = make_router("transfer-lsa", members=ONE, strong="discount").fit(d)
     assert plain.strong == "ignored"
     p, q = kind_means(plain, d), kind_means(discounted, d)
@@ -56,7 +57,7 @@ def test_strong_is_checked_and_routers_saved_without_it_ignore_the_strong_model(
     with pytest.raises(ValueError, match="strong must be one of"):
         make_router("transfer-lsa", strong="both")
     d = three_kinds()
-    before = make_router("transfer-lsa").fit(d)
+    before = make_router("transfer-lsa", strong="ignored").fit(d)
     path = save_router(before, tmp_path / "before")
     meta = json.loads(path.read_text())
     del meta["strong"]  # as a router saved before session 33 wrote it
@@ -64,3 +65,13 @@ def test_strong_is_checked_and_routers_saved_without_it_ignore_the_strong_model(
     r = load_router(path)
     assert r.strong == "ignored"
     np.testing.assert_allclose(r.score(d), before.score(d), rtol=1e-6, atol=1e-6)
+
+
+def test_the_default_transfer_router_discounts_by_the_strong_models_failures():
+    """Round 14 (session 33): `transfer` and `transfer-lsa` default to `strong="discount"`."""
+    assert make_router("transfer-lsa").strong == "discount"
+    assert make_router("transfer").base.strong == "discount"
+    d = three_kinds()
+    default = make_router("transfer-lsa").fit(d)
+    np.testing.assert_array_equal(default.score(d), make_router("transfer-lsa", strong="discount").fit(d).score(d))
+    assert not np.allclose(default.score(d), make_router("transfer-lsa", strong="ignored").fit(d).score(d))

@@ -82,9 +82,10 @@ WORDS = "pooled"
 GROUP_SCALE = 1.0  # the group copies' value: the same penalty as the shared column
 # "discount" (session 33, transfer14): a second logistic regression on the same words learns "the strong model fails",
 # and the weak-fails member scores log P(weak fails) + log P(strong right), so a question both models fail (no gain
-# from routing it) ranks below one only the weak model fails. "ignored": P(weak fails) alone.
+# from routing it) ranks below one only the weak model fails. The default since session 33 (round 14's registered
+# rule, bench/RESULTS.md "Transfer round 14"); "ignored": P(weak fails) alone, as routers saved before keep.
 STRONGS = ("ignored", "discount")
-STRONG = "ignored"
+STRONG = "discount"
 _TINY = 1e-9  # the floor of a probability under the log
 MIN_WEIGHING_SOURCE = 100  # a source smaller than this does not vote on the members' weights
 SOURCE_POWER = 0.5
