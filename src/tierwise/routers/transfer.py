@@ -5,7 +5,8 @@ RouteLLM data GPT-4's MMLU answers were parsed from one token (its 3% on high-sc
 is a parsing artefact), GSM8K's step by step, so "the strong model adds most here" does not
 travel alone. Whether the *weak* model fails is more a property of the question. By default
 this router averages the ranks of three members, one per kind of evidence:
-- `tfidf-logit-wf`: logistic regression of "the weak model fails" on hashed TF-IDF;
+- `tfidf-logit-wf`: logistic regression of "the weak model fails" on hashed TF-IDF (since session 33 discounted by a
+  second one of "the strong model fails": log P(weak fails) + log P(strong right), `STRONG`);
 - `tfidf-ridge-gain`: ridge regression of the gain on the same features;
 - `shape-ridge-gain`: ridge regression of the gain on standardised log-counts of domain-general
   question shape (`DEFAULT_SHAPE`: numbers and their size, digits, maths symbols, question marks,
