@@ -49,12 +49,12 @@ def cell(scores: np.ndarray, d, rounds: int) -> str:
 def build(spec: str, cache: EmbeddingCache):
     """`make_router(spec)`; a spec may carry keyword arguments after `:`, e.g.
     `transfer-lsa:source_power=1:members=tfidf-logit-wf+tfidf-ridge-gain` (members and shape counts joined by `+`;
-    `weigh=` takes a word)."""
+    `weigh=`, `offsets=`, `words=`, `strong=` take a word)."""
     name, *opts = spec.split(":")
     kw: dict = {}
     for o in opts:
         k, v = o.split("=", 1)
-        kw[k] = tuple(v.split("+")) if k in ("members", "shape") else v if k == "weigh" else float(v)
+        kw[k] = tuple(v.split("+")) if k in ("members", "shape") else v if k in ("weigh", "offsets", "words", "strong") else float(v)
     return make_router(name, embedding_cache=cache, **kw)
 
 

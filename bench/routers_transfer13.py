@@ -85,6 +85,7 @@ class Instrumented13(Instrumented):
     leave-subject-out scores and the fit on all rows kept)."""
 
     KNOWN = (*TransferRouter.KNOWN, "ea-subj", "ea-src")
+    extra = EXTRA  # the columns fitted and scored beside MEMBERS (a later round's subclass names its own)
 
     def _fit_members(self, data: OutcomeDataset, counts: Any, vec: np.ndarray, shape: np.ndarray,
                      rows: np.ndarray) -> dict[str, Any]:
@@ -99,7 +100,7 @@ class Instrumented13(Instrumented):
         w = source_weights(src, self.source_power) * subject_factors(src, sub.subjects, self.subject_power)
         x = _weigh(counts[rows], fit["idf"])
         y = (weak < 0.5).astype(int)
-        for name in EXTRA:
+        for name in self.extra:
             keys = src if name == "ea-src" else np.array([f"{a}\x00{b}" for a, b in zip(src, sub.subjects,
                                                                                        strict=True)])
             fit[name] = shared_logit(x, y, w, np.unique(keys, return_inverse=True)[1])
@@ -113,7 +114,7 @@ class Instrumented13(Instrumented):
         finally:
             self.members = names
         x = _weigh(counts, fit["idf"])
-        return np.c_[s, *(_sigmoid(np.asarray(x @ fit[n][0], dtype=float) + fit[n][1]) for n in EXTRA)]
+        return np.c_[s, *(_sigmoid(np.asarray(x @ fit[n][0], dtype=float) + fit[n][1]) for n in self.extra)]
 
 
 def parts(proxy: str) -> list[tuple[str, OutcomeDataset, OutcomeDataset]]:
@@ -122,22 +123,23 @@ def parts(proxy: str) -> list[tuple[str, OutcomeDataset, OutcomeDataset]]:
     return proxy_parts(proxy, {"p6": P6_SEED, "p7": P7_SEED, "p8": P8_SEED})[0]
 
 
-def dump(args: argparse.Namespace) -> None:
+def dump(args: argparse.Namespace, cls: type[Instrumented13] = Instrumented13, columns: tuple[str, ...] = COLUMNS,
+         candidates: dict[str, tuple[str, ...]] = CANDIDATES, parts_of: Any = None) -> None:
     """Per part: the columns' scores on the test questions, rank grids, centre, scale, every candidate's member
     weights ("subject-oof" leads, before shrinking), the options member's score and weight in force. Prints timings
     only. Several processes may dump one proxy: a part is claimed by one."""
     import tierwise.routers.options as om
 
     om.remember_quantiles = lambda *a, **k: None  # type: ignore[assignment]  # calibration only: not read here
-    for p, test, train, path in unwritten(args, parts):
+    for p, test, train, path in unwritten(args, parts_of or parts):
         try:
             os.close(os.open(path.with_suffix(".claim"), os.O_CREAT | os.O_EXCL))
         except FileExistsError:
             continue
         t0 = time.time()
         base = transfer("lsa", None, weigh="subject-oof")
-        base.__class__ = Instrumented13
-        base.members = COLUMNS
+        base.__class__ = cls
+        base.members = columns
         r = options(base)
         r.fit(train)
         counts, vec, shape = base._features(test.prompts)
@@ -145,20 +147,21 @@ def dump(args: argparse.Namespace) -> None:
             "strong": np.asarray(test.strong, float), "weak": np.asarray(test.weak, float),
             "subjects": np.array(test.subjects), "grid": base.rank_grid, "centre": base.centre, "scale": base.scale,
             "s": base._member_scores(base.last_fit, counts, vec, shape, test.prompts),
-            "q": r._member(*r._counts(test.prompts)), "used": np.array(r.used), "columns": np.array(COLUMNS),
+            "q": r._member(*r._counts(test.prompts)), "used": np.array(r.used), "columns": np.array(columns),
         }
-        for c, cols in CANDIDATES.items():
-            if set(cols) <= set(COLUMNS):
-                out[f"w_{c}"] = oof_weights(base.oof[:, [COLUMNS.index(k) for k in cols]], train, base.source_power)
+        for c, cols in candidates.items():
+            if set(cols) <= set(columns):
+                out[f"w_{c}"] = oof_weights(base.oof[:, [columns.index(k) for k in cols]], train, base.source_power)
         tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
         np.savez(tmp, **out)
         tmp.replace(path)
         print(f"<!-- {args.proxy} {p}: {time.time() - t0:.0f} s -->", flush=True)
 
 
-def scores(f: dict[str, np.ndarray], c: str, with_options: bool = True) -> np.ndarray:
+def scores(f: dict[str, np.ndarray], c: str, with_options: bool = True,
+           candidates: dict[str, tuple[str, ...]] = CANDIDATES) -> np.ndarray:
     have = [str(x) for x in f["columns"]]
-    cols = [have.index(k) for k in CANDIDATES[c]]
+    cols = [have.index(k) for k in candidates[c]]
     w = np.asarray(f[f"w_{c}"], float)
     w = (1 - SHRINK) * w / w.sum() + SHRINK / len(w)
     s = f["s"]
@@ -168,9 +171,9 @@ def scores(f: dict[str, np.ndarray], c: str, with_options: bool = True) -> np.nd
     return (1 - u) * base + u * f["q"] if with_options and u > 0 else base
 
 
-def read(args: argparse.Namespace) -> None:
-    if args.proxy == "p8" and not args.after_registration:
-        raise SystemExit("p8 is read only by `registered`, or with --after-registration once the rule is committed")
+def read(args: argparse.Namespace, candidates: dict[str, tuple[str, ...]] = CANDIDATES, fresh: str = "p8") -> None:
+    if args.proxy == fresh and not args.after_registration:
+        raise SystemExit(f"{fresh} is read only by `registered`, or with --after-registration once the rule is committed")
     files = load(args, args.proxy)
     if args.proxy == "indomain":
         groups = {n: [files[k] for k in sorted(files) if k.startswith(n + "-")] for n in ("mmlu", "gsm8k")}
@@ -179,38 +182,43 @@ def read(args: argparse.Namespace) -> None:
         groups = {p: [f] for p, f in files.items()}
     cands = [c for c in args.candidates.split(",") if c and all(f"w_{c}" in f for f in files.values())]
     print(f"\n{args.proxy}: APGR (95%) and paired lead over D (95%, {args.ci} resamples)\n")
-    apgr_table(groups, cands, "D", lambda f, c: scores(f, c, not args.no_options), args.ci)
+    apgr_table(groups, cands, "D", lambda f, c: scores(f, c, not args.no_options, candidates), args.ci)
 
 
-def registered(args: argparse.Namespace) -> None:
-    """The rule registered in bench/RESULTS.md ("Transfer round 13") for REGISTERED against the default D, both with
-    the options member, from the dumps of `--proxy p8`, `--proxy indomain` and `--proxy lobo`."""
-    c = REGISTERED
-    files = load(args, "p8")
-    print(f"| P8 part | n | D (default) | {c} | {c} − D, paired (95%) |")
+def registered(args: argparse.Namespace, c: str = REGISTERED, candidates: dict[str, tuple[str, ...]] = CANDIDATES,
+               fresh: str = "p8") -> None:
+    """The rule registered in bench/RESULTS.md ("Transfer round 13"; round 14's the same on its own split) for `c`
+    against the default D, both with the options member, from the dumps of `--proxy <fresh>`, `--proxy indomain` and
+    `--proxy lobo`."""
+    def score(f: dict[str, np.ndarray], k: str) -> np.ndarray:
+        return scores(f, k, True, candidates)
+
+    name = fresh.upper()
+    files = load(args, fresh)
+    print(f"| {name} part | n | D (default) | {c} | {c} − D, paired (95%) |")
     print("|---|---|---|---|---|")
-    leads, points, verdicts = paired_rows(files, "D", c, scores, args.ci, "3. veto: ")
+    leads, points, verdicts = paired_rows(files, "D", c, score, args.ci, "3. veto: ")
     if files:
         m = np.mean(np.stack(leads), axis=0)
         m = m[np.isfinite(m)]
         point, lo = float(np.mean(points)), float(np.quantile(m, 0.025))
-        print(f"\nP8 mean paired lead of {c} over D ({len(files)} folds): {point:+.3f} ({lo:+.3f}…"
+        print(f"\n{name} mean paired lead of {c} over D ({len(files)} folds): {point:+.3f} ({lo:+.3f}…"
               f"{np.quantile(m, 0.975):+.3f})")
-        verdicts.insert(0, (f"1. P8: {len(files)} of 8 folds, mean lead >= 0 and its 95% lower end > -0.01",
+        verdicts.insert(0, (f"1. {name}: {len(files)} of 8 folds, mean lead >= 0 and its 95% lower end > -0.01",
                             len(files) == 8 and point >= 0 and lo > -0.01))
     else:
-        verdicts.insert(0, ("1. P8: 8 folds dumped", False))
-    verdicts += indomain_rule(load(args, "indomain"), "D", c, scores)
+        verdicts.insert(0, (f"1. {name}: 8 folds dumped", False))
+    verdicts += indomain_rule(load(args, "indomain"), "D", c, score)
     lobo = load(args, "lobo")
     for p in ("gsm8k", "mmlu", "mt-bench"):
         if p not in lobo:
             verdicts.append((f"4. LOBO {p}: dumped", False))
             continue
         f = lobo[p]
-        a = float(apgr(routing_curve(scores(f, c), f["strong"], f["weak"])))
+        a = float(apgr(routing_curve(score(f, c), f["strong"], f["weak"])))
         verdicts.append((f"4. LOBO {p}: {c} {a:.3f} >= 0.58", a >= 0.58))
-    for name, ok in verdicts:
-        print(f"{'PASS' if ok else 'FAIL'}  {name}")
+    for text, ok in verdicts:
+        print(f"{'PASS' if ok else 'FAIL'}  {text}")
     print(f"{c} passes its registered rule" if all(ok for _, ok in verdicts) else
           f"{c} does not pass its registered rule (or the round is partial)")
 

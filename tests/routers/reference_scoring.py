@@ -134,13 +134,18 @@ def _rank(s: np.ndarray, grid: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 def transfer_score(r: Any, prompt: str) -> float:
-    """`TransferRouter.score_text` of main 6e85bd4 (members tfidf-logit-wf, tfidf-ridge-gain, shape-ridge-gain)."""
+    """`TransferRouter.score_text` of main 6e85bd4 (members tfidf-logit-wf, tfidf-ridge-gain, shape-ridge-gain), with
+    session 33's strong-fails discount of the weak-fails member when the router has it."""
     assert set(r.members) <= {"tfidf-logit-wf", "tfidf-ridge-gain", "shape-ridge-gain"}
     idx, val = tfidf_row(prompt, r.tfidf.n_buckets, r.tfidf.idf)
     cols = []
     for m in r.members:
         if m == "tfidf-logit-wf":
-            cols.append(float(_sigmoid(np.asarray(np.dot(r.logit[idx], val) + r.intercepts[0]))))
+            p = float(_sigmoid(np.asarray(np.dot(r.logit[idx], val) + r.intercepts[0])))
+            if getattr(r, "strong", "ignored") == "discount":  # session 33's default: log P(wf) + log P(strong right)
+                q = float(_sigmoid(np.asarray(np.dot(r.strong_logit[idx], val) + r.strong_intercept)))
+                p = math.log(max(p, 1e-9)) + math.log(max(1.0 - q, 1e-9))
+            cols.append(p)
         elif m == "tfidf-ridge-gain":
             cols.append(float(np.dot(r.ridge[idx], val)) + r.intercepts[1])
         else:

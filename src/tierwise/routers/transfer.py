@@ -5,7 +5,8 @@ RouteLLM data GPT-4's MMLU answers were parsed from one token (its 3% on high-sc
 is a parsing artefact), GSM8K's step by step, so "the strong model adds most here" does not
 travel alone. Whether the *weak* model fails is more a property of the question. By default
 this router averages the ranks of three members, one per kind of evidence:
-- `tfidf-logit-wf`: logistic regression of "the weak model fails" on hashed TF-IDF;
+- `tfidf-logit-wf`: logistic regression of "the weak model fails" on hashed TF-IDF (since session 33 discounted by a
+  second one of "the strong model fails": log P(weak fails) + log P(strong right), `STRONG`);
 - `tfidf-ridge-gain`: ridge regression of the gain on the same features;
 - `shape-ridge-gain`: ridge regression of the gain on standardised log-counts of domain-general
   question shape (`DEFAULT_SHAPE`: numbers and their size, digits, maths symbols, question marks,
@@ -80,6 +81,13 @@ OFFSET_SCALE = 30.0  # the offset columns' value: an intercept costs 1/30² of a
 WORDINGS = ("pooled", "shared-subject", "shared-source")
 WORDS = "pooled"
 GROUP_SCALE = 1.0  # the group copies' value: the same penalty as the shared column
+# "discount" (session 33, transfer14): a second logistic regression on the same words learns "the strong model fails",
+# and the weak-fails member scores log P(weak fails) + log P(strong right), so a question both models fail (no gain
+# from routing it) ranks below one only the weak model fails. The default since session 33 (round 14's registered
+# rule, bench/RESULTS.md "Transfer round 14"); "ignored": P(weak fails) alone, as routers saved before keep.
+STRONGS = ("ignored", "discount")
+STRONG = "discount"
+_TINY = 1e-9  # the floor of a probability under the log
 MIN_WEIGHING_SOURCE = 100  # a source smaller than this does not vote on the members' weights
 SOURCE_POWER = 0.5
 RANK_POINTS = 257
@@ -200,7 +208,7 @@ class TransferRouter(BlendedRouter):
     def __init__(self, vectors: Vectors, *, members: Sequence[str] = MEMBERS, n_buckets: int = 1 << 18,
                  source_power: float = SOURCE_POWER, shape: Sequence[str] = DEFAULT_SHAPE,
                  subject_power: float = SUBJECT_POWER, weigh: str = WEIGH, offsets: str = OFFSET,
-                 words: str = WORDS, seed: int = 0) -> None:
+                 words: str = WORDS, strong: str = STRONG, seed: int = 0) -> None:
         super().__init__(vectors, members, n_buckets, seed)
         unknown = [k for k in shape if k not in SHAPE + CHOICES]
         if unknown or not shape or len(set(shape)) != len(shape):
@@ -211,6 +219,8 @@ class TransferRouter(BlendedRouter):
             raise ValueError(f"offsets must be one of {OFFSETS}; got {offsets!r}")
         if words not in WORDINGS:
             raise ValueError(f"words must be one of {WORDINGS}; got {words!r}")
+        if strong not in STRONGS:
+            raise ValueError(f"strong must be one of {STRONGS}; got {strong!r}")
         if not 0.0 <= float(subject_power) <= 1.0:
             raise ValueError(f"subject_power must be in [0, 1]; got {subject_power}")
         self.source_power = float(source_power)
@@ -218,6 +228,7 @@ class TransferRouter(BlendedRouter):
         self.weigh = weigh
         self.offsets = offsets
         self.words = words
+        self.strong = strong
         self.shape = tuple(shape)
         # One request's shape row: only the columns read, from [shape features as float64, choice counts].
         self._groups = shape_groups(SHAPE_NAMES.index(k) for k in self.shape if k not in CHOICES)
@@ -225,6 +236,7 @@ class TransferRouter(BlendedRouter):
         self._take = np.array([len(SHAPE_NAMES) + CHOICES.index(k) if k in CHOICES else SHAPE_NAMES.index(k)
                                for k in self.shape])
         self.logit = np.zeros(0, np.float32)
+        self.strong_logit, self.strong_intercept = np.zeros(0, np.float32), 0.0
         self.ridge = np.zeros(0, np.float32)
         self.shape_coef = np.zeros(len(self.shape) + 1)  # the last entry is the intercept
         self.shape_mu, self.shape_sd = np.zeros(len(self.shape)), np.ones(len(self.shape))
@@ -265,6 +277,8 @@ class TransferRouter(BlendedRouter):
                 m = LogisticRegression(C=LOGIT_C, max_iter=2000).fit(self._word_columns(x, src, sub.subjects), y,
                                                                      sample_weight=w)
                 fit["logit"] = (m.coef_[0][: x.shape[1]].astype(np.float32), float(m.intercept_[0]))
+            if self.strong == "discount":
+                fit["strong_logit"] = strong_fails_logit(x, strong, w)
         if "tfidf-ridge-gain" in self.members:
             r = Ridge(alpha=RIDGE_ALPHA).fit(x, gain, sample_weight=w)
             fit["ridge"] = (np.asarray(r.coef_, np.float32), float(r.intercept_))
@@ -293,7 +307,11 @@ class TransferRouter(BlendedRouter):
         for m in self.members:
             if m == "tfidf-logit-wf":
                 w, b = fit["logit"]
-                cols.append(_sigmoid(np.asarray(x @ w, dtype=float) + b))
+                p = _sigmoid(np.asarray(x @ w, dtype=float) + b)
+                if self.strong == "discount":
+                    ws, bs = fit["strong_logit"]
+                    p = _weak_only(p, _sigmoid(np.asarray(x @ ws, dtype=float) + bs))
+                cols.append(p)
             elif m == "tfidf-ridge-gain":
                 w, b = fit["ridge"]
                 cols.append(np.asarray(x @ w, dtype=float) + b)
@@ -353,6 +371,8 @@ class TransferRouter(BlendedRouter):
         self.tfidf.idf = fit["idf"]
         if "logit" in fit:
             self.logit, self.intercepts[0] = fit["logit"]
+        if "strong_logit" in fit:
+            self.strong_logit, self.strong_intercept = fit["strong_logit"]
         if "ridge" in fit:
             self.ridge, self.intercepts[1] = fit["ridge"]
         if "shape" in fit:
@@ -362,7 +382,8 @@ class TransferRouter(BlendedRouter):
         self.trees = fit.get("trees")
 
     def _fit_dict(self) -> dict[str, Any]:
-        return {"idf": self.tfidf.idf, "logit": (self.logit, self.intercepts[0]), "ridge": (self.ridge, self.intercepts[1]),
+        return {"idf": self.tfidf.idf, "logit": (self.logit, self.intercepts[0]),
+                "strong_logit": (self.strong_logit, self.strong_intercept), "ridge": (self.ridge, self.intercepts[1]),
                 "shape": (self.shape_coef, self.shape_mu, self.shape_sd), "bank": self.bank, "fails": self.fails,
                 "trees": self.trees}
 
@@ -377,7 +398,11 @@ class TransferRouter(BlendedRouter):
             idx, val = self.tfidf.row(prompt)
         for m in self.members:
             if m == "tfidf-logit-wf":
-                cols.append(float(_sigmoid(np.asarray(np.dot(self.logit[idx], val) + self.intercepts[0]))))
+                p = float(_sigmoid(np.asarray(np.dot(self.logit[idx], val) + self.intercepts[0])))
+                if self.strong == "discount":
+                    q = float(_sigmoid(np.asarray(np.dot(self.strong_logit[idx], val) + self.strong_intercept)))
+                    p = float(_weak_only(np.asarray(p), np.asarray(q)))
+                cols.append(p)
             elif m == "tfidf-ridge-gain":
                 cols.append(float(np.dot(self.ridge[idx], val)) + self.intercepts[1])
             elif m == "shape-ridge-gain":
@@ -413,7 +438,7 @@ class TransferRouter(BlendedRouter):
     def meta(self) -> dict[str, Any]:
         return {**self._blend_meta(), "source_power": self.source_power, "shape": list(self.shape),
                 "subject_power": self.subject_power, "weigh": self.weigh, "offsets": self.offsets,
-                "words": self.words,
+                "words": self.words, "strong": self.strong,
                 "source_apgr": self.source_apgr}
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -424,6 +449,8 @@ class TransferRouter(BlendedRouter):
             out["rank_grid"] = self.rank_grid
         if "tfidf-logit-wf" in self.members:
             out["logit"] = self.logit
+            if self.strong == "discount":
+                out["strong_logit"], out["strong_intercept"] = self.strong_logit, np.array([self.strong_intercept])
         if "tfidf-ridge-gain" in self.members:
             out["ridge"] = self.ridge
         if "shape-ridge-gain" in self.members:
@@ -441,12 +468,15 @@ class TransferRouter(BlendedRouter):
                 source_power=float(meta.get("source_power", 1.0)), shape=tuple(meta.get("shape", SHAPE)),
                 subject_power=float(meta.get("subject_power", 0.0)), weigh=str(meta.get("weigh", "equal")),
                 offsets=str(meta.get("offsets", "none")), words=str(meta.get("words", "pooled")),
-                seed=int(meta["seed"]))
+                strong=str(meta.get("strong", "ignored")), seed=int(meta["seed"]))
         r._restore_blend(meta, arrays)
         r.source_apgr = {k: float(v) for k, v in meta.get("source_apgr", {}).items()}
         r.rank_grid = arrays["rank_grid"].astype(float) if "rank_grid" in arrays else None
         if "tfidf-logit-wf" in r.members:
             r.logit = arrays["logit"].astype(np.float32)
+            if r.strong == "discount":
+                r.strong_logit = arrays["strong_logit"].astype(np.float32)
+                r.strong_intercept = float(arrays["strong_intercept"][0])
         if "tfidf-ridge-gain" in r.members:
             r.ridge = arrays["ridge"].astype(np.float32)
         if "shape-ridge-gain" in r.members:
@@ -455,6 +485,26 @@ class TransferRouter(BlendedRouter):
         if "knn-wf" in r.members:
             r.bank, r.fails = arrays["bank"].astype(np.float32), arrays["fails"].astype(np.float32)
         return r
+
+
+def strong_fails_logit(x: Any, strong: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, float]:
+    """Logistic regression of "the strong model fails" (`strong < 0.5` on the unit scale) with the weak-fails member's
+    settings (C, sample weights, intercept); its weights and intercept."""
+    from sklearn.linear_model import LogisticRegression
+
+    y = (strong < 0.5).astype(int)
+    if y.min() == y.max():
+        return np.zeros(x.shape[1], np.float32), float(np.log(np.clip(y.mean(), 1e-3, 1 - 1e-3) /
+                                                              np.clip(1 - y.mean(), 1e-3, 1)))
+    m = LogisticRegression(C=LOGIT_C, max_iter=2000).fit(x, y, sample_weight=w)
+    return m.coef_[0].astype(np.float32), float(m.intercept_[0])
+
+
+def _weak_only(weak_fails: np.ndarray, strong_fails: np.ndarray) -> np.ndarray:
+    """log P(weak fails) + log P(strong right): the log-probability that only the weak model fails, were the two
+    failures independent given the words."""
+    return np.asarray(np.log(np.maximum(weak_fails, _TINY)) + np.log(np.maximum(1.0 - strong_fails, _TINY)),
+                      dtype=float)
 
 
 def _group_keys(src: np.ndarray, subjects: Sequence[str], by_subject: bool) -> np.ndarray:
