@@ -71,12 +71,54 @@ def _read(path: str) -> str:
         return fh.read().strip()
 
 
-def _write(path: str, value: str) -> None:
-    fd = os.open(path, os.O_WRONLY)
+def _read_in(folder: str, dir_fd: int | None, name: str) -> str:
+    """The file `name` of a run's cgroup: through the folder's descriptor while it is open."""
+    if dir_fd is None:
+        return _read(os.path.join(folder, name))
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    with open(fd, encoding="utf-8") as fh:
+        return fh.read().strip()
+
+
+def _write(path: str, value: str, dir_fd: int | None = None) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
     try:
         os.write(fd, value.encode())
     finally:
         os.close(fd)
+
+
+# The check and the join through one descriptor (session 33): the folders were checked by path (lstat: this user's)
+# and joined by path between fork and exec, so a user who may make folders in the gateway's cgroup swapped a checked
+# folder for one of theirs in between (rmdir of the empty folder, mkdir of their own under the same name): a root
+# gateway's run joined it (their cpu.shares, their memory.limit, their view of its PIDs). Now the folder is opened once
+# (O_DIRECTORY|O_NOFOLLOW), its owner read from that descriptor, its files opened relative to it, and `cgroup.procs`
+# held open from the check to the join: a folder swapped after the check is not the one joined (the write into the
+# removed one fails, ENODEV, and the run does not start).
+def _open_own(folder: str) -> int:
+    """A descriptor of `folder`, which must be this process's user's (OSError EPERM where it is not)."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    if os.fstat(fd).st_uid != os.geteuid():
+        os.close(fd)
+        raise OSError(errno.EPERM, "another user's cgroup", folder)
+    return fd
+
+
+def _procs_of(dir_fd: int) -> int:
+    """`cgroup.procs` of the folder `dir_fd`, open for writing, this process's user's (OSError where not)."""
+    fd = os.open("cgroup.procs", os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    if os.fstat(fd).st_uid != os.geteuid():
+        os.close(fd)
+        raise OSError(errno.EPERM, "another user's cgroup.procs")
+    return fd
+
+
+def _exists(name: str, dir_fd: int) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError:
+        return False
+    return True
 
 
 # The gateway's own cgroup v2, when it is named so, is a leaf the operator made for it in a cgroup delegated to it:
@@ -131,7 +173,11 @@ def _try(place: Place) -> str | None:
     except OSError as e:
         return f"cannot make a cgroup in {place.parent} ({e.strerror}{_NOT_DELEGATED if place.v2 else ''})"
     try:
-        _limit(place, child, 64 << 20, TASKS)
+        fd = _open_own(child)
+        try:
+            _limit(place, fd, 64 << 20, TASKS)
+        finally:
+            os.close(fd)
     except OSError as e:
         return f"cannot limit a cgroup in {place.parent} ({e.strerror})"
     finally:
@@ -212,21 +258,32 @@ def runs_cpu() -> str | None:
     else:
         if group == pid:  # (by the group's leader only: a worker's exit would take it from the others' next runs)
             _remove_at_exit(folder)
-    if not _own_folder(folder):
+    fd = runs_cpu_procs(folder)
+    if fd is None:
         _cannot(parent, "it is another user's")
         return None
+    os.close(fd)
     return folder
 
 
 # Whose the runs' cpu cgroup is (review32b): its name is predictable (`tierwise-<pgid>-runs`) and any user who may make a
 # folder in the parent (a cgroup delegated to that user, or group-writable) made it first, with its files: a root
 # gateway, for which every file is writable, joined its runs to it, and that user set their weight (cpu.shares: 2 or
-# 262144), their real-time time and read their PIDs. The folder and its `cgroup.procs` are to be this process's user's.
-def _own_folder(folder: str) -> bool:
+# 262144), their real-time time and read their PIDs. The folder and its `cgroup.procs` are to be this process's user's,
+# read from the descriptors the join then uses (session 33: checked by path, it could be swapped before the join).
+def runs_cpu_procs(folder: str) -> int | None:
+    """`cgroup.procs` of the runs' cpu cgroup `folder`, open for writing, where the folder and the file are this
+    process's user's; else None."""
     try:
-        return all(os.lstat(path).st_uid == os.geteuid() for path in (folder, os.path.join(folder, "cgroup.procs")))
+        dir_fd = _open_own(folder)
     except OSError:
-        return False
+        return None
+    try:
+        return _procs_of(dir_fd)
+    except OSError:
+        return None
+    finally:
+        os.close(dir_fd)
 
 
 @functools.cache
@@ -279,17 +336,17 @@ def _sweep(parent: str) -> None:
                 pass  # alive, another user's
 
 
-def _limit(place: Place, folder: str, memory: int, tasks: int) -> None:
-    """Write the limits of the cgroup `folder` (made in `place`)."""
+def _limit(place: Place, folder: int, memory: int, tasks: int) -> None:
+    """Write the limits of the cgroup whose folder (made in `place`) is the descriptor `folder`."""
     if place.controller == "pids":
-        _write(os.path.join(folder, "pids.max"), str(tasks))
+        _write("pids.max", str(tasks), folder)
         return
     # No swap beyond the limit either (memsw must be written after the limit it may not be below).
     for name, swap in (("memory.max", "memory.swap.max"), ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes")):
         if place.v2 == (name == "memory.max"):
-            _write(os.path.join(folder, name), str(memory))
-            if os.path.exists(os.path.join(folder, swap)):
-                _write(os.path.join(folder, swap), "0" if place.v2 else str(memory))
+            _write(name, str(memory), folder)
+            if _exists(swap, folder):
+                _write(swap, "0" if place.v2 else str(memory), folder)
 
 
 class RunCgroup:
@@ -297,6 +354,8 @@ class RunCgroup:
 
     def __init__(self, memory_mb: int, work_mb: int, threads: bool) -> None:
         self.folders: list[tuple[Place, str]] = []
+        self._fds: dict[str, int] = {}  # each folder's descriptor (its files are read and written through it)
+        self._joins: list[int] = []  # `cgroup.procs` of each, and of the runs' cpu cgroup: written by join()
         name = f"tierwise-{os.getpid()}-{next(_names)}"
         memory = (memory_mb + work_mb + KERNEL_MB) << 20
         try:
@@ -304,11 +363,21 @@ class RunCgroup:
                 folder = os.path.join(place.parent, name)
                 os.mkdir(folder)
                 self.folders.append((place, folder))
-                _limit(place, folder, memory, TASKS + (THREADS if threads else 0))
+                fd = self._fds[folder] = _open_own(folder)  # (made just now: another user's only if swapped since)
+                _limit(place, fd, memory, TASKS + (THREADS if threads else 0))
+                self._joins.append(_procs_of(fd))
         except OSError:
+            self.release()
             self.remove_now()
             raise
         self.cpu = runs_cpu()  # (shared by the runs of this process: never emptied or removed here)
+        if self.cpu is not None:
+            procs = runs_cpu_procs(self.cpu)  # (checked again on the descriptor joined: it may have been swapped)
+            if procs is None:
+                _cannot(os.path.dirname(self.cpu), "it is another user's")
+                self.cpu = None
+            else:
+                self._joins.append(procs)
         self.procs = [os.path.join(folder, "cgroup.procs") for _, folder in self.folders]
         if self.cpu is not None:
             self.procs.append(os.path.join(self.cpu, "cgroup.procs"))
@@ -318,28 +387,47 @@ class RunCgroup:
         return [f"cgroup_{place.controller}" for place, _ in self.folders] + (["cgroup_cpu"] if self.cpu else [])
 
     def join(self) -> None:
-        """Between fork and exec: the calling process (and all it starts) joins. System calls only."""
-        for path in self.procs:
-            _write(path, "0")
+        """Between fork and exec: the calling process (and all it starts) joins, through the descriptors opened and
+        checked when the cgroups were made. System calls only."""
+        for fd in self._joins:
+            os.write(fd, b"0")
+
+    def joined(self) -> None:
+        """After the spawn: the `cgroup.procs` descriptors are no longer needed."""
+        for fd in self._joins:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._joins = []
+
+    def release(self) -> None:
+        self.joined()
+        for fd in self._fds.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._fds = {}
+
+    def _files(self) -> list[tuple[Place, str, int | None]]:
+        """(place, folder, its descriptor: None once released) of each of the run's cgroups."""
+        return [(place, folder, self._fds.get(folder)) for place, folder in self.folders]
 
     def out_of_memory(self) -> bool:
         """The kernel killed a task of the run for the cgroup's memory limit (read before remove)."""
-        for place, folder in self.folders:
+        for place, folder, fd in self._files():
             if place.controller == "memory":
                 with contextlib.suppress(OSError, ValueError):
-                    lines = _read(os.path.join(folder, "memory.events" if place.v2 else "memory.oom_control"))
+                    lines = _read_in(folder, fd, "memory.events" if place.v2 else "memory.oom_control")
                     counts = dict(line.split() for line in lines.splitlines() if len(line.split()) == 2)
                     return int(counts.get("oom_kill", "0")) > 0
         return False
 
     def _kill(self) -> None:
-        for place, folder in self.folders:
-            if place.v2 and os.path.exists(os.path.join(folder, "cgroup.kill")):
+        for place, folder, fd in self._files():
+            if place.v2 and fd is not None and _exists("cgroup.kill", fd):
                 with contextlib.suppress(OSError):
-                    _write(os.path.join(folder, "cgroup.kill"), "1")
+                    _write("cgroup.kill", "1", fd)
                 continue
             with contextlib.suppress(OSError, ValueError):
-                for pid in _read(os.path.join(folder, "cgroup.procs")).split():
+                for pid in _read_in(folder, fd, "cgroup.procs").split():
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.kill(int(pid), signal.SIGKILL)  # a task of this run: nothing else is in it
 
@@ -360,6 +448,8 @@ class RunCgroup:
         for _ in range(250):
             self._kill()
             if self.remove_now():
+                self.release()
                 return
             await asyncio.sleep(0.02)
+        self.release()
         log.warning("sandbox: the run's cgroups %s could not be removed", [f for _, f in self.folders])

@@ -328,6 +328,17 @@ def confined_reader(limits: SandboxLimits) -> Callable[[], None]:
 async def _spawn(argv: list[str], stdin: bool, limits: SandboxLimits, *, cwd: str, pass_fds: list[int],
                  group: cgroup.RunCgroup | None = None, line_limit: int = 65536,
                  confine: Callable[[], None] | None = None, switch: tuple | None = None) -> asyncio.subprocess.Process:
+    try:
+        return await _exec(argv, stdin, limits, cwd=cwd, pass_fds=pass_fds, group=group, line_limit=line_limit,
+                           confine=confine, switch=switch)
+    finally:
+        if group is not None:
+            group.joined()  # (the child has joined, or will not: the descriptors it joined through are closed)
+
+
+async def _exec(argv: list[str], stdin: bool, limits: SandboxLimits, *, cwd: str, pass_fds: list[int],
+                group: cgroup.RunCgroup | None, line_limit: int, confine: Callable[[], None] | None,
+                switch: tuple | None) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         *argv,
         stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
