@@ -113,3 +113,47 @@ async def test_a_cgroup_swapped_between_the_check_and_the_join_is_not_joined(mod
             gateway.kill()
     assert gateway.exitcode == 0, gateway.exitcode
     assert joined != swapped, (swapped, joined, started)
+
+
+# The machine's counters: sysinfo (free memory, load, task count), statfs/fstatfs (free blocks and inodes of the
+# host's disk, and of the shared-memory tmpfs where a weak run's folder is), ustat.
+COUNTERS = attempt_prelude("ANSWERED") + """
+import ctypes, os, sqlite3
+libc = ctypes.CDLL(None, use_errno=True)
+def call(number, *args):
+    if libc.syscall(number, *args) != 0:
+        raise OSError(ctypes.get_errno(), "")
+info = ctypes.create_string_buffer(512)
+attempt("sysinfo", lambda: call(99, info))
+attempt("statvfs-library", lambda: os.statvfs(os.path.dirname(os.__file__)))
+attempt("statvfs-folder", lambda: os.statvfs("."))
+attempt("fstatvfs", lambda: os.fstatvfs(os.open(os.__file__, os.O_RDONLY)))
+attempt("ustat", lambda: call(136, os.stat(os.__file__).st_dev, info))
+db = sqlite3.connect("own.db")
+db.execute("create table t (a)")
+db.execute("insert into t values (1)")
+db.commit()
+print("sqlite", db.execute("select sum(a) from t").fetchone()[0], sorted(range(2000, 0, -1))[:2])
+"""
+
+
+def _no_counters(stdout: str) -> None:
+    for name in ("sysinfo", "statvfs-library", "statvfs-folder", "fstatvfs", "ustat"):
+        assert f"{name} refused 38" in stdout, stdout  # ENOSYS: the filter's answer
+    assert "sqlite 1 [1, 2]" in stdout, stdout
+
+
+async def test_a_run_reads_none_of_the_machines_counters(mode: str) -> None:  # noqa: F811
+    """`sysinfo` answered the host's free memory, load and task count, and `statfs` the free blocks of every filesystem
+    a run may open (the host's disk to the megabyte) in every mode: other tenants' activity, and a channel between
+    runs. ENOSYS now, as on a kernel without them; the interpreter, sorting and sqlite on a file still work."""
+    r = await run_python(COUNTERS, limits=LIMITS, audit_hook=False)
+    assert r.returncode == 0, r.summary()
+    _no_counters(r.stdout)
+
+
+async def test_a_run_under_landlock_alone_reads_none_of_the_machines_counters(landlock_alone: None) -> None:
+    """The same with the host in sight (no mount namespace; the run's folder on the shared-memory tmpfs)."""
+    r = await run_python(COUNTERS, limits=LIMITS, audit_hook=False)
+    assert r.returncode == 0, r.summary()
+    _no_counters(r.stdout)

@@ -122,6 +122,17 @@ DENIED = (
     # interpreter and the standard library need none of them (no /dev/shm either).
     *MEMORY_OUTSIDE_THE_ADDRESS_SPACE,
 )
+# The machine's counters (session 33): `sysinfo` told every run the host's free memory, load average and task count
+# (the PID namespace hides the tasks, not their number) in every mode, and `statfs`/`fstatfs` (and `ustat`) the free
+# blocks and inodes of every filesystem it may open: the host's disk (its system's libraries are bound from it) to the
+# megabyte, a 200 MB file another program wrote seen as a 200-204 MB drop; where Landlock alone bounds a weak run its
+# folder is on the shared-memory tmpfs of every run, so the free space there was a channel between runs and a count
+# of the others' files. /proc and /sys are in no run's sight already. ENOSYS, what a kernel without the call answers:
+# `os.statvfs` and `shutil.disk_usage` raise; the C library's `qsort` (Python sorts its tables with it at start-up)
+# asks for the memory size through sysinfo and, refused, reads its unfilled answer: the sort is the same, and
+# `os.sysconf('SC_PHYS_PAGES')`/`'SC_AVPHYS_PAGES'` say nothing true (session 27's reason to leave it; docs/security/
+# sandbox.md). Python calls none of them otherwise.
+HOST_COUNTERS = ("sysinfo", "statfs", "fstatfs", "ustat")
 # Device nodes and FIFOs (mknod, and os.mkfifo, which is mknodat): in bubblewrap the root is
 # read-only and uid 65534 has no CAP_MKNOD; in the weak sandbox (the gateway's user, often root,
 # and no audit event for either call) they made FIFOs anywhere the gateway's user may write, and
@@ -302,6 +313,8 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
     for name in DENIED:
         _rule(f, eperm, name)
     _rule(f, sc.ERRNO(errno.ENOSYS), "clone3")
+    for name in HOST_COUNTERS:
+        _rule(f, sc.ERRNO(errno.ENOSYS), name)
     # Socket pairs of any family but AF_UNIX are refused; AF_UNIX pairs (asyncio's self-pipe) stay.
     _rule(f, eperm, "socketpair", sc.Arg(0, sc.NE, AF_UNIX))
     for kind in range(SOCK_TYPE_MASK + 1):
