@@ -11,7 +11,7 @@ where the controller is delegated there, else v1. cgroup v2 refuses to enable a 
 the children of a cgroup that holds processes (the gateway's own, always, unless it is the root): there the
 operator runs the gateway in a leaf named `tierwise-gateway` (LEAF) below a cgroup delegated to it
 (systemd's `Delegate=yes`; docs/security/sandbox.md), and the runs' cgroups go beside that leaf, in
-the delegated cgroup; else it runs without (a doctor line and one log line say which). The sandboxed process joins between fork and exec of bubblewrap, so every
+the delegated cgroup; else it runs without (a doctor line and one log line say which). The sandboxed process joins between fork and exec of bubblewrap (through descriptors opened and checked when the cgroups were made), so every
 task of the run is inside from its first instruction; the run's cgroup is emptied (cgroup.kill,
 or SIGKILL to what it lists, all of them the run's own) and removed after the run.
 """

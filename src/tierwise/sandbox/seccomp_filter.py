@@ -12,7 +12,8 @@ pinned in pipes by vmsplice, page-cache folios held in pipes by splice, tee and 
 `socket()` (the only sockets left are AF_UNIX stream `socketpair`s, connected, bound to no name: they reach
 nothing outside) and
 growing a socket's or a pipe's kernel buffer past the system default, being told of other processes' reads and
-opens (inotify, fanotify, dnotify, leases), notification pipes, device nodes and FIFOs
+opens (inotify, fanotify, dnotify, leases), notification pipes, the machine's counters (sysinfo, statfs: ENOSYS),
+record locks the kernel would keep (F_SETLK succeeds with none taken), device nodes and FIFOs
 (mknod), calls aimed at another process's PID (prlimit, setpriority, kill, pidfds...) or at a
 user's or process group's processes (setpriority, ioprio_set), and
 every new process and, by default, every new thread: a run is one task, so its rlimits (memory,
