@@ -14,8 +14,10 @@ Modes as bench/sandbox_attack_round11.py's. Attacks:
 - `locks`: POSIX record locks (`lockf`, 1 byte every other byte, on F files of its folder) until its CPU limit: how
   many, the kernel's `file_lock_cache` at the peak (/proc/slabinfo), and the run's memory cgroup (v1
   `memory.max_usage_in_bytes`); over `cpu_s` 2/5/10 with 56 files and F = 8/56 at `cpu_s` 5.
-- `share`: N runs (1, 2, 4) spin beside the gateway's own spin over the same 6 s: each run's CPU / the gateway's, with
-  the runs' shared cpu cgroup, and with it off (as on cgroup v2, where it is not made).
+- `share`: N runs (1, 2, 4; weak: 4) spin beside the gateway's own spin over the same 6 s: all runs' CPU / the
+  gateway's, with the runs' shared cpu cgroup, with it off (as on cgroup v2, where it is not made), and with it off and
+  the gateway in a v1 cpu cgroup of its own (as a service's cgroup with no cpu controller below it: the gateway's and
+  the runs' tasks weighed one by one, no autogroup).
 """
 
 from __future__ import annotations
@@ -234,19 +236,40 @@ async def _share_once(runs: int) -> str:
             f"all runs {sum(got) / own:.2f}x the gateway's")
 
 
+async def _in_own_cpu_cgroup(runs: int) -> str:
+    """The gateway in a cpu cgroup of its own below the v1 root (as a service's cgroup: no autogroup there), its runs
+    joining no cpu cgroup, so that its tasks and theirs are weighed one by one."""
+    from tierwise.sandbox import cgroup
+
+    parent = cgroup._cpu_parent(os.getpid())
+    assert parent is not None
+    folder = os.path.join(parent, f"tierwise-bench-{os.getpid()}")
+    os.mkdir(folder)
+    try:
+        cgroup._write(os.path.join(folder, "cgroup.procs"), "0")
+        return await _share_once(runs)
+    finally:
+        cgroup._write(os.path.join(parent, "cgroup.procs"), "0")
+        os.rmdir(folder)
+
+
 async def _share() -> str:
     from tierwise.sandbox import backend, cgroup, run_python
 
     await run_python("pass", limits=_limits())
     said = []
-    for runs in (1, 2, 4):
+    mode = "bwrap" if backend.status().strong else "weak"
+    for runs in (1, 2, 4) if mode == "bwrap" else (4,):
         backend.capacity = backend.Capacity(max(runs, 2))
         said.append(f"shared cgroup, {await _share_once(runs)}")
     real = cgroup.runs_cpu
     cgroup.runs_cpu = lambda: None  # type: ignore[assignment]  # (as on cgroup v2: not made)
     try:
-        for runs in (1, 2, 4):
+        for runs in (1, 2, 4) if mode == "bwrap" else (4,):
+            backend.capacity = backend.Capacity(max(runs, 2))
             said.append(f"none (as v2), {await _share_once(runs)}")
+        backend.capacity = backend.Capacity(4)
+        said.append(f"none, the gateway in a cpu cgroup of its own (a service's), {await _in_own_cpu_cgroup(4)}")
     finally:
         cgroup.runs_cpu = real  # type: ignore[assignment]
     return "\n  ".join(["", *said])
@@ -259,7 +282,7 @@ async def main(modes: list[str], only: list[str]) -> None:
     for mode in modes:
         _configure(mode)
         for name, attack in ATTACKS.items():
-            if (not only or name in only) and (name not in ("swap", "share") or mode == "bwrap"):
+            if (not only or name in only) and (name != "swap" or mode == "bwrap"):
                 print(f"[{mode}] {name}: {await attack()}", flush=True)
 
 

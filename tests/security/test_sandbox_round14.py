@@ -209,3 +209,41 @@ async def test_the_kernel_keeps_no_record_lock_of_a_run(mode: str) -> None:  # n
 async def test_the_kernel_keeps_no_record_lock_of_a_run_under_landlock_alone(landlock_alone: None) -> None:
     """The same with the host in sight (no mount namespace)."""
     await _no_lock_kept()
+
+
+PRIORITY = "import os, sys\nprint(os.getpriority(os.PRIO_PROCESS, 0), flush=True)\nsys.stdin.readline()"
+
+
+def _autogroup_nice(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/autogroup") as fh:
+            return int(fh.read().split()[-1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["v1-cpu-cgroup", "none"])
+async def test_runs_without_the_shared_cpu_cgroup_weigh_one_process(mode: str, shared: bool,  # noqa: F811
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the runs' shared cpu cgroup is not made (cgroup v2; a gateway that may make none), each run weighed as much
+    as the gateway: 4 runs spinning took 3.75x its CPU (bench/RESULTS.md, "Sandbox round 14"). There each run now
+    starts `runs_nice(max_concurrent)` levels below the gateway (4 at once: 7, weight 215 of 1,024), its task and, for a
+    weak run (a session of its own from its fork), its session's autogroup; with the shared cgroup nothing changes."""
+    from tierwise.sandbox import backend
+
+    if shared and cgroup.runs_cpu() is None:
+        unavailable("no cgroup v1 cpu hierarchy this process may make folders in (docs/security/sandbox.md)")
+    if not shared:
+        monkeypatch.setattr(cgroup, "runs_cpu", lambda: None)  # (as on cgroup v2: not made)
+    monkeypatch.setattr(backend, "capacity", backend.Capacity(4))
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    expected = own if shared else min(19, own + 7)
+    async with runner.open_python(PRIORITY, limits=LIMITS, audit_hook=False) as live:
+        assert live.proc is not None and live.proc.stdout is not None and live.proc.stdin is not None, live.refused
+        nice = int((await live.proc.stdout.readline()).decode())
+        group = _autogroup_nice(live.proc.pid) if mode == "weak" else None
+        live.proc.stdin.write(b"done\n")
+    assert nice == expected, (nice, expected)
+    if mode == "weak" and group is not None:
+        assert group == (0 if shared else 7), group
+    assert cgroup.runs_nice(1) == 0 and cgroup.runs_nice(2) == 4 and cgroup.runs_nice(4) == 7

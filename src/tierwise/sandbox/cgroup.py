@@ -286,6 +286,31 @@ def runs_cpu_procs(folder: str) -> int | None:
         os.close(dir_fd)
 
 
+# Where no shared cpu cgroup holds the runs (cgroup v2, where it is not made; a gateway that may make none), each run
+# weighed as much as the gateway for the CPU (session 33, `bench/sandbox_attack_round14.py --only share`: 4 runs spinning
+# took 3.75x the gateway's CPU together; with the v1 cgroup 1.02x). There each run starts `runs_nice` nice levels below
+# the gateway, so that `max_concurrent` runs at once weigh no more than one of its processes, as the shared cgroup makes
+# them: the task's nice (what the scheduler weighs where the runs' tasks share a cgroup with the gateway, a service's
+# cgroup with no cpu controller of its own) and, where the kernel groups sessions (autogroup, a gateway in the root
+# cgroup), the weak run's session's (bubblewrap's --new-session starts a fresh one at nice 0 after it). A lone run on
+# an idle machine still takes a whole core (nice weighs only against others who want the CPU).
+WEIGHTS = (1024, 820, 655, 526, 423, 335, 272, 215, 172, 137, 110, 87, 70, 56, 45, 36, 29, 23, 18, 15)  # nice 0..19
+
+
+def runs_nice(runs: int) -> int:
+    """Nice levels below the gateway at which `runs` runs at once weigh no more than one process of it."""
+    return next((n for n, weight in enumerate(WEIGHTS) if runs * weight <= WEIGHTS[0]), len(WEIGHTS) - 1)
+
+
+def _lower_priority(increment: int) -> None:
+    """Between fork and exec: `increment` nice levels lower, for the task and its session's autogroup. System calls."""
+    if increment <= 0:
+        return
+    os.nice(increment)
+    with contextlib.suppress(OSError):  # (no autogroup: a kernel without it, /proc not mounted)
+        _write("/proc/self/autogroup", str(increment))
+
+
 @functools.cache
 def _cpu_parent(pid: int) -> str | None:
     """The gateway's own cgroup in the v1 cpu hierarchy (for the process `pid`: a forked worker makes its own)."""
@@ -352,7 +377,8 @@ def _limit(place: Place, folder: int, memory: int, tasks: int) -> None:
 class RunCgroup:
     """The cgroups of one run, one per controller in force."""
 
-    def __init__(self, memory_mb: int, work_mb: int, threads: bool) -> None:
+    def __init__(self, memory_mb: int, work_mb: int, threads: bool, runs: int = 1) -> None:
+        """`runs`: how many runs of this process may be in progress at once (their weight without the cpu cgroup)."""
         self.folders: list[tuple[Place, str]] = []
         self._fds: dict[str, int] = {}  # each folder's descriptor (its files are read and written through it)
         self._joins: list[int] = []  # `cgroup.procs` of each, and of the runs' cpu cgroup: written by join()
@@ -378,6 +404,7 @@ class RunCgroup:
                 self.cpu = None
             else:
                 self._joins.append(procs)
+        self.nice = 0 if self.cpu is not None else runs_nice(runs)
         self.procs = [os.path.join(folder, "cgroup.procs") for _, folder in self.folders]
         if self.cpu is not None:
             self.procs.append(os.path.join(self.cpu, "cgroup.procs"))
@@ -388,9 +415,10 @@ class RunCgroup:
 
     def join(self) -> None:
         """Between fork and exec: the calling process (and all it starts) joins, through the descriptors opened and
-        checked when the cgroups were made. System calls only."""
+        checked when the cgroups were made, and (without the shared cpu cgroup) lowers its priority. System calls only."""
         for fd in self._joins:
             os.write(fd, b"0")
+        _lower_priority(self.nice)
 
     def joined(self) -> None:
         """After the spawn: the `cgroup.procs` descriptors are no longer needed."""
