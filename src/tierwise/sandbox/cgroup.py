@@ -11,7 +11,7 @@ where the controller is delegated there, else v1. cgroup v2 refuses to enable a 
 the children of a cgroup that holds processes (the gateway's own, always, unless it is the root): there the
 operator runs the gateway in a leaf named `tierwise-gateway` (LEAF) below a cgroup delegated to it
 (systemd's `Delegate=yes`; docs/security/sandbox.md), and the runs' cgroups go beside that leaf, in
-the delegated cgroup; else it runs without (a doctor line and one log line say which). The sandboxed process joins between fork and exec of bubblewrap, so every
+the delegated cgroup; else it runs without (a doctor line and one log line say which). The sandboxed process joins between fork and exec of bubblewrap (through descriptors opened and checked when the cgroups were made), so every
 task of the run is inside from its first instruction; the run's cgroup is emptied (cgroup.kill,
 or SIGKILL to what it lists, all of them the run's own) and removed after the run.
 """
@@ -71,12 +71,54 @@ def _read(path: str) -> str:
         return fh.read().strip()
 
 
-def _write(path: str, value: str) -> None:
-    fd = os.open(path, os.O_WRONLY)
+def _read_in(folder: str, dir_fd: int | None, name: str) -> str:
+    """The file `name` of a run's cgroup: through the folder's descriptor while it is open."""
+    if dir_fd is None:
+        return _read(os.path.join(folder, name))
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    with open(fd, encoding="utf-8") as fh:
+        return fh.read().strip()
+
+
+def _write(path: str, value: str, dir_fd: int | None = None) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
     try:
         os.write(fd, value.encode())
     finally:
         os.close(fd)
+
+
+# The check and the join through one descriptor (session 33): the folders were checked by path (lstat: this user's)
+# and joined by path between fork and exec, so a user who may make folders in the gateway's cgroup swapped a checked
+# folder for one of theirs in between (rmdir of the empty folder, mkdir of their own under the same name): a root
+# gateway's run joined it (their cpu.shares, their memory.limit, their view of its PIDs). Now the folder is opened once
+# (O_DIRECTORY|O_NOFOLLOW), its owner read from that descriptor, its files opened relative to it, and `cgroup.procs`
+# held open from the check to the join: a folder swapped after the check is not the one joined (the write into the
+# removed one fails, ENODEV, and the run does not start).
+def _open_own(folder: str) -> int:
+    """A descriptor of `folder`, which must be this process's user's (OSError EPERM where it is not)."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    if os.fstat(fd).st_uid != os.geteuid():
+        os.close(fd)
+        raise OSError(errno.EPERM, "another user's cgroup", folder)
+    return fd
+
+
+def _procs_of(dir_fd: int) -> int:
+    """`cgroup.procs` of the folder `dir_fd`, open for writing, this process's user's (OSError where not)."""
+    fd = os.open("cgroup.procs", os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    if os.fstat(fd).st_uid != os.geteuid():
+        os.close(fd)
+        raise OSError(errno.EPERM, "another user's cgroup.procs")
+    return fd
+
+
+def _exists(name: str, dir_fd: int) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError:
+        return False
+    return True
 
 
 # The gateway's own cgroup v2, when it is named so, is a leaf the operator made for it in a cgroup delegated to it:
@@ -131,7 +173,11 @@ def _try(place: Place) -> str | None:
     except OSError as e:
         return f"cannot make a cgroup in {place.parent} ({e.strerror}{_NOT_DELEGATED if place.v2 else ''})"
     try:
-        _limit(place, child, 64 << 20, TASKS)
+        fd = _open_own(child)
+        try:
+            _limit(place, fd, 64 << 20, TASKS)
+        finally:
+            os.close(fd)
     except OSError as e:
         return f"cannot limit a cgroup in {place.parent} ({e.strerror})"
     finally:
@@ -212,21 +258,57 @@ def runs_cpu() -> str | None:
     else:
         if group == pid:  # (by the group's leader only: a worker's exit would take it from the others' next runs)
             _remove_at_exit(folder)
-    if not _own_folder(folder):
+    fd = runs_cpu_procs(folder)
+    if fd is None:
         _cannot(parent, "it is another user's")
         return None
+    os.close(fd)
     return folder
 
 
 # Whose the runs' cpu cgroup is (review32b): its name is predictable (`tierwise-<pgid>-runs`) and any user who may make a
 # folder in the parent (a cgroup delegated to that user, or group-writable) made it first, with its files: a root
 # gateway, for which every file is writable, joined its runs to it, and that user set their weight (cpu.shares: 2 or
-# 262144), their real-time time and read their PIDs. The folder and its `cgroup.procs` are to be this process's user's.
-def _own_folder(folder: str) -> bool:
+# 262144), their real-time time and read their PIDs. The folder and its `cgroup.procs` are to be this process's user's,
+# read from the descriptors the join then uses (session 33: checked by path, it could be swapped before the join).
+def runs_cpu_procs(folder: str) -> int | None:
+    """`cgroup.procs` of the runs' cpu cgroup `folder`, open for writing, where the folder and the file are this
+    process's user's; else None."""
     try:
-        return all(os.lstat(path).st_uid == os.geteuid() for path in (folder, os.path.join(folder, "cgroup.procs")))
+        dir_fd = _open_own(folder)
     except OSError:
-        return False
+        return None
+    try:
+        return _procs_of(dir_fd)
+    except OSError:
+        return None
+    finally:
+        os.close(dir_fd)
+
+
+# Where no shared cpu cgroup holds the runs (cgroup v2, where it is not made; a gateway that may make none), each run
+# weighed as much as the gateway for the CPU (session 33, `bench/sandbox_attack_round14.py --only share`: 4 runs spinning
+# took 3.75x the gateway's CPU together; with the v1 cgroup 1.02x). There each run starts `runs_nice` nice levels below
+# the gateway, so that `max_concurrent` runs at once weigh no more than one of its processes, as the shared cgroup makes
+# them: the task's nice (what the scheduler weighs where the runs' tasks share a cgroup with the gateway, a service's
+# cgroup with no cpu controller of its own) and, where the kernel groups sessions (autogroup, a gateway in the root
+# cgroup), the weak run's session's (bubblewrap's --new-session starts a fresh one at nice 0 after it). A lone run on
+# an idle machine still takes a whole core (nice weighs only against others who want the CPU).
+WEIGHTS = (1024, 820, 655, 526, 423, 335, 272, 215, 172, 137, 110, 87, 70, 56, 45, 36, 29, 23, 18, 15)  # nice 0..19
+
+
+def runs_nice(runs: int) -> int:
+    """Nice levels below the gateway at which `runs` runs at once weigh no more than one process of it."""
+    return next((n for n, weight in enumerate(WEIGHTS) if runs * weight <= WEIGHTS[0]), len(WEIGHTS) - 1)
+
+
+def _lower_priority(increment: int) -> None:
+    """Between fork and exec: `increment` nice levels lower, for the task and its session's autogroup. System calls."""
+    if increment <= 0:
+        return
+    os.nice(increment)
+    with contextlib.suppress(OSError):  # (no autogroup: a kernel without it, /proc not mounted)
+        _write("/proc/self/autogroup", str(increment))
 
 
 @functools.cache
@@ -279,24 +361,27 @@ def _sweep(parent: str) -> None:
                 pass  # alive, another user's
 
 
-def _limit(place: Place, folder: str, memory: int, tasks: int) -> None:
-    """Write the limits of the cgroup `folder` (made in `place`)."""
+def _limit(place: Place, folder: int, memory: int, tasks: int) -> None:
+    """Write the limits of the cgroup whose folder (made in `place`) is the descriptor `folder`."""
     if place.controller == "pids":
-        _write(os.path.join(folder, "pids.max"), str(tasks))
+        _write("pids.max", str(tasks), folder)
         return
     # No swap beyond the limit either (memsw must be written after the limit it may not be below).
     for name, swap in (("memory.max", "memory.swap.max"), ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes")):
         if place.v2 == (name == "memory.max"):
-            _write(os.path.join(folder, name), str(memory))
-            if os.path.exists(os.path.join(folder, swap)):
-                _write(os.path.join(folder, swap), "0" if place.v2 else str(memory))
+            _write(name, str(memory), folder)
+            if _exists(swap, folder):
+                _write(swap, "0" if place.v2 else str(memory), folder)
 
 
 class RunCgroup:
     """The cgroups of one run, one per controller in force."""
 
-    def __init__(self, memory_mb: int, work_mb: int, threads: bool) -> None:
+    def __init__(self, memory_mb: int, work_mb: int, threads: bool, runs: int = 1) -> None:
+        """`runs`: how many runs of this process may be in progress at once (their weight without the cpu cgroup)."""
         self.folders: list[tuple[Place, str]] = []
+        self._fds: dict[str, int] = {}  # each folder's descriptor (its files are read and written through it)
+        self._joins: list[int] = []  # `cgroup.procs` of each, and of the runs' cpu cgroup: written by join()
         name = f"tierwise-{os.getpid()}-{next(_names)}"
         memory = (memory_mb + work_mb + KERNEL_MB) << 20
         try:
@@ -304,11 +389,22 @@ class RunCgroup:
                 folder = os.path.join(place.parent, name)
                 os.mkdir(folder)
                 self.folders.append((place, folder))
-                _limit(place, folder, memory, TASKS + (THREADS if threads else 0))
+                fd = self._fds[folder] = _open_own(folder)  # (made just now: another user's only if swapped since)
+                _limit(place, fd, memory, TASKS + (THREADS if threads else 0))
+                self._joins.append(_procs_of(fd))
         except OSError:
+            self.release()
             self.remove_now()
             raise
         self.cpu = runs_cpu()  # (shared by the runs of this process: never emptied or removed here)
+        if self.cpu is not None:
+            procs = runs_cpu_procs(self.cpu)  # (checked again on the descriptor joined: it may have been swapped)
+            if procs is None:
+                _cannot(os.path.dirname(self.cpu), "it is another user's")
+                self.cpu = None
+            else:
+                self._joins.append(procs)
+        self.nice = 0 if self.cpu is not None else runs_nice(runs)
         self.procs = [os.path.join(folder, "cgroup.procs") for _, folder in self.folders]
         if self.cpu is not None:
             self.procs.append(os.path.join(self.cpu, "cgroup.procs"))
@@ -318,28 +414,48 @@ class RunCgroup:
         return [f"cgroup_{place.controller}" for place, _ in self.folders] + (["cgroup_cpu"] if self.cpu else [])
 
     def join(self) -> None:
-        """Between fork and exec: the calling process (and all it starts) joins. System calls only."""
-        for path in self.procs:
-            _write(path, "0")
+        """Between fork and exec: the calling process (and all it starts) joins, through the descriptors opened and
+        checked when the cgroups were made, and (without the shared cpu cgroup) lowers its priority. System calls only."""
+        for fd in self._joins:
+            os.write(fd, b"0")
+        _lower_priority(self.nice)
+
+    def joined(self) -> None:
+        """After the spawn: the `cgroup.procs` descriptors are no longer needed."""
+        for fd in self._joins:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._joins = []
+
+    def release(self) -> None:
+        self.joined()
+        for fd in self._fds.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._fds = {}
+
+    def _files(self) -> list[tuple[Place, str, int | None]]:
+        """(place, folder, its descriptor: None once released) of each of the run's cgroups."""
+        return [(place, folder, self._fds.get(folder)) for place, folder in self.folders]
 
     def out_of_memory(self) -> bool:
         """The kernel killed a task of the run for the cgroup's memory limit (read before remove)."""
-        for place, folder in self.folders:
+        for place, folder, fd in self._files():
             if place.controller == "memory":
                 with contextlib.suppress(OSError, ValueError):
-                    lines = _read(os.path.join(folder, "memory.events" if place.v2 else "memory.oom_control"))
+                    lines = _read_in(folder, fd, "memory.events" if place.v2 else "memory.oom_control")
                     counts = dict(line.split() for line in lines.splitlines() if len(line.split()) == 2)
                     return int(counts.get("oom_kill", "0")) > 0
         return False
 
     def _kill(self) -> None:
-        for place, folder in self.folders:
-            if place.v2 and os.path.exists(os.path.join(folder, "cgroup.kill")):
+        for place, folder, fd in self._files():
+            if place.v2 and fd is not None and _exists("cgroup.kill", fd):
                 with contextlib.suppress(OSError):
-                    _write(os.path.join(folder, "cgroup.kill"), "1")
+                    _write("cgroup.kill", "1", fd)
                 continue
             with contextlib.suppress(OSError, ValueError):
-                for pid in _read(os.path.join(folder, "cgroup.procs")).split():
+                for pid in _read_in(folder, fd, "cgroup.procs").split():
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.kill(int(pid), signal.SIGKILL)  # a task of this run: nothing else is in it
 
@@ -360,6 +476,8 @@ class RunCgroup:
         for _ in range(250):
             self._kill()
             if self.remove_now():
+                self.release()
                 return
             await asyncio.sleep(0.02)
+        self.release()
         log.warning("sandbox: the run's cgroups %s could not be removed", [f for _, f in self.folders])

@@ -157,7 +157,8 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
             # The cgroups bubblewrap's runs get (where the gateway can make them): without, a weak run with threads
             # allowed started as many as it asked (1,000 of 1,000), and kernel memory had no bound but the folder's.
             try:
-                group = cgroup.RunCgroup(limits.memory_mb, limits.work_mb, limits.threads)
+                group = cgroup.RunCgroup(limits.memory_mb, limits.work_mb, limits.threads,
+                                       backend.capacity.max_concurrent)
             except OSError as e:
                 cgroup.log.warning("sandbox: the run's cgroup cannot be made: %s", e)
                 yield LiveRun(None, [], SandboxResult(None, "", f"sandbox: the run's cgroup cannot be made "
@@ -224,7 +225,7 @@ async def _started_bwrap(files: dict[str, bytes], entry: str, args: list[str], s
     layers = [la for la in status.layers if not (limits.threads and la == "one_task") and not la.startswith("cgroup_")]
     fds: list[int] = []
     try:
-        group = cgroup.RunCgroup(limits.memory_mb, limits.work_mb, limits.threads)
+        group = cgroup.RunCgroup(limits.memory_mb, limits.work_mb, limits.threads, backend.capacity.max_concurrent)
     except OSError as e:  # it could be made at start: not run without it (a failed check, not a 500)
         cgroup.log.warning("sandbox: the run's cgroup cannot be made: %s", e)
         yield LiveRun(None, [], SandboxResult(None, "", f"sandbox: the run's cgroup cannot be made ({e.strerror}); "
@@ -328,6 +329,17 @@ def confined_reader(limits: SandboxLimits) -> Callable[[], None]:
 async def _spawn(argv: list[str], stdin: bool, limits: SandboxLimits, *, cwd: str, pass_fds: list[int],
                  group: cgroup.RunCgroup | None = None, line_limit: int = 65536,
                  confine: Callable[[], None] | None = None, switch: tuple | None = None) -> asyncio.subprocess.Process:
+    try:
+        return await _exec(argv, stdin, limits, cwd=cwd, pass_fds=pass_fds, group=group, line_limit=line_limit,
+                           confine=confine, switch=switch)
+    finally:
+        if group is not None:
+            group.joined()  # (the child has joined, or will not: the descriptors it joined through are closed)
+
+
+async def _exec(argv: list[str], stdin: bool, limits: SandboxLimits, *, cwd: str, pass_fds: list[int],
+                group: cgroup.RunCgroup | None, line_limit: int, confine: Callable[[], None] | None,
+                switch: tuple | None) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         *argv,
         stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,

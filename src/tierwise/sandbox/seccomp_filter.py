@@ -12,7 +12,8 @@ pinned in pipes by vmsplice, page-cache folios held in pipes by splice, tee and 
 `socket()` (the only sockets left are AF_UNIX stream `socketpair`s, connected, bound to no name: they reach
 nothing outside) and
 growing a socket's or a pipe's kernel buffer past the system default, being told of other processes' reads and
-opens (inotify, fanotify, dnotify, leases), notification pipes, device nodes and FIFOs
+opens (inotify, fanotify, dnotify, leases), notification pipes, the machine's counters (sysinfo, statfs: ENOSYS),
+record locks the kernel would keep (F_SETLK succeeds with none taken), device nodes and FIFOs
 (mknod), calls aimed at another process's PID (prlimit, setpriority, kill, pidfds...) or at a
 user's or process group's processes (setpriority, ioprio_set), and
 every new process and, by default, every new thread: a run is one task, so its rlimits (memory,
@@ -122,6 +123,17 @@ DENIED = (
     # interpreter and the standard library need none of them (no /dev/shm either).
     *MEMORY_OUTSIDE_THE_ADDRESS_SPACE,
 )
+# The machine's counters (session 33): `sysinfo` told every run the host's free memory, load average and task count
+# (the PID namespace hides the tasks, not their number) in every mode, and `statfs`/`fstatfs` (and `ustat`) the free
+# blocks and inodes of every filesystem it may open: the host's disk (its system's libraries are bound from it) to the
+# megabyte, a 200 MB file another program wrote seen as a 200-204 MB drop; where Landlock alone bounds a weak run its
+# folder is on the shared-memory tmpfs of every run, so the free space there was a channel between runs and a count
+# of the others' files. /proc and /sys are in no run's sight already. ENOSYS, what a kernel without the call answers:
+# `os.statvfs` and `shutil.disk_usage` raise; the C library's `qsort` (Python sorts its tables with it at start-up)
+# asks for the memory size through sysinfo and, refused, reads its unfilled answer: the sort is the same, and
+# `os.sysconf('SC_PHYS_PAGES')`/`'SC_AVPHYS_PAGES'` say nothing true (session 27's reason to leave it; docs/security/
+# sandbox.md). Python calls none of them otherwise.
+HOST_COUNTERS = ("sysinfo", "statfs", "fstatfs", "ustat")
 # Device nodes and FIFOs (mknod, and os.mkfifo, which is mknodat): in bubblewrap the root is
 # read-only and uid 65534 has no CAP_MKNOD; in the weak sandbox (the gateway's user, often root,
 # and no audit event for either call) they made FIFOs anywhere the gateway's user may write, and
@@ -214,6 +226,17 @@ F_SETPIPE_SZ = 1031
 # (15-28 reads): which modules another client's check used and when, and a channel between two runs. Python never
 # asks for either (F_GETLEASE, locks and the other commands stay).
 F_SETLEASE, F_NOTIFY = 1024, 1026
+# Record locks (session 33): the kernel keeps each POSIX byte-range lock in slab memory charged to no memory cgroup
+# (`file_lock_cache`, 192 bytes; Linux reverted that accounting in 6.3) and RLIMIT_LOCKS has been ignored since 2.4: a
+# run held 224,000 locks on 56 files of its folder, 43 MB, within `cpu_s` 5 (only its CPU bounded the count, as the
+# square root of cpu_s x files), and a read lock on a file it may only read (the standard library's, a bound folder's)
+# made a host process that locks it wait while the run lasted, and told a cooperating run it was there. A run is one
+# process, and a process's POSIX locks never conflict with its own (nor its threads'): locks on its own files mean
+# nothing to it, and only others could see them. So `F_SETLK`/`F_SETLKW` succeed without a lock being taken
+# (RET_ERRNO 0: the kernel returns 0 and runs nothing), sqlite3 on a file works as before; the open-file-description
+# locks, which do conflict within a process, are refused with EINVAL (a kernel before 3.15), as nothing of Python's
+# asks for them. `flock` stays: one lock per open file description at most, so `open_files` bounds it.
+F_SETLK, F_SETLKW, F_OFD_SETLK, F_OFD_SETLKW = 6, 7, 37, 38
 # ... and notification pipes (review32b): `pipe2(O_NOTIFICATION_PIPE)` makes a pipe the kernel's watch queue writes
 # into (key and device events, set with `ioctl` IOC_WATCH_QUEUE_SET_SIZE/_FILTER), kernel code behind a privilege
 # escalation reachable by any user (CVE-2022-0995, the filter's out-of-bounds write) that serves no run: the keys it
@@ -302,6 +325,8 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
     for name in DENIED:
         _rule(f, eperm, name)
     _rule(f, sc.ERRNO(errno.ENOSYS), "clone3")
+    for name in HOST_COUNTERS:
+        _rule(f, sc.ERRNO(errno.ENOSYS), name)
     # Socket pairs of any family but AF_UNIX are refused; AF_UNIX pairs (asyncio's self-pipe) stay.
     _rule(f, eperm, "socketpair", sc.Arg(0, sc.NE, AF_UNIX))
     for kind in range(SOCK_TYPE_MASK + 1):
@@ -314,6 +339,10 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
         _rule(f, eperm, "setsockopt", _low32(sc, 1, SOL_SOCKET), _low32(sc, 2, option))
     for command in (F_SETPIPE_SZ, F_SETOWN, F_SETSIG, F_SETOWN_EX, F_SETLEASE, F_NOTIFY):
         _rule(f, eperm, "fcntl", _low32(sc, 1, command))
+    for command in (F_SETLK, F_SETLKW):
+        _rule(f, sc.ERRNO(0), "fcntl", _low32(sc, 1, command))
+    for command in (F_OFD_SETLK, F_OFD_SETLKW):
+        _rule(f, sc.ERRNO(errno.EINVAL), "fcntl", _low32(sc, 1, command))
     _rule(f, eperm, "pipe2", sc.Arg(1, sc.MASKED_EQ, O_NOTIFICATION_PIPE, O_NOTIFICATION_PIPE))
     for block in SOCKET_IOCTL_BLOCKS:  # (FIOSETOWN, SIOCSPGRP among them)
         _rule(f, eperm, "ioctl", sc.Arg(1, sc.MASKED_EQ, IOCTL_BLOCK_MASK, block))
