@@ -43,15 +43,21 @@ class HeaderBytes:
 
     def _block_fits(self) -> bool:
         """At a block's end (the parser's `on_headers_complete`): whether its bytes are within the limit."""
-        data, start, before = self._data, self._start, self._before
-        end = -1
-        if before:  # begun in an earlier read: its blank line may have begun there too
-            last = self._last3
-            j = (last + data[:3]).find(b"\r\n\r\n")
-            if 0 <= j < len(last):
-                end = j + 4 - len(last)
-        if end < 0:
-            end = data.find(b"\r\n\r\n", start) + 4  # (not found: it straddled reads, at most 3 bytes here)
+        start = self._start
+        if self._before:
+            return self._straddled_fits()
+        end = self._pos = self._data.find(b"\r\n\r\n", start) + 4
+        if end - start > self.guard.max_header_bytes:
+            self._too_big = True
+            return False
+        return True
+
+    def _straddled_fits(self) -> bool:
+        """`_block_fits` of a block begun in an earlier read: its blank line may have begun there too."""
+        data, start, before, last = self._data, self._start, self._before, self._last3
+        j = (last + data[:3]).find(b"\r\n\r\n")
+        # (not found: it straddled reads, at most 3 bytes here)
+        end = j + 4 - len(last) if 0 <= j < len(last) else data.find(b"\r\n\r\n", start) + 4
         self._pos, self._before = end, 0
         if before + end - start > self.guard.max_header_bytes:
             self._too_big = True

@@ -263,7 +263,8 @@ def _decode_thinking(th: Any) -> dict[str, Any] | None:
 def _stop_sequences(body: dict[str, Any]) -> list[str]:
     v = get_list(body, "stop_sequences") or []
     need(all(isinstance(s, str) for s in v), "stop_sequences", "must be an array of strings")
-    need(len(v) <= MAX_STOP, "stop_sequences", f"at most {MAX_STOP} strings")  # (any number before wire10)
+    if len(v) > MAX_STOP:  # (any number before wire10)
+        need(False, "stop_sequences", f"at most {MAX_STOP} strings")
     return list(v)
 
 
