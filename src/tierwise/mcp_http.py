@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import logging
 import os
 import secrets
 import stat
@@ -32,12 +33,13 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tierwise.errors import ConfigError, RateLimited
-from tierwise.mcp_sessions import ClientSessions, Session
+from tierwise.mcp_sessions import ClientSessions, Session, hint, untrusted_forwarding
 from tierwise.secret_scrub import register
 from tierwise.server.limits import BodyBudget, GatewayBusy
 from tierwise.server.limits_settings import ServerLimits
 from tierwise.server.stream_cap import CALL_SLOT, ClientCap
 
+log = logging.getLogger("tierwise.mcp")
 TOKEN_ENV = "TIERWISE_MCP_TOKEN"
 TOKEN_FILE = "mcp-token"
 MAX_CANCELS = 16  # requests of one POST cancelled when its client leaves (a batch: more are not looked at)
@@ -164,7 +166,13 @@ class BearerAuth:
             if post:  # a tool call (a GET is a session's event stream: MAX_SESSIONS)
                 self.calls.take(held)
             if sid is None and post:  # (opens a session if the app accepts it: `watched` in _run)
-                held["opening"] = opening = {"client": held["client"]}  # its count, until the app has opened it
+                headers = scope.get("headers", [])
+                held["opening"] = opening = {"client": held["client"], "hint": hint(headers)}  # (until opened)
+                if not self.sessions.warned and (via := untrusted_forwarding(headers, held["client"])) is not None:
+                    self.sessions.warned = True
+                    log.warning("MCP requests from %s carry %s, but it is not in server.limits.trusted_proxies: "
+                                "every client behind it counts as one (MAX_SESSIONS_PER_CLIENT sessions, "
+                                "max_requests_per_client calls, for all of them)", held["client"][0], via)
                 victim = self.sessions.admit(opening)
                 if victim is not None:
                     await self._end_session(scope, victim)

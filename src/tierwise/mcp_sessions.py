@@ -8,6 +8,12 @@ counts clients, and its network: server/stream_cap.py) holds at most `per_client
 client itself would end it), or is refused 429 when every one of them is running a call. A client that forgets
 its sessions so never locks itself out, and never takes the others' room.
 
+Behind a reverse proxy not in `server.limits.trusted_proxies` every client is the proxy's address, one client here.
+A session with a request in flight (a call, or its GET event stream: a client listening) is never closed for a new
+one, and of the idle ones the opener's own go first, told by its `User-Agent` and forwarded-for headers (`hint`):
+before wire10 an agent restarting in a loop behind the proxy closed every other agent's session, live ones included.
+The hint is the client's word: it chooses among the sessions that may be closed and raises no count.
+
 Which sessions are open is followed from the outside (the package keeps its table private): one opens with a
 request without `mcp-session-id` answered below 400 with one, and ends with a DELETE answered below 400, a 404 for
 its id, being closed here, or the package's idle timeout (no request in flight for `idle_s`).
@@ -32,6 +38,7 @@ class Session:
     holder: dict[str, Any]  # the client and its count (ClientCap.take's scope)
     headers: list[tuple[bytes, bytes]]  # Host and Origin of the request that opened it: a DELETE for it needs them
     path: str  # where it was opened: only an answer there says it ended (elsewhere a 404 is the router's)
+    hint: bytes = b""  # its opener's User-Agent and forwarded-for headers (`hint`)
     running: int = 0  # requests in flight, a GET event stream included (the package's idle clock waits for them)
     posts: int = 0  # of them POSTs: calls running (a GET stream only listens)
     last: float = field(default=0.0)  # when its last request ended (time.monotonic)
@@ -45,6 +52,7 @@ class ClientSessions:
         self.idle_s = idle_s
         self.clock = clock
         self.open: dict[str, Session] = {}  # session id -> Session, oldest first
+        self.warned = False  # (forwarding headers from a peer not trusted: said once, `untrusted_forwarding`)
 
     def admit(self, holder: dict[str, Any]) -> Session | None:
         """Count a session about to open for `holder`'s client (`holder["client"]`). At the client's cap, its least
@@ -57,19 +65,19 @@ class ClientSessions:
             self.cap.take(holder)
             return None
         except RateLimited:
-            mine = self.cap.keys(holder)
-            free = [(s.holder[SLOT][0][0] != mine[0], s.last, sid) for sid, s in self.open.items()
-                    if not s.posts and set(s.holder[SLOT][0]) & set(mine)]
+            mine, hint = self.cap.keys(holder), holder.get("hint", b"")
+            free = [(s.hint != hint, s.holder[SLOT][0][0] != mine[0], s.last, sid) for sid, s in self.open.items()
+                    if not s.running and set(s.holder[SLOT][0]) & set(mine)]
             if not free:
                 raise
-        victim = self.forget(min(free)[2])
+        victim = self.forget(min(free)[3])
         self.cap.take(holder)
         return victim
 
     def opened(self, sid: str, holder: dict[str, Any], headers: list[tuple[bytes, bytes]], path: str) -> None:
         """The session `holder` counted was opened by the app as `sid` (at `path`)."""
         keep = [(k, v) for k, v in headers if k in (b"host", b"origin")]
-        self.open[sid] = Session(sid, holder, keep, path, last=self.clock())
+        self.open[sid] = Session(sid, holder, keep, path, holder.get("hint", b""), last=self.clock())
 
     def forget(self, sid: str) -> Session | None:
         s = self.open.pop(sid, None)
@@ -94,3 +102,19 @@ class ClientSessions:
         s.last = self.clock()
         if path == s.path and (status == 404 or (method == "DELETE" and 200 <= status < 300)):
             self.forget(sid)
+
+
+_HINTS = (b"user-agent", b"x-forwarded-for", b"forwarded", b"x-real-ip")
+
+
+def hint(headers: list[tuple[bytes, bytes]]) -> bytes:
+    """Who opens a session, in the client's own words (`Session.hint`)."""
+    return b"\n".join(b"%s:%s" % (k, v[:256]) for k, v in headers if k in _HINTS)
+
+
+def untrusted_forwarding(headers: list[tuple[bytes, bytes]], client: Any) -> str | None:
+    """The forwarding header of a request whose client is its connection's peer (the gateway rewrites the client,
+    port 0, only behind a proxy in `trusted_proxies`): a reverse proxy in front that is not trusted."""
+    if client is not None and client[1] == 0:
+        return None
+    return next((k.decode() for k, _ in headers if k in _HINTS[1:]), None)

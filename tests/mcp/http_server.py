@@ -38,11 +38,12 @@ class McpHttp:
     port: int
     proc: subprocess.Popen[bytes]
     home: Path
+    err: Path  # its stderr: a file, as a pipe nobody reads stops the server once 64 KiB of log lines fill it
 
     def stderr(self) -> str:
         self.proc.terminate()
-        _, err = self.proc.communicate(timeout=30)
-        return err.decode()
+        self.proc.wait(timeout=30)
+        return self.err.read_text(errors="replace")
 
 
 def start(project: Path, *args: str, token: str | None = TOKEN, host: str = "127.0.0.1") -> McpHttp:
@@ -79,14 +80,15 @@ def _start_once(project: Path, *args: str, token: str | None, host: str) -> McpH
     if token is not None:
         env["TIERWISE_MCP_TOKEN"] = token
     exe = Path(sys.executable).parent / "tierwise"
+    err = project.parent / f"mcp-stderr-{port}.log"
     proc = subprocess.Popen(
         [str(exe), "mcp", "--transport", "http", "--host", host, "--port", str(port),
          "-c", str(project / "tierwise.yaml"), "--project", str(project), *args],
-        env=env, cwd=str(project), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        env=env, cwd=str(project), stdout=subprocess.DEVNULL, stderr=err.open("wb"))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError("server exited: " + proc.stderr.read().decode())  # type: ignore[union-attr]
+            raise AssertionError("server exited: " + err.read_text(errors="replace"))
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2) as c:
                 # A port in the ephemeral range with nothing listening yet can be connected to itself (TCP
@@ -98,8 +100,9 @@ def _start_once(project: Path, *args: str, token: str | None, host: str) -> McpH
         time.sleep(0.1)
     else:
         proc.kill()
-        raise AssertionError("the MCP server did not listen within 60 s: " + proc.communicate()[1].decode()[-2000:])
-    return McpHttp(f"http://127.0.0.1:{port}/mcp", port, proc, home)
+        proc.wait()
+        raise AssertionError("the MCP server did not listen within 60 s: " + err.read_text(errors="replace")[-2000:])
+    return McpHttp(f"http://127.0.0.1:{port}/mcp", port, proc, home, err)
 
 
 @asynccontextmanager

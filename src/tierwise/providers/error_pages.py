@@ -5,7 +5,7 @@ Such pages name the proxy's host, the internal address it could not reach (nginx
 "http://10.20.3.4:8080/..."`), the cloud host it runs on, the gateway's own public address (Cloudflare's "Your IP"):
 before, the client read the page's first 300 characters. Now the client hears the status, its standard reason and
 what answered (never the page's words); the log keeps a scrubbed, tag-free excerpt. Plain text (a llama.cpp or a Go
-proxy's one line) is still repeated, its IP addresses, URLs and `host:port` masked.
+proxy's one line) is still repeated, its URLs and internal addresses masked (providers/address_mask.py).
 
 A WAF's or CDN's block page (Cloudflare "Attention Required! ... you have been blocked", Akamai "Access Denied", AWS
 WAF, Imperva, ModSecurity) answers 403 before the provider has seen the request or the gateway's key: it was read as
@@ -22,6 +22,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote
 
+from tierwise.providers.address_mask import json_mask, text_mask
 from tierwise.secret_scrub import scrub, scrub_cut, upstream_text
 
 log = logging.getLogger("tierwise.providers")
@@ -31,19 +32,6 @@ EXCERPT_CHARS = 300
 # unclosed opener was searched for its end to the page's end: 16 KiB of `<!--` held the event loop 0.46 s).
 _TAGS = re.compile(r"<(script|style)\b.*?(?:</\1\s*>|\Z)|<!--.*?(?:-->|\Z)|<[^<>]*>|<", re.IGNORECASE | re.DOTALL)
 _SPACE = re.compile(r"\s+")
-# What an internal address looks like: an IPv4 or IPv6 address, a `host:port` (also a one-label docker or compose
-# service's, `ollama:11434`), a name under a private suffix (`.internal`, `.corp`, `.local`: RFC 6762/8375, cloud
-# VPC names), `localhost`. Plain text also loses its URLs; a provider's JSON message keeps a public one (its docs).
-_HOST = (r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"
-         # IPv6: eight groups, or fewer around a `::` (not a time, 12:30:45), bracketed with a port or not
-         r"|(?<![\w:])\[?(?:(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}|(?:[0-9a-f]{1,4}(?::[0-9a-f]{1,4})*)?::"
-         r"(?:[0-9a-f]{1,4}(?::[0-9a-f]{1,4})*)?)(?![\w:]|\.\d)\]?(?::\d+)?"
-         r"|\b[a-z][a-z0-9-]*(?:\.[\w-]+)*:\d{2,5}\b(?!\.\d)"  # (one label without `_`: not `n_ctx:4096`)
-         r"|\b(?:[\w-]+\.)+(?:internal|corp|local|localdomain|lan|intranet|home\.arpa|private|svc)\b"
-         r"|\blocalhost\b"
-         r"|(?<=://)[^\s/@]+@")  # a URL's user (its password scrubbed before: a service account's name)
-_ADDRESS = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+|" + _HOST, re.IGNORECASE)
-_ADDRESS_IN_JSON = re.compile(_HOST, re.IGNORECASE)
 _PAGE = re.compile(rb"<(?:!doctype|html|head|body|title)\b", re.IGNORECASE)  # a page, wherever it starts
 # Headers that say a block whatever the body: Cloudflare's challenge/block, AWS WAF's action.
 _BLOCK_HEADERS = ("cf-mitigated", "x-amzn-waf-action")
@@ -117,7 +105,7 @@ def masked(text: str, status: int | None = None) -> str:
         said = f" ({reason(status)})" if status is not None else ""
         return (f"an HTML page{said} in the error message instead of the provider's words: a proxy, "
                 "load balancer or CDN in front of it answered (the gateway's log has an excerpt)")
-    return _ADDRESS_IN_JSON.sub("[address]", text)
+    return json_mask(text)
 
 
 def client_message(provider: str, status: int, raw: bytes, headers: Any) -> tuple[str, bool]:
@@ -135,5 +123,5 @@ def client_message(provider: str, status: int, raw: bytes, headers: Any) -> tupl
         hint = "; check the provider's base_url" if status in (404, 405) else ""
         return (f"an HTML page ({reason(status)}) instead of the provider's API: a proxy, load balancer or CDN in "
                 f"front of it answered{hint} (the gateway's log has an excerpt)"), False
-    text = _ADDRESS.sub("[address]", scrub(_decoded(raw[:4000].decode("utf-8", "replace"))))
+    text = text_mask(scrub(_decoded(raw[:4000].decode("utf-8", "replace"))))
     return _SPACE.sub(" ", text).strip()[:EXCERPT_CHARS], False

@@ -37,6 +37,7 @@ from typing import Any
 
 from tierwise.config import ForwardingPolicy
 from tierwise.errors import InvalidRequest, ThreadUnsupported
+from tierwise.wire._check import logit_bias
 from tierwise.wire.request_parts import wants_audio
 
 # Fields that hand the model capabilities on the operator's account: refused, not dropped.
@@ -112,6 +113,8 @@ class ForwardingGuard:
                             "OpenAI upstream that speaks audio, allow `modalities` and `audio` in "
                             "server.forwarding.openai_fields)")
                     del body[k]
+            if "logit_bias" in body:  # (forwarded: bounded, wire/_check.py)
+                logit_bias(body["logit_bias"])
 
     def check_tools(self, body: Any, fmt: str, policy: str | None) -> None:
         """Refuse Anthropic server tools the config does not allow. Runs after routing: a route

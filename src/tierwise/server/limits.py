@@ -41,6 +41,7 @@ from tierwise.errors import InvalidRequest, TierwiseError, UpstreamError
 from tierwise.providers.error_classes import config_fault
 from tierwise.server.cork import CorkedHttpToolsProtocol
 from tierwise.server.forwarded import TrustedProxies, trusted_proxies
+from tierwise.server.header_bytes import HeaderBytes, TooManyFields
 from tierwise.server.header_count import HeaderLineCount
 from tierwise.server.http10 import close_delimited
 from tierwise.server.open_files import connection_cap
@@ -306,30 +307,19 @@ class PipelineFlow(FlowControl):
             self._transport.resume_reading()
 
 
-class TooManyFields(Exception):
-    """More header (or trailer) fields than `max_header_count`."""
-
-
-class GuardedHttpToolsProtocol(HeaderLineCount, CorkedHttpToolsProtocol):
+class GuardedHttpToolsProtocol(HeaderLineCount, HeaderBytes, CorkedHttpToolsProtocol):
     """uvicorn's httptools protocol under a `ConnectionGuard` (set on a subclass per server)."""
 
     guard: ClassVar[ConnectionGuard]
     quiet_log: ClassVar[QuietParseErrors]
-    # Bytes received since the current request line began, while its header block is unfinished
-    # (counted per received chunk: the bound is max_header_bytes plus one read).
+    # Bytes received since the current request line began, while its header block is unfinished, for the field
+    # count's reads (its exact size: server/header_bytes.py).
     _header_bytes = 0
     _in_header = True
     # The phase the parser's callbacks reached: "header", "body", or None once a whole request is
     # in (the app owns the connection). The guard hears of it once per received chunk, after the
     # parser ran: a request that arrives in one read costs one guard update, not three.
     _phase: str | None = "header"
-
-    # A chunked body's last chunk is followed by trailer fields, which uvicorn appends to the request's
-    # headers (httptools grows one long value by concatenation first), with no bound: 300 MB of trailers after
-    # a one-line body, no key needed, held 300 MB. A chunk header that no body byte has followed yet is either
-    # a chunk whose data is still to come or the last chunk: reads that bring no body after it are trailers.
-    _after_chunk_header = False
-    _trailer_bytes = 0
 
     # The header block's lines are counted in each read before the parser sees it (server/header_count.py).
 
@@ -348,8 +338,9 @@ class GuardedHttpToolsProtocol(HeaderLineCount, CorkedHttpToolsProtocol):
             # read begins its own at 0. Skipped, as before wire8 on a keep-alive request's first read: 10 bytecodes)
         before = self._phase
         in_trailer = self._after_chunk_header
+        self._data, self._pos, self._start = data, 0, 0  # (the parser's position in it: server/header_bytes.py)
         super().data_received(data)
-        if self._in_header and self._header_bytes > self.guard.max_header_bytes:
+        if self._in_header and self._start < len(data) and self._block_unfinished(data) > self.guard.max_header_bytes:
             self.cut("header_size")
             return
         if in_trailer and self._after_chunk_header:  # a whole read after a chunk header, and no body in it
@@ -373,8 +364,8 @@ class GuardedHttpToolsProtocol(HeaderLineCount, CorkedHttpToolsProtocol):
     def send_400_response(self, msg: str) -> None:
         """Unparseable HTTP: a 400 with an error body in the OpenAI (or, on /v1/messages, Anthropic)
         schema, as every other error of the gateway (uvicorn's was plain text)."""
-        if len(self.headers) > self.guard.max_header_count:
-            self.cut("header_count" if self._in_header else "trailer_count")
+        if self._too_big or len(self.headers) > self.guard.max_header_count:
+            self.cut("header_size" if self._too_big else "header_count" if self._in_header else "trailer_count")
             return
         url = getattr(self, "url", b"") or b""
         from tierwise.wire import anthropic_messages, openai_chat
@@ -441,25 +432,14 @@ class GuardedHttpToolsProtocol(HeaderLineCount, CorkedHttpToolsProtocol):
                 scope[CLIENT_LEFT] = True
                 work.cancel()
 
-    def on_chunk_header(self) -> None:  # (called by httptools for chunked bodies only)
-        self._after_chunk_header = True
-
-    def on_chunk_complete(self) -> None:
-        self._after_chunk_header, self._trailer_bytes = False, 0
-        if len(self.headers) > self.guard.max_header_count:  # (after the last chunk: its trailer fields)
-            raise TooManyFields
-
-    def on_body(self, body: bytes) -> None:
-        self._after_chunk_header = False
-        super().on_body(body)
-
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._in_header, self._phase = True, "header"
+        self._start, self._before = self._pos, 0
 
     def on_headers_complete(self) -> None:
         # (raised out of a parser callback, httptools stops and uvicorn calls send_400_response: 431 there)
-        if len(self.headers) > self.guard.max_header_count:
+        if len(self.headers) > self.guard.max_header_count or not self._block_fits():
             raise TooManyFields
         self._in_header = False
         if self.proxy_peer:
@@ -470,7 +450,7 @@ class GuardedHttpToolsProtocol(HeaderLineCount, CorkedHttpToolsProtocol):
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._phase = None
-        self._in_header, self._header_bytes = True, 0
+        self._in_header, self._header_bytes, self._start = True, 0, self._pos
 
     def _forwarded_client(self) -> None:
         """The request's client as the trusted proxy reports it: its address in the scope (logs) and the

@@ -141,7 +141,7 @@ MESSAGES_REQUEST: dict[str, Any] = {
         "temperature": {"type": "number", "minimum": 0, "maximum": 1},
         "top_p": _NUM,
         "top_k": {"type": "integer", "minimum": 0},
-        "stop_sequences": {"type": "array", "items": _STR},
+        "stop_sequences": {"type": "array", "items": _STR, "maxItems": MAX_STOP},
         "tools": {"type": "array", "items": {"anyOf": [
             _obj(["name", "input_schema"], type={"const": "custom"}, name=_STR, description=_NSTR,
                  input_schema=_OBJ),

@@ -120,11 +120,13 @@ class OriginGuard:
         """The `send` the request goes on with (wrapped with CORS headers for an allowed origin),
         or None when this answered the request itself (a refusal or a CORS preflight).
         `allow`: the methods the path serves (None: no such path)."""
-        host = origin = site = ctype = acrm = None
+        host = origin = site = ctype = acrm = twice = None
         for k, v in scope["headers"]:
             if k == b"host":
+                twice = twice or host is not None
                 host = v.decode("latin-1")
             elif k == b"origin":
+                twice = twice or origin is not None
                 origin = v.decode("latin-1")
             elif k == b"sec-fetch-site":
                 site = v
@@ -132,6 +134,10 @@ class OriginGuard:
                 ctype = v.decode("latin-1")
             elif k == b"access-control-request-method":
                 acrm = v
+        if twice:  # RFC 9112 3.2: 400. This reads the last line; a proxy in front may have read the first (wire10)
+            await self.send_error(scope, send, InvalidRequest(
+                "the request has more than one Host or Origin header line"), [])
+            return None
         if host is not None:
             if not self.host_ok(host):
                 await self.send_error(scope, send, PermissionDenied(

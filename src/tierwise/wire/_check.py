@@ -141,3 +141,16 @@ def stop_list(v: Any, path: str) -> list[str]:
     need(isinstance(v, list) and all(isinstance(s, str) for s in v), path, "must be a string or an array of strings")
     need(len(v) <= MAX_STOP, path, f"at most {MAX_STOP} strings")
     return list(v)
+
+
+# `logit_bias` (token id -> bias) went upstream with any number of entries (100,000 served before wire10), each a bias
+# a local server applies at every generated token. No provider publishes a count; a ban list of a few hundred tokens
+# fits this bound.
+MAX_LOGIT_BIAS = 1024
+
+
+def logit_bias(v: Any) -> None:
+    if v is None:
+        return
+    need(isinstance(v, dict), "logit_bias", "must be an object mapping token ids to biases")
+    need(len(v) <= MAX_LOGIT_BIAS, "logit_bias", f"at most {MAX_LOGIT_BIAS} entries")

@@ -25,6 +25,7 @@ from tierwise.canonical import (
 from tierwise.errors import InvalidRequest
 from tierwise.wire._check import (
     INT_MAX,
+    MAX_STOP,
     get_bool,
     get_dict,
     get_int,
@@ -262,6 +263,8 @@ def _decode_thinking(th: Any) -> dict[str, Any] | None:
 def _stop_sequences(body: dict[str, Any]) -> list[str]:
     v = get_list(body, "stop_sequences") or []
     need(all(isinstance(s, str) for s in v), "stop_sequences", "must be an array of strings")
+    if len(v) > MAX_STOP:  # (any number before wire10)
+        need(False, "stop_sequences", f"at most {MAX_STOP} strings")
     return list(v)
 
 

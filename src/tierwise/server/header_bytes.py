@@ -1,0 +1,91 @@
+"""The size of each request's header block (`server.limits.max_header_bytes`) and of a chunked body's trailer
+section, for `limits.GuardedHttpToolsProtocol`, however the client's bytes fall into reads.
+
+Before wire10 a block was counted only on reads that did not end it and did not begin after another block: a block
+that arrived whole in one read (up to a read, 256 KiB, under a 4 KiB limit), one pipelined whole between two
+requests in a read, and one pipelined behind a request and ended in the next read (~512 KiB) were parsed and served.
+Now the parser's position in the read is followed through its callbacks (a block ends at its first blank line, a
+`Content-Length` body is the bytes `on_body` saw, a chunked one ends with its last chunk's trailer section), so each
+block's bytes are known when its headers complete (over the limit: refused there, 431, after the requests before
+it, as the field count), and an unfinished block's bytes at the end of each read (over the limit: 431 at once).
+Cost: a `find` and a few attribute updates per request; a `find` per chunk of a chunked body.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+
+class TooManyFields(Exception):
+    """More header (or trailer) fields than `max_header_count`, or a block past `max_header_bytes`."""
+
+
+class HeaderBytes:
+    """Mixed into the guarded protocol (which has `guard` and uvicorn's `headers` and callbacks)."""
+
+    _data = b""  # the read being parsed
+    _pos = 0  # where the parser is in it, as its callbacks tell: a block's end, a body's end, a message's end
+    _start = 0  # where the message being read began in this read (0: in an earlier one)
+    _before = 0  # the unfinished block's bytes in earlier reads
+    _last3 = b""  # the last bytes of those reads (a blank line may be split between two)
+    _too_big = False  # the block refused at its headers' end was past max_header_bytes (not the field count)
+
+    # A chunked body's last chunk is followed by trailer fields, which uvicorn appends to the request's
+    # headers (httptools grows one long value by concatenation first), with no bound: 300 MB of trailers after
+    # a one-line body, no key needed, held 300 MB. A chunk header that no body byte has followed yet is either
+    # a chunk whose data is still to come or the last chunk: reads that bring no body after it are trailers.
+    _after_chunk_header = False
+    _trailer_bytes = 0
+
+    if TYPE_CHECKING:
+        guard: ClassVar[Any]
+        headers: list[tuple[bytes, bytes]]
+
+    def _block_fits(self) -> bool:
+        """At a block's end (the parser's `on_headers_complete`): whether its bytes are within the limit."""
+        start = self._start
+        if self._before:
+            return self._straddled_fits()
+        end = self._pos = self._data.find(b"\r\n\r\n", start) + 4
+        if end - start > self.guard.max_header_bytes:
+            self._too_big = True
+            return False
+        return True
+
+    def _straddled_fits(self) -> bool:
+        """`_block_fits` of a block begun in an earlier read: its blank line may have begun there too."""
+        data, start, before, last = self._data, self._start, self._before, self._last3
+        j = (last + data[:3]).find(b"\r\n\r\n")
+        # (not found: it straddled reads, at most 3 bytes here)
+        end = j + 4 - len(last) if 0 <= j < len(last) else data.find(b"\r\n\r\n", start) + 4
+        self._pos, self._before = end, 0
+        if before + end - start > self.guard.max_header_bytes:
+            self._too_big = True
+            return False
+        return True
+
+    def _block_unfinished(self, data: bytes) -> int:
+        """At the end of a read that leaves a block unfinished: its bytes so far."""
+        before = self._before
+        n = self._before = before + len(data) - self._start
+        self._last3 = (self._last3 + data[-3:])[-3:] if before else data[-3:]
+        return n
+
+    def on_body(self, body: bytes) -> None:
+        self._after_chunk_header = False
+        self._pos += len(body)
+        super().on_body(body)  # type: ignore[misc]
+
+    def on_chunk_header(self) -> None:  # (called by httptools for chunked bodies only)
+        self._after_chunk_header = True
+        self._pos = self._data.find(b"\n", self._pos) + 1  # past the chunk's size line
+
+    def on_chunk_complete(self) -> None:
+        data, pos = self._data, self._pos
+        if self._after_chunk_header:  # the last chunk: its trailer section ends the message
+            self._pos = pos + 2 if data.startswith(b"\r\n", pos) else data.find(b"\r\n\r\n", pos) + 4
+        else:
+            self._pos = pos + 2  # (the CRLF after a chunk's data)
+        self._after_chunk_header, self._trailer_bytes = False, 0
+        if len(self.headers) > self.guard.max_header_count:  # (after the last chunk: its trailer fields)
+            raise TooManyFields
