@@ -90,7 +90,7 @@ class Gateway:
                     console_log.breaker_changed, name, failures_to_open=cfg.breaker.failures,
                     cooldown=cfg.breaker.cooldown)),
                 price,
-                cost,
+                cost if m.max_reported_cost is None else functools.partial(cost, unpriced_max=m.max_reported_cost),
             )
         # http(s) image URLs: refused, forwarded or fetched, per provider (providers/image_urls.py)
         self.image_fetcher = image_urls.install(self)
