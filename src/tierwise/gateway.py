@@ -148,9 +148,12 @@ class Gateway:
         return self.blackboard
 
     async def start(self) -> None:
-        """Background work that needs the event loop (the blackboard's exchange with the other replicas)."""
+        """Background work that needs the event loop (the blackboard's exchange with the other replicas, the budget
+        store's spend kept in the ledger's file)."""
         if self.blackboard is not None:
             await self.blackboard.start()
+        if (start := getattr(self.spend.store, "start", None)) is not None:
+            start()
 
     def _get_session(self, provider: str) -> aiohttp.ClientSession:
         session = self._sessions.get(provider)
