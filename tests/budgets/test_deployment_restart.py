@@ -35,7 +35,7 @@ def _stop(gs) -> None:
 
 @pytest.mark.parametrize("window", ["day", {"rolling": "1h"}])
 def test_a_deployment_restarted_with_an_emptied_redis_does_not_spend_the_day_again(openai_up, anthropic_up,  # noqa: F811
-                                                                                   prefix, tmp_path, window):
+                                                                                   prefix, tmp_path, window):  # noqa: F811
     anthropic_up.default = Reply(text="answer " * 50, usage=(100, 400))
     gs = _pair(openai_up, anthropic_up, prefix, tmp_path, window=window)
     try:

@@ -30,6 +30,7 @@ the latter is put back as it was, and nothing is added back (it was counted twic
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import logging
@@ -507,6 +508,8 @@ class RedisStore:
             self._retry.cancel()
         if self._watcher is not None:
             self._watcher.cancel()
+            with contextlib.suppress(BaseException):  # (it may be writing the file: let it see the cancel)
+                await self._watcher
         if self._admissions or self._settlements or self._kept:
             self._flush()
         if self._tasks:
