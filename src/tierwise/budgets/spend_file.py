@@ -7,9 +7,10 @@ Each process writes its mirror's offers under its own member id (the store's `me
 saw it, at most once a look (`store_redis.WATCH_EVERY`) when they changed, and when it closes. A gateway's first call
 offers every member's rows saved under another epoch than the store's (`store_redis.RedisStore._from_file`): the
 store emptied since they were saved, so what they hold is not in its counters. The store takes each member's offer
-once per epoch and counts the larger of the largest sample and the sum of the members' own settlements per counter
-(`redis_scripts.RESTORE`): members are processes, so their own settlements never overlap, and a file offered again
-after a second emptying, or beside the live gateways' offers, counts nothing twice. Rows go when their counter's
+once per epoch (the rows are then labelled with it: a later restart does not offer them again) and counts the larger
+of the largest sample and the sum of the members' own settlements per counter (`redis_scripts.RESTORE`): members are
+processes, so their own settlements never overlap, and a file offered again after a second emptying, or beside the
+live gateways' offers, counts nothing twice. Rows go when their counter's
 window ends. Not restored: what was settled after a process's last write (at most about a look), and a process's
 requests in flight.
 """
@@ -56,6 +57,15 @@ class SpendFile:
             with db:
                 db.execute("DELETE FROM budget_spend WHERE member = ? OR expires <= ?", (member, now))
                 db.executemany("INSERT OR REPLACE INTO budget_spend VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        finally:
+            db.close()
+
+    def offered(self, member: str, epoch: str) -> None:
+        """`member`'s rows are counted in the store at `epoch` now: offered again only should it move on (blocking)."""
+        db = self._connect()
+        try:
+            with db:
+                db.execute("UPDATE budget_spend SET epoch = ? WHERE member = ?", (epoch, member))
         finally:
             db.close()
 

@@ -276,6 +276,7 @@ class RedisStore:
                         break  # (the epoch moved on meanwhile: again with the new one)
                 else:
                     usd += sum(float(x.split(" ")[2]) for x in items)
+                    await asyncio.to_thread(self.file.offered, member, epoch)
                     continue
                 break
             else:
