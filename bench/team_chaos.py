@@ -19,13 +19,14 @@ waited out (0.5 s) and asked again. One chaos action runs once the upstream has 
 - oom:         another application fills Redis past `maxmemory` (noeviction) for `--outage` seconds;
 - evict:       the same with `allkeys-lru` (what the budget forgets);
 - kill:        SIGKILL of one replica (its streams in flight cut), started again after 3 s;
-- skew:        the third replica's clock runs `--skew` seconds ahead from the start (sitecustomize).
+- skew:        the third replica's clock runs `--skew` seconds ahead from the start (sitecustomize);
+- deploy:      every replica stopped (SIGTERM), Redis (no AOF) restarted empty, every replica started again.
 
 Reported: the caps, the real spend, what the budget counted, reservations in flight, the clients' outcomes
 by status and error type (a 500 or an error outside the client's schema is a failure), /health and
 /metrics of each replica during and after, and whether every request answered 200 is in a ledger.
 
-    PYTHONPATH=src .venv/bin/python bench/team_chaos.py --scenario none|restart|crash|empty|stop30|freeze|slow|oom|evict|kill|skew
+    PYTHONPATH=src .venv/bin/python bench/team_chaos.py --scenario none|restart|crash|empty|stop30|freeze|slow|oom|evict|kill|skew|deploy
         [--dead count] [--on-store-error fail_open]
 """
 
@@ -241,7 +242,7 @@ def main() -> None:
     os.environ.update(KEYS)
     tmp = Path(tempfile.mkdtemp(prefix="team-chaos-"))
     (tmp / "redis").mkdir()
-    rds = OwnRedis(tmp / "redis", fsync="everysec", appendonly=args.scenario != "empty")
+    rds = OwnRedis(tmp / "redis", fsync="everysec", appendonly=args.scenario not in ("empty", "deploy"))
     rds.start()
     proxy = FreezableProxy(rds.port)
     up = AnthropicDouble()
@@ -314,6 +315,13 @@ def main() -> None:
                 report["evicted_keys"] = r.info("stats")["evicted_keys"]
                 r.config_set("maxmemory", "0")
                 r.close()
+            elif s == "deploy":  # the whole deployment restarted with a Redis without persistence (session 33)
+                for r in replicas:
+                    r.proc.stop()
+                rds.stop()
+                rds.start()
+                for r in replicas:
+                    r.start()
             elif s == "kill":
                 victim = replicas[0]
                 during["killed_answered_before"] = len(out.answered_ids.get(victim.url, []))

@@ -136,6 +136,10 @@ class ModelConfig(_Strict):
         "`instruction` = the schema in the system prompt; the answer is checked against the schema either way")
     logprobs: bool = False
     price: Price | None = Field(None, description="USD per million tokens; local models default to 0")
+    max_reported_cost: float | None = Field(None, ge=0, le=1000, description="USD one call of this model is counted "
+                                            "at most from the cost its upstream reports (`usage.cost`), when the "
+                                            "model has no price (none here, none in genai-prices); default: its "
+                                            "tokens at $150 / $600 per million (the dearest listed prices) + $10")
     default_max_tokens: int | None = Field(None, ge=1, le=10_000_000, description="output tokens a call to this "
                                            "model may write when the client sent no max_tokens (OpenAI clients may "
                                            "omit it): a small model that never stops otherwise writes until its "

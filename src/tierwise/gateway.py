@@ -90,7 +90,7 @@ class Gateway:
                     console_log.breaker_changed, name, failures_to_open=cfg.breaker.failures,
                     cooldown=cfg.breaker.cooldown)),
                 price,
-                cost,
+                cost if m.max_reported_cost is None else functools.partial(cost, unpriced_max=m.max_reported_cost),
             )
         # http(s) image URLs: refused, forwarded or fetched, per provider (providers/image_urls.py)
         self.image_fetcher = image_urls.install(self)
@@ -148,9 +148,12 @@ class Gateway:
         return self.blackboard
 
     async def start(self) -> None:
-        """Background work that needs the event loop (the blackboard's exchange with the other replicas)."""
+        """Background work that needs the event loop (the blackboard's exchange with the other replicas, the budget
+        store's spend kept in the ledger's file)."""
         if self.blackboard is not None:
             await self.blackboard.start()
+        if (start := getattr(self.spend.store, "start", None)) is not None:
+            start()
 
     def _get_session(self, provider: str) -> aiohttp.ClientSession:
         session = self._sessions.get(provider)

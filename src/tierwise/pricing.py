@@ -44,11 +44,18 @@ class Price(BaseModel):
 ZERO = Price()
 
 
-def cost(price: Price | None, usage: Usage) -> float | None:
+def cost(price: Price | None, usage: Usage, unpriced_max: float | None = None) -> float | None:
     """USD for `usage` at `price`, or what the upstream says it billed when that is more (OpenRouter's `usage.cost`:
-    its fees are in no token count); None when the price is unknown and the upstream said nothing."""
+    its fees are in no token count); None when the price is unknown and the upstream said nothing. `unpriced_max`:
+    a model's `max_reported_cost` (what a call of a model with no price is counted at most)."""
     if price is None:
-        return usage.billed_usd or None
+        if not usage.billed_usd:
+            return None
+        if unpriced_max is not None:
+            return min(usage.billed_usd, unpriced_max)
+        # Believed up to its tokens at the dearest listed prices plus the dearest fees: before session 33 (costs5)
+        # any finite cost up to $1,000 was, and one answer of a misreporting upstream spent a team's day.
+        return min(usage.billed_usd, _ceiling(usage))
     cr = price.input if price.cache_read is None else price.cache_read
     cw = price.input if price.cache_write is None else price.cache_write
     usd = (
@@ -63,6 +70,14 @@ def cost(price: Price | None, usage: Usage) -> float | None:
     if usage.web_searches or price.request or usage.billed_usd:  # (rare: the common call pays three tests)
         return _with_fees(price, usage, usd / MILLION)
     return usd / MILLION
+
+
+def _ceiling(usage: Usage) -> float:
+    """What a call of a model with no price could have been billed at most: its tokens at UNPRICED_CEILING plus the
+    dearest fees a call is counted for."""
+    p = UNPRICED_CEILING
+    tokens = usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens
+    return (tokens * p.input + usage.output_tokens * p.output) / MILLION + MAX_REPORTED_FEES
 
 
 def _with_fees(price: Price, usage: Usage, usd: float) -> float:
@@ -98,6 +113,10 @@ MAX_SEARCHES = 1000  # web searches one answer is counted at most (providers/usa
 # MAX_SEARCHES results at $4 per 1,000 are less)
 REPORTED_OVER_PRICE = 10
 MAX_REPORTED_FEES = MAX_SEARCHES * SEARCH_FEE / 1000
+# A model with no price (genai-prices does not list it, the config gives none) has its reported cost believed up to
+# its tokens at these prices, the dearest genai-prices lists (o1-pro, USD per million tokens), plus MAX_REPORTED_FEES;
+# `models.<name>.max_reported_cost` sets a bound of the operator's instead
+UNPRICED_CEILING = Price(input=150.0, output=600.0)
 # Input tokens a search's results add to the model's context, reserved per search allowed: Anthropic bills the results
 # as input tokens on top of the fee (a search returns several pages of text; only the fee was reserved before session
 # 31, costs3: requests in flight allowing searches overspent an `admit: fits` budget by their results, 1.34x)

@@ -99,7 +99,8 @@ def test_a_reported_cost_is_believed_within_bounds(usage, billed):
     assert u.billed_usd == pytest.approx(billed)
     # (believed up to the tokens' price plus $10 of fees: review32e)
     assert cost(Price(input=0.15, output=0.6), u) == pytest.approx(min(max(billed, TOKENS), TOKENS + 10))
-    assert cost(None, u) == (pytest.approx(billed) if billed else None)  # (a model genai-prices does not know)
+    # (a model genai-prices does not know: up to its tokens at $150 / $600 per million plus $10, session 33)
+    assert cost(None, u) == (pytest.approx(min(billed, 0.21 + 10)) if billed else None)
 
 
 @pytest.mark.parametrize("results", [10, 10.0])
@@ -182,3 +183,46 @@ def test_one_misreported_cost_does_not_spend_a_teams_day(gateway, openai_up):  #
     n = answered_in_a_row(g, False)
     # Before: 1 answered, $1,000 counted of the $50 (every later request of the day refused).
     assert n == 5, f"{n} answered, ${used(g):.2f} counted"
+
+
+def unpriced_config(openai_up, usd: float, **model) -> dict:  # noqa: F811
+    cfg = openrouter_config(openai_up, "acme/unlisted-model-7b", usd)
+    del cfg["models"]["frontier"]["price"]  # (genai-prices does not know it either: no price at all)
+    cfg["models"]["frontier"].update(model)
+    return cfg
+
+
+def test_an_unpriced_models_misreported_cost_does_not_spend_a_teams_day(gateway, openai_up):  # noqa: F811
+    """A model with no price (not in genai-prices, none configured) whose upstream answers 1,000 + 100 tokens and says
+    it billed $1,000; $50 a day. Its reported cost is believed up to its tokens at the dearest listed prices
+    ($150 / $600 per million: $0.21) plus $10 of fees."""
+    g = gateway(unpriced_config(openai_up, 50.0))
+    assert g.gateway.deployments["frontier"].price is None
+    openai_up.default = Reply(text="the news", usage=(1000, 100), cost=1000.0)
+    n = answered_in_a_row(g, False)
+    # Before (session 33, costs5): 1 answered, $1,000 counted of the $50.
+    assert n == 5, f"{n} answered, ${used(g):.2f} counted"
+    assert used(g) == pytest.approx(5 * 10.21)
+
+
+def test_an_unpriced_models_reported_cost_bound_is_configurable(gateway, openai_up):  # noqa: F811
+    """`models.<name>.max_reported_cost`: what one call of a model with no price is counted at most."""
+    g = gateway(unpriced_config(openai_up, 1.0, max_reported_cost=0.25))
+    openai_up.default = Reply(text="the news", usage=(1000, 100), cost=1000.0)
+    assert answered_in_a_row(g, True) == 4
+    assert used(g) == pytest.approx(1.0)  # (before: 1 answered, $1,000 counted)
+
+
+@pytest.mark.parametrize("usage, counted", [
+    ((1000, 100, 1000.0), 0.15 + 0.06 + 10),
+    ((0, 0, 1000.0), 10.0),
+    ((1000, 100, 0.003), 0.003),  # (an honest report: believed)
+    ((0, 0, 0.0), None),  # (nothing reported: unknown, as before)
+])
+def test_an_unpriced_models_reported_cost_is_bounded(usage, counted):
+    from tierwise.canonical import Usage
+    from tierwise.pricing import cost
+
+    inp, out, usd = usage
+    assert cost(None, Usage(input_tokens=inp, output_tokens=out, billed_usd=usd)) == \
+        (None if counted is None else pytest.approx(counted))

@@ -135,7 +135,8 @@ class SpendController:
             from tierwise.budgets.store_redis import RedisStore
 
             self.store = RedisStore(sc.redis_url, sc.key_prefix, timeout=sc.timeout,
-                                    count_dead=self.cfg.dead_reservations == "count")
+                                    count_dead=self.cfg.dead_reservations == "count",
+                                    ledger_path=getattr(getattr(gateway, "ledger", None), "path", None))
         else:
             from tierwise.budgets.store_memory import MemoryStore
 

@@ -29,6 +29,7 @@ class SpendMirror:
         # Redis's clock at the last complete look: the next one reads counters settled after it (a score after "[":
         # at or after it, a page of the look having ended there)
         self.since = "0"
+        self.changed = False  # since `spend_file.py` last saved it
 
     def _get(self, key: str, slot: int, now: float) -> list[Any]:
         c = self.counters.get((key, slot))
@@ -41,6 +42,7 @@ class SpendMirror:
     def own(self, key: str, slot: int, usd: float, tok: int, when: float, expire_s: int, now: float) -> None:
         """A settlement of this gateway that Redis took at `when` (its clock)."""
         c = self._get(key, slot, now)
+        self.changed = True
         c[3] = max(c[3], now + expire_s)
         c[5] += usd
         c[6] += tok
@@ -69,6 +71,8 @@ class SpendMirror:
             c = self._get(key, int(slot), now)
             if when <= c[2]:
                 continue
+            if (c[0], c[1]) != (usd, tok):
+                self.changed = True
             c[0], c[1], c[2] = usd, tok, when
             ttl = int(items[i + 3] or -1)
             if ttl > 0:

@@ -30,6 +30,7 @@ the latter is put back as it was, and nothing is added back (it was counted twic
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import logging
@@ -47,6 +48,7 @@ from tierwise.budgets.checks import (
     Settlement,
 )
 from tierwise.budgets.redis_scripts import LOOK, REHOLD, RENEW, REPAIR, RESTORE, SCRIPT
+from tierwise.budgets.spend_file import SpendFile
 from tierwise.budgets.spend_mirror import SpendMirror
 from tierwise.dispatch.connection import tls_built_early
 
@@ -103,8 +105,11 @@ def _settlement(rid: str, budgets: list[Settlement], rates: list[RateSettlement]
 class RedisStore:
     shared = True
 
-    def __init__(self, url: str, prefix: str, *, timeout: float, count_dead: bool = False) -> None:
+    def __init__(self, url: str, prefix: str, *, timeout: float, count_dead: bool = False,
+                 ledger_path: str | None = None) -> None:
         self.prefix = prefix
+        # The mirror kept in the ledger's file: a deployment restarted whole with its Redis emptied gets it back
+        self.file = SpendFile(ledger_path, prefix) if isinstance(ledger_path, str) else None
         self.count_dead = "1" if count_dead else "0"  # budgets.dead_reservations: count
         self.zkey = prefix + "reservations"
         self.rprefix = prefix + "res:"
@@ -203,17 +208,84 @@ class RedisStore:
                 await self.client.client_setname(self.names + self.member)
             except Exception:  # noqa: BLE001
                 pass
+            await self._look_once()
+            await self._save()
+
+    async def _look_once(self) -> None:
+        try:
+            # (nobody has called since the store emptied: this gateway starts the new epoch)
+            out = await self._look(args=[self.ekey, uuid.uuid4().hex, self.mirror.since])
+            epoch, rnow, since = out[0], float(out[1]), str(out[2])
+            if epoch and self.epoch and epoch != self.epoch:
+                await self._restore(epoch)
+            elif epoch == self.epoch:
+                self.mirror.sample(rnow, out[3:], time.time())
+                self.mirror.since = since
+        except Exception:  # noqa: BLE001 - an outage: the admissions see it (and /health says so)
+            pass
+
+    async def _save(self) -> None:
+        """This process's mirror into its ledger's file, when it changed (`spend_file.py`)."""
+        if self.file is None or not self.mirror.changed or not self.epoch:
+            return
+        self.mirror.changed = False
+        try:
+            await asyncio.to_thread(self.file.save, self.member, self.epoch, self.mirror.offers(time.time()),
+                                    time.time())
+        except Exception as e:  # noqa: BLE001 - a full disk or a locked file: the next look tries again
+            self.mirror.changed = True
+            log.warning("budgets: could not keep the spend mirror in %s (%s)", self.file.path, type(e).__name__)
+
+    def start(self) -> None:
+        """The server started: with a ledger file, its spend is offered now (and the watcher started), not at the
+        first request, which may never come to this gateway (its share was left out, and the others spent it)."""
+        if self.file is not None:
+            task = asyncio.ensure_future(self._start())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _start(self) -> None:
+        try:
+            await self.learn_offset()
+        except Exception:  # noqa: BLE001 - an outage: the first admission tries again
+            return
+        if self._watcher is None and self.epoch:
+            self._watcher = asyncio.ensure_future(self._watch())
+
+    async def _from_file(self) -> None:
+        """This gateway's first call: offer what the ledger's file holds of every process's mirror saved under
+        another epoch than the store's (the store emptied since: a deployment restarted whole with its Redis),
+        each process's once per epoch (`spend_file.py`)."""
+        if self.file is None:
+            return
+        for _ in range(3):
+            epoch = await self.client.get(self.ekey)
+            if not epoch:  # (an empty store: its epoch made now, as this gateway's first call would)
+                epoch = (await self._look(args=[self.ekey, uuid.uuid4().hex, "+inf"]))[0]
             try:
-                # (nobody has called since the store emptied: this gateway starts the new epoch)
-                out = await self._look(args=[self.ekey, uuid.uuid4().hex, self.mirror.since])
-                epoch, rnow, since = out[0], float(out[1]), str(out[2])
-                if epoch and self.epoch and epoch != self.epoch:
-                    await self._restore(epoch)
-                elif epoch == self.epoch:
-                    self.mirror.sample(rnow, out[3:], time.time())
-                    self.mirror.since = since
-            except Exception:  # noqa: BLE001 - an outage: the admissions see it (and /health says so)
-                pass
+                saved = await asyncio.to_thread(self.file.offers, epoch, time.time())
+            except Exception as e:  # noqa: BLE001
+                log.warning("budgets: could not read the spend kept in %s (%s)", self.file.path, type(e).__name__)
+                return
+            base = f"{self.prefix}restored:{epoch}"
+            usd = 0.0
+            for member, items in saved.items():
+                for i in range(0, len(items), RESTORE_CHUNK):
+                    if not await self._restore_script(args=[self.ekey, epoch, base, f"{member}:{i}", 40 * 86400,
+                                                            *items[i:i + RESTORE_CHUNK]]):
+                        break  # (the epoch moved on meanwhile: again with the new one)
+                else:
+                    usd += sum(float(x.split(" ")[2]) for x in items)
+                    await asyncio.to_thread(self.file.offered, member, epoch)
+                    continue
+                break
+            else:
+                if saved:
+                    log.warning("budgets: the budget store holds another epoch than this gateway's ledger file saw "
+                                "(emptied since: a restart without persistence?); offered back the spend the file "
+                                "kept of %d gateway process(es) ($%.4f of samples; each counted once)", len(saved), usd)
+                self.epoch = self.epoch or epoch
+                return
 
     async def _restore(self, epoch: str) -> None:
         """The store is at `epoch`, not the one this gateway last saw: add back what it settled (once)."""
@@ -400,6 +472,8 @@ class RedisStore:
         offset = sec + usec / 1e6 - (t0 + time.time()) / 2
         if not found and not self.epoch:  # (this gateway's first call, on an empty store)
             await self._wait_for_live()
+        if not self.epoch:
+            await self._from_file()
         self.offset = offset
         return offset
 
@@ -435,10 +509,15 @@ class RedisStore:
             self._retry.cancel()
         if self._watcher is not None:
             self._watcher.cancel()
+            with contextlib.suppress(BaseException):  # (it may be writing the file: let it see the cancel)
+                await self._watcher
         if self._admissions or self._settlements or self._kept:
             self._flush()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
+        if self.file is not None and self.epoch:  # (a last look: what the others settled since, into the file)
+            await self._look_once()
+            await self._save()
         await self.client.aclose()
 
     def info(self) -> dict[str, Any]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -32,6 +31,7 @@ from tierwise.errors import ConfigError
 from tierwise.observability.observer import protected
 from tierwise.policies.base import Context, Target
 from tierwise.pricing import cost
+from tierwise.signing import secret_from_env
 from tierwise.wire import anthropic_messages, openai_chat
 
 log = logging.getLogger("tierwise.cache")
@@ -66,13 +66,9 @@ def make_backend(cfg: CacheConfig, base_dir: str) -> Backend:
     if cfg.backend == "redis":
         secret = None
         if cfg.redis_signing_key_env:
-            secret = os.environ.get(cfg.redis_signing_key_env, "")
-            if len(secret) < 16:
-                raise ConfigError(f"cache.redis_signing_key_env names {cfg.redis_signing_key_env}, which is not set "
-                                  "or holds fewer than 16 characters: set it to the same secret on every gateway "
-                                  "that shares the cache's prefix")
+            secret = secret_from_env(cfg.redis_signing_key_env, "cache.redis_signing_key_env", "the cache's prefix")
         return RedisBackend(cfg.redis_url, cfg.redis_prefix, cfg.redis_timeout, cfg.max_bytes, cfg.max_entry_bytes,
-                            secret.encode() if secret else None)
+                            secret)
     return MemoryBackend(cfg.max_bytes)
 
 

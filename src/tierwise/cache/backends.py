@@ -8,7 +8,6 @@ tenant so `tierwise cache invalidate --route/--tenant` can drop them.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import re
 import sqlite3
 import time
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol
 
+from tierwise.signing import TAG_BYTES, tag, verifies
 from tierwise.sqlite_wal import retry_locked
 
 
@@ -274,7 +274,7 @@ while total > max and evicted < 10000 do
 end
 return evicted
 """
-_TAG = 32  # bytes of an entry's HMAC-SHA256 (`redis_signing_key_env`)
+_TAG = TAG_BYTES  # bytes of an entry's HMAC-SHA256 (`redis_signing_key_env`)
 
 # ARGV: the largest entry this cache stores (`max_entry_bytes`). A larger value is not one of this cache's: whoever
 # can write under the prefix planted it (8 MB under a 64 KiB bound was read whole at every lookup, decoded on the
@@ -346,15 +346,14 @@ class RedisBackend:
         if raw is None or not self.secret:
             return raw
         body = raw[:-_TAG]
-        if len(raw) < _TAG or not hmac.compare_digest(raw[-_TAG:], hmac.digest(self.secret, name.encode() + body,
-                                                                               "sha256")):
+        if len(raw) < _TAG or not verifies(self.secret, name.encode() + body, raw[-_TAG:]):
             return None
         return body
 
     async def put(self, key: str, value: bytes, *, ttl: float, route: str, tenant: str) -> None:
         name = self.full_key(key, route, tenant)
         if self.secret:
-            value += hmac.digest(self.secret, name.encode() + value, "sha256")
+            value += tag(self.secret, name.encode() + value)
         size = len(value)
         await self._put(keys=[name, *self.index, self.sequence],
                         args=[value, max(1, int(ttl * 1000)), size, self.max_bytes])

@@ -22,6 +22,8 @@ from typing import Any, Protocol
 
 import orjson
 
+from tierwise import signing
+
 log = logging.getLogger("tierwise.approvals")
 
 PENDING = "pending"
@@ -52,6 +54,12 @@ class ApprovalRecord:
     approver: str | None = None
     reason: str | None = None
     decided: float | None = None
+    sig: str | None = None  # the deciding gateway's tag (`signed`), with approvals.store.signing_key_env
+
+    def signed(self) -> bytes:
+        """What a decision's tag covers: the record it is on, the decision, who took it, why and when (ms)."""
+        return "\n".join((self.id, self.state, self.approver or "", self.reason or "",
+                          f"{self.decided or 0:.3f}")).encode()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,6 +99,7 @@ class ApprovalStore(Protocol):
     def unwatch(self, id: str) -> None: ...
     async def ready(self) -> None: ...
     async def withdraw(self, rec: ApprovalRecord) -> None: ...
+    def authentic(self, rec: ApprovalRecord) -> bool: ...
     async def close(self) -> None: ...
 
 
@@ -177,6 +186,9 @@ class MemoryApprovalStore(_Watchers):
     async def withdraw(self, rec: ApprovalRecord) -> None:
         await self.decide(rec.id, "cancelled", "gateway", WITHDRAWN)
 
+    def authentic(self, rec: ApprovalRecord) -> bool:
+        return True  # (this process's memory: nobody else writes it)
+
     async def close(self) -> None:
         self.wake_all()
 
@@ -204,8 +216,9 @@ end
 return 1
 """
 
-# KEYS: pending zset, record. ARGV: id, state, approver, reason ('' = none), now, subject-set prefix, channel,
-# seconds the decided record is kept.
+# KEYS: pending zset, record. ARGV: id, state, approver, reason ('' = none), now (ms), subject-set prefix, channel,
+# seconds the decided record is kept, the decision's tag ('' = unsigned; computed by the gateway: the secret never
+# reaches Redis).
 _DECIDE = """
 local raw = redis.call('GET', KEYS[2])
 if not raw then return {0, false} end
@@ -213,8 +226,11 @@ local rec = cjson.decode(raw)
 if rec['state'] ~= 'pending' then return {0, raw} end
 rec['state'] = ARGV[2]
 rec['approver'] = ARGV[3]
+rec['reason'] = cjson.null
 if ARGV[4] ~= '' then rec['reason'] = ARGV[4] end
 rec['decided'] = tonumber(ARGV[5])
+rec['sig'] = cjson.null
+if ARGV[9] ~= '' then rec['sig'] = ARGV[9] end
 local out = cjson.encode(rec)
 redis.call('SET', KEYS[2], out, 'EX', ARGV[8])
 redis.call('ZREM', KEYS[1], ARGV[1])
@@ -233,8 +249,11 @@ class RedisApprovalStore(_Watchers):
 
     backend = "redis"
 
-    def __init__(self, url: str, prefix: str) -> None:
+    def __init__(self, url: str, prefix: str, secret: bytes | None = None) -> None:
         super().__init__()
+        # approvals.store.signing_key_env: whoever can write the prefix's keys could set a pending record to
+        # `approved` and the request went on (review32a); with a secret a decision is honoured only with its tag
+        self.secret = secret
         import redis.asyncio as aioredis
 
         # No read timeout: the subscription blocks on reads by design; calls are bounded by OP_TIMEOUT.
@@ -325,15 +344,30 @@ class RedisApprovalStore(_Watchers):
             return
         await self.decide(rec.id, "cancelled", "gateway", WITHDRAWN)
 
+    def authentic(self, rec: ApprovalRecord) -> bool:
+        """A decided record a gateway holding the secret wrote (any record, without one)."""
+        if self.secret is None:
+            return True
+        try:
+            given = bytes.fromhex(rec.sig) if isinstance(rec.sig, str) else b""
+        except ValueError:
+            return False
+        return signing.verifies(self.secret, rec.signed(), given)
+
     async def get(self, id: str) -> ApprovalRecord | None:
         raw = await asyncio.wait_for(self.client.get(self._rec(id)), OP_TIMEOUT)
         return None if raw is None else ApprovalRecord.from_json(raw)
 
     async def decide(self, id: str, state: str, approver: str, reason: str | None) -> tuple[bool, ApprovalRecord | None]:
+        decided = round(time.time(), 3)  # (whole ms: the same number after Lua's cjson, which keeps 14 digits)
+        sig = ""
+        if self.secret is not None:
+            d = ApprovalRecord(id, "", "", 0, 0, state=state, approver=approver, reason=reason or None, decided=decided)
+            sig = signing.tag(self.secret, d.signed()).hex()
         done, raw = await asyncio.wait_for(self._decide(
             keys=[self.prefix + "pending", self._rec(id)],
-            args=[id, state, approver, reason or "", time.time(), self.prefix + "subject:", self.channel,
-                  KEEP_DECIDED_S]), OP_TIMEOUT)
+            args=[id, state, approver, reason or "", f"{decided:.3f}", self.prefix + "subject:", self.channel,
+                  KEEP_DECIDED_S, sig]), OP_TIMEOUT)
         rec = ApprovalRecord.from_json(raw) if raw else None
         return bool(done), rec
 

@@ -37,6 +37,7 @@ from tierwise.dispatch.approvals_config import ApprovalGate, ApprovalsConfig
 from tierwise.errors import InvalidRequest, NotFound, PermissionDenied, RateLimited, TierwiseError
 from tierwise.ids import new_id
 from tierwise.secret_scrub import scrub
+from tierwise.signing import secret_from_env
 
 log = logging.getLogger("tierwise.approvals")
 
@@ -59,6 +60,11 @@ class ApprovalRejected(ApprovalDenied):
 
 class ApprovalTimedOut(ApprovalDenied):
     """Nobody decided within the gate's timeout: rejected."""
+
+
+class ApprovalForged(ApprovalRejected):
+    """The record reads `approved` without a decision tag that verifies (approvals.store.signing_key_env): written
+    into the store from outside the gateways. Rejected, never let through."""
 
 
 class ApprovalLost(ApprovalDenied):
@@ -96,8 +102,10 @@ Gone = Callable[[], Awaitable[Any]]  # completes when the waiting caller goes aw
 
 def build_store(cfg: ApprovalsConfig, fallback_url: str | None) -> ApprovalStore:
     if cfg.store.backend == "redis":
+        env = cfg.store.signing_key_env
         return RedisApprovalStore(cfg.store.redis_url or fallback_url or "redis://127.0.0.1:6379/0",
-                                  cfg.store.key_prefix)
+                                  cfg.store.key_prefix, secret_from_env(env, "approvals.store.signing_key_env",
+                                                                        "the approvals' key_prefix") if env else None)
     return MemoryApprovalStore()
 
 
@@ -232,11 +240,18 @@ class Approvals:
             if cur.state != PENDING:
                 return self._outcome(cur)
 
-    @staticmethod
-    def _outcome(rec: ApprovalRecord) -> ApprovalRecord:
+    def _outcome(self, rec: ApprovalRecord) -> ApprovalRecord:
         why = f" ({rec.reason})" if rec.reason else ""
         if rec.state == "approved":
-            return rec
+            if self.store.authentic(rec):
+                return rec
+            log.warning("approvals: %s reads approved (by %r) without a valid signature: written into the store "
+                        "from outside the gateways; the request is rejected", rec.id, str(rec.approver)[:64])
+            said = rec.approver
+            rec.state, rec.approver = "rejected", "gateway"
+            rec.reason = f"an approval without a valid signature (claimed by {str(said)[:64]!r})"
+            raise ApprovalForged(f"approval {rec.id} carries no valid signature (written into the approval store "
+                                 "from outside the gateways); rejected", rec)
         if rec.state == "rejected":
             raise ApprovalRejected(f"approval rejected by {rec.approver}{why}; approval id {rec.id}", rec)
         if rec.state == "cancelled":

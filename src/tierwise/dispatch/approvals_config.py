@@ -73,6 +73,10 @@ class ApprovalStore(_Strict):
                                   "redis://127.0.0.1:6379/0")
     key_prefix: str = Field("tierwise:approvals:", min_length=1, max_length=128, pattern=r"^\S+$",
                             description="prefix of every Redis key and channel the approvals use")
+    signing_key_env: str | None = Field(None, min_length=1, description="environment variable holding a secret "
+                                        "(16+ characters, the same on every gateway of the prefix): each decision "
+                                        "carries an HMAC-SHA256 tag, and an `approved` record whose tag does not "
+                                        "verify (written by whoever can write the prefix's keys) rejects its request")
     recheck: float = Field(15.0, gt=0, le=600, description="seconds between two looks at a pending record by "
                            "its waiter, in case a decision's notice was lost (a Redis reconnect)")
 

@@ -22,6 +22,12 @@ a local judge's training read (at `max_rows: 1000`, 1,000 requests after its las
 The evidence rows are counted and found on a partial index (`requests_evidence`, built by the first pruning: the
 evidence is a small share of the rows), and the requests' cut on the `ts` index alone.
 
+Refused rows that cost nothing (status >= 400, no cost: a spent budget's 429s, a rejected approval's 403s) are a pile
+of their own the same way, at most a quarter of the bound (`requests_refused`; the requests' cut passes both piles on
+`requests_apart`): any client can write them as fast as it is refused, and cut as one pile with the requests, a client
+whose every request was refused pushed out the rows of what was paid (8 of 8 paid rows gone at `max_rows: 40` after
+120 refusals, session 33, costs5; tests/budgets/test_ledger_flood.py).
+
 `keep_days` measures time on the monotonic clock from the process's first pruning: the wall clock jumping
 forward (a bad NTP answer, a VM resumed with a wrong clock) no longer deletes the history it jumped over at once.
 """
@@ -40,8 +46,12 @@ CHUNK = 5_000
 ROUNDS = 20
 _FIRST = -(1 << 63)  # below any rowid: a cut at (ts, _FIRST) keeps every row of that `ts`
 EVIDENCE = "kind IN ('eval', 'shadow')"  # the learning loop's rows (as the partial index's WHERE says it)
-_INDEX = f"CREATE INDEX IF NOT EXISTS requests_evidence ON requests(ts) WHERE {EVIDENCE}"
-_MAX_STEPS = 64  # steps of the search for the requests' cut (each passes the evidence rows it found)
+# Refused rows that cost nothing (a spent budget's 429s, a rejected approval's 403s, a bad request's 400s)
+REFUSED = "kind NOT IN ('eval', 'shadow') AND status >= 400 AND coalesce(cost_usd, 0) = 0"
+APART = f"({EVIDENCE} OR {REFUSED})"  # the rows of both piles, which the requests' pile passes over
+_INDEXES = [f"CREATE INDEX IF NOT EXISTS requests_{name} ON requests(ts) WHERE {where}"
+            for name, where in (("evidence", EVIDENCE), ("refused", REFUSED), ("apart", APART))]
+_MAX_STEPS = 64  # steps of the search for the requests' cut (each passes the rows apart it found)
 
 
 def _delete(where: str) -> str:
@@ -51,7 +61,10 @@ def _delete(where: str) -> str:
 
 _DELETE = _delete("")
 _DELETE_EVIDENCE = _delete(f"{EVIDENCE} AND ")
-_DELETE_REQUESTS = _delete(f"NOT coalesce({EVIDENCE}, 0) AND ")
+_DELETE_REFUSED = _delete(f"{REFUSED} AND ")
+_DELETE_REQUESTS = _delete(f"NOT coalesce({APART}, 0) AND ")
+# (condition, its share of max_rows at most, its delete): each pushes out only its own oldest rows past its share
+_PILES = [(EVIDENCE, 2, _DELETE_EVIDENCE), (REFUSED, 4, _DELETE_REFUSED)]
 
 
 class Retention:
@@ -109,7 +122,8 @@ class Retention:
         if self.max_rows is not None:
             if not self.indexed:
                 with db:
-                    db.execute(_INDEX)
+                    for index in _INDEXES:
+                        db.execute(index)
                 self.indexed = True
             # One snapshot for the counts and the rows they find (another process may delete between them); the
             # writer's own transaction, were one open, is left as it is.
@@ -128,14 +142,18 @@ class Retention:
         total = db.execute("SELECT count(*) FROM requests").fetchone()[0]
         if total <= bound:
             return []
-        evidence = db.execute(f"SELECT count(*) FROM requests WHERE {EVIDENCE}").fetchone()[0]
-        kept = min(evidence, bound // 2)  # evidence rows kept: at most half the bound
         out: list[tuple[str, tuple[float, int]]] = []
-        if evidence > kept:
-            row = db.execute(f"SELECT ts, rowid FROM requests WHERE {EVIDENCE} ORDER BY ts, rowid LIMIT 1 OFFSET ?",
-                             (evidence - kept,)).fetchone()
-            out.append((_DELETE_EVIDENCE, (row[0], row[1]) if row else (math.inf, _FIRST)))
-        drop = total - evidence - (bound - kept)  # requests' rows past their part of the bound
+        apart = kept = 0
+        for where, part, delete in _PILES:
+            n = db.execute(f"SELECT count(*) FROM requests WHERE {where}").fetchone()[0]
+            keep = min(n, bound // part)  # (evidence: at most half the bound; refused rows: a quarter)
+            if n > keep:
+                row = db.execute(f"SELECT ts, rowid FROM requests WHERE {where} ORDER BY ts, rowid LIMIT 1 OFFSET ?",
+                                 (n - keep,)).fetchone()
+                out.append((delete, (row[0], row[1]) if row else (math.inf, _FIRST)))
+            apart += n
+            kept += keep
+        drop = total - apart - (bound - kept)  # requests' rows past their part of the bound
         if drop > 0:
             out.append((_DELETE_REQUESTS, _requests_cut(db, drop)))
         return out
@@ -153,7 +171,7 @@ def _requests_cut(db: sqlite3.Connection, drop: int) -> tuple[float, int]:
         if row is None:
             return (math.inf, _FIRST)
         cut = (row[0], row[1])
-        nxt = drop + db.execute(f"SELECT count(*) FROM requests WHERE {EVIDENCE} AND (ts, rowid) < (?, ?)",
+        nxt = drop + db.execute(f"SELECT count(*) FROM requests WHERE {APART} AND (ts, rowid) < (?, ?)",
                                 cut).fetchone()[0]
         if nxt == at:
             break

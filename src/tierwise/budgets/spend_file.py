@@ -1,0 +1,92 @@
+"""The spend mirror of each gateway process (`spend_mirror.py`), kept in its ledger's SQLite file (table
+`budget_spend`), so a deployment restarted whole with its Redis emptied (every gateway restarted at once, a Redis
+without persistence restarted with them) gets its windows' spend back: no live gateway holds it then (before session
+33, costs5, a team's daily cap was spent twice).
+
+Each process writes its mirror's offers under its own member id (the store's `member`) and the store's epoch as it
+saw it, at most once a look (`store_redis.WATCH_EVERY`) when they changed, and when it closes. A gateway's first call
+offers every member's rows saved under another epoch than the store's (`store_redis.RedisStore._from_file`): the
+store emptied since they were saved, so what they hold is not in its counters. The store takes each member's offer
+once per epoch (the rows are then labelled with it: a later restart does not offer them again) and counts the larger
+of the largest sample and the sum of the members' own settlements per counter (`redis_scripts.RESTORE`): members are
+processes, so their own settlements never overlap, and a file offered again after a second emptying, or beside the
+live gateways' offers, counts nothing twice. Rows go when their counter's
+window ends. Not restored: what was settled after a process's last write (at most about a look), and a process's
+requests in flight.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+
+from tierwise.sqlite_wal import retry_locked
+
+_SCHEMA = """CREATE TABLE IF NOT EXISTS budget_spend (
+  member TEXT NOT NULL, epoch TEXT NOT NULL, key TEXT NOT NULL, slot INTEGER NOT NULL, usd REAL NOT NULL,
+  tok INTEGER NOT NULL, own_usd REAL NOT NULL, own_tok INTEGER NOT NULL, expires REAL NOT NULL,
+  PRIMARY KEY (member, key, slot))"""
+
+
+class SpendFile:
+    def __init__(self, path: str, prefix: str) -> None:
+        self.path = path
+        self.prefix = prefix  # (the rows of this store's counters only: other deployments may share the file)
+        self._made = False
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30)
+        if not self._made:
+            def make() -> None:
+                with db:
+                    db.execute(_SCHEMA)
+            retry_locked(make)
+            self._made = True
+        return db
+
+    def save(self, member: str, epoch: str, offers: list[str], now: float) -> None:
+        """Replace this member's rows by `offers` (SpendMirror.offers' lines) seen under `epoch` (blocking: call it
+        off the event loop)."""
+        rows = []
+        for line in offers:
+            key, slot, usd, tok, own_usd, own_tok, ttl = line.rsplit(" ", 6)
+            rows.append((member, epoch, key, int(slot), float(usd), int(tok), float(own_usd), int(own_tok),
+                         now + int(ttl)))
+        db = self._connect()
+        try:
+            with db:
+                db.execute("DELETE FROM budget_spend WHERE member = ? OR expires <= ?", (member, now))
+                db.executemany("INSERT OR REPLACE INTO budget_spend VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        finally:
+            db.close()
+
+    def offered(self, member: str, epoch: str) -> None:
+        """`member`'s rows are counted in the store at `epoch` now: offered again only should it move on (blocking)."""
+        db = self._connect()
+        try:
+            with db:
+                db.execute("UPDATE budget_spend SET epoch = ? WHERE member = ?", (epoch, member))
+        finally:
+            db.close()
+
+    def offers(self, epoch: str, now: float) -> dict[str, list[str]]:
+        """{member: its offers} of the rows saved under another epoch than `epoch`, for counters still open."""
+        db = self._connect()
+        try:
+            rows = db.execute("SELECT member, key, slot, usd, tok, own_usd, own_tok, expires FROM budget_spend "
+                              "WHERE epoch != ? AND expires > ? AND substr(key, 1, ?) = ?",
+                              (epoch, now, len(self.prefix), self.prefix)).fetchall()
+        except sqlite3.OperationalError:  # (no table yet: nothing saved)
+            return {}
+        finally:
+            db.close()
+        out: dict[str, list[str]] = defaultdict(list)
+        for member, key, slot, usd, tok, own_usd, own_tok, expires in rows:
+            out[member].append(f"{key} {slot} {_num(usd)} {int(tok)} {_num(own_usd)} {int(own_tok)} "
+                               f"{max(1, int(expires - now))}")
+        return dict(out)
+
+
+def _num(x: float) -> str:
+    return "0" if x == 0 else repr(float(x))
+
