@@ -115,6 +115,9 @@ def test_a_learned_routes_remote_judge_is_not_shown_a_request_both_local_tiers_a
         {"role": "system", "content": f"The customer's address is {EMAIL}."}, {"role": "user", "content": PRIVATE}])
     assert wait_for(lambda: not route._background, timeout=30)
     assert not _judge_saw(anthropic_up, "Q-PRIVATE-7781")
+    # and the route says so (before: nothing, the one branch of a shadow pair's judging without a line)
+    assert [r for r in caplog.records if "not judged: the privacy policy keeps it local" in r.getMessage()], \
+        story(g, route, caplog, openai_up, anthropic_up)
 
 
 def test_a_judge_tag_drawn_as_digits_leaves_the_judge_its_call(
