@@ -26,7 +26,8 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=20000)
     ap.add_argument("--tag", choices=("hex", "current"), default="current")
     a = ap.parse_args()
-    classes = {c: {} for c in ("pii", "phi", "secrets", "customer", "urls", "dates", "affiliations")}
+    classes: dict[str, dict[str, object]] = {c: {} for c in ("pii", "phi", "secrets", "customer", "urls", "dates",
+                                                            "affiliations")}
     det = Detector.from_dict({"ner": {"enabled": False}, "classes": classes})
     request, answer = "What is 2 + 2? (plain)", "local answer"
     hits: collections.Counter[str] = collections.Counter()

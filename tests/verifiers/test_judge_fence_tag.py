@@ -25,7 +25,8 @@ DIGIT_TAGS = ["924896726890", "690402462394", "603443546750"]  # drawn as hex in
 @pytest.fixture(scope="module")
 def detector() -> Detector:
     """Every built-in class a config can name (NER off, as the suite runs the boundary)."""
-    classes = {c: {} for c in ("pii", "phi", "secrets", "customer", "urls", "dates", "affiliations")}
+    classes: dict[str, dict[str, object]] = {c: {} for c in ("pii", "phi", "secrets", "customer", "urls", "dates",
+                                                            "affiliations")}
     return Detector.from_dict({"ner": {"enabled": False}, "classes": classes})
 
 
