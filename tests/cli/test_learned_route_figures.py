@@ -94,7 +94,7 @@ def test_eval_ledger_with_judged_pairs_that_show_no_gap_still_prints_the_online_
     route = g.gateway.resolve("main")
     for prompt in (EASY, HARD, EASY + " again", HARD + " again", EASY + " once more"):
         oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": prompt}])
-        assert wait_for(lambda: not route._background)
+        assert wait_for(lambda: not route._background, timeout=30)
     g.flush()
     assert all(s.shadow["strong"]["outcome"] == s.shadow["weak"]["outcome"] == 1
                for s in g.ledger.query(kind="shadow"))

@@ -17,7 +17,7 @@ def test_boundary_command_and_evidence(gateway, openai_up, anthropic_up, tmp_pat
     _, g, route = reflective_gateway(gateway, openai_up, anthropic_up, tmp_path)
     for i in range(10):
         oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": f"{SUMMARY} [{i}]"}])
-        wait_for(lambda: not route._background)
+        assert wait_for(lambda: not route._background, timeout=30)
     g.flush()
     res = CliRunner().invoke(main, ["boundary", "-c", str(tmp_path / "tierwise.yaml")])
     assert res.exit_code == 0, res.output
@@ -41,7 +41,7 @@ def test_boundary_says_how_far_a_task_type_is_from_moving(gateway, openai_up, an
     path, g, route = reflective_gateway(gateway, openai_up, anthropic_up, tmp_path)
     for i in range(2):
         oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": f"{SUMMARY} [{i}]"}])
-        assert wait_for(lambda: not route._background)
+        assert wait_for(lambda: not route._background, timeout=30)
     g.stop()  # the learned state is saved at shutdown (and after each verdict)
     st = route.loop.boundary.states["summarisation"]
     lower = beta_lower(st.a, st.b, (1 - 0.8) / 2)  # the config's credible mass: 0.8
@@ -65,7 +65,7 @@ def test_boundary_says_when_the_judge_answers_without_a_grade(gateway, openai_up
     anthropic_up.default = Reply(text="Here is a summary of the council meeting.")  # as judge too: no VERDICT line
     for i in range(4):
         oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": f"{SUMMARY} <{i}>"}])
-        wait_for(lambda: not route._background)
+        assert wait_for(lambda: not route._background, timeout=30)
     g.flush()
     assert g.ledger.query(kind="eval"), "no evaluation was recorded"
     res = CliRunner().invoke(main, ["boundary", "-c", str(path)])
@@ -100,7 +100,7 @@ def test_boundary_lists_types_served_but_not_judged_and_why(gateway, openai_up, 
     for i in range(3):
         oai(g).chat.completions.create(model="main", messages=[
             {"role": "user", "content": f"{SUMMARY} Send it to jane.doe@example.com [{i}]"}])
-        assert wait_for(lambda: not route._background)
+        assert wait_for(lambda: not route._background, timeout=30)
     g.flush()  # the gateway still runs: its state file has not been written
     res = CliRunner().invoke(main, ["boundary", "-c", str(path)])
     assert res.exit_code == 0, res.output

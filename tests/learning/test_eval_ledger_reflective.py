@@ -24,7 +24,7 @@ def test_eval_ledger_shows_the_reflective_routes_verdicts_and_feedback(gateway, 
         raw = oai(g).chat.completions.with_raw_response.create(
             model="main", messages=[{"role": "user", "content": f"{SUMMARY} [{i}]"}])
         ids.append(raw.headers["x-tierwise-request-id"])
-        wait_for(lambda: not route._background)
+        assert wait_for(lambda: not route._background, timeout=30)
     g.flush()
     runner = CliRunner()
     res = runner.invoke(main, ["feedback", ids[-1], "poor", "--reason", "missed the date", "-c", str(path)])
@@ -72,7 +72,7 @@ def test_report_counts_the_reflective_routes_evaluations_in_its_cost(gateway, op
     path, g, route = reflective_gateway(gateway, openai_up, anthropic_up, tmp_path)
     for i in range(6):
         oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": f"{SUMMARY} [{i}]"}])
-        wait_for(lambda: not route._background)
+        assert wait_for(lambda: not route._background, timeout=30)
     g.flush()
     rows = g.ledger.iter_rows("SELECT kind, SUM(cost_usd) AS c, COUNT(*) AS n FROM requests WHERE route = 'main' "
                               "GROUP BY kind", [])

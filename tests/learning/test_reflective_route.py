@@ -110,7 +110,7 @@ def test_poor_verdicts_keep_the_frontier(gateway, openai_up, anthropic_up, tmp_p
     for i in range(8):
         r = client.chat.completions.create(model="main", messages=[{"role": "user", "content": f"{SUMMARY} {i}"}])
         assert r.choices[0].message.content == "frontier answer"
-        wait_for(lambda: not route._background)
+        assert wait_for(lambda: not route._background, timeout=30)
     assert route.loop.boundary.tier("summarisation") == "frontier"
     assert not read_moves(tmp_path / "ledger.db.boundary.jsonl")
     g.flush()

@@ -60,7 +60,7 @@ def test_online_estimate_demotes_a_route_the_world_no_longer_matches_and_re_prom
         n += 1
         prompt = (HARD if n % 2 else EASY).format(a=("two", "three", "five")[n % 3], i=n)
         r = client.chat.completions.with_raw_response.create(model="main", messages=[{"role": "user", "content": prompt}])
-        assert wait_for(lambda: not route._background)  # the shadow run and its judging are done
+        assert wait_for(lambda: not route._background, timeout=30)  # the shadow run and its judging are done
         return decision_of(g, r.headers["x-tierwise-request-id"])
 
     # 1. The world the router was trained for: the estimate builds up, better than random; never demoted.
@@ -143,7 +143,7 @@ def test_a_pair_the_judge_does_not_grade_stays_unjudged(gateway, openai_up, anth
     route = g.gateway.resolve("main")
     for i in range(4):
         oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": EASY.format(i=i)}])
-        assert wait_for(lambda: not route._background)
+        assert wait_for(lambda: not route._background, timeout=30)
     g.flush()
     shadows = g.ledger.query(kind="shadow", route="main")
     assert len(shadows) == 4

@@ -63,7 +63,7 @@ def test_one_key_cannot_demote_a_learned_route_for_the_others(gateway, openai_up
         prompt += MARK if env == "TEAM_A" else ""
         r = oai(g, api_key=KEYS[env]).chat.completions.with_raw_response.create(
             model="main", messages=[{"role": "user", "content": prompt}])
-        assert wait_for(lambda: not route._background)  # the shadow run and its judging are done
+        assert wait_for(lambda: not route._background, timeout=30)  # the shadow run and its judging are done
         return decision_of(g, r.headers["x-tierwise-request-id"])[1]["detail"]
 
     # 1. Team B's traffic, in the world the router was trained for: better than random.

@@ -251,7 +251,7 @@ def test_a_shadow_run_asks_the_other_tier_for_one_answer_whatever_n_the_client_a
     route = g.gateway.resolve("main")
     r = oai(g).chat.completions.create(model="main", n=4, messages=[{"role": "user", "content": "a question"}])
     assert r.choices[0].message.content == "local answer"
-    assert wait_for(lambda: not route._background)
+    assert wait_for(lambda: not route._background, timeout=30)
     assert len(anthropic_up.requests) == 1  # 4 before
     g.flush()
     pair = g.ledger.query(kind="shadow")[0].shadow
@@ -271,7 +271,7 @@ def test_a_shadow_pairs_texts_are_cut_as_stored_text_is(gateway, openai_up, anth
     anthropic_up.default = Reply(text="frontier " * 100_000)  # 900,000 characters
     route = g.gateway.resolve("main")
     oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": "q " * 200_000}])
-    assert wait_for(lambda: not route._background)
+    assert wait_for(lambda: not route._background, timeout=30)
     g.flush()
     pair = g.ledger.query(kind="shadow")[0].shadow
     assert len(pair["strong"]["answer"]) == 256_000 and len(pair["prompt"]) == 256_000  # 900,000 and 400,000

@@ -422,6 +422,8 @@ class LearnedRoute:
 
         assert self.validator is not None and self._judge_prompt is not None
         if not await judge_may_see(sctx, req, self.judge):  # both tiers local, the judge remote: the whole request
+            log.info("route %s: the shadow pair of %s not judged: the privacy policy keeps it local", self.name,
+                     pair["of"])
             return
         clipped = _clipped(req)
         outcomes = {}

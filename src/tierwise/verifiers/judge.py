@@ -62,10 +62,18 @@ First explain your reasoning briefly. Then, on the last line, write exactly
 VERDICT: good | acceptable | poor"""
 
 
+# The tag's 16 symbols: consonants, no digit (and no `l`, a look-alike of 1). A hex tag was all digits in ~1 call of
+# 280 (`924896726890`), which the privacy boundary reads as a phone or card number: under `pii: local_only` the
+# judge's call was refused (the pair or the answer left unjudged), under `redact` its fences were rewritten (session
+# 33, flakes33: a CI failure). Same 48 random bits.
+_TAG_SYMBOLS = str.maketrans("0123456789abcdef", "bcdfghjkmnpqrstv")
+
+
 def _fence_tag(*texts: str) -> str:
-    """A tag drawn per judge call that none of the fenced texts contains, so none can close its fence."""
+    """A tag drawn per judge call that none of the fenced texts contains, so none can close its fence, and that the
+    privacy boundary cannot take for a value (letters only)."""
     while True:
-        tag = secrets.token_hex(6)
+        tag = secrets.token_hex(6).translate(_TAG_SYMBOLS)
         if not any(tag in t for t in texts):
             return tag
 
