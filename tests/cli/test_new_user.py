@@ -63,8 +63,9 @@ def test_an_ensemble_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> 
     assert "not UTF-8 text" in e.value.message
 
 
-def _serve_warnings(tmp_path: Path, config: str) -> list[str]:
-    """What `tierwise serve` prints before it says it serves."""
+def _serve_warnings(tmp_path: Path, config: str, until: str = "serving on") -> list[str]:
+    """What `tierwise serve` prints before it says it serves (or, with `until`, up to the first line holding that
+    text, the line included; `serving on` still ends it)."""
     import os
     import subprocess
     import sys
@@ -78,6 +79,8 @@ def _serve_warnings(tmp_path: Path, config: str) -> list[str]:
     try:
         while (line := proc.stderr.readline()) and "serving on" not in line:
             lines.append(line.strip())
+            if until in line:
+                break
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
@@ -351,7 +354,9 @@ def test_serve_says_it_loads_the_ner_model_before_the_seconds_it_takes(tmp_path:
     base = ("ledger: {enabled: false}\n"
             "providers: {up: {kind: anthropic, base_url: 'http://127.0.0.1:9', locality: remote}}\n"
             "models: {m: {provider: up, model: x}}\nroutes: {main: m}\n")
-    lines = _serve_warnings(tmp_path, base + "privacy: {classes: {pii: {}}, policy: {pii: redact}}\n")
+    # (read up to that line: `serve` prints it before loading the model, so the ~10 s load is not waited for)
+    lines = _serve_warnings(tmp_path, base + "privacy: {classes: {pii: {}}, policy: {pii: redact}}\n",
+                            until="NER model")
     assert any("loading the privacy detectors' NER model (en_core_web_sm" in ln for ln in lines), lines
     lines = _serve_warnings(tmp_path, base + "privacy: {classes: {pii: {}}, policy: {pii: redact}, ner: {enabled: false}}\n")
     assert not any("NER" in ln for ln in lines), lines

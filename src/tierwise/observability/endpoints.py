@@ -194,7 +194,7 @@ class Endpoints:
         if self.obs.live is not None or (self.obs.metrics is not None and presence_url):
             from tierwise.observability.topology import Topology
 
-            self.topology = Topology(self.gw, presence_url)
+            self.topology = Topology(self.gw, presence_url, refresh_s=dcfg.presence_refresh)
 
     async def close(self) -> None:
         if self.topology is not None:

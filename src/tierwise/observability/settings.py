@@ -58,6 +58,9 @@ class DashboardConfig(_Strict):
         50, ge=1, le=1000, description="requests per second sent to each live stream; above it the stream is sampled")
     presence_redis_url: RedisUrl | None = Field(
         None, description="Redis holding worker presence keys (tierwise:presence:*); unset: no workers shown")
+    presence_refresh: float = Field(
+        0.5, gt=0, le=60, description="seconds the worker list read from Redis is reused: the topology panel and "
+        "tierwise_workers_present see a worker come or go at most this much later")
 
 
 class ObservabilityConfig(_Strict):

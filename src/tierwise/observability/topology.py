@@ -24,7 +24,7 @@ MAX_WORKERS = 500
 # A presence record is written by the worker itself (untrusted): a larger one is listed without being read.
 MAX_RECORD_BYTES = 64 << 10
 MAX_RECORD_FIELDS = 64
-CACHE_S = 0.5
+CACHE_S = 0.5  # seconds the worker list is reused by default (observability.dashboard.presence_refresh)
 
 
 def _set_by_any_process(gauge: Any) -> set[str]:
@@ -99,8 +99,10 @@ class RedisPresence:
 
 
 class Topology:
-    def __init__(self, gateway: Any, presence_url: str | None, source: PresenceSource | None = None) -> None:
+    def __init__(self, gateway: Any, presence_url: str | None, source: PresenceSource | None = None,
+                 refresh_s: float = CACHE_S) -> None:
         self.gw = gateway
+        self.refresh_s = refresh_s
         dispatch = getattr(getattr(gateway, "cfg", None), "dispatch", None)
         # Workers announce themselves under the dispatch section's key prefix (tierwise: by default).
         prefix = f"{dispatch.prefix}presence:" if dispatch is not None else PRESENCE_PREFIX
@@ -124,7 +126,7 @@ class Topology:
         if self.source is None:
             return []
         now = time.monotonic()
-        if now - self._at > CACHE_S:
+        if now - self._at > self.refresh_s:
             self._at = now
             try:
                 self._workers = await self.source.workers()
