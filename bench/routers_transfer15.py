@@ -8,10 +8,12 @@ places its subject with a question's noise; the mean over many questions of one 
 traffic's subjects are unknown, so clusters of the traffic stand for them: the scored questions' TF-IDF (fitted on
 the traffic itself, sublinear), 64 LSA dimensions, k-means with k = round(n / CLUSTER_SIZE); candidate `C` scores
 
-    blend + LAMBDA * (mean of blend over the question's cluster - mean of blend over all)
+    blend + WEIGHT * (mean of blend over the question's cluster - mean of blend over all)
 
 where `blend` is the default `transfer` (options member included; round 14's `A`). `C` changes no fit: it reads
-round 14's dumps (`routers_transfer14.py`'s instrumented fit, columns and candidates) and the parts' prompts.
+round 14's dumps (`routers_transfer14.py`'s instrumented fit, columns and candidates) and the parts' prompts. The
+clustering and the placement are the library's (`tierwise.routers.placement`, where they moved when C passed its
+registered rule; CLUSTER_SIZE 200, WEIGHT 1.0, 64 dimensions: the values registered).
 
     export PYTHONPATH=$PWD/src:$PWD/bench HF_HUB_OFFLINE=1 TIERWISE_DATA=/work/shared/data OMP_NUM_THREADS=1
     nice -n 5 .venv/bin/python bench/routers_transfer15.py dump --proxy p10 --out /tmp/transfer15   # fresh
@@ -35,11 +37,10 @@ from routers_transfer10 import proxy_parts
 from routers_transfer12 import P6_SEED, P7_SEED
 
 from tierwise.evaluation.dataset import OutcomeDataset
+from tierwise.routers.placement import CLUSTER_SIZE, placed
+from tierwise.routers.placement import traffic_clusters as clusters
 
 P10_SEED = 20341206  # a seed no split used: P3 2026, P4 20281206, …, P8 20321206, P9 20331206
-CLUSTER_SIZE = 200  # questions per cluster of the traffic (fixed in the preview on spent P8, checked on P9)
-LAMBDA = 1.0  # the weight of the cluster's mean (fixed in the preview on spent P8, checked on P9)
-DIMS = 64
 BASE = "A"  # round 14's name of the default (`strong="discount"`)
 CANDIDATES = {**r14.CANDIDATES, "C": r14.CANDIDATES[BASE]}
 REGISTERED = "C"
@@ -52,29 +53,6 @@ def parts(proxy: str) -> list[tuple[str, OutcomeDataset, OutcomeDataset]]:
     if proxy in ("p6", "p7"):
         return proxy_parts(proxy, {"p6": P6_SEED, "p7": P7_SEED})[0]
     return r14.parts(proxy)
-
-
-def clusters(prompts: list[str], size: int = CLUSTER_SIZE, dims: int = DIMS, seed: int = 0) -> np.ndarray:
-    """A cluster id per prompt: k-means (k = round(n / size), at least 1) on LSA of the prompts' own TF-IDF."""
-    from sklearn.cluster import KMeans
-    from sklearn.decomposition import TruncatedSVD
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    k = max(1, round(len(prompts) / size))
-    if k == 1:
-        return np.zeros(len(prompts), int)
-    x = TfidfVectorizer(sublinear_tf=True, min_df=2).fit_transform(prompts)
-    z = TruncatedSVD(min(dims, x.shape[1] - 1), random_state=seed).fit_transform(x)
-    z /= np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
-    return np.asarray(KMeans(k, n_init=4, random_state=seed).fit_predict(z), int)
-
-
-def placed(s: np.ndarray, cluster: np.ndarray, lam: float = LAMBDA) -> np.ndarray:
-    """`s` plus `lam` times its cluster's mean less the overall mean."""
-    means = np.zeros(cluster.max() + 1)
-    np.add.at(means, cluster, s)
-    means /= np.maximum(np.bincount(cluster, minlength=len(means)), 1)
-    return s + lam * (means[cluster] - s.mean())
 
 
 def scores(f: dict[str, np.ndarray], c: str, with_options: bool = True,
