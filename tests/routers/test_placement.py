@@ -69,3 +69,28 @@ def test_eval_places_a_transferred_routers_batch_by_default_and_a_request_is_unc
     assert not np.allclose(by_default, own)
     np.testing.assert_allclose(evaluate(d, [path], baselines=False, placement="none")[0].scores, own)
     np.testing.assert_allclose([r.score_text(p) for p in d.prompts[:5]], own[:5], rtol=1e-6, atol=1e-6)
+
+
+def test_cross_validated_rows_are_placed_fold_by_fold_and_save_calibrates_on_unplaced_scores(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from tierwise.cli import main
+    from tierwise.evaluation.replay import placed_by_fold
+
+    d = two_topics(400)  # 2 folds of 400: two clusters each
+    raw: dict[str, np.ndarray] = {}
+    row = evaluate(d, ["transfer-lsa"], folds=2, baselines=False, unplaced=raw)[0]
+    np.testing.assert_allclose(row.scores, placed_by_fold(raw[row.name], d, 2, 0, "clusters"))
+    assert not np.allclose(row.scores, raw[row.name])
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps({"prompt": p, "strong": s, "weak": w, "subject": t}) + "\n"
+                            for p, s, w, t in zip(d.prompts, d.strong, d.weak, d.subjects, strict=True)))
+    saved = {}
+    for placement in ("clusters", "none"):
+        res = CliRunner().invoke(main, ["eval", str(path), "-r", "transfer-lsa-options", "--folds", "2", "--ci", "0",
+                                        "--placement", placement, "--save", str(tmp_path / placement)])
+        assert res.exit_code == 0, res.output
+        saved[placement] = load_router(str(tmp_path / placement) + ".json").train_quantiles
+    np.testing.assert_allclose(saved["clusters"], saved["none"])  # a request's score is never placed

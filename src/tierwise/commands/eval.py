@@ -277,7 +277,6 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
     from tierwise.routers import RouterError, make_router, save_router
     from tierwise.routers.embedding_cache import EmbeddingCache
     from tierwise.routers.features import require_embeddings
-    from tierwise.routers.placement import places
     from tierwise.routers.shift import attach_profile, router_embedding
 
     reflective = _reflective(config_path, route) if data == "ledger" else {}
@@ -324,8 +323,10 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
         # CI log a line a stage; with --json nothing unless on a terminal (stdout is the JSON, `2>&1` stays parseable)
         stages = _StageLines() if not sys.stderr.isatty() and not as_json and (scored or save_path) else None
         progress = _progress if sys.stderr.isatty() and (scored or save_path) else stages
+        unplaced: dict[str, Any] = {}
         rows = evaluate(ds, scored, folds=folds, prices=prices, oracle=oracle, ci_rounds=ci_rounds,
-                        embedding_cache=cache, baseline=base, progress=progress, placement=placement)
+                        embedding_cache=cache, baseline=base, progress=progress, placement=placement,
+                        unplaced=unplaced)
         if save_path and progress is not None:
             progress(f"{train_spec}: training on all {len(ds):,} queries to save it")
         checks = [check_saved_router(r, ds, target_share, cache=cache) for r in routers if is_saved_router(r)]
@@ -336,9 +337,8 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
             r = make_router(train_spec, embedding_cache=cache)
             r.fit(ds)
             # its calibration on scores of prompts it did not train on: the CV's when it ran, else folds fitted now
-            # (not when placed: a single request's score, which the calibration is for, is not)
-            oof = None if placement != "none" and places(train_spec) else next(
-                (row.scores for row in rows if row.name == f"{train_spec} ({folds}-fold CV)"), None)
+            name = f"{train_spec} ({folds}-fold CV)"  # unplaced: the calibration is for single requests' scores
+            oof = unplaced.get(name, next((row.scores for row in rows if row.name == name), None))
             if not calibrate_out_of_fold(r, train_spec, ds, folds=folds, cache=cache, oof=oof, progress=progress):
                 save_notes.append("calibrated on its training prompts' own scores: fewer than 2 questions for "
                                   "out-of-fold ones (its strong-call share on new prompts will be off; give the route "

@@ -73,11 +73,9 @@ def same_prompt(prompt: str) -> str:
 
 
 def cross_val_scores(data: OutcomeDataset, make: Callable[[], object], k: int = 5, seed: int = 0,
-                     progress: Callable[[int, int], None] | None = None,
-                     post: Callable[[np.ndarray, OutcomeDataset], np.ndarray] | None = None) -> np.ndarray:
+                     progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Out-of-fold scores: for each fold, `make()` a fresh router, fit it on the rest, score the fold.
-    `progress(fold, k)` is called as each fold starts (1-based); `post(scores, fold)` maps a fold's scores (the
-    fold is the batch, e.g. routers/placement.py's `place`)."""
+    `progress(fold, k)` is called as each fold starts (1-based)."""
     scores = np.zeros(len(data))
     for f, test in enumerate(group_folds(data, k, seed, merge_prompts=True), 1):
         if progress is not None:
@@ -85,7 +83,5 @@ def cross_val_scores(data: OutcomeDataset, make: Callable[[], object], k: int = 
         train = np.setdiff1d(np.arange(len(data)), test)
         router = make()
         router.fit(data.take(train))  # type: ignore[attr-defined]
-        part = data.take(test)
-        got = router.score(part)  # type: ignore[attr-defined]
-        scores[test] = got if post is None else post(got, part)
+        scores[test] = router.score(data.take(test))  # type: ignore[attr-defined]
     return scores
