@@ -171,7 +171,8 @@ def scores(f: dict[str, np.ndarray], c: str, with_options: bool = True,
     return (1 - u) * base + u * f["q"] if with_options and u > 0 else base
 
 
-def read(args: argparse.Namespace, candidates: dict[str, tuple[str, ...]] = CANDIDATES, fresh: str = "p8") -> None:
+def read(args: argparse.Namespace, candidates: dict[str, tuple[str, ...]] = CANDIDATES, fresh: str = "p8",
+         base: str = "D") -> None:
     if args.proxy == fresh and not args.after_registration:
         raise SystemExit(f"{fresh} is read only by `registered`, or with --after-registration once the rule is committed")
     files = load(args, args.proxy)
@@ -181,34 +182,34 @@ def read(args: argparse.Namespace, candidates: dict[str, tuple[str, ...]] = CAND
     else:
         groups = {p: [f] for p, f in files.items()}
     cands = [c for c in args.candidates.split(",") if c and all(f"w_{c}" in f for f in files.values())]
-    print(f"\n{args.proxy}: APGR (95%) and paired lead over D (95%, {args.ci} resamples)\n")
-    apgr_table(groups, cands, "D", lambda f, c: scores(f, c, not args.no_options, candidates), args.ci)
+    print(f"\n{args.proxy}: APGR (95%) and paired lead over {base} (95%, {args.ci} resamples)\n")
+    apgr_table(groups, cands, base, lambda f, c: scores(f, c, not args.no_options, candidates), args.ci)
 
 
 def registered(args: argparse.Namespace, c: str = REGISTERED, candidates: dict[str, tuple[str, ...]] = CANDIDATES,
-               fresh: str = "p8") -> None:
-    """The rule registered in bench/RESULTS.md ("Transfer round 13"; round 14's the same on its own split) for `c`
-    against the default D, both with the options member, from the dumps of `--proxy <fresh>`, `--proxy indomain` and
+               fresh: str = "p8", base: str = "D") -> None:
+    """The rule registered in bench/RESULTS.md ("Transfer round 13"; rounds 14 and 15 the same on their own split)
+    for `c` against the default `base` (round 15: round 14's A), both with the options member, from the dumps of `--proxy <fresh>`, `--proxy indomain` and
     `--proxy lobo`."""
     def score(f: dict[str, np.ndarray], k: str) -> np.ndarray:
         return scores(f, k, True, candidates)
 
     name = fresh.upper()
     files = load(args, fresh)
-    print(f"| {name} part | n | D (default) | {c} | {c} − D, paired (95%) |")
+    print(f"| {name} part | n | {base} (default) | {c} | {c} − {base}, paired (95%) |")
     print("|---|---|---|---|---|")
-    leads, points, verdicts = paired_rows(files, "D", c, score, args.ci, "3. veto: ")
+    leads, points, verdicts = paired_rows(files, base, c, score, args.ci, "3. veto: ")
     if files:
         m = np.mean(np.stack(leads), axis=0)
         m = m[np.isfinite(m)]
         point, lo = float(np.mean(points)), float(np.quantile(m, 0.025))
-        print(f"\n{name} mean paired lead of {c} over D ({len(files)} folds): {point:+.3f} ({lo:+.3f}…"
+        print(f"\n{name} mean paired lead of {c} over {base} ({len(files)} folds): {point:+.3f} ({lo:+.3f}…"
               f"{np.quantile(m, 0.975):+.3f})")
         verdicts.insert(0, (f"1. {name}: {len(files)} of 8 folds, mean lead >= 0 and its 95% lower end > -0.01",
                             len(files) == 8 and point >= 0 and lo > -0.01))
     else:
         verdicts.insert(0, (f"1. {name}: 8 folds dumped", False))
-    verdicts += indomain_rule(load(args, "indomain"), "D", c, score)
+    verdicts += indomain_rule(load(args, "indomain"), base, c, score)
     lobo = load(args, "lobo")
     for p in ("gsm8k", "mmlu", "mt-bench"):
         if p not in lobo:

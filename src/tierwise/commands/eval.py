@@ -225,12 +225,15 @@ _AMOUNT = _Amount()
                    "the recorded outcomes stand in for the judge) and score the router alone and adapted on the rest "
                    "(at most 2,000: a live route fits on its newest adapt.window ≤ 2,000; prior_weight 300).")
 @click.option("--plot", "plot_path", default=None, help="Write the curves to this PNG (needs matplotlib).")
+@click.option("--placement", type=click.Choice(["clusters", "none"]), default="clusters", show_default=True,
+              help="Transferred routers' scores of a batch (a CV fold, or DATA for a saved router) pulled towards "
+                   "their cluster's mean (docs/routers.md); `none`: as a single request gets them.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def command(data: str | None, from_ledger: bool, config_path: str, routers: tuple[str, ...], folds: int, route: str | None,
             drop_subjects: tuple[str, ...], oracle: bool, price_strong: float, price_weak: float,
             tokens_per_query: float, ci_rounds: int, save_path: str | None, no_cv: bool, baseline: str,
             scores_path: str | None, target_share: float, emb_cache: str | None, no_emb_cache: bool,
-            adapt_n: int | None, plot_path: str | None, as_json: bool) -> None:
+            adapt_n: int | None, plot_path: str | None, placement: str, as_json: bool) -> None:
     """Replay routers over DATA: a benchmark (mmlu, mmlu-no-hsm, gsm8k, mt-bench), `routellm` (all three),
     a JSONL file of {prompt, strong, weak} rows (see docs/routers.md), several of these joined by commas
     (trained on together), or `ledger` (judged shadow pairs from the configured ledger)."""
@@ -320,8 +323,10 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
         # CI log a line a stage; with --json nothing unless on a terminal (stdout is the JSON, `2>&1` stays parseable)
         stages = _StageLines() if not sys.stderr.isatty() and not as_json and (scored or save_path) else None
         progress = _progress if sys.stderr.isatty() and (scored or save_path) else stages
+        unplaced: dict[str, Any] = {}
         rows = evaluate(ds, scored, folds=folds, prices=prices, oracle=oracle, ci_rounds=ci_rounds,
-                        embedding_cache=cache, baseline=base, progress=progress)
+                        embedding_cache=cache, baseline=base, progress=progress, placement=placement,
+                        unplaced=unplaced)
         if save_path and progress is not None:
             progress(f"{train_spec}: training on all {len(ds):,} queries to save it")
         checks = [check_saved_router(r, ds, target_share, cache=cache) for r in routers if is_saved_router(r)]
@@ -332,7 +337,8 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
             r = make_router(train_spec, embedding_cache=cache)
             r.fit(ds)
             # its calibration on scores of prompts it did not train on: the CV's when it ran, else folds fitted now
-            oof = next((row.scores for row in rows if row.name == f"{train_spec} ({folds}-fold CV)"), None)
+            name = f"{train_spec} ({folds}-fold CV)"  # unplaced: the calibration is for single requests' scores
+            oof = unplaced.get(name, next((row.scores for row in rows if row.name == name), None))
             if not calibrate_out_of_fold(r, train_spec, ds, folds=folds, cache=cache, oof=oof, progress=progress):
                 save_notes.append("calibrated on its training prompts' own scores: fewer than 2 questions for "
                                   "out-of-fold ones (its strong-call share on new prompts will be off; give the route "

@@ -9,10 +9,23 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from tierwise.evaluation.baselines import prompt_length_scores, random_scores
-from tierwise.evaluation.cv import cross_val_scores
+from tierwise.evaluation.cv import cross_val_scores, group_folds
 from tierwise.evaluation.dataset import OutcomeDataset
 from tierwise.evaluation.metrics import Prices, Summary, oracle_scores, summarize, with_lead
+from tierwise.routers.placement import PLACEMENT, place, places
+
+
+def placed_by_fold(scores: np.ndarray, data: OutcomeDataset, k: int, seed: int, placement: str) -> np.ndarray:
+    """Out-of-fold scores placed fold by fold (each fold of `cross_val_scores` is a batch)."""
+    out = np.asarray(scores, dtype=float).copy()
+    if placement == "none":
+        return out
+    for test in group_folds(data, k, seed, merge_prompts=True):
+        out[test] = place(out[test], data.take(test).prompts, placement)
+    return out
 
 
 def is_saved_router(spec: str) -> bool:
@@ -22,11 +35,15 @@ def is_saved_router(spec: str) -> bool:
 def evaluate(data: OutcomeDataset, routers: Sequence[str], *, folds: int = 5, prices: Prices | None = None,
              seed: int = 0, baselines: bool = True, oracle: bool = False,
              embedding_cache: Any = None, ci_rounds: int = 0, baseline: str | None = None,
-             progress: Callable[[str], None] | None = None) -> list[Summary]:
+             progress: Callable[[str], None] | None = None, placement: str = PLACEMENT,
+             unplaced: dict[str, np.ndarray] | None = None) -> list[Summary]:
     """One row per router (and the baselines); `ci_rounds` > 0 adds a bootstrap interval to each APGR.
     With `baseline` (the name of one of the rows, e.g. `prompt-length`), every other row also gets its
     lead over that baseline and the paired bootstrap interval of the lead. `progress` hears what is being
-    done as each router and fold starts (`tierwise eval` prints it to a terminal)."""
+    done as each router and fold starts (`tierwise eval` prints it to a terminal). `placement`: how the
+    transferred routers' scores of a batch (a CV fold, or the data set for a saved router) are placed
+    (routers/placement.py; "none": as a single request gets them); `unplaced`, when given, receives each placed
+    row's scores before placement (what a calibration for single requests needs)."""
     from tierwise.routers import load_router, make_router
     from tierwise.routers.base import attach_embedding_cache
 
@@ -39,15 +56,21 @@ def evaluate(data: OutcomeDataset, routers: Sequence[str], *, folds: int = 5, pr
     for spec in routers:
         if is_saved_router(spec):
             r = attach_embedding_cache(load_router(spec), embedding_cache)
-            scores = r.score(data)
+            raw = r.score(data)
             label = f"{Path(spec).stem} (saved {r.kind})"
+            placing = places(r.kind, getattr(getattr(r, "base", None), "kind", None))
+            scores = place(raw, data.prompts, placement) if placing else raw
         else:
             make_router(spec, embedding_cache=embedding_cache)  # fail fast on an unknown spec
             say = None if progress is None else (
                 lambda f, k, spec=spec: progress(f"{spec}: training fold {f} of {k} on {len(data):,} queries"))
-            scores = cross_val_scores(data, partial(make_router, spec, embedding_cache=embedding_cache), folds, seed,
-                                      progress=say)
+            raw = cross_val_scores(data, partial(make_router, spec, embedding_cache=embedding_cache), folds, seed,
+                                   progress=say)
             label = f"{spec} ({folds}-fold CV)"
+            placing = places(spec)
+            scores = placed_by_fold(raw, data, folds, seed, placement) if placing else raw
+        if placing and unplaced is not None:
+            unplaced[label] = raw
         rows.append(summarize(label, scores, data.strong, data.weak, prices, cascade=spec.startswith("posthoc"),
                               ci_rounds=ci_rounds))
     if oracle:

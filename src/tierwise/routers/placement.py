@@ -1,0 +1,72 @@
+"""Placing whole clusters of scored traffic: a transferred router's batch scores pulled towards their cluster's mean.
+
+On subjects a router never saw, its ranking *inside* a subject is as good as in-domain; what it loses is the
+placement of whole subjects against each other (bench/RESULTS.md, "Transfer round 15"). One question's score places
+its subject with one question's noise, the mean over a cluster of similar questions with less. When a batch of
+traffic is scored at once (`tierwise eval`, offline replay), `place` clusters the batch by its own words (TF-IDF
+fitted on the batch, `DIMS` LSA dimensions, k-means with k = round(n / `CLUSTER_SIZE`)) and adds `WEIGHT` × (the
+cluster's mean score − the batch's mean score) to each score. A single request (the gateway's `learned` route) has
+no batch: its score is unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+PLACEMENTS = ("none", "clusters")
+PLACEMENT = "clusters"  # the default since session 33 (round 15's registered rule); "none" before
+CLUSTER_SIZE = 200  # questions per cluster
+DIMS = 64
+WEIGHT = 1.0
+# The routers whose batch scores are placed: the transferred ones (registered and measured on them only).
+PLACED_SPECS = ("transfer", "transfer-lsa", "transfer-lsa-options", "transfer-lsa-options-minilm")
+
+
+def traffic_clusters(prompts: Sequence[str], size: int = CLUSTER_SIZE, dims: int = DIMS, seed: int = 0) -> np.ndarray:
+    """A cluster id per prompt: k-means (k = round(n / size), at least 1) on LSA of the prompts' own TF-IDF."""
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    k = max(1, round(len(prompts) / size))
+    if k == 1:
+        return np.zeros(len(prompts), int)
+    try:
+        x = TfidfVectorizer(sublinear_tf=True, min_df=2).fit_transform(list(prompts))
+    except ValueError:  # no word occurs twice: nothing to cluster by
+        return np.zeros(len(prompts), int)
+    if x.shape[1] < 2:
+        return np.zeros(len(prompts), int)
+    z = TruncatedSVD(min(dims, x.shape[1] - 1), random_state=seed).fit_transform(x)
+    z /= np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
+    return np.asarray(KMeans(k, n_init=4, random_state=seed).fit_predict(z), int)
+
+
+def placed(scores: np.ndarray, cluster: np.ndarray, weight: float = WEIGHT) -> np.ndarray:
+    """`scores` plus `weight` times their cluster's mean less the overall mean."""
+    s = np.asarray(scores, dtype=float)
+    if len(s) == 0:
+        return s
+    means = np.zeros(int(cluster.max()) + 1)
+    np.add.at(means, cluster, s)
+    means /= np.maximum(np.bincount(cluster, minlength=len(means)), 1)
+    return np.asarray(s + weight * (means[cluster] - s.mean()), dtype=float)
+
+
+def place(scores: np.ndarray, prompts: Sequence[str], placement: str = PLACEMENT) -> np.ndarray:
+    """A batch's scores placed by its clusters (`placement` "clusters"), or as they are ("none")."""
+    if placement not in PLACEMENTS:
+        raise ValueError(f"placement must be one of {PLACEMENTS}; got {placement!r}")
+    if placement == "none":
+        return np.asarray(scores, dtype=float)
+    return placed(scores, traffic_clusters(prompts))
+
+
+def places(kind_or_spec: str, base_kind: str | None = None) -> bool:
+    """Whether a router (a spec of `make_router`, or a saved router's kind and its base's kind) is one whose batch
+    scores are placed."""
+    if kind_or_spec == "options":
+        return base_kind == "transfer"
+    return kind_or_spec in PLACED_SPECS
