@@ -58,16 +58,16 @@ def test_placement_is_checked_and_none_leaves_scores_alone():
     assert not pl.places("linear") and not pl.places("options", "linear")
 
 
-def test_eval_places_a_transferred_routers_batch_by_default_and_a_request_is_unchanged(tmp_path):
-    assert pl.PLACEMENT == "clusters"
+def test_eval_places_a_transferred_routers_batch_when_asked_and_scores_as_the_route_by_default(tmp_path):
+    assert pl.PLACEMENT == "none"  # the default figure is the one a gateway route, scoring one request, reaches
     d = two_topics()
     r = make_router("transfer-lsa", members=("tfidf-logit-wf",)).fit(two_topics(seed=2))
     path = str(save_router(r, tmp_path / "t"))
     own = load_router(path).score(d)
-    by_default = evaluate(d, [path], baselines=False)[0].scores
-    np.testing.assert_allclose(by_default, pl.place(own, d.prompts))
-    assert not np.allclose(by_default, own)
-    np.testing.assert_allclose(evaluate(d, [path], baselines=False, placement="none")[0].scores, own)
+    placed = evaluate(d, [path], baselines=False, placement="clusters")[0].scores
+    np.testing.assert_allclose(placed, pl.place(own, d.prompts, "clusters"))
+    assert not np.allclose(placed, own)
+    np.testing.assert_allclose(evaluate(d, [path], baselines=False)[0].scores, own)
     np.testing.assert_allclose([r.score_text(p) for p in d.prompts[:5]], own[:5], rtol=1e-6, atol=1e-6)
 
 
@@ -81,7 +81,7 @@ def test_cross_validated_rows_are_placed_fold_by_fold_and_save_calibrates_on_unp
 
     d = two_topics(400)  # 2 folds of 400: two clusters each
     raw: dict[str, np.ndarray] = {}
-    row = evaluate(d, ["transfer-lsa"], folds=2, baselines=False, unplaced=raw)[0]
+    row = evaluate(d, ["transfer-lsa"], folds=2, baselines=False, unplaced=raw, placement="clusters")[0]
     np.testing.assert_allclose(row.scores, placed_by_fold(raw[row.name], d, 2, 0, "clusters"))
     assert not np.allclose(row.scores, raw[row.name])
     path = tmp_path / "d.jsonl"

@@ -225,9 +225,10 @@ _AMOUNT = _Amount()
                    "the recorded outcomes stand in for the judge) and score the router alone and adapted on the rest "
                    "(at most 2,000: a live route fits on its newest adapt.window ≤ 2,000; prior_weight 300).")
 @click.option("--plot", "plot_path", default=None, help="Write the curves to this PNG (needs matplotlib).")
-@click.option("--placement", type=click.Choice(["clusters", "none"]), default="clusters", show_default=True,
-              help="Transferred routers' scores of a batch (a CV fold, or DATA for a saved router) pulled towards "
-                   "their cluster's mean (docs/routers.md); `none`: as a single request gets them.")
+@click.option("--placement", type=click.Choice(["clusters", "none"]), default="none", show_default=True,
+              help="`clusters`: transferred routers' scores of a batch (a CV fold, or DATA for a saved router) pulled "
+                   "towards their cluster's mean (docs/routers.md; a gateway route cannot do this); `none`: as the "
+                   "route scores a single request.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def command(data: str | None, from_ledger: bool, config_path: str, routers: tuple[str, ...], folds: int, route: str | None,
             drop_subjects: tuple[str, ...], oracle: bool, price_strong: float, price_weak: float,

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 import numpy as np
 
 PLACEMENTS = ("none", "clusters")
-PLACEMENT = "clusters"  # the default since session 33 (round 15's registered rule); "none" before
+PLACEMENT = "none"  # "clusters" passed round 15's rule (session 33) but the gateway route cannot place a single
+# request: as `tierwise eval`'s default it would report a figure no deployed route reaches (docs/routers.md)
 CLUSTER_SIZE = 200  # questions per cluster
 DIMS = 64
 WEIGHT = 1.0
