@@ -1,0 +1,130 @@
+"""Privacy attack round 13 (session 33, privacy13): PDFs sent as base64 (an Anthropic `document`, an OpenAI `file`
+part) are read and their text scanned; one with a finding leaves as its redacted text, one that cannot be read fails
+closed; text payloads in Latin-1, cp1252 and UTF-16 are read as UTF-8 ones are; phones with a glued area code;
+gzip inside base64; rot13 inside other encodings.
+
+Real HTTP, the official SDKs, recording upstream doubles."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import pytest
+
+from tests.gateway.conftest import ant, oai
+from tests.privacy.pdfs import bomb_pdf, deep_pdf, make_pdf
+from tests.privacy.support import SEEDS, privacy_config
+
+EMAIL = SEEDS["EMAIL_ADDRESS"]
+CARD = SEEDS["CREDIT_CARD"]
+LINES = ["Invoice 2026-114", "Customer: Jane Doe", f"Email: {EMAIL}", f"Card {CARD}", "Thank you."]
+PLACEHOLDER = re.compile(r"<[A-Z_]+_\d+>")
+
+
+def b64(b: bytes) -> str:
+    return base64.b64encode(b).decode()
+
+
+def sent(up) -> dict:
+    assert up.requests
+    return json.loads(up.requests[-1].raw)
+
+
+def no_pdf_left(body: dict) -> None:
+    raw = json.dumps(body)
+    assert "JVBER" not in raw and EMAIL not in raw and CARD not in raw, raw[:400]
+
+
+def doc_block(pdf: bytes, media_type: str = "application/pdf") -> dict:
+    return {"type": "document", "source": {"type": "base64", "media_type": media_type, "data": b64(pdf)},
+            "title": "invoice.pdf"}
+
+
+# ---------------------------------------------------------------------------- PDFs
+
+@pytest.mark.parametrize("remote", ["anthropic"], indirect=True)
+def test_a_pdf_document_with_pii_leaves_as_its_redacted_text_and_the_answer_is_restored(remote):
+    g, up = remote
+    r = ant(g).messages.create(model="fb", max_tokens=50, messages=[{"role": "user", "content": [
+        doc_block(make_pdf(LINES)), {"type": "text", "text": "Summarise the invoice."}]}])
+    body = sent(up)
+    no_pdf_left(body)
+    first = body["messages"][0]["content"][0]
+    assert first["type"] == "text" and "invoice.pdf" in first["text"] and "Invoice 2026-114" in first["text"]
+    assert len(set(PLACEHOLDER.findall(first["text"]))) >= 2, first["text"]
+    answer = r.content[0].text
+    assert EMAIL in answer and CARD in answer  # the echoed placeholders, restored
+
+
+@pytest.mark.parametrize("remote", ["openai"], indirect=True)
+def test_a_pdf_file_part_with_pii_leaves_as_its_redacted_text(remote):
+    g, up = remote
+    oai(g).chat.completions.create(model="fb", messages=[{"role": "user", "content": [
+        {"type": "text", "text": "Summarise the attached invoice."},
+        {"type": "file", "file": {"filename": "invoice.pdf",
+                                  "file_data": f"data:application/pdf;base64,{b64(make_pdf(LINES))}"}}]}])
+    body = sent(up)
+    no_pdf_left(body)
+    content = body["messages"][0]["content"]  # text parts only: the encoder may join them into one string
+    text = content if isinstance(content, str) else "".join(p["text"] for p in content)
+    assert "Invoice 2026-114" in text and PLACEHOLDER.search(text), content
+
+
+@pytest.mark.parametrize("remote", ["anthropic"], indirect=True)
+def test_pii_in_a_pdf_s_metadata_or_behind_junk_before_its_header_is_found(remote):
+    """Readers accept bytes before `%PDF-`, and a document's title travels in the file: both were read."""
+    g, up = remote
+    pdf = b"\x89junk\x00" * 8 + make_pdf(["Quarterly figures attached."], title=f"Notes for {EMAIL}")
+    ant(g).messages.create(model="fb", max_tokens=50, messages=[{"role": "user", "content": [
+        doc_block(pdf, media_type="application/octet-stream"), {"type": "text", "text": "Summarise."}]}])
+    no_pdf_left(sent(up))
+
+
+@pytest.mark.parametrize("remote", ["anthropic"], indirect=True)
+def test_a_pdf_without_findings_leaves_as_it_came(remote):
+    g, up = remote
+    pdf = make_pdf(["Quarterly figures: revenue up 4 percent.", "Nothing personal here."])
+    ant(g).messages.create(model="fb", max_tokens=50, messages=[{"role": "user", "content": [
+        doc_block(pdf), {"type": "text", "text": "Summarise."}]}])
+    assert sent(up)["messages"][0]["content"][0]["source"]["data"] == b64(pdf)
+
+
+@pytest.mark.parametrize("make", [lambda: b"%PDF-1.7\n" + b"\x00garbage" * 50, bomb_pdf, deep_pdf],
+                         ids=["broken", "bomb", "deep"])
+@pytest.mark.parametrize("remote", ["anthropic"], indirect=True)
+def test_a_pdf_that_cannot_be_read_is_not_sent_to_the_remote_model(remote, openai_up, make):
+    """Fails closed: the fallback route's remote is refused and the local model answers."""
+    g, up = remote
+    r = ant(g).messages.create(model="fb", max_tokens=50, messages=[{"role": "user", "content": [
+        doc_block(make()), {"type": "text", "text": "Summarise."}]}])
+    assert not up.requests and openai_up.requests and r.content
+
+
+def test_extraction_past_its_time_bound_reads_as_unreadable(monkeypatch):
+    """A 30 KB PDF whose content stream is `(x) Tj` 700,000 times took 125 s of pypdf in one page: the child is
+    killed at `MAX_SECONDS` (here 1 s)."""
+    import zlib
+
+    from tierwise.privacy import pdf_text
+
+    monkeypatch.setattr(pdf_text, "MAX_SECONDS", 1.0)
+    pdf = make_pdf([], content=zlib.compress(b"BT /F1 11 Tf (x) Tj ET\n" * 700_000, 9))
+    assert pdf_text.text_of(b64(pdf)) == pdf_text.UNREADABLE
+
+
+@pytest.fixture
+def local_only(gateway, openai_up, anthropic_up):
+    fb = {"fb": {"policy": "fallback", "targets": ["frontier", "local"], "retries": 0}}
+    cfg = privacy_config(openai_up.url, anthropic_up.url, fb, policy={"pii": "local_only"})
+    cfg["privacy"]["classes"] = {"pii": {}}
+    cfg["server"]["default_route"] = "fb"
+    return gateway(cfg), anthropic_up, openai_up
+
+
+def test_under_local_only_a_pdf_with_pii_stays_local(local_only):
+    g, remote, local = local_only
+    ant(g).messages.create(model="fb", max_tokens=50, messages=[{"role": "user", "content": [
+        doc_block(make_pdf(LINES)), {"type": "text", "text": "Summarise."}]}])
+    assert not remote.requests and local.requests
