@@ -128,3 +128,52 @@ def test_under_local_only_a_pdf_with_pii_stays_local(local_only):
     ant(g).messages.create(model="fb", max_tokens=50, messages=[{"role": "user", "content": [
         doc_block(make_pdf(LINES)), {"type": "text", "text": "Summarise."}]}])
     assert not remote.requests and local.requests
+
+
+# ---------------------------------------------------------------------------- text payloads not in UTF-8
+
+NOTE = f"Kundnotis, 3 mars.\nKund: Jöns Åberg, e-post {EMAIL}, kort {CARD}.\nÅterkom nästa vecka, tack.\n"
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "cp1252", "utf-16"])
+@pytest.mark.parametrize("remote", ["anthropic"], indirect=True)
+def test_a_text_document_not_in_utf8_is_redacted_and_stays_in_its_encoding(remote, encoding):
+    g, up = remote
+    ant(g).messages.create(model="fb", max_tokens=50, messages=[{"role": "user", "content": [
+        {"type": "document", "source": {"type": "base64", "media_type": "text/plain",
+                                        "data": b64(NOTE.encode(encoding))}},
+        {"type": "text", "text": "Summarise the document."}]}])
+    source = sent(up)["messages"][0]["content"][0]["source"]
+    got = base64.b64decode(source["data"], validate=True).decode(encoding)
+    assert EMAIL not in got and CARD not in got and len(PLACEHOLDER.findall(got)) == 2, got
+    assert got.startswith("Kundnotis, 3 mars.\nKund: Jöns Åberg, e-post <") and got.endswith("tack.\n"), got
+
+
+@pytest.mark.parametrize("remote", ["openai"], indirect=True)
+def test_a_latin1_text_file_part_is_redacted(remote):
+    g, up = remote
+    oai(g).chat.completions.create(model="fb", messages=[{"role": "user", "content": [
+        {"type": "text", "text": "Summarise the attached notes."},
+        {"type": "file", "file": {"filename": "notes.txt",
+                                  "file_data": f"data:text/plain;charset=iso-8859-1;base64,{b64(NOTE.encode('latin-1'))}"}}]}])
+    head, _, payload = sent(up)["messages"][0]["content"][1]["file"]["file_data"].partition(",")
+    assert head == "data:text/plain;charset=iso-8859-1;base64"
+    got = base64.b64decode(payload, validate=True).decode("latin-1")
+    assert EMAIL not in got and CARD not in got and "Jöns Åberg" in got
+
+
+def test_latin1_in_base64_inside_text_is_read(det):
+    """The encoded view (structured values in a base64 run of a text) read only UTF-8 and ASCII UTF-16."""
+    blob = b64(f"Kund: Jöns Åberg, kort {CARD}, tack så mycket".encode("latin-1"))
+    assert "CREDIT_CARD" in {f.entity for f in det.scan(f"see the record {blob} from the old system")}
+
+
+def test_random_ids_and_binary_are_not_read_as_latin1_text():
+    import os
+
+    from tierwise.privacy.charsets import decode
+    from tierwise.privacy.encoded import holds_text
+
+    rnd = os.urandom
+    assert sum(holds_text("toolu_" + base64.urlsafe_b64encode(rnd(18)).decode()) for _ in range(20_000)) == 0
+    assert sum(decode(rnd(48)) is not None for _ in range(20_000)) == 0

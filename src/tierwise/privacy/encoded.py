@@ -38,6 +38,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from urllib.parse import unquote_to_bytes
 
+from tierwise.privacy.charsets import decode, single_byte
 from tierwise.privacy.finding import Finding
 
 # A base64 line of 12+ characters (standard or URL-safe alphabet) with its padding, not inside a longer word.
@@ -61,7 +62,7 @@ def _text(raw: bytes) -> str | None:
     except UnicodeDecodeError:
         s = None
     if s is None or "\x00" in s:
-        s = _utf16(raw) or s
+        s = _utf16(raw) or s or (raw.decode("cp1252") if single_byte(raw) else None)  # Latin-1 prose: round 13
         if s is None:
             return None
     if not s.replace("\n", " ").replace("\t", " ").replace("\r", " ").isprintable():
@@ -301,12 +302,8 @@ def holds_text(s: str, words: int = 0) -> bool:
         raw = _decode_b64(tail[: len(tail) - len(tail) % 4])  # whole groups (a payload's first characters)
         if not raw:
             continue
-        try:
-            text = codecs.getincrementaldecoder("utf-8")().decode(raw)  # a cut last character is no error
-        except UnicodeDecodeError:
-            continue
-        spaced = text.replace("\n", " ").replace("\t", " ").replace("\r", " ")
-        if text and spaced.isprintable() and spaced.count(" ") >= words:
+        got = decode(raw, partial=True)  # UTF-8, UTF-16, Latin-1 prose (round 13); a cut last character is no error
+        if got is not None and got[0].replace("\n", " ").replace("\t", " ").count(" ") >= words:
             return True
     return False
 
