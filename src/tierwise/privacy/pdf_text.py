@@ -31,6 +31,7 @@ import time
 from collections import OrderedDict
 from threading import Lock
 from typing import Any
+from urllib.parse import unquote
 
 MAX_PDF_BYTES = 32 * 1024 * 1024  # decoded PDF; a larger one is not read (fails closed)
 MAX_PAGES = 500
@@ -71,7 +72,7 @@ def looks_pdf(payload: str) -> bool:
     other bytes is still a PDF to the model that gets it)?"""
     if payload.startswith(_PDF_B64):
         return True
-    head = "".join(payload[:1500].split())
+    head = "".join((unquote(payload[:1500]) if "%" in payload[:1500] else payload[:1500]).split())
     head = head[: len(head) - len(head) % 4].replace("-", "+").replace("_", "/")
     try:
         raw = binascii.a2b_base64(head)
@@ -98,8 +99,9 @@ def text_of(payload: str) -> str:
 def _extract(payload: str) -> str:
     if len(payload) > MAX_PDF_BYTES * 4 // 3 + 4096:
         return UNREADABLE
+    body = unquote(payload) if "%" in payload else payload  # a data: URL may percent-encode `+/=` (RFC 2397)
     try:
-        raw = base64.b64decode("".join(payload.split()).replace("-", "+").replace("_", "/") + "==")
+        raw = base64.b64decode("".join(body.split()).replace("-", "+").replace("_", "/") + "==")
     except (binascii.Error, ValueError):
         return UNREADABLE
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "PYTHONPATH", "LANG", "LC_ALL", "HOME")}
