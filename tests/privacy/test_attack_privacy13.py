@@ -168,12 +168,66 @@ def test_latin1_in_base64_inside_text_is_read(det):
     assert "CREDIT_CARD" in {f.entity for f in det.scan(f"see the record {blob} from the old system")}
 
 
-def test_random_ids_and_binary_are_not_read_as_latin1_text():
-    import os
+def test_random_bytes_are_not_read_as_latin1_or_utf16_text():
+    """The new readings must not take binary for text: random bytes of an id's size (24) and of a payload's head."""
+    import random
 
-    from tierwise.privacy.charsets import decode
-    from tierwise.privacy.encoded import holds_text
+    from tierwise.privacy.charsets import decode, single_byte
 
-    rnd = os.urandom
-    assert sum(holds_text("toolu_" + base64.urlsafe_b64encode(rnd(18)).decode()) for _ in range(20_000)) == 0
-    assert sum(decode(rnd(48)) is not None for _ in range(20_000)) == 0
+    rnd = random.Random(13)
+    assert sum(single_byte(rnd.randbytes(n)) for n in (24, 48, 3072) for _ in range(20_000)) == 0
+    assert sum(decode(rnd.randbytes(48)) is not None for _ in range(20_000)) == 0
+
+
+# ---------------------------------------------------------------------------- phones, gzip, rot13 inside encodings
+
+@pytest.mark.parametrize("text", ["banana(415)555-2671", "name(415)5550100", "x+1(415)5550100y",
+                                  "jane(415)555-0100doe", "(415)555-0100x", "foo(212)555-0199bar"])
+def test_a_phone_whose_bracketed_area_code_is_glued_to_a_word_is_found_whole(det, text):
+    """Round 13: the area code stayed (`banana(415)555-2671` -> `555-2671`) or nothing was found."""
+    digits = "".join(c for c in text if c.isdigit())
+    got = [text[f.start:f.end] for f in det.scan(text) if f.entity == "PHONE_NUMBER"]
+    assert any("".join(c for c in g if c.isdigit()).endswith(digits[-10:]) for g in got), got
+
+
+def _b64(s: str | bytes) -> str:
+    return base64.b64encode(s.encode() if isinstance(s, str) else s).decode()
+
+
+VALUE = f"contact {EMAIL} card {CARD}"
+
+
+@pytest.mark.parametrize("shape", ["gzip", "gzip of base64", "zlib", "hex of gzip", "rot13 inside base64",
+                                   "hex of rot13'd base64"])
+def test_gzip_and_rot13_inside_other_encodings_are_read(det, shape):
+    import codecs
+    import gzip
+    import zlib
+
+    blob = {"gzip": _b64(gzip.compress(VALUE.encode())),
+            "gzip of base64": _b64(gzip.compress(_b64(VALUE).encode())),
+            "zlib": _b64(zlib.compress(VALUE.encode())),
+            "hex of gzip": gzip.compress(VALUE.encode()).hex(),
+            "rot13 inside base64": _b64(codecs.encode(_b64(VALUE), "rot13")),
+            "hex of rot13'd base64": codecs.encode(_b64(VALUE), "rot13").encode().hex()}[shape]
+    assert {"EMAIL_ADDRESS", "CREDIT_CARD"} & {f.entity for f in det.scan(f"payload {blob} end")}
+
+
+def test_a_gzip_bomb_is_read_only_to_its_bound(det):
+    import gzip
+
+    from tierwise.privacy.packed import RATIO, SLACK, unpack
+
+    bomb = gzip.compress(b"1111 " * 2_000_000)
+    assert len(unpack(bomb) or b"") <= RATIO * len(bomb) + SLACK
+    det.scan(f"payload {_b64(bomb)} end")  # no error, no blow-up
+
+
+@pytest.mark.parametrize("remote", ["openai"], indirect=True)
+def test_a_gzipped_value_does_not_leave(remote):
+    import gzip
+
+    g, up = remote
+    blob = _b64(gzip.compress(VALUE.encode()))
+    oai(g).chat.completions.create(model="fb", messages=[{"role": "user", "content": f"decode this: {blob}"}])
+    assert blob not in up.requests[-1].raw.decode()

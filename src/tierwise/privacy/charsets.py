@@ -77,3 +77,17 @@ def _try(body: bytes, enc: str, partial: bool, raw: bytes) -> tuple[str, str] | 
 
 def _printable(text: str) -> bool:
     return bool(text) and text.replace("\n", " ").replace("\t", " ").replace("\r", " ").replace("\x0c", " ").isprintable()
+
+
+def utf16_ascii(raw: bytes) -> str | None:
+    """Text in UTF-16 (what Windows tools and PowerShell's `-EncodedCommand` encode): ASCII text in it has a zero
+    byte beside every character, which made it unprintable UTF-8, so its values went unread (review26c)."""
+    for enc, bom in (("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff")):
+        body = raw[2:] if raw.startswith(bom) else raw
+        zeros = body[1::2] if enc == "utf-16-le" else body[0::2]
+        if len(body) % 2 == 0 and body and not zeros.strip(b"\x00"):
+            try:
+                return body.decode(enc)
+            except UnicodeDecodeError:
+                return None
+    return None
