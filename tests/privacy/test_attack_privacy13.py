@@ -99,7 +99,8 @@ def test_a_pdf_that_cannot_be_read_is_not_sent_to_the_remote_model(remote, opena
     g, up = remote
     r = ant(g).messages.create(model="fb", max_tokens=50, messages=[{"role": "user", "content": [
         doc_block(make()), {"type": "text", "text": "Summarise."}]}])
-    assert not up.requests and openai_up.requests and r.content
+    assert not up.requests, "reached the remote model"
+    assert openai_up.requests and r.content, "the local model did not answer"
 
 
 def test_extraction_past_its_time_bound_reads_as_unreadable(monkeypatch):
