@@ -46,3 +46,16 @@ def bomb_pdf() -> bytes:
 def deep_pdf(depth: int = 50_000) -> bytes:
     """A page whose content stream is an array nested `depth` levels deep."""
     return make_pdf([], content=zlib.compress(b"[" * depth + b"]" * depth))
+
+
+def encrypted_pdf() -> bytes:
+    """A PDF of the usual lines, encrypted with a user password (its text cannot be read without it)."""
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
+    w = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf(["Customer: jane.doe@example.com"]))))
+    w.encrypt("secret-pw", algorithm="RC4-128")
+    out = io.BytesIO()
+    w.write(out)
+    return out.getvalue()

@@ -14,7 +14,7 @@ import re
 import pytest
 
 from tests.gateway.conftest import ant, oai
-from tests.privacy.pdfs import bomb_pdf, deep_pdf, make_pdf
+from tests.privacy.pdfs import bomb_pdf, deep_pdf, encrypted_pdf, make_pdf
 from tests.privacy.support import SEEDS, privacy_config
 
 EMAIL = SEEDS["EMAIL_ADDRESS"]
@@ -91,8 +91,8 @@ def test_a_pdf_without_findings_leaves_as_it_came(remote):
     assert sent(up)["messages"][0]["content"][0]["source"]["data"] == b64(pdf)
 
 
-@pytest.mark.parametrize("make", [lambda: b"%PDF-1.7\n" + b"\x00garbage" * 50, bomb_pdf, deep_pdf],
-                         ids=["broken", "bomb", "deep"])
+@pytest.mark.parametrize("make", [lambda: b"%PDF-1.7\n" + b"\x00garbage" * 50, bomb_pdf, deep_pdf, encrypted_pdf],
+                         ids=["broken", "bomb", "deep", "encrypted"])
 @pytest.mark.parametrize("remote", ["anthropic"], indirect=True)
 def test_a_pdf_that_cannot_be_read_is_not_sent_to_the_remote_model(remote, openai_up, make):
     """Fails closed: the fallback route's remote is refused and the local model answers."""
