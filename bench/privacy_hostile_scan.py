@@ -101,6 +101,7 @@ def nested_shapes(fill) -> dict[str, str]:  # type: ignore[no-untyped-def]
         "base64 of gzip of emails": fill(b64_bytes(gzip.compress(b"ab@cd.io 1234 ", mtime=0)) + " "),
         "one run, gzip of a MB of digits": b64_bytes(gzip.compress(b"1234 5678 " * (MB // 10), mtime=0)),
         "base64 of Latin-1 prose with digits": fill(b64_bytes("Jöns Åberg 1234 5678 kort".encode("latin-1")) + " "),
+        "base64 of UTF-8 prose with digits (read before)": fill(b64_bytes("Jöns Åberg 1234 5678 kort".encode()) + " "),
     }
 
 

@@ -40,7 +40,7 @@ from urllib.parse import unquote_to_bytes
 
 from tierwise.privacy.charsets import decode, single_byte, utf16_ascii
 from tierwise.privacy.finding import Finding
-from tierwise.privacy.packed import unpack
+from tierwise.privacy.packed import budget, unpack
 
 # A base64 line of 12+ characters (standard or URL-safe alphabet) with its padding, not inside a longer word.
 # The standard library's `re`: ~15x faster than `regex` on these classes (most text is words tried and failed).
@@ -501,6 +501,11 @@ def encoded_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> lis
     """Findings of `scan` in the decoded text of base64 and hex runs, over the encoded characters. Every run that
     decodes to text worth scanning goes into one text, scanned once (a scan per run cost ~100 µs each: 7 s for a
     megabyte of short runs)."""
+    with budget(len(text)):  # gzip inflated in all its runs: at most the text's size (packed.py)
+        return _encoded_findings(text, scan)
+
+
+def _encoded_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> list[Finding]:
     runs: list[_Run] = []
     parts: list[str] = []
     at = 0
