@@ -31,8 +31,8 @@ def make_pdf(lines: list[str], *, title: str | None = None, content: bytes | Non
         out += b"%d 0 obj\n" % i + o + b"\nendobj\n"
     x = len(out)
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
-    for o in offs:
-        out += b"%010d 00000 n \n" % o
+    for off in offs:
+        out += b"%010d 00000 n \n" % off
     info = b" /Info %d 0 R" % len(objs) if title else b""
     out += b"trailer\n<< /Size %d /Root 1 0 R%s >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, info, x)
     return bytes(out)
