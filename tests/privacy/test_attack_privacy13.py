@@ -232,3 +232,24 @@ def test_a_gzipped_value_does_not_leave(remote):
     blob = _b64(gzip.compress(VALUE.encode()))
     oai(g).chat.completions.create(model="fb", messages=[{"role": "user", "content": f"decode this: {blob}"}])
     assert blob not in up.requests[-1].raw.decode()
+
+
+def test_the_runs_of_one_text_share_one_inflation_budget():
+    """1 MB of small gzip bombs, each inflated to its own bound, made 18 MB of digits to scan (48 s): all the runs of
+    one text inflate at most the text's size plus `SLACK` together."""
+    import gzip
+
+    from tierwise.privacy.packed import SLACK, budget, unpack
+
+    bomb = gzip.compress(b"1111 " * 100_000)
+    with budget(1000):
+        total = sum(len(unpack(bomb) or b"") for _ in range(50))
+    assert total <= 1000 + SLACK
+
+
+def test_base64_text_with_a_garbage_tail_is_not_latin1_and_keeps_the_next_run_s_cue(det):
+    """Without the word-gap rule, the first run (base64 text, `-Office` glued after it) read as Latin-1 prose, took the
+    cue word `Office` from the second run and its phone (outside `phone_regions` without a cue) was lost."""
+    t = ("Hungary 34796\nVmxod1ExVXhVbkpOU0dSclVteEtVMVpyVlRGVlZsWnlXa2QwVGxKc1NsZFdWM2gzWWtad05rMUVhejA9-Office\\,"
+         "Vm10YVYxVXlSbkpOU0dST1ZsWmFVMVpxU2xOVU1WWnlWMjVPVDJKRk5WZFdWelZMVkcxR05sWnVWbFpTYkVZelZVWkZPVkJSUFQwPQ==-Fax")
+    assert "PHONE_NUMBER" in {f.entity for f in det.scan(t)}
