@@ -104,9 +104,10 @@ def _extract(payload: str) -> str:
         raw = base64.b64decode("".join(body.split()).replace("-", "+").replace("_", "/") + "==")
     except (binascii.Error, ValueError):
         return UNREADABLE
+    # `-P`: not the working directory first on the path; the environment: no keys of the gateway
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "PYTHONPATH", "LANG", "LC_ALL", "HOME")}
     try:
-        p = subprocess.run([sys.executable, "-c", "from tierwise.privacy.pdf_text import child; child()"],
+        p = subprocess.run([sys.executable, "-P", "-c", "from tierwise.privacy.pdf_text import child; child()"],
                            input=raw, capture_output=True, timeout=MAX_SECONDS, env=env, check=False)
     except (subprocess.TimeoutExpired, OSError):
         return UNREADABLE
