@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import base64
 import codecs
+import gzip
 import ipaddress
 import json
 import os
@@ -252,7 +253,20 @@ PERTURB: dict[str, Callable[[str], str]] = {
     "base64 six times": lambda v: b64(b64(b64(b64(b64(b64(v)))))),
     "base64 of percent-encoded base64 of hex": lambda v: b64(urllib.parse.quote(b64(v.encode().hex()), safe="")),
     "base64 through rot13": lambda v: codecs.encode(b64(v), "rot13"),
+    # session 33 (privacy13)
+    "gzip, then base64": lambda v: base64.b64encode(gzip.compress(v.encode(), mtime=0)).decode(),
+    "rot13 inside base64": lambda v: b64(codecs.encode(b64(v), "rot13")),
+    "hex of rot13'd base64": lambda v: codecs.encode(b64(v), "rot13").encode().hex(),
+    "bracketed area code glued to a word": lambda v: _glued_area(v),
 }
+
+
+def _glued_area(v: str) -> str:
+    """A phone's last ten digits as `x(415)555-2671y`, glued to words; other values unchanged (not counted)."""
+    d = _compact(v)
+    if "@" in v or _IPV4.fullmatch(v) or not d.isdigit() or not 10 <= len(d) <= 11 or (len(d) == 11 and d[0] != "1"):
+        return v
+    return f"ref({d[-10:-7]}){d[-7:-4]}-{d[-4:]}ext"
 
 
 def _glued_word(v: str) -> str:

@@ -65,6 +65,7 @@ def shapes() -> dict[str, str]:
 
 def nested_shapes(fill) -> dict[str, str]:  # type: ignore[no-untyped-def]
     import codecs
+    import gzip
     import os
     import urllib.parse
 
@@ -91,7 +92,21 @@ def nested_shapes(fill) -> dict[str, str]:  # type: ignore[no-untyped-def]
         "random base64 runs of 48": " ".join(base64.b64encode(os.urandom(36)).decode() for _ in range(MB // 49)),
         "ids of word_ and random base64": " ".join("toolu_" + base64.urlsafe_b64encode(os.urandom(18)).decode()
                                                   for _ in range(MB // 31)),
+        # session 33 (privacy13: gzip inflated once per chain, rot13 at every level once per chain, Latin-1 prose)
+        "one run, base64 nested to a MB through rot13 each level": to_mb("word " * 20, lambda s: b64(
+            codecs.encode(s, "rot13"))),
+        "runs nested 6 times, rot13 inside, decoding to nothing": fill(b64(codecs.encode(nest("no value", 5), "rot13"))
+                                                                        + " "),
+        "base64 of gzip bombs of digits": fill(b64_bytes(gzip.compress(b"1111 " * 20_000, mtime=0)) + " "),
+        "base64 of gzip of emails": fill(b64_bytes(gzip.compress(b"ab@cd.io 1234 ", mtime=0)) + " "),
+        "one run, gzip of a MB of digits": b64_bytes(gzip.compress(b"1234 5678 " * (MB // 10), mtime=0)),
+        "base64 of Latin-1 prose with digits": fill(b64_bytes("Jöns Åberg 1234 5678 kort".encode("latin-1")) + " "),
+        "base64 of UTF-8 prose with digits (read before)": fill(b64_bytes("Jöns Åberg 1234 5678 kort".encode()) + " "),
     }
+
+
+def b64_bytes(b: bytes) -> str:
+    return base64.b64encode(b).decode()
 
 def main() -> None:
     ap = argparse.ArgumentParser()

@@ -3,7 +3,8 @@ long high-entropy token, which the secret detector takes for a key, so a `secret
 policy refused every PDF (400 "holds data of class 'secrets'"), and a `secrets: redact` one
 would have cut a placeholder into the file. Real HTTP, official SDKs, a recording remote double:
 the payload leaves whole, the text next to it is still redacted, a value in a document's title
-or a text document still counts."""
+or a text document still counts. (Round 13: a PDF's text is read, so the payload is a real PDF; random bytes after
+`%PDF-` cannot be read, and fail closed: tests/privacy/test_attack_privacy13.py.)"""
 
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ import anthropic
 import pytest
 
 from tests.gateway.conftest import ant, oai
+from tests.privacy.pdfs import make_pdf
 from tests.privacy.support import echo_placeholders, privacy_config
 
 EMAIL = "jane.doe@example.com"
-PAYLOAD = base64.b64encode(b"%PDF-1.4\n" + random.Random(5).randbytes(3000)).decode()
+PAYLOAD = base64.b64encode(make_pdf(["Quarterly figures: revenue up 4 percent."] * 40
+                                     + [random.Random(5).randbytes(600).hex()])).decode()
 
 
 @pytest.fixture(params=["block", "redact"])

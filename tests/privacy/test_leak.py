@@ -16,6 +16,7 @@ Every upstream call goes through Deployment, so these fail when the boundary sea
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ import yaml
 
 from tests.doubles import Fail, Reply, ToolCall
 from tests.gateway.conftest import ant, oai
+from tests.privacy.pdfs import make_pdf
 from tests.privacy.support import (
     ANTHROPIC_TOOLS,
     LOCAL_DRAFT,
@@ -239,7 +241,9 @@ def _files_and_images(sdk: str) -> list[dict[str, Any]]:
             {"type": "text", "text": "Please summarise the attachments."},
             {"type": "image_url", "image_url": {"url": f"https://files.example.com/scans/{email}/card-{card}.png"}},
             {"type": "file", "file": {"filename": f"statement {iban} {email}.pdf",
-                                      "file_data": "data:application/pdf;base64,JVBERi0xLjQK"}},
+                                      # a real PDF (round 13 reads it; `%PDF-1.4` alone fails closed as unreadable)
+                                      "file_data": "data:application/pdf;base64," + base64.b64encode(
+                                          make_pdf(["Balance: 12 EUR."])).decode()}},
         ]}]
     return [{"role": "user", "content": [
         {"type": "text", "text": "Please summarise the attachments."},

@@ -66,7 +66,7 @@ from tierwise.privacy.policy import PolicyTable, Verdict, decide, stricter
 from tierwise.privacy.policy_config import PrivacyConfig
 from tierwise.privacy.redact import Pseudonymizer
 from tierwise.privacy.redact_canonical import _Redactor, redact_request, restore_response
-from tierwise.privacy.request_scan import iter_texts
+from tierwise.privacy.request_scan import iter_texts, read_pdfs
 from tierwise.privacy.request_vocabulary import DeclaredNames, ValueSpread, tool_name_slots, values_in_body
 from tierwise.privacy.split_values import DETECTOR as SPLIT
 from tierwise.privacy.split_values import merge, split_findings
@@ -253,6 +253,7 @@ class Boundary(Cleaning):
         if (origin := origin_of(g)) is not None and origin is not req:  # checked too (privacy/origin.py)
             await self._prescan(g, origin, ctx)
         g.bind(req)
+        await read_pdfs(req)  # round 13: a PDF's text comes from a child process (pdf_text): off the event loop
         memo = g._memo
         todo = total = 0
         for t in request_texts(req):

@@ -29,6 +29,7 @@ from tierwise.privacy.ip_forms import ip_form_findings
 from tierwise.privacy.layout import LAYOUT_ENTITIES, layout_findings, reversed_findings, underscore_findings
 from tierwise.privacy.layout_contact import contact_layout_findings
 from tierwise.privacy.markup import markup_findings
+from tierwise.privacy.pdf_text import UNREADABLE
 from tierwise.privacy.recognizers.prescan import Prescan
 from tierwise.privacy.spaced import SINGLE_DIGITS, at_gap_findings, not_a_value, spaced_findings
 from tierwise.privacy.textnorm import confusables, normalise
@@ -149,6 +150,8 @@ class Detector:
 
     def scan(self, text: str) -> list[Finding]:
         """Non-overlapping findings sorted by start, spans in `text`'s own offsets."""
+        if text[:1] == "\x00" and text == UNREADABLE:
+            raise DetectorError("privacy detector: a PDF that could not be read (fails closed)")
         if len(text) < _MIN_SCAN_LEN or text.isspace():
             return []
         if len(text) > self.config.max_chars:

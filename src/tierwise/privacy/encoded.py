@@ -38,7 +38,9 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from urllib.parse import unquote_to_bytes
 
+from tierwise.privacy.charsets import decode, single_byte, utf16_ascii
 from tierwise.privacy.finding import Finding
+from tierwise.privacy.packed import budget, unpack
 
 # A base64 line of 12+ characters (standard or URL-safe alphabet) with its padding, not inside a longer word.
 # The standard library's `re`: ~15x faster than `regex` on these classes (most text is words tried and failed).
@@ -54,14 +56,14 @@ _NOT_HERE = frozenset({"STREET_ADDRESS", "LOCATION", "DATE_TIME", "DATE_OF_BIRTH
 
 
 def _text(raw: bytes) -> str | None:
-    """`raw` as text if it is printable UTF-8 (or UTF-16, see `_utf16`) worth scanning (an `@` or four digits),
+    """`raw` as text if it is printable UTF-8 (or UTF-16, see `charsets.utf16_ascii`) worth scanning (an `@` or four digits),
     else None."""
     try:
         s: str | None = raw.decode("utf-8")
     except UnicodeDecodeError:
         s = None
     if s is None or "\x00" in s:
-        s = _utf16(raw) or s
+        s = utf16_ascii(raw) or s or (raw.decode("cp1252") if single_byte(raw) else None)  # Latin-1 prose: round 13
         if s is None:
             return None
     if not s.replace("\n", " ").replace("\t", " ").replace("\r", " ").isprintable():
@@ -69,20 +71,6 @@ def _text(raw: bytes) -> str | None:
     if "@" not in s and sum(c in _DIGITS for c in s) < 4:
         return None
     return s
-
-
-def _utf16(raw: bytes) -> str | None:
-    """Text in UTF-16 (what Windows tools and PowerShell's `-EncodedCommand` encode): ASCII text in it has a zero
-    byte beside every character, which made it unprintable UTF-8, so its values went unread (review26c)."""
-    for enc, bom in (("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff")):
-        body = raw[2:] if raw.startswith(bom) else raw
-        zeros = body[1::2] if enc == "utf-16-le" else body[0::2]
-        if len(body) % 2 == 0 and body and not zeros.strip(b"\x00"):
-            try:
-                return body.decode(enc)
-            except UnicodeDecodeError:
-                return None
-    return None
 
 
 # Hex written a byte at a time with separators (`6a:61:6e`, `6a 61 6e`, `0x6a, 0x61`, `6a-61-6e`): eight bytes or more,
@@ -301,12 +289,8 @@ def holds_text(s: str, words: int = 0) -> bool:
         raw = _decode_b64(tail[: len(tail) - len(tail) % 4])  # whole groups (a payload's first characters)
         if not raw:
             continue
-        try:
-            text = codecs.getincrementaldecoder("utf-8")().decode(raw)  # a cut last character is no error
-        except UnicodeDecodeError:
-            continue
-        spaced = text.replace("\n", " ").replace("\t", " ").replace("\r", " ")
-        if text and spaced.isprintable() and spaced.count(" ") >= words:
+        got = decode(raw, partial=True)  # UTF-8, UTF-16, Latin-1 prose (round 13); a cut last character is no error
+        if got is not None and got[0].replace("\n", " ").replace("\t", " ").count(" ") >= words:
             return True
     return False
 
@@ -327,12 +311,14 @@ _LEVELS = 64
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 
 
-def _inner(raw: bytes | None, levels: int = _LEVELS) -> str | None:
+def _inner(raw: bytes | None, levels: int = _LEVELS, rot: bool = True, packed: bool = True) -> str | None:
     """The text of base32, hex or base64 inside decoded bytes, decoded again (review28e: base32 of base32, base32 of
     base64 and base85 of base64; round 9: hex inside base64 and base64 inside hex, and `_LEVELS` levels, so a value
     encoded three times is read). Each level decodes bytes shorter than the last: the cost stays linear."""
     if not raw or levels <= 0:
         return None
+    if packed and (out := unpack(raw)) is not None:  # gzip or zlib (`H4sI...`, `eJ...`): once per chain (packed.py)
+        return _read(out, levels - 1, rot, False)
     try:
         inner = raw.decode("ascii").strip()
     except UnicodeDecodeError:
@@ -341,15 +327,20 @@ def _inner(raw: bytes | None, levels: int = _LEVELS) -> str | None:
         inner = unquote_to_bytes(inner).decode("latin-1").strip()
     bare = inner.rstrip("=")
     if len(bare) >= 16 and _B32.fullmatch(bare.upper()):
-        got = _read(_b32(bare), levels - 1)
+        got = _read(_b32(bare), levels - 1, rot, packed)
         if got is not None:
             return got
     if _HEX_ONLY.fullmatch(inner):
-        got = _read(bytes.fromhex(inner), levels - 1)
+        got = _read(bytes.fromhex(inner), levels - 1, rot, packed)
         if got is not None:
             return got
     if _B64_ONLY.fullmatch(inner):
-        return _read(_decode_b64(bare), levels - 1)
+        got = _read(_decode_b64(bare), levels - 1, rot, packed)
+        if got is None and rot and len(bare) >= 12:
+            # rot13 inside another encoding (round 13: base64 of rot13'd base64, hex of it): once per chain, so a
+            # level's second reading does not double the levels under it (at most ~2x the chain's work in all)
+            got = _read(_decode_b64(codecs.encode(bare, "rot13")), levels - 1, False, packed)
+        return got
     return None
 
 
@@ -358,14 +349,14 @@ def read_nested(raw: bytes | None) -> str | None:
     return _read(raw, _LEVELS)
 
 
-def _read(raw: bytes | None, levels: int) -> str | None:
+def _read(raw: bytes | None, levels: int, rot: bool = True, packed: bool = True) -> str | None:
     """Decoded bytes as text worth scanning; when that text is itself an encoded run (base64 text holds four digits
     often enough to pass `_text`), what is inside it is preferred."""
     if not raw:
         return None
     got = _text(raw)
     if got is None or _encoded_again(got):
-        return _inner(raw, levels) or got
+        return _inner(raw, levels, rot, packed) or got
     return got
 
 
@@ -510,6 +501,11 @@ def encoded_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> lis
     """Findings of `scan` in the decoded text of base64 and hex runs, over the encoded characters. Every run that
     decodes to text worth scanning goes into one text, scanned once (a scan per run cost ~100 µs each: 7 s for a
     megabyte of short runs)."""
+    with budget(len(text)):  # gzip inflated in all its runs: at most the text's size (packed.py)
+        return _encoded_findings(text, scan)
+
+
+def _encoded_findings(text: str, scan: Callable[[str], Iterable[Finding]]) -> list[Finding]:
     runs: list[_Run] = []
     parts: list[str] = []
     at = 0

@@ -8,7 +8,9 @@ string values of `metadata` and of
 unmodelled blocks (`OtherBlock.raw`, not its base64 payloads: `request_scan.is_payload`); the
 `user` field. Base64 payloads and ids that are text as a whole (a `.txt` upload, a text
 document, an image's base64 that is a note, `toolu_` + base64 of an address) are redacted in their text
-and written back as valid base64 (privacy/text_payload.py); other images are not touched. The result is a new Request built with `with_changes`, so the same-format
+and written back as valid base64 (privacy/text_payload.py); other images are not touched. A block carrying a
+PDF whose text has a finding (a document, a `file` part) becomes a text block with that text, redacted (round 13:
+a PDF cannot be edited safely; privacy/pdf_text.py). The result is a new Request built with `with_changes`, so the same-format
 pass-through body (which still holds the originals) is dropped and the request is re-encoded.
 
 Note on thinking: Anthropic signs thinking blocks; a redacted thinking text no longer matches
@@ -39,15 +41,18 @@ from tierwise.canonical import (
     ToolResultBlock,
     ToolUseBlock,
 )
+from tierwise.privacy.pdf_text import text_of
 from tierwise.privacy.redact import FindingLike, Pseudonymizer
 from tierwise.privacy.request_scan import (
     OPAQUE_KEYS,
     binary,
+    block_pdfs,
     id_text,
     is_payload,
     opaque_shaped,
     payload_text,
     payload_url,
+    pdfs_in,
     url_text,
 )
 from tierwise.privacy.text_payload import Payload, read, write
@@ -98,6 +103,17 @@ class _Redactor:
         red = self.text(got.text)
         return s if red == got.text else write(got, red)
 
+    def pdf(self, payloads: list[str], name: str) -> TextBlock | None:
+        """A block carrying PDFs whose text has a finding, as a text block of that text, redacted (round 13); None
+        when nothing in them is redacted (the block leaves as it is). A PDF cannot be edited safely: its text sits
+        in compressed, font-encoded streams, and in metadata, annotations and form fields (privacy/pdf_text.py)."""
+        texts = [text_of(p) for p in payloads]
+        red = [self.text(t) for t in texts]
+        if red == texts:
+            return None
+        head = f"[{self.text(name)}: the text of a PDF; the file was withheld by the privacy guard]"
+        return TextBlock("\n\n".join([head, *red]))
+
     def opaque(self, s: str) -> str:
         """An id or a signature: as it is when shaped like one (`request_scan.opaque_shaped`), else text a
         client wrote there (an address as a tool call's id), redacted like any text: a tool call and its
@@ -131,7 +147,12 @@ class _Redactor:
             sig = self.opaque(b.signature) if b.signature else b.signature
             return replace(b, thinking=self.text(b.thinking), signature=sig)
         if isinstance(b, OtherBlock):
-            return replace(b, raw=self.raw(b.raw))
+            pdfs = pdfs_in(b.raw)
+            f = b.raw.get("file")
+            name = b.raw.get("title") or (f.get("filename") if isinstance(f, dict) else None) or "document"
+            return (pdfs and self.pdf(pdfs, str(name))) or replace(b, raw=self.raw(b.raw))
+        if isinstance(b, ImageBlock) and (pdfs := block_pdfs(b)):
+            return self.pdf(pdfs, "document") or b
         if isinstance(b, ImageBlock) and (b.url or b.data):
             # A payload that is text once decoded (round 12: `data:image/png;base64,` + a note's base64 left as
             # written; the leak check looks for values on word boundaries, and a value's base64 groups sit inside

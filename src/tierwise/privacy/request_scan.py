@@ -22,10 +22,13 @@ for keys), `signature`, `encrypted_content`, as long as they hold only the chara
 base64 (one with any other character, an `@`, a dot, a space, is scanned, anywhere in the body and
 as a canonical tool call's id, tool result's `tool_use_id` or thinking signature), base64 payloads of images and redacted thinking,
 base64 `data:` URLs (a payload with characters base64 has not is text, and scanned), and the top-level `model` (the upstream's model id replaces it).
+A PDF's base64 (a document's source, a `file_data`, a `data:application/pdf` URL) yields its text (`...#pdf`
+locations, privacy/pdf_text.py; round 13), or `pdf_text.UNREADABLE`, which the detector refuses (fails closed).
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -41,6 +44,7 @@ from tierwise.canonical import (
 )
 from tierwise.privacy.encoded import holds_text
 from tierwise.privacy.finding import Finding
+from tierwise.privacy.pdf_text import looks_pdf, text_of
 from tierwise.privacy.text_payload import Payload, read
 from tierwise.wire.request_parts import call_arguments
 
@@ -127,7 +131,9 @@ def _block(loc: str, b: Any) -> Iterator[tuple[str, str]]:
         for k, c in enumerate(b.content):
             yield from _block(f"{loc}.content[{k}]", c)
     elif isinstance(b, ImageBlock):
-        if b.url and not payload_url(b.url):
+        if b.url and (pdf := pdf_url(b.url)) is not None:
+            yield f"{loc}.url#pdf", text_of(pdf)
+        elif b.url and not payload_url(b.url):
             yield f"{loc}.url", readable(b.url, url_text(b.url))
         # Strings the client chose that travel with the image: OpenAI's `detail` (any string is
         # forwarded), the media type, and the payload of a data: URL that was not base64
@@ -136,7 +142,9 @@ def _block(loc: str, b: Any) -> Iterator[tuple[str, str]]:
             yield f"{loc}.detail", b.detail
         if b.media_type:
             yield f"{loc}.media_type", b.media_type
-        if b.data and not binary(b.data):
+        if b.data and _is_base64(b.data) and looks_pdf(b.data):
+            yield f"{loc}.data#pdf", text_of(b.data)
+        elif b.data and not binary(b.data):
             yield f"{loc}.data", readable(b.data, read(b.data))
         extra = getattr(b, "extra", None)
         if extra:
@@ -243,6 +251,69 @@ def payload_url(v: str) -> bool:
     return m is not None and binary(v[m.end():])
 
 
+def pdf_url(v: str) -> str | None:
+    """The base64 of the PDF a `data:...;base64,` URL holds (labelled `application/pdf` or not), or None."""
+    m = _DATA_URL.match(v)
+    if m is None:
+        return None
+    payload = v[m.end():]
+    return payload if ("pdf" in m.group().lower() or looks_pdf(payload)) and _is_base64(payload) else None
+
+
+def pdf_payload(parent: str, d: dict[str, Any], key: str, v: Any) -> str | None:
+    """The base64 of a PDF in `d[key]`, or None: an Anthropic base64 source (`media_type: application/pdf`, or any
+    media type over a PDF's bytes), an OpenAI `file_data` (a `data:` URL or bare base64), any `data:` URL of one.
+    Round 13: these were binary payloads, never scanned; now their text is (pdf_text.py)."""
+    if not isinstance(v, str) or len(v) < 8:
+        return None
+    if v[:5].lower() == "data:":
+        return pdf_url(v)
+    if (key == "data" and d.get("type") == "base64") or key == "file_data":
+        if ("pdf" in str(d.get("media_type", "")).lower() or looks_pdf(v)) and _is_base64(v):
+            return v
+    return None
+
+
+def pdfs_in(v: Any, parent: str = "", depth: int = 0) -> list[str]:
+    """The base64 of every PDF in an unmodelled block's JSON (`pdf_payload`'s places)."""
+    out: list[str] = []
+    if depth >= _MAX_DEPTH:
+        return out
+    if isinstance(v, dict):
+        for k, x in v.items():
+            if (pdf := pdf_payload(parent, v, str(k), x)) is not None:
+                out.append(pdf)
+            elif isinstance(x, (dict, list)):
+                out.extend(pdfs_in(x, str(k), depth + 1))
+    elif isinstance(v, list):
+        for x in v:
+            if isinstance(x, str) and (pdf := pdf_url(x)) is not None:
+                out.append(pdf)
+            elif isinstance(x, (dict, list)):
+                out.extend(pdfs_in(x, parent, depth + 1))
+    return out
+
+
+def block_pdfs(b: Any) -> list[str]:
+    """The base64 of the PDFs a canonical block carries (a document, a `file` part, an image that is a PDF)."""
+    if isinstance(b, OtherBlock):
+        return pdfs_in(b.raw)
+    if isinstance(b, ToolResultBlock):
+        return [p for c in b.content for p in block_pdfs(c)]
+    if isinstance(b, ImageBlock):
+        pdf = pdf_url(b.url) if b.url else b.data if b.data and looks_pdf(b.data) and _is_base64(b.data) else None
+        return [pdf] if pdf else []
+    return []
+
+
+async def read_pdfs(request: Request) -> None:
+    """Extract the text of `request`'s PDFs in a worker thread (privacy/pdf_text: a child process, up to its time
+    bound), so the scan that follows on the event loop finds it kept."""
+    pdfs = [p for m in request.messages for b in m.content for p in block_pdfs(b)]
+    if pdfs:
+        await asyncio.to_thread(lambda: [text_of(p) for p in pdfs])
+
+
 def _body(loc: str, v: Any, depth: int = 0, parent: str = "", *, opaque: frozenset[str] = OPAQUE_KEYS
           ) -> Iterator[tuple[str, str]]:
     if isinstance(v, str):
@@ -252,6 +323,9 @@ def _body(loc: str, v: Any, depth: int = 0, parent: str = "", *, opaque: frozens
     elif isinstance(v, dict):
         for k, x in v.items():
             key = str(k)
+            if (pdf := pdf_payload(parent, v, key, x)) is not None:
+                yield f"{loc}.{key}#pdf", text_of(pdf)  # round 13: a PDF's text (pdf_text.py)
+                continue
             if (key in opaque and isinstance(x, str) and opaque_shaped(x)) or is_payload(parent, v, key, x):
                 continue
             yield f"{loc}.{key}#key", key
@@ -263,7 +337,9 @@ def _body(loc: str, v: Any, depth: int = 0, parent: str = "", *, opaque: frozens
             yield from _body(f"{loc}.{key}", x, depth + 1, key, opaque=opaque)
     elif isinstance(v, list):
         for i, x in enumerate(v):
-            if isinstance(x, str) and (got := url_text(x)) is not None:
+            if isinstance(x, str) and (pdf := pdf_url(x)) is not None:
+                yield f"{loc}[{i}]#pdf", text_of(pdf)
+            elif isinstance(x, str) and (got := url_text(x)) is not None:
                 yield f"{loc}[{i}]", got.text
             elif not (isinstance(x, str) and payload_url(x)):
                 yield from _body(f"{loc}[{i}]", x, depth + 1, parent, opaque=opaque)

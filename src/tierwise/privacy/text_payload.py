@@ -17,6 +17,7 @@ import re
 from typing import NamedTuple
 from urllib.parse import unquote
 
+from tierwise.privacy.charsets import decode, encode
 from tierwise.privacy.encoded import holds_text
 
 _B64_CHARS = re.compile(r"[A-Za-z0-9+/_=-]+")  # (percent-encoding and line breaks are dropped before)
@@ -28,11 +29,12 @@ class Payload(NamedTuple):
     urlsafe: bool  # written with `-_` (ids, URL-safe payloads)
     is_id: bool  # an id: written back without `=` padding unless it had it (Anthropic's ids allow `[A-Za-z0-9_-]`)
     padded: bool
+    encoding: str = "utf-8"  # how the text was written (privacy/charsets.py: Latin-1, UTF-16, round 13); kept
 
 
 def read(s: str, *, head: str = "", is_id: bool = False) -> Payload | None:
     """The text base64 `s` holds as a whole (a `data:` URL's payload after its `head`; an id's after its `word_`),
-    or None: binary, not base64, or not UTF-8 throughout. `holds_text` (its first 4,096 characters) is asked first,
+    or None: binary, not base64, or not text throughout (UTF-8, UTF-16 or Latin-1 prose: privacy/charsets.py). `holds_text` (its first 4,096 characters) is asked first,
     so an image or a PDF costs no whole decode."""
     if not holds_text(s):
         return None
@@ -44,24 +46,25 @@ def read(s: str, *, head: str = "", is_id: bool = False) -> Payload | None:
         body = body[i:]
     if got is None:
         return None
-    return Payload(head, got, "-" in body or "_" in body, is_id, body.endswith("="))
+    return Payload(head, got[0], "-" in body or "_" in body, is_id, body.endswith("="), got[1])
 
 
 def write(p: Payload, text: str) -> str:
     """`text` (the payload's text, redacted) as base64 written the way the payload was."""
-    raw = text.encode("utf-8")
+    raw = encode(text, p.encoding)
     out = base64.urlsafe_b64encode(raw) if p.urlsafe else base64.b64encode(raw)
     enc = out.decode("ascii")
     return p.head + (enc.rstrip("=") if p.is_id and not p.padded else enc)
 
 
-def _decode(chars: str) -> str | None:
+def _decode(chars: str) -> tuple[str, str] | None:
     if len(chars) < 12 or not _B64_CHARS.fullmatch(chars):
         return None
     bare = chars.rstrip("=").replace("-", "+").replace("_", "/")
     if len(bare) % 4 == 1:
         return None
     try:
-        return binascii.a2b_base64(bare + "=" * (-len(bare) % 4), strict_mode=True).decode("utf-8")
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raw = binascii.a2b_base64(bare + "=" * (-len(bare) % 4), strict_mode=True)
+    except (binascii.Error, ValueError):
         return None
+    return decode(raw)

@@ -315,6 +315,9 @@ _LIST_MARK = re.compile(r"\d{1,2}\. (?=0)")  # `1. ` before a number with its ar
 # review32d: in international form glued to a word after it only (`tel:+46701234567x`, ` +14155552671ext`): missed
 _GLUED_PHONE = regex.compile(r"(?:\+(?<=[A-Za-z_]\+)[1-9][0-9]{7,14}|\+(?<![0-9A-Za-z_]\+)[1-9][0-9]{7,14}(?=[A-Za-z_])|[0-9](?<=[A-Za-z_][0-9]|[A-Za-z]-[0-9])[0-9.-]{5,13}[0-9])(?![0-9])")
 _DASHED = re.compile(r"\d{3}-\d{3}-\d{4}")
+# Round 13: an area code in brackets glued to a word (`banana(415)555-2671` kept only `555-2671`, `(415)555-0100x`,
+# `jane+1(415)5550100doe` nothing): the word before or after checked after a match
+_GLUED_AREA = re.compile(r"(?:\+?[1-9]\d{0,2} ?)?\(0?\d{1,5}\)[ .-]?\d{2,4}(?:[ .-]?\d{2,4}){1,2}(?![0-9])")
 _GLUED_CUE = re.compile(r"(?i)(?:phone|tel|cell|mobile|mob|fax|call|sms|whatsapp|voicemail)[_-]?\Z")
 
 
@@ -385,6 +388,12 @@ class PhoneRecognizer:
                 continue
             if _valid_in(s, self.regions):
                 yield Finding("PHONE_NUMBER", m.start(), m.end(), 0.9, self.name)
+        for m in finditer_near_digits(_GLUED_AREA, text, pre):
+            a, b = m.span()
+            glued = (a and (text[a - 1].isalpha() or text[a - 1] == "_")) or (b < len(text) and (
+                text[b].isalpha() or text[b] == "_"))
+            if glued and 7 <= sum(c.isdigit() for c in m.group()) <= 15 and _valid_in(m.group(), self.regions):
+                yield Finding("PHONE_NUMBER", a, b, 0.9, self.name)
 
     def _match(self, s: str) -> tuple[int, int, float] | None:
         hit = _valid_in(s, self.regions)

@@ -1,0 +1,178 @@
+"""The text of a PDF sent as base64 (an Anthropic `document` block's base64 source, an OpenAI `file` part's
+`file_data`, a `data:application/pdf;base64,` URL), for the privacy scan.
+
+Round 13 (privacy13): such a PDF was a binary payload and left unscanned, whatever it said. Now its text is
+extracted with pypdf in a child process, within bounds (hostile PDFs: compression bombs, page trees deep or wide,
+content streams of millions of operators): at most `MAX_PDF_BYTES` decoded, `MAX_PAGES` pages, `MAX_CHARS`
+characters of text, `MAX_SECONDS` of wall time (the child is killed: pypdf cannot be stopped inside a page, and a
+30 KB PDF whose 16 MB content stream is `(x) Tj` repeated took 125 s of one page's extraction), `MAX_MEMORY` of
+address space and CPU seconds set by the child on itself, pypdf's own per-stream limits lowered (`_LIMITS`), and no
+external decoder (`jbig2dec_binary=None`). The child costs ~0.3 s of CPU (interpreter and pypdf); each payload's text
+is kept (`_CACHE_SIZE` payloads), so a conversation that sends its PDF every turn reads it once. A PDF that cannot be read within them, or not at all (encrypted with a password, broken,
+a payload labelled PDF that is none), reads as `UNREADABLE`, which the detector refuses to scan
+(`DetectorError`): a protecting policy fails closed (not sent to a remote model; a `local_only` route keeps it local).
+
+What a finding does is `redact_canonical`'s: a PDF cannot be edited safely (its text sits in compressed, font-encoded
+content streams, and in its metadata, annotations, form fields and attachments), so a PDF whose text has a finding is
+replaced by a text block holding its extracted text, redacted. Text drawn as images (a scanned page) is not read,
+as images are not (no OCR).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections import OrderedDict
+from threading import Lock
+from typing import Any
+from urllib.parse import unquote
+
+MAX_PDF_BYTES = 32 * 1024 * 1024  # decoded PDF; a larger one is not read (fails closed)
+MAX_PAGES = 500
+MAX_CHARS = 4_000_000  # the detector's default `max_chars`: more text could not be scanned anyway
+MAX_SECONDS = 10.0  # wall time of the child that extracts (killed then)
+MAX_MEMORY = 1024 * 1024 * 1024  # the child's address space
+_STREAM_MAX = 16 * 1024 * 1024  # bytes one stream may decompress to (pypdf's default: 75 MB)
+_LIMITS: dict[str, Any] = {
+    "maximum_declared_stream_length": _STREAM_MAX,
+    "array_based_stream_maximum_output_length": _STREAM_MAX,
+    "jbig2_maximum_output_length": _STREAM_MAX,
+    "lzw_maximum_output_length": _STREAM_MAX,
+    "run_length_maximum_output_length": _STREAM_MAX,
+    "zlib_maximum_output_length": _STREAM_MAX,
+    "image_maximum_buffer_size": _STREAM_MAX,
+    "page_tree_maximum_entries": MAX_PAGES * 4,
+    "page_tree_maximum_depth": 32,
+    "outline_maximum_entries": 10_000,
+    "outline_maximum_depth": 32,
+    "xform_maximum_invocations_per_extraction": 1_000,
+    "jbig2dec_binary": None,  # never run an external program on a client's file
+}
+
+# What a PDF that cannot be read reads as: `Detector.scan` raises on it (NUL characters: no client's text in practice;
+# one that sends exactly this only has its own request refused).
+UNREADABLE = "\x00tierwise: a PDF the privacy scan could not read\x00"
+
+_MAGIC = b"%PDF-"
+_PDF_B64 = "JVBER"  # base64 of `%PDF`
+_CACHE_SIZE = 8  # a request's PDF is read by the precheck, the scan and the redaction: once
+_cache: OrderedDict[str, str] = OrderedDict()
+_lock = Lock()
+logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings name objects, not text, but are noise per request
+
+
+def looks_pdf(payload: str) -> bool:
+    """Is base64 `payload` a PDF: `%PDF-` in its first KB (readers accept junk before it, so a payload starting with
+    other bytes is still a PDF to the model that gets it)?"""
+    if payload.startswith(_PDF_B64):
+        return True
+    head = "".join((unquote(payload[:1500]) if "%" in payload[:1500] else payload[:1500]).split())
+    head = head[: len(head) - len(head) % 4].replace("-", "+").replace("_", "/")
+    try:
+        raw = binascii.a2b_base64(head)
+    except (binascii.Error, ValueError):
+        return False
+    return _MAGIC in raw[:1030]
+
+
+def text_of(payload: str) -> str:
+    """The text of base64 PDF `payload` (pages joined by blank lines), or `UNREADABLE`. Cached per payload."""
+    with _lock:
+        got = _cache.get(payload)
+        if got is not None:
+            _cache.move_to_end(payload)
+            return got
+    got = _extract(payload)
+    with _lock:
+        _cache[payload] = got
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return got
+
+
+def _extract(payload: str) -> str:
+    if len(payload) > MAX_PDF_BYTES * 4 // 3 + 4096:
+        return UNREADABLE
+    body = unquote(payload) if "%" in payload else payload  # a data: URL may percent-encode `+/=` (RFC 2397)
+    try:
+        raw = base64.b64decode("".join(body.split()).replace("-", "+").replace("_", "/") + "==")
+    except (binascii.Error, ValueError):
+        return UNREADABLE
+    # `-P`: not the working directory first on the path; the environment: no keys of the gateway
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "PYTHONPATH", "LANG", "LC_ALL", "HOME")}
+    try:
+        p = subprocess.run([sys.executable, "-P", "-c", "from tierwise.privacy.pdf_text import child; child()"],
+                           input=raw, capture_output=True, timeout=MAX_SECONDS, env=env, check=False)
+    except (subprocess.TimeoutExpired, OSError):
+        return UNREADABLE
+    out = p.stdout
+    if p.returncode != 0 or not out.startswith(_OK):
+        return UNREADABLE
+    return out[len(_OK):].decode("utf-8", "replace")
+
+
+_OK = b"ok\n"
+
+
+def child() -> None:
+    """The child process: a PDF's bytes on stdin, `ok` and its text on stdout (else a non-zero exit)."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (MAX_MEMORY, MAX_MEMORY))
+    cpu = int(MAX_SECONDS) + 1
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+    try:
+        text = _pages(sys.stdin.buffer.read())
+    except BaseException:  # noqa: BLE001 - any failure of a hostile file (RecursionError, MemoryError) is unreadable
+        os._exit(3)
+    if text == UNREADABLE:
+        os._exit(4)
+    sys.stdout.buffer.write(_OK + text.encode("utf-8", "replace"))
+    sys.stdout.flush()
+    os._exit(0)
+
+
+def _pages(raw: bytes) -> str:
+    from pypdf import Configuration, PdfReader, apply_configuration
+
+    start = time.monotonic()  # (the parent's timeout is the bound; this ends a long document sooner)
+    with apply_configuration(Configuration().with_overwrites(**_LIMITS)):
+        reader = PdfReader(io.BytesIO(raw), strict=False)
+        if reader.is_encrypted and not reader.decrypt(""):
+            return UNREADABLE  # a password we do not have: its text cannot be checked
+        n = len(reader.pages)
+        if n > MAX_PAGES:
+            return UNREADABLE
+        out: list[str] = []
+        size = 0
+        for i in range(n):
+            t = reader.pages[i].extract_text() or ""
+            size += len(t) + 2
+            if size > MAX_CHARS or time.monotonic() - start > MAX_SECONDS:
+                return UNREADABLE
+            out.append(t)
+            out.extend(_notes(reader.pages[i]))
+        # the document information (title, author, subject, keywords) and form fields travel with the file too
+        meta: Any = reader.metadata or {}
+        out.extend(str(v) for v in meta.values() if isinstance(v, str) and v)
+        out.extend(str(v) for v in (reader.get_form_text_fields() or {}).values() if v)
+    return "\n\n".join(out)
+
+
+def _notes(page: object) -> list[str]:
+    """The text of a page's annotations (comments, free-text boxes): `/Contents`."""
+    annots = page.get("/Annots")  # type: ignore[attr-defined]
+    if annots is None:
+        return []
+    out = []
+    for a in list(annots.get_object())[:1000]:
+        c = a.get_object().get("/Contents")
+        if isinstance(c, str) and c:
+            out.append(str(c))
+    return out
