@@ -44,8 +44,10 @@ def bomb_pdf() -> bytes:
 
 
 def deep_pdf(depth: int = 50_000) -> bytes:
-    """A page whose content stream is an array nested `depth` levels deep."""
-    return make_pdf([], content=zlib.compress(b"[" * depth + b"]" * depth))
+    """A page whose text (an e-mail address) follows an array nested `depth` levels deep in its content stream. (An
+    array alone, with no operator after it, pypdf 7 skips and reads as a page without text; pypdf 6 raised.)"""
+    return make_pdf([], content=zlib.compress(b"BT /F1 11 Tf 72 720 Td " + b"[" * depth + b"]" * depth +
+                                              b" (jane.doe@example.com) Tj ET"))
 
 
 def encrypted_pdf() -> bytes:
