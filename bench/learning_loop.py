@@ -328,6 +328,8 @@ def parser() -> argparse.ArgumentParser:
                          "the default) or served on its type's tier until it moves local again (type)")
     ap.add_argument("--within-near", choices=["off", "rank", "held"], default="off",
                     help="with --within or the text model: a type near the target split by rank (within.near)")
+    ap.add_argument("--within-pool", choices=["off", "partial"], default="off",
+                    help="with --within: each type's slope shrunk toward the pooled one (within.pool)")
     ap.add_argument("--within-near-band", type=float, default=0.05, help="with --within-near rank (within.near_band)")
     ap.add_argument("--within-near-min", type=int, default=20,
                     help="with --within-near rank: a type's verdicts before it is split (within.near_min_verdicts)")
@@ -456,7 +458,8 @@ def loop_settings(args: argparse.Namespace) -> LoopSettings:
                      "move_back_keep": args.move_back_keep, "drift_p0_floor_after": args.drift_p0_floor_after,
                      "drift_window": args.drift_window},
         "within": {"enabled": args.within, "moved_back": args.within_moved_back, "near": args.within_near,
-                   "near_band": args.within_near_band, "near_min_verdicts": args.within_near_min},
+                   "near_band": args.within_near_band, "near_min_verdicts": args.within_near_min,
+                   "pool": args.within_pool},
         "request_model": {"kind": args.request_model, "weight": args.request_weight,
                           "combine": args.request_combine, "bound": args.request_bound, "cap": args.request_cap,
                           "cap_credible": args.request_cap_credible,

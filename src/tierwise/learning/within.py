@@ -25,6 +25,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tierwise.learning.slope_pool import pooled_slopes
+
 
 class WithinSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -51,6 +53,11 @@ class WithinSettings(BaseModel):
         "with near: rank or held, latest requests of a type its request's estimate is ranked among"))
     near_min_verdicts: int = Field(20, ge=1, le=100_000, description=(
         "with near: rank or held, verdicts a type needs before it is split"))
+    pool: Literal["off", "partial"] = Field("off", description=(
+        "partial: each type's slope is shrunk toward the slope pooled over every type by as much as the types' "
+        "spread leaves room for (DerSimonian-Laird random effects, learning/slope_pool.py): a slope fitted on a "
+        "few dozen verdicts whose sign the other types' contradict no longer decides which of its requests go "
+        "where; off (the default): each type's own slope"))
 
 
 @dataclass
@@ -60,6 +67,7 @@ class TypeSignal:
     m2: float = 0.0
     beta: float = 0.0
     records: deque[tuple[float, float]] = field(default_factory=deque)  # (z, verdict)
+    var: float = 0.0  # the slope's variance (1 / the fit's information), read by `pool: partial`
 
     def add(self, x: float) -> None:
         # Welford: a running mean and variance without keeping the values
@@ -100,10 +108,20 @@ def fit_slope(rows: list[tuple[float, float]], offset: float, prior_sd: float, s
     return beta
 
 
+def slope_variance(rows: list[tuple[float, float]], offset: float, beta: float, prior_sd: float) -> float:
+    """1 / the information of the fitted slope (the prior's included): its variance at the posterior mode."""
+    info = 1.0 / (prior_sd * prior_sd)
+    for z, _ in rows:
+        p = _sigmoid(offset + beta * z)
+        info += z * z * p * (1.0 - p)
+    return 1.0 / info
+
+
 class WithinType:
     def __init__(self, settings: WithinSettings) -> None:
         self.settings = settings
         self.types: dict[str, TypeSignal] = {}
+        self.shrunk: dict[str, float] = {}  # `pool: partial`: each fitted type's slope after pooling
 
     def _type(self, task_type: str) -> TypeSignal:
         ts = self.types.get(task_type)
@@ -121,7 +139,14 @@ class WithinType:
         ts = self.types.get(task_type)
         if ts is None or len(ts.records) < self.settings.min_verdicts:
             return 0.0
+        if self.settings.pool == "partial":
+            return self.shrunk.get(task_type, ts.beta)
         return ts.beta
+
+    def _pool(self) -> None:
+        """`pool: partial`: every fitted type's slope shrunk toward the pooled one (`slope_pool.pooled_slopes`)."""
+        self.shrunk = pooled_slopes({t: (ts.beta, ts.var) for t, ts in self.types.items()
+                                     if len(ts.records) >= self.settings.min_verdicts})
 
     def acceptance(self, task_type: str, type_mean: float, z: float) -> float:
         b = self.slope(task_type)
@@ -132,10 +157,15 @@ class WithinType:
         ts = self._type(task_type)
         ts.records.append((z, min(1.0, max(0.0, float(accepted)))))
         if len(ts.records) >= self.settings.min_verdicts:
-            ts.beta = fit_slope(list(ts.records), _logit(type_mean), self.settings.prior_sd, ts.beta)
+            rows = list(ts.records)
+            ts.beta = fit_slope(rows, _logit(type_mean), self.settings.prior_sd, ts.beta)
+            if self.settings.pool == "partial":
+                ts.var = slope_variance(rows, _logit(type_mean), ts.beta, self.settings.prior_sd)
+                self._pool()
 
     def dump(self) -> dict[str, Any]:
-        return {t: {"n": ts.n, "mean": ts.mean, "m2": ts.m2, "beta": ts.beta, "records": [list(r) for r in ts.records]}
+        return {t: {"n": ts.n, "mean": ts.mean, "m2": ts.m2, "beta": ts.beta,
+                    "records": [list(r) for r in ts.records], **({"var": ts.var} if ts.var > 0.0 else {})}
                 for t, ts in self.types.items()}
 
     def load(self, data: dict[str, Any]) -> None:
@@ -144,11 +174,18 @@ class WithinType:
                 d = dict(raw)
                 ts = TypeSignal(int(d["n"]), float(d["mean"]), float(d["m2"]), float(d["beta"]),
                                 deque(((float(z), float(y)) for z, y in d.get("records") or []),
-                                      maxlen=self.settings.window))
+                                      maxlen=self.settings.window), float(d.get("var") or 0.0))
             except (KeyError, TypeError, ValueError):  # a state file is not trusted blindly: skip that type
                 continue
-            if all(math.isfinite(v) for v in (ts.mean, ts.m2, ts.beta)):
+            if all(math.isfinite(v) for v in (ts.mean, ts.m2, ts.beta, ts.var)) and ts.var >= 0.0:
                 self.types[str(t)] = ts
+        if self.settings.pool == "partial":
+            for ts in self.types.values():
+                if ts.var <= 0.0 and len(ts.records) >= self.settings.min_verdicts:  # a state saved without pooling
+                    rows = list(ts.records)
+                    ts.var = slope_variance(rows, _logit(sum(y for _, y in rows) / len(rows)), ts.beta,
+                                            self.settings.prior_sd)
+            self._pool()
 
 
-__all__ = ["TypeSignal", "WithinSettings", "WithinType", "fit_slope"]
+__all__ = ["TypeSignal", "WithinSettings", "WithinType", "fit_slope", "slope_variance"]
