@@ -12,7 +12,6 @@ removing a big folder).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import shutil
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.sandbox_attack_round11 import _configure, _run  # noqa: E402 (one way to pick a mode)
+from bench.sandbox_attack_round11 import _run, command_line, run_attacks  # noqa: E402 (one way to pick a mode)
 from bench.sandbox_spin import cpu_of, spin_beside  # noqa: E402
 from tests.security.test_sandbox_round12 import PACKAGE_READ, PIN, plant_packages  # noqa: E402 (the tests' programs: one source)
 
@@ -83,21 +82,14 @@ def _cleanup() -> str:
             f"{b''.join(said).decode().strip() or 'none started'}")
 
 
+ATTACKS = {"pin": lambda: _run(PIN), "packages": _packages, "cpu": _cpu}
+
+
 async def main(modes: list[str], only: list[str]) -> None:
-    for mode in modes:
-        _configure(mode)
-        attacks = {"pin": lambda: _run(PIN), "packages": _packages, "cpu": _cpu}
-        for name, attack in attacks.items():
-            if not only or name in only:
-                said = (await attack()).replace("\n", "; ")
-                print(f"[{mode}] {name}: {said}", flush=True)
+    await run_attacks(modes, only, ATTACKS)
     if not only or "cleanup" in only:
         print(f"[any] cleanup: {_cleanup()}", flush=True)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", action="append", choices=["bwrap", "weak", "landlock"])
-    parser.add_argument("--only", action="append", choices=["pin", "packages", "cpu", "cleanup"])
-    args = parser.parse_args()
-    asyncio.run(main(args.mode or ["bwrap", "weak", "landlock"], args.only or []))
+    asyncio.run(main(*command_line(__doc__, [*ATTACKS, "cleanup"])))

@@ -14,7 +14,6 @@ peak, read from /proc/slabinfo).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import multiprocessing
 import sys
@@ -22,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.sandbox_attack_round11 import _configure  # noqa: E402 (one way to pick a mode)
+from bench.sandbox_attack_round11 import command_line, run_attacks  # noqa: E402 (one way to pick a mode)
 from bench.sandbox_spin import SPIN, cpu_of, limits, spin, spin_beside  # noqa: E402
 
 WATCH = """
@@ -143,19 +142,8 @@ async def _locks() -> str:
             f"{(peak - before) * size / 1e6:.1f} MB")
 
 
-async def main(modes: list[str], only: list[str]) -> None:
-    for mode in modes:
-        _configure(mode)
-        attacks = {"notify": _notify, "workers": _workers, "v2": _v2, "locks": _locks}
-        for name, attack in attacks.items():
-            if not only or name in only:
-                said = (await attack()).replace("\n", "; ")
-                print(f"[{mode}] {name}: {said}", flush=True)
+ATTACKS = {"notify": _notify, "workers": _workers, "v2": _v2, "locks": _locks}
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", action="append", choices=["bwrap", "weak", "landlock"])
-    parser.add_argument("--only", action="append", choices=["notify", "workers", "v2", "locks"])
-    args = parser.parse_args()
-    asyncio.run(main(args.mode or ["bwrap", "weak", "landlock"], args.only or []))
+    asyncio.run(run_attacks(*command_line(__doc__, ATTACKS), ATTACKS))

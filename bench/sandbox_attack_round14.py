@@ -22,7 +22,6 @@ Modes as bench/sandbox_attack_round11.py's. Attacks:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import multiprocessing
 import os
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.sandbox_attack_round11 import _configure  # noqa: E402 (one way to pick a mode)
+from bench.sandbox_attack_round11 import command_line, run_attacks  # noqa: E402 (one way to pick a mode)
 from bench.sandbox_attack_round13 import _slab  # noqa: E402
 from bench.sandbox_spin import cpu_of, limits, plant, remove_dir, spin_beside  # noqa: E402
 
@@ -251,17 +250,5 @@ async def _share() -> str:
 ATTACKS = {"swap": _swap, "counters": _counters, "locks": _locks, "share": _share}
 
 
-async def main(modes: list[str], only: list[str]) -> None:
-    for mode in modes:
-        _configure(mode)
-        for name, attack in ATTACKS.items():
-            if (not only or name in only) and (name != "swap" or mode == "bwrap"):
-                print(f"[{mode}] {name}: {await attack()}", flush=True)
-
-
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", action="append", choices=["bwrap", "weak", "landlock"])
-    parser.add_argument("--only", action="append", choices=list(ATTACKS))
-    args = parser.parse_args()
-    asyncio.run(main(args.mode or ["bwrap", "weak", "landlock"], args.only or []))
+    asyncio.run(run_attacks(*command_line(__doc__, ATTACKS), ATTACKS, bwrap_only=("swap",), one_line=False))

@@ -13,7 +13,6 @@ CPU / the gateway's).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import multiprocessing
 import os
@@ -21,7 +20,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.sandbox_attack_round11 import _configure  # noqa: E402 (one way to pick a mode)
+from bench.sandbox_attack_round11 import command_line, run_attacks  # noqa: E402 (one way to pick a mode)
 from bench.sandbox_spin import cpu_of, limits, plant, remove_dir, spin_beside  # noqa: E402
 
 I386 = """
@@ -110,19 +109,8 @@ async def _planted() -> str:
     return f"gateway {own:.2f} s CPU, the run {run:.2f} s: {run / own:.2f}x the gateway's [layers: {layers}]"
 
 
-async def main(modes: list[str], only: list[str]) -> None:
-    for mode in modes:
-        _configure(mode)
-        attacks = {"foreign": _foreign, "pipe": _pipe, "locks": _locks, "planted": _planted}
-        for name, attack in attacks.items():
-            if (not only or name in only) and (name != "planted" or mode == "bwrap"):
-                said = (await attack()).replace("\n", "; ")
-                print(f"[{mode}] {name}: {said}", flush=True)
+ATTACKS = {"foreign": _foreign, "pipe": _pipe, "locks": _locks, "planted": _planted}
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", action="append", choices=["bwrap", "weak", "landlock"])
-    parser.add_argument("--only", action="append", choices=["foreign", "pipe", "locks", "planted"])
-    args = parser.parse_args()
-    asyncio.run(main(args.mode or ["bwrap", "weak", "landlock"], args.only or []))
+    asyncio.run(run_attacks(*command_line(__doc__, ATTACKS), ATTACKS, bwrap_only=("planted",)))
