@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,7 +18,7 @@ import orjson
 import pytest
 import redis
 
-from tests.harness import drop_redis_keys, two_tier_config
+from tests.harness import own_keys, two_tier_config
 
 from .conftest import ADMIN, approvals_config, decide, wait_pending
 
@@ -29,9 +28,7 @@ SECRET = "approvals-signing-secret-0123456789"
 
 @pytest.fixture
 def prefix() -> Iterator[str]:
-    p = f"tw-test-approvals-forged:{uuid.uuid4().hex[:8]}:"
-    yield p
-    drop_redis_keys(URL, p)
+    yield from own_keys(URL, "tw-test-approvals-forged:")
 
 
 def _config(openai_up, anthropic_up, prefix: str) -> dict[str, Any]:
