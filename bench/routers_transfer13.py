@@ -224,17 +224,24 @@ def registered(args: argparse.Namespace, c: str = REGISTERED, candidates: dict[s
           f"{c} does not pass its registered rule (or the round is partial)")
 
 
-def main() -> None:
+def arguments(round_: int, fresh: int, candidates: str) -> argparse.ArgumentParser:
+    """The command line of a transfer round from 13 on (rounds 14 and 15 read it too): `--proxy` lobo, p6 to the
+    round's fresh split p<fresh>, indomain; the fresh split is read only `--after-registration`."""
     ap = argparse.ArgumentParser()
     ap.add_argument("what", choices=("dump", "read", "registered"))
-    ap.add_argument("--proxy", default="lobo", choices=("lobo", "p6", "p7", "p8", "indomain"))
+    ap.add_argument("--proxy", default="lobo",
+                    choices=("lobo", *(f"p{n}" for n in range(6, fresh + 1)), "indomain"))
     ap.add_argument("--parts", default="", help="only these parts, comma-separated")
-    ap.add_argument("--candidates", default=",".join(CANDIDATES))
+    ap.add_argument("--candidates", default=candidates)
     ap.add_argument("--no-options", action="store_true", help="read without the options member")
-    ap.add_argument("--after-registration", action="store_true", help="allow `read --proxy p8`")
+    ap.add_argument("--after-registration", action="store_true", help=f"allow `read --proxy p{fresh}`")
     ap.add_argument("--ci", type=int, default=300)
-    ap.add_argument("--out", type=Path, default=Path("/tmp/transfer13"))
-    args = ap.parse_args()
+    ap.add_argument("--out", type=Path, default=Path(f"/tmp/transfer{round_}"))
+    return ap
+
+
+def main() -> None:
+    args = arguments(13, 8, ",".join(CANDIDATES)).parse_args()
     {"dump": dump, "read": read, "registered": registered}[args.what](args)
 
 

@@ -27,8 +27,6 @@ Proxies: `lobo`, `p6`/`p7`/`p8` (spent), `p9` (this round's fresh split, seed P9
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -89,16 +87,7 @@ def parts(proxy: str) -> list[tuple[str, OutcomeDataset, OutcomeDataset]]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=("dump", "read", "registered"))
-    ap.add_argument("--proxy", default="lobo", choices=("lobo", "p6", "p7", "p8", "p9", "indomain"))
-    ap.add_argument("--parts", default="", help="only these parts, comma-separated")
-    ap.add_argument("--candidates", default=",".join(CANDIDATES))
-    ap.add_argument("--no-options", action="store_true", help="read without the options member")
-    ap.add_argument("--after-registration", action="store_true", help="allow `read --proxy p9`")
-    ap.add_argument("--ci", type=int, default=300)
-    ap.add_argument("--out", type=Path, default=Path("/tmp/transfer14"))
-    args = ap.parse_args()
+    args = r13.arguments(14, 9, ",".join(CANDIDATES)).parse_args()
     if args.what == "dump":
         r13.dump(args, Instrumented14, COLUMNS, CANDIDATES, parts)
     elif args.what == "read":

@@ -26,7 +26,6 @@ Proxies: `lobo`, `p6`…`p9` (spent), `p10` (this round's fresh split, seed P10_
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -89,16 +88,8 @@ def load(args: argparse.Namespace, proxy: str, sizes: tuple[int, ...] = (CLUSTER
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=("dump", "read", "registered"))
-    ap.add_argument("--proxy", default="lobo", choices=("lobo", "p6", "p7", "p8", "p9", "p10", "indomain"))
-    ap.add_argument("--parts", default="", help="only these parts, comma-separated")
-    ap.add_argument("--candidates", default="A,C")
+    ap = r13.arguments(15, 10, "A,C")
     ap.add_argument("--sizes", default=str(CLUSTER_SIZE), help="cluster sizes to read (preview: C:<size>:<lambda>)")
-    ap.add_argument("--no-options", action="store_true", help="read without the options member")
-    ap.add_argument("--after-registration", action="store_true", help="allow `read --proxy p10`")
-    ap.add_argument("--ci", type=int, default=300)
-    ap.add_argument("--out", type=Path, default=Path("/tmp/transfer15"))
     args = ap.parse_args()
     if args.what == "dump":
         r13.dump(args, r14.Instrumented14, r14.COLUMNS, r14.CANDIDATES, parts)

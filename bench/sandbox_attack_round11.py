@@ -19,6 +19,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -125,6 +126,27 @@ def _configure(mode: str) -> None:
         backend.weak_read_only_host = functools.cache(lambda: False)  # type: ignore[assignment]
 
 
+async def run_attacks(modes: list[str], only: list[str], attacks: Mapping[str, Callable[[], Awaitable[str]]], *,
+                      bwrap_only: tuple[str, ...] = (), one_line: bool = True) -> None:
+    """Each attack (those named in `only`; all when it is empty) in each mode, `bwrap_only` ones in bwrap alone, printed
+    as `[mode] name: what it said` (on one line unless `one_line` is off): the attack benches' one driver."""
+    for mode in modes:
+        _configure(mode)
+        for name, attack in attacks.items():
+            if (not only or name in only) and (name not in bwrap_only or mode == "bwrap"):
+                said = await attack()
+                print(f"[{mode}] {name}: {said.replace(chr(10), '; ') if one_line else said}", flush=True)
+
+
+def command_line(doc: str, names: Iterable[str]) -> tuple[list[str], list[str]]:
+    """(modes, attacks) from `--mode` and `--only` (every mode, every attack when not given)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--mode", action="append", choices=["bwrap", "weak", "landlock"])
+    parser.add_argument("--only", action="append", choices=list(names))
+    args = parser.parse_args()
+    return args.mode or ["bwrap", "weak", "landlock"], args.only or []
+
+
 async def _run(code: str, cpu_s: int = 5) -> str:
     from tierwise.sandbox import SandboxLimits, run_python
 
@@ -178,15 +200,11 @@ async def main(modes: list[str], only: list[str]) -> None:
     open(target, "w").close()
     os.chmod(target, 0o666)
     os.utime(target, (0, 0))
-    for mode in modes:
-        _configure(mode)
-        attacks = {"capabilities": lambda: _run(CAPABILITIES), "splice": lambda: _run(SPLICE),
-                   "utime": lambda: _run(f"WORLD_WRITABLE = {target.encode()!r}\n" + UTIME),
-                   "probes": lambda: _run(PROBES, cpu_s=20), "fill": _fill,
-                   "packages": lambda: _run(f"TARGET = {_package_file()!r}\n" + PACKAGES)}
-        for name, attack in attacks.items():
-            if not only or name in only:
-                print(f"[{mode}] {name}: {await attack()}", flush=True)
+    attacks = {"capabilities": lambda: _run(CAPABILITIES), "splice": lambda: _run(SPLICE),
+               "utime": lambda: _run(f"WORLD_WRITABLE = {target.encode()!r}\n" + UTIME),
+               "probes": lambda: _run(PROBES, cpu_s=20), "fill": _fill,
+               "packages": lambda: _run(f"TARGET = {_package_file()!r}\n" + PACKAGES)}
+    await run_attacks(modes, only, attacks, one_line=False)
     if not only or "compiler" in only:
         from tierwise.verifiers import code as code_mod
 
@@ -196,9 +214,5 @@ async def main(modes: list[str], only: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", action="append", choices=["bwrap", "weak", "landlock"])
-    parser.add_argument("--only", action="append", choices=["capabilities", "fill", "splice", "utime", "probes",
-                                                            "packages", "compiler"])
-    args = parser.parse_args()
-    asyncio.run(main(args.mode or ["bwrap", "weak", "landlock"], args.only or []))
+    asyncio.run(main(*command_line(__doc__, ["capabilities", "fill", "splice", "utime", "probes", "packages",
+                                             "compiler"])))

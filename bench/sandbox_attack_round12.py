@@ -12,54 +12,27 @@ removing a big folder).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.sandbox_attack_round11 import _configure, _run  # noqa: E402 (one way to pick a mode)
+from bench.sandbox_attack_round11 import _run, command_line, run_attacks  # noqa: E402 (one way to pick a mode)
+from bench.sandbox_spin import cpu_of, spin_beside  # noqa: E402
 from tests.security.test_sandbox_round12 import PACKAGE_READ, PIN, plant_packages  # noqa: E402 (the tests' programs: one source)
-
-SPIN = """
-import time
-T0, T1 = {t0}, {t1}
-while time.time() < T0:
-    pass
-c0 = time.process_time()
-while time.time() < T1:
-    pass
-print(f"{{time.process_time() - c0:.2f}}")
-"""
-
-
-def _spin(t0: float, t1: float) -> float:
-    while time.time() < t0:
-        pass
-    c0 = time.process_time()
-    while time.time() < t1:
-        pass
-    return time.process_time() - c0
 
 
 async def _cpu(runs: int = 2) -> str:
-    from tierwise.sandbox import SandboxLimits, run_python
+    from tierwise.sandbox import run_python
 
     await run_python("pass")  # (the first run of a process probes the sandbox: past the 1 s below, review31a)
-    t0 = time.time() + 3.0
-    t1 = t0 + 6.0
-    limits = SandboxLimits(wall_s=30, cpu_s=20, memory_mb=256)
-    tasks = [asyncio.create_task(run_python(SPIN.format(t0=t0, t1=t1), limits=limits, audit_hook=False))
-             for _ in range(runs)]
-    await asyncio.sleep(1.0)
-    own = _spin(t0, t1)
-    got = [float(r.stdout.strip() or 0) for r in await asyncio.gather(*tasks)]
+    own, results = await spin_beside(runs)
+    got = [cpu_of(r) for r in results]
     return (f"gateway {own:.2f} s CPU, runs {', '.join(f'{g:.2f}' for g in got)} s CPU in the same 6 s: each run "
             f"{sum(got) / len(got) / own:.2f}x the gateway's")
 
@@ -109,21 +82,14 @@ def _cleanup() -> str:
             f"{b''.join(said).decode().strip() or 'none started'}")
 
 
+ATTACKS = {"pin": lambda: _run(PIN), "packages": _packages, "cpu": _cpu}
+
+
 async def main(modes: list[str], only: list[str]) -> None:
-    for mode in modes:
-        _configure(mode)
-        attacks = {"pin": lambda: _run(PIN), "packages": _packages, "cpu": _cpu}
-        for name, attack in attacks.items():
-            if not only or name in only:
-                said = (await attack()).replace("\n", "; ")
-                print(f"[{mode}] {name}: {said}", flush=True)
+    await run_attacks(modes, only, ATTACKS)
     if not only or "cleanup" in only:
         print(f"[any] cleanup: {_cleanup()}", flush=True)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", action="append", choices=["bwrap", "weak", "landlock"])
-    parser.add_argument("--only", action="append", choices=["pin", "packages", "cpu", "cleanup"])
-    args = parser.parse_args()
-    asyncio.run(main(args.mode or ["bwrap", "weak", "landlock"], args.only or []))
+    asyncio.run(main(*command_line(__doc__, [*ATTACKS, "cleanup"])))

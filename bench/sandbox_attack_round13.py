@@ -14,7 +14,6 @@ peak, read from /proc/slabinfo).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import multiprocessing
 import sys
@@ -22,9 +21,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.sandbox_attack_round11 import _configure  # noqa: E402 (one way to pick a mode)
-
-LIMITS = dict(wall_s=30, cpu_s=20, memory_mb=256)
+from bench.sandbox_attack_round11 import command_line, run_attacks  # noqa: E402 (one way to pick a mode)
+from bench.sandbox_spin import SPIN, cpu_of, limits, spin, spin_beside  # noqa: E402
 
 WATCH = """
 import fcntl, os, signal, time
@@ -46,17 +44,6 @@ while time.time() < end:
 print("told of", told, "reads")
 """
 
-SPIN = """
-import time
-T0, T1 = {t0}, {t1}
-while time.time() < T0:
-    pass
-c0 = time.process_time()
-while time.time() < T1:
-    pass
-print(f"{{time.process_time() - c0:.2f}}")
-"""
-
 LOCKS = """
 import os, fcntl, time
 fds = [os.open(f"f{i}", os.O_CREAT | os.O_RDWR, 0o600) for i in range(56)]
@@ -74,46 +61,31 @@ time.sleep(3)
 """
 
 
-def _limits():  # type: ignore[no-untyped-def]
-    from tierwise.sandbox import SandboxLimits
-
-    return SandboxLimits(**LIMITS)  # type: ignore[arg-type]
-
-
 async def _notify() -> str:
     from tierwise.sandbox import run_python
 
-    await run_python("pass", limits=_limits())
-    alone = await run_python(WATCH, limits=_limits(), audit_hook=False)
-    watcher = asyncio.create_task(run_python(WATCH, limits=_limits(), audit_hook=False))
+    await run_python("pass", limits=limits())
+    alone = await run_python(WATCH, limits=limits(), audit_hook=False)
+    watcher = asyncio.create_task(run_python(WATCH, limits=limits(), audit_hook=False))
     await asyncio.sleep(2.5)
-    other = await run_python("import email.message, email.parser\nprint('imported')", limits=_limits(),
+    other = await run_python("import email.message, email.parser\nprint('imported')", limits=limits(),
                              audit_hook=False)
     beside = await watcher
     return (f"alone: {alone.stdout.strip() or alone.summary()}; while another run imported email "
             f"({other.stdout.strip() or other.summary()}): {beside.stdout.strip() or beside.summary()}")
 
 
-def _spin(t0: float, t1: float) -> float:
-    while time.time() < t0:
-        pass
-    c0 = time.process_time()
-    while time.time() < t1:
-        pass
-    return time.process_time() - c0
-
-
 def _worker(t0: float, t1: float, said: multiprocessing.connection.Connection) -> None:
     from tierwise.sandbox import run_python
 
-    r = asyncio.run(run_python(SPIN.format(t0=t0, t1=t1), limits=_limits(), audit_hook=False))
+    r = asyncio.run(run_python(SPIN.format(t0=t0, t1=t1), limits=limits(), audit_hook=False))
     said.send(float(r.stdout.strip() or 0))
 
 
 async def _workers() -> str:
     from tierwise.sandbox import run_python
 
-    await run_python("pass", limits=_limits())  # (probed before the fork: each worker starts at once)
+    await run_python("pass", limits=limits())  # (probed before the fork: each worker starts at once)
     t0 = time.time() + 4.0
     t1 = t0 + 6.0
     ctx = multiprocessing.get_context("fork")
@@ -121,7 +93,7 @@ async def _workers() -> str:
     workers = [ctx.Process(target=_worker, args=(t0, t1, theirs)) for _, theirs in pipes]
     for w in workers:
         w.start()
-    own = _spin(t0, t1)
+    own = spin(t0, t1)
     got = [ours.recv() for ours, _ in pipes]
     for w in workers:
         w.join()
@@ -135,14 +107,9 @@ async def _v2() -> str:
     real = cgroup.runs_cpu
     cgroup.runs_cpu = lambda: None  # type: ignore[assignment]  # (as on cgroup v2: not made)
     try:
-        await run_python("pass", limits=_limits())
-        t0 = time.time() + 3.0
-        t1 = t0 + 6.0
-        tasks = [asyncio.create_task(run_python(SPIN.format(t0=t0, t1=t1), limits=_limits(), audit_hook=False))
-                 for _ in range(2)]
-        await asyncio.sleep(1.0)
-        own = _spin(t0, t1)
-        got = [float(r.stdout.strip() or 0) for r in await asyncio.gather(*tasks)]
+        await run_python("pass", limits=limits())
+        own, results = await spin_beside(2)
+        got = [cpu_of(r) for r in results]
     finally:
         cgroup.runs_cpu = real  # type: ignore[assignment]
     return (f"no shared cpu cgroup: gateway {own:.2f} s CPU, runs {', '.join(f'{g:.2f}' for g in got)} s: each "
@@ -159,12 +126,11 @@ def _slab() -> tuple[int, int]:
 
 
 async def _locks() -> str:
-    from tierwise.sandbox import SandboxLimits, run_python
+    from tierwise.sandbox import run_python
 
-    await run_python("pass", limits=_limits())
+    await run_python("pass", limits=limits())
     before = _slab()[0]
-    task = asyncio.create_task(run_python(LOCKS, limits=SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256),
-                                          audit_hook=False))
+    task = asyncio.create_task(run_python(LOCKS, limits=limits(cpu_s=5), audit_hook=False))
     peak, size = before, 0
     while not task.done():
         await asyncio.sleep(0.25)
@@ -176,19 +142,8 @@ async def _locks() -> str:
             f"{(peak - before) * size / 1e6:.1f} MB")
 
 
-async def main(modes: list[str], only: list[str]) -> None:
-    for mode in modes:
-        _configure(mode)
-        attacks = {"notify": _notify, "workers": _workers, "v2": _v2, "locks": _locks}
-        for name, attack in attacks.items():
-            if not only or name in only:
-                said = (await attack()).replace("\n", "; ")
-                print(f"[{mode}] {name}: {said}", flush=True)
+ATTACKS = {"notify": _notify, "workers": _workers, "v2": _v2, "locks": _locks}
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", action="append", choices=["bwrap", "weak", "landlock"])
-    parser.add_argument("--only", action="append", choices=["notify", "workers", "v2", "locks"])
-    args = parser.parse_args()
-    asyncio.run(main(args.mode or ["bwrap", "weak", "landlock"], args.only or []))
+    asyncio.run(run_attacks(*command_line(__doc__, ATTACKS), ATTACKS))

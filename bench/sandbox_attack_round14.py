@@ -22,25 +22,17 @@ Modes as bench/sandbox_attack_round11.py's. Attacks:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import multiprocessing
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.sandbox_attack_round11 import _configure  # noqa: E402 (one way to pick a mode)
-from bench.sandbox_attack_round13 import SPIN, _slab, _spin  # noqa: E402
-
-
-def _limits(**kw: Any) -> Any:
-    from tierwise.sandbox import SandboxLimits
-
-    return SandboxLimits(**{"wall_s": 30, "cpu_s": 20, "memory_mb": 256, **kw})
-
+from bench.sandbox_attack_round11 import command_line, run_attacks  # noqa: E402 (one way to pick a mode)
+from bench.sandbox_attack_round13 import _slab  # noqa: E402
+from bench.sandbox_spin import cpu_of, limits, plant, remove_dir, spin_beside  # noqa: E402
 
 # ---- swap ----------------------------------------------------------------------------------------------------------
 
@@ -56,22 +48,14 @@ def _swap_gateway(said: multiprocessing.connection.Connection) -> None:
             folder = group.cpu
             os.rmdir(folder)
             os.mkdir(folder)
-            with open(os.path.join(folder, "cpu.shares"), "w") as fh:
-                fh.write("262144")  # (the planter's choice: their own file)
-            for name in (".", *os.listdir(folder)):
-                os.chown(os.path.join(folder, name), 65534, 65534)
+            plant(folder)
             swapped.append(folder)
         return await real(*args, group=group, **kwargs)
 
     async def race() -> tuple[float, str]:
-        await run_python("pass", limits=_limits())
+        await run_python("pass", limits=limits())
         runner._spawn = spawn  # type: ignore[assignment]
-        t0 = time.time() + 3.0
-        t1 = t0 + 6.0
-        task = asyncio.create_task(run_python(SPIN.format(t0=t0, t1=t1), limits=_limits(), audit_hook=False))
-        await asyncio.sleep(1.0)
-        own = _spin(t0, t1)
-        r = await task
+        own, [r] = await spin_beside(1)
         got = r.stdout.strip()
         if not got:
             return own, f"did not run ({r.summary()})"
@@ -82,12 +66,7 @@ def _swap_gateway(said: multiprocessing.connection.Connection) -> None:
         said.send(f"swapped {swapped[0].rsplit('/', 1)[-1] if swapped else 'nothing'}; gateway {own:.2f} s CPU, {run}")
     finally:
         for folder in swapped:
-            for _ in range(100):
-                try:
-                    os.rmdir(folder)
-                    break
-                except OSError:
-                    time.sleep(0.05)
+            remove_dir(folder)
         del cgroup
 
 
@@ -145,8 +124,8 @@ time.sleep(1.0)
 async def _counters() -> str:
     from tierwise.sandbox import run_python
 
-    await run_python("pass", limits=_limits())
-    task = asyncio.create_task(run_python(WATCH, limits=_limits(), audit_hook=False))
+    await run_python("pass", limits=limits())
+    task = asyncio.create_task(run_python(WATCH, limits=limits(), audit_hook=False))
     await asyncio.sleep(1.5)
     block = bytearray(1 << 30)
     for i in range(0, len(block), 4096):
@@ -156,7 +135,7 @@ async def _counters() -> str:
         fh.write(b"x" * (200 << 20))
         fh.flush()
         os.fsync(fh.fileno())
-    other = await run_python(WRITER, limits=_limits(), audit_hook=False)
+    other = await run_python(WRITER, limits=limits(), audit_hook=False)
     await asyncio.sleep(1.0)
     del block
     os.unlink(path)
@@ -196,7 +175,7 @@ async def _locks_once(cpu_s: int, files: int) -> str:
 
     before = _slab()[0]
     peak, size, used = before, 0, 0
-    async with runner.open_python(LOCKS.format(files=files), limits=_limits(cpu_s=cpu_s), audit_hook=False) as live:
+    async with runner.open_python(LOCKS.format(files=files), limits=limits(cpu_s=cpu_s), audit_hook=False) as live:
         assert live.proc is not None and live.proc.stdout is not None
         out = b""
         reading = asyncio.create_task(live.proc.stdout.read())
@@ -215,7 +194,7 @@ async def _locks_once(cpu_s: int, files: int) -> str:
 async def _locks() -> str:
     from tierwise.sandbox import run_python
 
-    await run_python("pass", limits=_limits())
+    await run_python("pass", limits=limits())
     said = [await _locks_once(cpu_s, files) for cpu_s, files in ((2, 56), (5, 56), (10, 56), (5, 8))]
     return "; ".join(said)
 
@@ -223,15 +202,8 @@ async def _locks() -> str:
 # ---- share ---------------------------------------------------------------------------------------------------------
 
 async def _share_once(runs: int) -> str:
-    from tierwise.sandbox import run_python
-
-    t0 = time.time() + 3.0
-    t1 = t0 + 6.0
-    tasks = [asyncio.create_task(run_python(SPIN.format(t0=t0, t1=t1), limits=_limits(), audit_hook=False))
-             for _ in range(runs)]
-    await asyncio.sleep(1.0)
-    own = _spin(t0, t1)
-    got = [float(r.stdout.strip() or 0) for r in await asyncio.gather(*tasks)]
+    own, results = await spin_beside(runs)
+    got = [cpu_of(r) for r in results]
     return (f"{runs} run(s): gateway {own:.2f} s, runs {'+'.join(f'{g:.2f}' for g in got)} = {sum(got):.2f} s: "
             f"all runs {sum(got) / own:.2f}x the gateway's")
 
@@ -256,7 +228,7 @@ async def _in_own_cpu_cgroup(runs: int) -> str:
 async def _share() -> str:
     from tierwise.sandbox import backend, cgroup, run_python
 
-    await run_python("pass", limits=_limits())
+    await run_python("pass", limits=limits())
     said = []
     mode = "bwrap" if backend.status().strong else "weak"
     for runs in (1, 2, 4) if mode == "bwrap" else (4,):
@@ -278,17 +250,5 @@ async def _share() -> str:
 ATTACKS = {"swap": _swap, "counters": _counters, "locks": _locks, "share": _share}
 
 
-async def main(modes: list[str], only: list[str]) -> None:
-    for mode in modes:
-        _configure(mode)
-        for name, attack in ATTACKS.items():
-            if (not only or name in only) and (name != "swap" or mode == "bwrap"):
-                print(f"[{mode}] {name}: {await attack()}", flush=True)
-
-
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", action="append", choices=["bwrap", "weak", "landlock"])
-    parser.add_argument("--only", action="append", choices=list(ATTACKS))
-    args = parser.parse_args()
-    asyncio.run(main(args.mode or ["bwrap", "weak", "landlock"], args.only or []))
+    asyncio.run(run_attacks(*command_line(__doc__, ATTACKS), ATTACKS, bwrap_only=("swap",), one_line=False))

@@ -13,17 +13,15 @@ CPU / the gateway's).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import multiprocessing
 import os
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.sandbox_attack_round11 import _configure  # noqa: E402 (one way to pick a mode)
-from bench.sandbox_attack_round13 import SPIN, _limits, _spin  # noqa: E402
+from bench.sandbox_attack_round11 import command_line, run_attacks  # noqa: E402 (one way to pick a mode)
+from bench.sandbox_spin import cpu_of, limits, plant, remove_dir, spin_beside  # noqa: E402
 
 I386 = """
 import ctypes, mmap, os
@@ -65,7 +63,7 @@ print("RLIMIT_LOCKS", resource.getrlimit(10), "locks held", n)
 async def _said(code: str) -> str:
     from tierwise.sandbox import run_python
 
-    r = await run_python(code, limits=_limits(), audit_hook=False)
+    r = await run_python(code, limits=limits(), audit_hook=False)
     return f"{r.stdout.strip()} ({r.summary()})"
 
 
@@ -90,29 +88,16 @@ def _planted_gateway(said: multiprocessing.connection.Connection) -> None:
     planted = os.path.join(parent, f"tierwise-{os.getpgrp()}-runs")
     os.mkdir(planted)
     try:
-        with open(os.path.join(planted, "cpu.shares"), "w") as fh:
-            fh.write("262144")  # (the planter's choice: their own file)
-        for name in (".", *os.listdir(planted)):
-            os.chown(os.path.join(planted, name), 65534, 65534)
+        plant(planted)
 
         async def race() -> tuple[float, float, str]:
-            await run_python("pass", limits=_limits())
-            t0 = time.time() + 3.0
-            t1 = t0 + 6.0
-            task = asyncio.create_task(run_python(SPIN.format(t0=t0, t1=t1), limits=_limits(), audit_hook=False))
-            await asyncio.sleep(1.0)
-            own = _spin(t0, t1)
-            r = await task
-            return own, float(r.stdout.strip() or 0), ", ".join(r.layers)
+            await run_python("pass", limits=limits())
+            own, [r] = await spin_beside(1)
+            return own, cpu_of(r), ", ".join(r.layers)
 
         said.send(asyncio.run(race()))
     finally:
-        for _ in range(100):
-            try:
-                os.rmdir(planted)
-                break
-            except OSError:
-                time.sleep(0.05)
+        remove_dir(planted)
 
 
 async def _planted() -> str:
@@ -124,19 +109,8 @@ async def _planted() -> str:
     return f"gateway {own:.2f} s CPU, the run {run:.2f} s: {run / own:.2f}x the gateway's [layers: {layers}]"
 
 
-async def main(modes: list[str], only: list[str]) -> None:
-    for mode in modes:
-        _configure(mode)
-        attacks = {"foreign": _foreign, "pipe": _pipe, "locks": _locks, "planted": _planted}
-        for name, attack in attacks.items():
-            if (not only or name in only) and (name != "planted" or mode == "bwrap"):
-                said = (await attack()).replace("\n", "; ")
-                print(f"[{mode}] {name}: {said}", flush=True)
+ATTACKS = {"foreign": _foreign, "pipe": _pipe, "locks": _locks, "planted": _planted}
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", action="append", choices=["bwrap", "weak", "landlock"])
-    parser.add_argument("--only", action="append", choices=["foreign", "pipe", "locks", "planted"])
-    args = parser.parse_args()
-    asyncio.run(main(args.mode or ["bwrap", "weak", "landlock"], args.only or []))
+    asyncio.run(run_attacks(*command_line(__doc__, ATTACKS), ATTACKS, bwrap_only=("planted",)))

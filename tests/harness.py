@@ -12,7 +12,9 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 import weakref
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -58,6 +60,14 @@ def drop_redis_keys(url: str, prefix: str) -> int:
         return int(r.delete(*keys)) if keys else 0
     finally:
         r.close()
+
+
+def own_keys(url: str, head: str, tail: str = ":") -> Iterator[str]:
+    """A fixture's body (`yield from own_keys(URL, "tw-test-x-")`): a key prefix of one test's own, `head`, 8 random
+    hex digits, `tail`; its keys in the Redis at `url` deleted afterwards."""
+    prefix = f"{head}{uuid.uuid4().hex[:8]}{tail}"
+    yield prefix
+    drop_redis_keys(url, prefix)
 
 
 # Tests on the shared Redis at 127.0.0.1:6379: skipped locally without one, never under CI=true

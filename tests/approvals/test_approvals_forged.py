@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,7 +18,7 @@ import orjson
 import pytest
 import redis
 
-from tests.harness import drop_redis_keys, two_tier_config
+from tests.harness import own_keys, two_tier_config
 
 from .conftest import ADMIN, approvals_config, decide, wait_pending
 
@@ -29,18 +28,23 @@ SECRET = "approvals-signing-secret-0123456789"
 
 @pytest.fixture
 def prefix() -> Iterator[str]:
-    p = f"tw-test-approvals-forged:{uuid.uuid4().hex[:8]}:"
-    yield p
-    drop_redis_keys(URL, p)
+    yield from own_keys(URL, "tw-test-approvals-forged:")
 
 
-def _config(openai_up, anthropic_up, prefix: str, signed: bool) -> dict[str, Any]:
-    store: dict[str, Any] = {"backend": "redis", "redis_url": URL, "key_prefix": prefix, "recheck": 600}
-    if signed:
-        store["signing_key_env"] = "TW_APPROVALS_SECRET"
+def _config(openai_up, anthropic_up, prefix: str) -> dict[str, Any]:
+    store = {"backend": "redis", "redis_url": URL, "key_prefix": prefix, "recheck": 600,
+             "signing_key_env": "TW_APPROVALS_SECRET"}
     return two_tier_config(openai_up.url, anthropic_up.url,
                            server={"default_route": "main", "admin_keys_env": ["TW_ADMIN"]},
                            approvals={"store": store, **approvals_config()})
+
+
+@pytest.fixture
+def signed(gateway, openai_up, anthropic_up, prefix, monkeypatch):
+    """A gateway whose approvals store signs its records with TW_APPROVALS_SECRET."""
+    monkeypatch.setenv("TW_ADMIN", ADMIN)
+    monkeypatch.setenv("TW_APPROVALS_SECRET", SECRET)
+    return gateway(_config(openai_up, anthropic_up, prefix))
 
 
 def _ask(g, out: list[Any]) -> threading.Thread:
@@ -74,12 +78,10 @@ def _forge(prefix: str, id: str, copy_sig_from: str | None = None) -> None:
         r.close()
 
 
-def test_a_forged_approval_releases_no_request(gateway, openai_up, anthropic_up, prefix, monkeypatch):
+def test_a_forged_approval_releases_no_request(signed, anthropic_up, prefix):
     import openai
 
-    monkeypatch.setenv("TW_ADMIN", ADMIN)
-    monkeypatch.setenv("TW_APPROVALS_SECRET", SECRET)
-    g = gateway(_config(openai_up, anthropic_up, prefix, True))
+    g = signed
     out: list[Any] = []
     t = _ask(g, out)
     [pending] = wait_pending(g.url)
@@ -93,12 +95,10 @@ def test_a_forged_approval_releases_no_request(gateway, openai_up, anthropic_up,
     assert not [r for r in anthropic_up.requests if "deploy" in str(r.body)]
 
 
-def test_a_real_decisions_tag_does_not_approve_another_record(gateway, openai_up, anthropic_up, prefix, monkeypatch):
+def test_a_real_decisions_tag_does_not_approve_another_record(signed, prefix):
     import openai
 
-    monkeypatch.setenv("TW_ADMIN", ADMIN)
-    monkeypatch.setenv("TW_APPROVALS_SECRET", SECRET)
-    g = gateway(_config(openai_up, anthropic_up, prefix, True))
+    g = signed
     first: list[Any] = []
     t1 = _ask(g, first)
     [p1] = wait_pending(g.url)
@@ -119,6 +119,6 @@ def test_a_short_or_missing_signing_secret_is_a_config_error(tmp_path, monkeypat
     from tierwise.gateway import Gateway
 
     monkeypatch.setenv("TW_APPROVALS_SECRET", "short")
-    cfg = make_config(_config(openai_up, anthropic_up, "tw-test-x:", True), tmp_path)
+    cfg = make_config(_config(openai_up, anthropic_up, "tw-test-x:"), tmp_path)
     with pytest.raises(ConfigError, match="TW_APPROVALS_SECRET"):
         Gateway(cfg)

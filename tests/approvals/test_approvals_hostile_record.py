@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from tests.harness import drop_redis_keys, two_tier_config
+from tests.harness import own_keys, two_tier_config
 
 from .conftest import ADMIN, admin_get, approvals_config, wait_pending
 
@@ -23,9 +23,7 @@ URL = "redis://127.0.0.1:6379/9"  # (databases 0-6 are other work's)
 
 @pytest.fixture
 def prefix() -> Iterator[str]:
-    p = f"tw-test-approvals-hostile:{uuid.uuid4().hex[:8]}:"
-    yield p
-    drop_redis_keys(URL, p)
+    yield from own_keys(URL, "tw-test-approvals-hostile:")
 
 
 @pytest.mark.parametrize("planted", [b"not json", b"[1, 2]", b'{"id": "x", "kind": "route", "subject": "main", '

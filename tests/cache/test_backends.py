@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from click.testing import CliRunner
 
 from tests.cache.helpers import Q, cached_config, oai_call
 from tests.gateway.conftest import oai
-from tests.harness import drop_redis_keys, needs_redis
+from tests.harness import needs_redis, own_keys
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -23,9 +22,7 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 
 @pytest.fixture
 def prefix():
-    p = f"tw-test-cache-{uuid.uuid4().hex[:8]}:"
-    yield p
-    drop_redis_keys(REDIS_URL, p)
+    yield from own_keys(REDIS_URL, "tw-test-cache-")
 
 
 @needs_redis

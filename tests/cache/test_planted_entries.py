@@ -12,7 +12,6 @@ same Redis without an ACL user of its own).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -22,7 +21,7 @@ from tests.budgets.conftest import STORE_TIMEOUT_S
 from tests.cache.helpers import cached_config, oai_call
 from tests.doubles import Reply
 from tests.gateway.conftest import oai
-from tests.harness import drop_redis_keys
+from tests.harness import own_keys
 
 REDIS_URL = "redis://127.0.0.1:6379/9"  # (databases 0-6 are other work's)
 ANSWER = "HONESTANSWERTEXT"
@@ -30,9 +29,7 @@ ANSWER = "HONESTANSWERTEXT"
 
 @pytest.fixture
 def prefix() -> Iterator[str]:
-    p = f"tw-test-planted-{uuid.uuid4().hex[:8]}:"
-    yield p
-    drop_redis_keys(REDIS_URL, p)
+    yield from own_keys(REDIS_URL, "tw-test-planted-")
 
 
 def cache_cfg(prefix: str, **more: object) -> dict[str, object]:

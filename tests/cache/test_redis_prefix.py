@@ -7,7 +7,6 @@ holding a glob character matched other keys instead of its own.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -18,16 +17,14 @@ from click.testing import CliRunner
 from tests.budgets.conftest import STORE_TIMEOUT_S
 from tests.cache.helpers import cached_config, oai_call
 from tests.gateway.conftest import oai
-from tests.harness import drop_redis_keys, needs_redis
+from tests.harness import needs_redis, own_keys
 
 REDIS_URL = "redis://127.0.0.1:6379/12"
 
 
 @pytest.fixture
 def base() -> Iterator[str]:
-    b = f"tw-test-prefix-{uuid.uuid4().hex[:8]}"
-    yield b
-    drop_redis_keys(REDIS_URL, b)
+    yield from own_keys(REDIS_URL, "tw-test-prefix-", "")
 
 
 def cli(cfg: dict, tmp_path, *args: str) -> str:

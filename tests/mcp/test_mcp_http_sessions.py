@@ -12,6 +12,7 @@ import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import aiohttp
 
@@ -21,19 +22,26 @@ AUTH = {**MCP_HEADERS, "authorization": f"Bearer {TOKEN}"}
 
 
 @asynccontextmanager
-async def serving(tool: Callable[[], Awaitable[str]] | None = None) -> AsyncIterator[str]:
+async def serving(tool: Callable[[], Awaitable[str]] | None = None, *, as_served: bool = False) -> AsyncIterator[str]:
+    """The mcp package's server on a free loopback port (with `tool` as tool `slow`); `as_served`: as `tierwise mcp
+    --transport http` serves it, the gateway's protocol and limits, uvicorn's proxy headers off (no
+    `trusted_proxies`: the forwarding headers name nobody)."""
     import uvicorn
     from mcp.server.mcpserver import MCPServer
 
     from tierwise.mcp_http import build_app
+    from tierwise.server.limits import guarded_protocol
+    from tierwise.server.limits_settings import ServerLimits
 
     srv = MCPServer("probe")
     if tool is not None:
         srv.tool(name="slow")(tool)
-    app = build_app(srv, host="127.0.0.1", token=TOKEN, allowed_hosts=[])
+    limits = ServerLimits() if as_served else None
+    served: dict[str, Any] = {"proxy_headers": False, "http": guarded_protocol(ServerLimits(), 5.0)} if as_served else {}
+    app = build_app(srv, host="127.0.0.1", token=TOKEN, allowed_hosts=[], limits=limits)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", **served))
     task = asyncio.ensure_future(server.serve(sockets=[sock]))
     try:
         while not server.started:

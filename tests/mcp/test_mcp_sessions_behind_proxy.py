@@ -11,40 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import aiohttp
 
-from tests.mcp.http_server import INIT, TOKEN
-from tests.mcp.test_mcp_http_sessions import AUTH, ping
-
-
-@asynccontextmanager
-async def serving() -> AsyncIterator[str]:
-    """As `tierwise mcp --transport http` serves: the gateway's protocol, uvicorn's proxy headers off (no
-    `trusted_proxies`: the forwarding headers name nobody)."""
-    import uvicorn
-    from mcp.server.mcpserver import MCPServer
-
-    from tierwise.mcp_http import build_app
-    from tierwise.server.limits import guarded_protocol
-    from tierwise.server.limits_settings import ServerLimits
-
-    app = build_app(MCPServer("probe"), host="127.0.0.1", token=TOKEN, allowed_hosts=[], limits=ServerLimits())
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", proxy_headers=False,
-                                           http=guarded_protocol(ServerLimits(), 5.0)))
-    task = asyncio.ensure_future(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/mcp"
-    finally:
-        server.should_exit = True
-        await task
+from tests.mcp.http_server import INIT
+from tests.mcp.test_mcp_http_sessions import AUTH, ping, serving
 
 
 async def _open(c: aiohttp.ClientSession, url: str, hint: dict[str, str]) -> str:
@@ -65,7 +36,7 @@ def test_a_session_holding_its_event_stream_is_not_closed_for_another_clients_ne
     from tierwise.mcp_http import MAX_SESSIONS_PER_CLIENT
 
     async def run() -> tuple[int, list[int]]:
-        async with serving() as url, aiohttp.ClientSession() as a, aiohttp.ClientSession() as b:
+        async with serving(as_served=True) as url, aiohttp.ClientSession() as a, aiohttp.ClientSession() as b:
             live = await _open(a, url, A)
             listening = await a.get(url, headers={**AUTH, **A, "accept": "text/event-stream", "mcp-session-id": live,
                                                    "mcp-protocol-version": "2025-06-18"})
@@ -85,7 +56,7 @@ def test_an_idle_session_of_another_user_agent_outlives_a_looping_clients_sessio
     from tierwise.mcp_http import MAX_SESSIONS_PER_CLIENT
 
     async def run() -> tuple[int, list[int]]:
-        async with serving() as url, aiohttp.ClientSession() as a, aiohttp.ClientSession() as b:
+        async with serving(as_served=True) as url, aiohttp.ClientSession() as a, aiohttp.ClientSession() as b:
             idle = await _open(a, url, A)
             mine = [await _open(b, url, B) for _ in range(MAX_SESSIONS_PER_CLIENT * 2)]
             return await ping(a, url, idle), [await ping(b, url, s) for s in mine]

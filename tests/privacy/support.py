@@ -1,9 +1,11 @@
 """Shared pieces of the privacy boundary tests: seeded identifiers, conversations in both APIs,
 a remote double that echoes the placeholders it received, and leak checks on recorded bodies (the strings each
-request to the remote double held: none of the values the attack rounds send)."""
+request to the remote double held: none of the values the attack rounds send), and one exchange each of text
+inside base64 payloads and ids through the official SDKs."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Sequence
@@ -188,3 +190,52 @@ def assert_none_sent(up: Any, parts: Sequence[str]) -> None:
     """No request the remote double got holds any of `parts` in its strings."""
     for sent in sent_texts(up):
         assert not [p for p in parts if p in sent], sent
+
+
+# ---------------------------------------------------------------------------- text inside base64 payloads and ids
+
+NOTE = (f"Call notes, 3 March.\nCustomer: {SEEDS['EMAIL_ADDRESS']}, card {SEEDS['CREDIT_CARD']}.\n"
+        "Follow up next week.\n")
+
+
+def b64(s: str) -> str:
+    return base64.b64encode(s.encode()).decode()
+
+
+# One exchange each through the official SDK on route `fb`, a base64 payload (or an id) as a client writes it.
+def upload_text_file(g: Any, payload: str) -> Any:
+    """An OpenAI `file` part: a `.txt` upload whose data URL carries `payload`."""
+    from tests.gateway.conftest import oai
+
+    return oai(g).chat.completions.create(model="fb", messages=[{"role": "user", "content": [
+        {"type": "text", "text": "Summarise the attached notes."},
+        {"type": "file", "file": {"filename": "notes.txt", "file_data": f"data:text/plain;base64,{payload}"}}]}])
+
+
+def show_image(g: Any, payload: str) -> Any:
+    """An OpenAI image part whose `data:image/png` URL carries `payload`."""
+    from tests.gateway.conftest import oai
+
+    return oai(g).chat.completions.create(model="fb", messages=[{"role": "user", "content": [
+        {"type": "text", "text": "What does this say?"},
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{payload}"}}]}])
+
+
+def attach_document(g: Any, payload: str) -> Any:
+    """An Anthropic `text/plain` document whose base64 source is `payload`."""
+    from tests.gateway.conftest import ant
+
+    return ant(g).messages.create(model="fb", max_tokens=50, messages=[{"role": "user", "content": [
+        {"type": "document", "source": {"type": "base64", "media_type": "text/plain", "data": payload}},
+        {"type": "text", "text": "Summarise the document."}]}])
+
+
+def call_tool_with_id(g: Any, call_id: str) -> Any:
+    """An Anthropic history in which tool call `call_id` and its result were written by the client."""
+    from tests.gateway.conftest import ant
+
+    return ant(g).messages.create(model="fb", max_tokens=50, messages=[
+        {"role": "user", "content": "look me up"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": call_id, "name": "crm", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call_id, "content": "found"}]}],
+        tools=[{"name": "crm", "description": "customer lookup", "input_schema": {"type": "object"}}])

@@ -16,14 +16,19 @@ import urllib.parse
 
 import pytest
 
-from tests.gateway.conftest import ant, oai
-from tests.privacy.support import SEEDS, assert_none_sent, found
+from tests.privacy.support import (
+    NOTE,
+    SEEDS,
+    assert_none_sent,
+    attach_document,
+    b64,
+    call_tool_with_id,
+    found,
+    show_image,
+    upload_text_file,
+)
 
 EMAIL = SEEDS["EMAIL_ADDRESS"]
-
-
-def b64(s: str) -> str:
-    return base64.b64encode(s.encode()).decode()
 
 
 def url(s: str) -> str:
@@ -67,7 +72,6 @@ def test_round_12_encodings_are_found(det, case):
 
 # ---------------------------------------------------------------------------- text in the places read as binary
 
-NOTE = f"Call notes, 3 March.\nCustomer: {EMAIL}, card {SEEDS['CREDIT_CARD']}.\nFollow up next week.\n"
 NOTE_B64 = b64(NOTE)
 # what of the note's base64 must not leave: its groups that carry the address and the card
 LEAKY_GROUPS = [NOTE_B64[16:60], NOTE_B64[60:100]]
@@ -91,9 +95,7 @@ def test_the_probe_of_a_payload_tells_text_from_binary():
 def test_a_text_file_in_base64_does_not_leave_as_written(remote):
     """An OpenAI `file` part (a `.txt` upload): skipped as binary before."""
     g, up = remote
-    oai(g).chat.completions.create(model="fb", messages=[{"role": "user", "content": [
-        {"type": "text", "text": "Summarise the attached notes."},
-        {"type": "file", "file": {"filename": "notes.txt", "file_data": f"data:text/plain;base64,{NOTE_B64}"}}]}])
+    upload_text_file(g, NOTE_B64)
     assert_none_sent(up, [EMAIL, *LEAKY_GROUPS])
 
 
@@ -102,9 +104,7 @@ def test_text_as_an_image_s_base64_does_not_leave_as_written(remote):
     """An image part whose base64 is text: skipped as binary before; then, scanned but not redacted (an image's data
     was never rewritten, and the leak check looks for a value on word boundaries, not inside base64)."""
     g, up = remote
-    oai(g).chat.completions.create(model="fb", messages=[{"role": "user", "content": [
-        {"type": "text", "text": "What does this say?"},
-        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{NOTE_B64}"}}]}])
+    show_image(g, NOTE_B64)
     assert_none_sent(up, [EMAIL, *LEAKY_GROUPS])
 
 
@@ -112,9 +112,7 @@ def test_text_as_an_image_s_base64_does_not_leave_as_written(remote):
 def test_a_text_document_in_base64_does_not_leave_as_written(remote):
     """An Anthropic document whose base64 source is text: skipped as binary before."""
     g, up = remote
-    ant(g).messages.create(model="fb", max_tokens=50, messages=[{"role": "user", "content": [
-        {"type": "document", "source": {"type": "base64", "media_type": "text/plain", "data": NOTE_B64}},
-        {"type": "text", "text": "Summarise the document."}]}])
+    attach_document(g, NOTE_B64)
     assert_none_sent(up, [EMAIL, *LEAKY_GROUPS])
 
 
@@ -123,12 +121,7 @@ def test_an_id_holding_text_does_not_leave_as_written(remote):
     """A tool call id that is `toolu_` + an address's base64 (a client writes its history's ids): skipped as an
     upstream-issued id before."""
     g, up = remote
-    call_id = f"toolu_{b64(EMAIL).rstrip('=')}"
-    ant(g).messages.create(model="fb", max_tokens=50, messages=[
-        {"role": "user", "content": "look me up"},
-        {"role": "assistant", "content": [{"type": "tool_use", "id": call_id, "name": "crm", "input": {}}]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call_id, "content": "found"}]}],
-        tools=[{"name": "crm", "description": "customer lookup", "input_schema": {"type": "object"}}])
+    call_tool_with_id(g, f"toolu_{b64(EMAIL).rstrip('=')}")
     assert_none_sent(up, [EMAIL, *LEAKY_GROUPS, b64(EMAIL).rstrip("=")[4:24]])
 
 

@@ -19,8 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.gateway.conftest import ant, oai
-from tests.privacy.support import found
+from tests.privacy.support import ask_remote, found
 from tests.privacy.test_attack_round2 import remote  # noqa: F401  (the fixture)
 
 # ---------------------------------------------------------------- the detector
@@ -186,19 +185,11 @@ LEAKY = {
 }
 
 
-def _ask(g: Any, up: Any, text: str) -> None:
-    if "anthropic" in type(up).__name__.lower():
-        assert ant(g).messages.create(model="fb", max_tokens=50, messages=[{"role": "user", "content": text}]).content
-    else:
-        assert oai(g).chat.completions.create(model="fb", messages=[
-            {"role": "user", "content": text}]).choices[0].message.content
-
-
 @pytest.mark.parametrize("remote", ["anthropic", "openai"], indirect=True)
 @pytest.mark.parametrize("case", list(LEAKY))
 def test_hidden_values_do_not_leave(remote, case):  # noqa: F811
     g, up = remote
-    _ask(g, up, LEAKY[case])
+    ask_remote(g, up, LEAKY[case])
     assert up.requests
     for rec in up.requests:
         s = _squeezed(rec.raw)
@@ -210,7 +201,7 @@ def test_a_sudoku_reaches_the_remote_model_as_written(remote):  # noqa: F811
     """A user asking about a sudoku got `<PHONE_NUMBER_1>` rows in place of the puzzle (`pii: redact`)."""
     g, up = remote
     grid = GRIDS["sudoku"]
-    _ask(g, up, f"Solve this sudoku:\n{grid}")
+    ask_remote(g, up, f"Solve this sudoku:\n{grid}")
     body = up.requests[-1].raw.decode()
     assert "PHONE_NUMBER" not in body and json.dumps(grid)[1:-1] in body
 

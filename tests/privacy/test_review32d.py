@@ -12,17 +12,20 @@ import re
 
 import pytest
 
-from tests.gateway.conftest import ant, oai
-from tests.privacy.support import SEEDS
+from tests.gateway.conftest import oai
+from tests.privacy.support import (
+    NOTE,
+    SEEDS,
+    attach_document,
+    b64,
+    call_tool_with_id,
+    show_image,
+    upload_text_file,
+)
 
 EMAIL = SEEDS["EMAIL_ADDRESS"]
 CARD = SEEDS["CREDIT_CARD"]
-NOTE = f"Call notes, 3 March.\nCustomer: {EMAIL}, card {CARD}.\nFollow up next week.\n"
 PLACEHOLDER = re.compile(r"<[A-Z_]+_\d+>")
-
-
-def b64(s: str) -> str:
-    return base64.b64encode(s.encode()).decode()
 
 
 def sent(up) -> dict:
@@ -54,9 +57,7 @@ def reads_the_file(rec):
 def test_a_text_file_leaves_as_valid_base64_with_placeholders_and_the_answer_is_restored(remote):
     g, up = remote
     up.default = reads_the_file
-    r = oai(g).chat.completions.create(model="fb", messages=[{"role": "user", "content": [
-        {"type": "text", "text": "Summarise the attached notes."},
-        {"type": "file", "file": {"filename": "notes.txt", "file_data": f"data:text/plain;base64,{b64(NOTE)}"}}]}])
+    r = upload_text_file(g, b64(NOTE))
     part = sent(up)["messages"][0]["content"][1]
     head, _, payload = part["file"]["file_data"].partition(",")
     assert head == "data:text/plain;base64"
@@ -67,9 +68,7 @@ def test_a_text_file_leaves_as_valid_base64_with_placeholders_and_the_answer_is_
 @pytest.mark.parametrize("remote", ["openai"], indirect=True)
 def test_an_image_s_base64_that_is_text_keeps_its_media_type_and_stays_valid(remote):
     g, up = remote
-    oai(g).chat.completions.create(model="fb", messages=[{"role": "user", "content": [
-        {"type": "text", "text": "What does this say?"},
-        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{b64(NOTE)}"}}]}])
+    show_image(g, b64(NOTE))
     url = sent(up)["messages"][0]["content"][1]["image_url"]["url"]
     head, _, payload = url.partition(",")
     assert head == "data:image/png;base64"
@@ -80,9 +79,7 @@ def test_an_image_s_base64_that_is_text_keeps_its_media_type_and_stays_valid(rem
 def test_a_text_document_leaves_as_valid_base64_with_placeholders(remote):
     g, up = remote
     up.default = reads_the_file
-    r = ant(g).messages.create(model="fb", max_tokens=50, messages=[{"role": "user", "content": [
-        {"type": "document", "source": {"type": "base64", "media_type": "text/plain", "data": b64(NOTE)}},
-        {"type": "text", "text": "Summarise the document."}]}])
+    r = attach_document(g, b64(NOTE))
     source = sent(up)["messages"][0]["content"][0]["source"]
     assert source["type"] == "base64" and source["media_type"] == "text/plain"
     redacted_note(strict_b64(source["data"]))
@@ -94,9 +91,7 @@ def test_a_value_past_the_probe_s_4096_characters_is_redacted(remote):
     """The probe decodes a payload's first 4,096 characters to tell text from binary; the whole text is scanned."""
     g, up = remote
     text = "Minutes of the weekly meeting, nothing of note here.\n" * 120 + NOTE  # ~6,400 characters before it
-    ant(g).messages.create(model="fb", max_tokens=50, messages=[{"role": "user", "content": [
-        {"type": "document", "source": {"type": "base64", "media_type": "text/plain", "data": b64(text)}},
-        {"type": "text", "text": "Summarise the document."}]}])
+    attach_document(g, b64(text))
     got = strict_b64(sent(up)["messages"][0]["content"][0]["source"]["data"])
     assert EMAIL not in got and CARD not in got and len(PLACEHOLDER.findall(got)) == 2
 
@@ -107,12 +102,7 @@ ID = re.compile(r"^[a-zA-Z0-9_-]+$")  # Anthropic's pattern for tool_use ids
 @pytest.mark.parametrize("remote", ["anthropic"], indirect=True)
 def test_an_id_holding_text_stays_one_valid_id_between_the_call_and_its_result_anthropic(remote):
     g, up = remote
-    call_id = f"toolu_{b64(EMAIL).rstrip('=')}"
-    ant(g).messages.create(model="fb", max_tokens=50, messages=[
-        {"role": "user", "content": "look me up"},
-        {"role": "assistant", "content": [{"type": "tool_use", "id": call_id, "name": "crm", "input": {}}]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call_id, "content": "found"}]}],
-        tools=[{"name": "crm", "description": "customer lookup", "input_schema": {"type": "object"}}])
+    call_tool_with_id(g, f"toolu_{b64(EMAIL).rstrip('=')}")
     body = sent(up)
     use_id = body["messages"][1]["content"][0]["id"]
     result_id = body["messages"][2]["content"][0]["tool_use_id"]
