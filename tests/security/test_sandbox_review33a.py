@@ -8,7 +8,6 @@ import glob
 import os
 
 import anyio
-import pytest
 
 from tests.security.test_sandbox_cross_run import mode  # noqa: F401 (the fixture: bwrap, weak)
 from tierwise import sandbox
