@@ -232,7 +232,7 @@ from bench.sandbox_attack_round11 import _configure
 from tierwise.sandbox import SandboxLimits, backend, run_python
 real, failed = os.mkdir, []
 def once(path, *a, **k):
-    if "tierwise-check-" in str(path) and not failed:
+    if "tierwise-check-" in str(path) and str(path).startswith("/sys/fs/cgroup") and not failed:
         failed.append(path)
         raise OSError(errno.EMFILE, "Too many open files")
     return real(path, *a, **k)
