@@ -3,6 +3,10 @@
     PYTHONPATH=src .venv/bin/python bench/sandbox_review33a.py [--mode bwrap|weak|landlock ...] [--only NAME ...]
 
 Modes as bench/sandbox_attack_round11.py's. Attacks:
+- `calls`: what a run is answered for the lock calls (F_SETLK, F_GETLK, F_OFD_*, the 64-bit commands, flock, lockf,
+  leases), io_uring, keyrings, queues, shared memory, memfd, POSIX timers, inotify, epoll, timerfd, eventfd, fork,
+  posix_spawn, threads, ptys, /dev/shm, its folder's parent, /tmp, /proc, getrusage, CLOCK_BOOTTIME, times,
+  affinity; then an x32 call and an i386 call by `int 0x80` (each in a run of its own: they kill it).
 - `flock`: two runs at once; one holds or drops LOCK_EX on the standard library's os.py, a bit a second (8 bits), the
   other asks with LOCK_NB: the bits received.
 - `timers`: two runs at once; one makes POSIX timers until refused, the other (2 s later) then: how many each made.
@@ -248,15 +252,40 @@ async def main():
 asyncio.run(main())
 """
 
+CALLS = 'import sys\nsys.stdout.reconfigure(line_buffering=True)\nimport ctypes, os, fcntl, struct, errno, mmap, sys\nlibc = ctypes.CDLL(None, use_errno=True)\nlibc.syscall.restype = ctypes.c_long\ndef sc(n, *a):\n    r = libc.syscall(ctypes.c_long(n), *[ctypes.c_long(x) for x in a])\n    return r, ctypes.get_errno() if r == -1 else 0\ndef show(name, f):\n    try:\n        print(name, "OK", f())\n    except OSError as e:\n        print(name, "ERR", e.errno, errno.errorcode.get(e.errno))\n    except Exception as e:\n        print(name, "EXC", repr(e))\nfd = os.open("f", os.O_CREAT | os.O_RDWR, 0o600)\nlk = struct.pack("hhqqi4x", fcntl.F_WRLCK, 0, 0, 1, 0)\nshow("F_SETLK", lambda: fcntl.fcntl(fd, fcntl.F_SETLK, lk))\nshow("F_GETLK", lambda: struct.unpack("hhqqi4x", fcntl.fcntl(fd, fcntl.F_GETLK, lk)))\nshow("F_OFD_SETLKW", lambda: fcntl.fcntl(fd, fcntl.F_OFD_SETLKW, lk))\nshow("F_OFD_GETLK", lambda: struct.unpack("hhqqi4x", fcntl.fcntl(fd, fcntl.F_OFD_GETLK, lk)))\nshow("F_SETLK64(13)", lambda: fcntl.fcntl(fd, 13, lk))\nshow("F_SETLKW64(14)", lambda: fcntl.fcntl(fd, 14, lk))\nshow("flock", lambda: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB))\nfd2 = os.open("f", os.O_RDWR)\nshow("flock-2nd-ofd", lambda: fcntl.flock(fd2, fcntl.LOCK_EX | fcntl.LOCK_NB))\nshow("lockf", lambda: fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 10))\nshow("F_SETLEASE", lambda: fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_RDLCK))\n# flock on a read-only shared file\nlib = os.open(os.__file__, os.O_RDONLY)\nshow("flock-stdlib-EX", lambda: fcntl.flock(lib, fcntl.LOCK_EX | fcntl.LOCK_NB))\nshow("F_GETLK-stdlib", lambda: struct.unpack("hhqqi4x", fcntl.fcntl(lib, fcntl.F_GETLK, struct.pack("hhqqi4x", fcntl.F_WRLCK, 0, 0, 0, 0))))\n# io_uring\nshow("io_uring_setup", lambda: sc(425, 4, ctypes.addressof(ctypes.create_string_buffer(120))))\nshow("keyctl", lambda: sc(250, 0, 0))\nshow("add_key", lambda: sc(248, 0, 0, 0, 0, 0))\nshow("mq_open", lambda: sc(240, 0, 0, 0, 0))\nshow("shmget", lambda: sc(29, 0, 4096, 0o1000))\nshow("memfd", lambda: sc(319, ctypes.addressof(ctypes.create_string_buffer(b"x")), 0))\nshow("timer_create", lambda: sc(222, 1, 0, ctypes.addressof(ctypes.create_string_buffer(8))))\nshow("inotify_init1", lambda: sc(294, 0))\nshow("epoll_create1", lambda: sc(291, 0))\nshow("timerfd_create", lambda: sc(283, 1, 0))\nshow("eventfd2", lambda: sc(290, 0, 0))\nshow("fork", lambda: os.fork())\nshow("posix_spawn", lambda: os.posix_spawn("/bin/true", ["true"], {}))\nimport threading\ndef th():\n    t = threading.Thread(target=lambda: None); t.start(); t.join(); return "thread ran"\nshow("thread", th)\nshow("pty", lambda: os.openpty())\nshow("ptmx", lambda: os.open("/dev/ptmx", os.O_RDWR))\nshow("listdir-/dev/shm", lambda: os.listdir("/dev/shm")[:5])\nshow("stat-/dev/shm", lambda: (os.stat("/dev/shm").st_nlink, os.stat("/dev/shm").st_mtime))\nshow("cwd", lambda: os.getcwd())\nshow("stat-..", lambda: (os.stat("..").st_nlink, os.stat("..").st_mtime))\nshow("listdir-..", lambda: os.listdir("..")[:5])\nshow("stat-/tmp", lambda: (os.stat("/tmp").st_nlink, os.stat("/tmp").st_mtime))\nshow("proc-self-stat", lambda: open("/proc/self/stat").read()[:60])\nshow("mountinfo", lambda: open("/proc/self/mountinfo").read()[:60])\nimport resource, time\nshow("getrusage", lambda: resource.getrusage(resource.RUSAGE_SELF)[:4])\nshow("boottime", lambda: time.clock_gettime(time.CLOCK_BOOTTIME))\nshow("times", lambda: os.times())\nshow("affinity", lambda: os.sched_getaffinity(0))\nshow("getloadavg", lambda: os.getloadavg())\nshow("cpu_count", lambda: os.cpu_count())\nshow("stat-stdlib", lambda: (os.stat(os.__file__).st_atime, ))\n'
+X32 = """
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+print("x32 getpid (0x40000000 | 39):", libc.syscall(ctypes.c_long(0x40000000 | 39)), flush=True)
+"""
+I386 = """
+import ctypes, mmap
+m = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+m.write(bytes([0xB8, 20, 0, 0, 0, 0xCD, 0x80, 0xC3]))  # mov eax, 20 (i386 getpid); int 0x80; ret
+print("i386 getpid by int 0x80:", ctypes.CFUNCTYPE(ctypes.c_int)(ctypes.addressof(ctypes.c_char.from_buffer(m)))(),
+      flush=True)
+"""
+
+
+async def calls(mode: str) -> None:
+    from tierwise.sandbox import run_python
+
+    for code in (CALLS, X32, I386):
+        r = await run_python(code, limits=_limits(), audit_hook=False)  # type: ignore[arg-type]
+        print(f"  {mode} calls (exit {r.returncode}, signal {r.signal}):")
+        print("\n".join(f"    {line}" for line in r.stdout.splitlines()) or "    (nothing)")
+
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mode", action="append", choices=["bwrap", "weak", "landlock"])
     parser.add_argument("--only", action="append")
     args = parser.parse_args()
-    only = set(args.only or ["flock", "timers", "pin", "shm", "cancel", "transient"])
+    only = set(args.only or ["calls", "flock", "timers", "pin", "shm", "cancel", "transient"])
     for mode in args.mode or ["bwrap", "weak", "landlock"]:
         _configure(mode)
+        if "calls" in only:
+            await calls(mode)
         if "flock" in only:
             print(f"  {mode} flock:", await _runs(FLOCK_SEND, FLOCK_RECEIVE))
         if "timers" in only:
