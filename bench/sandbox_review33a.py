@@ -7,6 +7,7 @@ Modes as bench/sandbox_attack_round11.py's. Attacks:
   leases), io_uring, keyrings, queues, shared memory, memfd, POSIX timers, inotify, epoll, timerfd, eventfd, fork,
   posix_spawn, threads, ptys, /dev/shm, its folder's parent, /tmp, /proc, getrusage, CLOCK_BOOTTIME, times,
   affinity; then an x32 call and an i386 call by `int 0x80` (each in a run of its own: they kill it).
+- `getlk` (only with --only): the gateway holds a POSIX read lock on os.py; what a run's F_GETLK answers.
 - `flock`: two runs at once; one holds or drops LOCK_EX on the standard library's os.py, a bit a second (8 bits), the
   other asks with LOCK_NB: the bits received.
 - `timers`: two runs at once; one makes POSIX timers until refused, the other (2 s later) then: how many each made.
@@ -275,6 +276,29 @@ async def calls(mode: str) -> None:
         print(f"  {mode} calls (exit {r.returncode}, signal {r.signal}):")
         print("\n".join(f"    {line}" for line in r.stdout.splitlines()) or "    (nothing)")
 
+GETLK = """
+import fcntl, os, struct
+fd = os.open(os.__file__, os.O_RDONLY)
+print(struct.unpack("hhqqi4x", fcntl.fcntl(fd, fcntl.F_GETLK, struct.pack("hhqqi4x", fcntl.F_WRLCK, 0, 0, 0, 0))))
+"""
+
+
+async def getlk(mode: str) -> None:
+    """The gateway holds a POSIX read lock on os.py; the run asks F_GETLK for a write lock."""
+    import fcntl
+    import struct
+
+    from tierwise.sandbox import run_python
+
+    fd = os.open(os.__file__, os.O_RDONLY)
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETLK, struct.pack("hhqqi4x", fcntl.F_RDLCK, 0, 0, 0, 0))
+        r = await run_python(GETLK, limits=_limits(), audit_hook=False)  # type: ignore[arg-type]
+        print(f"  {mode} getlk (host pid {os.getpid()} holds a read lock on os.py; type, whence, start, len, pid):",
+              r.stdout.strip() or r.summary())
+    finally:
+        os.close(fd)
+
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
@@ -286,6 +310,8 @@ async def main() -> None:
         _configure(mode)
         if "calls" in only:
             await calls(mode)
+        if "getlk" in only:
+            await getlk(mode)
         if "flock" in only:
             print(f"  {mode} flock:", await _runs(FLOCK_SEND, FLOCK_RECEIVE))
         if "timers" in only:
