@@ -7,6 +7,8 @@ Modes as bench/sandbox_attack_round11.py's. Attacks:
   leases), io_uring, keyrings, queues, shared memory, memfd, POSIX timers, inotify, epoll, timerfd, eventfd, fork,
   posix_spawn, threads, ptys, /dev/shm, its folder's parent, /tmp, /proc, getrusage, CLOCK_BOOTTIME, times,
   affinity; then an x32 call and an i386 call by `int 0x80` (each in a run of its own: they kill it).
+- `sqlite` (only with --only): 4 threads (`threads=True`), a connection each, 300 transactions of read-count-then-insert,
+  BEGIN IMMEDIATE or deferred, rollback or WAL journal: rows, distinct counts read (1,200: serialised), integrity.
 - `getlk` (only with --only): the gateway holds a POSIX read lock on os.py; what a run's F_GETLK answers.
 - `flock`: two runs at once; one holds or drops LOCK_EX on the standard library's os.py, a bit a second (8 bits), the
   other asks with LOCK_NB: the bits received.
@@ -299,6 +301,40 @@ async def getlk(mode: str) -> None:
     finally:
         os.close(fd)
 
+SQLITE = """
+import sqlite3, threading
+sqlite3.connect("t.db").execute("create table t (k int, v int)").connection.commit()
+def work(k, wal, immediate):
+    c = sqlite3.connect("t.db", timeout=30, isolation_level=None)
+    if wal:
+        c.execute("pragma journal_mode=wal")
+    for _ in range(300):
+        c.execute("begin immediate" if immediate else "begin")
+        n = c.execute("select count(*) from t").fetchone()[0]
+        c.execute("insert into t values (?, ?)", (k, n))
+        c.execute("commit")
+    c.close()
+for immediate in (True, False):
+    for wal in (False, True):
+        ts = [threading.Thread(target=work, args=(k, wal, immediate)) for k in range(4)]
+        [t.start() for t in ts]
+        [t.join() for t in ts]
+        c = sqlite3.connect("t.db")
+        rows, distinct = c.execute("select count(*), count(distinct v) from t").fetchone()
+        print("immediate" if immediate else "deferred", "wal" if wal else "rollback", "rows", rows,
+              "distinct counts", distinct, c.execute("pragma integrity_check").fetchone()[0])
+        c.execute("delete from t")
+        c.commit()
+        c.close()
+"""
+
+
+async def sqlite(mode: str) -> None:
+    from tierwise.sandbox import run_python
+
+    r = await run_python(SQLITE, limits=_limits(threads=True, cpu_s=30), audit_hook=False)  # type: ignore[arg-type]
+    print(f"  {mode} sqlite, 4 threads x 300 transactions:", r.stdout.strip().replace("\n", "; ") or r.summary())
+
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
@@ -310,6 +346,8 @@ async def main() -> None:
         _configure(mode)
         if "calls" in only:
             await calls(mode)
+        if "sqlite" in only:
+            await sqlite(mode)
         if "getlk" in only:
             await getlk(mode)
         if "flock" in only:
