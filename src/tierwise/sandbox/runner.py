@@ -238,7 +238,7 @@ async def _started_bwrap(files: dict[str, bytes], entry: str, args: list[str], s
     try:
         user, own = await own_uid.__aenter__()
     except BaseException:
-        await group.remove()
+        await _to_the_end(group.remove())
         raise
     try:
         fds.append(seccomp_filter.bpf_fd(limits.threads))
