@@ -27,6 +27,7 @@ import itertools
 import logging
 import os
 import signal
+import time
 from dataclasses import dataclass
 
 log = logging.getLogger("tierwise.sandbox")
@@ -163,15 +164,33 @@ def _v1_place(controller: str, own: dict[str, str], mounts: list[tuple[str, str,
     return f"no cgroup v1 {controller} hierarchy"
 
 
+# A failure of the moment at start (review33a): what `places` finds is kept for the process's life, and one EMFILE
+# (the gateway's descriptors full for a moment) in the check of the memory controller left every later run without
+# its memory cgroup (bubblewrap) or refused every weak run under Landlock alone (its folder then has no bound): a
+# check that fails for want of descriptors, memory or a moment is tried again, a few times, before it is believed.
+TRANSIENT = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EAGAIN, errno.EINTR, errno.EBUSY})
+TRIES = 5
+
+
 def _try(place: Place) -> str | None:
     """Make, limit and remove a child: None when it works, else why not."""
+    why: str | None = None
+    for attempt in range(TRIES):
+        why, code = _try_once(place)
+        if why is None or code not in TRANSIENT:
+            break
+        time.sleep(0.05 * (attempt + 1))
+    return why
+
+
+def _try_once(place: Place) -> tuple[str | None, int | None]:
     child = os.path.join(place.parent, f"tierwise-check-{os.getpid()}")
     try:
         os.mkdir(child)
     except FileExistsError:
         pass
     except OSError as e:
-        return f"cannot make a cgroup in {place.parent} ({e.strerror}{_NOT_DELEGATED if place.v2 else ''})"
+        return f"cannot make a cgroup in {place.parent} ({e.strerror}{_NOT_DELEGATED if place.v2 else ''})", e.errno
     try:
         fd = _open_own(child)
         try:
@@ -179,11 +198,11 @@ def _try(place: Place) -> str | None:
         finally:
             os.close(fd)
     except OSError as e:
-        return f"cannot limit a cgroup in {place.parent} ({e.strerror})"
+        return f"cannot limit a cgroup in {place.parent} ({e.strerror})", e.errno
     finally:
         with contextlib.suppress(OSError):
             os.rmdir(child)
-    return None
+    return None, None
 
 
 def per_run_memory() -> bool:

@@ -15,8 +15,9 @@ import functools
 import os
 import signal
 import subprocess
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from tierwise.sandbox import backend, bwrap, cgroup, identity, landlock, orphans, seccomp_filter, weak
 from tierwise.sandbox.audit_boot import BOOT
@@ -127,7 +128,12 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
                                   line_limit) as live:
             yield live
         return
-    async with _own_uid(await asyncio.to_thread(backend.weak_run_as)) as (user, own):  # checked once
+    own_uid = _own_uid(await asyncio.to_thread(backend.weak_run_as))  # checked once
+    user, own = await own_uid.__aenter__()
+    folder: str | None = None
+    proc: asyncio.subprocess.Process | None = None
+    group: cgroup.RunCgroup | None = None
+    try:
         read_only = await asyncio.to_thread(backend.weak_read_only_host)  # checked once
         # With its own tmpfs folder the run gets copies of its files there: on the host's disk they were readable
         # by every run of its uid (the tests of a split check, by the answer of another check running then).
@@ -138,63 +144,59 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
         if orphans.sweep_due():  # folders of gateway processes killed outright (tierwise.sandbox.orphans)
             await asyncio.to_thread(orphans.sweep)
         folder = await asyncio.to_thread(weak.make_folder, {} if read_only else files, user, root)
-        proc = group = None
+        if entry in files:
+            entry = os.path.join(folder, entry)
+        argv = weak.argv(folder, entry, args, ro_binds, python, audit_hook)
+        # (compiled once; on a writable host no chmod/chown/times by path when the run is the gateway's own user
+        # or root: seccomp_filter.PATH_METADATA. A run switched to a user of its own (a root gateway without
+        # CAP_SYS_ADMIN: a container's default) changes only what that user owns, its folder's files: refused
+        # there, shutil.copy, copy2 and copytree failed with EPERM.)
+        confine = await asyncio.to_thread(weak.filter_loader, limits.threads, not read_only and user is None,
+                                          not read_only)
+        if read_only and (need := weak.folder_bytes(files)) > limits.work_mb << 20:
+            # (copied into its tmpfs between fork and exec, they would fail there: as bubblewrap's run, not run)
+            yield LiveRun(None, [], SandboxResult(None, "", f"sandbox: the run's files ({need} bytes) do not "
+                                                            f"fit its folder (work_mb {limits.work_mb}); not run"))
+            return
+        # The cgroups bubblewrap's runs get (where the gateway can make them): without, a weak run with threads
+        # allowed started as many as it asked (1,000 of 1,000), and kernel memory had no bound but the folder's.
         try:
-            if entry in files:
-                entry = os.path.join(folder, entry)
-            argv = weak.argv(folder, entry, args, ro_binds, python, audit_hook)
-            # (compiled once; on a writable host no chmod/chown/times by path when the run is the gateway's own user
-            # or root: seccomp_filter.PATH_METADATA. A run switched to a user of its own (a root gateway without
-            # CAP_SYS_ADMIN: a container's default) changes only what that user owns, its folder's files: refused
-            # there, shutil.copy, copy2 and copytree failed with EPERM.)
-            confine = await asyncio.to_thread(weak.filter_loader, limits.threads, not read_only and user is None,
-                                              not read_only)
-            if read_only and (need := weak.folder_bytes(files)) > limits.work_mb << 20:
-                # (copied into its tmpfs between fork and exec, they would fail there: as bubblewrap's run, not run)
-                yield LiveRun(None, [], SandboxResult(None, "", f"sandbox: the run's files ({need} bytes) do not "
-                                                                f"fit its folder (work_mb {limits.work_mb}); not run"))
-                return
-            # The cgroups bubblewrap's runs get (where the gateway can make them): without, a weak run with threads
-            # allowed started as many as it asked (1,000 of 1,000), and kernel memory had no bound but the folder's.
-            try:
-                group = cgroup.RunCgroup(limits.memory_mb, limits.work_mb, limits.threads,
-                                       backend.capacity.max_concurrent)
-            except OSError as e:
-                cgroup.log.warning("sandbox: the run's cgroup cannot be made: %s", e)
-                yield LiveRun(None, [], SandboxResult(None, "", f"sandbox: the run's cgroup cannot be made "
-                                                                f"({e.strerror}); not run"))
-                return
-            # The cgroups bound the run where it cannot rewrite their files: they are the gateway's (a run of a gateway that
-            # is not root, in cgroups delegated to its user, raised its own pids.max), so only another user or, with
-            # /sys read-only, the run's mount namespace keeps it out (joined anyway: accounting, the cleanup).
-            # (Landlock keeps the run out of /sys too: tierwise.sandbox.landlock)
-            lock = await asyncio.to_thread(weak.landlock_rules, folder, argv[0], ro_binds)
-            bounded = read_only or user is not None or lock is not None
-            # The gateway's folder and home covered (with the host read-only), what the run needs in them shown again.
-            hide, shown = weak.masks([folder, *weak.installation(), argv[0], *ro_binds]) if read_only else ((), ())
-            switch = identity.switcher(user, identity.plan([*weak.installation(), *ro_binds, *shown], user, hide,
-                                                           stage=identity.PROC_STAGE if read_only else None,
-                                                           files=weak.top_files() if read_only else (),
-                                                           inside=weak.private_inside() if read_only else ()),
-                                       identity.run_folder(folder, files, limits.work_mb << 20,
-                                                           user or identity.own_user()) if read_only else None)
-            try:
-                proc = await _spawn(argv, stdin, limits, cwd=folder, pass_fds=[], line_limit=line_limit, group=group,
-                                    confine=weak.dying_with(os.getpid(), confine, lock), switch=switch)
-            except (OSError, subprocess.SubprocessError) as e:
-                yield _not_started(e)
-                return
-            yield LiveRun(proc, ["rlimits"] + (["seccomp"] if confine else []) + (["audit"] if audit_hook else [])
-                          + (["unprivileged"] if user is not None or os.geteuid() != 0 else [])
-                          + (["readonly_host"] if read_only else []) + (["landlock"] if lock else [])
-                          + (["own_uid"] if own else []) + (group.layers if bounded else []), group=group,
-                          runs_as=backend.runs_as(user))
-        finally:
-            if proc is not None:
-                await _reap(proc)
-            if group is not None:
-                await group.remove()
-            await weak.remove_folder(folder)
+            group = cgroup.RunCgroup(limits.memory_mb, limits.work_mb, limits.threads,
+                                   backend.capacity.max_concurrent)
+        except OSError as e:
+            cgroup.log.warning("sandbox: the run's cgroup cannot be made: %s", e)
+            yield LiveRun(None, [], SandboxResult(None, "", f"sandbox: the run's cgroup cannot be made "
+                                                            f"({e.strerror}); not run"))
+            return
+        # The cgroups bound the run where it cannot rewrite their files: they are the gateway's (a run of a gateway that
+        # is not root, in cgroups delegated to its user, raised its own pids.max), so only another user or, with
+        # /sys read-only, the run's mount namespace keeps it out (joined anyway: accounting, the cleanup).
+        # (Landlock keeps the run out of /sys too: tierwise.sandbox.landlock)
+        lock = await asyncio.to_thread(weak.landlock_rules, folder, argv[0], ro_binds)
+        bounded = read_only or user is not None or lock is not None
+        # The gateway's folder and home covered (with the host read-only), what the run needs in them shown again.
+        hide, shown = weak.masks([folder, *weak.installation(), argv[0], *ro_binds]) if read_only else ((), ())
+        switch = identity.switcher(user, identity.plan([*weak.installation(), *ro_binds, *shown], user, hide,
+                                                       stage=identity.PROC_STAGE if read_only else None,
+                                                       files=weak.top_files() if read_only else (),
+                                                       inside=weak.private_inside() if read_only else ()),
+                                   identity.run_folder(folder, files, limits.work_mb << 20,
+                                                       user or identity.own_user()) if read_only else None)
+        try:
+            proc = await _spawn(argv, stdin, limits, cwd=folder, pass_fds=[], line_limit=line_limit, group=group,
+                                confine=weak.dying_with(os.getpid(), confine, lock), switch=switch)
+        except (OSError, subprocess.SubprocessError) as e:
+            yield _not_started(e)
+            return
+        yield LiveRun(proc, ["rlimits"] + (["seccomp"] if confine else []) + (["audit"] if audit_hook else [])
+                      + (["unprivileged"] if user is not None or os.geteuid() != 0 else [])
+                      + (["readonly_host"] if read_only else []) + (["landlock"] if lock else [])
+                      + (["own_uid"] if own else []) + (group.layers if bounded else []), group=group,
+                      runs_as=backend.runs_as(user))
+    finally:
+        if proc is not None:
+            _kill_group(proc.pid)  # at once: the rest of the end may outlive a cancellation (_to_the_end)
+        await _to_the_end(_ended(proc, group, folder, own_uid))
 
 
 @contextlib.asynccontextmanager
@@ -236,7 +238,7 @@ async def _started_bwrap(files: dict[str, bytes], entry: str, args: list[str], s
     try:
         user, own = await own_uid.__aenter__()
     except BaseException:
-        await group.remove()
+        await _to_the_end(group.remove())
         raise
     try:
         fds.append(seccomp_filter.bpf_fd(limits.threads))
@@ -272,9 +274,46 @@ async def _started_bwrap(files: dict[str, bytes], entry: str, args: list[str], s
         for fd in fds:
             os.close(fd)
         if proc is not None:
+            _kill_group(proc.pid)  # at once: the rest of the end may outlive a cancellation (_to_the_end)
+        await _to_the_end(_ended(proc, group, None, own_uid))
+
+
+async def _ended(proc: asyncio.subprocess.Process | None, group: cgroup.RunCgroup | None, folder: str | None,
+                 own_uid: contextlib.AbstractAsyncContextManager[Any]) -> None:
+    """The end of a run: its process killed and waited for, its cgroups and folder removed, then its uid handed back
+    (every task of the run gone, where a cgroup holds them, before the uid goes to another run)."""
+    try:
+        if proc is not None:
             await _reap(proc)
-        await group.remove()  # every task of the run gone (where a cgroup holds them) before its uid goes back
+        if group is not None:
+            await group.remove()
+        if folder is not None:
+            await weak.remove_folder(folder)
+    finally:
         await own_uid.__aexit__(None, None, None)
+
+
+# The end of a run goes to its end whoever cancels the run, and however often (review33a): cancelled again while it
+# waited for the process or the cgroups (anyio's cancel scopes, in which the MCP server's handlers run, cancel at every
+# await until the scope is left; a second asyncio cancel does the same once), the run's cgroups were never removed (two
+# folders a run), nor the descriptors of its cgroups and its process's pipes closed (2-3 a run: 200 such runs, 400-600
+# of the gateway's descriptors, until it could open none and no run started), nor a weak run's folder removed. The run's
+# process is killed at once; the rest (the uid of `run_as_range` handed back last) goes on as a task of its own, held
+# here until it is done, and the cancellation goes on up.
+_ENDING: set[asyncio.Task[None]] = set()
+
+
+def _ending_done(task: asyncio.Task[None]) -> None:
+    _ENDING.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        cgroup.log.warning("sandbox: a run's end failed: %r", task.exception())
+
+
+async def _to_the_end(ending: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.get_running_loop().create_task(ending)
+    _ENDING.add(task)
+    task.add_done_callback(_ending_done)
+    await asyncio.shield(task)
 
 
 def _not_started(e: BaseException) -> LiveRun:

@@ -237,6 +237,20 @@ F_SETLEASE, F_NOTIFY = 1024, 1026
 # locks, which do conflict within a process, are refused with EINVAL (a kernel before 3.15), as nothing of Python's
 # asks for them. `flock` stays: one lock per open file description at most, so `open_files` bounds it.
 F_SETLK, F_SETLKW, F_OFD_SETLK, F_OFD_SETLKW = 6, 7, 37, 38
+# ... and `flock` the same (review33a): one lock per open file description, so few, but taken on any file the run may
+# open, read-only ones included: a run holding LOCK_EX on the standard library's `os.py` made a host process's lock of
+# it wait while the run lasted, and two runs passed bits through it (8 of 8, a bit a second, in every mode: one locks or
+# unlocks, the other asks with LOCK_NB). A one-task run has nothing of its own to exclude, so `flock` succeeds with no
+# lock taken; with `threads=True` its threads may exclude each other through two descriptors of one file, and there
+# it stays (and so does the channel: docs/security/sandbox.md).
+# Queued signals (review33a): RLIMIT_SIGPENDING (64, tierwise.sandbox.backend) is counted per user, and every run of
+# the sandbox's user is one user (bubblewrap's too: the count goes up through the user namespaces): one run's 64 POSIX
+# timers (each keeps a queued signal) or 64 real-time signals it sent itself, blocked, left every other run none
+# (`timer_create` EAGAIN, 0 of 64), and the number another run could still make told how many the first held: a
+# channel between runs. Python never makes a POSIX timer (signal.setitimer is another call) nor sends a real-time
+# signal; the C library's own two (32, 33) serve thread cancellation and setuid among threads. Refused: `timer_create`
+# whole, and `kill`/`tgkill` of a signal 32-64 (the kernel reads it as 32 bits: 32-63 by a mask, and 64).
+RT_SIGNALS = ((0xFFFFFFE0, 32), (0xFFFFFFFF, 64))  # (mask, value) of the low 32 bits
 # ... and notification pipes (review32b): `pipe2(O_NOTIFICATION_PIPE)` makes a pipe the kernel's watch queue writes
 # into (key and device events, set with `ioctl` IOC_WATCH_QUEUE_SET_SIZE/_FILTER), kernel code behind a privilege
 # escalation reachable by any user (CVE-2022-0995, the filter's out-of-bounds write) that serves no run: the keys it
@@ -343,6 +357,12 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
         _rule(f, sc.ERRNO(0), "fcntl", _low32(sc, 1, command))
     for command in (F_OFD_SETLK, F_OFD_SETLKW):
         _rule(f, sc.ERRNO(errno.EINVAL), "fcntl", _low32(sc, 1, command))
+    if not threads:
+        _rule(f, sc.ERRNO(0), "flock")
+    _rule(f, eperm, "timer_create")
+    for name, at in (("kill", 1), ("tgkill", 2)):
+        for mask, first in RT_SIGNALS:
+            _rule(f, eperm, name, sc.Arg(at, sc.MASKED_EQ, mask, first))
     _rule(f, eperm, "pipe2", sc.Arg(1, sc.MASKED_EQ, O_NOTIFICATION_PIPE, O_NOTIFICATION_PIPE))
     for block in SOCKET_IOCTL_BLOCKS:  # (FIOSETOWN, SIOCSPGRP among them)
         _rule(f, eperm, "ioctl", sc.Arg(1, sc.MASKED_EQ, IOCTL_BLOCK_MASK, block))
