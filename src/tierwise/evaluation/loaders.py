@@ -187,10 +187,11 @@ def load_jsonl(path: str | os.PathLike[str]) -> OutcomeDataset:
     prompts, strong, weak, groups, subjects = [], [], [], [], []
     sr: list[str] = []
     wr: list[str] = []
-    for where, n, r in rows:
-        problem = _row_problem(r)
-        if problem is not None:
-            raise DataError(f"{where}: {problem}")
+    # every row's problem at once: a file with a few mistakes is fixed in one pass, not one rerun per mistake
+    problems = [f"{where}: {problem}" for where, _, r in rows if (problem := _row_problem(r)) is not None]
+    if problems:
+        raise DataError(_problems_text(problems))
+    for _, n, r in rows:
         prompts.append(r["prompt"])
         strong.append(float(r["strong"]))
         weak.append(float(r["weak"]))
@@ -203,6 +204,20 @@ def load_jsonl(path: str | os.PathLike[str]) -> OutcomeDataset:
     has_resp = any(sr) or any(wr)
     return OutcomeDataset(p.stem, prompts, np.array(strong), np.array(weak), groups, subjects,
                           strong_responses=sr if has_resp else None, weak_responses=wr if has_resp else None)
+
+
+MAX_PROBLEMS_SHOWN = 20
+
+
+def _problems_text(problems: list[str]) -> str:
+    """The rows to fix, one a line (the first line as a single problem reads), at most MAX_PROBLEMS_SHOWN."""
+    if len(problems) == 1:
+        return problems[0]
+    shown = problems[:MAX_PROBLEMS_SHOWN]
+    more = len(problems) - len(shown)
+    tail = f"\n(and {more:,} more; {len(problems):,} rows to fix in all)" if more else \
+        f"\n({len(problems)} rows to fix)"
+    return "\n".join(shown) + tail
 
 
 def _row_problem(r: Any) -> str | None:

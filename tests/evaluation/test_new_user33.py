@@ -1,0 +1,53 @@
+"""A data person's first `tierwise eval` on their own file (session 33, newuser33): a file with several
+mistakes names every row to fix in one run, and `--save` says when the router it saved did not beat the
+baseline in cross-validation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tierwise.cli import main
+from tierwise.evaluation.loaders import MAX_PROBLEMS_SHOWN, DataError, load_jsonl
+
+
+def export(path: Path, rows: list[dict | str]) -> str:
+    """A spreadsheet tool's export: a byte-order mark and CRLF line ends (both fine for the format)."""
+    lines = [r if isinstance(r, str) else json.dumps(r) for r in rows]
+    path.write_bytes(("\ufeff" + "\r\n".join(lines) + "\r\n").encode())
+    return str(path)
+
+
+def good(i: int) -> dict:
+    return {"id": f"t{i}", "prompt": f"question {i} " + "word " * (i % 7), "strong": 1, "weak": i % 2}
+
+
+def test_every_row_to_fix_is_named_in_one_run_not_one_mistake_per_run(tmp_path):
+    rows: list[dict | str] = [good(i) for i in range(200)]
+    rows[57] = {k: v for k, v in good(57).items() if k != "weak"}
+    rows[120] = {**good(120), "strong": "1"}
+    path = export(tmp_path / "mine.jsonl", rows)
+    res = CliRunner().invoke(main, ["eval", path, "-r", "linear"])
+    assert res.exit_code == 2
+    lines = res.output.strip().splitlines()
+    # the first line reads as a single mistake's message did; the second mistake is on the next line
+    assert lines[0] == f"tierwise eval: {path}:58: no `weak` (each row needs `prompt` (text) and the outcomes " \
+                       "`strong` and `weak` (numbers))"
+    assert lines[1] == f'{path}:121: `strong` is text ("1"): write the outcome as a JSON number, without quotes'
+    assert lines[2] == "(2 rows to fix)"
+
+
+def test_one_mistake_reads_as_before_and_many_are_capped(tmp_path):
+    one = export(tmp_path / "one.jsonl", [good(0), {**good(1), "weak": True}])
+    with pytest.raises(DataError) as e:
+        load_jsonl(one)
+    assert str(e.value) == f"{one}:2: `weak` is true: write the outcome as a number, 1 or 0"
+    many = export(tmp_path / "many.jsonl", [{**good(i), "strong": "1"} for i in range(50)])
+    with pytest.raises(DataError) as e:
+        load_jsonl(many)
+    lines = str(e.value).splitlines()
+    assert len(lines) == MAX_PROBLEMS_SHOWN + 1
+    assert lines[-1] == f"(and {50 - MAX_PROBLEMS_SHOWN} more; 50 rows to fix in all)"
