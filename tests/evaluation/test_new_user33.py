@@ -51,3 +51,64 @@ def test_one_mistake_reads_as_before_and_many_are_capped(tmp_path):
     lines = str(e.value).splitlines()
     assert len(lines) == MAX_PROBLEMS_SHOWN + 1
     assert lines[-1] == f"(and {50 - MAX_PROBLEMS_SHOWN} more; 50 rows to fix in all)"
+
+
+VOCABULARY = "alpha beta gamma delta eps zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau".split()
+
+
+def by_length(path: Path) -> str:
+    """The local model fails exactly the long prompts, whatever their words: prompt length routes it best."""
+    import random
+
+    r = random.Random(1)
+    rows = []
+    for i in range(120):
+        n = r.randint(3, 30)
+        rows.append({"id": f"q{i}", "prompt": " ".join(r.choice(VOCABULARY) for _ in range(n)), "strong": 1,
+                     "weak": int(n <= 16)})
+    return export(path, rows)
+
+
+def by_word(path: Path) -> str:
+    """The local model fails exactly the prompts holding one word, all prompts the same length."""
+    import random
+
+    r = random.Random(1)
+    rows = []
+    for i in range(120):
+        words = [r.choice(VOCABULARY) for _ in range(8)]
+        words[r.randrange(8)] = "integral" if i % 2 == 0 else "hello"
+        rows.append({"id": f"q{i}", "prompt": " ".join(words), "strong": 1, "weak": i % 2})
+    return export(path, rows)
+
+
+def test_save_says_when_the_saved_router_lost_to_the_baseline_in_cross_validation(tmp_path):
+    res = CliRunner().invoke(main, ["eval", by_length(tmp_path / "long.jsonl"), "-r", "linear", "--ci", "200",
+                                    "--save", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    saved = res.output[res.output.index("saved router:"):]
+    assert "- in cross-validation it was not shown better than prompt-length (lead -0." in saved
+    assert "a `learned` route with it may route no better than prompt-length would" in saved
+    as_json = CliRunner().invoke(main, ["eval", by_length(tmp_path / "long.jsonl"), "-r", "linear", "--ci", "200",
+                                        "--save", str(tmp_path / "r"), "--json"])
+    notes = json.loads(as_json.output)["saved_notes"]
+    assert any("not shown better than prompt-length" in n for n in notes)
+
+
+def test_save_says_nothing_more_when_the_saved_router_won(tmp_path):
+    res = CliRunner().invoke(main, ["eval", by_word(tmp_path / "word.jsonl"), "-r", "linear", "--ci", "200",
+                                    "--save", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    assert "saved router:" in res.output and "not shown better" not in res.output
+
+
+def test_a_router_not_shown_better_than_random_is_named_as_such():
+    from types import SimpleNamespace
+
+    from tierwise.commands.eval import _not_shown_better
+    from tierwise.evaluation.metrics import Interval
+
+    row = SimpleNamespace(apgr=0.52, apgr_ci=Interval(0.45, 0.58, 0.95), baseline="prompt-length", lead=0.1,
+                          lead_ci=Interval(0.05, 0.15, 0.95))
+    assert "not shown better than random (APGR 0.520, 95% 0.450 – 0.580)" in str(_not_shown_better(row))
+    assert _not_shown_better(None) is None  # --no-cv: nothing was measured
