@@ -112,3 +112,22 @@ def test_a_router_not_shown_better_than_random_is_named_as_such():
                           lead_ci=Interval(0.05, 0.15, 0.95))
     assert "not shown better than random (APGR 0.520, 95% 0.450 – 0.580)" in str(_not_shown_better(row))
     assert _not_shown_better(None) is None  # --no-cv: nothing was measured
+
+
+def test_a_data_file_named_without_its_extension_is_suggested(tmp_path, monkeypatch):
+    export(tmp_path / "mine.jsonl", [good(i) for i in range(10)])
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(main, ["eval", "mine", "-r", "linear"])
+    assert res.exit_code == 2
+    assert "no file or benchmark 'mine'; did you mean `mine.jsonl`? (a file's path with its extension)" in res.output
+
+
+def test_eval_without_a_router_says_only_the_baselines_are_shown(tmp_path):
+    res = CliRunner().invoke(main, ["eval", export(tmp_path / "mine.jsonl", [good(i) for i in range(40)]),
+                                    "--ci", "100"])
+    assert res.exit_code == 0, res.output
+    assert "Note: only the baselines are shown: no router was given; add one or more to train and compare on this " \
+           "data (`-r linear -r stack-lsa`, or a saved router's .json)." in res.output
+    with_router = CliRunner().invoke(main, ["eval", str(tmp_path / "mine.jsonl"), "--ci", "100", "-r", "linear",
+                                            "-k", "2"])
+    assert with_router.exit_code == 0 and "only the baselines" not in with_router.output

@@ -402,6 +402,9 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
                f"per 1,000 queries at that share, at ${price_strong:g}/M tokens strong and ${price_weak:g}/M weak, "
                f"{tokens_per_query:g} tokens a query (defaults: RouteLLM's GPT-4/Mixtral cost model; yours: "
                "--price-strong, --price-weak, --tokens-per-query).")
+    if not routers and not online and not reflective:
+        notes.append("only the baselines are shown: no router was given; add one or more to train and compare on "
+                     "this data (`-r linear -r stack-lsa`, or a saved router's .json)")
     for note in notes:
         click.echo(f"\nNote: {note}.")
     if online:

@@ -331,6 +331,12 @@ def load_dataset(spec: str, root: str | os.PathLike[str] | None = None) -> Outco
     if spec.endswith(".jsonl") or os.sep in spec or (spec not in _benchmark_names() and Path(spec).is_file()):
         # a .csv/.tsv is read by its header, a .json holding an array as its items, any other file as JSONL
         return load_jsonl(spec)
+    if spec not in _benchmark_names():
+        # `mine` for `mine.jsonl`: the name a file manager shows without its extension
+        near = [f"{spec}{ext}" for ext in (".jsonl", ".json", ".csv", ".tsv") if Path(f"{spec}{ext}").is_file()]
+        if near:
+            raise DataError(f"no file or benchmark {spec!r}; did you mean {' or '.join(f'`{n}`' for n in near)}? "
+                            "(a file's path with its extension)")
     return load_benchmark(spec, root)
 
 
