@@ -131,3 +131,17 @@ def test_eval_without_a_router_says_only_the_baselines_are_shown(tmp_path):
     with_router = CliRunner().invoke(main, ["eval", str(tmp_path / "mine.jsonl"), "--ci", "100", "-r", "linear",
                                             "-k", "2"])
     assert with_router.exit_code == 0 and "only the baselines" not in with_router.output
+
+
+def test_a_spreadsheet_export_names_every_bad_cell_too(tmp_path):
+    path = tmp_path / "mine.csv"
+    lines = ["id,prompt,strong,weak"] + [f"t{i},question {i},1,{i % 2}" for i in range(30)]
+    lines[11] = "t10,question 10,yes,0"
+    lines[21] = "t20,question 20,1,"
+    path.write_bytes(("\ufeff" + "\r\n".join(lines) + "\r\n").encode())
+    with pytest.raises(DataError) as e:
+        load_jsonl(path)
+    assert str(e.value).splitlines() == [
+        f"{path}:12: `strong` is 'yes': write the outcome as a number (1/0 correctness or a grade)",
+        f"{path}:22: no `weak` (each row needs `prompt` (text) and the outcomes `strong` and `weak` (numbers))",
+        "(2 rows to fix)"]

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from tierwise.evaluation.csv_rows import NotANumber
 from tierwise.evaluation.dataset import OutcomeDataset
 
 STRONG = "gpt-4-1106-preview"
@@ -255,6 +256,8 @@ def _row_problem(r: Any) -> str | None:
                     f"±{MAX_OUTCOME:.0e} (sums of larger ones overflow)")
         if isinstance(v, bool):
             return f"`{k}` is {str(v).lower()}: write the outcome as a number, 1 or 0"
+        if isinstance(v, NotANumber):  # a CSV cell
+            return v.problem(k)
         if isinstance(v, str):
             return f"`{k}` is text ({json.dumps(v[:20])}): write the outcome as a JSON number, without quotes"
         return f"`{k}` must be a finite number (an outcome: 1/0 correctness or a grade), not {json.dumps(v)[:20]}"
