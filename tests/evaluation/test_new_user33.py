@@ -145,3 +145,24 @@ def test_a_spreadsheet_export_names_every_bad_cell_too(tmp_path):
         f"{path}:12: `strong` is 'yes': write the outcome as a number (1/0 correctness or a grade)",
         f"{path}:22: no `weak` (each row needs `prompt` (text) and the outcomes `strong` and `weak` (numbers))",
         "(2 rows to fix)"]
+
+
+def test_a_saved_routers_shift_figures_say_what_they_mean(tmp_path):
+    rows = [good(i) for i in range(40)]
+    export(tmp_path / "train.jsonl", rows)
+    saved = CliRunner().invoke(main, ["eval", str(tmp_path / "train.jsonl"), "-r", "linear", "--no-cv", "--save",
+                                      str(tmp_path / "r")])
+    assert saved.exit_code == 0, saved.output
+    res = CliRunner().invoke(main, ["eval", str(tmp_path / "train.jsonl"), "-r", str(tmp_path / "r.json"),
+                                    "--ci", "100"])
+    assert res.exit_code == 0, res.output
+    assert "- calibrated for 30% strong calls (`--target-share`); at that threshold" in res.output
+    assert ("- far_share_lsa: 0.025 (shift, lsa space: the share of these queries farther from its training prompts "
+            "than 95% of those are from each other; about 0.05 for data like its own, a warning past 0.25)") \
+        in res.output
+    assert "(how far these queries lie from its training prompts, as a percentile of the training prompts' own " \
+           "distances: about 0.5 for data like its own, 1.0 for data unlike it)" in res.output
+    assert "- in_training: 40 (queries that are among its training prompts)" in res.output
+    as_json = json.loads(CliRunner().invoke(main, ["eval", str(tmp_path / "train.jsonl"), "-r",
+                                                   str(tmp_path / "r.json"), "--ci", "100", "--json"]).output)
+    assert as_json["saved_routers"][0]["far_share_lsa"] == 0.025  # --json keeps the bare figures
