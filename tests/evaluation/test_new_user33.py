@@ -166,3 +166,24 @@ def test_a_saved_routers_shift_figures_say_what_they_mean(tmp_path):
     as_json = json.loads(CliRunner().invoke(main, ["eval", str(tmp_path / "train.jsonl"), "-r",
                                                    str(tmp_path / "r.json"), "--ci", "100", "--json"]).output)
     assert as_json["saved_routers"][0]["far_share_lsa"] == 0.025  # --json keeps the bare figures
+
+
+def test_lines_that_are_not_json_are_named_with_the_other_rows_in_file_order(tmp_path):
+    rows: list[dict | str] = [good(i) for i in range(30)]
+    rows[3] = json.dumps(good(3))[:25]  # a line cut short
+    rows[9] = {**good(9), "strong": "1"}
+    rows[20] = json.dumps(good(20)).replace('"prompt"', "prompt")
+    path = export(tmp_path / "mine.jsonl", rows)
+    with pytest.raises(DataError) as e:
+        load_jsonl(path)
+    assert [line.split(": ", 1)[0] for line in str(e.value).splitlines()] == [
+        f"{path}:4", f"{path}:10", f"{path}:21", "(3 rows to fix)"]
+    assert "not valid JSON (Unterminated string" in str(e.value)
+
+
+def test_a_first_line_that_is_not_json_still_stops_at_once(tmp_path):
+    path = tmp_path / "mine.jsonl"
+    path.write_text("prompt,strong,weak\nhi,1,0\nho,1,1\n")  # a CSV under a .jsonl name
+    with pytest.raises(DataError) as e:
+        load_jsonl(path)
+    assert str(e.value).count("\n") == 0 and "the file looks like CSV or TSV" in str(e.value)

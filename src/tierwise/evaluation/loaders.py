@@ -62,12 +62,13 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
     return [row for _, row in _jsonl_lines(path)]
 
 
-def _jsonl_lines(path: Path) -> list[tuple[int, Any]]:
+def _jsonl_lines(path: Path, problems: list[str] | None = None) -> list[tuple[int, Any]]:
     """(line number in the file, parsed value) of each non-blank line (tierwise.jsonl_lines: a BOM, CRLF and
-    blank lines are fine; other encodings are an error naming the line)."""
+    blank lines are fine; other encodings are an error naming the line; with `problems`, lines that are not JSON
+    are added to it)."""
     from tierwise.jsonl_lines import jsonl_lines
 
-    return list(jsonl_lines(path, DataError))
+    return list(jsonl_lines(path, DataError, problems))
 
 
 def _contaminated(path: Path) -> set[str]:
@@ -174,12 +175,13 @@ def load_jsonl(path: str | os.PathLike[str]) -> OutcomeDataset:
 
     p = Path(path)
     rows: list[tuple[str, int, Any]]  # (where, for errors; the row's default id; the row)
+    unparsed: list[str] = []  # JSONL lines that are not JSON, named with the rows' problems
     if is_table(p):
         rows = [(f"{p}:{n}", n, r) for n, r in csv_rows(p, DataError)]
     elif is_json_array(p):
         rows = [(f"{p}:{line} (item {n})", n, r) for n, line, r in json_array_rows(p, DataError)]
     else:
-        rows = [(f"{p}:{n}", n, r) for n, r in _jsonl_lines(p)]
+        rows = [(f"{p}:{n}", n, r) for n, r in _jsonl_lines(p, unparsed)]
     if not rows:
         if is_table(p):
             raise DataError(f"{p}: a header row and no records below it (one record a line under the header: "
@@ -189,9 +191,10 @@ def load_jsonl(path: str | os.PathLike[str]) -> OutcomeDataset:
     sr: list[str] = []
     wr: list[str] = []
     # every row's problem at once: a file with a few mistakes is fixed in one pass, not one rerun per mistake
-    problems = [f"{where}: {problem}" for where, _, r in rows if (problem := _row_problem(r)) is not None]
+    problems = [(n, f"{where}: {problem}") for where, n, r in rows if (problem := _row_problem(r)) is not None]
+    problems += [(int(u[len(f'{p}:'):].split(':', 1)[0]), u) for u in unparsed]  # `path:N: ...`
     if problems:
-        raise DataError(_problems_text(problems))
+        raise DataError(_problems_text([text for _, text in sorted(problems)]))
     for _, n, r in rows:
         prompts.append(r["prompt"])
         strong.append(float(r["strong"]))
