@@ -10,8 +10,12 @@ from pathlib import Path
 from typing import Any
 
 
-def jsonl_lines(path: str | Path, error: type[Exception] = ValueError) -> Iterator[tuple[int, Any]]:
-    """(line number in the file, parsed value) of each non-blank line; `error(message)` for what cannot be read."""
+def jsonl_lines(path: str | Path, error: type[Exception] = ValueError,
+                problems: list[str] | None = None) -> Iterator[tuple[int, Any]]:
+    """(line number in the file, parsed value) of each non-blank line; `error(message)` for what cannot be read.
+    With `problems`, a line after the first that is not UTF-8 or not JSON is added to it and the reading goes on (a
+    file with a few bad lines is then fixed in one pass); a bad first line (a CSV header, one JSON document over many
+    lines) or a file that cannot be read still raises."""
     try:
         first = True  # the first non-blank line: where a CSV header or a whole JSON document shows
         with open(path, "rb") as f:
@@ -20,26 +24,39 @@ def jsonl_lines(path: str | Path, error: type[Exception] = ValueError) -> Iterat
                     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
                         raise error(f"{path}: UTF-16 text; save the file as UTF-8 (one JSON object a line)")
                     raw = raw.removeprefix(b"\xef\xbb\xbf")
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as e:
-                    raise error(f"{path}:{n}: not UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1}); "
-                                "save the file as UTF-8") from None
-                if line.strip():
-                    try:  # without its line end: a line cut short inside a string is "Unterminated string"
-                        value = json.loads(line.rstrip("\r\n"))
-                    except json.JSONDecodeError as e:
-                        raise error(f"{path}:{n}: not valid JSON ({e.msg.removesuffix(' at')} at column {e.colno})"
-                                    f"{_first_line_hint(line) if first else ''}") from None
-                    except ValueError as e:  # e.g. an integer past Python's 4,300-digit conversion limit
-                        raise error(f"{path}:{n}: not valid JSON ({e})") from None
-                    except RecursionError:
-                        raise error(f"{path}:{n}: JSON nested deeper than Python's parser reads; each line is "
-                                    "one flat object") from None
+                value, problem = _parse(path, n, raw, first)
+                if problem is not None:
+                    if problems is None or first:  # a first line that is no JSON: the file is of another kind
+                        raise error(problem)
+                    problems.append(problem)
+                    first = False
+                elif value is not _BLANK:
                     first = False
                     yield n, value
     except OSError as e:
         raise error(f"cannot read {path}: {e.strerror}") from None
+
+
+_BLANK = object()
+
+
+def _parse(path: str | Path, n: int, raw: bytes, first: bool) -> tuple[Any, str | None]:
+    """(the line's value or _BLANK, None), or (None, what is wrong with the line)."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return None, f"{path}:{n}: not UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1}); save the file as UTF-8"
+    if not line.strip():
+        return _BLANK, None
+    try:  # without its line end: a line cut short inside a string is "Unterminated string"
+        return json.loads(line.rstrip("\r\n")), None
+    except json.JSONDecodeError as e:
+        return None, (f"{path}:{n}: not valid JSON ({e.msg.removesuffix(' at')} at column {e.colno})"
+                      f"{_first_line_hint(line) if first else ''}")
+    except ValueError as e:  # e.g. an integer past Python's 4,300-digit conversion limit
+        return None, f"{path}:{n}: not valid JSON ({e})"
+    except RecursionError:
+        return None, f"{path}:{n}: JSON nested deeper than Python's parser reads; each line is one flat object"
 
 
 def _first_line_hint(line: str) -> str:

@@ -176,6 +176,25 @@ def _refuses(url: str, headers: dict[str, str]) -> bool:
         return False  # not a question this check can settle: let Claude Code try
 
 
+def unknown_name_warning(cfg: Config, option: str, name: str | None) -> str | None:
+    """A warning for a --haiku-model/--subagent-model value the config has no route or model of: the gateway would
+    send its requests to the default route (or answer 404), and Claude Code would show nothing of it."""
+    import difflib
+    from fnmatch import fnmatchcase
+
+    if not name or name in cfg.routes or name in cfg.models:
+        return None
+    if any(fnmatchcase(name, r) for r in cfg.routes if any(c in r for c in "*?[")):
+        return None  # a pattern route (`claude-*`) takes it, as the gateway does
+    known = sorted({*cfg.routes, *cfg.models})
+    near = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f"did you mean `{near[0]}`? " if near else ""
+    default = cfg.server.default_route
+    where = f"its requests go to the default route `{default}`" if default else "the gateway answers its requests 404"
+    return (f"{option} {name!r} is not a route or model of the config: {where}; {hint}"
+            f"known: {', '.join(known)}")
+
+
 @click.command("claude", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @config_option
 @click.option("--url", default=None, help="Gateway URL (default: from the config's server section).")
@@ -190,6 +209,10 @@ def command(config_path: str, url: str | None, haiku_model: str | None, subagent
     if url is None:
         host = "127.0.0.1" if cfg.server.host in ("0.0.0.0", "::") else cfg.server.host
         url = f"http://{host}:{cfg.server.port}"
+    for option, name in (("--haiku-model", haiku_model), ("--subagent-model", subagent_model)):
+        warning = unknown_name_warning(cfg, option, name)
+        if warning:
+            click.echo(f"tierwise: warning: {warning}", err=True)
     key = gateway_key(cfg)
     _check_gateway(url, config_path, key)
     exe = find_claude()

@@ -62,6 +62,27 @@ def too_few_questions_advice(e: Any, save_path: str | None) -> str:
     return "try " + "; or ".join(ways)
 
 
+_COMPARE = ("before deploying it, compare other specs (`-r linear -r stack-lsa -r transfer-lsa`; `transfer` and "
+            "`stack` with the embeddings extra) or gather more rows")
+
+
+def _not_shown_better(row: Any) -> str | None:
+    """What to know before deploying a router saved after a cross-validation it did not win: the table shows
+    it, but the line under "saved router" is the one a user acts on."""
+    if row is None:
+        return None  # --no-cv: nothing measured
+    ci = row.apgr_ci
+    if ci is not None and ci.low <= 0.5:
+        return (f"in cross-validation it was not shown better than random (APGR {row.apgr:.3f}, 95% "
+                f"{ci.low:.3f} – {ci.high:.3f}): {_COMPARE}")
+    lead = row.lead_ci
+    if row.lead is not None and lead is not None and lead.low <= 0:
+        return (f"in cross-validation it was not shown better than {row.baseline} (lead {row.lead:+.3f}, paired "
+                f"95% {lead.low:+.3f} – {lead.high:+.3f}): a `learned` route with it may route no better than "
+                f"{row.baseline} would; {_COMPARE}")
+    return None
+
+
 def _is_saved(spec: str) -> bool:
     from tierwise.evaluation.replay import is_saved_router
 
@@ -345,6 +366,9 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
                                   "out-of-fold ones (its strong-call share on new prompts will be off; give the route "
                                   "`target_share`, which re-fits on traffic)")
             attach_profile(r, ds.prompts)  # its training distribution, for shift detection
+            weak_note = _not_shown_better(next((row for row in rows if row.name == name), None))
+            if weak_note:
+                save_notes.append(weak_note)
             saved = str(save_router(r, save_path))
         if scores_path:
             write_scores(ds, rows, scores_path)
@@ -378,6 +402,9 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
                f"per 1,000 queries at that share, at ${price_strong:g}/M tokens strong and ${price_weak:g}/M weak, "
                f"{tokens_per_query:g} tokens a query (defaults: RouteLLM's GPT-4/Mixtral cost model; yours: "
                "--price-strong, --price-weak, --tokens-per-query).")
+    if not routers and not online and not reflective:
+        notes.append("only the baselines are shown: no router was given; add one or more to train and compare on "
+                     "this data (`-r linear -r stack-lsa`, or a saved router's .json)")
     for note in notes:
         click.echo(f"\nNote: {note}.")
     if online:

@@ -48,8 +48,8 @@ def csv_rows(path: str | Path, error: type[Exception]) -> Iterator[tuple[int, di
                 if not row:
                     continue
                 for k in OUTCOMES:
-                    if k in row:
-                        row[k] = _number(row[k], k, f"{path}:{line}", error)
+                    if k in row:  # a cell that is no number is reported with the other rows' problems
+                        row[k] = _number(row[k])
                 yield line, row
     except UnicodeDecodeError as e:
         raise error(f"{path}: not UTF-8 (byte 0x{e.object[e.start]:02x}); save the file as UTF-8") from None
@@ -60,9 +60,15 @@ def csv_rows(path: str | Path, error: type[Exception]) -> Iterator[tuple[int, di
         raise error(f"cannot read {path}: {e.strerror}") from None
 
 
-def _number(text: str, field: str, where: str, error: type[Exception]) -> float:
+class NotANumber(str):
+    """An outcome cell that does not read as a number: the loader names it with every other row to fix."""
+
+    def problem(self, field: str) -> str:
+        return f"`{field}` is {self[:20]!r}: write the outcome as a number (1/0 correctness or a grade)"
+
+
+def _number(text: str) -> float | NotANumber:
     try:
         return float(text.strip())
     except ValueError:
-        raise error(f"{where}: `{field}` is {text[:20]!r}: write the outcome as a number (1/0 correctness or a "
-                    "grade)") from None
+        return NotANumber(text)

@@ -30,11 +30,25 @@ class SavedRouterCheck:
     def text(self) -> str:
         lines = [f"**{self.name}**"]
         if self.share is not None:
-            lines.append(f"- calibrated for {self.target_share:.0%} strong calls; at that threshold "
+            lines.append(f"- calibrated for {self.target_share:.0%} strong calls (`--target-share`); at that threshold "
                          f"({self.threshold:.4f}) it sends {self.share:.1%} of these queries to the strong model")
-        lines += [f"- {k}: {v}" for k, v in self.extra.items() if isinstance(v, (str, int, float))]
+        lines += [_in_words(k, v) for k, v in self.extra.items() if isinstance(v, (str, int, float))]
         lines += [f"- WARNING: {w}" for w in self.warnings]
         return "\n".join(lines)
+
+
+def _in_words(key: str, value: Any) -> str:
+    """An extra figure as a line a first-time reader can act on (`--json` keeps the bare keys)."""
+    if key.startswith("far_share_"):
+        return (f"- {key}: {value} (shift, {key.removeprefix('far_share_')} space: the share of these queries farther "
+                f"from its training prompts than {FAR_QUANTILE:.0%} of those are from each other; about "
+                f"{1 - FAR_QUANTILE:.2f} for data like its own, a warning past {FAR_SHARE:g})")
+    if key.startswith("mean_percentile_"):
+        return (f"- {key}: {value} (how far these queries lie from its training prompts, as a percentile of the "
+                "training prompts' own distances: about 0.5 for data like its own, 1.0 for data unlike it)")
+    if key == "in_training":
+        return f"- {key}: {value} (queries that are among its training prompts)"
+    return f"- {key}: {value}"
 
 
 def share_is_off(target: float, share: float) -> bool:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from tierwise.evaluation.csv_rows import NotANumber
 from tierwise.evaluation.dataset import OutcomeDataset
 
 STRONG = "gpt-4-1106-preview"
@@ -61,12 +62,13 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
     return [row for _, row in _jsonl_lines(path)]
 
 
-def _jsonl_lines(path: Path) -> list[tuple[int, Any]]:
+def _jsonl_lines(path: Path, problems: list[str] | None = None) -> list[tuple[int, Any]]:
     """(line number in the file, parsed value) of each non-blank line (tierwise.jsonl_lines: a BOM, CRLF and
-    blank lines are fine; other encodings are an error naming the line)."""
+    blank lines are fine; other encodings are an error naming the line; with `problems`, lines that are not JSON
+    are added to it)."""
     from tierwise.jsonl_lines import jsonl_lines
 
-    return list(jsonl_lines(path, DataError))
+    return list(jsonl_lines(path, DataError, problems))
 
 
 def _contaminated(path: Path) -> set[str]:
@@ -173,12 +175,13 @@ def load_jsonl(path: str | os.PathLike[str]) -> OutcomeDataset:
 
     p = Path(path)
     rows: list[tuple[str, int, Any]]  # (where, for errors; the row's default id; the row)
+    unparsed: list[str] = []  # JSONL lines that are not JSON, named with the rows' problems
     if is_table(p):
         rows = [(f"{p}:{n}", n, r) for n, r in csv_rows(p, DataError)]
     elif is_json_array(p):
         rows = [(f"{p}:{line} (item {n})", n, r) for n, line, r in json_array_rows(p, DataError)]
     else:
-        rows = [(f"{p}:{n}", n, r) for n, r in _jsonl_lines(p)]
+        rows = [(f"{p}:{n}", n, r) for n, r in _jsonl_lines(p, unparsed)]
     if not rows:
         if is_table(p):
             raise DataError(f"{p}: a header row and no records below it (one record a line under the header: "
@@ -187,10 +190,12 @@ def load_jsonl(path: str | os.PathLike[str]) -> OutcomeDataset:
     prompts, strong, weak, groups, subjects = [], [], [], [], []
     sr: list[str] = []
     wr: list[str] = []
-    for where, n, r in rows:
-        problem = _row_problem(r)
-        if problem is not None:
-            raise DataError(f"{where}: {problem}")
+    # every row's problem at once: a file with a few mistakes is fixed in one pass, not one rerun per mistake
+    problems = [(n, f"{where}: {problem}") for where, n, r in rows if (problem := _row_problem(r)) is not None]
+    problems += [(int(u[len(f'{p}:'):].split(':', 1)[0]), u) for u in unparsed]  # `path:N: ...`
+    if problems:
+        raise DataError(_problems_text([text for _, text in sorted(problems)]))
+    for _, n, r in rows:
         prompts.append(r["prompt"])
         strong.append(float(r["strong"]))
         weak.append(float(r["weak"]))
@@ -203,6 +208,20 @@ def load_jsonl(path: str | os.PathLike[str]) -> OutcomeDataset:
     has_resp = any(sr) or any(wr)
     return OutcomeDataset(p.stem, prompts, np.array(strong), np.array(weak), groups, subjects,
                           strong_responses=sr if has_resp else None, weak_responses=wr if has_resp else None)
+
+
+MAX_PROBLEMS_SHOWN = 20
+
+
+def _problems_text(problems: list[str]) -> str:
+    """The rows to fix, one a line (the first line as a single problem reads), at most MAX_PROBLEMS_SHOWN."""
+    if len(problems) == 1:
+        return problems[0]
+    shown = problems[:MAX_PROBLEMS_SHOWN]
+    more = len(problems) - len(shown)
+    tail = f"\n(and {more:,} more; {len(problems):,} rows to fix in all)" if more else \
+        f"\n({len(problems)} rows to fix)"
+    return "\n".join(shown) + tail
 
 
 def _row_problem(r: Any) -> str | None:
@@ -240,6 +259,8 @@ def _row_problem(r: Any) -> str | None:
                     f"±{MAX_OUTCOME:.0e} (sums of larger ones overflow)")
         if isinstance(v, bool):
             return f"`{k}` is {str(v).lower()}: write the outcome as a number, 1 or 0"
+        if isinstance(v, NotANumber):  # a CSV cell
+            return v.problem(k)
         if isinstance(v, str):
             return f"`{k}` is text ({json.dumps(v[:20])}): write the outcome as a JSON number, without quotes"
         return f"`{k}` must be a finite number (an outcome: 1/0 correctness or a grade), not {json.dumps(v)[:20]}"
@@ -316,6 +337,12 @@ def load_dataset(spec: str, root: str | os.PathLike[str] | None = None) -> Outco
     if spec.endswith(".jsonl") or os.sep in spec or (spec not in _benchmark_names() and Path(spec).is_file()):
         # a .csv/.tsv is read by its header, a .json holding an array as its items, any other file as JSONL
         return load_jsonl(spec)
+    if spec not in _benchmark_names():
+        # `mine` for `mine.jsonl`: the name a file manager shows without its extension
+        near = [f"{spec}{ext}" for ext in (".jsonl", ".json", ".csv", ".tsv") if Path(f"{spec}{ext}").is_file()]
+        if near:
+            raise DataError(f"no file or benchmark {spec!r}; did you mean {' or '.join(f'`{n}`' for n in near)}? "
+                            "(a file's path with its extension)")
     return load_benchmark(spec, root)
 
 
