@@ -31,8 +31,8 @@ def prefix():
     drop_redis_keys(REDIS_URL, p)
 
 
-def _gateway(openai_up, anthropic_up, prefix, tmp_path):  # noqa: F811
-    cfg = _config(openai_up, anthropic_up, prefix)
+def _gateway(openai_up, anthropic_up, prefix, tmp_path, **limit):  # noqa: F811
+    cfg = _config(openai_up, anthropic_up, prefix, **limit)
     cfg["budgets"]["store"]["redis_url"] = REDIS_URL
     cfg["ledger"] = {"path": str(tmp_path / "ledger.db")}
     return GatewayServer(make_config(cfg, tmp_path)).start()
@@ -77,5 +77,38 @@ def test_a_hostile_row_in_the_ledger_file_is_left_out(openai_up, anthropic_up, p
         # nothing restored). The honest row's 3 answers are back: 5 more fit under $0.05 (8 answers).
         assert not errors, f"{len(errors)} errors: {sorted(set(errors))}"
         assert answered == 5, f"{answered} answered after the restart (3 were spent before it)"
+    finally:
+        g.stop()
+
+
+def test_an_older_row_does_not_shorten_a_restored_counters_life(openai_up, anthropic_up, prefix, tmp_path):  # noqa: F811
+    """A row saved long ago (a process that stopped 55 minutes into a `{rolling: 1h}` window) expires sooner than the
+    newer rows of the same counter. Before session 33's review (review33b) the restore set the counter's expiry to
+    each offer's in turn, so the oldest one offered last left the restored hour's spend minutes to live: a budget
+    nobody used meanwhile was then whole again. Now a restore only lengthens a counter's life."""
+    import redis
+
+    anthropic_up.default = Reply(text="answer " * 50, usage=(100, 400))
+    g = _gateway(openai_up, anthropic_up, prefix, tmp_path, window={"rolling": "1h"})
+    try:
+        assert _spend([oai(g)], 3) == 3
+        wait_for(lambda: g.gateway.spend.store.mirror.counters)
+    finally:
+        g.stop()
+    db = sqlite3.connect(tmp_path / "ledger.db")
+    with db:  # (a process stopped long ago: a smaller sample, its row's counter expiring in 2 minutes)
+        db.execute("INSERT INTO budget_spend SELECT 'stopped-long-ago', epoch, key, slot, usd / 3, 0, usd / 3, 0, "
+                   "unixepoch('now') + 120 FROM budget_spend")
+        [key] = {k for (k,) in db.execute("SELECT key FROM budget_spend")}
+    db.close()
+    drop_redis_keys(REDIS_URL, prefix)
+    g = _gateway(openai_up, anthropic_up, prefix, tmp_path, window={"rolling": "1h"})
+    try:
+        r = redis.Redis.from_url(REDIS_URL)
+        wait_for(lambda: r.exists(key))
+        ttl = r.ttl(key)
+        r.close()
+        # Before: 120 (the stopped process's row offered last)
+        assert ttl > 3000, f"the restored counter lives {ttl} s"
     finally:
         g.stop()

@@ -31,6 +31,7 @@ log = logging.getLogger("tierwise.budgets")
 # finite number at or above zero, the row was written from outside the gateways or corrupted
 MAX_USD = 1e9
 MAX_TOK = 10**15
+MAX_TTL = 40 * 86400  # seconds a restored counter lives at most (a month's window expires 32 days + 1 hour after)
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS budget_spend (
   member TEXT NOT NULL, epoch TEXT NOT NULL, key TEXT NOT NULL, slot INTEGER NOT NULL, usd REAL NOT NULL,
@@ -117,7 +118,7 @@ def _offer(row: list[Any], now: float) -> str | None:
         return None
     if type(expires) not in (int, float) or not math.isfinite(expires):
         return None
-    return f"{key} {slot} {_num(usd)} {tok} {_num(own_usd)} {own_tok} {max(1, int(min(expires - now, 1e9)))}"
+    return f"{key} {slot} {_num(usd)} {tok} {_num(own_usd)} {own_tok} {max(1, int(min(expires - now, MAX_TTL)))}"
 
 
 def _num(x: float) -> str:
