@@ -55,9 +55,9 @@ class SpendFile:
             self._made = True
         return db
 
-    def save(self, member: str, epoch: str, offers: list[str], now: float) -> None:
-        """Replace this member's rows by `offers` (SpendMirror.offers' lines) seen under `epoch` (blocking: call it
-        off the event loop)."""
+    def save(self, member: str, epoch: str, offers: list[str], now: float, whole: bool = True) -> None:
+        """Replace this member's rows by `offers` (SpendMirror.offers' lines) seen under `epoch`, or with `whole`
+        false write only those (the counters changed since the last save; blocking: call it off the event loop)."""
         rows = []
         for line in offers:
             key, slot, usd, tok, own_usd, own_tok, ttl = line.rsplit(" ", 6)
@@ -66,7 +66,7 @@ class SpendFile:
         db = self._connect()
         try:
             with db:
-                db.execute("DELETE FROM budget_spend WHERE member = ? OR expires <= ?", (member, now))
+                db.execute("DELETE FROM budget_spend WHERE (member = ? AND ?) OR expires <= ?", (member, whole, now))
                 db.executemany("INSERT OR REPLACE INTO budget_spend VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         finally:
             db.close()
