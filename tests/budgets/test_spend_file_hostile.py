@@ -112,3 +112,31 @@ def test_an_older_row_does_not_shorten_a_restored_counters_life(openai_up, anthr
         assert ttl > 3000, f"the restored counter lives {ttl} s"
     finally:
         g.stop()
+
+
+def test_a_deployment_whose_prefix_begins_anothers_does_not_restore_its_rows(openai_up, anthropic_up, prefix,  # noqa: F811
+                                                                             tmp_path):
+    """Two deployments on one Redis and one ledger file (`tw:` and `tw:eu:`). Before session 33's review (review33b)
+    the file's rows were chosen by `key` beginning with the prefix: a gateway of `tw:` starting offered the `tw:eu:`
+    deployment's rows (saved under its epoch, never `tw:`'s) into `tw:eu:`'s live counters: its spend counted twice.
+    Now a row is this deployment's only when its key is one of its budget counters (`<prefix>b:`)."""
+    from tests.budgets.test_store_emptied import _used
+
+    anthropic_up.default = Reply(text="answer " * 50, usage=(100, 400))
+    eu = _gateway(openai_up, anthropic_up, prefix + "eu:", tmp_path)
+    try:
+        assert _spend([oai(eu)], 3) == 3
+        wait_for(lambda: eu.gateway.spend.store.mirror.counters)
+        db = sqlite3.connect(tmp_path / "ledger.db")
+        wait_for(lambda: db.execute("SELECT count(*) FROM budget_spend").fetchone()[0] >= 1)
+        db.close()
+        main = _gateway(openai_up, anthropic_up, prefix, tmp_path)
+        try:
+            assert _spend([oai(main)], 1) == 1
+        finally:
+            main.stop()
+        # Before (review33b): 6 answers' worth, the eu deployment's 3 offered into its own live counters again
+        assert _used(eu) == pytest.approx(3 * COST)
+    finally:
+        eu.stop()
+        drop_redis_keys(REDIS_URL, prefix + "eu:")

@@ -42,7 +42,10 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS budget_spend (
 class SpendFile:
     def __init__(self, path: str, prefix: str) -> None:
         self.path = path
-        self.prefix = prefix  # (the rows of this store's counters only: other deployments may share the file)
+        # The rows of this store's budget counters only (`<prefix>b:`, controller.py's keys): other deployments may
+        # share the file, and one whose prefix begins with this one's (`tw:` and `tw:eu:`) had its rows offered into
+        # its own live counters by this one's gateways before review33b (counted twice)
+        self.prefix = prefix + "b:"
         self._made = False
 
     def _connect(self) -> sqlite3.Connection:
