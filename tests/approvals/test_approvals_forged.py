@@ -122,3 +122,39 @@ def test_a_short_or_missing_signing_secret_is_a_config_error(tmp_path, monkeypat
     cfg = make_config(_config(openai_up, anthropic_up, "tw-test-x:"), tmp_path)
     with pytest.raises(ConfigError, match="TW_APPROVALS_SECRET"):
         Gateway(cfg)
+
+
+def _rewrite(prefix: str, id: str, **fields: Any) -> None:
+    """A Redis writer changes what an approver reads of a pending record (it stays pending)."""
+    r = redis.Redis.from_url(URL)
+    try:
+        rec = orjson.loads(r.get(prefix + "rec:" + id))
+        rec.update(fields)
+        r.set(prefix + "rec:" + id, orjson.dumps(rec), ex=600)
+    finally:
+        r.close()
+
+
+@pytest.mark.parametrize("fields", [{"preview": "[user] what time is it?"}, {"subject": "read-only"},
+                                    {"model": "cheap-local"}, {"facts": {"tools": []}}])
+def test_an_approval_of_a_rewritten_record_releases_no_request(gateway, openai_up, anthropic_up, prefix,
+                                                               monkeypatch, fields):
+    """The decision's tag bound the decision, not what it was taken on: a writer rewrote the pending record's
+    preview (what the approver reads) to a harmless question, the approver approved it with a signed decision,
+    and the request the gateway held (`deploy`) went on (review33b)."""
+    import openai
+
+    monkeypatch.setenv("TW_ADMIN", ADMIN)
+    monkeypatch.setenv("TW_APPROVALS_SECRET", SECRET)
+    g = gateway(_config(openai_up, anthropic_up, prefix, True))
+    out: list[Any] = []
+    t = _ask(g, out)
+    [pending] = wait_pending(g.url)
+    _rewrite(prefix, pending["id"], **fields)
+    r = decide(g.url, pending["id"], "approve")
+    t.join(20)
+    # Before (review33b): ['ok'], the request answered on an approval of another text
+    assert len(out) == 1 and isinstance(out[0], openai.PermissionDeniedError), \
+        f"an approval of a rewritten record let the request through: {out}"
+    assert not [x for x in anthropic_up.requests if "deploy" in str(x.body)]
+    assert r.status_code == 200 and r.json()["state"] == "rejected", r.text  # (the approver is told)

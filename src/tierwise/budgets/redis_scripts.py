@@ -348,7 +348,10 @@ for i = 6, #ARGV do
       add(key, 'k' .. slot, dt)
     end
     if du > 0 or dt > 0 then
-      redis.call('EXPIRE', key, ex)
+      -- (only lengthened: an older offer of the counter, a process stopped long ago, expires sooner, and offered
+      -- after the newer ones it left the restored spend minutes to live before review33b)
+      local left = redis.call('TTL', key)
+      if left < 0 or left < tonumber(ex) then redis.call('EXPIRE', key, ex) end
       redis.call('ZADD', recent, rnow, f)
       redis.call('ZADD', recent .. ':ends', 'GT', rnow + tonumber(ex), f)
     end

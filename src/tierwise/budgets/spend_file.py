@@ -17,10 +17,21 @@ requests in flight.
 
 from __future__ import annotations
 
+import logging
+import math
 import sqlite3
 from collections import defaultdict
+from typing import Any
 
 from tierwise.sqlite_wal import retry_locked
+
+log = logging.getLogger("tierwise.budgets")
+
+# A row's dollars and tokens are believed up to these (a counter's settled spend in one window): past them, or not a
+# finite number at or above zero, the row was written from outside the gateways or corrupted
+MAX_USD = 1e9
+MAX_TOK = 10**15
+MAX_TTL = 40 * 86400  # seconds a restored counter lives at most (a month's window expires 32 days + 1 hour after)
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS budget_spend (
   member TEXT NOT NULL, epoch TEXT NOT NULL, key TEXT NOT NULL, slot INTEGER NOT NULL, usd REAL NOT NULL,
@@ -31,7 +42,10 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS budget_spend (
 class SpendFile:
     def __init__(self, path: str, prefix: str) -> None:
         self.path = path
-        self.prefix = prefix  # (the rows of this store's counters only: other deployments may share the file)
+        # The rows of this store's budget counters only (`<prefix>b:`, controller.py's keys): other deployments may
+        # share the file, and one whose prefix begins with this one's (`tw:` and `tw:eu:`) had its rows offered into
+        # its own live counters by this one's gateways before review33b (counted twice)
+        self.prefix = prefix + "b:"
         self._made = False
 
     def _connect(self) -> sqlite3.Connection:
@@ -44,9 +58,9 @@ class SpendFile:
             self._made = True
         return db
 
-    def save(self, member: str, epoch: str, offers: list[str], now: float) -> None:
-        """Replace this member's rows by `offers` (SpendMirror.offers' lines) seen under `epoch` (blocking: call it
-        off the event loop)."""
+    def save(self, member: str, epoch: str, offers: list[str], now: float, whole: bool = True) -> None:
+        """Replace this member's rows by `offers` (SpendMirror.offers' lines) seen under `epoch`, or with `whole`
+        false write only those (the counters changed since the last save; blocking: call it off the event loop)."""
         rows = []
         for line in offers:
             key, slot, usd, tok, own_usd, own_tok, ttl = line.rsplit(" ", 6)
@@ -55,7 +69,7 @@ class SpendFile:
         db = self._connect()
         try:
             with db:
-                db.execute("DELETE FROM budget_spend WHERE member = ? OR expires <= ?", (member, now))
+                db.execute("DELETE FROM budget_spend WHERE (member = ? AND ?) OR expires <= ?", (member, whole, now))
                 db.executemany("INSERT OR REPLACE INTO budget_spend VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         finally:
             db.close()
@@ -81,10 +95,33 @@ class SpendFile:
         finally:
             db.close()
         out: dict[str, list[str]] = defaultdict(list)
-        for member, key, slot, usd, tok, own_usd, own_tok, expires in rows:
-            out[member].append(f"{key} {slot} {_num(usd)} {int(tok)} {_num(own_usd)} {int(own_tok)} "
-                               f"{max(1, int(expires - now))}")
+        bad = 0
+        for member, *row in rows:
+            line = _offer(row, now)
+            if line is None or not isinstance(member, str):
+                bad += 1
+            else:
+                out[member].append(line)
+        if bad:
+            log.warning("budgets: %d row(s) of budget_spend in %s hold values no gateway writes (a word, a number "
+                        "below zero, not finite or past %g): left out of the restore", bad, self.path, MAX_USD)
         return dict(out)
+
+
+def _offer(row: list[Any], now: float) -> str | None:
+    """A saved row as RESTORE's offer, or None for a row no gateway writes (tampered with, corrupted): before
+    session 33's review (review33b) `inf` failed the start's RESTORE call (a 503, and the counter's field reset to 0),
+    and a word or an infinite token count made the whole file unreadable (nothing restored)."""
+    key, slot, usd, tok, own_usd, own_tok, expires = row
+    if not isinstance(key, str) or not key or len(key.split()) != 1 or type(slot) is not int:
+        return None
+    if not all(type(x) in (int, float) and 0 <= x <= MAX_USD for x in (usd, own_usd)):
+        return None  # (NaN fails the comparison)
+    if not all(type(x) is int and 0 <= x <= MAX_TOK for x in (tok, own_tok)):
+        return None
+    if type(expires) not in (int, float) or not math.isfinite(expires):
+        return None
+    return f"{key} {slot} {_num(usd)} {tok} {_num(own_usd)} {own_tok} {max(1, int(min(expires - now, MAX_TTL)))}"
 
 
 def _num(x: float) -> str:

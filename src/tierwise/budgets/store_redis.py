@@ -132,6 +132,7 @@ class RedisStore:
         self._repair = self.client.register_script(REPAIR)
         self.ekey = prefix + "epoch"
         self.epoch = ""  # the store's epoch as this gateway last saw it ("": not yet)
+        self._saved_epoch = ""  # the epoch its rows in the ledger's file were last saved under
         self._calls = itertools.count()
         self.mirror = SpendMirror()  # every counter's settled spend as this gateway knows it
         self._restoring: asyncio.Future[None] | None = None
@@ -226,14 +227,16 @@ class RedisStore:
 
     async def _save(self) -> None:
         """This process's mirror into its ledger's file, when it changed (`spend_file.py`)."""
-        if self.file is None or not self.mirror.changed or not self.epoch:
+        whole = self._saved_epoch != self.epoch  # (all of it under a new epoch; else what changed since the last)
+        if self.file is None or not self.epoch or not (whole or self.mirror.changed):
             return
-        self.mirror.changed = False
+        changed, self.mirror.changed = self.mirror.changed, set()
         try:
-            await asyncio.to_thread(self.file.save, self.member, self.epoch, self.mirror.offers(time.time()),
-                                    time.time())
+            await asyncio.to_thread(self.file.save, self.member, self.epoch,
+                                    self.mirror.offers(time.time(), None if whole else changed), time.time(), whole)
+            self._saved_epoch = self.epoch
         except Exception as e:  # noqa: BLE001 - a full disk or a locked file: the next look tries again
-            self.mirror.changed = True
+            self.mirror.changed |= changed
             log.warning("budgets: could not keep the spend mirror in %s (%s)", self.file.path, type(e).__name__)
 
     def start(self) -> None:

@@ -36,6 +36,11 @@ FINAL_STATES = ("approved", "rejected", "timed_out", "cancelled")
 OPENED, ROUTE_FULL, KEY_FULL = "opened", "route", "key"
 
 
+# A record's fields an approver decides on (review33b: a decision's tag covered none of them, and a Redis writer who
+# rewrote a pending record's preview to a harmless question had the approver release the request it hid)
+ASKED = ("id", "kind", "subject", "request_id", "model", "key", "tenant", "preview", "facts", "node")
+
+
 @dataclass(slots=True)
 class ApprovalRecord:
     id: str
@@ -55,11 +60,18 @@ class ApprovalRecord:
     reason: str | None = None
     decided: float | None = None
     sig: str | None = None  # the deciding gateway's tag (`signed`), with approvals.store.signing_key_env
+    osig: str | None = None  # the opening gateway's tag over what is asked (`asked`), with signing_key_env
 
-    def signed(self) -> bytes:
-        """What a decision's tag covers: the record it is on, the decision, who took it, why and when (ms)."""
+    def asked(self) -> bytes:
+        """What an approver decides on, as the gateway holding the request opened the record (its `osig` covers it,
+        and through it every decision's tag)."""
+        return b"open\n" + orjson.dumps({k: getattr(self, k) for k in ASKED}, option=orjson.OPT_SORT_KEYS)
+
+    def signed(self, osig: str | None = None) -> bytes:
+        """What a decision's tag covers: the record it is on, the decision, who took it, why and when (ms), and
+        the opening tag of what was asked (`osig`: the record's own unless given)."""
         return "\n".join((self.id, self.state, self.approver or "", self.reason or "",
-                          f"{self.decided or 0:.3f}")).encode()
+                          f"{self.decided or 0:.3f}", (self.osig if osig is None else osig) or "")).encode()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,7 +111,7 @@ class ApprovalStore(Protocol):
     def unwatch(self, id: str) -> None: ...
     async def ready(self) -> None: ...
     async def withdraw(self, rec: ApprovalRecord) -> None: ...
-    def authentic(self, rec: ApprovalRecord) -> bool: ...
+    def authentic(self, rec: ApprovalRecord, opened: ApprovalRecord | None = None) -> bool: ...
     async def close(self) -> None: ...
 
 
@@ -186,7 +198,7 @@ class MemoryApprovalStore(_Watchers):
     async def withdraw(self, rec: ApprovalRecord) -> None:
         await self.decide(rec.id, "cancelled", "gateway", WITHDRAWN)
 
-    def authentic(self, rec: ApprovalRecord) -> bool:
+    def authentic(self, rec: ApprovalRecord, opened: ApprovalRecord | None = None) -> bool:
         return True  # (this process's memory: nobody else writes it)
 
     async def close(self) -> None:
@@ -323,6 +335,8 @@ class RedisApprovalStore(_Watchers):
 
     async def open(self, rec: ApprovalRecord, max_pending: int, per_key: int) -> str:
         now = time.time()
+        if self.secret is not None:
+            rec.osig = signing.tag(self.secret, rec.asked()).hex()
         ttl = int(rec.deadline - now) + KEEP_DECIDED_S
         keys = [self.prefix + "pending", self._subject(rec.kind, rec.subject), self._rec(rec.id)]
         args: list[Any] = [rec.id, rec.deadline, now, max_pending, orjson.dumps(rec.to_dict()), max(ttl, 1)]
@@ -344,15 +358,16 @@ class RedisApprovalStore(_Watchers):
             return
         await self.decide(rec.id, "cancelled", "gateway", WITHDRAWN)
 
-    def authentic(self, rec: ApprovalRecord) -> bool:
-        """A decided record a gateway holding the secret wrote (any record, without one)."""
+    def authentic(self, rec: ApprovalRecord, opened: ApprovalRecord | None = None) -> bool:
+        """A decided record a gateway holding the secret wrote (any record, without one), on the request `opened`
+        (the waiter's own copy of what it asked: a decision taken on a record rewritten since does not verify)."""
         if self.secret is None:
             return True
-        try:
-            given = bytes.fromhex(rec.sig) if isinstance(rec.sig, str) else b""
-        except ValueError:
-            return False
-        return signing.verifies(self.secret, rec.signed(), given)
+        return _verifies(self.secret, rec.signed(None if opened is None else opened.osig or ""), rec.sig)
+
+    def as_opened(self, rec: ApprovalRecord) -> bool:
+        """What `rec` asks is what a gateway holding the secret opened (any record, without one)."""
+        return self.secret is None or _verifies(self.secret, rec.asked(), rec.osig)
 
     async def get(self, id: str) -> ApprovalRecord | None:
         raw = await asyncio.wait_for(self.client.get(self._rec(id)), OP_TIMEOUT)
@@ -362,8 +377,17 @@ class RedisApprovalStore(_Watchers):
         decided = round(time.time(), 3)  # (whole ms: the same number after Lua's cjson, which keeps 14 digits)
         sig = ""
         if self.secret is not None:
+            # The tag covers the record's opening tag, so it approves only what the waiter asked; a record whose
+            # fields were rewritten since it opened is rejected, not approved (what the approver read was not it)
+            cur = readable(await asyncio.wait_for(self.client.get(self._rec(id)), OP_TIMEOUT))
+            if state == "approved" and cur is not None and cur.state == PENDING and not self.as_opened(cur):
+                log.warning("approvals: %s was changed in the store since its gateway opened it (written from "
+                            "outside the gateways); rejected instead of approved", id)
+                state, reason = "rejected", (f"approved by {approver[:64]} on a record changed outside the gateways "
+                                             "since it opened")
+                approver = "gateway"
             d = ApprovalRecord(id, "", "", 0, 0, state=state, approver=approver, reason=reason or None, decided=decided)
-            sig = signing.tag(self.secret, d.signed()).hex()
+            sig = signing.tag(self.secret, d.signed(cur.osig if cur is not None else "")).hex()
         done, raw = await asyncio.wait_for(self._decide(
             keys=[self.prefix + "pending", self._rec(id)],
             args=[id, state, approver, reason or "", f"{decided:.3f}", self.prefix + "subject:", self.channel,
@@ -377,8 +401,11 @@ class RedisApprovalStore(_Watchers):
         if not ids:
             return []
         raws = await asyncio.wait_for(self.client.mget([self._rec(i.decode()) for i in ids]), OP_TIMEOUT)
-        recs = [r for r in map(readable, raws) if r is not None]
-        return sorted((r for r in recs if r.state == PENDING), key=lambda r: r.created)
+        recs = [r for r in map(readable, raws) if r is not None and r.state == PENDING]
+        if len(kept := [r for r in recs if self.as_opened(r)]) < len(recs):
+            log.warning("approvals: %d pending record(s) changed since their gateway opened them (written from "
+                        "outside the gateways): left out of the list", len(recs) - len(kept))
+        return sorted(kept, key=lambda r: r.created)
 
     async def close(self) -> None:
         self.wake_all()
@@ -388,3 +415,11 @@ class RedisApprovalStore(_Watchers):
                 await self._listener
         with contextlib.suppress(Exception):
             await self.client.aclose()
+
+
+def _verifies(secret: bytes, data: bytes, hex_tag: Any) -> bool:
+    try:
+        given = bytes.fromhex(hex_tag) if isinstance(hex_tag, str) else b""
+    except ValueError:
+        return False
+    return signing.verifies(secret, data, given)

@@ -216,7 +216,7 @@ class Approvals:
                                                      f"no decision within {rec.deadline - rec.created:g}s")
                 except Exception:
                     cur = None
-                return self._outcome(cur or _timed_out(rec))
+                return self._outcome(cur or _timed_out(rec), rec)
             wake_task = asyncio.ensure_future(wake.wait())
             waits: set[asyncio.Future[Any]] = {wake_task} | ({gone_task} if gone_task is not None else set())
             try:
@@ -238,12 +238,13 @@ class Approvals:
                 raise ApprovalLost(f"approval {rec.id} vanished from the approval store (restarted without "
                                    "persistence?); rejected", rec)
             if cur.state != PENDING:
-                return self._outcome(cur)
+                return self._outcome(cur, rec)
 
-    def _outcome(self, rec: ApprovalRecord) -> ApprovalRecord:
+    def _outcome(self, rec: ApprovalRecord, opened: ApprovalRecord) -> ApprovalRecord:
+        """`rec` as decided, of the record this waiter `opened` (its own copy of what it asked)."""
         why = f" ({rec.reason})" if rec.reason else ""
         if rec.state == "approved":
-            if self.store.authentic(rec):
+            if self.store.authentic(rec, opened):
                 return rec
             log.warning("approvals: %s reads approved (by %r) without a valid signature: written into the store "
                         "from outside the gateways; the request is rejected", rec.id, str(rec.approver)[:64])

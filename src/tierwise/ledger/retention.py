@@ -23,10 +23,12 @@ The evidence rows are counted and found on a partial index (`requests_evidence`,
 evidence is a small share of the rows), and the requests' cut on the `ts` index alone.
 
 Refused rows that cost nothing (status >= 400, no cost: a spent budget's 429s, a rejected approval's 403s) are a pile
-of their own the same way, at most a quarter of the bound (`requests_refused`; the requests' cut passes both piles on
-`requests_apart`): any client can write them as fast as it is refused, and cut as one pile with the requests, a client
+of their own the same way, at most a quarter of the bound (`requests_unserved`; the requests' cut passes both piles on
+`requests_aside`): any client can write them as fast as it is refused, and cut as one pile with the requests, a client
 whose every request was refused pushed out the rows of what was paid (8 of 8 paid rows gone at `max_rows: 40` after
-120 refusals, session 33, costs5; tests/budgets/test_ledger_flood.py).
+120 refusals, session 33, costs5; tests/budgets/test_ledger_flood.py). A row with tokens is never one of them: a
+failed call of a model with no price adds 0 to the cost, and such rows (a broken stream, a client gone, tokens billed)
+were cut with the refusals until session 33's review (review33b; tests/ledger/test_retention_refused_paid.py).
 
 `keep_days` measures time on the monotonic clock from the process's first pruning: the wall clock jumping
 forward (a bad NTP answer, a VM resumed with a wrong clock) no longer deletes the history it jumped over at once.
@@ -46,11 +48,17 @@ CHUNK = 5_000
 ROUNDS = 20
 _FIRST = -(1 << 63)  # below any rowid: a cut at (ts, _FIRST) keeps every row of that `ts`
 EVIDENCE = "kind IN ('eval', 'shadow')"  # the learning loop's rows (as the partial index's WHERE says it)
-# Refused rows that cost nothing (a spent budget's 429s, a rejected approval's 403s, a bad request's 400s)
-REFUSED = "kind NOT IN ('eval', 'shadow') AND status >= 400 AND coalesce(cost_usd, 0) = 0"
+# Refused rows that cost nothing (a spent budget's 429s, a rejected approval's 403s, a bad request's 400s): no model
+# was called, so no tokens either (review33b: a failed call of a model with no price adds 0 to the cost, and such a
+# broken stream's or cut client's row, billed tokens and all, was cut with the refusals)
+REFUSED = ("kind NOT IN ('eval', 'shadow') AND status >= 400 AND coalesce(cost_usd, 0) = 0 AND "
+           "coalesce(input_tokens, 0) = 0 AND coalesce(output_tokens, 0) = 0 AND "
+           "coalesce(cache_read_tokens, 0) = 0 AND coalesce(cache_write_tokens, 0) = 0")
 APART = f"({EVIDENCE} OR {REFUSED})"  # the rows of both piles, which the requests' pile passes over
-_INDEXES = [f"CREATE INDEX IF NOT EXISTS requests_{name} ON requests(ts) WHERE {where}"
-            for name, where in (("evidence", EVIDENCE), ("refused", REFUSED), ("apart", APART))]
+# (the refused pile's indexes under new names: costs5's, over its wider WHERE, would not serve the queries)
+_INDEXES = ["DROP INDEX IF EXISTS requests_refused", "DROP INDEX IF EXISTS requests_apart"] + [
+    f"CREATE INDEX IF NOT EXISTS requests_{name} ON requests(ts) WHERE {where}"
+    for name, where in (("evidence", EVIDENCE), ("unserved", REFUSED), ("aside", APART))]
 _MAX_STEPS = 64  # steps of the search for the requests' cut (each passes the rows apart it found)
 
 
