@@ -137,16 +137,13 @@ def _rewrite(prefix: str, id: str, **fields: Any) -> None:
 
 @pytest.mark.parametrize("fields", [{"preview": "[user] what time is it?"}, {"subject": "read-only"},
                                     {"model": "cheap-local"}, {"facts": {"tools": []}}])
-def test_an_approval_of_a_rewritten_record_releases_no_request(gateway, openai_up, anthropic_up, prefix,
-                                                               monkeypatch, fields):
+def test_an_approval_of_a_rewritten_record_releases_no_request(signed, anthropic_up, prefix, fields):
     """The decision's tag bound the decision, not what it was taken on: a writer rewrote the pending record's
     preview (what the approver reads) to a harmless question, the approver approved it with a signed decision,
     and the request the gateway held (`deploy`) went on (review33b)."""
     import openai
 
-    monkeypatch.setenv("TW_ADMIN", ADMIN)
-    monkeypatch.setenv("TW_APPROVALS_SECRET", SECRET)
-    g = gateway(_config(openai_up, anthropic_up, prefix, True))
+    g = signed
     out: list[Any] = []
     t = _ask(g, out)
     [pending] = wait_pending(g.url)
