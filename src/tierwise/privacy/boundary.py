@@ -58,7 +58,7 @@ from tierwise.canonical import (
     StreamChunk,
 )
 from tierwise.errors import ConfigError, InvalidRequest, UpstreamError
-from tierwise.privacy.findings_cache import FindingsCache
+from tierwise.privacy.findings_cache import FindingsCache, prefill
 from tierwise.privacy.llm_detector import LlmDetectionFailed, LlmDetector
 from tierwise.privacy.mapping_store import MappingStore
 from tierwise.privacy.origin import kept_from, origin_of, root_of
@@ -407,6 +407,7 @@ class Guard:
         self.bind(req)
         counts: Counter[str] = Counter()
         protected = self.b.protected
+        prefill(self.b.findings_cache, self._salt, request_texts(req), self._memo, self.b.scan)  # batched NER
         self._find_split(req)
         # Every string that would travel (tool names and schema values, stop sequences, extra fields
         # of blocks, ...), not only those redaction rewrites: a value there still counts for the
