@@ -211,3 +211,9 @@ def test_a_failed_batch_leaves_the_per_text_scans_to_fail_closed() -> None:
     det = BatchDetector(bad="Jane Doe wrote")
     with pytest.raises(DetectionFailed):
         Guard(boundary(det), "main").scan_request(request(["Jane Doe wrote", "and Jane Doe again"]))
+
+
+def test_without_the_spacy_model_requests_are_not_batched() -> None:
+    # nothing to gain (the structured recognizers scan text by text) and a warm turn paid the cache look-ups twice
+    b = Boundary(PrivacyConfig.model_validate({"classes": {"pii": {}}, "ner": {"enabled": False}}))
+    assert getattr(b.scan, "scan_many", None) is None

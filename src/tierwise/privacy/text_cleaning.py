@@ -62,7 +62,8 @@ def detector_for(cfg: PrivacyConfig, *, ner: bool = True) -> Callable[[str], lis
             raise DetectionFailed(type(e).__name__) from None
 
     scan.ner_active = det.ner is not None  # type: ignore[attr-defined]  # NER layer (model or heuristics) on
-    scan.scan_many = scan_many  # type: ignore[attr-defined]  # a request's new texts at once (findings_cache.prefill)
+    if det.ner_active:  # a request's new texts at once (findings_cache.prefill): only spaCy gains from a batch
+        scan.scan_many = scan_many  # type: ignore[attr-defined]
     return scan
 
 
