@@ -54,7 +54,8 @@ class CountingNlp:
     """The real pipeline, counting per-text calls and pipe calls (and each pipe call's number of texts)."""
 
     def __init__(self, nlp: Any) -> None:
-        self.nlp, self.calls, self.pipes = nlp, 0, []
+        self.nlp, self.calls = nlp, 0
+        self.pipes: list[int] = []
 
     def __call__(self, text: str) -> Any:
         self.calls += 1
