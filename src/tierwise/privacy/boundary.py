@@ -58,13 +58,13 @@ from tierwise.canonical import (
     StreamChunk,
 )
 from tierwise.errors import ConfigError, InvalidRequest, UpstreamError
-from tierwise.privacy.findings_cache import FindingsCache
+from tierwise.privacy.findings_cache import FindingsCache, prefill
 from tierwise.privacy.llm_detector import LlmDetectionFailed, LlmDetector
 from tierwise.privacy.mapping_store import MappingStore
 from tierwise.privacy.origin import kept_from, origin_of, root_of
 from tierwise.privacy.policy import PolicyTable, Verdict, decide, stricter
 from tierwise.privacy.policy_config import PrivacyConfig
-from tierwise.privacy.redact import Pseudonymizer
+from tierwise.privacy.redact import Pseudonymizer, RedactMemo
 from tierwise.privacy.redact_canonical import _Redactor, redact_request, restore_response
 from tierwise.privacy.request_scan import iter_texts, read_pdfs
 from tierwise.privacy.request_vocabulary import DeclaredNames, ValueSpread, tool_name_slots, values_in_body
@@ -408,6 +408,7 @@ class Guard:
         self.bind(req)
         counts: Counter[str] = Counter()
         protected = self.b.protected
+        prefill(self.b.findings_cache, self._salt, request_texts(req), self._memo, self.b.scan)  # batched NER
         self._find_split(req)
         # Every string that would travel (tool names and schema values, stop sequences, extra fields
         # of blocks, ...), not only those redaction rewrites: a value there still counts for the
@@ -542,7 +543,7 @@ class Guard:
                     return []  # redacted before (the next remote call of this request): the memo has it
                 return spread.add(s, [f for f in findings(s) if f.entity in ents])
 
-            memo = _RedactMemo(p, cache)
+            memo = RedactMemo(p, cache, MAX_MEMO_TEXTS)
             out = redact_request(req, memo, detect)  # type: ignore[arg-type]
             if req.extra:
                 out = replace(out, extra=_Redactor(memo, detect).json(req.extra))  # type: ignore[arg-type]
@@ -580,21 +581,3 @@ class Guard:
 
         return out, p, check
 
-
-class _RedactMemo:
-    """A Pseudonymizer's `redact` remembered per text: the next remote call of the same request
-    (a cascade's next tier, a judge, a retry) re-sends mostly the same texts."""
-
-    __slots__ = ("p", "cache")
-
-    def __init__(self, p: Pseudonymizer, cache: dict[str, str]) -> None:
-        self.p = p
-        self.cache = cache
-
-    def redact(self, text: str, findings: Any) -> str:
-        got = self.cache.get(text)
-        if got is None:
-            got = self.p.redact(text, findings)
-            if len(self.cache) < MAX_MEMO_TEXTS:
-                self.cache[text] = got
-        return got

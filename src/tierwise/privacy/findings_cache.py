@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Container, Iterable
 from typing import Any
 
 MAX_CLIENTS = 8  # clients' parts kept; the least recently used goes whole
@@ -106,5 +107,40 @@ class FindingsCache:
                 part.held -= n
                 self.findings_held -= n
 
+    def __contains__(self, key: Key) -> bool:
+        client, digest = key
+        with self._lock:
+            part = self._parts.get(client)
+            return part is not None and digest in part.entries
+
     def __len__(self) -> int:
         return sum(len(p.entries) for p in self._parts.values())
+
+
+def prefill(cache: FindingsCache, salt: bytes | None, texts: Iterable[str], skip: Container[str],
+            scan: Callable[[str], list[Any]]) -> None:
+    """Scan the texts of a request that neither `skip` (the request's memo) nor the cache holds in one call, and
+    keep their findings: the per-text scans that follow find them cached. With NER on, `scan_many` batches the
+    spaCy calls (privacy/ner.py: a Claude Code first turn's ~370 new texts were ~370 model calls). At most one
+    client part's worth of texts (the rest are scanned one by one, as before); if the batch fails, nothing is
+    kept and the per-text scans fail closed at the text that fails. `scan`: the Boundary's detector (its
+    `scan_many`, when it has one: privacy/text_cleaning.detector_for)."""
+    scan_many: Callable[[list[str]], list[list[Any]]] | None = getattr(scan, "scan_many", None)
+    if scan_many is None or salt is None:
+        return
+    todo: dict[str, Key] = {}
+    for t in texts:
+        if t and t not in skip and t not in todo:
+            key = cache.key(salt, t)
+            if key not in cache:
+                todo[t] = key
+                if len(todo) >= cache.max_entries:
+                    break
+    if len(todo) < 2:
+        return
+    try:
+        found = scan_many(list(todo))
+    except Exception:
+        return
+    for key, raw in zip(todo.values(), found, strict=True):
+        cache.put(key, raw)

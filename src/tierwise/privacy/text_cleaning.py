@@ -55,7 +55,15 @@ def detector_for(cfg: PrivacyConfig, *, ner: bool = True) -> Callable[[str], lis
         except Exception as e:  # DetectorError or anything else: fail closed
             raise DetectionFailed(type(e).__name__) from None
 
+    def scan_many(texts: list[str]) -> list[list[Any]]:
+        try:
+            return det.scan_many(texts)
+        except Exception as e:
+            raise DetectionFailed(type(e).__name__) from None
+
     scan.ner_active = det.ner is not None  # type: ignore[attr-defined]  # NER layer (model or heuristics) on
+    if det.ner_active:  # a request's new texts at once (findings_cache.prefill): only spaCy gains from a batch
+        scan.scan_many = scan_many  # type: ignore[attr-defined]
     return scan
 
 
