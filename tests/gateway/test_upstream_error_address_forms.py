@@ -2,7 +2,8 @@
 as one decimal or hex number, with octal or hex parts, short (`127.1`), with ideographic dots, mapped into IPv6
 (`::ffff:10.0.0.1`), an IPv6 zone (`%eth0`), and a one-label host in a URL without a port (`http://vllm-0/v1`: a
 compose or Kubernetes service). Whole numbers are masked only where an address stands (a URL's host, before a port,
-a 32-bit hex number that is a private address): token counts and versions in the same text are kept. Checked where
+a 32-bit hex number that is a private address): token counts and versions in the same text are kept. review33c: a URL
+percent-encoded twice, a one-label host with the root's trailing dot, a name whose first label begins with a digit. Checked where
 the mask runs: a provider's JSON error message (a 200 body here; wire9's tests cover each carrier), a proxy's plain
 text error status, and an embeddings answer that is an error. Real HTTP, official SDKs."""
 
@@ -32,6 +33,14 @@ FORMS = [
     ("cannot reach http://vllm-0/v1/chat", ("vllm-0",)),
     ("cannot reach http://ollama/api/chat", ("ollama",)),
     ("cannot reach http://svc@0x7f000001/", ("svc@", "0x7f000001")),
+    # review33c: a URL percent-encoded twice (a parameter of a parameter: decoded once, `%2F%2F10.1.2.3` has no word
+    # boundary before the address), and a host name with the root's trailing dot (a resolver reads `ollama.` as `ollama`)
+    ("redirect failed: next=http%253A%252F%252F10.1.2.3%253A8080%252Fv1", ("10.1.2.3",)),
+    ("connect to ollama.:11434 refused", ("ollama",)),
+    ("cannot reach http://vllm-0.:8000/v1", ("vllm-0",)),
+    # and a name whose first label begins with a digit: only its tail was masked (`10-[address]`, `3gpu.[address]`)
+    ("connect to 10-ollama:11434 refused", ("10-",)),
+    ("connect to 3gpu.pool:8000 refused", ("3gpu",)),
 ]
 PROSE = ("used 4096 of 128000 tokens (2130706433 bytes, 167772161 steps); version 3.11.2, build 0x80004005 at 12:30; "
          "ratio 16:9; see https://docs.example.com/errors for more")

@@ -89,8 +89,12 @@ def reason(status: int) -> str:
 
 def _decoded(text: str) -> str:
     """Percent-encoded text decoded, so the mask sees its addresses (a proxy quoting the URL it could not reach as a
-    parameter, `http%3A%2F%2F10.1.2.3%3A8080`: whole before review32c); scrubbed after, as any text."""
-    return unquote(text) if "%" in text else text
+    parameter, `http%3A%2F%2F10.1.2.3%3A8080`: whole before review32c), up to four times; scrubbed after, as any text."""
+    for _ in range(4):  # (review33c: a URL encoded twice, a parameter's parameter, kept its address after one pass)
+        if "%" not in text or (plain := unquote(text)) == text:
+            break
+        text = plain
+    return text
 
 
 def masked(text: str, status: int | None = None) -> str:

@@ -34,12 +34,21 @@ class HeaderBytes:
     # headers (httptools grows one long value by concatenation first), with no bound: 300 MB of trailers after
     # a one-line body, no key needed, held 300 MB. A chunk header that no body byte has followed yet is either
     # a chunk whose data is still to come or the last chunk: reads that bring no body after it are trailers.
+    # (review33c) A trailer section that came in its last chunk's read was never measured (100 KB under a 4 KiB
+    # limit, served): now its bytes run from the last chunk's size line to its blank line, across reads. And its
+    # fields went into the scope's header list: a trailer `authorization` authenticated a request whose header block
+    # had no key or the wrong one (RFC 9110 6.5.1: not merged). A chunked body's fields go to a list of their own.
     _after_chunk_header = False
-    _trailer_bytes = 0
+    _trailer_bytes = 0  # the unfinished trailer section's bytes in earlier reads
+    _chunk_in: bytes | None = None  # the read the latest chunk header ended in, and where
+    _chunk_at = 0
+    _trailer_room = 0  # how many trailer fields max_header_count leaves after the header block's
+    _trailer_cut: str | None = None  # the trailer section was refused: why (for send_400_response)
 
     if TYPE_CHECKING:
         guard: ClassVar[Any]
         headers: list[tuple[bytes, bytes]]
+        scope: Any
 
     def _block_fits(self) -> bool:
         """At a block's end (the parser's `on_headers_complete`): whether its bytes are within the limit."""
@@ -78,14 +87,30 @@ class HeaderBytes:
 
     def on_chunk_header(self) -> None:  # (called by httptools for chunked bodies only)
         self._after_chunk_header = True
-        self._pos = self._data.find(b"\n", self._pos) + 1  # past the chunk's size line
+        data = self._chunk_in = self._data
+        self._pos = self._chunk_at = data.find(b"\n", self._pos) + 1  # past the chunk's size line
+        if self.headers is self.scope["headers"]:  # (the first chunk: later fields are trailers, the app's never)
+            self._trailer_room = self.guard.max_header_count - len(self.headers)
+            self.headers = []
+
+    def _trailer_read(self, data: bytes) -> int:
+        """At the end of a read that leaves a trailer section unfinished: its bytes so far."""
+        n = self._trailer_bytes = self._trailer_bytes + len(data) - (self._chunk_at if self._chunk_in is data else 0)
+        return n
 
     def on_chunk_complete(self) -> None:
         data, pos = self._data, self._pos
-        if self._after_chunk_header:  # the last chunk: its trailer section ends the message
-            self._pos = pos + 2 if data.startswith(b"\r\n", pos) else data.find(b"\r\n\r\n", pos) + 4
-        else:
+        if not self._after_chunk_header:
             self._pos = pos + 2  # (the CRLF after a chunk's data)
-        self._after_chunk_header, self._trailer_bytes = False, 0
-        if len(self.headers) > self.guard.max_header_count:  # (after the last chunk: its trailer fields)
+            self._trailer_bytes = 0
+            return
+        # the last chunk: its trailer section ends the message (a blank line split between reads: ≤ 2 bytes more)
+        end = self._pos = pos + 2 if data.startswith(b"\r\n", pos) else data.find(b"\r\n\r\n", pos) + 4
+        size = self._trailer_bytes + end - (self._chunk_at if self._chunk_in is data else 0)
+        self._after_chunk_header, self._trailer_bytes, self._chunk_in = False, 0, None
+        if size > self.guard.max_header_bytes:
+            self._trailer_cut = "trailer_size"
+            raise TooManyFields
+        if len(self.headers) > self._trailer_room:
+            self._trailer_cut = "trailer_count"
             raise TooManyFields

@@ -337,17 +337,14 @@ class GuardedHttpToolsProtocol(HeaderLineCount, HeaderBytes, CorkedHttpToolsProt
             # (else the block ends in this read: its bytes need no count; a request pipelined behind it in the
             # read begins its own at 0. Skipped, as before wire8 on a keep-alive request's first read: 10 bytecodes)
         before = self._phase
-        in_trailer = self._after_chunk_header
         self._data, self._pos, self._start = data, 0, 0  # (the parser's position in it: server/header_bytes.py)
         super().data_received(data)
         if self._in_header and self._start < len(data) and self._block_unfinished(data) > self.guard.max_header_bytes:
             self.cut("header_size")
             return
-        if in_trailer and self._after_chunk_header:  # a whole read after a chunk header, and no body in it
-            self._trailer_bytes += len(data)
-            if self._trailer_bytes > self.guard.max_header_bytes:
-                self.cut("trailer_size")
-                return
+        if self._after_chunk_header and self._trailer_read(data) > self.guard.max_header_bytes:
+            self.cut("trailer_size")  # (a read ended after a chunk header and no body: trailers so far)
+            return
         phase = self._phase
         if phase is not before:
             guard = self.guard
@@ -364,8 +361,11 @@ class GuardedHttpToolsProtocol(HeaderLineCount, HeaderBytes, CorkedHttpToolsProt
     def send_400_response(self, msg: str) -> None:
         """Unparseable HTTP: a 400 with an error body in the OpenAI (or, on /v1/messages, Anthropic)
         schema, as every other error of the gateway (uvicorn's was plain text)."""
+        if self._trailer_cut:
+            self.cut(self._trailer_cut)
+            return
         if self._too_big or len(self.headers) > self.guard.max_header_count:
-            self.cut("header_size" if self._too_big else "header_count" if self._in_header else "trailer_count")
+            self.cut("header_size" if self._too_big else "header_count")
             return
         url = getattr(self, "url", b"") or b""
         from tierwise.wire import anthropic_messages, openai_chat

@@ -120,7 +120,7 @@ class OriginGuard:
         """The `send` the request goes on with (wrapped with CORS headers for an allowed origin),
         or None when this answered the request itself (a refusal or a CORS preflight).
         `allow`: the methods the path serves (None: no such path)."""
-        host = origin = site = ctype = acrm = twice = None
+        host = origin = site = ctype = acrm = twice = auth = xkey = None
         for k, v in scope["headers"]:
             if k == b"host":
                 twice = twice or host is not None
@@ -128,6 +128,10 @@ class OriginGuard:
             elif k == b"origin":
                 twice = twice or origin is not None
                 origin = v.decode("latin-1")
+            elif k == b"authorization":  # (review33c: singletons too; the key's reader takes the last line)
+                twice, auth = twice or auth, True
+            elif k == b"x-api-key":
+                twice, xkey = twice or xkey, True
             elif k == b"sec-fetch-site":
                 site = v
             elif k == b"content-type":
@@ -136,7 +140,7 @@ class OriginGuard:
                 acrm = v
         if twice:  # RFC 9112 3.2: 400. This reads the last line; a proxy in front may have read the first (wire10)
             await self.send_error(scope, send, InvalidRequest(
-                "the request has more than one Host or Origin header line"), [])
+                "the request has more than one Host, Origin, Authorization or x-api-key header line"), [])
             return None
         if host is not None:
             if not self.host_ok(host):
