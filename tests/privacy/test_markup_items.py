@@ -10,8 +10,7 @@ import json
 
 import pytest
 
-from tests.privacy.support import found
-from tests.privacy.test_attack_privacy5 import _ask
+from tests.privacy.support import ask_remote, found
 from tests.privacy.test_attack_round2 import remote  # noqa: F401  (the fixture)
 
 ITEMS = [
@@ -45,6 +44,6 @@ def test_markup_inside_a_value_is_still_found(det, text, entity, value):
 def test_timings_in_code_spans_reach_the_remote_model_as_written(remote):  # noqa: F811
     g, up = remote
     text = "The benchmark took `120` `340` `560` ms on the three runs; ports `8080` `8443`. Why so slow?"
-    _ask(g, up, text)
+    ask_remote(g, up, text)
     body = up.requests[-1].raw.decode()
     assert "PHONE_NUMBER" not in body and json.dumps(text)[1:-1] in body
