@@ -33,6 +33,9 @@ from threading import Lock
 from typing import Any
 from urllib.parse import unquote
 
+from tierwise.privacy import pdf_hidden
+from tierwise.privacy.charsets import decode
+
 MAX_PDF_BYTES = 32 * 1024 * 1024  # decoded PDF; a larger one is not read (fails closed)
 MAX_PAGES = 500
 MAX_CHARS = 4_000_000  # the detector's default `max_chars`: more text could not be scanned anyway
@@ -152,17 +155,36 @@ def _pages(raw: bytes) -> str:
         out: list[str] = []
         size = 0
         for i in range(n):
-            t = reader.pages[i].extract_text() or ""
-            size += len(t) + 2
+            page = reader.pages[i]
+            t = page.extract_text() or ""
+            # review33d: glyphs drawn one `Tj` at a time read `j ane. doe@exampl e. com`; joined per baseline too
+            extra = [ln for ln in pdf_hidden.lines(page) if ln not in t]
+            extra += [a for a in pdf_hidden.appearances(reader, page) if a.strip()]  # annotation appearances
+            size += len(t) + 2 + sum(len(x) + 2 for x in extra)
             if size > MAX_CHARS or time.monotonic() - start > MAX_SECONDS:
                 return UNREADABLE
             out.append(t)
-            out.extend(_notes(reader.pages[i]))
+            out.extend(extra)
+            out.extend(_notes(page))
         # the document information (title, author, subject, keywords) and form fields travel with the file too
         meta: Any = reader.metadata or {}
         out.extend(str(v) for v in meta.values() if isinstance(v, str) and v)
         out.extend(str(v) for v in (reader.get_form_text_fields() or {}).values() if v)
+        # review33d: and strings in any object (outlines, links, attachments' names), XMP, text attachments
+        seen = set(out)
+        for s in pdf_hidden.strings(reader, _bytes_text):
+            if s not in seen:
+                seen.add(s)
+                size += len(s) + 2
+                if size > MAX_CHARS or time.monotonic() - start > MAX_SECONDS:
+                    return UNREADABLE
+                out.append(s)
     return "\n\n".join(out)
+
+
+def _bytes_text(raw: bytes) -> str | None:
+    got = decode(raw)
+    return got[0] if got else None
 
 
 def _notes(page: object) -> list[str]:
