@@ -109,3 +109,45 @@ def test_the_pdfs_of_one_request_share_one_time_budget(remote, openai_up, monkey
         *[doc_block(p) for p in slow], {"type": "text", "text": "Summarise."}]}])
     assert not up.requests and openai_up.requests and r.content
     assert len(calls) <= 3, f"{len(calls)} children for one request"
+
+
+# ---------------------------------------------------------------------------- text payloads in East Asian encodings
+
+CARD = SEEDS["CREDIT_CARD"]
+CJK = {
+    "ja": f"顧客メモ、3月3日。\n顧客：山田太郎、メール {EMAIL}、カード {CARD}。\n来週また連絡します、ありがとうございます。\n",
+    "zh": f"客户备注，3月3日。\n客户：王小明，邮箱 {EMAIL}，卡号 {CARD}。\n下周再联系，谢谢。\n",
+    "tw": f"客戶備註，3月3日。\n客戶：王小明，郵箱 {EMAIL}，卡號 {CARD}。\n下週再聯繫，謝謝。\n",
+    "ko": f"고객 메모, 3월 3일.\n고객: 김민수, 이메일 {EMAIL}, 카드 {CARD}.\n다음 주에 다시 연락드리겠습니다.\n",
+}
+
+
+@pytest.mark.parametrize("lang,encoding", [("ja", "shift_jis"), ("ja", "euc_jp"), ("zh", "gb18030"), ("tw", "big5"),
+                                           ("ko", "euc_kr"), ("ja", "utf-16-le"), ("ko", "utf-16-be"),
+                                           ("zh", "utf-32")])
+@pytest.mark.parametrize("remote", ["anthropic"], indirect=True)
+def test_a_cjk_text_document_is_redacted_and_stays_in_its_encoding(remote, lang, encoding):
+    """These were binary (no BOM, too few zero bytes for UTF-16's rule, bytes past ASCII that are not Latin-1 prose):
+    the document reached the remote model with its address and card."""
+    import re
+
+    g, up = remote
+    note = CJK[lang]
+    ant(g).messages.create(model="fb", max_tokens=50, messages=[{"role": "user", "content": [
+        {"type": "document", "source": {"type": "base64", "media_type": "text/plain",
+                                        "data": b64(note.encode(encoding))}},
+        {"type": "text", "text": "Summarise the document."}]}])
+    source = json.loads(up.requests[-1].raw)["messages"][0]["content"][0]["source"]
+    got = base64.b64decode(source["data"], validate=True).decode(encoding)
+    assert EMAIL not in got and CARD not in got, got
+    assert re.sub(r"<[A-Z_]+_\d+>", "V", got) == note.replace(EMAIL, "V").replace(CARD, "V")
+
+
+def test_random_bytes_are_not_read_as_cjk_text():
+    import random
+
+    from tierwise.privacy.charsets import decode
+
+    rnd = random.Random(33)
+    assert sum(decode(rnd.randbytes(n), partial=p) is not None
+               for n in (64, 96, 3072) for p in (False, True) for _ in range(10_000)) == 0
