@@ -151,3 +151,58 @@ def test_random_bytes_are_not_read_as_cjk_text():
     rnd = random.Random(33)
     assert sum(decode(rnd.randbytes(n), partial=p) is not None
                for n in (64, 96, 3072) for p in (False, True) for _ in range(10_000)) == 0
+
+
+# ---------------------------------------------------------------------------- gzip inside encodings
+
+def _gz(b: bytes) -> bytes:
+    import gzip
+
+    return gzip.compress(b)
+
+
+@pytest.mark.parametrize("shape", ["gzip-of-gzip", "gzip-of-base64-of-gzip", "zlib-of-zlib"])
+def test_gzip_inside_gzip_is_read(det, shape):
+    """Round 13 inflated once per chain: a value gzipped twice was a SECRET by entropy at most (nothing under `pii`)."""
+    import zlib
+
+    value = f"mail {EMAIL} ok".encode()
+    blob = {"gzip-of-gzip": lambda: _gz(_gz(value)), "gzip-of-base64-of-gzip": lambda: _gz(b64(_gz(value)).encode()),
+            "zlib-of-zlib": lambda: zlib.compress(zlib.compress(value))}[shape]()
+    assert "EMAIL_ADDRESS" in {f.entity for f in det.scan(f"see {b64(blob)} here")}
+
+
+@pytest.mark.parametrize("remote", ["openai"], indirect=True)
+def test_a_gzipped_value_after_a_bomb_does_not_leave(remote):
+    """A 13 KB gzip bomb spent the text's inflation budget and the gzipped address after it was not read: it left
+    (`pii` only: the blob's entropy makes a SECRET at most). Now the scan fails closed."""
+    from tests.gateway.conftest import oai
+
+    g, up = remote
+    bomb, blob = b64(_gz(b"0" * 10_000_000)), b64(_gz(f"mail {EMAIL} ok".encode()))
+    oai(g).chat.completions.create(model="fb", messages=[{"role": "user", "content": f"a {bomb} b {blob} c"}])
+    assert all(blob not in r.raw.decode() for r in up.requests)
+
+
+@pytest.mark.parametrize("remote", ["openai"], indirect=True)
+def test_the_texts_of_one_request_share_one_inflation_budget(remote, monkeypatch):
+    """300 messages each holding a 384-character gzip of 4 KB of digits inflated ~4.5 KB each (each text had its own
+    budget): 40x the scan's CPU of plain messages. All the request's texts together now inflate at most its size."""
+    from tests.gateway.conftest import oai
+    from tierwise.privacy import encoded, packed
+
+    inflated: list[int] = []
+    real = encoded.unpack
+
+    def count(raw):
+        out = real(raw)
+        inflated.append(len(out or b""))
+        return out
+
+    monkeypatch.setattr(encoded, "unpack", count)
+    g, up = remote
+    blob = b64(_gz(b"4111 1111 1111 1112 " * 200))
+    msgs = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"field {i}: {blob}"} for i in range(301)]
+    chars = sum(len(m["content"]) for m in msgs)
+    oai(g).chat.completions.create(model="fb", messages=msgs)
+    assert sum(inflated) <= chars + packed.SLACK, (sum(inflated), chars)

@@ -62,6 +62,7 @@ from tierwise.privacy.findings_cache import FindingsCache
 from tierwise.privacy.llm_detector import LlmDetectionFailed, LlmDetector
 from tierwise.privacy.mapping_store import MappingStore
 from tierwise.privacy.origin import kept_from, origin_of, root_of
+from tierwise.privacy.packed import request_budget
 from tierwise.privacy.policy import PolicyTable, Verdict, decide, stricter
 from tierwise.privacy.policy_config import PrivacyConfig
 from tierwise.privacy.redact import Pseudonymizer
@@ -263,6 +264,7 @@ class Boundary(Cleaning):
         if total > self.cfg.max_request_chars:  # many texts each under max_chars: the scan's cost is their sum
             raise PrivacyRefused(f"the request carries {total} characters of text, more than the privacy detectors "
                                  f"scan for a remote model ({self.cfg.max_request_chars}, privacy.max_request_chars)")
+        request_budget(total)  # gzip inflated in all the request's texts: at most its characters (packed.py; review33d)
         if todo >= self.offload_chars:
             try:
                 await asyncio.to_thread(g.scan_request, req)
