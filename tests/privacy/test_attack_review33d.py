@@ -206,3 +206,32 @@ def test_the_texts_of_one_request_share_one_inflation_budget(remote, monkeypatch
     chars = sum(len(m["content"]) for m in msgs)
     oai(g).chat.completions.create(model="fb", messages=msgs)
     assert sum(inflated) <= chars + packed.SLACK, (sum(inflated), chars)
+
+
+def test_extraction_children_across_requests_are_bounded(monkeypatch):
+    """Each child may take 1 GB: 32 requests' worker threads ran 32 children at once. At most `MAX_CHILDREN` now."""
+    import threading
+
+    from tierwise.privacy import pdf_text
+
+    monkeypatch.setattr(pdf_text, "_children", threading.BoundedSemaphore(2))
+    monkeypatch.setattr(pdf_text, "_cache", type(pdf_text._cache)())
+    running, peak, lock, release = [0], [0], threading.Lock(), threading.Event()
+
+    def run(payload, seconds):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        release.wait(0.3)
+        with lock:
+            running[0] -= 1
+        return "text"
+
+    monkeypatch.setattr(pdf_text, "subprocess", None)  # no child is started in this test
+    monkeypatch.setattr(pdf_text, "_run", run)
+    threads = [threading.Thread(target=pdf_text.read_all, args=([f"JVBERi0x{i:04d}"],)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert peak[0] == 2
