@@ -255,12 +255,8 @@ class Boundary(Cleaning):
             await self._prescan(g, origin, ctx)
         g.bind(req)
         await read_pdfs(req)  # round 13: a PDF's text comes from a child process (pdf_text): off the event loop
-        memo = g._memo
-        todo = total = 0
-        for t in request_texts(req):
-            total += len(t)
-            if t not in memo:
-                todo += len(t)
+        texts = list(request_texts(req))
+        total, todo = sum(map(len, texts)), sum(len(t) for t in texts if t not in g._memo)
         if total > self.cfg.max_request_chars:  # many texts each under max_chars: the scan's cost is their sum
             raise PrivacyRefused(f"the request carries {total} characters of text, more than the privacy detectors "
                                  f"scan for a remote model ({self.cfg.max_request_chars}, privacy.max_request_chars)")
