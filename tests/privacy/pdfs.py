@@ -61,3 +61,78 @@ def encrypted_pdf() -> bytes:
     out = io.BytesIO()
     w.write(out)
     return out.getvalue()
+
+
+# ---------------------------------------------------------------------------- review33d: text outside page text
+
+def _doc(objs: list[bytes]) -> bytes:
+    """A PDF of `objs` (object 1 the catalog), with its cross-reference table."""
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offs = []
+    for i, o in enumerate(objs, 1):
+        offs.append(len(out))
+        out += b"%d 0 obj\n" % i + o + b"\nendobj\n"
+    x = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+    for off in offs:
+        out += b"%010d 00000 n \n" % off
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, x)
+    return bytes(out)
+
+
+def _stream(data: bytes, extra: bytes = b"") -> bytes:
+    return b"<< /Length %d%s >>\nstream\n" % (len(data), extra) + data + b"\nendstream"
+
+
+_HELLO = _stream(b"BT /F1 12 Tf 72 720 Td (Hello) Tj ET")
+_FONT = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
+
+
+def _page(extra: bytes = b"") -> bytes:
+    return (b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+            b"/Resources << /Font << /F1 5 0 R >> >> " + extra + b" >>")
+
+
+def glyph_pdf(text: str, how: str = "Td") -> bytes:
+    """`text` drawn one glyph per operator, placed apart (pypdf's page text reads `j ane. doe@exampl e. com`)."""
+    glyphs = [bytes([c]) for c in text.encode("latin-1")]
+    if how == "Td":
+        ops = b" ".join(b"(%s) Tj 7 0 Td" % g for g in glyphs)
+    elif how == "reversed":  # drawn right to left: the page still shows it left to right
+        ops = b" ".join(b"1 0 0 1 %d 700 Tm (%s) Tj" % (72 + 7 * i, g) for i, g in reversed(list(enumerate(glyphs))))
+    else:  # one TJ, glyphs kerned apart
+        ops = b"[" + b" ".join(b"(%s) -300" % g for g in glyphs) + b"] TJ"
+    return make_pdf([], content=zlib.compress(b"BT /F1 12 Tf 72 700 Td " + ops + b" ET"))
+
+
+def appearance_pdf(text: str) -> bytes:
+    """A page saying Hello with a FreeText annotation drawn (its appearance stream) as `text`, no `/Contents`."""
+    ap = _stream(b"BT /F1 12 Tf 100 500 Td (" + text.encode("latin-1") + b") Tj ET",
+                 b" /Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources << /Font << /F1 5 0 R >> >>")
+    return _doc([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                 _page(b"/Annots [7 0 R]"), _HELLO, _FONT, ap,
+                 b"<< /Type /Annot /Subtype /FreeText /Rect [0 0 612 792] /AP << /N 6 0 R >> /DA (/F1 12 Tf) >>"])
+
+
+def attachment_pdf(text: str) -> bytes:
+    """A page saying Hello with `text` in an attached `notes.txt` (the document's EmbeddedFiles)."""
+    return _doc([b"<< /Type /Catalog /Pages 2 0 R /Names << /EmbeddedFiles << /Names [(notes.txt) 7 0 R] >> >> >>",
+                 b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>", _page(), _HELLO, _FONT,
+                 _stream(text.encode("latin-1"), b" /Type /EmbeddedFile"),
+                 b"<< /Type /Filespec /F (notes.txt) /EF << /F 6 0 R >> >>"])
+
+
+def xmp_pdf(text: str) -> bytes:
+    """A page saying Hello whose XMP metadata names `text` as its creator."""
+    xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           b'<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:creator>' + text.encode("latin-1") +
+           b"</dc:creator></rdf:Description></rdf:RDF></x:xmpmeta>")
+    return _doc([b"<< /Type /Catalog /Pages 2 0 R /Metadata 6 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                 _page(), _HELLO, _FONT, _stream(xmp, b" /Type /Metadata /Subtype /XML")])
+
+
+def outline_pdf(text: str) -> bytes:
+    """A page saying Hello with a bookmark titled `text`."""
+    return _doc([b"<< /Type /Catalog /Pages 2 0 R /Outlines 6 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                 _page(), _HELLO, _FONT, b"<< /Type /Outlines /First 7 0 R /Last 7 0 R /Count 1 >>",
+                 b"<< /Title (" + text.encode("latin-1") + b") /Parent 6 0 R /Dest [3 0 R /Fit] >>"])

@@ -217,11 +217,14 @@ def test_gzip_and_rot13_inside_other_encodings_are_read(det, shape):
 def test_a_gzip_bomb_is_read_only_to_its_bound(det):
     import gzip
 
-    from tierwise.privacy.packed import RATIO, SLACK, unpack
+    from tierwise.privacy.detect import DetectorError
+    from tierwise.privacy.packed import PackedCut, unpack
 
     bomb = gzip.compress(b"1111 " * 2_000_000)
-    assert len(unpack(bomb) or b"") <= RATIO * len(bomb) + SLACK
-    det.scan(f"payload {_b64(bomb)} end")  # no error, no blow-up
+    with pytest.raises(PackedCut):  # review33d: read to its bound, and not cut silently (what lies past is unread)
+        unpack(bomb)
+    with pytest.raises(DetectorError):  # no blow-up; fails closed
+        det.scan(f"payload {_b64(bomb)} end")
 
 
 @pytest.mark.parametrize("remote", ["openai"], indirect=True)
@@ -239,11 +242,13 @@ def test_the_runs_of_one_text_share_one_inflation_budget():
     one text inflate at most the text's size plus `SLACK` together."""
     import gzip
 
-    from tierwise.privacy.packed import SLACK, budget, unpack
+    from tierwise.privacy.packed import SLACK, PackedCut, budget, unpack
 
-    bomb = gzip.compress(b"1111 " * 100_000)
-    with budget(1000):
-        total = sum(len(unpack(bomb) or b"") for _ in range(50))
+    bomb = gzip.compress(b"1111 " * 600)  # 3,000 bytes: under its own bound (8x + SLACK)
+    total = 0
+    with budget(1000), pytest.raises(PackedCut):  # review33d: past the budget, the scan fails (closed)
+        for _ in range(50):
+            total += len(unpack(bomb) or b"")
     assert total <= 1000 + SLACK
 
 

@@ -62,6 +62,7 @@ from tierwise.privacy.findings_cache import FindingsCache, prefill
 from tierwise.privacy.llm_detector import LlmDetectionFailed, LlmDetector
 from tierwise.privacy.mapping_store import MappingStore
 from tierwise.privacy.origin import kept_from, origin_of, root_of
+from tierwise.privacy.packed import request_budget
 from tierwise.privacy.policy import PolicyTable, Verdict, decide, stricter
 from tierwise.privacy.policy_config import PrivacyConfig
 from tierwise.privacy.redact import Pseudonymizer, RedactMemo
@@ -254,15 +255,12 @@ class Boundary(Cleaning):
             await self._prescan(g, origin, ctx)
         g.bind(req)
         await read_pdfs(req)  # round 13: a PDF's text comes from a child process (pdf_text): off the event loop
-        memo = g._memo
-        todo = total = 0
-        for t in request_texts(req):
-            total += len(t)
-            if t not in memo:
-                todo += len(t)
+        texts = list(request_texts(req))
+        total, todo = sum(map(len, texts)), sum(len(t) for t in texts if t not in g._memo)
         if total > self.cfg.max_request_chars:  # many texts each under max_chars: the scan's cost is their sum
             raise PrivacyRefused(f"the request carries {total} characters of text, more than the privacy detectors "
                                  f"scan for a remote model ({self.cfg.max_request_chars}, privacy.max_request_chars)")
+        request_budget(total)  # gzip inflated in all the request's texts: at most its characters (packed.py; review33d)
         if todo >= self.offload_chars:
             try:
                 await asyncio.to_thread(g.scan_request, req)

@@ -317,8 +317,10 @@ def _inner(raw: bytes | None, levels: int = _LEVELS, rot: bool = True, packed: b
     encoded three times is read). Each level decodes bytes shorter than the last: the cost stays linear."""
     if not raw or levels <= 0:
         return None
-    if packed and (out := unpack(raw)) is not None:  # gzip or zlib (`H4sI...`, `eJ...`): once per chain (packed.py)
-        return _read(out, levels - 1, rot, False)
+    if packed and (out := unpack(raw)) is not None:  # gzip or zlib (`H4sI...`, `eJ...`; packed.py)
+        # at every level (review33d: gzip of gzip, gzip of base64 of gzip were read once and left a value unread);
+        # the inflation budget of the text bounds the chain's work whatever its depth
+        return _read(out, levels - 1, rot, packed)
     try:
         inner = raw.decode("ascii").strip()
     except UnicodeDecodeError:

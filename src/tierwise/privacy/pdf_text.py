@@ -8,7 +8,11 @@ characters of text, `MAX_SECONDS` of wall time (the child is killed: pypdf canno
 30 KB PDF whose 16 MB content stream is `(x) Tj` repeated took 125 s of one page's extraction), `MAX_MEMORY` of
 address space and CPU seconds set by the child on itself, pypdf's own per-stream limits lowered (`_LIMITS`), and no
 external decoder (`jbig2dec_binary=None`). The child costs ~0.3 s of CPU (interpreter and pypdf); each payload's text
-is kept (`_CACHE_SIZE` payloads), so a conversation that sends its PDF every turn reads it once. A PDF that cannot be read within them, or not at all (encrypted with a password, broken,
+is kept (`_CACHE_SIZE` payloads), so a conversation that sends its PDF every turn reads it once. Review33d: a
+request's PDFs are read together (`read_all`, in a worker thread) within `MAX_REQUEST_SECONDS` in all (100 slow PDFs
+held a worker thread 10 s each), at most `MAX_CHILDREN` children at once across requests (each may take 1 GB), and
+kept for the rest of the request (`keep`/`_READ`): with more than `_CACHE_SIZE` PDFs the scan on the event loop
+read the evicted ones again, blocking every request for up to 10 s each. A PDF that cannot be read within them, or not at all (encrypted with a password, broken,
 a payload labelled PDF that is none), reads as `UNREADABLE`, which the detector refuses to scan
 (`DetectorError`): a protecting policy fails closed (not sent to a remote model; a `local_only` route keeps it local).
 
@@ -29,15 +33,22 @@ import subprocess
 import sys
 import time
 from collections import OrderedDict
-from threading import Lock
+from contextvars import ContextVar
+from threading import BoundedSemaphore, Lock
 from typing import Any
 from urllib.parse import unquote
+
+from tierwise.privacy import pdf_hidden
+from tierwise.privacy.charsets import decode
 
 MAX_PDF_BYTES = 32 * 1024 * 1024  # decoded PDF; a larger one is not read (fails closed)
 MAX_PAGES = 500
 MAX_CHARS = 4_000_000  # the detector's default `max_chars`: more text could not be scanned anyway
 MAX_SECONDS = 10.0  # wall time of the child that extracts (killed then)
 MAX_MEMORY = 1024 * 1024 * 1024  # the child's address space
+MAX_REQUEST_SECONDS = 30.0  # all the PDFs of one request (past it, the rest read as UNREADABLE: fails closed)
+MAX_CHILDREN = max(2, os.cpu_count() or 2)  # extraction children running at once, all requests together
+_children = BoundedSemaphore(MAX_CHILDREN)
 _STREAM_MAX = 16 * 1024 * 1024  # bytes one stream may decompress to (pypdf's default: 75 MB)
 _LIMITS: dict[str, Any] = {
     "maximum_declared_stream_length": _STREAM_MAX,
@@ -81,23 +92,68 @@ def looks_pdf(payload: str) -> bool:
     return _MAGIC in raw[:1030]
 
 
-def text_of(payload: str) -> str:
-    """The text of base64 PDF `payload` (pages joined by blank lines), or `UNREADABLE`. Cached per payload."""
+# The texts of the PDFs of the request being handled (set by `keep` in its task: the scan, the precheck and the
+# redaction that follow read them here, however many PDFs the request holds)
+_READ: ContextVar[dict[str, str] | None] = ContextVar("tierwise_pdf_texts", default=None)
+
+
+def text_of(payload: str, seconds: float = MAX_SECONDS) -> str:
+    """The text of base64 PDF `payload` (pages joined by blank lines), or `UNREADABLE`. Read once per request
+    (`keep`) and kept for the next requests (`_CACHE_SIZE` payloads). `seconds`: what is left of the request's
+    budget (a PDF cut short by it is not kept for later requests)."""
+    if (read := _READ.get()) is not None and (got := read.get(payload)) is not None:
+        return got
     with _lock:
         got = _cache.get(payload)
         if got is not None:
             _cache.move_to_end(payload)
             return got
-    got = _extract(payload)
-    with _lock:
-        _cache[payload] = got
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
+    got, whole = _extract(payload, min(seconds, MAX_SECONDS))
+    if whole:
+        with _lock:
+            _cache[payload] = got
+            while len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
     return got
 
 
-def _extract(payload: str) -> str:
+def read_all(payloads: list[str]) -> dict[str, str]:
+    """The text of each PDF of one request (blocking: call it in a worker thread), within `MAX_REQUEST_SECONDS`."""
+    deadline = time.monotonic() + MAX_REQUEST_SECONDS
+    out: dict[str, str] = {}
+    for p in dict.fromkeys(payloads):
+        left = deadline - time.monotonic()
+        out[p] = text_of(p, left) if left > 0 else UNREADABLE
+    return out
+
+
+def keep(texts: dict[str, str]) -> None:
+    """Keep `read_all`'s texts for the rest of the current request (its task's context)."""
+    read = _READ.get()
+    if read is None:
+        _READ.set(dict(texts))
+    else:
+        read.update(texts)
+
+
+def _extract(payload: str, seconds: float) -> tuple[str, bool]:
+    """(text or UNREADABLE, whether the full bound applied: a result cut short by a request's budget or by waiting
+    for a free child slot says nothing of the PDF, and is not cached)."""
     if len(payload) > MAX_PDF_BYTES * 4 // 3 + 4096:
+        return UNREADABLE, True
+    start = time.monotonic()
+    if not _children.acquire(timeout=max(seconds, 0.0)):
+        return UNREADABLE, False
+    try:
+        left = seconds - (time.monotonic() - start)
+        text = _run(payload, left)
+        return text, text != UNREADABLE or left >= 0.9 * MAX_SECONDS
+    finally:
+        _children.release()
+
+
+def _run(payload: str, seconds: float) -> str:
+    if seconds <= 0:
         return UNREADABLE
     body = unquote(payload) if "%" in payload else payload  # a data: URL may percent-encode `+/=` (RFC 2397)
     try:
@@ -108,7 +164,7 @@ def _extract(payload: str) -> str:
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "PYTHONPATH", "LANG", "LC_ALL", "HOME")}
     try:
         p = subprocess.run([sys.executable, "-P", "-c", "from tierwise.privacy.pdf_text import child; child()"],
-                           input=raw, capture_output=True, timeout=MAX_SECONDS, env=env, check=False)
+                           input=raw, capture_output=True, timeout=seconds, env=env, check=False)
     except (subprocess.TimeoutExpired, OSError):
         return UNREADABLE
     out = p.stdout
@@ -152,17 +208,36 @@ def _pages(raw: bytes) -> str:
         out: list[str] = []
         size = 0
         for i in range(n):
-            t = reader.pages[i].extract_text() or ""
-            size += len(t) + 2
+            page = reader.pages[i]
+            t = page.extract_text() or ""
+            # review33d: glyphs drawn one `Tj` at a time read `j ane. doe@exampl e. com`; joined per baseline too
+            extra = [ln for ln in pdf_hidden.lines(page) if ln not in t]
+            extra += [a for a in pdf_hidden.appearances(reader, page) if a.strip()]  # annotation appearances
+            size += len(t) + 2 + sum(len(x) + 2 for x in extra)
             if size > MAX_CHARS or time.monotonic() - start > MAX_SECONDS:
                 return UNREADABLE
             out.append(t)
-            out.extend(_notes(reader.pages[i]))
+            out.extend(extra)
+            out.extend(_notes(page))
         # the document information (title, author, subject, keywords) and form fields travel with the file too
         meta: Any = reader.metadata or {}
         out.extend(str(v) for v in meta.values() if isinstance(v, str) and v)
         out.extend(str(v) for v in (reader.get_form_text_fields() or {}).values() if v)
+        # review33d: and strings in any object (outlines, links, attachments' names), XMP, text attachments
+        seen = set(out)
+        for s in pdf_hidden.strings(reader, _bytes_text):
+            if s not in seen:
+                seen.add(s)
+                size += len(s) + 2
+                if size > MAX_CHARS or time.monotonic() - start > MAX_SECONDS:
+                    return UNREADABLE
+                out.append(s)
     return "\n\n".join(out)
+
+
+def _bytes_text(raw: bytes) -> str | None:
+    got = decode(raw)
+    return got[0] if got else None
 
 
 def _notes(page: object) -> list[str]:

@@ -44,7 +44,7 @@ from tierwise.canonical import (
 )
 from tierwise.privacy.encoded import holds_text
 from tierwise.privacy.finding import Finding
-from tierwise.privacy.pdf_text import looks_pdf, text_of
+from tierwise.privacy.pdf_text import keep, looks_pdf, read_all, text_of
 from tierwise.privacy.text_payload import Payload, read
 from tierwise.wire.request_parts import call_arguments
 
@@ -310,8 +310,8 @@ async def read_pdfs(request: Request) -> None:
     """Extract the text of `request`'s PDFs in a worker thread (privacy/pdf_text: a child process, up to its time
     bound), so the scan that follows on the event loop finds it kept."""
     pdfs = [p for m in request.messages for b in m.content for p in block_pdfs(b)]
-    if pdfs:
-        await asyncio.to_thread(lambda: [text_of(p) for p in pdfs])
+    if pdfs:  # within one budget for the request, kept for its scan and redaction (review33d; pdf_text.read_all)
+        keep(await asyncio.to_thread(read_all, pdfs))
 
 
 def _body(loc: str, v: Any, depth: int = 0, parent: str = "", *, opaque: frozenset[str] = OPAQUE_KEYS
