@@ -3,6 +3,8 @@ advisor call; bounded labels; the key; the recording API other parts of tierwise
 
 from __future__ import annotations
 
+import time
+
 import httpx2 as httpx
 import openai
 import pytest
@@ -86,6 +88,7 @@ def test_error_types_are_a_closed_vocabulary(two_tier, openai_up, anthropic_up):
     for _ in range(2):
         with pytest.raises(openai.APIStatusError):
             oai(g).chat.completions.create(model="main", messages=MSG)
+        time.sleep(0.05)  # the 429 asked for a 0.01 s pause: past it, the next request reaches the upstream again
     g.flush()
     m = scrape(g.url)
     seen = {dict(ls).get("error_type") for (n, ls) in m if "error_type" in dict(ls)}

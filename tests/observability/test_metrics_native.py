@@ -12,6 +12,7 @@ import gc
 import math
 import os
 import sys
+import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -105,6 +106,7 @@ def test_the_same_exposition_after_real_traffic(two_tier, openai_up, anthropic_u
     openai_up.script(Fail(503, "down"))
     with pytest.raises(openai.APIStatusError):
         oai(g).chat.completions.create(model="main", messages=MSG)
+    time.sleep(0.05)  # the 429 asked for a 0.01 s pause: past it, the cascade's escalation reaches the upstream
     openai_up.script(Reply(text="not sure", usage=(20, 4)))  # a cascade: a failed verdict, an escalation
     anthropic_up.script(Reply(text="6 * 7 = 42", usage=(40, 6)))
     oai(g).chat.completions.create(model="casc", messages=MSG)
