@@ -70,6 +70,23 @@ def own_keys(url: str, head: str, tail: str = ":") -> Iterator[str]:
     drop_redis_keys(url, prefix)
 
 
+def serve_stderr(argv: list[str], cwd: Path | str, env: dict[str, str]) -> str:
+    """What a `tierwise serve` process (`argv`) prints on stderr up to and including its `serving on` line (or its
+    exit); stopped with SIGINT afterwards."""
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stderr=subprocess.PIPE, text=True)
+    seen = []
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            seen.append(line)
+            if "serving on" in line:
+                break
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(120)
+    return "".join(seen)
+
+
 # Tests on the shared Redis at 127.0.0.1:6379: skipped locally without one, never under CI=true
 # (scripts/test.sh starts one when none answers).
 needs_redis = pytest.mark.skipif(not IN_CI and not redis_up(), reason="no Redis at 127.0.0.1:6379")
@@ -397,6 +414,7 @@ def exchange(port: int, data: bytes, timeout: float = 10.0, then: tuple[bytes, .
     import time
 
     with socket.create_connection(("127.0.0.1", port)) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # (each piece its own segment)
         s.settimeout(timeout)
         try:
             s.sendall(data)

@@ -9,7 +9,6 @@ Real Redis (db 12), real gateways on loopback, the official openai SDK.
 from __future__ import annotations
 
 import sqlite3
-import uuid
 
 import openai
 import pytest
@@ -17,7 +16,15 @@ import pytest
 from tests.budgets.test_store_emptied import COST, _config, _spend  # noqa: F401
 from tests.doubles import Reply
 from tests.gateway.conftest import anthropic_up, oai, openai_up  # noqa: F401 (the same fixtures)
-from tests.harness import GatewayServer, drop_redis_keys, make_config, redis_up, unavailable, wait_for
+from tests.harness import (
+    GatewayServer,
+    drop_redis_keys,
+    make_config,
+    own_keys,
+    redis_up,
+    unavailable,
+    wait_for,
+)
 
 REDIS_URL = "redis://127.0.0.1:6379/12"
 
@@ -26,9 +33,7 @@ REDIS_URL = "redis://127.0.0.1:6379/12"
 def prefix():
     if not redis_up():
         unavailable("no Redis on 127.0.0.1:6379")
-    p = f"tierwise-test:{uuid.uuid4().hex[:12]}:"
-    yield p
-    drop_redis_keys(REDIS_URL, p)
+    yield from own_keys(REDIS_URL, "tierwise-test:")
 
 
 def _gateway(openai_up, anthropic_up, prefix, tmp_path, **limit):  # noqa: F811

@@ -17,7 +17,7 @@ import pytest
 
 from tests.doubles import Reply
 from tests.gateway.conftest import anthropic_up, gateway, oai, openai_up  # noqa: F401 (the same fixtures)
-from tests.harness import drop_redis_keys, redis_up, two_tier_config, unavailable, wait_for
+from tests.harness import drop_redis_keys, own_keys, redis_up, two_tier_config, unavailable, wait_for
 
 REDIS_URL = "redis://127.0.0.1:6379/10"
 USAGE = (100, 400)
@@ -27,13 +27,9 @@ LIMIT = 0.05  # eight answers
 
 @pytest.fixture
 def prefix():
-    import uuid
-
     if not redis_up():
         unavailable("no Redis on 127.0.0.1:6379")
-    p = f"tierwise-test:{uuid.uuid4().hex[:12]}:"
-    yield p
-    drop_redis_keys(REDIS_URL, p)
+    yield from own_keys(REDIS_URL, "tierwise-test:")
 
 
 def _config(openai_up, anthropic_up, prefix: str, **limit) -> dict:  # noqa: F811

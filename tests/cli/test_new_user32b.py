@@ -6,12 +6,11 @@ to fix, never the password."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
 from click.testing import CliRunner
 
-from tests.harness import one_model_config
+from tests.harness import one_model_config, serve_stderr
 from tests.security.test_cli_redis_errors import RIGHT, auth_redis  # noqa: F401 - the fixture: a redis-server
 from tierwise.cli import main
 
@@ -49,23 +48,10 @@ def test_doctor_says_a_refused_password_is_one_and_where_to_fix_it(tmp_path, aut
 
 def test_serve_does_not_call_a_redis_that_answered_unreachable(tmp_path, auth_redis):  # noqa: F811
     import os
-    import signal
 
     path = budgets_config(tmp_path, f"redis://:{RIGHT}@127.0.0.1:{auth_redis}/99")
     env = {k: v for k, v in os.environ.items() if k != "TIERWISE_CONFIG"}
-    proc = subprocess.Popen([sys.executable, "-m", "tierwise.cli", "serve", "--port", "0", "-c", str(path)],
-                            cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
-    seen = []
-    try:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            seen.append(line)
-            if "serving on" in line:
-                break
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(120)
-    out = "".join(seen)
+    out = serve_stderr([sys.executable, "-m", "tierwise.cli", "serve", "--port", "0", "-c", str(path)], tmp_path, env)
     line = next(x for x in out.splitlines() if "Redis at" in x)
     assert "DB index is out of range" in line and "budgets.store.redis_url" in line, line
     assert "not reachable" not in line and RIGHT not in out, out

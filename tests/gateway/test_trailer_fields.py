@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import time
 
 from tests.doubles import Reply
 from tests.harness import exchange, two_tier_config
@@ -71,20 +69,6 @@ def test_trailers_sent_a_byte_at_a_time_are_measured(gateway, openai_up, anthrop
     auth = b"authorization: Bearer %s\r\n" % KEY.encode()
     req = _chunked(auth, b"x-t: " + b"b" * 5000 + b"\r\n")
     cut = req.index(b"0\r\nx-t") + 3
-    with socket.create_connection(("127.0.0.1", g.port)) as s:
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        s.settimeout(10)
-        s.sendall(req[:cut])
-        try:
-            for i in range(cut, len(req), 50):  # 50 bytes a read
-                s.sendall(req[i:i + 50])
-                time.sleep(0.001)
-        except OSError:
-            pass
-        got = b""
-        try:
-            while c := s.recv(65536):
-                got += c
-        except OSError:
-            pass
+    got = exchange(g.port, req[:cut], then=tuple(req[i:i + 50] for i in range(cut, len(req), 50)),  # 50 bytes a read
+                   pause=0.001)
     assert _answers(got) == [b"431"], got[:300]

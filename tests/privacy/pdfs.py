@@ -24,18 +24,7 @@ def make_pdf(lines: list[str], *, title: str | None = None, content: bytes | Non
     ]
     if title:
         objs.append(b"<< /Title (" + title.encode("latin-1") + b") >>")
-    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
-    offs = []
-    for i, o in enumerate(objs, 1):
-        offs.append(len(out))
-        out += b"%d 0 obj\n" % i + o + b"\nendobj\n"
-    x = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
-    for off in offs:
-        out += b"%010d 00000 n \n" % off
-    info = b" /Info %d 0 R" % len(objs) if title else b""
-    out += b"trailer\n<< /Size %d /Root 1 0 R%s >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, info, x)
-    return bytes(out)
+    return _doc(objs, b" /Info %d 0 R" % len(objs) if title else b"")
 
 
 def bomb_pdf() -> bytes:
@@ -65,8 +54,8 @@ def encrypted_pdf() -> bytes:
 
 # ---------------------------------------------------------------------------- review33d: text outside page text
 
-def _doc(objs: list[bytes]) -> bytes:
-    """A PDF of `objs` (object 1 the catalog), with its cross-reference table."""
+def _doc(objs: list[bytes], trailer: bytes = b"") -> bytes:
+    """A PDF of `objs` (object 1 the catalog), with its cross-reference table; `trailer`: more trailer entries."""
     out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
     offs = []
     for i, o in enumerate(objs, 1):
@@ -76,7 +65,7 @@ def _doc(objs: list[bytes]) -> bytes:
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
     for off in offs:
         out += b"%010d 00000 n \n" % off
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, x)
+    out += b"trailer\n<< /Size %d /Root 1 0 R%s >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, trailer, x)
     return bytes(out)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.harness import free_port, one_model_config
+from tests.harness import free_port, one_model_config, serve_stderr
 from tierwise.cli import main
 
 RIGHT = "Right-pass-of-the-server-91"
@@ -177,22 +177,9 @@ def test_serve_with_a_refused_password_stops_at_start_in_one_line_without_it(tmp
 
 def test_serve_warns_of_an_unreachable_redis_and_still_starts(tmp_path):
     """Not reachable is an outage distributed mode rides out: a warning, the gateway serves."""
-    import signal
 
     port = free_port()
-    proc = subprocess.Popen(_serve_argv(tmp_path, f"redis://:D0wn-serve-secrets26@127.0.0.1:{port}/14"),
-                            cwd=tmp_path, env=_env(), stderr=subprocess.PIPE, text=True)
-    seen = []
-    try:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            seen.append(line)
-            if "serving on" in line:
-                break
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(120)
-    out = "".join(seen)
+    out = serve_stderr(_serve_argv(tmp_path, f"redis://:D0wn-serve-secrets26@127.0.0.1:{port}/14"), tmp_path, _env())
     assert "serving on" in out, out
     assert f"warning: Redis at 127.0.0.1:{port} (dispatch) is not reachable" in out, out
     assert "D0wn-serve-secrets26" not in out
