@@ -1,0 +1,192 @@
+"""Session 34's sandbox attack round (bench/RESULTS.md "Sandbox round 15"): what a hostile run, or a local user, does.
+Not a test: it prints what it saw.
+
+    PYTHONPATH=src .venv/bin/python bench/sandbox_attack_round15.py [--mode bwrap|weak|landlock ...] [--only NAME ...]
+
+Modes as bench/sandbox_attack_round11.py's. Attacks:
+- `share`: 4 runs spin beside the gateway's own spin over the same 6 s with the runs' shared cpu cgroup off (as on
+  cgroup v2, where it is not made; the gateway in the root cgroup, autogroup on): all runs' CPU / the gateway's.
+- `watch`: a run stats its folder's parent and grandparent, `/dev/shm` and `/tmp` every 20 ms for 9 s while the host
+  starts three other runs one after another: how often each changed (link count, modification time).
+- `inodes`: a run makes a file every 20 ms and reads its inode number while another run makes 0 or 500 files a
+  second in its own folder (alternating each second, 8 s): the jumps it saw, per second (a shared inode counter).
+- `flock`: with `threads=True`, one run holds/drops LOCK_EX on the standard library's os.py a bit a second, another
+  asks with LOCK_NB: bits received of 8 sent.
+- `getlk`: the gateway holds a POSIX read lock on os.py; a run asks F_GETLK for a write lock: what it was told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.sandbox_attack_round11 import command_line, run_attacks  # noqa: E402 (one way to pick a mode)
+from bench.sandbox_spin import cpu_of, limits, spin_beside  # noqa: E402
+
+
+async def _share() -> str:
+    from tierwise.sandbox import backend, cgroup, run_python
+
+    await run_python("pass", limits=limits())
+    real = cgroup.runs_cpu
+    cgroup.runs_cpu = lambda: None  # type: ignore[assignment]  # (as on cgroup v2: not made)
+    try:
+        backend.capacity = backend.Capacity(4)
+        own, results = await spin_beside(4)
+    finally:
+        cgroup.runs_cpu = real  # type: ignore[assignment]
+    got = [cpu_of(r) for r in results]
+    return (f"none (as v2), 4 runs: gateway {own:.2f} s, runs {'+'.join(f'{g:.2f}' for g in got)} = {sum(got):.2f} s:"
+            f" all runs {sum(got) / own:.2f}x the gateway's")
+
+
+WATCH = """
+import os, time
+places = {"..": "..", "../..": "../..", "/dev/shm": "/dev/shm", "/tmp": "/tmp"}
+last, changes = {}, {k: 0 for k in places}
+end = time.time() + 9
+while time.time() < end:
+    for k, p in places.items():
+        try:
+            st = os.stat(p)
+            now = (st.st_nlink, st.st_mtime_ns)
+        except OSError as e:
+            now = ("err", e.errno)
+        if k in last and last[k] != now:
+            changes[k] += 1
+        last[k] = now
+    time.sleep(0.02)
+print(os.path.realpath("."), changes, {k: v[0] for k, v in last.items()})
+"""
+
+
+async def _watch() -> str:
+    from tierwise.sandbox import SandboxLimits, backend, run_python
+
+    backend.capacity = backend.Capacity(4)
+    lim = SandboxLimits(wall_s=30, cpu_s=20, memory_mb=256)
+    watcher = asyncio.create_task(run_python(WATCH, limits=lim, audit_hook=False))
+    await asyncio.sleep(2.5)
+    for _ in range(3):
+        await run_python("import time; time.sleep(0.5)", limits=lim, audit_hook=False)
+        await asyncio.sleep(0.7)
+    r = await watcher
+    return (r.stdout.strip() or r.summary())
+
+
+INODES = """
+import os, time
+seen, last = [], None
+end = time.time() + 8
+i = 0
+while time.time() < end:
+    with open(f"f{i % 2}", "w"):
+        pass
+    ino = os.stat(f"f{i % 2}").st_ino
+    os.unlink(f"f{i % 2}")
+    if last is not None:
+        seen.append((int(time.time()), ino - last))
+    last, i = ino, i + 1
+    time.sleep(0.02)
+per = {}
+for sec, jump in seen:
+    per.setdefault(sec, []).append(jump)
+print(" ".join(str(sum(v) - len(v)) for _, v in sorted(per.items())))
+"""
+MAKER = """
+import os, time
+end = time.time() + 9
+n = 0
+while time.time() < end:
+    if int(time.time()) % 2 == 0:
+        for _ in range(10):
+            open(f"m{n}", "w").close(); os.unlink(f"m{n}"); n += 1
+    time.sleep(0.02)
+print(n)
+"""
+
+
+async def _inodes() -> str:
+    from tierwise.sandbox import SandboxLimits, backend, run_python
+
+    backend.capacity = backend.Capacity(4)
+    lim = SandboxLimits(wall_s=30, cpu_s=20, memory_mb=256)
+    maker = asyncio.create_task(run_python(MAKER, limits=lim, audit_hook=False))
+    reader = await run_python(INODES, limits=lim, audit_hook=False)
+    made = await maker
+    return (f"inodes another process took, per second: {reader.stdout.strip() or reader.summary()} "
+            f"(the other run made {made.stdout.strip() or made.summary()}; even seconds)")
+
+
+SENDER = """
+import fcntl, os, time
+fd = os.open(os.__file__, os.O_RDONLY)
+bits = "10110100"
+start = {start}
+for i, b in enumerate(bits):
+    while time.time() < start + i:
+        time.sleep(0.01)
+    fcntl.flock(fd, fcntl.LOCK_EX if b == "1" else fcntl.LOCK_UN)
+time.sleep(1)
+"""
+RECEIVER = """
+import fcntl, os, time
+fd = os.open(os.__file__, os.O_RDONLY)
+start = {start}
+got = ""
+for i in range(8):
+    while time.time() < start + i + 0.5:
+        time.sleep(0.01)
+    other = os.open(os.__file__, os.O_RDONLY)
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        got += "0"
+    except OSError:
+        got += "1"
+    os.close(other)
+print(got)
+"""
+
+
+async def _flock() -> str:
+    from tierwise.sandbox import SandboxLimits, backend, run_python
+
+    backend.capacity = backend.Capacity(4)
+    lim = SandboxLimits(wall_s=30, cpu_s=20, memory_mb=256, threads=True)
+    start = time.time() + 3
+    send = asyncio.create_task(run_python(SENDER.format(start=start), limits=lim, audit_hook=False))
+    got = await run_python(RECEIVER.format(start=start), limits=lim, audit_hook=False)
+    await send
+    return f"threads=True: sent 10110100, received {got.stdout.strip() or got.summary()}"
+
+
+GETLK = """
+import fcntl, os, struct
+fd = os.open(os.__file__, os.O_RDONLY)
+want = struct.pack("hhqqi", fcntl.F_WRLCK, 0, 0, 0, 0)
+print(struct.unpack("hhqqi", fcntl.fcntl(fd, fcntl.F_GETLK, want)))
+"""
+
+
+async def _getlk() -> str:
+    from tierwise.sandbox import SandboxLimits, run_python
+
+    fd = os.open(os.__file__, os.O_RDONLY)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_SH)
+        r = await run_python(GETLK, limits=SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256), audit_hook=False)
+    finally:
+        os.close(fd)
+    return f"gateway pid {os.getpid()}; run's F_GETLK (type, whence, start, len, pid): {r.stdout.strip() or r.summary()}"
+
+
+ATTACKS = {"share": _share, "watch": _watch, "inodes": _inodes, "flock": _flock, "getlk": _getlk}
+
+
+if __name__ == "__main__":
+    asyncio.run(run_attacks(*command_line(__doc__, ATTACKS), ATTACKS, one_line=False))
