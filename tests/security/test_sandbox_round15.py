@@ -116,3 +116,32 @@ async def test_runs_with_threads_pass_nothing_through_flock(landlock_alone: None
     sent = await send
     assert sent.returncode == 0 and got.returncode == 0, (sent.summary(), got.summary())
     assert got.stdout.strip() == "00000000", got.stdout
+
+
+SETSID = """
+import os, sys
+try:
+    os.setsid()
+    print("setsid", flush=True)
+except OSError as e:
+    print("refused", e.errno, flush=True)
+sys.stdin.readline()
+"""
+
+
+async def test_a_run_cannot_leave_the_lowered_session(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """The session is what autogroup weighs: a run that makes one of its own (`setsid`) is a fresh autogroup at nice 0,
+    whatever the runner lowered. A process that leads its session already gets EPERM; so does a run now."""
+    from tierwise.sandbox import backend
+
+    if _autogroup(os.getpid()) is None:
+        unavailable("this kernel groups no sessions for the scheduler (no /proc/<pid>/autogroup)")
+    monkeypatch.setattr(cgroup, "runs_cpu", lambda: None)  # (as on cgroup v2: not made)
+    monkeypatch.setattr(backend, "capacity", backend.Capacity(4))
+    async with runner.open_python(SETSID, limits=LIMITS, audit_hook=False) as live:
+        assert live.proc is not None and live.proc.stdout is not None and live.proc.stdin is not None, live.refused
+        said = (await live.proc.stdout.readline()).decode().strip()
+        groups = {pid: _autogroup(pid) for pid in (live.proc.pid, *_descendants(live.proc.pid))}
+        live.proc.stdin.write(b"done\n")
+    assert said == "refused 1", said
+    assert {nice for _, nice in filter(None, groups.values())} == {7}, groups

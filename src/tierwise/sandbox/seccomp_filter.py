@@ -73,6 +73,11 @@ DENIED = (
     # disables unprivileged bpf(): kernel code behind privilege escalations (CVE-2021-29154: the x86 JIT's branches,
     # reached by unprivileged cBPF). Python never loads either; the run's own filter is loaded before exec.
     "seccomp",
+    # A session of its own (session 34): where no shared cpu cgroup holds the runs, the kernel's autogroup weighs each
+    # session as one, and the runner starts the run's (bubblewrap's, since it no longer passes --new-session) at a lower
+    # nice (tierwise.sandbox.cgroup, `runs_nice`); `setsid` in the run made a fresh autogroup at nice 0, as much as the
+    # gateway's. A session leader (a weak run) already gets EPERM; nothing of a run needs a session.
+    "setsid",
     # ... and `connect` (session 29): a pair is connected already, so connect() can only fail, but the kernel looks the
     # address up first and answers before any LSM hook (Landlock's abstract-socket scope included): a weak run (the
     # host's network namespace) told an abstract name of the host that exists and listens (EISCONN) from one that does
