@@ -136,7 +136,7 @@ async def test_a_run_under_landlock_alone_takes_no_flock(landlock_alone: None) -
 
 # Queued signals: POSIX timers (each keeps one queued) and real-time signals the run sends itself, blocked.
 SIGNALS = """
-import ctypes, os, signal
+import ctypes, os, signal, threading
 libc = ctypes.CDLL(None, use_errno=True)
 timer = ctypes.c_long()
 made = 0
@@ -160,7 +160,7 @@ libc.syscall(127, ctypes.byref(pending), 8)  # rt_sigpending
 print("pending", hex(pending.value))
 got = []
 signal.signal(signal.SIGUSR1, lambda *_: got.append("usr1"))
-os.kill(0, signal.SIGUSR1)
+signal.pthread_kill(threading.get_ident(), signal.SIGUSR1)  # (tgkill: os.kill(0) reaches bubblewrap too, session 34)
 signal.raise_signal(signal.SIGUSR1)
 print("standard", got)
 """

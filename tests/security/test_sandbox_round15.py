@@ -145,3 +145,4 @@ async def test_a_run_cannot_leave_the_lowered_session(mode: str, monkeypatch: py
         live.proc.stdin.write(b"done\n")
     assert said == "refused 1", said
     assert {nice for _, nice in filter(None, groups.values())} == {7}, groups
+
