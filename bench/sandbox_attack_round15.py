@@ -13,6 +13,8 @@ Modes as bench/sandbox_attack_round11.py's. Attacks:
 - `flock`: with `threads=True`, one run holds/drops LOCK_EX on the standard library's os.py a bit a second, another
   asks with LOCK_NB: bits received of 8 sent.
 - `getlk`: the gateway holds a POSIX read lock on os.py; a run asks F_GETLK for a write lock: what it was told.
+- `startup` (bwrap only): 60 runs of `pass` (audit hook on), alternately with and without `--new-session` added back to
+  bubblewrap's argv: the median wall time of each (what dropping it costs, in one process, one load).
 """
 
 from __future__ import annotations
@@ -185,8 +187,34 @@ async def _getlk() -> str:
     return f"gateway pid {os.getpid()}; run's F_GETLK (type, whence, start, len, pid): {r.stdout.strip() or r.summary()}"
 
 
-ATTACKS = {"share": _share, "watch": _watch, "inodes": _inodes, "flock": _flock, "getlk": _getlk}
+async def _startup() -> str:
+    import statistics
+
+    from tierwise.sandbox import SandboxLimits, bwrap, run_python
+
+    real = bwrap.command
+
+    def with_new_session(*args: object, **kwargs: object) -> list[str]:
+        cmd = real(*args, **kwargs)  # type: ignore[arg-type]
+        return [cmd[0], "--new-session", *cmd[1:]]
+
+    lim = SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256)
+    await run_python("pass", limits=lim)
+    times: dict[str, list[float]] = {"--new-session": [], "without": []}
+    try:
+        for i in range(60):
+            bwrap.command = with_new_session if i % 2 else real  # type: ignore[assignment]
+            t0 = time.perf_counter()
+            r = await run_python("pass", limits=lim)
+            times["--new-session" if i % 2 else "without"].append((time.perf_counter() - t0) * 1000)
+            assert r.returncode == 0, r.summary()
+    finally:
+        bwrap.command = real  # type: ignore[assignment]
+    return ", ".join(f"{k} median {statistics.median(v):.0f} ms" for k, v in times.items())
+
+
+ATTACKS = {"share": _share, "watch": _watch, "inodes": _inodes, "flock": _flock, "getlk": _getlk, "startup": _startup}
 
 
 if __name__ == "__main__":
-    asyncio.run(run_attacks(*command_line(__doc__, ATTACKS), ATTACKS, one_line=False))
+    asyncio.run(run_attacks(*command_line(__doc__, ATTACKS), ATTACKS, bwrap_only=("share", "startup"), one_line=False))
