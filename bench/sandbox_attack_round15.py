@@ -13,6 +13,9 @@ Modes as bench/sandbox_attack_round11.py's. Attacks:
 - `flock`: with `threads=True`, one run holds/drops LOCK_EX on the standard library's os.py a bit a second, another
   asks with LOCK_NB: bits received of 8 sent.
 - `getlk`: the gateway holds a POSIX read lock on os.py; a run asks F_GETLK for a write lock: what it was told.
+- `pids` (`threads=True`): one run starts a thread every 20 ms and reads its thread id while another starts and
+  joins 25 threads a second on even seconds (8 s): the ids others took, per second (the PID counter of the run's PID
+  namespace: the host's where the run has none of its own).
 - `startup` (bwrap only): 60 runs of `pass` (audit hook on), alternately with and without `--new-session` added back to
   bubblewrap's argv: the median wall time of each (what dropping it costs, in one process, one load).
 """
@@ -187,6 +190,51 @@ async def _getlk() -> str:
     return f"gateway pid {os.getpid()}; run's F_GETLK (type, whence, start, len, pid): {r.stdout.strip() or r.summary()}"
 
 
+TIDS = """
+import threading, time
+seen, last = [], None
+end = time.time() + 8
+while time.time() < end:
+    t = threading.Thread(target=lambda: None)
+    t.start()
+    tid = t.native_id
+    t.join()
+    if last is not None:
+        seen.append((int(time.time()), tid - last))
+    last = tid
+    time.sleep(0.02)
+per = {}
+for sec, jump in seen:
+    per.setdefault(sec, []).append(jump)
+print(" ".join(str(sum(v) - len(v)) for _, v in sorted(per.items())))
+"""
+THREAD_MAKER = """
+import threading, time
+end = time.time() + 9
+n = 0
+while time.time() < end:
+    if int(time.time()) % 2 == 0:
+        t = threading.Thread(target=lambda: None)
+        t.start()
+        t.join()
+        n += 1
+    time.sleep(0.04)
+print(n)
+"""
+
+
+async def _pids() -> str:
+    from tierwise.sandbox import SandboxLimits, backend, run_python
+
+    backend.capacity = backend.Capacity(4)
+    lim = SandboxLimits(wall_s=30, cpu_s=20, memory_mb=256, threads=True)
+    maker = asyncio.create_task(run_python(THREAD_MAKER, limits=lim, audit_hook=False))
+    reader = await run_python(TIDS, limits=lim, audit_hook=False)
+    made = await maker
+    return (f"ids others took, per second: {reader.stdout.strip() or reader.summary()} "
+            f"(the other run started {made.stdout.strip() or made.summary()} threads; even seconds)")
+
+
 async def _startup() -> str:
     import statistics
 
@@ -213,7 +261,7 @@ async def _startup() -> str:
     return ", ".join(f"{k} median {statistics.median(v):.0f} ms" for k, v in times.items())
 
 
-ATTACKS = {"share": _share, "watch": _watch, "inodes": _inodes, "flock": _flock, "getlk": _getlk, "startup": _startup}
+ATTACKS = {"share": _share, "watch": _watch, "inodes": _inodes, "flock": _flock, "getlk": _getlk, "pids": _pids, "startup": _startup}
 
 
 if __name__ == "__main__":
