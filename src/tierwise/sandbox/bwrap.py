@@ -127,7 +127,11 @@ def command(*, seccomp_fd: int, files: Sequence[tuple[int, str]], work_mb: int, 
     if bwrap is None:
         raise FileNotFoundError("bwrap")
     lay = layout()
-    cmd = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
+    # No `--new-session` (session 34): bubblewrap is started in a session of its own (the runner's setsid, no
+    # controlling terminal; TIOCSTI is refused by the filter anyway), whose autogroup the runner lowers where no shared
+    # cpu cgroup holds the runs (tierwise.sandbox.cgroup, `runs_nice`); a second setsid inside put the program in a
+    # fresh autogroup at nice 0, weighed as much as the gateway's whole session: 4 runs took ~4x its CPU.
+    cmd = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
            "--cap-drop", "ALL", "--uid", str(UID), "--gid", str(UID), "--hostname", "sandbox", "--clearenv"]
     for path in lay.binds:
         cmd += ["--ro-bind", path, path]

@@ -247,7 +247,7 @@ def places() -> tuple[tuple[Place, ...], str | None]:
     return tuple(found), ("; ".join(missing) or None)
 
 
-# The CPU (review31a): each run is a session of its own (bubblewrap's --new-session, the weak sandbox's setsid), and
+# The CPU (review31a): each run is a session of its own (the runner's setsid: bubblewrap's, or the weak run's), and
 # where the kernel groups sessions for the scheduler (autogroup) each weighed as much as the gateway's whole session:
 # two runs spinning took 0.96-1.08 times the gateway's CPU each (bench/RESULTS.md, "Sandbox attack round 12"). Every
 # run of a gateway process joins one cpu cgroup, below the gateway's own, at the weight of one process (the kernel's
@@ -311,8 +311,9 @@ def runs_cpu_procs(folder: str) -> int | None:
 # the gateway, so that `max_concurrent` runs at once weigh no more than one of its processes, as the shared cgroup makes
 # them: the task's nice (what the scheduler weighs where the runs' tasks share a cgroup with the gateway, a service's
 # cgroup with no cpu controller of its own) and, where the kernel groups sessions (autogroup, a gateway in the root
-# cgroup), the weak run's session's (bubblewrap's --new-session starts a fresh one at nice 0 after it). A lone run on
-# an idle machine still takes a whole core (nice weighs only against others who want the CPU).
+# cgroup), the run's session's (bubblewrap's too since session 34: its --new-session started a fresh one at nice 0
+# after it, 4 runs ~4x the gateway's CPU; it is not passed, and a run's own `setsid` is refused). A lone run on an idle
+# machine still takes a whole core (nice weighs only against others who want the CPU).
 WEIGHTS = (1024, 820, 655, 526, 423, 335, 272, 215, 172, 137, 110, 87, 70, 56, 45, 36, 29, 23, 18, 15)  # nice 0..19
 
 

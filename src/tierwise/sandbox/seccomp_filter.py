@@ -73,6 +73,11 @@ DENIED = (
     # disables unprivileged bpf(): kernel code behind privilege escalations (CVE-2021-29154: the x86 JIT's branches,
     # reached by unprivileged cBPF). Python never loads either; the run's own filter is loaded before exec.
     "seccomp",
+    # A session of its own (session 34): where no shared cpu cgroup holds the runs, the kernel's autogroup weighs each
+    # session as one, and the runner starts the run's (bubblewrap's, since it no longer passes --new-session) at a lower
+    # nice (tierwise.sandbox.cgroup, `runs_nice`); `setsid` in the run made a fresh autogroup at nice 0, as much as the
+    # gateway's. A session leader (a weak run) already gets EPERM; nothing of a run needs a session.
+    "setsid",
     # ... and `connect` (session 29): a pair is connected already, so connect() can only fail, but the kernel looks the
     # address up first and answers before any LSM hook (Landlock's abstract-socket scope included): a weak run (the
     # host's network namespace) told an abstract name of the host that exists and listens (EISCONN) from one that does
@@ -241,8 +246,10 @@ F_SETLK, F_SETLKW, F_OFD_SETLK, F_OFD_SETLKW = 6, 7, 37, 38
 # open, read-only ones included: a run holding LOCK_EX on the standard library's `os.py` made a host process's lock of
 # it wait while the run lasted, and two runs passed bits through it (8 of 8, a bit a second, in every mode: one locks or
 # unlocks, the other asks with LOCK_NB). A one-task run has nothing of its own to exclude, so `flock` succeeds with no
-# lock taken; with `threads=True` its threads may exclude each other through two descriptors of one file, and there
-# it stays (and so does the channel: docs/security/sandbox.md).
+# lock taken. With `threads=True` too since session 34: kept there for threads excluding each other through two
+# descriptors of one file, it kept the channel (8 of 8 bits between two runs, Landlock alone; any file both may read)
+# and the host's wait. A run's threads exclude each other with the process's own locks (threading, SQLite's), as its
+# POSIX record locks never did between threads; a program that relies on `flock` between its threads is not served.
 # Queued signals (review33a): RLIMIT_SIGPENDING (64, tierwise.sandbox.backend) is counted per user, and every run of
 # the sandbox's user is one user (bubblewrap's too: the count goes up through the user namespaces): one run's 64 POSIX
 # timers (each keeps a queued signal) or 64 real-time signals it sent itself, blocked, left every other run none
@@ -357,8 +364,7 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
         _rule(f, sc.ERRNO(0), "fcntl", _low32(sc, 1, command))
     for command in (F_OFD_SETLK, F_OFD_SETLKW):
         _rule(f, sc.ERRNO(errno.EINVAL), "fcntl", _low32(sc, 1, command))
-    if not threads:
-        _rule(f, sc.ERRNO(0), "flock")
+    _rule(f, sc.ERRNO(0), "flock")
     _rule(f, eperm, "timer_create")
     for name, at in (("kill", 1), ("tgkill", 2)):
         for mask, first in RT_SIGNALS:
