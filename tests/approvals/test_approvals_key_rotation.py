@@ -75,3 +75,24 @@ def test_accepting_without_signing_is_a_config_error(tmp_path, openai_up, anthro
     del cfg["approvals"]["store"]["signing_key_env"]
     with pytest.raises(ConfigError, match="signing_accept_key_envs needs signing_key_env"):
         make_config(cfg, tmp_path)
+
+
+def test_a_record_opened_unsigned_is_rejected_with_a_reason_that_says_so(gateway, openai_up, anthropic_up,  # noqa: F811
+                                                                         prefix, keys):  # noqa: F811
+    """The migration path chosen: a record opened by a gateway without the secret (turning signing on, or a
+    gateway of a version before session 33's review, whose records carry no opening tag) is never approved by a
+    signing gateway, fail closed; its client is told why and to ask again. Before (session 34) the reason read as a
+    record rewritten from outside the gateways."""
+    plain = _config(openai_up, anthropic_up, prefix, "TW_KEY_NEW", [])
+    del plain["approvals"]["store"]["signing_key_env"]
+    del plain["approvals"]["store"]["signing_accept_key_envs"]
+    unsigned = gateway(plain)
+    signed = gateway(_config(openai_up, anthropic_up, prefix, "TW_KEY_NEW", []))
+    out: list[Any] = []
+    t = _ask(unsigned, out)
+    [pending] = wait_pending(unsigned.url)
+    answer = decide(signed.url, pending["id"], "approve")
+    t.join(20)
+    assert len(out) == 1 and isinstance(out[0], openai.PermissionDeniedError), out
+    assert "opened without a signature" in str(out[0]) and "ask again" in str(out[0]), str(out[0])
+    assert "rejected" in answer.text

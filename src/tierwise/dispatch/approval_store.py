@@ -256,6 +256,10 @@ return {1, out}
 
 
 
+UNSIGNED = ("opened without a signature (by a gateway without approvals.store.signing_key_env, or of a version "
+            "before session 33): ask again")
+
+
 class RedisApprovalStore(_Watchers):
     """Pending approvals in Redis, shared by every gateway replica on the same prefix."""
 
@@ -385,10 +389,14 @@ class RedisApprovalStore(_Watchers):
             # fields were rewritten since it opened is rejected, not approved (what the approver read was not it)
             cur = readable(await asyncio.wait_for(self.client.get(self._rec(id)), OP_TIMEOUT))
             if state == "approved" and cur is not None and cur.state == PENDING and not self.as_opened(cur):
-                log.warning("approvals: %s was changed in the store since its gateway opened it (written from "
-                            "outside the gateways); rejected instead of approved", id)
-                state, reason = "rejected", (f"approved by {approver[:64]} on a record changed outside the gateways "
-                                             "since it opened")
+                # A record opened with no tag at all: a gateway of the prefix without the secret, or one from before
+                # session 33's review (an upgrade, a secret being turned on). Fail closed, and say so: before
+                # session 34 it read as a record rewritten from outside
+                why = (UNSIGNED if not cur.osig else "changed outside the gateways since it opened")
+                log.warning("approvals: %s was %s; rejected instead of approved", id,
+                            why if not cur.osig else "changed in the store since its gateway opened it (written "
+                            "from outside the gateways)")
+                state, reason = "rejected", f"approved by {approver[:64]} on a record {why}"
                 approver = "gateway"
             d = ApprovalRecord(id, "", "", 0, 0, state=state, approver=approver, reason=reason or None, decided=decided)
             sig = signing.tag(self.secret, d.signed(cur.osig if cur is not None else "")).hex()
