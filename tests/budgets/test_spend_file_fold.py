@@ -129,3 +129,40 @@ def test_a_process_is_alive_while_it_runs_and_dead_once_killed(tmp_path):
         if child.poll() is None:
             child.kill()
             child.wait(10)
+
+
+def test_a_process_that_keeps_the_offer_lock_hangs_no_request(openai_up, anthropic_up, prefix, tmp_path):  # noqa: F811
+    """A process stopped while it holds the file's offer lock (SIGSTOP, a debugger): a starting gateway's first
+    admission waits for its offer of the file, which waited for the lock for ever (its requests hung). Now it waits
+    `spend_members.OFFER_WAIT` at most, offers without the lock and folds nothing."""
+    import os
+    import subprocess
+    import sys
+
+    import openai
+
+    anthropic_up.default = Reply(text="answer " * 50, usage=(100, 400))
+    os.makedirs(tmp_path / "ledger.db.spend", exist_ok=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, os, time; "
+         f"fd = os.open({str(tmp_path / 'ledger.db.spend' / 'offer.lock')!r}, os.O_RDWR | os.O_CREAT); "
+         "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(120)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "held"
+        g = _start(openai_up, anthropic_up, prefix, tmp_path)
+        try:
+            client = openai.OpenAI(base_url=g.url + "/v1", api_key="x", max_retries=0, timeout=60)
+            try:  # before: no answer (the admission waited for the lock until the holder let go)
+                client.chat.completions.create(model="main", max_tokens=400,
+                                               messages=[{"role": "user", "content": "question"}])
+            except openai.APITimeoutError:
+                raise AssertionError("the request hung behind another process's offer lock") from None
+        finally:
+            child.kill()  # (lets a blocked lock go, so the gateway can stop)
+            child.wait(10)
+            g.stop()
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(10)

@@ -14,8 +14,10 @@ import contextlib
 import fcntl
 import os
 import re
+import time
 from collections.abc import Iterator
 
+OFFER_WAIT = 5.0  # seconds a start waits for another process's offer or fold at most
 _MEMBER = re.compile(r"[0-9a-f]{32}")  # a member id (uuid4 hex): any other name in the table is nobody's lock
 
 
@@ -82,11 +84,21 @@ class Members:
                 if fd >= 0:
                     os.close(fd)
 
-    def lock_offer(self) -> int:
-        """Take the file's offer lock (blocking: call it in a thread); `unlock` gives it back."""
+    def lock_offer(self, wait: float = OFFER_WAIT) -> int | None:
+        """Take the file's offer lock within `wait` seconds, else None (blocking: call it in a thread); `unlock`
+        gives it back. Bounded: a process stopped while it holds the lock (SIGSTOP, a debugger) must not hang every
+        other process's first admission, which waits for this offer."""
         fd = self._open("offer.lock")
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        return fd
+        end = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                if time.monotonic() >= end:
+                    os.close(fd)
+                    return None
+                time.sleep(0.05)
 
     @staticmethod
     def unlock(fd: int) -> None:

@@ -265,13 +265,17 @@ class RedisStore:
             lock = await asyncio.to_thread(self.file.members.lock_offer)
         except OSError as e:
             log.warning("budgets: could not lock the spend kept beside %s (%s)", self.file.path, type(e).__name__)
-            return
+            lock = None
+        if lock is None:  # (held by a process that does not let go: offered all the same, nothing folded)
+            log.warning("budgets: another process holds %s.spend/offer.lock; offering the spend file without it, "
+                        "and folding nothing this start", self.file.path)
         try:
-            await self._offer_file(self.file)
+            await self._offer_file(self.file, fold=lock is not None)
         finally:
-            self.file.members.unlock(lock)
+            if lock is not None:
+                self.file.members.unlock(lock)
 
-    async def _offer_file(self, file: SpendFile) -> None:
+    async def _offer_file(self, file: SpendFile, fold: bool) -> None:
         for _ in range(3):
             epoch = await self.client.get(self.ekey)
             if not epoch:  # (an empty store: its epoch made now, as this gateway's first call would)
@@ -299,6 +303,8 @@ class RedisStore:
                                 "(emptied since: a restart without persistence?); offered back the spend the file "
                                 "kept of %d gateway process(es) ($%.4f of samples; each counted once)", len(saved), usd)
                 self.epoch = self.epoch or epoch
+                if not fold:
+                    return
                 try:  # (the rows of processes no longer running, folded into one member's: spend_file.fold)
                     await asyncio.to_thread(file.fold, epoch, self.member, time.time())
                 except Exception as e:  # noqa: BLE001 - a locked or full file: the next start folds them
