@@ -1,6 +1,7 @@
 """What `budgets/spend_file.py` costs per save and at a start after an emptying (a benchmark, not a test).
 
-    PYTHONPATH=src .venv/bin/python bench/spend_file_cost.py            every counter written at each save
+    PYTHONPATH=src .venv/bin/python bench/spend_file_cost.py            every counter written at each save (and the
+                                                                        rows of 21 dead processes, then folded)
     PYTHONPATH=src .venv/bin/python bench/spend_file_cost.py --changed  50,000 counters saved, then one changed a save
 """
 
@@ -22,7 +23,7 @@ def _written() -> int:
 
 
 def _offers(n: int, usd: float = 0.5) -> list[str]:
-    return [f"p:budget:k{i} 20430 {usd} 100 0.25 50 86400" for i in range(n)]
+    return [f"p:b:k{i} 20430 {usd} 100 0.25 50 86400" for i in range(n)]
 
 
 def main() -> None:
@@ -38,7 +39,7 @@ def main() -> None:
         for j in range(5):
             w0, t0 = _written(), time.perf_counter()
             if "--changed" in sys.argv:
-                f.save("m0", "e1", [f"p:budget:k{j} 20430 0.75 150 0.5 60 86400"], now, False)
+                f.save("m0", "e1", [f"p:b:k{j} 20430 0.75 150 0.5 60 86400"], now, False)
             else:
                 f.save("m0", "e1", _offers(n, 0.5 + j), now)
             times.append(time.perf_counter() - t0)
@@ -52,6 +53,14 @@ def main() -> None:
         o = f.offers("e2", now)
         print(f"after 20 restarts x 5,000 counters: {sum(len(v) for v in o.values())} rows offered at an emptying, "
               f"read in {(time.perf_counter() - t0) * 1000:.0f} ms; file {os.path.getsize(path) / 1e6:.1f} MB")
+        # session 34 (costs6): the next start folds the rows of the processes no longer running into one member's
+        t0 = time.perf_counter()
+        gone = f.fold("e1", "live", now)
+        took = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        o = f.offers("e2", now)
+        print(f"folded {gone} rows in {took * 1000:.0f} ms: {sum(len(v) for v in o.values())} rows of "
+              f"{len(o)} member(s) offered at an emptying, read in {(time.perf_counter() - t0) * 1000:.0f} ms")
 
 
 if __name__ == "__main__":

@@ -20,22 +20,28 @@ waited out (0.5 s) and asked again. One chaos action runs once the upstream has 
 - evict:       the same with `allkeys-lru` (what the budget forgets);
 - kill:        SIGKILL of one replica (its streams in flight cut), started again after 3 s;
 - skew:        the third replica's clock runs `--skew` seconds ahead from the start (sitecustomize);
-- deploy:      every replica stopped (SIGTERM), Redis (no AOF) restarted empty, every replica started again.
+- deploy:      every replica stopped (SIGTERM), Redis (no AOF) restarted empty, every replica started again;
+- kills:       SIGKILL of a replica (a, b, c in turn, c's workers with it) `--kills` times, every `--every` upstream
+               answers from `--at`, each started again after 1 s (the store keeps its data; session 34);
+- killdeploy:  every replica SIGKILLed (workers too), Redis (no AOF) restarted empty, every replica started again
+               (what a gateway settled after its last save to its ledger file is lost; session 34).
 
 Reported: the caps, the real spend, what the budget counted, reservations in flight, the clients' outcomes
 by status and error type (a 500 or an error outside the client's schema is a failure), /health and
 /metrics of each replica during and after, and whether every request answered 200 is in a ledger.
 
-    PYTHONPATH=src .venv/bin/python bench/team_chaos.py --scenario none|restart|crash|empty|stop30|freeze|slow|oom|evict|kill|skew|deploy
-        [--dead count] [--on-store-error fail_open]
+    PYTHONPATH=src .venv/bin/python bench/team_chaos.py --scenario none|restart|crash|empty|stop30|freeze|slow|oom|evict|kill|skew|deploy|kills|killdeploy
+        [--dead count] [--kills 6 --every 40] [--on-store-error fail_open]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import signal
 import sqlite3
 import sys
 import tempfile
@@ -116,7 +122,21 @@ class Replica:
             sys.path[:] = saved
 
     def kill(self) -> None:
-        self.proc.p.kill()
+        """SIGKILL of the process and its workers (`--workers N`: a worker outliving its parent keeps serving)."""
+        pids, todo = [], [self.proc.p.pid]
+        while todo:  # (the tree, from /proc: children first found, all killed at once below)
+            pid = todo.pop()
+            pids.append(pid)
+            for child in Path("/proc").glob("[0-9]*/stat"):
+                try:
+                    fields = child.read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[1]) == pid:
+                    todo.append(int(child.parent.name))
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         self.proc.p.wait()
         self.proc.log.close()
 
@@ -236,13 +256,15 @@ def main() -> None:
     ap.add_argument("--skew", type=float, default=120.0)
     ap.add_argument("--upstream-delay", type=float, default=0.5)
     ap.add_argument("--limit", type=int, default=60, help="requests per client at most")
+    ap.add_argument("--kills", type=int, default=6, help="kills: how many SIGKILLs")
+    ap.add_argument("--every", type=int, default=40, help="kills: upstream answers between two")
     ap.add_argument("--dead", default="release", help="budgets.dead_reservations: release | count")
     ap.add_argument("--on-store-error", default="fail_closed", help="budgets.store.on_store_error")
     args = ap.parse_args()
     os.environ.update(KEYS)
     tmp = Path(tempfile.mkdtemp(prefix="team-chaos-"))
     (tmp / "redis").mkdir()
-    rds = OwnRedis(tmp / "redis", fsync="everysec", appendonly=args.scenario not in ("empty", "deploy"))
+    rds = OwnRedis(tmp / "redis", fsync="everysec", appendonly=args.scenario not in ("empty", "deploy", "killdeploy"))
     rds.start()
     proxy = FreezableProxy(rds.port)
     up = AnthropicDouble()
@@ -318,6 +340,23 @@ def main() -> None:
             elif s == "deploy":  # the whole deployment restarted with a Redis without persistence (session 33)
                 for r in replicas:
                     r.proc.stop()
+                rds.stop()
+                rds.start()
+                for r in replicas:
+                    r.start()
+            elif s == "kills":
+                during["killed"] = []
+                for k in range(args.kills):
+                    if k and not up.wait_until(lambda k=k: len(up.requests) >= args.at + k * args.every, timeout=300):
+                        break
+                    victim = replicas[k % len(replicas)]
+                    victim.kill()
+                    during["killed"].append([victim.name, len(up.requests)])
+                    time.sleep(1)
+                    victim.start()
+            elif s == "killdeploy":
+                for r in replicas:
+                    r.kill()
                 rds.stop()
                 rds.start()
                 for r in replicas:

@@ -23,23 +23,29 @@ log = logging.getLogger("tierwise.pricing")
 MILLION = 1_000_000
 
 
+MAX_PRICE = 1e6  # USD per million tokens (a dollar a token), per 1,000 searches or per call: past it, a typo
+
+
 class Price(BaseModel):
-    """USD per million tokens."""
+    """USD per million tokens. Each at most MAX_PRICE: before session 34 (costs6) `inf` or `1e308` was taken, every
+    cost came out infinite, a settlement's inf − inf made the budget's count NaN, and a $1 budget answered every
+    request (tests/budgets/test_price_bounds.py)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    input: float = Field(0.0, ge=0)
-    output: float = Field(0.0, ge=0)
-    cache_read: float | None = Field(None, ge=0, description="default: the input price")
-    cache_write: float | None = Field(None, ge=0, description="default: the input price (1.25x it for a model of a "
-                                       "`kind: anthropic` provider, as Anthropic bills a five-minute write)")
-    cache_write_1h: float | None = Field(None, ge=0, description="a one-hour cache write (Anthropic's `ttl: 1h`); "
-                                         "default: twice the input price, as Anthropic bills it")
-    web_search: float | None = Field(None, ge=0, description="USD per 1,000 web searches (Anthropic's web search "
-                                     "server tool); default: $10 for a `kind: anthropic` provider's model, else 0")
-    request: float | None = Field(None, ge=0, description="USD per call on top of its tokens (a per-request fee); "
-                                  "default: $0.02 for an OpenRouter `:online` model (its web plugin, 5 results at "
-                                  "$4 per 1,000), else 0")
-
+    input: float = Field(0.0, ge=0, le=MAX_PRICE)
+    output: float = Field(0.0, ge=0, le=MAX_PRICE)
+    cache_read: float | None = Field(None, ge=0, le=MAX_PRICE, description="default: the input price")
+    cache_write: float | None = Field(None, ge=0, le=MAX_PRICE, description="default: the input price (1.25x it "
+                                       "for a model of a `kind: anthropic` provider, as Anthropic bills a five-minute "
+                                       "write)")
+    cache_write_1h: float | None = Field(None, ge=0, le=MAX_PRICE, description="a one-hour cache write (Anthropic's "
+                                         "`ttl: 1h`); default: twice the input price, as Anthropic bills it")
+    web_search: float | None = Field(None, ge=0, le=MAX_PRICE, description="USD per 1,000 web searches "
+                                     "(Anthropic's web search server tool); default: $10 for a `kind: anthropic` "
+                                     "provider's model, else 0")
+    request: float | None = Field(None, ge=0, le=MAX_PRICE, description="USD per call on top of its tokens (a "
+                                  "per-request fee); default: $0.02 for an OpenRouter `:online` model (its web "
+                                  "plugin, 5 results at $4 per 1,000), else 0")
 
 ZERO = Price()
 

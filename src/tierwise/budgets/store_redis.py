@@ -261,14 +261,29 @@ class RedisStore:
         each process's once per epoch (`spend_file.py`)."""
         if self.file is None:
             return
+        try:  # (the offer lock: no other process folds rows this start offers before it marks them offered)
+            lock = await asyncio.to_thread(self.file.members.lock_offer)
+        except OSError as e:
+            log.warning("budgets: could not lock the spend kept beside %s (%s)", self.file.path, type(e).__name__)
+            lock = None
+        if lock is None:  # (held by a process that does not let go: offered all the same, nothing folded)
+            log.warning("budgets: another process holds %s.spend/offer.lock; offering the spend file without it, "
+                        "and folding nothing this start", self.file.path)
+        try:
+            await self._offer_file(self.file, fold=lock is not None)
+        finally:
+            if lock is not None:
+                self.file.members.unlock(lock)
+
+    async def _offer_file(self, file: SpendFile, fold: bool) -> None:
         for _ in range(3):
             epoch = await self.client.get(self.ekey)
             if not epoch:  # (an empty store: its epoch made now, as this gateway's first call would)
                 epoch = (await self._look(args=[self.ekey, uuid.uuid4().hex, "+inf"]))[0]
             try:
-                saved = await asyncio.to_thread(self.file.offers, epoch, time.time())
+                saved = await asyncio.to_thread(file.offers, epoch, time.time())
             except Exception as e:  # noqa: BLE001
-                log.warning("budgets: could not read the spend kept in %s (%s)", self.file.path, type(e).__name__)
+                log.warning("budgets: could not read the spend kept in %s (%s)", file.path, type(e).__name__)
                 return
             base = f"{self.prefix}restored:{epoch}"
             usd = 0.0
@@ -279,7 +294,7 @@ class RedisStore:
                         break  # (the epoch moved on meanwhile: again with the new one)
                 else:
                     usd += sum(float(x.split(" ")[2]) for x in items)
-                    await asyncio.to_thread(self.file.offered, member, epoch)
+                    await asyncio.to_thread(file.offered, member, epoch)
                     continue
                 break
             else:
@@ -288,6 +303,12 @@ class RedisStore:
                                 "(emptied since: a restart without persistence?); offered back the spend the file "
                                 "kept of %d gateway process(es) ($%.4f of samples; each counted once)", len(saved), usd)
                 self.epoch = self.epoch or epoch
+                if not fold:
+                    return
+                try:  # (the rows of processes no longer running, folded into one member's: spend_file.fold)
+                    await asyncio.to_thread(file.fold, epoch, self.member, time.time())
+                except Exception as e:  # noqa: BLE001 - a locked or full file: the next start folds them
+                    log.warning("budgets: could not fold the spend kept in %s (%s)", file.path, type(e).__name__)
                 return
 
     async def _restore(self, epoch: str) -> None:
@@ -521,6 +542,7 @@ class RedisStore:
         if self.file is not None and self.epoch:  # (a last look: what the others settled since, into the file)
             await self._look_once()
             await self._save()
+            self.file.members.release()
         await self.client.aclose()
 
     def info(self) -> dict[str, Any]:

@@ -256,16 +256,24 @@ return {1, out}
 
 
 
+UNSIGNED = ("opened without a signature (by a gateway without approvals.store.signing_key_env, or of a version "
+            "before session 33): ask again")
+
+
 class RedisApprovalStore(_Watchers):
     """Pending approvals in Redis, shared by every gateway replica on the same prefix."""
 
     backend = "redis"
 
-    def __init__(self, url: str, prefix: str, secret: bytes | None = None) -> None:
+    def __init__(self, url: str, prefix: str, secret: bytes | None = None,
+                 accepted: list[bytes] | None = None) -> None:
         super().__init__()
         # approvals.store.signing_key_env: whoever can write the prefix's keys could set a pending record to
         # `approved` and the request went on (review32a); with a secret a decision is honoured only with its tag
         self.secret = secret
+        # The tags of these verify too (signing_accept_key_envs: a rotation's other key; before session 34 one
+        # key per prefix, and a rotation rejected every record opened or decided under the other)
+        self.secrets = (secret, *(accepted or ())) if secret is not None else ()
         import redis.asyncio as aioredis
 
         # No read timeout: the subscription blocks on reads by design; calls are bounded by OP_TIMEOUT.
@@ -363,11 +371,11 @@ class RedisApprovalStore(_Watchers):
         (the waiter's own copy of what it asked: a decision taken on a record rewritten since does not verify)."""
         if self.secret is None:
             return True
-        return _verifies(self.secret, rec.signed(None if opened is None else opened.osig or ""), rec.sig)
+        return _verifies(self.secrets, rec.signed(None if opened is None else opened.osig or ""), rec.sig)
 
     def as_opened(self, rec: ApprovalRecord) -> bool:
         """What `rec` asks is what a gateway holding the secret opened (any record, without one)."""
-        return self.secret is None or _verifies(self.secret, rec.asked(), rec.osig)
+        return self.secret is None or _verifies(self.secrets, rec.asked(), rec.osig)
 
     async def get(self, id: str) -> ApprovalRecord | None:
         raw = await asyncio.wait_for(self.client.get(self._rec(id)), OP_TIMEOUT)
@@ -381,10 +389,14 @@ class RedisApprovalStore(_Watchers):
             # fields were rewritten since it opened is rejected, not approved (what the approver read was not it)
             cur = readable(await asyncio.wait_for(self.client.get(self._rec(id)), OP_TIMEOUT))
             if state == "approved" and cur is not None and cur.state == PENDING and not self.as_opened(cur):
-                log.warning("approvals: %s was changed in the store since its gateway opened it (written from "
-                            "outside the gateways); rejected instead of approved", id)
-                state, reason = "rejected", (f"approved by {approver[:64]} on a record changed outside the gateways "
-                                             "since it opened")
+                # A record opened with no tag at all: a gateway of the prefix without the secret, or one from before
+                # session 33's review (an upgrade, a secret being turned on). Fail closed, and say so: before
+                # session 34 it read as a record rewritten from outside
+                why = (UNSIGNED if not cur.osig else "changed outside the gateways since it opened")
+                log.warning("approvals: %s was %s; rejected instead of approved", id,
+                            why if not cur.osig else "changed in the store since its gateway opened it (written "
+                            "from outside the gateways)")
+                state, reason = "rejected", f"approved by {approver[:64]} on a record {why}"
                 approver = "gateway"
             d = ApprovalRecord(id, "", "", 0, 0, state=state, approver=approver, reason=reason or None, decided=decided)
             sig = signing.tag(self.secret, d.signed(cur.osig if cur is not None else "")).hex()
@@ -417,9 +429,9 @@ class RedisApprovalStore(_Watchers):
             await self.client.aclose()
 
 
-def _verifies(secret: bytes, data: bytes, hex_tag: Any) -> bool:
+def _verifies(secrets: tuple[bytes, ...], data: bytes, hex_tag: Any) -> bool:
     try:
         given = bytes.fromhex(hex_tag) if isinstance(hex_tag, str) else b""
     except ValueError:
         return False
-    return signing.verifies(secret, data, given)
+    return any(signing.verifies(s, data, given) for s in secrets)

@@ -102,10 +102,12 @@ Gone = Callable[[], Awaitable[Any]]  # completes when the waiting caller goes aw
 
 def build_store(cfg: ApprovalsConfig, fallback_url: str | None) -> ApprovalStore:
     if cfg.store.backend == "redis":
-        env = cfg.store.signing_key_env
+        env, sharers = cfg.store.signing_key_env, "the approvals' key_prefix"
+        accepted = [secret_from_env(e, f"approvals.store.signing_accept_key_envs[{i}]", sharers)
+                    for i, e in enumerate(cfg.store.signing_accept_key_envs)]
         return RedisApprovalStore(cfg.store.redis_url or fallback_url or "redis://127.0.0.1:6379/0",
                                   cfg.store.key_prefix, secret_from_env(env, "approvals.store.signing_key_env",
-                                                                        "the approvals' key_prefix") if env else None)
+                                                                        sharers) if env else None, accepted)
     return MemoryApprovalStore()
 
 

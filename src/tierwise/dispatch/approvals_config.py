@@ -77,8 +77,18 @@ class ApprovalStore(_Strict):
                                         "(16+ characters, the same on every gateway of the prefix): each decision "
                                         "carries an HMAC-SHA256 tag, and an `approved` record whose tag does not "
                                         "verify (written by whoever can write the prefix's keys) rejects its request")
+    signing_accept_key_envs: list[str] = Field(default_factory=list, max_length=4, description="environment "
+                                               "variables holding further secrets whose tags are accepted, never "
+                                               "used to sign: a key rotation's other key (docs/distributed.md)")
     recheck: float = Field(15.0, gt=0, le=600, description="seconds between two looks at a pending record by "
                            "its waiter, in case a decision's notice was lost (a Redis reconnect)")
+
+
+    @model_validator(mode="after")
+    def _accepting_needs_signing(self) -> ApprovalStore:
+        if self.signing_accept_key_envs and not self.signing_key_env:
+            raise ValueError("signing_accept_key_envs needs signing_key_env (the key this gateway signs with)")
+        return self
 
 
 class ApprovalsConfig(_Strict):

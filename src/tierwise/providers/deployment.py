@@ -255,8 +255,8 @@ class Deployment:
             if step.reason == "cancelled":
                 self._bill_cut(step, req, Usage())
             raise
-        if not resp.usage.output_tokens:  # an upstream that reports no usage: the answers' characters count
-            _at_least_relayed(resp.usage, answer_chars(resp))
+        if _too_few(resp.usage, chars := answer_chars(resp)):  # no usage reported (or less than none could be)
+            _at_least_relayed(resp.usage, chars)
         bound_usage(resp.usage, self._usage_caps(req))
         if req.strict_tools is not None:  # an OpenAI client's strict tools: the answer must honour them
             err = await _strict_answer(self.provider.name, req.strict_tools, resp)
@@ -446,7 +446,7 @@ class Deployment:
             raise
         finally:
             if done:
-                if not usage.output_tokens:  # an upstream that reports no usage in streams
+                if _too_few(usage, produced + decoder.other_chars):  # no usage in streams, or a placeholder
                     _at_least_relayed(usage, produced + decoder.other_chars)
                 self._finish(step, bound_usage(usage, caps), t0)
                 _give_back(resp)
@@ -549,6 +549,19 @@ async def _strict_answer(provider: str, schemas: dict[str, Any], resp: Response)
 def _stream_failure(chunk: StreamChunk) -> StreamError | None:
     events = chunk.events
     return events[-1] if events and isinstance(events[-1], StreamError) else None
+
+
+# Characters per output token past which a reported count is not believed: no tokenizer averages more on an answer
+# (English prose ~4, code ~3, long runs of spaces a few dozen at most).
+MAX_CHARS_PER_TOKEN = 32
+
+
+def _too_few(usage: Usage, chars: int) -> bool:
+    """The upstream reported no output tokens, or fewer than the answer's characters could make. Before session 34
+    (costs6) only none counted: an Anthropic-format stream whose final `message_delta` usage never came kept
+    `message_start`'s placeholder of 1 output token, and a host reporting 1 token for 10,000 characters was believed
+    (a $1 budget counted $0.0003 an answer; tests/budgets/test_implausible_usage.py)."""
+    return usage.output_tokens * MAX_CHARS_PER_TOKEN < chars
 
 
 def _at_least_relayed(usage: Usage, chars: int) -> None:

@@ -1,0 +1,48 @@
+"""A price in the config past any real one (`inf`, `1e308` USD per million tokens: a typo, a unit slip) is a config
+error that names the key. Before session 34 (costs6) it was taken: every cost came out infinite (1e308 × 100 tokens
+overflows before the division by a million), a settlement's inf − inf left the budget's count NaN, and a $1 budget
+answered every request (4 of 4 in the probe, `usd_used: null`). Real gateway, the openai SDK, memory store."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+
+from tests.doubles import Reply
+from tests.gateway.conftest import anthropic_up, openai_up  # noqa: F401 (the same fixtures)
+from tests.harness import GatewayServer, make_config, two_tier_config
+from tierwise.errors import ConfigError
+
+
+def _config(openai_up, anthropic_up, field: str, value: float) -> dict:  # noqa: F811
+    cfg = two_tier_config(openai_up.url, anthropic_up.url,
+                          routes={"main": {"policy": "fallback", "targets": ["frontier"], "retries": 0}})
+    cfg["models"]["frontier"]["price"] = {"input": 3, "output": 15, field: value}
+    cfg["budgets"] = {"limits": [{"name": "cap", "usd": 0.01}]}
+    return cfg
+
+
+@pytest.mark.parametrize("field,value", [("input", float("inf")), ("input", 1e308), ("output", 1e300),
+                                         ("request", float("inf")), ("cache_read", 1e7)])
+def test_a_price_past_any_real_one_is_a_config_error(openai_up, anthropic_up, tmp_path, field, value):  # noqa: F811
+    anthropic_up.default = Reply(text="answer " * 50, usage=(100, 400))
+    cfg = _config(openai_up, anthropic_up, field, value)
+    try:
+        config = make_config(cfg, tmp_path)
+    except ConfigError as e:
+        assert f"models.frontier.price.{field}" in str(e) or field in str(e), str(e)
+        return
+    g = GatewayServer(config).start()  # (before: taken; what the budget then did)
+    answered = 0
+    try:
+        client = openai.OpenAI(base_url=g.url + "/v1", api_key="x", max_retries=0)
+        for _ in range(4):
+            try:
+                client.chat.completions.create(model="main", max_tokens=100,
+                                               messages=[{"role": "user", "content": "hi"}])
+                answered += 1
+            except openai.APIStatusError:
+                pass
+    finally:
+        g.stop()
+    pytest.fail(f"price {field}: {value} was taken; {answered} of 4 answered under a $0.01 budget")
