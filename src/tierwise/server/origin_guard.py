@@ -5,7 +5,8 @@ A gateway on loopback holds the operator's frontier keys, and with no client key
 `fetch` with `Content-Type: text/plain` needs no CORS preflight, and DNS rebinding turns the
 page's own host name into 127.0.0.1. So, before any route runs:
 
-- `Host` must be an IP literal (rebinding needs a DNS name the attacker controls), `localhost`,
+- `Host` must be present on HTTP/1.1 and not empty (400: RFC 9112 §3.2; an absolute-form target's authority is its
+  Host: server/request_target.py), and an IP literal (rebinding needs a DNS name the attacker controls), `localhost`,
   `server.host`, this machine's host name, or match `server.browser.allowed_hosts`;
 - a request a browser marks as coming from another site (`Origin` that is not this host, or
   `Sec-Fetch-Site: cross-site|same-site`) is refused unless its origin is in `allowed_origins`;
@@ -92,8 +93,7 @@ class OriginGuard:
         before: no Origin / Sec-Fetch-Site, a Host and (for a POST) a Content-Type that passed."""
         if "origin" in headers or "sec-fetch-site" in headers:
             return False
-        host = headers.get("host")
-        if host is not None and host not in self._hosts_seen:
+        if headers.get("host") not in self._hosts_seen:  # (no Host: `screen` answers an HTTP/1.1 request 400)
             return False
         return method != "POST" or not self.check_json or headers.get("content-type") in self._json_seen
 
@@ -141,6 +141,11 @@ class OriginGuard:
         if twice:  # RFC 9112 3.2: 400. This reads the last line; a proxy in front may have read the first (wire10)
             await self.send_error(scope, send, InvalidRequest(
                 "the request has more than one Host, Origin, Authorization or x-api-key header line"), [])
+            return None
+        if (host is None and scope["http_version"] != "1.0") or (host is not None and not host.strip()):
+            # RFC 9112 3.2: 400 (wire11; it was served). HTTP/1.0 has no Host to send; the origin guard lets it by
+            await self.send_error(scope, send, InvalidRequest("an HTTP/1.1 request must carry one Host header naming "
+                                                              "the host it is for"), [])
             return None
         if host is not None:
             if not self.host_ok(host):
