@@ -158,6 +158,10 @@ class BearerAuth:
             await _refuse(send, 401, b'{"error":"invalid_token","error_description":"a valid bearer token is required"}',
                           [(b"www-authenticate", b'Bearer realm="tierwise-mcp", error="invalid_token"')])
             return
+        if any(k == b"last-event-id" for k, _ in scope.get("headers", [])):
+            # The package resumes a stream only from an event store, and this server keeps none: with the header it
+            # returned no answer at all (a bare 500, "Internal Server Error", wire11). Without it: a fresh stream.
+            scope = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k != b"last-event-id"]}
         held: dict[str, Any] = {"client": scope.get("client")}  # what this request counts (not the app's scope)
         post = scope.get("method") == "POST"
         sid = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"mcp-session-id"), None)
@@ -228,6 +232,9 @@ class BearerAuth:
             await send(msg)
 
         await self.app(scope, replay, watched)
+        if "status" not in held and not left:  # the package returned without an answer: never uvicorn's bare 500
+            await _refuse(send, 500, b'{"jsonrpc":"2.0","id":null,"error":{"code":-32603,'
+                          b'"message":"the MCP server gave no answer to this request"}}')
         if left and not answered:
             await self._cancel(scope, body)
 
