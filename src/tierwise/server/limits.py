@@ -47,6 +47,7 @@ from tierwise.server.http10 import close_delimited
 from tierwise.server.open_files import connection_cap
 from tierwise.server.parse_log import QuietParseErrors
 from tierwise.server.request_target import BadTarget, absolute_target
+from tierwise.server.upgrade import end_after_answer
 
 SWEEP_S = 1.0
 REFUSALS = {  # phase -> (status line, what the client is told)
@@ -379,9 +380,8 @@ class GuardedHttpToolsProtocol(HeaderLineCount, HeaderBytes, CorkedHttpToolsProt
                   b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body))
 
     def _unsupported_upgrade_warning(self) -> None:
-        """An `Upgrade:` request is served as the plain request it also is (the gateway has no
-        WebSocket endpoint). uvicorn would log two warnings per such request, one telling the
-        operator to install a WebSocket library: log noise any client could make, and wrong advice."""
+        """An `Upgrade:` request, served plainly: then the connection ends, unlogged (server/upgrade.py)."""
+        end_after_answer(self)
 
     peer = ""  # the client's group at the cap (`peer_group`)
     site = ""  # and its network's (`site_group`)
