@@ -69,3 +69,15 @@ def test_absolute_targets_that_are_not_http_urls_are_400(gateway):
     got = exchange(g.port, b"POST http://x@127.0.0.1/v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\n"
                    b"content-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}")
     assert _status(got) == [b"400"] and _error(got)["type"] == "error", got[-300:]  # Anthropic's schema
+
+
+def test_a_host_value_that_is_no_host_and_port_is_400(gateway):
+    """RFC 9112 §3.2: an invalid Host value is a 400. The guard read `127.0.0.1:80@evil.com` and `[::1]evil.com` as
+    loopback's (the text before the port, inside the brackets) and served them; a URL parser reads evil.com."""
+    g = gateway({})
+    for host in (b"127.0.0.1:80@evil.com", b"[::1]evil.com", b"127.0.0.1:x", b"[::1]:80:80", b"::1"):
+        got = exchange(g.port, b"GET /health HTTP/1.1\r\nhost: %s\r\nconnection: close\r\n\r\n" % host)
+        assert _status(got) == [b"400"] and "Host" in _error(got)["error"]["message"], (host, got[-300:])
+    for host in (b"127.0.0.1:%d" % g.port, b"[::1]:%d" % g.port, b"localhost", b"LOCALHOST."):
+        got = exchange(g.port, b"GET /health HTTP/1.1\r\nhost: %s\r\nconnection: close\r\n\r\n" % host)
+        assert _status(got) == [b"200"], (host, got[-300:])

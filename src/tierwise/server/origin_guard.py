@@ -23,6 +23,7 @@ anything else (bench figure in bench/RESULTS.md, "origin guard").
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Awaitable, Callable
 from fnmatch import fnmatchcase
@@ -36,6 +37,8 @@ ErrorSender = Callable[[dict[str, Any], Send, TierwiseError, list[tuple[bytes, b
 
 _LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
 _EXPOSED = b"x-tierwise-request-id, x-tierwise-route, x-tierwise-steps, retry-after, x-should-retry"
+# RFC 3986 uri-host [":" port]: an IP literal in brackets, or a reg-name (unreserved, sub-delims, percent escapes)
+_HOST = re.compile(r"[ \t]*(?:\[[0-9a-f:.]+(?:%25[\w.~-]+)?\]|[a-z0-9._~!$&'()*+,;=%-]+)(?::\d{0,5})?[ \t]*\Z", re.IGNORECASE)
 _SEEN_MAX = 64  # Host / Content-Type values remembered as passing (bounded: a client picks them)
 
 
@@ -142,10 +145,12 @@ class OriginGuard:
             await self.send_error(scope, send, InvalidRequest(
                 "the request has more than one Host, Origin, Authorization or x-api-key header line"), [])
             return None
-        if (host is None and scope["http_version"] != "1.0") or (host is not None and not host.strip()):
-            # RFC 9112 3.2: 400 (wire11; it was served). HTTP/1.0 has no Host to send; the origin guard lets it by
+        if (host is None and scope["http_version"] != "1.0") or (host is not None and not _HOST.match(host)):
+            # RFC 9112 3.2: 400 for none on HTTP/1.1 (HTTP/1.0 has none to send) and for a value that is no host[:port]
+            # (wire11: both served; `127.0.0.1:80@evil.com` and `[::1]evil.com` were loopback's here, a URL parser in
+            # a proxy in front reads evil.com)
             await self.send_error(scope, send, InvalidRequest("an HTTP/1.1 request must carry one Host header naming "
-                                                              "the host it is for"), [])
+                                                              "the host it is for (host or host:port)"), [])
             return None
         if host is not None:
             if not self.host_ok(host):
