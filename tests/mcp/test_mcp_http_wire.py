@@ -50,3 +50,28 @@ def test_an_absolute_target_naming_another_host_is_refused():
     got = [re.findall(rb"HTTP/1\.[01] (\d{3}) ", g) for g in asyncio.run(run())]
     assert got[0] == [b"400"] and got[1] == [b"421"], got  # before: served (the Host line checked, or none)
     assert got[2] == [b"200"], got  # this host's: a session opens
+
+
+def test_ambiguous_or_malformed_host_lines_are_refused_400():
+    """The mcp package's rebinding guard reads the first Host (and Origin) line and matches `127.0.0.1:*` against any
+    text after the colon: two Host lines with loopback's first, `Host: 127.0.0.1:80@evil.example` and two Origins
+    opened a session (200); no Host was the package's 421 in plain text. Now 400 as a JSON-RPC error, as the gateway's
+    guard answers them."""
+    def post(port: int, lines: bytes) -> bytes:
+        return exchange(port, b"POST /mcp HTTP/1.1\r\n" + lines + b"authorization: Bearer %s\r\ncontent-type: "
+                        b"application/json\r\naccept: application/json, text/event-stream\r\ncontent-length: %d\r\n"
+                        b"connection: close\r\n\r\n%s" % (TOKEN.encode(), len(OPEN), OPEN), timeout=5)
+
+    async def run() -> list[bytes]:
+        async with serving(as_served=True) as url:
+            port = int(url.rsplit(":", 1)[1].split("/")[0])
+            lo = b"host: 127.0.0.1:%d\r\n" % port
+            sent = [lo + b"host: evil.example\r\n", b"host: 127.0.0.1:80@evil.example\r\n", b"",
+                    lo + b"origin: http://127.0.0.1:%d\r\norigin: http://evil.example\r\n" % port, lo]
+            loop = asyncio.get_running_loop()
+            return [await loop.run_in_executor(None, post, port, lines) for lines in sent]
+
+    got = asyncio.run(run())
+    for g in got[:4]:
+        assert g.startswith(b"HTTP/1.1 400") and b'"jsonrpc"' in g and b"Host" in g, g[:300]
+    assert got[4].startswith(b"HTTP/1.1 200"), got[4][:300]  # one Host line of this host: a session opens

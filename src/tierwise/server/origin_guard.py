@@ -57,6 +57,11 @@ def _host_name(raw: str) -> str:
     return h.rstrip(".")
 
 
+def valid_host(value: str) -> bool:
+    """Whether a `Host` value is a host or host:port (RFC 9112 §3.2: else 400). Also for `mcp_http`."""
+    return _HOST.match(value) is not None
+
+
 def _is_ip(name: str) -> bool:
     try:
         ipaddress.ip_address(name)
@@ -145,7 +150,7 @@ class OriginGuard:
             await self.send_error(scope, send, InvalidRequest(
                 "the request has more than one Host, Origin, Authorization or x-api-key header line"), [])
             return None
-        if (host is None and scope["http_version"] != "1.0") or (host is not None and not _HOST.match(host)):
+        if (host is None and scope["http_version"] != "1.0") or (host is not None and not valid_host(host)):
             # RFC 9112 3.2: 400 for none on HTTP/1.1 (HTTP/1.0 has none to send) and for a value that is no host[:port]
             # (wire11: both served; `127.0.0.1:80@evil.com` and `[::1]evil.com` were loopback's here, a URL parser in
             # a proxy in front reads evil.com)
