@@ -14,6 +14,9 @@ from types import ModuleType
 SHAPES = {"a.": "a.", "a-": "a-", "a-×30 a.": "a-" * 30 + "a.", "a.b:": "a.b:", "0:": "0:", "a@": "a@",
           "http:": "http:", "x.×20 corp.": "x." * 20 + "corp. ", "prose": "used 4096 of 128000 tokens at 12:30; "}
 SIZES = (2000, 4000, 16000)
+# What `readable` decodes before the mask (wire11): layers of escapes, references and invisible characters.
+ENCODED = {"&#46;": "10&#46;", "&amp;#46;": "1&amp;#46;", "\\u002e": "10\\u002e", "\\\\u002e": "1\\\\u002e",
+           "%26%2346%3B": "1%26%2346%3B", "ZWSP": "1\u200b0.", "fullwidth": "\uff11\uff10.", "prose &": "R&D 50% a\\b "}
 
 
 def load(path: str) -> ModuleType:
@@ -48,3 +51,10 @@ if __name__ == "__main__":
             for mod in trees.values():
                 cells += [f"{best_ms(mod.json_mask, text):.1f}", f"{best_ms(mod.text_mask, text):.1f}"]
             print(f"| {name} | {n:,} | " + " | ".join(cells) + " |")
+    mod = trees["this"]
+    print("\n| encoded shape | chars | this readable ms | this readable + json_mask ms |\n|---|---:|---:|---:|")
+    for name, unit in ENCODED.items():
+        for n in SIZES:
+            text = (unit * (n // len(unit) + 1))[:n]
+            both = best_ms(lambda t: mod.json_mask(mod.readable(t)), text)
+            print(f"| {name} | {n:,} | {best_ms(mod.readable, text):.1f} | {both:.1f} |")

@@ -37,6 +37,7 @@ from tierwise.mcp_sessions import ClientSessions, Session, hint, untrusted_forwa
 from tierwise.secret_scrub import register
 from tierwise.server.limits import BodyBudget, GatewayBusy
 from tierwise.server.limits_settings import ServerLimits
+from tierwise.server.origin_guard import valid_host
 from tierwise.server.stream_cap import CALL_SLOT, ClientCap
 
 log = logging.getLogger("tierwise.mcp")
@@ -154,10 +155,18 @@ class BearerAuth:
         if scope["type"] != "http":  # a websocket (when uvicorn has a websocket library): no way past the token
             await send({"type": "websocket.close", "code": 1008})
             return
+        if (bad := _ambiguous_host(scope)) is not None:
+            await _refuse(send, 400, b'{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":%s}}'
+                          % json.dumps(bad).encode())
+            return
         if not self._authorized(scope):
             await _refuse(send, 401, b'{"error":"invalid_token","error_description":"a valid bearer token is required"}',
                           [(b"www-authenticate", b'Bearer realm="tierwise-mcp", error="invalid_token"')])
             return
+        if any(k == b"last-event-id" for k, _ in scope.get("headers", [])):
+            # The package resumes a stream only from an event store, and this server keeps none: with the header it
+            # returned no answer at all (a bare 500, "Internal Server Error", wire11). Without it: a fresh stream.
+            scope = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k != b"last-event-id"]}
         held: dict[str, Any] = {"client": scope.get("client")}  # what this request counts (not the app's scope)
         post = scope.get("method") == "POST"
         sid = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"mcp-session-id"), None)
@@ -228,6 +237,9 @@ class BearerAuth:
             await send(msg)
 
         await self.app(scope, replay, watched)
+        if "status" not in held and not left:  # the package returned without an answer: never uvicorn's bare 500
+            await _refuse(send, 500, b'{"jsonrpc":"2.0","id":null,"error":{"code":-32603,'
+                          b'"message":"the MCP server gave no answer to this request"}}')
         if left and not answered:
             await self._cancel(scope, body)
 
@@ -298,6 +310,19 @@ class BearerAuth:
         if scheme.lower() != b"bearer":
             return False
         return hmac.compare_digest(hashlib.sha256(given.strip()).digest(), self._token)
+
+
+def _ambiguous_host(scope: Scope) -> str | None:
+    """Why a request's Host/Origin lines are refused 400 (RFC 9112 §3.2), or None. The mcp package's rebinding guard
+    reads the first line of each and matches `127.0.0.1:*` against any text after the colon: two Host lines with
+    loopback's first, `Host: 127.0.0.1:80@evil.example` (a URL parser in a proxy reads evil.example), and two Origins
+    were served (wire11), as the gateway's own guard refuses them (server/origin_guard.py)."""
+    hosts = [v for k, v in scope.get("headers", []) if k == b"host"]
+    if len(hosts) > 1 or sum(k == b"origin" for k, _ in scope.get("headers", [])) > 1:
+        return "the request has more than one Host or Origin header line"
+    if not hosts:
+        return None if scope.get("http_version") == "1.0" else "an HTTP/1.1 request must carry one Host header"
+    return None if valid_host(hosts[0].decode("latin-1")) else "the Host header is not a host or host:port"
 
 
 async def _refuse(send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> None:

@@ -367,7 +367,8 @@ def test_a_body_over_the_bound_is_refused_before_the_mcp_app_reads_it():
         async def send(m: dict[str, Any]) -> None:
             got.append(m)
 
-        scope = {"type": "http", "headers": [(b"authorization", b"Bearer " + TOKEN.encode()), *headers]}
+        scope = {"type": "http", "headers": [(b"host", b"127.0.0.1"), (b"authorization", b"Bearer " + TOKEN.encode()),
+                                             *headers]}
         await BearerAuth(app, TOKEN, max_body=1024)(scope, receive, send)
         return got[0]["status"], len(pending)
 

@@ -96,7 +96,7 @@ def test_mcp_bodies_count_in_the_bytes_in_flight():
             got.append(m)
 
         scope = {"type": "http", "method": "POST", "client": (client, 1),
-                 "headers": [(b"authorization", b"Bearer " + TOKEN.encode())]}
+                 "headers": [(b"host", b"127.0.0.1"), (b"authorization", b"Bearer " + TOKEN.encode())]}
         await mw(scope, receive, send)
         return int(got[0]["status"])
 

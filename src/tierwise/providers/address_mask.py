@@ -15,6 +15,12 @@ Internal, masked wherever it stands:
 - a URL's host when it is one label (`http://vllm-0/v1`) or a number in any form a resolver reads (`http://2130706433/`,
   `http://0x7f000001/`, `http://127.1/`); a URL's user name (a service account's);
 - a name with the root's trailing dot (`ollama.:11434`, `http://vllm-0.:8000/`: resolvers read it as the name).
+Read through (`readable`, before the mask; wire11): percent-encoding, JSON escapes left in a message (`\\u002e`,
+`\\/`: a nested error's JSON quoted as a string), HTML character references (`&#46;`, `&period;`, `&colon;`), up to
+four layers of them in any order; characters no reader shows (zero-width space and joiners, soft hyphen, word joiner,
+bidi controls: Unicode's default-ignorable code points) are dropped, and compatibility forms folded (NFKC: fullwidth
+digits, `․`), as a URL parser folds them. Before, `10&#46;0&#46;0&#46;1` and `10\\u002e0...` were kept whole, and
+`1<ZWSP>0.0.0.1` kept its `1` and masked the wrong address.
 Not masked: a whole number or a short dotted one anywhere else (token counts, sizes, `3.11.2`, `12:30`), a public
 host name (`gpu-3.cluster.example`), a one-label name outside a URL without a port (`vllm-0`): no text tells them from
 words. Plain text (`text_mask`) also loses every URL; a provider's JSON message (`json_mask`) keeps a public one (its
@@ -23,8 +29,11 @@ documentation's).
 
 from __future__ import annotations
 
+import html
 import ipaddress
 import re
+import unicodedata
+from urllib.parse import unquote
 
 _DOT = "[.\u3002\uff0e\uff61]"
 _V4PART = r"(?:0x[0-9a-f]{1,2}|0[0-7]{3}|\d{1,3})"  # decimal, octal, hex, as inet_aton reads a dotted part
@@ -53,11 +62,42 @@ _HOST = (
     r"|(?<=://)[^\s/@]+@")  # a URL's user (its password scrubbed before: a service account's name)
 _IN_JSON = re.compile(_HOST, re.IGNORECASE)
 _IN_TEXT = re.compile(r"(?<![\w+.-])[a-z][a-z0-9+.-]*+://\S+|" + _HOST, re.IGNORECASE)
+_ESCAPE = re.compile(r"\\(?:u([0-9a-f]{4})|x([0-9a-f]{2})|([/\\\"]))", re.IGNORECASE)
+# Unicode's default-ignorable code points (DerivedCoreProperties.txt): drawn as nothing, skipped by readers and resolvers
+_INVISIBLE = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+                        "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+                        "\U000e0000-\U000e0fff]")
 _HEX32 = re.compile(r"\b0x[0-9a-f]{7,8}\b", re.IGNORECASE)
 
 
 def _hex_address(m: re.Match[str]) -> str:
     return m.group() if ipaddress.IPv4Address(int(m.group(), 16)).is_global else "[address]"
+
+
+def _unescaped(m: re.Match[str]) -> str:
+    code = m.group(1) or m.group(2)
+    if code is None:
+        return m.group(3)  # (an escaped backslash: what it escapes is read on the next pass)
+    c = int(code, 16)
+    return m.group() if 0xD800 <= c <= 0xDFFF else chr(c)  # (a lone surrogate: no text, and orjson refuses it)
+
+
+def readable(text: str) -> str:
+    """`text` as a reader (or a resolver) would read its addresses: encodings undone, invisible characters dropped,
+    compatibility forms folded (see the module's docstring). For error text only: it is what the client is told."""
+    for _ in range(4):  # (layers: `&amp;#46;`, `%26%2346%3B`, a URL encoded twice)
+        before = text
+        if "%" in text:
+            text = unquote(text)
+        if "\\" in text:
+            text = _ESCAPE.sub(_unescaped, text)
+        if "&" in text:
+            text = html.unescape(text)
+        if text == before:
+            break
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", _INVISIBLE.sub("", text))
+    return text
 
 
 def json_mask(text: str) -> str:

@@ -20,9 +20,8 @@ import logging
 import re
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import unquote
 
-from tierwise.providers.address_mask import json_mask, text_mask
+from tierwise.providers.address_mask import json_mask, readable, text_mask
 from tierwise.secret_scrub import scrub, scrub_cut, upstream_text
 
 log = logging.getLogger("tierwise.providers")
@@ -88,13 +87,10 @@ def reason(status: int) -> str:
 
 
 def _decoded(text: str) -> str:
-    """Percent-encoded text decoded, so the mask sees its addresses (a proxy quoting the URL it could not reach as a
-    parameter, `http%3A%2F%2F10.1.2.3%3A8080`: whole before review32c), up to four times; scrubbed after, as any text."""
-    for _ in range(4):  # (review33c: a URL encoded twice, a parameter's parameter, kept its address after one pass)
-        if "%" not in text or (plain := unquote(text)) == text:
-            break
-        text = plain
-    return text
+    """Encoded text decoded, so the mask sees its addresses (a proxy quoting the URL it could not reach as a
+    parameter, `http%3A%2F%2F10.1.2.3%3A8080`: whole before review32c; up to four layers, review33c; JSON escapes,
+    HTML references and invisible characters, wire11: address_mask.readable); scrubbed after, as any text."""
+    return readable(text)
 
 
 def masked(text: str, status: int | None = None) -> str:

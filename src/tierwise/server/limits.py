@@ -46,6 +46,8 @@ from tierwise.server.header_count import HeaderLineCount
 from tierwise.server.http10 import close_delimited
 from tierwise.server.open_files import connection_cap
 from tierwise.server.parse_log import QuietParseErrors
+from tierwise.server.request_target import BadTarget, absolute_target
+from tierwise.server.upgrade import end_after_answer
 
 SWEEP_S = 1.0
 REFUSALS = {  # phase -> (status line, what the client is told)
@@ -367,18 +369,19 @@ class GuardedHttpToolsProtocol(HeaderLineCount, HeaderBytes, CorkedHttpToolsProt
         if self._too_big or len(self.headers) > self.guard.max_header_count:
             self.cut("header_size" if self._too_big else "header_count")
             return
-        url = getattr(self, "url", b"") or b""
+        url, why = getattr(self, "url", b"") or b"", "the request is not valid HTTP/1.1"
+        if self._bad_target is not None:
+            url, why = self._bad_target.path, self._bad_target.why
         from tierwise.wire import anthropic_messages, openai_chat
 
         codec = anthropic_messages if url.startswith(b"/v1/messages") else openai_chat
-        body = codec.encode_error(InvalidRequest("the request is not valid HTTP/1.1"))
+        body = codec.encode_error(InvalidRequest(why))
         self.last(b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
                   b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body))
 
     def _unsupported_upgrade_warning(self) -> None:
-        """An `Upgrade:` request is served as the plain request it also is (the gateway has no
-        WebSocket endpoint). uvicorn would log two warnings per such request, one telling the
-        operator to install a WebSocket library: log noise any client could make, and wrong advice."""
+        """An `Upgrade:` request, served plainly: then the connection ends, unlogged (server/upgrade.py)."""
+        end_after_answer(self)
 
     peer = ""  # the client's group at the cap (`peer_group`)
     site = ""  # and its network's (`site_group`)
@@ -441,6 +444,10 @@ class GuardedHttpToolsProtocol(HeaderLineCount, HeaderBytes, CorkedHttpToolsProt
         # (raised out of a parser callback, httptools stops and uvicorn calls send_400_response: 431 there)
         if len(self.headers) > self.guard.max_header_count or not self._block_fits():
             raise TooManyFields
+        if self.url[:1] != b"/":  # absolute form: its authority is the Host the guards check (server/request_target.py)
+            self._bad_target = absolute_target(self.url, self.headers)
+            if self._bad_target is not None:
+                raise self._bad_target
         self._in_header = False
         if self.proxy_peer:
             self._forwarded_client()
@@ -463,6 +470,7 @@ class GuardedHttpToolsProtocol(HeaderLineCount, HeaderBytes, CorkedHttpToolsProt
         self.scope["client"] = (addr, 0)
         self.guard.regroup(self, peer_group((addr, 0)))
 
+    _bad_target: BadTarget | None = None  # an absolute-form target refused (answered 400 by `send_400_response`)
     _refusal: bytes | None = None  # what to answer once the requests read before a refused one are answered
 
     def on_response_complete(self) -> None:

@@ -5,7 +5,8 @@ A gateway on loopback holds the operator's frontier keys, and with no client key
 `fetch` with `Content-Type: text/plain` needs no CORS preflight, and DNS rebinding turns the
 page's own host name into 127.0.0.1. So, before any route runs:
 
-- `Host` must be an IP literal (rebinding needs a DNS name the attacker controls), `localhost`,
+- `Host` must be present on HTTP/1.1 and not empty (400: RFC 9112 §3.2; an absolute-form target's authority is its
+  Host: server/request_target.py), and an IP literal (rebinding needs a DNS name the attacker controls), `localhost`,
   `server.host`, this machine's host name, or match `server.browser.allowed_hosts`;
 - a request a browser marks as coming from another site (`Origin` that is not this host, or
   `Sec-Fetch-Site: cross-site|same-site`) is refused unless its origin is in `allowed_origins`;
@@ -22,6 +23,7 @@ anything else (bench figure in bench/RESULTS.md, "origin guard").
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Awaitable, Callable
 from fnmatch import fnmatchcase
@@ -35,6 +37,8 @@ ErrorSender = Callable[[dict[str, Any], Send, TierwiseError, list[tuple[bytes, b
 
 _LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
 _EXPOSED = b"x-tierwise-request-id, x-tierwise-route, x-tierwise-steps, retry-after, x-should-retry"
+# RFC 3986 uri-host [":" port]: an IP literal in brackets, or a reg-name (unreserved, sub-delims, percent escapes)
+_HOST = re.compile(r"[ \t]*(?:\[[0-9a-f:.]+(?:%25[\w.~-]+)?\]|[a-z0-9._~!$&'()*+,;=%-]+)(?::\d{0,5})?[ \t]*\Z", re.IGNORECASE)
 _SEEN_MAX = 64  # Host / Content-Type values remembered as passing (bounded: a client picks them)
 
 
@@ -51,6 +55,11 @@ def _host_name(raw: str) -> str:
     if h.count(":") == 1:
         h = h.split(":", 1)[0]
     return h.rstrip(".")
+
+
+def valid_host(value: str) -> bool:
+    """Whether a `Host` value is a host or host:port (RFC 9112 §3.2: else 400). Also for `mcp_http`."""
+    return _HOST.match(value) is not None
 
 
 def _is_ip(name: str) -> bool:
@@ -92,8 +101,7 @@ class OriginGuard:
         before: no Origin / Sec-Fetch-Site, a Host and (for a POST) a Content-Type that passed."""
         if "origin" in headers or "sec-fetch-site" in headers:
             return False
-        host = headers.get("host")
-        if host is not None and host not in self._hosts_seen:
+        if headers.get("host") not in self._hosts_seen:  # (no Host: `screen` answers an HTTP/1.1 request 400)
             return False
         return method != "POST" or not self.check_json or headers.get("content-type") in self._json_seen
 
@@ -141,6 +149,13 @@ class OriginGuard:
         if twice:  # RFC 9112 3.2: 400. This reads the last line; a proxy in front may have read the first (wire10)
             await self.send_error(scope, send, InvalidRequest(
                 "the request has more than one Host, Origin, Authorization or x-api-key header line"), [])
+            return None
+        if (host is None and scope["http_version"] != "1.0") or (host is not None and not valid_host(host)):
+            # RFC 9112 3.2: 400 for none on HTTP/1.1 (HTTP/1.0 has none to send) and for a value that is no host[:port]
+            # (wire11: both served; `127.0.0.1:80@evil.com` and `[::1]evil.com` were loopback's here, a URL parser in
+            # a proxy in front reads evil.com)
+            await self.send_error(scope, send, InvalidRequest("an HTTP/1.1 request must carry one Host header naming "
+                                                              "the host it is for (host or host:port)"), [])
             return None
         if host is not None:
             if not self.host_ok(host):
