@@ -36,3 +36,32 @@ rate_limits:
     assert warned[0].startswith("! budgets.limits team-a:") and "`anonymous`" in warned[0], warned
     assert "server.api_keys_env" in warned[0], warned
     assert warned[1].startswith("! rate_limits.limits team-a-rpm:"), warned
+
+
+def test_tierwise_claude_does_not_warn_of_a_name_the_default_routes_rules_take(tmp_path):
+    """README: `tierwise claude --haiku-model local --subagent-model local`; examples/claude-code.yaml routes the name
+    `local` by a rule of its default route (`local-alias`, `match: {model: local}`). The command warned "'local' is
+    not a route or model of the config: its requests go to the default route `claude-code`; did you mean
+    `local-first`?": true to the letter, and it told the user to change a name the example handles as written."""
+    from pathlib import Path
+
+    import yaml
+
+    from tierwise.commands.claude import unknown_name_warning
+    from tierwise.config import load_config
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "claude-code.yaml"
+    cfg = load_config(example)
+    assert unknown_name_warning(cfg, "--haiku-model", "local") is None
+    assert unknown_name_warning(cfg, "--subagent-model", "claude-haiku-4-5") is None  # `*haiku*` rule
+    warned = unknown_name_warning(cfg, "--subagent-model", "locla")  # a typo still is one
+    assert warned is not None and "default route `claude-code`" in warned, warned
+    # A rule that also asks for something else does not take every request of that name: still said.
+    raw = yaml.safe_load(example.read_text())
+    for rule in raw["routes"]["claude-code"]["rules"]:
+        if rule["match"].get("model") == "local":
+            rule["match"]["subagent"] = True
+    path = tmp_path / "cc.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    warned = unknown_name_warning(load_config(path), "--haiku-model", "local")
+    assert warned is not None and "not a route or model" in warned, warned
