@@ -65,3 +65,30 @@ def test_tierwise_claude_does_not_warn_of_a_name_the_default_routes_rules_take(t
     path.write_text(yaml.safe_dump(raw))
     warned = unknown_name_warning(load_config(path), "--haiku-model", "local")
     assert warned is not None and "not a route or model" in warned, warned
+
+
+def test_an_empty_flywheel_export_says_where_its_examples_come_from(tmp_path):
+    """A developer rated a local answer `good` with `tierwise feedback` (ledger.store_text on) and ran `tierwise
+    flywheel export`: "wrote 0 SFT examples, 0 preference pairs, 0 judge triples", and nothing said that ratings
+    are not what it reads (only judge verdicts: a reflective route's, a learned route's validated shadow pairs)."""
+    import json
+    import time
+
+    import yaml
+
+    from tierwise.ledger.records import LedgerRecord
+    from tierwise.ledger.store import Ledger
+
+    led = Ledger(str(tmp_path / "ledger.db"))
+    led.submit(LedgerRecord(request_id="req_1", ts=time.time(), route="main", kind="chat", prompt="hi",
+                            extra={"feedback": [{"rating": "good", "ts": time.time()}]}))
+    led.flush()
+    led.close()
+    (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump({"ledger": {"path": "ledger.db", "store_text": True}}))
+    res = CliRunner().invoke(main, ["flywheel", "export", "-c", str(tmp_path / "tierwise.yaml"), "--out",
+                                    str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    assert "wrote 0 SFT examples" in res.output, res.output
+    note = next((x for x in res.output.splitlines() if x.startswith("nothing to export")), "")
+    assert "policy: reflective" in note and "validation" in note and "tierwise feedback" in note, res.output
+    assert json.loads((tmp_path / "o" / "manifest.json").read_text())["counts"]["sft"] == 0
