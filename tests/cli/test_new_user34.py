@@ -92,3 +92,19 @@ def test_an_empty_flywheel_export_says_where_its_examples_come_from(tmp_path):
     note = next((x for x in res.output.splitlines() if x.startswith("nothing to export")), "")
     assert "policy: reflective" in note and "validation" in note and "tierwise feedback" in note, res.output
     assert json.loads((tmp_path / "o" / "manifest.json").read_text())["counts"]["sft"] == 0
+
+
+def test_init_says_which_names_clients_use_and_where_the_others_go(tmp_path, monkeypatch):
+    """`tierwise init` (OpenAI key only) names the models `gpt` and `gpt-mini`; code moved over with
+    `model="gpt-4o-mini"` went to route `main`, whose default is `frontier` (gpt-4o, ~16x the price), and the
+    answer said `gpt-4o-mini`. Nothing `init` printed said which names clients use."""
+    from tests.harness import free_port
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-only-for-init")
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    res = CliRunner().invoke(main, ["init", "--local", f"http://127.0.0.1:{free_port()}/v1"])
+    assert res.exit_code == 0, res.output
+    line = next((x for x in res.output.splitlines() if "clients ask for" in x), "")
+    assert "routes main, local-first, frontier" in line and "models local, gpt, gpt-mini" in line, res.output
+    assert "'gpt-4o-mini' included) goes to route main" in line, line
