@@ -108,3 +108,18 @@ def test_init_says_which_names_clients_use_and_where_the_others_go(tmp_path, mon
     line = next((x for x in res.output.splitlines() if "clients ask for" in x), "")
     assert "routes main, local-first, frontier" in line and "models local, gpt, gpt-mini" in line, res.output
     assert "'gpt-4o-mini' included) goes to route main" in line, line
+
+
+def test_a_misspelt_budget_window_is_one_line_without_pydantics_union_names(tmp_path, monkeypatch):
+    """`window: dya` gave two lines naming pydantic's union members: `window.literal['day','month']: Input should be
+    'day' or 'month'` and `window.Rolling: Input should be a valid dictionary or instance of Rolling`; `{rolling:
+    1hour}` the first of them beside the real problem."""
+    monkeypatch.chdir(tmp_path)
+    for window, says in (("dya", "(did you mean `day`?)"), ("{rolling: 1hour}", "'1hour' is not a duration"),
+                         ("{rollin: 1h}", "{rolling: 1h}"), ("5", "5 is not a window")):
+        out = doctor(one_model_config(tmp_path, f"budgets: {{limits: [{{name: d, usd: 5, window: {window}}}]}}"))
+        lines = [x for x in out.splitlines() if "budgets.limits[0].window" in x]
+        assert len(lines) == 1 and says in lines[0], (window, out)
+        assert "literal[" not in out and "Rolling" not in out, (window, out)
+    out = doctor(one_model_config(tmp_path, "budgets: {limits: [{name: d, usd: 5, window: {rolling: 2h}}]}"))
+    assert "budgets.limits[0].window" not in out, out
