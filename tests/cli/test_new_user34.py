@@ -123,3 +123,11 @@ def test_a_misspelt_budget_window_is_one_line_without_pydantics_union_names(tmp_
         assert "literal[" not in out and "Rolling" not in out, (window, out)
     out = doctor(one_model_config(tmp_path, "budgets: {limits: [{name: d, usd: 5, window: {rolling: 2h}}]}"))
     assert "budgets.limits[0].window" not in out, out
+
+
+def test_a_misspelt_privacy_detector_names_the_one_it_is_close_to(tmp_path, monkeypatch):
+    """`detectors: [EMAIL, CREDITCARD]` listed 24 entity names and left the user to find EMAIL_ADDRESS and CREDIT_CARD."""
+    monkeypatch.chdir(tmp_path)
+    out = doctor(one_model_config(tmp_path, "privacy: {classes: {mine: {detectors: [EMAIL, CREDITCARD, PERSON]}}}"))
+    line = next((x for x in out.splitlines() if "classes.mine.detectors" in x), "")
+    assert "`EMAIL` (did you mean `EMAIL_ADDRESS`?)" in line and "`CREDITCARD` (did you mean `CREDIT_CARD`?)" in line, out
