@@ -131,3 +131,17 @@ def test_a_misspelt_privacy_detector_names_the_one_it_is_close_to(tmp_path, monk
     out = doctor(one_model_config(tmp_path, "privacy: {classes: {mine: {detectors: [EMAIL, CREDITCARD, PERSON]}}}"))
     line = next((x for x in out.splitlines() if "classes.mine.detectors" in x), "")
     assert "`EMAIL` (did you mean `EMAIL_ADDRESS`?)" in line and "`CREDITCARD` (did you mean `CREDIT_CARD`?)" in line, out
+
+
+def test_a_config_that_is_a_list_says_what_the_top_level_holds(tmp_path):
+    """A config pasted as a list (`- providers: ...`) or a bare word said only "the top level must be a mapping"."""
+    from tierwise.config import parse_config
+    from tierwise.errors import ConfigError
+
+    for text, found in (("- providers: {}\n- models: {}\n", "a list"), ("tierwise\n", "a str")):
+        try:
+            parse_config(text, file="t.yaml")
+        except ConfigError as e:
+            assert f"found {found}" in str(e) and "`providers:`, `models:`, `routes:`" in str(e), str(e)
+        else:
+            raise AssertionError(f"{text!r} was accepted")
