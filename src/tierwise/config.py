@@ -418,7 +418,9 @@ def parse_config(text: str, *, file: str | None = None) -> Config:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError("the top level must be a mapping", file=file)
+        what = "a list" if isinstance(data, list) else f"a {type(data).__name__}"
+        raise ConfigError(f"the top level must be a mapping of sections (`providers:`, `models:`, `routes:`, ...), "
+                          f"found {what}: write them unindented, without a leading `- `", file=file)
     index = line_index(text)
     data = interpolate(data, "", file, index, located_error)
     try:

@@ -64,6 +64,29 @@ class BudgetLimit(_Strict):
     window: Literal["day", "month"] | Rolling = Field("day", description="day and month are calendar (UTC); "
                                                       "{rolling: 1h} a sliding window")
 
+    @field_validator("window", mode="before")
+    @classmethod
+    def _one_window_error(cls, v: object) -> object:
+        """One message for a wrong window, not one per member of the union (`literal['day','month']`, `Rolling`)."""
+        if not isinstance(v, (str, dict, Rolling)):
+            raise ValueError(f"{v!r} is not a window: `day`, `month` (calendar, UTC) or `{{rolling: 1h}}`")
+        if isinstance(v, str) and v not in ("day", "month"):
+            import difflib
+
+            near = difflib.get_close_matches(v, ["day", "month"], n=1)
+            raise ValueError(f"{v!r} is not a window: `day`, `month` (calendar, UTC) or `{{rolling: 1h}}`"
+                             + (f" (did you mean `{near[0]}`?)" if near else ""))
+        if isinstance(v, dict):
+            if set(v) != {"rolling"}:
+                raise ValueError("a rolling window is written `{rolling: 1h}` (one key, `rolling`)")
+            from pydantic import ValidationError
+
+            try:
+                return Rolling(**v)
+            except ValidationError as e:
+                raise ValueError(str(e.errors()[0]["msg"]).removeprefix("Value error, ")) from None
+        return v
+
     @model_validator(mode="after")
     def _some_cap(self) -> BudgetLimit:
         if self.usd is None and self.tokens is None:

@@ -228,13 +228,12 @@ class SpendController:
         rs = self.cfg.routes.get(route)
         action = (rs.on_exhausted if rs is not None else None) or self.cfg.on_exhausted
         if action == "downgrade":
-            to = rs.downgrade_to if rs is not None else None
-            if to is None:
-                to = next((m for m in models if deps[m].locality == "local"), None)
-            if to is None:
+            to = (rs.downgrade_to if rs is not None else None) or next((m for m in models if deps[m].locality == "local"), None)
+            if to is None and rs is not None and rs.on_exhausted == "downgrade":  # its own setting: checked at start
                 raise ConfigError(f"budgets: route {route!r} downgrades when a budget is spent, but reaches no "
                                   "local model; set budgets.routes.<route>.downgrade_to", path=f"budgets.routes.{route}")
-            plan.downgrade, plan.downgrade_name = self.gw.resolve(to), to
+            if to is not None:  # (else the section's default on a route without a local model: refuse, not a 500)
+                plan.downgrade, plan.downgrade_name = self.gw.resolve(to), to
         return plan
 
     def _bucket(self, b: Budget, value: str) -> str:

@@ -17,18 +17,25 @@ def key_names(cfg: Config) -> list[str]:
 
 
 def unmatched_key_limits(cfg: Config) -> list[str]:
-    """One warning per `per: key` budget or rate limit whose globs match none of the gateway's key names (nothing
-    when the gateway takes no keys: then there is no name to compare with)."""
+    """One warning per `per: key` budget or rate limit whose globs match none of the gateway's key names. A gateway
+    that takes no keys names every request's key `anonymous` (budgets.controller.ANONYMOUS): a `match` that leaves it
+    out covers no request (docs/budgets.md's `match: [team-a]` pasted into such a config capped nothing)."""
+    from tierwise.budgets.controller import ANONYMOUS
+
     names = key_names(cfg)
-    if not names:
-        return []
     limits: list[tuple[str, BudgetLimit | RateLimit]] = [("budgets", b) for b in (cfg.budgets.limits if cfg.budgets is not None else [])]
     limits += [("rate_limits", r) for r in (cfg.rate_limits.limits if cfg.rate_limits is not None else [])]
     out = []
     for section, limit in limits:
         if limit.per != "key" or limit.match is None:
             continue
-        if not any(fnmatchcase(n, g) for n in names for g in limit.match):
+        if not names:
+            if not any(fnmatchcase(ANONYMOUS, g) for g in limit.match):
+                out.append(f"{section}.limits {limit.name}: `match: [{', '.join(limit.match)}]` caps nothing: the "
+                           f"gateway takes no keys (no `server.api_keys_env`), so every request's key is `{ANONYMOUS}`. "
+                           "Fix: give clients keys in server.api_keys_env (a key's name is its `name:` or its "
+                           "variable's), or drop `match` / use `per: global`")
+        elif not any(fnmatchcase(n, g) for n in names for g in limit.match):
             out.append(f"{section}.limits {limit.name}: `match: [{', '.join(limit.match)}]` matches no gateway key, so it caps "
                        f"nothing; a key's name is its `name:` or its variable's (these keys: {', '.join(names)})")
     return out

@@ -186,13 +186,32 @@ def unknown_name_warning(cfg: Config, option: str, name: str | None) -> str | No
         return None
     if any(fnmatchcase(name, r) for r in cfg.routes if any(c in r for c in "*?[")):
         return None  # a pattern route (`claude-*`) takes it, as the gateway does
+    default = cfg.server.default_route
+    if default and _rule_takes(cfg.routes.get(default), name):
+        return None  # the default route's rules route it (examples/claude-code.yaml's `match: {model: local}`)
     known = sorted({*cfg.routes, *cfg.models})
     near = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     hint = f"did you mean `{near[0]}`? " if near else ""
-    default = cfg.server.default_route
     where = f"its requests go to the default route `{default}`" if default else "the gateway answers its requests 404"
     return (f"{option} {name!r} is not a route or model of the config: {where}; {hint}"
             f"known: {', '.join(known)}")
+
+
+def _rule_takes(route: object, name: str) -> bool:
+    """Does a rule of this (`policy: rules`) route match every request for `name` by its `model` glob alone?"""
+    from fnmatch import fnmatchcase
+
+    from tierwise.policies.rules import RulesConfig
+
+    if not isinstance(route, RulesConfig):
+        return False
+    for rule in route.rules:
+        m = rule.match
+        if m.model is not None and m.model_fields_set <= {"model"}:
+            globs = [m.model] if isinstance(m.model, str) else m.model
+            if any(fnmatchcase(name, g) for g in globs):
+                return True
+    return False
 
 
 @click.command("claude", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

@@ -53,6 +53,12 @@ def export_cmd(config_path: str, out_dir: str, route: str | None, redact: bool) 
                    "judge")
     if c["skipped_without_text"]:
         click.echo(f"{c['skipped_without_text']} evaluations had no text (set `ledger.store_text: true` to keep it)")
+    if not (c["sft"] or c["dpo"] or c["judge"] or c["skipped_without_text"] or c["skipped_without_verdict"]):
+        click.echo("nothing to export: the ledger holds no judged answers. The files are filled from the judge's "
+                   "verdicts of a `policy: reflective` route and from a learned route's shadow pairs graded by its "
+                   "`validation` judge; ratings (`tierwise feedback`, POST /v1/tierwise/feedback) are not exported "
+                   "themselves (a `poor` POSTed on a reflective route's local answer has its judge grade it). "
+                   "docs/learning.md#the-flywheel")
     if c["skipped_without_verdict"]:
         click.echo(f"{c['skipped_without_verdict']} evaluations had no verdict: the judge's reply named no grade "
                    "(it must end with `VERDICT: good|acceptable|poor`: check the route's judge model and `rubric`; "

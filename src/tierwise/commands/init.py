@@ -67,5 +67,28 @@ def command(path: str, force: bool, local_url: str | None) -> None:
         click.echo(f"  {env}: {'set' if seen else 'not set'}")
     if found["openai_key"] and not found["anthropic_key"]:
         click.echo("  frontier tier: OpenAI (gpt-4o, gpt-4o-mini), since only OPENAI_API_KEY is set")
+    names = _client_names(p)
+    if names:
+        click.echo("  " + names)
     c = "" if path == "tierwise.yaml" else f" -c {path}"
     click.echo(f"next: `tierwise doctor{c}` to check it, `tierwise serve{c}` to run it")
+
+
+def _client_names(path: Path) -> str | None:
+    """What clients may put in `model`, and where any other name goes: code written for the upstream
+    (`model="gpt-4o-mini"`) lands on the default route, whose rules may pick a dearer model."""
+    import yaml
+
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    if not isinstance(raw, dict):
+        return None
+    routes, models = list(raw.get("routes") or {}), raw.get("models") or {}
+    default = (raw.get("server") or {}).get("default_route")
+    ids = [str(m["model"]) for m in models.values() if isinstance(m, dict) and m.get("model") not in models]
+    other = f"any other name (an upstream id such as {ids[-1]!r} included) goes to route {default}" if default \
+        and ids else ""
+    return (f"clients ask for: routes {', '.join(routes)}; models {', '.join(models)}"
+            + (f"; {other}" if other else ""))

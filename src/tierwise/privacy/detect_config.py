@@ -187,8 +187,8 @@ class DetectionConfig(_Strict):
             unknown = [d for d in cls.detectors if d not in known]
             if unknown:
                 raise ValueError(
-                    f"classes.{name}.detectors: unknown {unknown}; built-in are {', '.join(BUILTIN_ENTITIES)}, "
-                    "or define your own under user.dictionaries / user.patterns")
+                    f"classes.{name}.detectors: unknown {', '.join(_near(d, known) for d in unknown)}; built-in are "
+                    f"{', '.join(BUILTIN_ENTITIES)}, or define your own under user.dictionaries / user.patterns")
         return self
 
     def class_entities(self) -> dict[str, frozenset[str]]:
@@ -204,3 +204,12 @@ class DetectionConfig(_Strict):
         for ents in self.class_entities().values():
             out |= ents
         return frozenset(out)
+
+
+def _near(name: str, known: set[str]) -> str:
+    """`EMAIL` (did you mean `EMAIL_ADDRESS`?): a prefix, else the closest spelling."""
+    import difflib
+
+    near = sorted(k for k in known if k.startswith(name.upper() + "_")) or \
+        difflib.get_close_matches(name.upper(), sorted(known), n=1, cutoff=0.6)
+    return f"`{name}`" + (f" (did you mean `{near[0]}`?)" if near else "")
