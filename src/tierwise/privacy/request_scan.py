@@ -239,8 +239,8 @@ def opaque_url(v: str) -> bool:
     u = data_url(v)
     if u is None or pdf_url(v) is not None:
         return False
-    if u.base64:
-        return binary(u.payload) and opaque(u.payload)
+    if u.base64:  # (text in the charset the URL declares is text: `url_text`)
+        return binary(u.payload) and opaque(u.payload) and not (declared_charset(u.media) and url_text(v))
     if "%" not in u.payload:
         return False  # text as written: scanned as such
     raw = unquote_to_bytes(u.payload)
@@ -253,7 +253,7 @@ def opaque_payload(parent: str, d: dict[str, Any], key: str, v: Any) -> bool:
     if not isinstance(v, str):
         return False
     if key == "data" and (d.get("type") == "base64" or parent == "input_audio"):
-        return binary(b := clean64(v)) and opaque(b)
+        return binary(b := clean64(v)) and opaque(b) and payload_text(parent, d, key, v) is None
     return opaque_url(v)
 
 
@@ -278,7 +278,8 @@ def is_payload(parent: str, d: dict[str, Any], key: str, v: Any) -> bool:
     if not isinstance(v, str):
         return False
     if key == "data" and (d.get("type") in _BINARY_TYPES or parent == "input_audio"):
-        return binary(clean64(v))
+        return binary(clean64(v)) and not (declared_charset(str(d.get("media_type", "")))
+                                           and payload_text(parent, d, key, v) is not None)
     return payload_url(v)
 
 
@@ -286,7 +287,8 @@ def payload_url(v: str) -> bool:
     """A `data:...;base64,` URL whose payload is base64 indeed. Text labelled base64 (a client that
     forgot to encode a file) is not a payload: it leaves as written, so it is scanned and redacted."""
     u = data_url(v)
-    return u is not None and u.base64 and binary(u.payload)
+    return (u is not None and u.base64 and binary(u.payload)
+            and not (declared_charset(u.media) and url_text(v) is not None))  # round 14: text in its charset
 
 
 def pdf_url(v: str) -> str | None:
