@@ -50,13 +50,10 @@ def data_url(v: str) -> DataUrl | None:
     payload = v[comma + 1:]
     if "#" in payload:
         payload = payload[: payload.index("#")]
-    m = None
-    for m in _BASE64_END.finditer(header):
-        pass
-    is64 = m is not None and m.end() == len(header)
+    ends = [m.start() for m in _BASE64_END.finditer(header) if m.end() == len(header)]
+    is64 = bool(ends)
     if is64:
-        assert m is not None
-        header = header[: m.start()]
+        header = header[: ends[0]]
         payload = "".join(payload.split()) if any(c in payload for c in _WS) else payload
     return DataUrl(v[: comma + 1], header.lower(), is64, payload)
 

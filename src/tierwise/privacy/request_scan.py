@@ -150,7 +150,7 @@ def _block(loc: str, b: Any) -> Iterator[tuple[str, str]]:
         if data and _is_base64(data) and looks_pdf(data):
             yield f"{loc}.data#pdf", text_of(data)
         elif data and not binary(data):
-            yield f"{loc}.data", readable(b.data, read(b.data, charset=declared_charset(b.media_type or "")))
+            yield f"{loc}.data", readable(data, read(data, charset=declared_charset(b.media_type or "")))
         elif data and opaque(data):
             yield f"{loc}.data#bytes", OPAQUE
         extra = getattr(b, "extra", None)

@@ -37,8 +37,8 @@ def read(s: str, *, head: str = "", is_id: bool = False, charset: str | None = N
     """The text base64 `s` holds as a whole (a `data:` URL's payload after its `head`; an id's after its `word_`),
     or None: binary, not base64, or not text throughout (UTF-8, UTF-16 or Latin-1 prose: privacy/charsets.py). `holds_text` (its first 4,096 characters) is asked first,
     so an image or a PDF costs no whole decode."""
-    if charset is not None and (got := _declared(s, charset)) is not None:
-        return got._replace(head=head)
+    if charset is not None and (declared := _declared(s, charset)) is not None:
+        return declared._replace(head=head)
     if not holds_text(s):
         return None
     body = "".join(unquote(s).split()) if ("%" in s or not s.isprintable() or " " in s) else s
