@@ -135,10 +135,11 @@ def _block(loc: str, b: Any) -> Iterator[tuple[str, str]]:
     elif isinstance(b, ImageBlock):
         if b.url and (pdf := pdf_url(b.url)) is not None:
             yield f"{loc}.url#pdf", text_of(pdf)
-        elif b.url and opaque_url(b.url):
-            yield f"{loc}.url#bytes", OPAQUE  # round 14: bytes the scan cannot read (a gzip, EBCDIC): fails closed
-        elif b.url and not payload_url(b.url):
-            yield f"{loc}.url", readable(b.url, url_text(b.url))
+        elif b.url and payload_url(b.url):
+            if opaque_url(b.url):
+                yield f"{loc}.url#bytes", OPAQUE  # round 14: bytes the scan cannot read (a gzip, KOI8-R): fails closed
+        elif b.url:
+            yield f"{loc}.url", OPAQUE if opaque_text_url(b.url) else readable(b.url, url_text(b.url))
         # Strings the client chose that travel with the image: OpenAI's `detail` (any string is
         # forwarded), the media type, and the payload of a data: URL that was not base64
         # (`data:image/svg+xml,<svg>...`, `data:text/plain,...`: it leaves as written).
@@ -227,33 +228,38 @@ def url_text(v: str) -> Payload | None:
 
 
 def clean64(s: str) -> str:
-    """A base64 payload as a reader decodes it: without a `#fragment` and whitespace, when the rest is base64."""
-    if _is_base64(s):
+    """A base64 payload as a reader decodes it: without a `#fragment` and whitespace (line breaks are in the
+    alphabet `_is_base64` takes), when the rest is base64."""
+    if "#" not in s and " " not in s and "\t" not in s:
         return s
     t = "".join(s.split("#", 1)[0].split())
     return t if _is_base64(t) else s
 
 
 def opaque_url(v: str) -> bool:
-    """A data: URL whose bytes are neither text nor a PDF nor an image or audio format (round 14: fails closed)."""
+    """Of a data: URL `payload_url` takes for a payload: are its bytes neither text nor a PDF (both asked before) nor
+    an image or audio format (round 14: a gzip, a zip, a `.docx`, a short Shift-JIS note; they fail closed)?"""
     u = data_url(v)
-    if u is None or pdf_url(v) is not None:
+    return u is not None and opaque(u.payload)
+
+
+def opaque_text_url(v: str) -> bool:
+    """A data: URL without `;base64` whose percent-encoded bytes are neither text nor a PDF nor an image or audio
+    format (round 14: fails closed). Text as written (no `%`) is scanned as such."""
+    u = data_url(v)
+    if u is None or u.base64 or "%" not in u.payload or pdf_url(v) is not None:
         return False
-    if u.base64:  # (text in the charset the URL declares is text: `url_text`)
-        return binary(u.payload) and opaque(u.payload) and not (declared_charset(u.media) and url_text(v))
-    if "%" not in u.payload:
-        return False  # text as written: scanned as such
     raw = unquote_to_bytes(u.payload)
     return not raw.isascii() and decode(raw) is None and not known_media(raw[:64])
 
 
 def opaque_payload(parent: str, d: dict[str, Any], key: str, v: Any) -> bool:
-    """A payload `is_payload` skips whose bytes are neither text nor a PDF nor an image or audio format: a gzip, a
-    zip, a `.docx`, EBCDIC, a short Shift-JIS note (round 14: they left unread). Redacted thinking is no payload."""
+    """Of a payload `is_payload` takes for one (and that is no PDF): are its bytes neither text nor an image or audio
+    format (round 14)? Redacted thinking's encrypted `data` is not asked."""
     if not isinstance(v, str):
         return False
-    if key == "data" and (d.get("type") == "base64" or parent == "input_audio"):
-        return binary(b := clean64(v)) and opaque(b) and payload_text(parent, d, key, v) is None
+    if key == "data" and (d.get("type") in _BINARY_TYPES or parent == "input_audio"):
+        return d.get("type") != "redacted_thinking" and opaque(clean64(v))
     return opaque_url(v)
 
 
@@ -371,10 +377,12 @@ def _body(loc: str, v: Any, depth: int = 0, parent: str = "", *, opaque: frozens
                 continue
             if key in opaque and isinstance(x, str) and opaque_shaped(x):
                 continue
-            if opaque_payload(parent, v, key, x):
-                yield f"{loc}.{key}#bytes", OPAQUE  # round 14: bytes the scan cannot read: fails closed
-                continue
             if is_payload(parent, v, key, x):
+                if opaque_payload(parent, v, key, x):
+                    yield f"{loc}.{key}#bytes", OPAQUE  # round 14: bytes the scan cannot read: fails closed
+                continue
+            if isinstance(x, str) and opaque_text_url(x):
+                yield f"{loc}.{key}#bytes", OPAQUE
                 continue
             yield f"{loc}.{key}#key", key
             if key == "arguments" and isinstance(x, str):
@@ -389,9 +397,12 @@ def _body(loc: str, v: Any, depth: int = 0, parent: str = "", *, opaque: frozens
                 yield f"{loc}[{i}]#pdf", text_of(pdf)
             elif isinstance(x, str) and (got := url_text(x)) is not None:
                 yield f"{loc}[{i}]", got.text
-            elif isinstance(x, str) and opaque_url(x):
+            elif isinstance(x, str) and payload_url(x):
+                if opaque_url(x):
+                    yield f"{loc}[{i}]#bytes", OPAQUE
+            elif isinstance(x, str) and opaque_text_url(x):
                 yield f"{loc}[{i}]#bytes", OPAQUE
-            elif not (isinstance(x, str) and payload_url(x)):
+            else:
                 yield from _body(f"{loc}[{i}]", x, depth + 1, parent, opaque=opaque)
 
 
