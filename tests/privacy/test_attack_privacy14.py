@@ -211,3 +211,16 @@ def test_a_remote_only_route_refuses_with_a_reason_in_the_client_s_schema(gatewa
         assert (err["type"] == "error") if path == "/v1/messages" else ("type" not in err)
         assert words in message and "fails closed" in message, message
     assert not anthropic_up.requests
+
+
+@pytest.mark.parametrize("remote", ["openai", "anthropic"], indirect=True)
+def test_an_archive_as_a_responses_api_image_does_not_reach_the_remote_model(remote):
+    """The Responses API's `input_image` with a gzip of a text as its data: URL reached the remote model (both
+    upstream formats); now the request fails closed and the local target answers."""
+    g, up = remote
+    blob = b64(gzip.compress(NOTE))
+    r = httpx.post(g.url + "/v1/responses", json={"model": "fb", "input": [{"role": "user", "content": [
+        {"type": "input_image", "image_url": "data:image/png;base64," + blob},
+        {"type": "input_text", "text": "What is in it?"}]}]}, headers={"authorization": "Bearer k"}, timeout=60)
+    assert r.status_code == 200, r.text[:300]
+    assert blob[:24] not in sent(up)
