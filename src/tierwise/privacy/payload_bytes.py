@@ -114,7 +114,7 @@ _RIFF = (b"WEBP", b"WAVE", b"AVI ")
 
 def known_media(head: bytes) -> bool:
     """Are these a payload's first bytes an image, audio or video format's?"""
-    if head[:4] == b"RIFF":
+    if head[:4] in (b"RIFF", b"RIFX", b"RF64"):  # (big-endian and 64-bit WAV too)
         return head[8:12] in _RIFF
     if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:  # MPEG audio frames, ADTS AAC
         return True
