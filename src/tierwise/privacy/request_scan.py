@@ -24,6 +24,8 @@ as a canonical tool call's id, tool result's `tool_use_id` or thinking signature
 base64 `data:` URLs (a payload with characters base64 has not is text, and scanned), and the top-level `model` (the upstream's model id replaces it).
 A PDF's base64 (a document's source, a `file_data`, a `data:application/pdf` URL) yields its text (`...#pdf`
 locations, privacy/pdf_text.py; round 13), or `pdf_text.UNREADABLE`, which the detector refuses (fails closed).
+A payload that is neither text, a PDF nor an image or audio format (a gzip, a zip, KOI8-R) yields
+`payload_bytes.OPAQUE` (`...#bytes` locations), refused the same way (round 14).
 """
 
 from __future__ import annotations
