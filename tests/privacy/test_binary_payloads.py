@@ -22,6 +22,9 @@ from tests.privacy.support import echo_placeholders, privacy_config
 EMAIL = "jane.doe@example.com"
 PAYLOAD = base64.b64encode(make_pdf(["Quarterly figures: revenue up 4 percent."] * 40
                                      + [random.Random(5).randbytes(600).hex()])).decode()
+# A WAV clip's bytes (round 14: a payload that is no image, audio, PDF or text fails closed; this test sent the PDF
+# as the audio clip's data)
+WAV = base64.b64encode(b"RIFF\x24\x10\x00\x00WAVEfmt " + random.Random(6).randbytes(4096)).decode()
 
 
 @pytest.fixture(params=["block", "redact"])
@@ -55,11 +58,11 @@ def test_openai_file_and_audio_parts_leave_whole(gateway, openai_up, anthropic_u
     g2 = gateway(cfg)
     oai(g2).chat.completions.create(model="fb", messages=[{"role": "user", "content": [
         {"type": "file", "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64," + PAYLOAD}},
-        {"type": "input_audio", "input_audio": {"data": PAYLOAD, "format": "wav"}},
+        {"type": "input_audio", "input_audio": {"data": WAV, "format": "wav"}},
         {"type": "text", "text": f"Transcribe for {EMAIL}."}]}])
     raw = openai_up.requests[-1].raw.decode()
     parts = json.loads(raw)["messages"][0]["content"]
-    assert parts[0]["file"]["file_data"].endswith(PAYLOAD) and parts[1]["input_audio"]["data"] == PAYLOAD
+    assert parts[0]["file"]["file_data"].endswith(PAYLOAD) and parts[1]["input_audio"]["data"] == WAV
     assert EMAIL not in raw
 
 

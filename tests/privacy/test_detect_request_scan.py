@@ -107,7 +107,7 @@ def test_clean_request_has_no_findings(det):
 
 
 def test_data_urls_are_not_scanned_as_text():
-    r = Request(model="m", messages=[Message("user", [ImageBlock(url="data:image/png;base64,AAAA")])])
+    r = Request(model="m", messages=[Message("user", [ImageBlock(url="data:image/png;base64,iVBORw0KGgoAAAANSUhEUg==")])])
     assert [loc for loc, _ in iter_texts(r) if "url" in loc] == []
 
 

@@ -507,8 +507,9 @@ class Guard:
         except DetectionFailed as e:
             self._step(ctx, dep, False, f"refused {dep.name}: the privacy detector failed",
                        {**dest, "action": "refused", "why": f"detector failed ({e})"})
-            raise PrivacyRefused(f"privacy: not sent to remote model {dep.name!r}: the privacy detector failed "
-                                 "(fails closed)") from None
+            raise PrivacyRefused(f"privacy: not sent to remote model {dep.name!r}: "
+                                 f"{getattr(e, 'unreadable', None) or 'the privacy detector failed'} (fails closed)"
+                                 ) from None
         classes = b.table.classes_of(counts)
         verdict: Verdict = decide(self.policies, classes, b.table.class_entities, regions, counts)
         audit: dict[str, Any] = {**dest, "classes": classes, "entities": dict(counts)}

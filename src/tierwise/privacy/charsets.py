@@ -47,7 +47,31 @@ def decode(raw: bytes, *, partial: bool = False) -> tuple[str, str] | None:
                 return _try(raw[: len(raw) - len(raw) % 2] if partial else raw, enc, False, raw)
     if single_byte(raw):
         return raw.decode("cp1252"), "cp1252"
+    if ebcdic(raw):  # (before the CJK readings: GB18030 read EBCDIC prose as CJK "text", round 14)
+        return raw.decode("cp037"), "cp037"
     return _east_asian(raw, partial)
+
+
+_EBCDIC_ASCII = bytes(range(0x40, 0x100))  # space, punctuation, letters and digits; below 0x40: controls (but NL)
+_EBCDIC_LETTERS = (bytes(range(0x81, 0x8A)) + bytes(range(0x91, 0x9A)) + bytes(range(0xA2, 0xAA))
+                   + bytes(range(0xC1, 0xCA)) + bytes(range(0xD1, 0xDA)) + bytes(range(0xE2, 0xEA)) + b"\x40\x05\x15\x25")
+_EBCDIC_GAPS = b"\x40\x05\x15\x25\x0d\x6b\x5e"  # space, tab, NL, LF, CR, comma, semicolon
+_EBCDIC_PUNCT_ABOVE = bytes(c for c in range(0x40, 0x100) if c not in _EBCDIC_LETTERS and c < 0xF0
+                            and c not in b"\x4b\x4c\x4d\x4e\x50\x5a\x5b\x5c\x5d\x5e\x60\x61\x6b\x6c\x6d\x6e\x6f\x7a\x7b\x7c\x7d\x7e\x7f")
+
+
+def ebcdic(raw: bytes) -> bool:
+    """Is `raw` EBCDIC prose (what a mainframe's files and an AS/400 export hold; code page 037/500 share letters,
+    digits and `@ . , - +`)? The single-byte rule read in EBCDIC's letters: no control but tab and line ends, 60%
+    letters and spaces, a gap per 32 bytes, 80% of bytes among EBCDIC's ASCII-like characters, 24 bytes or more.
+    Round 14: EBCDIC was binary (and GB18030 read it as CJK), left unread with its addresses and cards."""
+    n = len(raw)
+    if n < _MIN_SINGLE or len(raw.translate(None, _EBCDIC_ASCII + b"\x05\x15\x25\x0d")) != 0:
+        return False
+    letters = n - len(raw.translate(None, _EBCDIC_LETTERS))
+    gaps = n - len(raw.translate(None, _EBCDIC_GAPS))
+    rare = n - len(raw.translate(None, _EBCDIC_PUNCT_ABOVE))
+    return letters >= 0.6 * n and gaps * 32 >= n and rare * 5 <= n
 
 
 # review33d: Japanese, Chinese and Korean text (and UTF-16 of it without a byte-order mark, which has too few zero

@@ -29,6 +29,8 @@ from tierwise.privacy.ip_forms import ip_form_findings
 from tierwise.privacy.layout import LAYOUT_ENTITIES, layout_findings, reversed_findings, underscore_findings
 from tierwise.privacy.layout_contact import contact_layout_findings
 from tierwise.privacy.markup import markup_findings
+from tierwise.privacy.packed import PackedCut
+from tierwise.privacy.payload_bytes import OPAQUE
 from tierwise.privacy.pdf_text import UNREADABLE
 from tierwise.privacy.recognizers.prescan import Prescan
 from tierwise.privacy.spaced import SINGLE_DIGITS, at_gap_findings, not_a_value, spaced_findings
@@ -40,10 +42,27 @@ _MIN_SCAN_LEN = 3
 
 
 class DetectorError(TierwiseError):
-    """Detection failed; the text must be treated as sensitive (fail closed). Never holds values."""
+    """Detection failed; the text must be treated as sensitive (fail closed). Never holds values. `unreadable`: why,
+    in words for the client, when the cause is in its request (a payload the scan cannot read; round 14)."""
 
     status = 503
     kind = "api_error"
+    unreadable: str | None = None
+
+
+# What a client is told when its request holds what the scan cannot read (round 14: it read "the privacy detector
+# failed", which says nothing a client can act on)
+PDF_UNREADABLE = "it holds a PDF the privacy scan cannot read (broken, encrypted, or past the scan's bounds)"
+BYTES_UNREADABLE = ("it holds a file whose bytes the privacy scan cannot read (not text in an encoding it reads, a "
+                    "PDF, an image or audio: an archive, a compressed or office file, an undeclared charset)")
+PACKED_UNREADABLE = ("it holds gzip or zlib data that inflates past the privacy scan's bound (8 times its size + 4 KB; "
+                     "a request's in all: its size + 4 KB); send such content uncompressed")
+
+
+def unreadable(reason: str) -> DetectorError:
+    e = DetectorError(f"privacy detector: {reason} (fails closed)")
+    e.unreadable = reason
+    return e
 
 
 class Recognizer(Protocol):
@@ -173,8 +192,8 @@ class Detector:
         return out
 
     def _worth(self, text: str) -> bool:
-        if text[:1] == "\x00" and text == UNREADABLE:
-            raise DetectorError("privacy detector: a PDF that could not be read (fails closed)")
+        if text[:1] == "\x00" and text in (UNREADABLE, OPAQUE):
+            raise unreadable(PDF_UNREADABLE if text == UNREADABLE else BYTES_UNREADABLE)
         if len(text) < _MIN_SCAN_LEN or text.isspace():
             return False
         if len(text) > self.config.max_chars:
@@ -226,6 +245,8 @@ class Detector:
             return kept
         except DetectorError:
             raise
+        except PackedCut:
+            raise unreadable(PACKED_UNREADABLE) from None
         except Exception as e:  # fail closed; the message names the failure, never the text
             raise DetectorError(f"privacy detector failed ({type(e).__name__}); treating the text as sensitive") from None
 

@@ -24,14 +24,16 @@ as a canonical tool call's id, tool result's `tool_use_id` or thinking signature
 base64 `data:` URLs (a payload with characters base64 has not is text, and scanned), and the top-level `model` (the upstream's model id replaces it).
 A PDF's base64 (a document's source, a `file_data`, a `data:application/pdf` URL) yields its text (`...#pdf`
 locations, privacy/pdf_text.py; round 13), or `pdf_text.UNREADABLE`, which the detector refuses (fails closed).
+A payload that is neither text, a PDF nor an image or audio format (a gzip, a zip, KOI8-R) yields
+`payload_bytes.OPAQUE` (`...#bytes` locations), refused the same way (round 14).
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from tierwise.canonical import (
     ImageBlock,
@@ -42,8 +44,10 @@ from tierwise.canonical import (
     ToolResultBlock,
     ToolUseBlock,
 )
+from tierwise.privacy.charsets import decode
 from tierwise.privacy.encoded import holds_text
 from tierwise.privacy.finding import Finding
+from tierwise.privacy.payload_bytes import OPAQUE, data_url, declared_charset, known_media, opaque, to_b64
 from tierwise.privacy.pdf_text import keep, looks_pdf, read_all, text_of
 from tierwise.privacy.text_payload import Payload, read
 from tierwise.wire.request_parts import call_arguments
@@ -133,8 +137,11 @@ def _block(loc: str, b: Any) -> Iterator[tuple[str, str]]:
     elif isinstance(b, ImageBlock):
         if b.url and (pdf := pdf_url(b.url)) is not None:
             yield f"{loc}.url#pdf", text_of(pdf)
-        elif b.url and not payload_url(b.url):
-            yield f"{loc}.url", readable(b.url, url_text(b.url))
+        elif b.url and payload_url(b.url):
+            if opaque_url(b.url):
+                yield f"{loc}.url#bytes", OPAQUE  # round 14: bytes the scan cannot read (a gzip, KOI8-R): fails closed
+        elif b.url:
+            yield f"{loc}.url", OPAQUE if opaque_text_url(b.url) else readable(b.url, url_text(b.url))
         # Strings the client chose that travel with the image: OpenAI's `detail` (any string is
         # forwarded), the media type, and the payload of a data: URL that was not base64
         # (`data:image/svg+xml,<svg>...`, `data:text/plain,...`: it leaves as written).
@@ -142,10 +149,13 @@ def _block(loc: str, b: Any) -> Iterator[tuple[str, str]]:
             yield f"{loc}.detail", b.detail
         if b.media_type:
             yield f"{loc}.media_type", b.media_type
-        if b.data and _is_base64(b.data) and looks_pdf(b.data):
-            yield f"{loc}.data#pdf", text_of(b.data)
-        elif b.data and not binary(b.data):
-            yield f"{loc}.data", readable(b.data, read(b.data))
+        data = clean64(b.data) if b.data else b.data  # (a reader drops a `#fragment` and whitespace: round 14)
+        if data and _is_base64(data) and looks_pdf(data):
+            yield f"{loc}.data#pdf", text_of(data)
+        elif data and not binary(data):
+            yield f"{loc}.data", readable(data, read(data, charset=declared_charset(b.media_type or "")))
+        elif data and opaque(data):
+            yield f"{loc}.data#bytes", OPAQUE
         extra = getattr(b, "extra", None)
         if extra:
             yield from _json(f"{loc}.extra", extra)
@@ -178,8 +188,8 @@ def _json(loc: str, v: Any, depth: int = 0) -> Iterator[tuple[str, str]]:
 OPAQUE_KEYS = frozenset({"id", "tool_use_id", "tool_call_id", "call_id", "signature", "encrypted_content"})
 _BINARY_TYPES = frozenset({"base64", "redacted_thinking"})  # their `data` is base64 / an encrypted blob
 # Only base64 is a payload: a `data:text/plain,...` URL is text as written (skipped, it hid any value),
-# and so is a "base64" payload holding characters base64 has not (checked at ~1 ms per MB).
-_DATA_URL = re.compile(r"data:[\w.+-]*/[\w.+-]*(?:;[\w.+-]+=[\w.+-]*)*;base64,", re.IGNORECASE)
+# and so is a "base64" payload holding characters base64 has not (checked at ~1 ms per MB). A data: URL is read as
+# readers read it (payload_bytes.data_url; round 14: `data:;base64,`, quoted parameters, fragments were text).
 
 
 # `-_`: the URL-safe alphabet; `%`: a data: URL may percent-encode its `+`, `/` and `=` (RFC 2397).
@@ -214,9 +224,45 @@ def id_text(s: str) -> Payload | None:
 
 
 def url_text(v: str) -> Payload | None:
-    """A `data:...;base64,` URL whose payload is text as a whole: its text."""
-    m = _DATA_URL.match(v)
-    return None if m is None else read(v[m.end():], head=v[:m.end()])
+    """A `data:...;base64,` URL whose payload is text as a whole (in its declared charset, if any): its text."""
+    u = data_url(v)
+    return None if u is None or not u.base64 else read(u.payload, head=u.head, charset=declared_charset(u.media))
+
+
+def clean64(s: str) -> str:
+    """A base64 payload as a reader decodes it: without a `#fragment` and whitespace (line breaks are in the
+    alphabet `_is_base64` takes), when the rest is base64."""
+    if "#" not in s and " " not in s and "\t" not in s:
+        return s
+    t = "".join(s.split("#", 1)[0].split())
+    return t if _is_base64(t) else s
+
+
+def opaque_url(v: str) -> bool:
+    """Of a data: URL `payload_url` takes for a payload: are its bytes neither text nor a PDF (both asked before) nor
+    an image or audio format (round 14: a gzip, a zip, a `.docx`, a short Shift-JIS note; they fail closed)?"""
+    u = data_url(v)
+    return u is not None and opaque(u.payload)
+
+
+def opaque_text_url(v: str) -> bool:
+    """A data: URL without `;base64` whose percent-encoded bytes are neither text nor a PDF nor an image or audio
+    format (round 14: fails closed). Text as written (no `%`) is scanned as such."""
+    u = data_url(v)
+    if u is None or u.base64 or "%" not in u.payload or pdf_url(v) is not None:
+        return False
+    raw = unquote_to_bytes(u.payload)
+    return not raw.isascii() and decode(raw) is None and not known_media(raw[:64])
+
+
+def opaque_payload(parent: str, d: dict[str, Any], key: str, v: Any) -> bool:
+    """Of a payload `is_payload` takes for one (and that is no PDF): are its bytes neither text nor an image or audio
+    format (round 14)? Redacted thinking's encrypted `data` is not asked."""
+    if not isinstance(v, str):
+        return False
+    if key == "data" and (d.get("type") in _BINARY_TYPES or parent == "input_audio"):
+        return d.get("type") != "redacted_thinking" and opaque(clean64(v))
+    return opaque_url(v)
 
 
 def payload_text(parent: str, d: dict[str, Any], key: str, v: Any, opaque: frozenset[str] | None = None
@@ -226,7 +272,7 @@ def payload_text(parent: str, d: dict[str, Any], key: str, v: Any, opaque: froze
     if not isinstance(v, str):
         return None
     if key == "data" and (d.get("type") in _BINARY_TYPES or parent == "input_audio"):
-        return read(v) if _is_base64(v) else None
+        return read(v, charset=declared_charset(str(d.get("media_type", "")))) if _is_base64(v) else None
     if opaque is not None and key in opaque:
         return id_text(v)
     return url_text(v)
@@ -240,24 +286,28 @@ def is_payload(parent: str, d: dict[str, Any], key: str, v: Any) -> bool:
     if not isinstance(v, str):
         return False
     if key == "data" and (d.get("type") in _BINARY_TYPES or parent == "input_audio"):
-        return binary(v)
+        return binary(clean64(v)) and not (declared_charset(str(d.get("media_type", "")))
+                                           and payload_text(parent, d, key, v) is not None)
     return payload_url(v)
 
 
 def payload_url(v: str) -> bool:
     """A `data:...;base64,` URL whose payload is base64 indeed. Text labelled base64 (a client that
     forgot to encode a file) is not a payload: it leaves as written, so it is scanned and redacted."""
-    m = _DATA_URL.match(v)
-    return m is not None and binary(v[m.end():])
+    u = data_url(v)
+    return (u is not None and u.base64 and binary(u.payload)
+            and not (declared_charset(u.media) and url_text(v) is not None))  # round 14: text in its charset
 
 
 def pdf_url(v: str) -> str | None:
-    """The base64 of the PDF a `data:...;base64,` URL holds (labelled `application/pdf` or not), or None."""
-    m = _DATA_URL.match(v)
-    if m is None:
+    """The base64 of the PDF a `data:` URL holds (labelled `application/pdf` or not; base64, or percent-encoded
+    bytes: round 14), or None."""
+    u = data_url(v)
+    if u is None:
         return None
-    payload = v[m.end():]
-    return payload if ("pdf" in m.group().lower() or looks_pdf(payload)) and _is_base64(payload) else None
+    if not u.base64:  # `data:application/pdf,%25PDF-1.4...`: the bytes as written
+        return to_b64(raw) if b"%PDF-" in (raw := unquote_to_bytes(u.payload))[:1030] else None
+    return u.payload if ("pdf" in u.media or looks_pdf(u.payload)) and _is_base64(u.payload) else None
 
 
 def pdf_payload(parent: str, d: dict[str, Any], key: str, v: Any) -> str | None:
@@ -269,6 +319,7 @@ def pdf_payload(parent: str, d: dict[str, Any], key: str, v: Any) -> str | None:
     if v[:5].lower() == "data:":
         return pdf_url(v)
     if (key == "data" and d.get("type") == "base64") or key == "file_data":
+        v = clean64(v)
         if ("pdf" in str(d.get("media_type", "")).lower() or looks_pdf(v)) and _is_base64(v):
             return v
     return None
@@ -326,7 +377,14 @@ def _body(loc: str, v: Any, depth: int = 0, parent: str = "", *, opaque: frozens
             if (pdf := pdf_payload(parent, v, key, x)) is not None:
                 yield f"{loc}.{key}#pdf", text_of(pdf)  # round 13: a PDF's text (pdf_text.py)
                 continue
-            if (key in opaque and isinstance(x, str) and opaque_shaped(x)) or is_payload(parent, v, key, x):
+            if key in opaque and isinstance(x, str) and opaque_shaped(x):
+                continue
+            if is_payload(parent, v, key, x):
+                if opaque_payload(parent, v, key, x):
+                    yield f"{loc}.{key}#bytes", OPAQUE  # round 14: bytes the scan cannot read: fails closed
+                continue
+            if isinstance(x, str) and opaque_text_url(x):
+                yield f"{loc}.{key}#bytes", OPAQUE
                 continue
             yield f"{loc}.{key}#key", key
             if key == "arguments" and isinstance(x, str):
@@ -341,7 +399,12 @@ def _body(loc: str, v: Any, depth: int = 0, parent: str = "", *, opaque: frozens
                 yield f"{loc}[{i}]#pdf", text_of(pdf)
             elif isinstance(x, str) and (got := url_text(x)) is not None:
                 yield f"{loc}[{i}]", got.text
-            elif not (isinstance(x, str) and payload_url(x)):
+            elif isinstance(x, str) and payload_url(x):
+                if opaque_url(x):
+                    yield f"{loc}[{i}]#bytes", OPAQUE
+            elif isinstance(x, str) and opaque_text_url(x):
+                yield f"{loc}[{i}]#bytes", OPAQUE
+            else:
                 yield from _body(f"{loc}[{i}]", x, depth + 1, parent, opaque=opaque)
 
 

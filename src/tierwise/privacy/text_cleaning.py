@@ -33,7 +33,11 @@ def mark_findings(text: str, found: Any, tally: Counter[str] | None = None) -> s
     return "".join(out)
 
 class DetectionFailed(Exception):
-    pass
+    """`unreadable`: the detector's reason for the client, when its request holds what the scan cannot read."""
+
+    def __init__(self, what: str, unreadable: str | None = None) -> None:
+        super().__init__(what)
+        self.unreadable = unreadable
 
 
 DETECTION_FAILED = "[withheld: privacy detector failed]"  # what a text reads when the detector failed on it
@@ -53,13 +57,13 @@ def detector_for(cfg: PrivacyConfig, *, ner: bool = True) -> Callable[[str], lis
         try:
             return det.scan(text)
         except Exception as e:  # DetectorError or anything else: fail closed
-            raise DetectionFailed(type(e).__name__) from None
+            raise DetectionFailed(type(e).__name__, getattr(e, "unreadable", None)) from None
 
     def scan_many(texts: list[str]) -> list[list[Any]]:
         try:
             return det.scan_many(texts)
         except Exception as e:
-            raise DetectionFailed(type(e).__name__) from None
+            raise DetectionFailed(type(e).__name__, getattr(e, "unreadable", None)) from None
 
     scan.ner_active = det.ner is not None  # type: ignore[attr-defined]  # NER layer (model or heuristics) on
     if det.ner_active:  # a request's new texts at once (findings_cache.prefill): only spaCy gains from a batch

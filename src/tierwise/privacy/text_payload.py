@@ -19,6 +19,7 @@ from urllib.parse import unquote
 
 from tierwise.privacy.charsets import decode, encode
 from tierwise.privacy.encoded import holds_text
+from tierwise.privacy.payload_bytes import b64_bytes
 
 _B64_CHARS = re.compile(r"[A-Za-z0-9+/_=-]+")  # (percent-encoding and line breaks are dropped before)
 
@@ -32,10 +33,12 @@ class Payload(NamedTuple):
     encoding: str = "utf-8"  # how the text was written (privacy/charsets.py: Latin-1, UTF-16, round 13); kept
 
 
-def read(s: str, *, head: str = "", is_id: bool = False) -> Payload | None:
+def read(s: str, *, head: str = "", is_id: bool = False, charset: str | None = None) -> Payload | None:
     """The text base64 `s` holds as a whole (a `data:` URL's payload after its `head`; an id's after its `word_`),
     or None: binary, not base64, or not text throughout (UTF-8, UTF-16 or Latin-1 prose: privacy/charsets.py). `holds_text` (its first 4,096 characters) is asked first,
     so an image or a PDF costs no whole decode."""
+    if charset is not None and (declared := _declared(s, charset)) is not None:
+        return declared._replace(head=head)
     if not holds_text(s):
         return None
     body = "".join(unquote(s).split()) if ("%" in s or not s.isprintable() or " " in s) else s
@@ -68,3 +71,19 @@ def _decode(chars: str) -> tuple[str, str] | None:
     except (binascii.Error, ValueError):
         return None
     return decode(raw)
+
+
+def _declared(s: str, charset: str) -> Payload | None:
+    """Base64 `s` as text in the charset its media type declares (round 14: `text/plain;charset=IBM037`, EBCDIC, or a
+    Shift-JIS note under the 64 bytes `charsets` needs to tell it from random bytes were binary, left unread)."""
+    body = "".join(unquote(s).split()) if ("%" in s or " " in s) else s
+    raw = b64_bytes(body)
+    if raw is None:
+        return None
+    try:
+        text = raw.decode(charset)
+    except (UnicodeDecodeError, LookupError):
+        return None
+    if not text.replace("\n", " ").replace("\t", " ").replace("\r", " ").replace("\x85", " ").isprintable():
+        return None
+    return Payload("", text, "-" in body or "_" in body, False, body.endswith("="), charset)
