@@ -10,6 +10,7 @@ import json
 import numpy as np
 import pytest
 
+from tests.gateway.conftest import anthropic_up, gateway, oai, openai_up  # noqa: F401
 from tests.routers.test_placement import two_topics
 from tierwise.evaluation.metrics import apgr, routing_curve
 from tierwise.evaluation.replay import evaluate, placed_by_fold
@@ -148,3 +149,36 @@ def test_cross_validated_rows_are_streamed_fold_by_fold_with_each_folds_profile(
     assert not np.allclose(row.scores, raw[row.name])
     with pytest.raises(ValueError, match="training profile"):
         pl.place(raw[row.name], d.prompts, "window")
+
+
+def test_a_gateway_route_places_its_scores_by_the_requests_before_them(gateway, openai_up, anthropic_up,  # noqa: F811
+                                                                        tmp_path):
+    from tests.doubles import Reply
+    from tests.routers.test_learned_route import decision_of, learned_config
+    from tierwise.policies.learned import LearnedConfig
+    from tierwise.policies.learned_config import PLACEMENT
+
+    assert PLACEMENT == "none" and LearnedConfig.model_fields["placement"].default == "none"  # the default, pinned
+    path = saved_transfer(tmp_path)
+    openai_up.default = Reply(text="local answer")
+    anthropic_up.default = Reply(text="frontier answer")
+    g = gateway(learned_config(openai_up, anthropic_up, path, placement="window"))
+    r, d = load_router(path), two_topics(15)
+    steps = []
+    for p in d.prompts:
+        resp = oai(g).chat.completions.with_raw_response.create(model="main", messages=[{"role": "user", "content": p}])
+        steps.append(decision_of(g, resp.headers["x-tierwise-request-id"])[1])
+    raw = [s["detail"]["placement"]["raw_score"] for s in steps]
+    np.testing.assert_allclose(raw, [r.score_text(p) for p in d.prompts], rtol=1e-6, atol=1e-6)
+    assert [s["detail"]["placement"]["window"] for s in steps] == list(range(1, 31))
+    np.testing.assert_allclose([s["score"] for s in steps[:20]], raw[:20])  # fewer than K before them
+    assert not np.allclose([s["score"] for s in steps[20:]], raw[20:])
+    want = route_placement("window", r, "main")
+    assert want is not None
+    np.testing.assert_allclose([s["score"] for s in steps], [want.place(p, x) for p, x in zip(d.prompts, raw,
+                                                                                              strict=True)],
+                               rtol=1e-5, atol=1e-5)
+    plain = gateway(learned_config(openai_up, anthropic_up, path))
+    resp = oai(plain).chat.completions.with_raw_response.create(
+        model="main", messages=[{"role": "user", "content": d.prompts[0]}])
+    assert "placement" not in decision_of(plain, resp.headers["x-tierwise-request-id"])[1]["detail"]
