@@ -38,7 +38,10 @@ from tierwise.routers.window import SIZE, WEIGHT, K, stream_placed
 
 P11_SEED = 20351206  # a seed no split used: P3 2026, P4 20281206, …, P9 20331206, P10 20341206
 ORDER_SEED = 0  # the arrival order of each evaluated part
-BASE = "A"
+# The default as merged. Since round 14 the library's default *is* `strong="discount"`, so the dumps' MEMBERS columns
+# (round 14's `D`) are already discounted and round 14's `A` (`wf-sr` for `tfidf-logit-wf`) discounts twice: in dumps
+# made with today's library the default is `D`, not `A` (found at 08:00 on LOBO, before any P11 figure; RESULTS.md).
+BASE = "D"
 CANDIDATES = {**r14.CANDIDATES, "W": r14.CANDIDATES[BASE]}
 REGISTERED = "W"
 _scores13 = r13.scores
