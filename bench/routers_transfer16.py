@@ -42,7 +42,7 @@ ORDER_SEED = 0  # the arrival order of each evaluated part
 # (round 14's `D`) are already discounted and round 14's `A` (`wf-sr` for `tfidf-logit-wf`) discounts twice: in dumps
 # made with today's library the default is `D`, not `A` (found at 08:00 on LOBO, before any P11 figure; RESULTS.md).
 BASE = "D"
-CANDIDATES = {**r14.CANDIDATES, "W": r14.CANDIDATES[BASE]}
+CANDIDATES = {**r14.CANDIDATES, "W": r14.CANDIDATES[BASE], "C": r14.CANDIDATES[BASE]}
 REGISTERED = "W"
 _scores13 = r13.scores
 
@@ -67,6 +67,10 @@ def windowed(sims: np.ndarray, s: np.ndarray, order: np.ndarray, size: int, k: i
 
 def scores(f: dict[str, np.ndarray], c: str, with_options: bool = True,
            candidates: dict[str, tuple[str, ...]] = CANDIDATES) -> np.ndarray:
+    if c == "C":  # after the verdict: round 15's batch placement of the same default, for comparison
+        from tierwise.routers.placement import placed, traffic_clusters
+
+        return placed(_scores13(f, BASE, with_options, r14.CANDIDATES), traffic_clusters(list(f["prompts"])))
     if not c.startswith("W"):
         return _scores13(f, c, with_options, r14.CANDIDATES)
     s = _scores13(f, BASE, with_options, r14.CANDIDATES)
@@ -87,11 +91,12 @@ def load(args: argparse.Namespace, proxy: str) -> dict[str, Any]:
     want_tfidf = any(c.startswith("W:tfidf") for c in args.candidates.split(","))
     ps = {p: (t, tr) for p, t, tr in parts(proxy) if p in files}
     for p, f in files.items():
-        f["w_W"] = f[f"w_{BASE}"]
+        f["w_W"] = f["w_C"] = f[f"w_{BASE}"]
         for c in args.candidates.split(","):
             if c.startswith("W:"):
                 f[f"w_{c}"] = f[f"w_{BASE}"]
         test, train = ps[p]
+        f["prompts"] = np.array(test.prompts)
         path = args.out / f"{proxy}--{p}--lsa.npy"
         prof = None
         if not path.exists():
