@@ -33,8 +33,9 @@ def main() -> None:
     for p in live[: args.size]:  # a full window before timing
         w.place(prof.lsa.encode_one(p), float(rng.random()))
     timed = live[args.size: args.size + args.requests]
+    v0 = prof.lsa.encode_one(live[0])
     for label, fn in (("encode_one", lambda p: prof.lsa.encode_one(p)),
-                      ("place (window full)", lambda p, v=prof.lsa.encode_one(live[0]): w.place(v, 0.5)),
+                      ("place (window full)", lambda p: w.place(v0, 0.5)),
                       ("encode_one + place", lambda p: w.place(prof.lsa.encode_one(p), 0.5))):
         best = []
         for _ in range(3):
