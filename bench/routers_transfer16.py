@@ -37,6 +37,7 @@ from tierwise.routers.shift import TrainingProfile
 from tierwise.routers.window import SIZE, WEIGHT, K, stream_placed
 
 P11_SEED = 20351206  # a seed no split used: P3 2026, P4 20281206, …, P9 20331206, P10 20341206
+P12_SEED = 20361206  # the next split (dumped after round 16's verdict, for a later round)
 ORDER_SEED = 0  # the arrival order of each evaluated part
 # The default as merged. Since round 14 the library's default *is* `strong="discount"`, so the dumps' MEMBERS columns
 # (round 14's `D`) are already discounted and round 14's `A` (`wf-sr` for `tfidf-logit-wf`) discounts twice: in dumps
@@ -48,8 +49,8 @@ _scores13 = r13.scores
 
 
 def parts(proxy: str) -> list[tuple[str, OutcomeDataset, OutcomeDataset]]:
-    if proxy == "p11":
-        return proxy_parts(proxy, {"p11": P11_SEED})[0]
+    if proxy in ("p11", "p12"):
+        return proxy_parts(proxy, {"p11": P11_SEED, "p12": P12_SEED})[0]
     return r15.parts(proxy)
 
 
@@ -65,8 +66,43 @@ def windowed(sims: np.ndarray, s: np.ndarray, order: np.ndarray, size: int, k: i
     return out
 
 
+def judged_placed(s: np.ndarray, vecs: np.ndarray, gain: np.ndarray, rate: float, k: int, weight: float,
+                  memory: int = 300, subject: np.ndarray | None = None) -> np.ndarray:
+    """Each request (in the arrival order) placed by the judged gains (strong − weak: what a judged shadow pair tells)
+    of its k nearest among the last `memory` judged past requests, less their mean; each request judged with
+    probability `rate` (seeded), its verdict known to the requests after it. A preview of the direction round 15 left
+    (a subject's level from judged answers of the user's own traffic); not in the library."""
+    order = np.random.default_rng(ORDER_SEED).permutation(len(s))
+    judged = np.random.default_rng(ORDER_SEED + 1).random(len(s)) < rate
+    out = s.astype(float).copy()
+    seen: list[int] = []
+    for i in order:
+        if len(seen) >= k:
+            past = np.array(seen[-memory:])
+            if subject is None:
+                sims = vecs[past] @ vecs[i]
+                near = past[np.argpartition(sims, len(past) - k)[len(past) - k:]]
+            else:  # every judged past request of its subject (none yet: no move)
+                near = np.array([j for j in seen if subject[j] == subject[i]] or [i])
+                if len(near) == 1 and near[0] == i:
+                    near = past
+            out[i] = s[i] + weight * (gain[near].mean() - gain[past].mean())
+        if judged[i]:
+            seen.append(i)
+    return out
+
+
 def scores(f: dict[str, np.ndarray], c: str, with_options: bool = True,
            candidates: dict[str, tuple[str, ...]] = CANDIDATES) -> np.ndarray:
+    if c.startswith("J:"):  # after the verdict, a preview: placed by the judged gains of past neighbours
+        _, rate, k, w = c.split(":")
+        return judged_placed(_scores13(f, BASE, with_options, r14.CANDIDATES), f["lsa"], f["strong"] - f["weak"],
+                             float(rate), int(k), float(w))
+    if c.startswith("S:"):  # after the verdict: J with the true subject as the neighbourhood (perfect clusters)
+        _, rate, w = c.split(":")
+        subj = np.unique(f["subjects"], return_inverse=True)[1]
+        return judged_placed(_scores13(f, BASE, with_options, r14.CANDIDATES), np.eye(subj.max() + 1)[subj],
+                             f["strong"] - f["weak"], float(rate), 1, float(w), subject=subj)
     if c == "C":  # after the verdict: round 15's batch placement of the same default, for comparison
         from tierwise.routers.placement import placed, traffic_clusters
 
@@ -93,7 +129,7 @@ def load(args: argparse.Namespace, proxy: str) -> dict[str, Any]:
     for p, f in files.items():
         f["w_W"] = f["w_C"] = f[f"w_{BASE}"]
         for c in args.candidates.split(","):
-            if c.startswith("W:"):
+            if c.startswith(("W:", "J:", "S:")):
                 f[f"w_{c}"] = f[f"w_{BASE}"]
         test, train = ps[p]
         f["prompts"] = np.array(test.prompts)
@@ -112,14 +148,17 @@ def load(args: argparse.Namespace, proxy: str) -> dict[str, Any]:
 
 
 def main() -> None:
-    ap = r13.arguments(16, 11, "A,W")
+    ap = r13.arguments(16, 11, "D,W")
+    ap._option_string_actions["--proxy"].choices = (*ap._option_string_actions["--proxy"].choices, "p12")
     args = ap.parse_args()
     if args.what == "dump":
         r13.dump(args, r14.Instrumented14, r14.COLUMNS, r14.CANDIDATES, parts)
         return
     r13.load = load  # type: ignore[assignment]  # the LSA vectors beside the dumps
     r13.scores = scores  # type: ignore[assignment]  # W beside round 13/14's candidates
-    cands = {**CANDIDATES, **{c: CANDIDATES[BASE] for c in args.candidates.split(",") if c.startswith("W:")}}
+    if args.what == "read" and args.proxy == "p12" and not args.after_registration:
+        raise SystemExit("p12 is read only once a rule for it is committed (--after-registration)")
+    cands = {**CANDIDATES, **{c: CANDIDATES[BASE] for c in args.candidates.split(",") if c.startswith(("W:", "J:", "S:"))}}
     if args.what == "read":
         r13.read(args, cands, fresh="p11", base=BASE)
     else:
