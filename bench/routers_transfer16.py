@@ -7,17 +7,21 @@ neighbours among the last SIZE requests − the mean raw score of those SIZE), n
 training profile's LSA (64 dimensions of hashed TF-IDF, fitted on half the training prompts: `TrainingProfile.fit`,
 what `--save` stores and the route has). It is computed online in a random arrival order of each evaluated part
 (`numpy.random.default_rng(ORDER_SEED).permutation`), only past requests counting, from a fresh window per part. It
-refits nothing: it reads round 14's dumps (the default's fit, candidate `A`) and the parts' prompts.
+refits nothing: it reads round 14's kind of dumps (made here with today's library, in which the merged default is
+round 14's `D`: see BASE) and the parts' prompts.
 
 Preview variants `W:<space>:<size>:<k>:<weight>`: space `lsa` (the above) or `tfidf` (exact cosine of the profile's
-hashed TF-IDF rows: a bench reference, not on the route).
+hashed TF-IDF rows: a bench reference, not on the route). After the verdict: `C` (round 15's batch clusters of the
+same default), `J:<rate>:<k>:<weight>` / `S:<rate>:<weight>` (placed by judged gains of past neighbours / of the
+true subject: `judged_placed`).
 
     export PYTHONPATH=$PWD/src:$PWD/bench HF_HUB_OFFLINE=1 TIERWISE_DATA=/work/shared/data OMP_NUM_THREADS=1
     nice -n 5 .venv/bin/python bench/routers_transfer16.py dump --proxy p11 --out /tmp/transfer16   # fresh
     nice -n 5 .venv/bin/python bench/routers_transfer16.py read --proxy p10 --out /tmp/transfer16   # spent
     nice -n 5 .venv/bin/python bench/routers_transfer16.py registered --out /tmp/transfer16
 
-Proxies: `lobo`, `p6`…`p10` (spent), `p11` (this round's fresh split, seed P11_SEED), `indomain`.
+Proxies: `lobo`, `p6`…`p10` (spent), `p11` (this round's fresh split, seed P11_SEED; spent now), `p12` (the next
+split: read only `--after-registration`), `indomain`.
 """
 
 from __future__ import annotations

@@ -182,3 +182,26 @@ def test_a_gateway_route_places_its_scores_by_the_requests_before_them(gateway, 
     resp = oai(plain).chat.completions.with_raw_response.create(
         model="main", messages=[{"role": "user", "content": d.prompts[0]}])
     assert "placement" not in decision_of(plain, resp.headers["x-tierwise-request-id"])[1]["detail"]
+
+
+def test_eval_cli_places_by_the_window_when_asked_and_not_by_default(tmp_path):
+    from click.testing import CliRunner
+
+    from tierwise.cli import main
+
+    d = two_topics(700)
+    path = saved_transfer(tmp_path)
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps({"id": f"q{i}", "prompt": p, "strong": s, "weak": w}) + "\n"
+                            for i, (p, s, w) in enumerate(zip(d.prompts, d.strong, d.weak, strict=True))))
+    got = {}
+    for args in (["--placement", "window"], []):
+        out = tmp_path / f"scores{len(args)}.jsonl"
+        res = CliRunner().invoke(main, ["eval", str(data), "-r", path, "--ci", "0", "--scores", str(out), *args])
+        assert res.exit_code == 0, res.output
+        rows = [json.loads(x) for x in out.read_text().splitlines()]
+        col = next(k for k in rows[0] if "saved" in k)
+        got[len(args)] = np.array([r[col] for r in rows])
+    r = load_router(path)
+    np.testing.assert_allclose(got[2], stream_placed(r.score(d), r.profile.lsa.encode(d.prompts)), rtol=1e-6)
+    np.testing.assert_allclose(got[0], r.score(d), rtol=1e-6)  # the default (`none`): as the route scores by default
