@@ -246,16 +246,18 @@ _AMOUNT = _Amount()
                    "the recorded outcomes stand in for the judge) and score the router alone and adapted on the rest "
                    "(at most 2,000: a live route fits on its newest adapt.window ≤ 2,000; prior_weight 300).")
 @click.option("--plot", "plot_path", default=None, help="Write the curves to this PNG (needs matplotlib).")
-@click.option("--placement", type=click.Choice(["clusters", "none"]), default="none", show_default=True,
-              help="`clusters`: transferred routers' scores of a batch (a CV fold, or DATA for a saved router) pulled "
-                   "towards their cluster's mean (docs/routers.md; a gateway route cannot do this); `none`: as the "
-                   "route scores a single request.")
+@click.option("--placement", type=click.Choice(["window", "clusters", "none"]), default=None,
+              help="`window`: transferred routers' scores replayed in a random arrival order, each pulled towards its "
+                   "nearest neighbours among the requests before it (what a `learned` route with `placement: window` "
+                   "does); `clusters`: a batch (a CV fold, or DATA for a saved router) pulled towards its clusters' "
+                   "means (a gateway route cannot do this); `none`: each request as scored (docs/routers.md). "
+                   "[default: routers/placement.py's PLACEMENT]")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def command(data: str | None, from_ledger: bool, config_path: str, routers: tuple[str, ...], folds: int, route: str | None,
             drop_subjects: tuple[str, ...], oracle: bool, price_strong: float, price_weak: float,
             tokens_per_query: float, ci_rounds: int, save_path: str | None, no_cv: bool, baseline: str,
             scores_path: str | None, target_share: float, emb_cache: str | None, no_emb_cache: bool,
-            adapt_n: int | None, plot_path: str | None, placement: str, as_json: bool) -> None:
+            adapt_n: int | None, plot_path: str | None, placement: str | None, as_json: bool) -> None:
     """Replay routers over DATA: a benchmark (mmlu, mmlu-no-hsm, gsm8k, mt-bench), `routellm` (all three),
     a JSONL file of {prompt, strong, weak} rows (see docs/routers.md), several of these joined by commas
     (trained on together), or `ledger` (judged shadow pairs from the configured ledger)."""
@@ -290,6 +292,7 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
     from tierwise.evaluation.loaders import DataError
     from tierwise.evaluation.metrics import Prices
     from tierwise.evaluation.replay import (
+        PLACEMENT,
         evaluate,
         is_saved_router,
         markdown_table,
@@ -347,7 +350,7 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
         progress = _progress if sys.stderr.isatty() and (scored or save_path) else stages
         unplaced: dict[str, Any] = {}
         rows = evaluate(ds, scored, folds=folds, prices=prices, oracle=oracle, ci_rounds=ci_rounds,
-                        embedding_cache=cache, baseline=base, progress=progress, placement=placement,
+                        embedding_cache=cache, baseline=base, progress=progress, placement=placement or PLACEMENT,
                         unplaced=unplaced)
         if save_path and progress is not None:
             progress(f"{train_spec}: training on all {len(ds):,} queries to save it")

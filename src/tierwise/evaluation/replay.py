@@ -15,7 +15,7 @@ from tierwise.evaluation.baselines import prompt_length_scores, random_scores
 from tierwise.evaluation.cv import cross_val_scores, group_folds
 from tierwise.evaluation.dataset import OutcomeDataset
 from tierwise.evaluation.metrics import Prices, Summary, oracle_scores, summarize, with_lead
-from tierwise.routers.placement import PLACEMENT, place, places
+from tierwise.routers.placement import PLACEMENT, place, places, profile_encoder
 
 
 def placed_by_fold(scores: np.ndarray, data: OutcomeDataset, k: int, seed: int, placement: str) -> np.ndarray:
@@ -24,7 +24,9 @@ def placed_by_fold(scores: np.ndarray, data: OutcomeDataset, k: int, seed: int, 
     if placement == "none":
         return out
     for test in group_folds(data, k, seed, merge_prompts=True):
-        out[test] = place(out[test], data.take(test).prompts, placement)
+        encode = None if placement != "window" else profile_encoder(
+            train_prompts=data.take(np.setdiff1d(np.arange(len(data)), test)).prompts)
+        out[test] = place(out[test], data.take(test).prompts, placement, encode, seed)
     return out
 
 
@@ -59,7 +61,9 @@ def evaluate(data: OutcomeDataset, routers: Sequence[str], *, folds: int = 5, pr
             raw = r.score(data)
             label = f"{Path(spec).stem} (saved {r.kind})"
             placing = places(r.kind, getattr(getattr(r, "base", None), "kind", None))
-            scores = place(raw, data.prompts, placement) if placing else raw
+            encode = profile_encoder(r) if placing and placement == "window" else None
+            placing = placing and (placement != "window" or encode is not None)  # saved without a profile: as is
+            scores = place(raw, data.prompts, placement, encode, seed) if placing else raw
         else:
             make_router(spec, embedding_cache=embedding_cache)  # fail fast on an unknown spec
             say = None if progress is None else (

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from tierwise.budgets.background import BudgetSkipped, charge_background
 from tierwise.canonical import BlockDelta, Request, Response, StreamChunk, TextBlock
@@ -30,6 +30,15 @@ from tierwise.learning.background import BackgroundWork
 from tierwise.learning.eval_record import submit_spent
 from tierwise.learning.judge_privacy import judge_may_see
 from tierwise.policies.base import Context, Target, drain_background, privacy_refusal
+from tierwise.policies.learned_config import (
+    PLACEMENT,
+    REFIT_KEY_SHARE,
+    REFIT_MIN,
+    REFIT_WINDOW,
+    AdaptConfig,
+    ShiftConfig,
+    ValidationConfig,
+)
 from tierwise.policies.reflective import MAX_JUDGED_CHARS, _clipped
 from tierwise.policies.registry import Builder, PolicyConfig, PolicyType, register
 from tierwise.providers.image_urls import FETCHED
@@ -42,81 +51,9 @@ if TYPE_CHECKING:  # numpy and the routers load only when a learned route is bui
     from tierwise.routers.guard import RouteGuard
     from tierwise.routers.refit import ThresholdRefit
     from tierwise.routers.route_memory import RouteMemory
+    from tierwise.routers.window import RoutePlacement
 
 log = logging.getLogger("tierwise")
-REFIT_WINDOW, REFIT_MIN = 500, 100  # re-fit defaults: scores kept, scores seen before the first re-fit
-REFIT_KEY_SHARE = 0.25  # the share of the re-fit window one gateway key's scores may hold
-
-
-class ShiftConfig(BaseModel):
-    """Shift detection and safe demotion (docs/routers.md#shift-detection-and-safe-demotion)."""
-
-    model_config = ConfigDict(extra="forbid")
-    space: Literal["lsa", "embedding"] = Field(
-        "lsa", description="where distances are measured: the profile's LSA of the words (cheap) or the "
-                           "router's sentence embedding (embedding routers only)")
-    window: int = Field(200, ge=10, le=100_000, description="recent requests the verdict is taken over")
-    min_requests: int = Field(30, ge=1, description="requests seen before any verdict")
-    far_quantile: float = Field(0.95, gt=0, lt=1, description="a request is far beyond this quantile of the "
-                                                               "training prompts' neighbour distances")
-    demote_above: float = Field(0.25, gt=0, lt=1, description="demote when this share of the window is far")
-    promote_below: float = Field(0.15, gt=0, lt=1, description="re-promote when the share falls below this")
-    demote: bool = Field(True, description="false: only measure and record, never demote")
-    fallback: str | None = Field(None, description="target while demoted (default: the `strong` target)")
-    # The re-fit keys may also stand at the route level (where a route without `shift` sets them); here, only
-    # in-distribution scores (while the route is not demoted for shift) move the threshold.
-    refit_threshold: bool | None = Field(
-        None, description="move the threshold to the target share's quantile of recent in-distribution scores "
-                          "(default: on when the route has a target_share; same as the route-level key)")
-    refit_window: int = Field(REFIT_WINDOW, ge=10, le=100_000, description="recent scores the threshold is re-fitted on")
-    refit_min: int = Field(REFIT_MIN, ge=10, description="scores seen before the first re-fit")
-
-    @model_validator(mode="after")
-    def _consistent(self) -> ShiftConfig:
-        if self.promote_below > self.demote_above:
-            raise ValueError("promote_below must not exceed demote_above (the gap is the hysteresis)")
-        if self.min_requests > self.window:
-            raise ValueError("min_requests must not exceed window")
-        return self  # the re-fit keys are checked with the route level's (LearnedConfig.refit_settings)
-
-
-class ValidationConfig(BaseModel):
-    """Online validation (docs/routers.md#online-validation): the judge grades both answers of each shadow pair;
-    the route's APGR on the recent judged pairs, with an interval, is recorded and may demote the route."""
-
-    model_config = ConfigDict(extra="forbid")
-    judge: str | None = Field(None, description="model or route that grades both answers (default: the `strong` target)")
-    rubric: str | None = Field(None, description="the judge's 3-point rubric (good / acceptable / poor)")
-    window: int = Field(500, ge=10, le=100_000, description="recent judged pairs the estimate is taken over")
-    min_pairs: int = Field(50, ge=5, description="judged pairs before any verdict")
-    rounds: int = Field(300, ge=50, le=5_000, description="bootstrap resamples of the interval")
-    level: float = Field(0.95, gt=0.5, lt=1.0, description="confidence level of the interval")
-    demote: bool = Field(True, description="demote while the estimate is not better than random with confidence")
-
-    @model_validator(mode="after")
-    def _consistent(self) -> ValidationConfig:
-        if self.min_pairs > self.window:
-            raise ValueError("min_pairs must not exceed window")
-        return self
-
-
-class AdaptConfig(BaseModel):
-    """Adaptation on the route's judged traffic (docs/routers.md#adaptation-on-your-judged-traffic): the router's
-    score blended with a ridge fitted on the judged shadow pairs' prompts, refitted off the request path."""
-
-    model_config = ConfigDict(extra="forbid")
-    min_pairs: int = Field(100, ge=10, description="judged pairs (with their prompts) before adapted scores route")
-    prior_weight: float = Field(300.0, ge=0, description="the router's weight, in pairs: the judged pairs weigh "
-                                                         "n / (n + prior_weight)")
-    window: int = Field(500, ge=10, le=2_000, description="newest judged pairs fitted on (their prompts are kept "
-                                                          "in memory and in the route's state file)")
-    every: int = Field(10, ge=1, le=10_000, description="new judged pairs between two refits")
-
-    @model_validator(mode="after")
-    def _consistent(self) -> AdaptConfig:
-        if self.min_pairs > self.window:
-            raise ValueError("min_pairs must not exceed window")
-        return self
 
 
 class LearnedConfig(PolicyConfig):
@@ -147,6 +84,9 @@ class LearnedConfig(PolicyConfig):
     remember: bool = Field(True, description=(
         "keep the re-fit window, the shift window, the demotion and the online estimate's judged pairs across "
         "restarts, in a file beside the ledger (routers/route_memory.py; nothing is kept without an on-disk ledger)"))
+    placement: Literal["none", "window"] = Field(PLACEMENT, description=(
+        "transferred routers: each score pulled towards the mean score of its nearest neighbours among the route's "
+        "recent requests (routers/window.py; needs the router's training profile); none: each request as scored"))
     shift: ShiftConfig | None = Field(None, description="shift detection and safe demotion (off when absent)")
     validation: ValidationConfig | None = Field(None, description="online validation from judged shadow pairs "
                                                                   "(off when absent; needs shadow_rate > 0)")
@@ -193,8 +133,10 @@ class LearnedRoute:
                  validator: OnlineValidator | None = None, judge: Target | None = None,
                  rubric: str | None = None, refit: ThresholdRefit | None = None,
                  threshold_source: str = "training", memory: RouteMemory | None = None,
-                 max_pending: int = 32, adapter: LiveAdapter | None = None) -> None:
+                 max_pending: int = 32, adapter: LiveAdapter | None = None,
+                 placement: RoutePlacement | None = None) -> None:
         self.name = name
+        self.placement = placement  # the windowed placement of its scores (routers/window.py); None: off
         self.router = router
         self.threshold = threshold
         self.threshold_source = threshold_source  # "config" (a fixed threshold), "training", or recent traffic
@@ -222,11 +164,14 @@ class LearnedRoute:
 
     def choose(self, req: Request, ctx: Context) -> tuple[Target, str, str, float]:
         prompt = req.last_user_text()
+        key = ctx.notes.get("key_name") or ""  # whose score it is: one key's scores hold a bounded share
         t0 = time.perf_counter()
         try:
-            score = float(self.router.score_text(prompt))
+            score = raw = float(self.router.score_text(prompt))
             if score != score:
                 raise ValueError("the router's score is NaN")
+            if self.placement is not None:
+                score = self.placement.place(prompt, raw, key)
         except Exception as e:  # a broken router must not fail the request: answer from the configured tier
             tier = self.on_router_error
             target = self.strong if tier == "strong" else self.weak
@@ -234,7 +179,6 @@ class LearnedRoute:
             ctx.trace.decide(self.name, f"router failed ({type(e).__name__}) -> {target.name}",
                              detail={"tier": tier, "router": self.router.kind, "router_error": type(e).__name__})
             return target, tier, prompt, float("nan")
-        key = ctx.notes.get("key_name") or ""  # whose score it is: one key's scores hold a bounded share
         guarded = self.guard.observe(prompt, score, key) if self.guard is not None else None
         if guarded is not None:
             self.threshold, self.threshold_source = guarded.threshold, guarded.threshold_source
@@ -251,6 +195,8 @@ class LearnedRoute:
         reason = f"router score {score:.4f} {op} threshold {self.threshold:.4f} -> {target.name}"
         detail: dict[str, Any] = {"threshold": self.threshold, "threshold_source": self.threshold_source,
                                   "tier": tier, "router": self.router.kind, "decision_ms": round(ms, 3)}
+        if self.placement is not None:
+            detail["placement"] = {"raw_score": raw, "window": len(self.placement.window)}
         if self.adapter is not None:
             detail["adapt"] = self.adapter.detail(adapted, "strong" if score >= self.threshold else "weak")
             if adapted is not None:
@@ -485,6 +431,7 @@ def record_shadow(services: Any, trace: Trace, pair: dict[str, Any]) -> None:
 
 def _build(cfg: LearnedConfig, name: str, b: Builder) -> Target:
     from tierwise.routers.base import RouterError, load_router, threshold_for_share
+    from tierwise.routers.window import route_placement
 
     path = Path(cfg.router)
     if not path.is_absolute():
@@ -522,13 +469,15 @@ def _build(cfg: LearnedConfig, name: str, b: Builder) -> Target:
     if guard is not None and validator is not None and cfg.validation is not None and cfg.validation.demote:
         guard.checks.append(adapter.check if adapter is not None else validator.check)
     vc = cfg.validation
-    memory = _memory(cfg, name, path, b, refit=refit, guard=guard, validator=validator, adapter=adapter)
+    placement = route_placement(cfg.placement, router, name, cfg.refit_key_share)
+    memory = _memory(cfg, name, path, b, refit=refit, guard=guard, validator=validator, adapter=adapter,
+                     window=placement.window if placement is not None else None)
     route = LearnedRoute(name, router, threshold, strong, b.resolve(cfg.weak), shadow_rate=cfg.shadow_rate,
                          on_router_error=cfg.on_router_error, guard=guard, fallback=fallback, validator=validator,
                          judge=b.resolve(vc.judge) if vc is not None and vc.judge else None,
                          rubric=vc.rubric if vc is not None else None, refit=refit,
                          threshold_source="config" if cfg.threshold is not None else "training", memory=memory,
-                         max_pending=cfg.max_pending, adapter=adapter)
+                         max_pending=cfg.max_pending, adapter=adapter, placement=placement)
     if memory is not None and memory.refit is not None and memory.restored:
         route.threshold, route.threshold_source = memory.refit.threshold, memory.refit.source
     if adapter is not None and memory is not None and memory.restored and adapter.live is None:

@@ -6,16 +6,17 @@ its subject with one question's noise, the mean over a cluster of similar questi
 traffic is scored at once (`tierwise eval`, offline replay), `place` clusters the batch by its own words (TF-IDF
 fitted on the batch, `DIMS` LSA dimensions, k-means with k = round(n / `CLUSTER_SIZE`)) and adds `WEIGHT` × (the
 cluster's mean score − the batch's mean score) to each score. A single request (the gateway's `learned` route) has
-no batch: its score is unchanged.
+no batch: its score is unchanged. "window" is the form a route can do (routers/window.py, session 34): each score
+placed by its nearest neighbours among the requests before it, the batch streamed in a seeded random arrival order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
-PLACEMENTS = ("none", "clusters")
+PLACEMENTS = ("none", "clusters", "window")
 PLACEMENT = "none"  # "clusters" passed round 15's rule (session 33) but the gateway route cannot place a single
 # request: as `tierwise eval`'s default it would report a figure no deployed route reaches (docs/routers.md)
 CLUSTER_SIZE = 200  # questions per cluster
@@ -56,13 +57,33 @@ def placed(scores: np.ndarray, cluster: np.ndarray, weight: float = WEIGHT) -> n
     return np.asarray(s + weight * (means[cluster] - s.mean()), dtype=float)
 
 
-def place(scores: np.ndarray, prompts: Sequence[str], placement: str = PLACEMENT) -> np.ndarray:
-    """A batch's scores placed by its clusters (`placement` "clusters"), or as they are ("none")."""
+def place(scores: np.ndarray, prompts: Sequence[str], placement: str = PLACEMENT,
+          encode: Callable[[Sequence[str]], np.ndarray] | None = None, seed: int = 0) -> np.ndarray:
+    """A batch's scores placed by its clusters ("clusters"), by a window streamed over it in a random arrival order
+    ("window": `encode` gives the prompts' vectors, the router's training-profile LSA), or as they are ("none")."""
     if placement not in PLACEMENTS:
         raise ValueError(f"placement must be one of {PLACEMENTS}; got {placement!r}")
-    if placement == "none":
+    if placement == "none" or len(scores) == 0:
         return np.asarray(scores, dtype=float)
+    if placement == "window":
+        from tierwise.routers.window import stream_placed
+
+        if encode is None:
+            raise ValueError("placement 'window' needs the router's training profile")
+        return stream_placed(np.asarray(scores, dtype=float), encode(prompts), seed)
     return placed(scores, traffic_clusters(prompts))
+
+
+def profile_encoder(router: object = None, train_prompts: Sequence[str] | None = None
+                    ) -> Callable[[Sequence[str]], np.ndarray] | None:
+    """What a windowed placement reads prompts by: a saved router's training-profile LSA, or (a CV fold) the LSA a
+    training profile of `train_prompts` would hold (what `--save` would store); None without either."""
+    from tierwise.routers.shift import TrainingProfile
+
+    profile = getattr(router, "profile", None)
+    if profile is None and train_prompts is not None:
+        profile = TrainingProfile.fit(train_prompts)
+    return None if profile is None else profile.lsa.encode
 
 
 def places(kind_or_spec: str, base_kind: str | None = None) -> bool:

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from tierwise.routers.adapt import LiveAdapter
     from tierwise.routers.guard import RouteGuard
     from tierwise.routers.refit import ThresholdRefit
+    from tierwise.routers.window import PlacementWindow
 
 log = logging.getLogger("tierwise")
 SAVE_EVERY_S = 10.0  # at most one write per this many seconds while traffic changes the state
@@ -111,13 +112,14 @@ class RouteMemory:
     def __init__(self, path: Path, fingerprint: str, target_share: float | None, *,
                  refit: ThresholdRefit | None = None, guard: RouteGuard | None = None,
                  validator: OnlineValidator | None = None, adapter: LiveAdapter | None = None,
-                 save_every_s: float = SAVE_EVERY_S) -> None:
+                 window: PlacementWindow | None = None, save_every_s: float = SAVE_EVERY_S) -> None:
         self.path = path
         self.fingerprint = fingerprint
         self.target_share = target_share
         self.refit = refit if refit is not None else (guard.refit if guard is not None else None)
         self.guard = guard
         self.validator = validator
+        self.window = window  # `placement: window`: recent requests' LSA vectors and raw scores (no prompt text)
         self.adapter = adapter  # `learned.adapt`: its fit's pairs and threshold window are kept too
         self.cleaned = False  # the kept prompts passed the privacy boundary (`clean_prompts`): the file says so
         self.raw_prompts = False  # the restored file's prompts were never cleaned (a file of before session 27)
@@ -174,6 +176,8 @@ class RouteMemory:
             snap["pairs"] = self.validator.pairs()
         if self.adapter is not None:
             snap["adapt"] = self.adapter.copy_state()
+        if self.window is not None:
+            snap["window"] = self.window.state()
         return snap
 
     def encode(self, snap: dict[str, Any]) -> dict[str, Any]:
@@ -191,6 +195,10 @@ class RouteMemory:
             index = {k: i for i, k in enumerate(names)}
             data["shift"] = {"percentiles": snap["shift"][0], "off": snap["shift"][1], "key_names": names,
                              "keys": [index[k] for k in snap["shift"][2]]}
+        if "window" in snap:
+            from tierwise.routers.window import PlacementWindow
+
+            data["window"] = PlacementWindow.jsonable(snap["window"])
         if "guard" in snap:
             data["guard"] = {"demoted": snap["guard"][0], "reason": snap["guard"][1]}
         if "pairs" in snap:
@@ -384,6 +392,9 @@ class RouteMemory:
             self.validator.restore(pairs)
         if adapt is not None and self.adapter is not None:
             self.adapter.restore(*adapt)
+        if self.window is not None and "window" in data and not self.window.restore(data["window"]):
+            log.warning("learned route state %s: its placement window is malformed; the window starts empty",
+                        self.path.name)
 
     def _adapt_part(self, data: dict[str, Any], pairs: list[JudgedPair],
                     first: int) -> tuple[list[JudgedPair], tuple[list[float], list[str]], int] | None:

@@ -1,0 +1,53 @@
+"""What the windowed placement (routers/window.py) adds to a `learned` route's decision: the prompt's vector in the
+router's training-profile LSA (`profile.lsa.encode_one`) and `PlacementWindow.place` against a full window, per
+request, on MMLU prompts (the profile fitted on GSM8K + MT-Bench + the other half of MMLU; the window filled first).
+
+    PYTHONPATH=$PWD/src TIERWISE_DATA=/work/shared/data OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python bench/window_decision_cost.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from tierwise.evaluation.loaders import load_benchmark
+from tierwise.routers.shift import TrainingProfile
+from tierwise.routers.window import SIZE, PlacementWindow
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--requests", type=int, default=2000)
+    ap.add_argument("--size", type=int, default=SIZE)
+    args = ap.parse_args()
+    mmlu = load_benchmark("mmlu")
+    order = np.random.default_rng(0).permutation(len(mmlu))
+    train = [mmlu.prompts[i] for i in order[: len(order) // 2]]
+    train += list(load_benchmark("gsm8k").prompts) + list(load_benchmark("mt-bench").prompts)
+    prof = TrainingProfile.fit(train)
+    live = [mmlu.prompts[i] for i in order[len(order) // 2:]]
+    w = PlacementWindow(size=args.size)
+    rng = np.random.default_rng(1)
+    for p in live[: args.size]:  # a full window before timing
+        w.place(prof.lsa.encode_one(p), float(rng.random()))
+    timed = live[args.size: args.size + args.requests]
+    v0 = prof.lsa.encode_one(live[0])
+    for label, fn in (("encode_one", lambda p: prof.lsa.encode_one(p)),
+                      ("place (window full)", lambda p: w.place(v0, 0.5)),
+                      ("encode_one + place", lambda p: w.place(prof.lsa.encode_one(p), 0.5))):
+        best = []
+        for _ in range(3):
+            c0, t0 = time.process_time(), time.perf_counter()
+            for p in timed:
+                fn(p)
+            best.append(((time.process_time() - c0) / len(timed) * 1e3, (time.perf_counter() - t0) / len(timed) * 1e3))
+        cpu, wall = min(best)
+        print(f"| {label} | {len(timed)} | {cpu:.3f} | {wall:.3f} |")
+    print(f"(window {args.size} x {w.vectors.shape[1] if w.vectors is not None else 0}; mean prompt "
+          f"{np.mean([len(p) for p in timed]):.0f} chars)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""Windowed placement: a request's score pulled towards the mean score of its nearest neighbours in recent traffic.
+
+On subjects a router never saw it ranks the questions inside a subject well but places whole subjects against each
+other poorly (bench/RESULTS.md, "Transfer round 15"); the mean score over many similar questions places a subject
+with less noise than one question's score. Round 15 did that for a batch (routers/placement.py, clusters of the
+scored traffic). A gateway route scores one request at a time, so here the neighbours come from the requests the
+route has already seen: a bounded ring of the last `size` requests' unit vectors (the router's training profile's
+LSA of the words, 64 numbers each) and their raw scores. A request's placed score is
+
+    score + weight × (mean raw score of its `k` most similar requests in the window − mean raw score of the window)
+
+computed before the request joins the window (only past requests count; with fewer than `k` in the window the score
+is left alone). Memory is `size` × (dims + 1) numbers; a decision costs one matrix-vector product over the window
+and a partial sort. `stream` replays a batch in a given arrival order with the same arithmetic (`tierwise eval`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger("tierwise")
+SIZE = 1000  # requests kept
+K = 20  # neighbours averaged (round 16: the preview on spent P10 chose 20 of 20 / 50 / 100)
+WEIGHT = 1.0
+WINDOWS = ("none", "window")
+
+
+class PlacementWindow:
+    """The last `size` requests' unit vectors and raw scores; `place` scores one request against them, then keeps it.
+
+    The window is shared by a route's clients, so one client could fill it with neighbours of its choosing and move
+    everyone else's placement; as the threshold's re-fit window (routers/refit.py), each request is kept under its
+    client's key name and one key holds at most `key_share` of the window (never fewer than `k` slots): a key at its
+    cap replaces its own oldest request. Requests without a key name share one uncapped entry."""
+
+    def __init__(self, size: int = SIZE, k: int = K, weight: float = WEIGHT, key_share: float = 1.0) -> None:
+        if size < 1 or k < 1 or k > size:
+            raise ValueError(f"need 1 <= k <= size; got k={k}, size={size}")
+        if not 0.0 < key_share <= 1.0:
+            raise ValueError("key_share must be above 0 and at most 1")
+        self.size, self.k, self.weight = size, k, float(weight)
+        self.key_cap = max(k, math.ceil(size * key_share))
+        self.vectors: np.ndarray | None = None  # (size, dims) float32, made at the first request
+        self.scores = np.zeros(size, dtype=np.float64)
+        self.held = 0  # slots filled
+        self.seen = 0  # requests kept so far
+        self._slots: dict[str, deque[int]] = {}  # key name -> its slots, oldest first
+        self._owner: list[str] = [""] * size
+        self._order: OrderedDict[int, None] = OrderedDict()  # held slots, least recently written first
+
+    def __len__(self) -> int:
+        return self.held
+
+    def shift(self, vector: np.ndarray) -> float:
+        """What `place` adds to a score of a request with this (unit) vector: weight × (its neighbours' mean − the
+        window's mean); 0 with fewer than k requests in the window."""
+        m = self.held
+        if m < self.k or self.vectors is None or self.vectors.shape[1] != np.size(vector):
+            return 0.0
+        sims = self.vectors[:m] @ np.asarray(vector, dtype=np.float32).ravel()
+        near = np.argpartition(sims, m - self.k)[m - self.k:]
+        return self.weight * (float(self.scores[near].mean()) - float(self.scores[:m].mean()))
+
+    def add(self, vector: np.ndarray, score: float, key: str = "") -> None:
+        v = np.asarray(vector, dtype=np.float32).ravel()
+        if not (math.isfinite(score) and np.isfinite(v).all()):
+            return
+        if self.vectors is None or self.vectors.shape[1] != len(v):
+            self._clear(len(v))
+        assert self.vectors is not None
+        mine = self._slots.setdefault(key, deque())
+        if key and len(mine) >= self.key_cap:
+            slot = mine.popleft()  # at its cap: the key's newest request replaces its own oldest
+        elif self.held < self.size:
+            slot = self.held
+            self.held += 1
+        else:
+            slot = next(iter(self._order))  # the oldest request of the window, whoever sent it
+            owner = self._slots[self._owner[slot]]
+            owner.popleft()
+            if not owner and self._owner[slot] != key:
+                del self._slots[self._owner[slot]]
+        self.vectors[slot], self.scores[slot], self._owner[slot] = v, float(score), key
+        self._order[slot] = None
+        self._order.move_to_end(slot)
+        mine.append(slot)
+        self.seen += 1
+
+    def _clear(self, dims: int) -> None:
+        self.vectors = np.zeros((self.size, dims), dtype=np.float32)
+        self.held = self.seen = 0
+        self._slots.clear()
+        self._order.clear()
+
+    def place(self, vector: np.ndarray, score: float, key: str = "") -> float:
+        """The request's placed score (against the requests before it); then the request joins the window."""
+        placed = float(score) + self.shift(vector)
+        self.add(vector, score, key)
+        return placed
+
+    def stream(self, vectors: np.ndarray, scores: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
+        """A batch placed as a route would see it arrive, in `order` (default: as given); returned in input order."""
+        s = np.asarray(scores, dtype=float)
+        out = s.copy()
+        for i in (np.arange(len(s)) if order is None else np.asarray(order)):
+            out[i] = self.place(vectors[i], s[i])
+        return out
+
+    # --- persistence (the route's state file, routers/route_memory.py) -----------------------------------------
+    def state(self) -> dict[str, Any]:
+        """Copies of the held requests, oldest first: vectors, raw scores and key names (`jsonable` for a file)."""
+        if self.held == 0 or self.vectors is None:
+            return {"vectors": np.zeros((0, 0), np.float32), "scores": np.zeros(0), "keys": []}
+        order = np.fromiter(self._order, dtype=np.intp, count=len(self._order))
+        return {"vectors": self.vectors[order], "scores": self.scores[order], "keys": [self._owner[i] for i in order]}
+
+    @staticmethod
+    def jsonable(state: dict[str, Any]) -> dict[str, Any]:
+        """`state` as JSON lists (vectors to 4 decimals: a few hundred kB for a full window)."""
+        return {"vectors": np.round(state["vectors"].astype(float), 4).tolist(), "scores": state["scores"].tolist(),
+                "keys": list(state["keys"])}
+
+    def restore(self, state: Any) -> bool:
+        """Refill from `state` (oldest first), each request added as it was (so every key's cap holds); a state
+        that is not one `state` wrote leaves the window empty and returns False."""
+        self.vectors, self.held, self.seen = None, 0, 0
+        self._slots.clear()
+        self._order.clear()
+        try:
+            vecs = np.asarray(state["vectors"], dtype=np.float32)
+            scores = np.asarray(state["scores"], dtype=np.float64)
+            keys = [str(k) for k in state["keys"]]
+        except (TypeError, ValueError, KeyError, IndexError):
+            return False
+        if len(scores) == 0:
+            return len(vecs) == 0 and not keys
+        if vecs.ndim != 2 or not len(vecs) == len(scores) == len(keys) or not (
+                np.isfinite(vecs).all() and np.isfinite(scores).all()):
+            return False
+        for v, s, key in zip(vecs, scores, keys, strict=True):
+            self.add(v, float(s), key)
+        return True
+
+
+def stream_placed(scores: np.ndarray, vectors: np.ndarray, seed: int = 0, size: int = SIZE, k: int = K,
+                  weight: float = WEIGHT) -> np.ndarray:
+    """`scores` placed by a fresh window as if the requests arrived in a random order (seeded), in input order."""
+    order = np.random.default_rng(seed).permutation(len(scores))
+    return PlacementWindow(size, k, weight).stream(vectors, scores, order)
+
+
+class RoutePlacement:
+    """A `learned` route's windowed placement: the prompt's vector from the router's training profile (its LSA of
+    the words: a tokenisation and a 64-column gather), then `PlacementWindow.place`."""
+
+    def __init__(self, encode: Callable[[str], np.ndarray], window: PlacementWindow) -> None:
+        self.encode = encode
+        self.window = window
+
+    def place(self, prompt: str, score: float, key: str = "") -> float:
+        return self.window.place(self.encode(prompt), score, key)
+
+
+def route_placement(setting: str, router: Any, route: str, key_share: float = 1.0) -> RoutePlacement | None:
+    """The placement of a route's scores for `placement: window`, or None: for "none", for a router whose scores are
+    not placed (only the transferred routers were measured: routers/placement.py `places`), and for a router saved
+    without a training profile (logged: re-save it to place its scores)."""
+    from tierwise.routers.placement import places
+
+    if setting == "none" or not places(router.kind, getattr(getattr(router, "base", None), "kind", None)):
+        return None
+    profile = getattr(router, "profile", None)
+    if profile is None:
+        log.warning("route %s: its router carries no training profile, so its scores are not placed by the window "
+                    "(re-save it with `tierwise eval DATA -r SPEC --no-cv --save PATH`)", route)
+        return None
+    return RoutePlacement(profile.lsa.encode_one, PlacementWindow(key_share=key_share))
