@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tierwise.sandbox import backend, bwrap, cgroup, identity, landlock, orphans, seccomp_filter, weak
+from tierwise.sandbox import backend, bwrap, cgroup, identity, landlock, orphans, paced_output, seccomp_filter, weak
 from tierwise.sandbox.audit_boot import BOOT
 from tierwise.sandbox.capacity import SandboxBusy
 from tierwise.sandbox.limits import SandboxLimits, SandboxResult
@@ -379,7 +379,8 @@ async def _spawn(argv: list[str], stdin: bool, limits: SandboxLimits, *, cwd: st
 async def _exec(argv: list[str], stdin: bool, limits: SandboxLimits, *, cwd: str, pass_fds: list[int],
                 group: cgroup.RunCgroup | None, line_limit: int, confine: Callable[[], None] | None,
                 switch: tuple | None) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
+    # (its output pipes paced: a run writing a byte at a time woke the gateway's event loop for each; paced_output)
+    return await paced_output.create_subprocess_exec(
         *argv,
         stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
