@@ -27,15 +27,21 @@ class PacedProtocol(aio_subprocess.SubprocessStreamProtocol):
 
     def __init__(self, limit: int, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(limit=limit, loop=loop)
+        self._clock = loop
+        self._process: Any = None
         self._tokens = {1: float(BURST), 2: float(BURST)}
         self._since = {1: loop.time(), 2: loop.time()}
         self._resting: set[int] = set()
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        self._process = transport
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:  # type: ignore[override]
         super().pipe_data_received(fd, data)
         if fd not in self._tokens or len(data) >= SMALL:
             return
-        now = self._loop.time()
+        now = self._clock.time()
         self._tokens[fd] = min(float(BURST), self._tokens[fd] + (now - self._since[fd]) * RATE) - 1.0
         self._since[fd] = now
         if self._tokens[fd] >= 1.0 or fd in self._resting:
@@ -45,10 +51,10 @@ class PacedProtocol(aio_subprocess.SubprocessStreamProtocol):
             return
         pipe.pause_reading()  # until the bucket holds one read again
         self._resting.add(fd)
-        self._loop.call_later((1.0 - self._tokens[fd]) / RATE, self._resume, fd)
+        self._clock.call_later((1.0 - self._tokens[fd]) / RATE, self._resume, fd)
 
     def _pipe(self, fd: int) -> Any:
-        return None if self._transport is None else self._transport.get_pipe_transport(fd)
+        return None if self._process is None else self._process.get_pipe_transport(fd)
 
     def _resume(self, fd: int) -> None:
         self._resting.discard(fd)

@@ -19,7 +19,17 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tierwise.sandbox import backend, bwrap, cgroup, identity, landlock, orphans, paced_output, seccomp_filter, weak
+from tierwise.sandbox import (
+    backend,
+    bwrap,
+    cgroup,
+    identity,
+    landlock,
+    orphans,
+    paced_output,
+    seccomp_filter,
+    weak,
+)
 from tierwise.sandbox.audit_boot import BOOT
 from tierwise.sandbox.capacity import SandboxBusy
 from tierwise.sandbox.limits import SandboxLimits, SandboxResult
