@@ -41,3 +41,30 @@ async def test_a_run_writing_a_byte_at_a_time_does_not_wake_the_gateway_for_each
     assert result.returncode == 0 and result.stdout == "x" * BYTES, result.summary()
     assert sum(reads) == BYTES
     assert len(reads) <= paced_output.BURST + paced_output.RATE * took + 2, (len(reads), round(took, 2))
+
+
+IOPRIO = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+best_effort_0 = 2 << 13  # IOPRIO_CLASS_BE, level 0: the highest best-effort priority
+rc = libc.syscall(251, 1, 0, best_effort_0)  # ioprio_set(IOPRIO_WHO_PROCESS, itself, ...)
+print(rc, ctypes.get_errno() if rc else 0, libc.syscall(252, 1, 0))  # ... and ioprio_get
+"""
+
+
+async def test_a_run_cannot_raise_its_io_priority_above_the_gateways(mode: str) -> None:  # noqa: F811
+    """A run's I/O priority follows its nice (best-effort level (nice + 20) / 5: 4 for a gateway at nice 0, 5 or lower
+    for a run the runner niced down); `ioprio_set` of itself to best-effort 0 was accepted in every mode, above the
+    gateway's (what BFQ weighs). Refused now, as it was already when aimed at another process or a group."""
+    import errno
+    import platform
+
+    from tests.harness import unavailable
+
+    if platform.machine() != "x86_64":
+        unavailable("the system call numbers here are x86-64's")
+    result = await run_python(IOPRIO, limits=SandboxLimits(wall_s=30), audit_hook=False)
+    assert result.returncode == 0, result.summary()
+    rc, err, now = map(int, result.stdout.split())
+    assert (rc, err) == (-1, errno.EPERM), result.stdout
+    assert now != 2 << 13, result.stdout
