@@ -9,6 +9,12 @@ done at the gateway's priority that neither the runs' shared cpu cgroup nor thei
 read that finds it empty stops reading the pipe (the transport leaves the selector) for 1/RATE s, while the run's
 bytes gather in the pipe (64 KB; then its writes wait) and the next read takes them all. A run's few lines (fewer
 than BURST reads) are read as they come; a flood's large reads are not counted (`drain_bytes` bounds their number).
+
+A conversation (`open_python`: the split checker relays one JSON line at a time between two runs, thousands of calls
+a check) is the gateway asking and the run answering: on stdout, a read that brings a whole line to a reader waiting
+for it is not counted either (paced, 2,000 calls took 19.7 s instead of 0.96 s). A run trickling its answer, or
+writing when nothing was asked, is paced as any other; each answer ends the gateway's wait (the next line is the
+gateway's to ask for), so a run gets one free read per question.
 """
 
 from __future__ import annotations
@@ -25,8 +31,9 @@ SMALL = 16384  # a read of at least this is not counted: drain_bytes / SMALL of 
 class PacedProtocol(aio_subprocess.SubprocessStreamProtocol):
     """asyncio's protocol for a process's pipes, with each output pipe's small reads paced (module docstring)."""
 
-    def __init__(self, limit: int, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, limit: int, loop: asyncio.AbstractEventLoop, conversation: bool = False) -> None:
         super().__init__(limit=limit, loop=loop)
+        self._conversation = conversation
         self._clock = loop
         self._process: Any = None
         self._tokens = {1: float(BURST), 2: float(BURST)}
@@ -38,8 +45,10 @@ class PacedProtocol(aio_subprocess.SubprocessStreamProtocol):
         self._process = transport
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:  # type: ignore[override]
+        # (asked for: a reader waits on stdout, and this read completes its line)
+        asked = self._conversation and fd == 1 and b"\n" in data and getattr(self.stdout, "_waiter", None) is not None
         super().pipe_data_received(fd, data)
-        if fd not in self._tokens or len(data) >= SMALL:
+        if fd not in self._tokens or len(data) >= SMALL or asked:
             return
         now = self._clock.time()
         self._tokens[fd] = min(float(BURST), self._tokens[fd] + (now - self._since[fd]) * RATE) - 1.0
@@ -65,8 +74,10 @@ class PacedProtocol(aio_subprocess.SubprocessStreamProtocol):
             pipe.resume_reading()
 
 
-async def create_subprocess_exec(*argv: str, limit: int, **kwargs: Any) -> aio_subprocess.Process:
-    """asyncio.create_subprocess_exec with the output pipes paced (module docstring)."""
+async def create_subprocess_exec(*argv: str, limit: int, conversation: bool = False,
+                                  **kwargs: Any) -> aio_subprocess.Process:
+    """asyncio.create_subprocess_exec with the output pipes paced (module docstring); `conversation`: stdout answers
+    the gateway line by line."""
     loop = asyncio.get_running_loop()
-    transport, protocol = await loop.subprocess_exec(lambda: PacedProtocol(limit, loop), *argv, **kwargs)
+    transport, protocol = await loop.subprocess_exec(lambda: PacedProtocol(limit, loop, conversation), *argv, **kwargs)
     return aio_subprocess.Process(transport, protocol, loop)
