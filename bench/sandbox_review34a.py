@@ -11,6 +11,8 @@ prints what it saw.
   deadline; SCHED_RR; ioprio_set best-effort 0 and real-time), /proc/self/autogroup, kill(0/-1/parent), F_GETLK on
   os.py, and last an x32 system call. Run it under a pseudo-terminal (the gateway a terminal's session leader, as
   `tierwise serve` in a shell): `python -c "import pty; pty.spawn([...])"`.
+- `calls`: a split check (tierwise.verifiers.checker) whose tests make 10, 500 and 2,000 calls: its time, and how
+  often a pipe was paused (tierwise.sandbox.paced_output, where the tree has it).
 """
 
 from __future__ import annotations
@@ -127,8 +129,38 @@ async def _probe() -> str:
     return "; ".join(f"{k}: {v}" for k, v in said.items()) + f"; x32 call: {rest}"
 
 
+async def _calls() -> str:
+    from tierwise.sandbox import SandboxLimits, backend
+    from tierwise.verifiers import checker
+
+    paused = [0]
+    try:
+        from tierwise.sandbox import paced_output
+    except ImportError:
+        paced_output = None  # type: ignore[assignment]
+    if paced_output is not None:
+        resume = paced_output.PacedProtocol._resume
+
+        def counted(self: paced_output.PacedProtocol, fd: int) -> None:
+            paused[0] += 1
+            resume(self, fd)
+
+        paced_output.PacedProtocol._resume = counted  # type: ignore[method-assign]
+    backend.capacity = backend.Capacity(2)
+    lines = []
+    for n in (10, 500, 2000):
+        paused[0] = 0
+        t0 = time.monotonic()
+        r = await checker.check("def f(x):\n    return x\n", f"for i in range({n}):\n    assert f(i) == i\n",
+                                SandboxLimits(wall_s=60, cpu_s=20))
+        lines.append(f"{n} calls: passed {r.passed} in {time.monotonic() - t0:.2f} s, pipes paused {paused[0]} times")
+    if paced_output is not None:
+        paced_output.PacedProtocol._resume = resume  # type: ignore[method-assign]
+    return "; ".join(lines)
+
+
 if __name__ == "__main__":
-    modes, only = command_line(__doc__, ["trickle", "probe"])
+    modes, only = command_line(__doc__, ["trickle", "probe", "calls"])
     print(f"gateway: pid {os.getpid()} sid {os.getsid(0)} pgrp {os.getpgrp()} "
           f"terminal {os.ttyname(0) if os.isatty(0) else None}", flush=True)
-    asyncio.run(run_attacks(modes, only, {"trickle": _trickle, "probe": _probe}, one_line=False))
+    asyncio.run(run_attacks(modes, only, {"trickle": _trickle, "probe": _probe, "calls": _calls}, one_line=False))
