@@ -11,6 +11,10 @@ prints what it saw.
   deadline; SCHED_RR; ioprio_set best-effort 0 and real-time), /proc/self/autogroup, kill(0/-1/parent), F_GETLK on
   os.py, and last an x32 system call. Run it under a pseudo-terminal (the gateway a terminal's session leader, as
   `tierwise serve` in a shell): `python -c "import pty; pty.spawn([...])"`.
+- `flock` (`threads=True`): what faking `flock` costs a run: two threads each take LOCK_EX on their own descriptor
+  of one file of the run's folder (a `filelock`-style lock) and count how often both held it at once; then 4 threads
+  write 300 rows each into one SQLite database in WAL mode (a connection each, BEGIN IMMEDIATE): rows and distinct
+  counts, `integrity_check`.
 - `calls`: a split check (tierwise.verifiers.checker) whose tests make 10, 500 and 2,000 calls: its time, and how
   often a pipe was paused (tierwise.sandbox.paced_output, where the tree has it).
 """
@@ -129,6 +133,45 @@ async def _probe() -> str:
     return "; ".join(f"{k}: {v}" for k, v in said.items()) + f"; x32 call: {rest}"
 
 
+FLOCK = r"""
+import fcntl, os, sqlite3, threading, time
+both, held, rounds = [0], [0], 400
+def worker():
+    fd = os.open("lock", os.O_RDWR | os.O_CREAT)
+    for _ in range(rounds):
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        held[0] += 1
+        if held[0] > 1:
+            both[0] += 1
+        time.sleep(0.0002)
+        held[0] -= 1
+        fcntl.flock(fd, fcntl.LOCK_UN)
+ts = [threading.Thread(target=worker) for _ in range(2)]
+[t.start() for t in ts]; [t.join() for t in ts]
+db = sqlite3.connect("w.db"); db.execute("PRAGMA journal_mode=WAL"); db.execute("CREATE TABLE t(n)"); db.commit()
+def writer():
+    c = sqlite3.connect("w.db", timeout=30, isolation_level=None)
+    for _ in range(300):
+        c.execute("BEGIN IMMEDIATE")
+        (n,) = c.execute("SELECT count(*) FROM t").fetchone()
+        c.execute("INSERT INTO t VALUES (?)", (n,))
+        c.execute("COMMIT")
+ws = [threading.Thread(target=writer) for _ in range(4)]
+[w.start() for w in ws]; [w.join() for w in ws]
+rows, distinct = db.execute("SELECT count(*), count(DISTINCT n) FROM t").fetchone()
+print(f"flock between two threads: both held it {both[0]} of {2 * rounds} times; "
+      f"SQLite WAL 4 threads: {rows} rows, {distinct} distinct counts, {db.execute('PRAGMA integrity_check').fetchone()[0]}")
+"""
+
+
+async def _flock() -> str:
+    from tierwise.sandbox import SandboxLimits, run_python
+
+    r = await run_python(FLOCK, limits=SandboxLimits(wall_s=60, cpu_s=30, memory_mb=256, threads=True),
+                         audit_hook=False)
+    return r.stdout.strip() or r.summary()
+
+
 async def _calls() -> str:
     from tierwise.sandbox import SandboxLimits, backend
     from tierwise.verifiers import checker
@@ -160,7 +203,7 @@ async def _calls() -> str:
 
 
 if __name__ == "__main__":
-    modes, only = command_line(__doc__, ["trickle", "probe", "calls"])
+    modes, only = command_line(__doc__, ["trickle", "probe", "flock", "calls"])
     print(f"gateway: pid {os.getpid()} sid {os.getsid(0)} pgrp {os.getpgrp()} "
           f"terminal {os.ttyname(0) if os.isatty(0) else None}", flush=True)
-    asyncio.run(run_attacks(modes, only, {"trickle": _trickle, "probe": _probe, "calls": _calls}, one_line=False))
+    asyncio.run(run_attacks(modes, only, {"trickle": _trickle, "probe": _probe, "calls": _calls, "flock": _flock}, one_line=False))
