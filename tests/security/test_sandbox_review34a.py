@@ -90,3 +90,30 @@ async def test_the_split_checkers_conversation_is_not_paced(monkeypatch: pytest.
                                  SandboxLimits(wall_s=60, cpu_s=20))
     assert result.passed, result.reason
     assert paused == []
+
+
+async def test_a_conversation_is_paced_where_nothing_was_asked(mode: str,  # noqa: F811
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a conversation only a whole line the gateway waits for is free: a run trickling bytes on its stdout, read
+    by the gateway as they come (a reader always waiting, as the checker's for an answer) but never ending a line, is
+    paced like any run's output."""
+    from tierwise.sandbox import runner
+
+    reads = []
+    feed = asyncio.StreamReader.feed_data
+
+    def counted(self: asyncio.StreamReader, data: bytes) -> None:
+        if len(data) < paced_output.SMALL:
+            reads.append(len(data))
+        feed(self, data)
+
+    monkeypatch.setattr(asyncio.StreamReader, "feed_data", counted)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    async with runner.open_python(TRICKLE, limits=SandboxLimits(wall_s=120, cpu_s=20, memory_mb=256),
+                                  audit_hook=False) as live:
+        assert live.proc is not None and live.proc.stdout is not None, live.refused
+        got = await live.proc.stdout.read()
+    took = loop.time() - start
+    assert got == b"x" * BYTES
+    assert len(reads) <= paced_output.BURST + paced_output.RATE * took + 2, (len(reads), round(took, 2))
