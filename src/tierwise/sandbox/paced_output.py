@@ -2,8 +2,9 @@
 
 Every write of a run to its pipe that finds the gateway waiting wakes the gateway's event loop: one read, one
 callback, one step of the reading coroutine, ~10-30 us of the gateway's CPU for each, whatever the write holds. A run
-writing a byte at a time (review34a) made the gateway do a read for nearly every byte: 4 such runs took 2.9-3.2 s of
-the gateway's CPU in 8 s (35-39% of a core, on the event loop every request shares; 0.02 s for 4 runs asleep), work
+writing a byte at a time (review34a) made the gateway do a read for nearly every byte: 4 such runs took 2.2-3.3 s of
+the gateway's CPU in 8 s (up to 40% of a core, on the event loop every request shares; 0.01-0.03 s for 4 runs asleep;
+0.29-0.41 s paced: bench/sandbox_review34a.py --only trickle), work
 done at the gateway's priority that neither the runs' shared cpu cgroup nor their lower nice weighs, and within
 `output_bytes` (no cap is reached). Here each pipe has a bucket of BURST small reads, refilled at RATE a second; a small
 read that finds it empty stops reading the pipe (the transport leaves the selector) for 1/RATE s, while the run's
@@ -12,7 +13,7 @@ than BURST reads) are read as they come; a flood's large reads are not counted (
 
 A conversation (`open_python`: the split checker relays one JSON line at a time between two runs, thousands of calls
 a check) is the gateway asking and the run answering: on stdout, a read that brings a whole line to a reader waiting
-for it is not counted either (paced, 2,000 calls took 19.7 s instead of 0.96 s). A run trickling its answer, or
+for it is not counted either (paced, a check of 2,000 calls took 19.7 s instead of ~1 s). A run trickling its answer, or
 writing when nothing was asked, is paced as any other; each answer ends the gateway's wait (the next line is the
 gateway's to ask for), so a run gets one free read per question.
 """
