@@ -19,7 +19,17 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tierwise.sandbox import backend, bwrap, cgroup, identity, landlock, orphans, seccomp_filter, weak
+from tierwise.sandbox import (
+    backend,
+    bwrap,
+    cgroup,
+    identity,
+    landlock,
+    orphans,
+    paced_output,
+    seccomp_filter,
+    weak,
+)
 from tierwise.sandbox.audit_boot import BOOT
 from tierwise.sandbox.capacity import SandboxBusy
 from tierwise.sandbox.limits import SandboxLimits, SandboxResult
@@ -104,7 +114,7 @@ async def open_python(code: str, *, files: dict[str, str] | None = None, limits:
     data = _named(code, files)
     slot = backend.capacity.slot() if own_slot else contextlib.nullcontext()
     async with slot, _started(data, "main.py", [], True, limits, [], audit_hook, True,
-                                                  line_limit=line_limit) as live:
+                                                  line_limit=line_limit, conversation=True) as live:
         yield live
 
 
@@ -119,13 +129,13 @@ def _named(code: str, files: dict[str, str] | None) -> dict[str, bytes]:
 @contextlib.asynccontextmanager
 async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: bool, limits: SandboxLimits,
                    ro_binds: list[str], audit_hook: bool, python: bool, *,
-                   line_limit: int = 65536) -> AsyncIterator[LiveRun]:
+                   line_limit: int = 65536, conversation: bool = False) -> AsyncIterator[LiveRun]:
     """The process of one run, started in bubblewrap (or the weak sandbox where allowed); on the
     way out it is killed, waited for, and its cgroup, descriptors and folder are removed."""
     strong = await asyncio.to_thread(backend.strong_or_weak)  # probes once: keep it off the loop
     if strong:
         async with _started_bwrap(files, entry, args, stdin, limits, ro_binds, audit_hook, python,
-                                  line_limit) as live:
+                                  line_limit, conversation) as live:
             yield live
         return
     own_uid = _own_uid(await asyncio.to_thread(backend.weak_run_as))  # checked once
@@ -183,7 +193,7 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
                                    identity.run_folder(folder, files, limits.work_mb << 20,
                                                        user or identity.own_user()) if read_only else None)
         try:
-            proc = await _spawn(argv, stdin, limits, cwd=folder, pass_fds=[], line_limit=line_limit, group=group,
+            proc = await _spawn(argv, stdin, limits, cwd=folder, pass_fds=[], line_limit=line_limit, conversation=conversation, group=group,
                                 confine=weak.dying_with(os.getpid(), confine, lock), switch=switch)
         except (OSError, subprocess.SubprocessError) as e:
             yield _not_started(e)
@@ -222,7 +232,7 @@ async def _own_uid(user: identity.User | None) -> AsyncIterator[tuple[identity.U
 @contextlib.asynccontextmanager
 async def _started_bwrap(files: dict[str, bytes], entry: str, args: list[str], stdin: bool, limits: SandboxLimits,
                          ro_binds: list[str], audit_hook: bool, python: bool,
-                         line_limit: int) -> AsyncIterator[LiveRun]:
+                         line_limit: int, conversation: bool = False) -> AsyncIterator[LiveRun]:
     status = backend.status()
     layers = [la for la in status.layers if not (limits.threads and la == "one_task") and not la.startswith("cgroup_")]
     fds: list[int] = []
@@ -260,7 +270,7 @@ async def _started_bwrap(files: dict[str, bytes], entry: str, args: list[str], s
         staging = identity.plan([*bwrap.layout().binds, *ro_binds], user)
         cmd = bwrap.command(seccomp_fd=fds[0], files=placed, work_mb=limits.work_mb, argv=inner, ro_binds=ro_binds)
         try:
-            proc = await _spawn(cmd, stdin, limits, cwd="/", pass_fds=fds, group=group, line_limit=line_limit,
+            proc = await _spawn(cmd, stdin, limits, cwd="/", pass_fds=fds, group=group, line_limit=line_limit, conversation=conversation,
                                 switch=identity.switcher(user, staging))
         except (OSError, subprocess.SubprocessError) as e:
             yield _not_started(e)
@@ -366,10 +376,10 @@ def confined_reader(limits: SandboxLimits) -> Callable[[], None]:
 
 
 async def _spawn(argv: list[str], stdin: bool, limits: SandboxLimits, *, cwd: str, pass_fds: list[int],
-                 group: cgroup.RunCgroup | None = None, line_limit: int = 65536,
+                 group: cgroup.RunCgroup | None = None, line_limit: int = 65536, conversation: bool = False,
                  confine: Callable[[], None] | None = None, switch: tuple | None = None) -> asyncio.subprocess.Process:
     try:
-        return await _exec(argv, stdin, limits, cwd=cwd, pass_fds=pass_fds, group=group, line_limit=line_limit,
+        return await _exec(argv, stdin, limits, cwd=cwd, pass_fds=pass_fds, group=group, line_limit=line_limit, conversation=conversation,
                            confine=confine, switch=switch)
     finally:
         if group is not None:
@@ -377,9 +387,10 @@ async def _spawn(argv: list[str], stdin: bool, limits: SandboxLimits, *, cwd: st
 
 
 async def _exec(argv: list[str], stdin: bool, limits: SandboxLimits, *, cwd: str, pass_fds: list[int],
-                group: cgroup.RunCgroup | None, line_limit: int, confine: Callable[[], None] | None,
+                group: cgroup.RunCgroup | None, line_limit: int, conversation: bool, confine: Callable[[], None] | None,
                 switch: tuple | None) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
+    # (its output pipes paced: a run writing a byte at a time woke the gateway's event loop for each; paced_output)
+    return await paced_output.create_subprocess_exec(
         *argv,
         stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
@@ -389,7 +400,7 @@ async def _exec(argv: list[str], stdin: bool, limits: SandboxLimits, *, cwd: str
         start_new_session=True,
         pass_fds=pass_fds,
         preexec_fn=functools.partial(_limit_child, limits, group, confine, switch),
-        limit=line_limit,
+        limit=line_limit, conversation=conversation,
     )
 
 

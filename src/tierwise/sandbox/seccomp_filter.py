@@ -73,6 +73,11 @@ DENIED = (
     # disables unprivileged bpf(): kernel code behind privilege escalations (CVE-2021-29154: the x86 JIT's branches,
     # reached by unprivileged cBPF). Python never loads either; the run's own filter is loaded before exec.
     "seccomp",
+    # Its I/O priority (review34a): `ioprio_set` of itself to best-effort level 0 was accepted (real-time needs
+    # CAP_SYS_ADMIN): a run's I/O priority follows its nice (best-effort (nice + 20) / 5), which the runner lowers where
+    # no shared cpu cgroup holds the runs, and a run raised it above the gateway's (level 4 at nice 0), which weighs with
+    # BFQ. Aimed at another process or a group it was refused already (session 22); Python never calls it.
+    "ioprio_set",
     # A session of its own (session 34): where no shared cpu cgroup holds the runs, the kernel's autogroup weighs each
     # session as one, and the runner starts the run's (bubblewrap's, since it no longer passes --new-session) at a lower
     # nice (tierwise.sandbox.cgroup, `runs_nice`); `setsid` in the run made a fresh autogroup at nice 0, as much as the
@@ -148,7 +153,7 @@ NODES = ("mknod", "mknodat")
 # and its init; the weak sandbox shares the gateway's user and PID space, and through them set the
 # gateway's own RLIMIT_NOFILE to 5 (it could open no file), its nice value to 19 and its CPUs to
 # one. Aimed at itself (PID 0) they stay; pidfds and queued signals to others are refused.
-AIMED_AT_A_PID = (("kill", 0), ("prlimit64", 0), ("setpriority", 1), ("ioprio_set", 1), ("sched_setaffinity", 0),
+AIMED_AT_A_PID = (("kill", 0), ("prlimit64", 0), ("setpriority", 1), ("sched_setaffinity", 0),
                   ("sched_setscheduler", 0), ("sched_setparam", 0), ("sched_setattr", 0), ("migrate_pages", 0),
                   ("move_pages", 0))
 # ... and read about one (session 27): /proc hidden, the weak sandbox's run still told every task of the host from a
@@ -169,7 +174,7 @@ BY_CLOCK = ("clock_gettime", "clock_getres", "clock_nanosleep", "timer_create")
 # every process of the caller's user (the gateway's own, when it is that user), PRIO_PGRP 0 its
 # process group. Only a process (PRIO_PROCESS 0, IOPRIO_WHO_PROCESS 1) may be aimed at; the same for
 # reading them (getpriority, ioprio_get: a user's highest priority, whether a uid has a process).
-AIMED_AT_A_GROUP = (("setpriority", 0), ("ioprio_set", 1), ("getpriority", 0), ("ioprio_get", 1))
+AIMED_AT_A_GROUP = (("setpriority", 0), ("getpriority", 0), ("ioprio_get", 1))
 # Signals that reach another process without naming it to kill(): an owner set on a descriptor
 # (F_SETOWN, F_SETOWN_EX, FIOSETOWN/SIOCSPGRP on a socket), with F_SETSIG choosing the signal, gets
 # SIGIO or that signal, SIGKILL included, whenever the descriptor is ready. The kernel checks only
