@@ -9,6 +9,7 @@ it), which is how distributed workers announce themselves. Another source only n
 
 from __future__ import annotations
 
+import asyncio
 import glob
 import logging
 import os
@@ -25,6 +26,9 @@ MAX_WORKERS = 500
 MAX_RECORD_BYTES = 64 << 10
 MAX_RECORD_FIELDS = 64
 CACHE_S = 0.5  # seconds the worker list is reused by default (observability.dashboard.presence_refresh)
+# A caller (a dashboard poll, a scrape) waits at most this long for a walk of the presence keys, then takes the list
+# the last walk left: a slow Redis must not hold /metrics past a scraper's timeout.
+WAIT_S = 2.0
 
 
 def _set_by_any_process(gauge: Any) -> set[str]:
@@ -111,10 +115,15 @@ class Topology:
         self._at = 0.0
         self._gauged: dict[str, int] = {}  # capability label -> workers, as last set on tierwise_workers_present
         self.presence_error: str | None = None
+        self._walk: asyncio.Future[None] | None = None  # the walk of the presence keys in progress
 
     async def close(self) -> None:
         """At the gateway's shutdown: the presence source's connections (left open, the collector found them after
         the loop had closed: "unclosed Connection", "Event loop is closed")."""
+        walk, self._walk = self._walk, None
+        if walk is not None:
+            walk.cancel()
+            await asyncio.gather(walk, return_exceptions=True)
         close = getattr(self.source, "aclose", None)
         if close is not None:
             try:
@@ -123,18 +132,31 @@ class Topology:
                 log.debug("closing the presence source: %s", type(e).__name__)
 
     async def workers(self) -> list[dict[str, Any]]:
+        """The worker list, read again when older than `refresh_s`. One walk of the presence keys runs at a time,
+        and a caller waits for it at most WAIT_S: every dashboard poll and scrape that found the list old started a
+        walk of its own, on a connection of its own, and waited for all of it; with Redis slower than `refresh_s`
+        a walk, the walks (and Redis connections) piled up, one more each poll (session 34, obs5)."""
         if self.source is None:
             return []
-        now = time.monotonic()
-        if now - self._at > self.refresh_s:
-            self._at = now
-            try:
-                self._workers = await self.source.workers()
-                self.presence_error = None
-            except Exception as e:  # Redis away: say so, keep the page working
-                self.presence_error = f"presence source unavailable ({type(e).__name__})"
-                self._workers = []
+        if self._walk is None and time.monotonic() - self._at > self.refresh_s:
+            self._walk = asyncio.ensure_future(self._read())
+        if self._walk is not None:
+            await asyncio.wait((self._walk,), timeout=WAIT_S)  # (not cancelled when this caller gives up)
+            if self._walk is not None and not self._at:  # no walk has finished yet: the page says why it is empty
+                self.presence_error = "presence source slow (still reading the worker list)"
         return self._workers
+
+    async def _read(self) -> None:
+        assert self.source is not None
+        try:
+            self._workers = await self.source.workers()
+            self.presence_error = None
+        except Exception as e:  # Redis away: say so, keep the page working
+            self.presence_error = f"presence source unavailable ({type(e).__name__})"
+            self._workers = []
+        finally:
+            self._at = time.monotonic()
+            self._walk = None
 
     async def refresh_workers(self, metrics: Any) -> None:
         if self.source is None:
