@@ -25,6 +25,7 @@ MAX_WORKERS = 500
 # A presence record is written by the worker itself (untrusted): a larger one is listed without being read.
 MAX_RECORD_BYTES = 64 << 10
 MAX_RECORD_FIELDS = 64
+MAX_HASH_BYTES = 2 * MAX_RECORD_BYTES  # a hash record's memory in Redis, its fields' names and values and overhead
 CACHE_S = 0.5  # seconds the worker list is reused by default (observability.dashboard.presence_refresh)
 # A caller (a dashboard poll, a scrape) waits at most this long for a walk of the presence keys, then takes the list
 # the last walk left: a slow Redis must not hold /metrics past a scraper's timeout.
@@ -69,7 +70,7 @@ class RedisPresence:
             kind = kind.decode() if isinstance(kind, bytes) else kind
             info: dict[str, Any] = {}
             if kind == "hash":
-                if await self.client.hlen(key) <= MAX_RECORD_FIELDS:
+                if await self.client.hlen(key) <= MAX_RECORD_FIELDS and await self._small(key):
                     fields = await self.client.hgetall(key)
                     info = {(a.decode("utf-8", "replace") if isinstance(a, bytes) else a): (
                         b.decode("utf-8", "replace") if isinstance(b, bytes) else b) for a, b in fields.items()}
@@ -100,6 +101,18 @@ class RedisPresence:
             out.append(w)
         out.sort(key=lambda w: w["id"])
         return out
+
+    async def _small(self, key: Any) -> bool:
+        """Whether a presence hash holds at most MAX_HASH_BYTES (Redis's own count, keys and overhead included):
+        a hash of a few fields was read whole whatever their size (8 MB a field: 8 MB each read, every
+        `presence_refresh`; session 34, obs5). Where this Redis user may not ask (ACL), the hash is not read."""
+        from redis.exceptions import ResponseError
+
+        try:
+            size = await self.client.memory_usage(key, samples=0)
+        except ResponseError:
+            return False
+        return size is not None and int(size) <= MAX_HASH_BYTES
 
 
 class Topology:
