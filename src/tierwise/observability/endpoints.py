@@ -48,10 +48,13 @@ TYPES = {".js": b"text/javascript; charset=utf-8", ".css": b"text/css; charset=u
          ".md": b"text/plain; charset=utf-8"}
 STREAM_TICK_S = 0.2
 MAX_STREAMS = 32  # open live streams per process: each is a loop and a socket
-# A gateway key (a client) may hold a few, and all clients together leave some for admin and viewer keys:
-# any client's key opens the stream (its own requests), so one must not take every slot.
+# A gateway key (a client) may hold a few, and all clients together leave some for viewer keys; gateway and viewer
+# keys together leave some for admin keys: any client's key opens the stream (its own requests), and a viewer key is
+# read-only, so neither may take every slot (a viewer key had no cap: 32 of its streams refused every admin's live
+# view, session 34, obs5).
 MAX_STREAMS_PER_KEY = 4
-MAX_CLIENT_STREAMS = 24
+MAX_CLIENT_STREAMS = 16
+MAX_SHARED_STREAMS = 24  # gateway and viewer keys together: at least 8 are an admin's
 # A stream ends after this long (the page reconnects at once): bounded like every other request,
 # and a stopping gateway never waits longer than this for an open dashboard.
 STREAM_LIFETIME_S = 30.0
@@ -183,6 +186,7 @@ class Endpoints:
         self.roles: Roles = app.roles
         self.per_tick = max(1, int(dcfg.stream_per_second * STREAM_TICK_S))
         self.streams = 0
+        self.shared_streams = 0  # of them, those of gateway and viewer keys
         self.client_streams: dict[str, int] = {}  # a client key's name -> its open live streams
         self.stream_lifetime = STREAM_LIFETIME_S
         self.static: dict[str, bytes] = {}
@@ -355,21 +359,27 @@ class Endpoints:
         if reader is None:
             return
         owner = reader.key.name if reader.key is not None else None
-        if owner is not None and (self.client_streams.get(owner, 0) >= MAX_STREAMS_PER_KEY
-                                  or sum(self.client_streams.values()) >= MAX_CLIENT_STREAMS):
-            await self.app.send_json(send, 429, _error(RateLimited(
-                f"too many live streams open for gateway keys (at most {MAX_STREAMS_PER_KEY} per key)")), [NO_STORE])
-            return
+        refused = None
         if self.streams >= MAX_STREAMS:
-            await self.app.send_json(send, 429, _error(RateLimited("too many live streams open")), [NO_STORE])
+            refused = "too many live streams open"
+        elif reader.role in ("viewer", "client") and self.shared_streams >= MAX_SHARED_STREAMS:
+            refused = f"too many live streams open for gateway and viewer keys (at most {MAX_SHARED_STREAMS})"
+        elif owner is not None and (self.client_streams.get(owner, 0) >= MAX_STREAMS_PER_KEY
+                                    or sum(self.client_streams.values()) >= MAX_CLIENT_STREAMS):
+            refused = f"too many live streams open for gateway keys (at most {MAX_STREAMS_PER_KEY} per key)"
+        if refused is not None:
+            await self.app.send_json(send, 429, _error(RateLimited(refused)), [NO_STORE])
             return
+        shared = reader.role in ("viewer", "client")
         self.streams += 1
+        self.shared_streams += shared
         if owner is not None:
             self.client_streams[owner] = self.client_streams.get(owner, 0) + 1
         try:
             await self._stream(send, receive, None if reader.sees_all else reader.owns)
         finally:
             self.streams -= 1
+            self.shared_streams -= shared
             if owner is not None:
                 left = self.client_streams[owner] - 1
                 if left:
