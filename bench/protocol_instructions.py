@@ -6,7 +6,8 @@ request moved ±30% round to round on a shared machine; this count repeats to a 
 Per tree: one process sends `--warm` keep-alive requests (a typical SDK POST: 8 header lines, a small JSON body)
 through one protocol instance on a fake transport to a trivial ASGI app, another `--warm` + `--requests`; the
 difference divided by `--requests` is the layer's cost per request (parser, callbacks, uvicorn's request cycle and
-task, the answer), with start-up and first-request work (imports, caches) in both and so out of it.
+task, the answer), with start-up and first-request work (imports, caches) in both and so out of it. The
+cyclic collector is off while requests run (a collection falls in one run and not in the other).
 
     .venv/bin/python bench/protocol_instructions.py src /tmp/base/src     # trees: a checkout's src/ each
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import re
 import subprocess
 import sys
@@ -77,6 +79,7 @@ async def _serve(n: int) -> None:
     cfg.load()
     proto = guarded_protocol(ServerLimits(), 5.0)(config=cfg, server_state=ServerState(), app_state={})
     proto.connection_made(_Transport())  # type: ignore[arg-type]
+    gc.disable()  # (a collection in one run and not in the other moved the figure by ~200,000 per request)
     for _ in range(n):
         proto.data_received(REQUEST)
         for _ in range(4):  # (the request's task runs and answers)

@@ -324,7 +324,6 @@ class GuardedHttpToolsProtocol(HeaderLineCount, HeaderBytes, CorkedHttpToolsProt
     # The header block's lines are counted in each read before the parser sees it (server/header_count.py).
 
     def data_received(self, data: bytes) -> None:
-        end = -1
         if self._in_header:
             end = data.find(b"\r\n\r\n")
             if end < 0 or self._header_lines:  # (a header block over several reads)
@@ -338,8 +337,7 @@ class GuardedHttpToolsProtocol(HeaderLineCount, HeaderBytes, CorkedHttpToolsProt
             # (else the block ends in this read: its bytes need no count; a request pipelined behind it in the
             # read begins its own at 0. Skipped, as before wire8 on a keep-alive request's first read: 10 bytecodes)
         before = self._phase
-        # (the parser's position in the read, and its first blank line when a block was due: header_bytes.py)
-        self._data, self._first, self._pos, self._start = data, end, 0, 0
+        self._data, self._pos, self._start = data, 0, 0  # (the parser's position in it: server/header_bytes.py)
         super().data_received(data)
         self._data = b""  # (not held until the next read)
         if self._in_header and self._start < len(data) and self._block_unfinished(data) > self.guard.max_header_bytes:
