@@ -7,7 +7,8 @@ Per tree: one process sends `--warm` keep-alive requests (a typical SDK POST: 8 
 through one protocol instance on a fake transport to a trivial ASGI app, another `--warm` + `--requests`; the
 difference divided by `--requests` is the layer's cost per request (parser, callbacks, uvicorn's request cycle and
 task, the answer), with start-up and first-request work (imports, caches) in both and so out of it. The
-cyclic collector is off while requests run (a collection falls in one run and not in the other).
+cyclic collector is off while requests run (a collection falls in one run and not in the other), and string hashes
+are fixed (PYTHONHASHSEED=0: dict probes moved a tree's figure by ~2,500 between runs).
 
     .venv/bin/python bench/protocol_instructions.py src /tmp/base/src     # trees: a checkout's src/ each
 """
@@ -90,7 +91,7 @@ def _count(src: Path, n: int) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "cg.out"
         run = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, __file__,
-                              "--serve", str(n)], env={"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin"},
+                              "--serve", str(n)], env={"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin", "PYTHONHASHSEED": "0"},
                              capture_output=True, text=True, check=True)
         return int(re.search(r"Collected : (\d+)", run.stderr)[1])  # type: ignore[index]
 
@@ -108,7 +109,8 @@ def main() -> None:
     per = {}
     for t in a.trees:
         src = Path(t).resolve()
-        per[t] = (_count(src, a.warm + a.requests) - _count(src, a.warm)) / a.requests
+        warm = _count(src, a.warm)  # (first: a tree's first run also compiles its changed modules)
+        per[t] = (_count(src, a.warm + a.requests) - warm) / a.requests
         print(f"{t}: {per[t]:,.0f} instructions per request", flush=True)
     first = a.trees[0]
     for t in a.trees[1:]:
