@@ -33,3 +33,16 @@ def test_two_origin_lines_are_refused_400(gateway):
                    b"origin: http://127.0.0.1:%d\r\nconnection: close\r\n\r\n" % (g.port, g.port))
     assert _status(got) == [b"400"], got[:300]
     assert b"access-control-allow-origin" not in got.lower()
+
+
+def test_two_host_lines_after_a_served_request_are_refused_400(gateway):
+    """The guard's shortcut (`OriginGuard.passes`: a Host value that passed before needs no second look) read the header
+    dict, which keeps the last line: once `127.0.0.1` had been served, `attacker.example` then `127.0.0.1` was served
+    too (200) (session 34, perf34). A repeated name now always takes the full look."""
+    g = gateway({})
+    ok = b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n"
+    assert _status(exchange(g.port, ok)) == [b"200"]
+    got = exchange(g.port, b"GET /health HTTP/1.1\r\nhost: attacker.example\r\nhost: 127.0.0.1\r\n"
+                   b"connection: close\r\n\r\n")
+    assert _status(got) == [b"400"], got[:300]
+    assert _status(exchange(g.port, ok)) == [b"200"]

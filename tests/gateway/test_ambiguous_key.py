@@ -43,3 +43,23 @@ def test_two_key_lines_are_refused_400(gateway, openai_up, anthropic_up, monkeyp
     assert openai_up.requests == []
     for lines in (good, xgood, xgood + good):  # one line of each name: served
         assert _status(exchange(g.port, _post(b"/v1/chat/completions", lines))) == [b"200"]
+
+
+def test_two_key_lines_after_a_served_request_are_refused_400(gateway, openai_up, anthropic_up, monkeypatch):
+    """The same after a request with one key line was served: the guard's shortcut for a Host and Content-Type it had
+    passed before read the header dict (the last line of each name) and skipped the look at repeated lines ('Bearer
+    wrong' then the key: 200; session 34, perf34)."""
+    monkeypatch.setenv("TW_CLIENT_KEY", KEY)
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={"main": ["local"]})
+    cfg["server"] = {"api_keys_env": ["TW_CLIENT_KEY"]}
+    g = gateway(cfg)
+    openai_up.default = Reply(text="ok")
+    good, bad = b"authorization: Bearer %s\r\n" % KEY.encode(), b"authorization: Bearer wrong\r\n"
+    xgood, xbad = b"x-api-key: %s\r\n" % KEY.encode(), b"x-api-key: wrong\r\n"
+    for path in (b"/v1/chat/completions", b"/v1/messages"):
+        assert _status(exchange(g.port, _post(path, good))) == [b"200"]
+        for lines in (bad + good, xbad + xgood):
+            got = exchange(g.port, _post(path, lines))
+            assert _status(got) == [b"400"], got[:300]
+            assert "more than one" in json.loads(got.partition(b"\r\n\r\n")[2])["error"]["message"]
+    assert len(openai_up.requests) == 2  # the two served ones only

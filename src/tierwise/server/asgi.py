@@ -192,7 +192,7 @@ class App:
             if self.access_log:  # off by default: then the access log costs this one check
                 send, log_access = console_log.access_logged(scope, send)
             try:
-                if not self.guard.passes(request_headers(scope), scope["method"]):
+                if not self.guard.passes(scope):
                     screened = await self.guard.screen(scope, send, self.allow.get(scope["path"]))
                     if screened is None:
                         return

@@ -341,6 +341,7 @@ class GuardedHttpToolsProtocol(HeaderLineCount, HeaderBytes, CorkedHttpToolsProt
         before = self._phase
         self._data, self._pos, self._start = data, 0, 0  # (the parser's position in it: server/header_bytes.py)
         super().data_received(data)
+        self._data = b""  # (not held until the next read)
         if self._in_header and self._start < len(data) and self._block_unfinished(data) > self.guard.max_header_bytes:
             self.cut("header_size")
             return

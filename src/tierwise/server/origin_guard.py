@@ -16,7 +16,9 @@ page's own host name into 127.0.0.1. So, before any route runs:
   `text/plain` post gets in without a preflight (415; `allow_non_json` turns this off).
 
 Cost for a request without browser headers: `passes`, three lookups in the request's header
-dict against the Host and Content-Type values already seen to pass; the full `screen` runs for
+dict against the Host and Content-Type values already seen to pass, and the dict's size against the
+header lines' (a name on two lines, which `screen` refuses for Host, Origin, Authorization and
+x-api-key, is never let through by values seen before; session 34); the full `screen` runs for
 anything else (bench figure in bench/RESULTS.md, "origin guard").
 """
 
@@ -31,6 +33,7 @@ from typing import Any
 
 from tierwise.config import ServerConfig
 from tierwise.errors import InvalidRequest, PermissionDenied, TierwiseError
+from tierwise.server.asgi_scope import request_headers
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 ErrorSender = Callable[[dict[str, Any], Send, TierwiseError, list[tuple[bytes, bytes]]], Awaitable[None]]
@@ -96,11 +99,14 @@ class OriginGuard:
         self._hosts_seen: set[str] = set()
         self._json_seen: set[str] = set()
 
-    def passes(self, headers: dict[str, str], method: str) -> bool:
+    def passes(self, scope: dict[str, Any]) -> bool:
         """True when `screen` would let this request through unchanged, known from values seen
-        before: no Origin / Sec-Fetch-Site, a Host and (for a POST) a Content-Type that passed."""
-        if "origin" in headers or "sec-fetch-site" in headers:
+        before: no Origin / Sec-Fetch-Site, a Host and (for a POST) a Content-Type that passed, and no
+        name on two lines (the dict keeps a repeated name's last line: `screen` looks at them all)."""
+        headers = request_headers(scope)
+        if len(headers) != len(scope["headers"]) or "origin" in headers or "sec-fetch-site" in headers:
             return False
+        method = scope["method"]
         if headers.get("host") not in self._hosts_seen:  # (no Host: `screen` answers an HTTP/1.1 request 400)
             return False
         return method != "POST" or not self.check_json or headers.get("content-type") in self._json_seen
