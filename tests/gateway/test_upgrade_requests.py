@@ -50,14 +50,15 @@ def test_the_body_of_an_upgrade_post_is_its_body(two_tier, openai_up):
     """review34c: the body was dropped (llhttp ended the message at its header block), so every POST with `Upgrade`
     was answered 400 "request body is empty": `curl --http2 -d`, and every POST through an nginx that sets
     `Connection: upgrade` on all requests. Now it is read as the body (Content-Length or chunked, in the same read or
-    later ones), the request served, the connection closed after the answer, and nothing after the body parsed."""
+    later ones), the request served, the connection closed after the answer, and nothing after the body parsed (not
+    even refused)."""
     g = two_tier()
     length = b"content-length: %d" % len(CHAT)
     chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(CHAT), CHAT)
     sends = [(H2C % length + CHAT + NEXT, ()), (H2C % length, (CHAT[:20], CHAT[20:] + NEXT)),
              (H2C % b"transfer-encoding: chunked" + chunked + NEXT, ()),
              (H2C % b"transfer-encoding: chunked", (chunked[:9], chunked[9:] + NEXT)),
-             (POST % len(CHAT) + CHAT, (NEXT,))]
+             (POST % len(CHAT) + CHAT, (NEXT,)), (H2C % length + CHAT + b"\x00 not HTTP\r\n\r\n", ())]
     for first, then in sends:
         got = exchange(g.port, first, then=then, timeout=5)
         assert _status(got) == [b"200"] and b'"content":"ok"' in got, (first[-60:], got[-300:])

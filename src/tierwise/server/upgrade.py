@@ -36,11 +36,25 @@ _NO_MORE = _NoMore()
 
 
 class _BodyOnly:
-    """Callbacks of a parser that reads the body of an upgrade request (framed as its headers say) into the
-    protocol's request; its own message's start and header callbacks, and anything after that body, are not heard."""
+    """The parser of an upgrade request's body (framed as its headers say): what it reads goes into the protocol's
+    request; its own message's start and header callbacks are not heard, and nothing after that body is (its
+    errors included: a request pipelined behind is neither served nor refused)."""
 
-    def __init__(self, protocol: Any) -> None:
+    def __init__(self, protocol: Any, framing: bytes) -> None:
         self.protocol, self.done = protocol, False
+        self.parser = httptools.HttpRequestParser(self)
+        self.parser.feed_data(b"POST / HTTP/1.1\r\n%s\r\n\r\n" % framing)
+
+    def feed_data(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            if not self.done:
+                raise  # (a bad chunk, trailers past the limit: uvicorn's handler, `send_400_response`)
+
+    @staticmethod
+    def should_upgrade() -> bool:
+        return False
 
     def on_body(self, body: bytes) -> None:
         if not self.done:
@@ -84,9 +98,7 @@ def end_after_answer(protocol: Any) -> None:
     # llhttp ended the message at its header block (the app has not run yet: this is the same read's callback)
     cycle.more_body = True
     protocol._phase, protocol._in_header = "body", False
-    parser = httptools.HttpRequestParser(_BodyOnly(protocol))
-    parser.feed_data(b"POST / HTTP/1.1\r\n%s\r\n\r\n" % framing)
-    protocol.parser = parser
+    parser = protocol.parser = _BodyOnly(protocol, framing)
     rest = protocol._data[protocol._pos:]
     if rest:
         try:
