@@ -146,7 +146,7 @@ class BearerAuth:
                                slot=CALL_SLOT)
         self.budget = BodyBudget(limits.max_body_bytes_in_flight)
         self.sessions = ClientSessions(sessions_per_client, SESSION_IDLE_S, limits.network_prefix_v4,
-                                       limits.network_prefix_v6)
+                                       limits.network_prefix_v6, max_open=MAX_SESSIONS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":  # the session manager's start and stop

@@ -14,6 +14,12 @@ one, and of the idle ones the opener's own go first, told by its `User-Agent` an
 before wire10 an agent restarting in a loop behind the proxy closed every other agent's session, live ones included.
 The hint is the client's word: it chooses among the sessions that may be closed and raises no count.
 
+At the server's bound (`max_open`, mcp_http.MAX_SESSIONS) a new session closes an idle one of the client holding the
+most, when that client holds more than the opener will (its least recently used; never one with a request in flight),
+else it is refused 503 (`Retry-After`). Before (wire11's "left"), four clients holding 25 sessions each left every
+other client the package's 503 until one idled out, 30 minutes later; a client holding no more than the opener is
+never closed for it, so many addresses holding one session each cannot churn out another client's only one.
+
 Which sessions are open is followed from the outside (the package keeps its table private): one opens with a
 request without `mcp-session-id` answered below 400 with one, and ends with a DELETE answered below 400, a 404 for
 its id, being closed here, or the package's idle timeout (no request in flight for `idle_s`).
@@ -27,7 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tierwise.errors import RateLimited
-from tierwise.server.stream_cap import ClientCap
+from tierwise.server.limits import GatewayBusy
+from tierwise.server.stream_cap import NET, ClientCap
 
 SLOT = "tierwise.mcp_session_slot"  # key of a session's count in its holder (ClientCap's slot)
 
@@ -46,33 +53,62 @@ class Session:
 
 class ClientSessions:
     def __init__(self, per_client: int, idle_s: float, v4: int = 32, v6: int = 48,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, max_open: int | None = None) -> None:
         self.cap = ClientCap(per_client, v4, v6, what="MCP sessions open with no call left to close",
                              setting="mcp_http.MAX_SESSIONS_PER_CLIENT", slot=SLOT)
         self.idle_s = idle_s
         self.clock = clock
+        self.max_open = max_open  # sessions open (and opening) at once on the server: at it, `_fair_victim`
         self.open: dict[str, Session] = {}  # session id -> Session, oldest first
         self.warned = False  # (forwarding headers from a peer not trusted: said once, `untrusted_forwarding`)
 
     def admit(self, holder: dict[str, Any]) -> Session | None:
         """Count a session about to open for `holder`'s client (`holder["client"]`). At the client's cap, its least
         recently used session with no POST running is forgotten here and returned, for the caller to close; with
-        none, RateLimited. Forgotten and counted before any await: two `initialize`s at once never pass the cap."""
+        none, RateLimited. At the server's (`max_open`), one of the client holding the most (`_fair_victim`); with
+        none, GatewayBusy. Forgotten and counted before any await: two `initialize`s at once never pass a cap."""
         now = self.clock()
         for sid in [sid for sid, s in self.open.items() if not s.running and now - s.last >= self.idle_s]:
             self.forget(sid)  # idled out in the package too
         try:
             self.cap.take(holder)
-            return None
         except RateLimited:
             mine, hint = self.cap.keys(holder), holder.get("hint", b"")
             free = [(s.hint != hint, s.holder[SLOT][0][0] != mine[0], s.last, sid) for sid, s in self.open.items()
                     if not s.running and set(s.holder[SLOT][0]) & set(mine)]
             if not free:
                 raise
-        victim = self.forget(min(free)[3])
-        self.cap.take(holder)
-        return victim
+            victim = self.forget(min(free)[3])
+            self.cap.take(holder)
+            return victim
+        if self.max_open is None or sum(n for k, n in self.cap.open.items() if not k.endswith(NET)) <= self.max_open:
+            return None
+        fair = self._fair_victim(holder[SLOT][0][0])
+        if fair is None:
+            self.cap.give_back(holder)
+            raise GatewayBusy(f"the MCP server holds as many sessions as it may ({self.max_open}, mcp_http.MAX_SESSIONS),"
+                              " each running a request or of a client holding no more than this one; retry when one "
+                              "has ended")
+        return self.forget(fair)
+
+    def _fair_victim(self, mine: str) -> str | None:
+        """The session to close at the server's bound for a new one of client `mine`: of the clients holding more
+        sessions than `mine` now does (or `mine` itself), the one holding the most, its least recently used session
+        with no request in flight (a call, or a GET event stream: a client listening)."""
+        counts = self.cap.open
+        floor = counts.get(mine, 0)
+        best: tuple[int, float, str] | None = None
+        for sid, s in self.open.items():
+            if s.running:
+                continue
+            client = s.holder[SLOT][0][0]
+            n = counts.get(client, 0)
+            if client != mine and n <= floor:
+                continue
+            key = (-n, s.last, sid)
+            if best is None or key < best:
+                best = key
+        return None if best is None else best[2]
 
     def opened(self, sid: str, holder: dict[str, Any], headers: list[tuple[bytes, bytes]], path: str) -> None:
         """The session `holder` counted was opened by the app as `sid` (at `path`)."""

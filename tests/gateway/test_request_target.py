@@ -81,3 +81,23 @@ def test_a_host_value_that_is_no_host_and_port_is_400(gateway):
     for host in (b"127.0.0.1:%d" % g.port, b"[::1]:%d" % g.port, b"localhost", b"LOCALHOST."):
         got = exchange(g.port, b"GET /health HTTP/1.1\r\nhost: %s\r\nconnection: close\r\n\r\n" % host)
         assert _status(got) == [b"200"], (host, got[-300:])
+
+
+def test_a_host_line_naming_the_targets_host_in_an_equivalent_form_is_served(gateway):
+    """review34c: the authority was compared with the Host line as written, so the same host in another normal form
+    (RFC 3986 §6.2.3: a default port written or left out, case, the root's trailing dot) was 400. A different port or
+    host is still 400."""
+    g = gateway({})
+    same = [(b"http://127.0.0.1/health", b"127.0.0.1:80"), (b"http://127.0.0.1:80/health", b"127.0.0.1"),
+            (b"https://127.0.0.1/health", b"127.0.0.1:443"), (b"https://127.0.0.1:443/health", b"127.0.0.1"),
+            (b"http://LOCALHOST./health", b"localhost"), (b"http://localhost/health", b"LocalHost.:80"),
+            (b"http://[::1]/health", b"[::1]:80"), (b"http://[::1]:%d/health" % g.port, b"[::1]:%d" % g.port)]
+    for target, host in same:
+        got = exchange(g.port, b"GET %s HTTP/1.1\r\nhost: %s\r\nconnection: close\r\n\r\n" % (target, host))
+        assert _status(got) == [b"200"], (target, host, got[-300:])
+    other = [(b"http://127.0.0.1/health", b"127.0.0.1:443"), (b"https://127.0.0.1/health", b"127.0.0.1:80"),
+             (b"http://127.0.0.1:81/health", b"127.0.0.1"), (b"http://localhost/health", b"localhost.evil.example"),
+             (b"http://[::1]/health", b"[::1]:x")]
+    for target, host in other:
+        got = exchange(g.port, b"GET %s HTTP/1.1\r\nhost: %s\r\nconnection: close\r\n\r\n" % (target, host))
+        assert _status(got) == [b"400"], (target, host, got[-300:])

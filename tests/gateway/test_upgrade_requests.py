@@ -37,3 +37,30 @@ def test_nothing_after_an_upgrade_request_is_parsed(gateway):
             assert _status(got) == [b"200"] and b"connection: close" in got.lower(), (proto, got)
     # a request without Upgrade keeps its connection: two answers
     assert _status(exchange(g.port, NEXT + NEXT.replace(b"\r\n\r\n", b"\r\nconnection: close\r\n\r\n"))) == [b"200"] * 2
+
+
+CHAT = b'{"model":"local","messages":[{"role":"user","content":"hi"}]}'
+# as `curl --http2 -d ... http://...` sends it: it asks for h2c on every request, a POST included
+H2C = (b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\nuser-agent: curl/7.88.1\r\naccept: */*\r\n"
+       b"connection: Upgrade, HTTP2-Settings\r\nupgrade: h2c\r\nhttp2-settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n"
+       b"content-type: application/json\r\n%s\r\n\r\n")
+
+
+def test_the_body_of_an_upgrade_post_is_its_body(two_tier, openai_up):
+    """review34c: the body was dropped (llhttp ended the message at its header block), so every POST with `Upgrade`
+    was answered 400 "request body is empty": `curl --http2 -d`, and every POST through an nginx that sets
+    `Connection: upgrade` on all requests. Now it is read as the body (Content-Length or chunked, in the same read or
+    later ones), the request served, the connection closed after the answer, and nothing after the body parsed (not
+    even refused)."""
+    g = two_tier()
+    length = b"content-length: %d" % len(CHAT)
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(CHAT), CHAT)
+    sends = [(H2C % length + CHAT + NEXT, ()), (H2C % length, (CHAT[:20], CHAT[20:] + NEXT)),
+             (H2C % b"transfer-encoding: chunked" + chunked + NEXT, ()),
+             (H2C % b"transfer-encoding: chunked", (chunked[:9], chunked[9:] + NEXT)),
+             (POST % len(CHAT) + CHAT, (NEXT,)), (H2C % length + CHAT + b"\x00 not HTTP\r\n\r\n", ())]
+    for first, then in sends:
+        got = exchange(g.port, first, then=then, timeout=5)
+        assert _status(got) == [b"200"] and b'"content":"ok"' in got, (first[-60:], got[-300:])
+        assert b"connection: close" in got.lower() and b"x-smuggled" not in got
+    assert len(openai_up.requests) == len(sends)

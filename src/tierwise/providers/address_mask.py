@@ -84,7 +84,8 @@ def _unescaped(m: re.Match[str]) -> str:
 
 def readable(text: str) -> str:
     """`text` as a reader (or a resolver) would read its addresses: encodings undone, invisible characters dropped,
-    compatibility forms folded (see the module's docstring). For error text only: it is what the client is told."""
+    compatibility forms folded (see the module's docstring). For error text only: what the mask reads; the client
+    is shown it only where it reveals something to mask (providers/error_pages.py, review34c)."""
     for _ in range(4):  # (layers: `&amp;#46;`, `%26%2346%3B`, a URL encoded twice)
         before = text
         if "%" in text:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -86,11 +87,28 @@ def reason(status: int) -> str:
         return "unknown status"
 
 
-def _decoded(text: str) -> str:
-    """Encoded text decoded, so the mask sees its addresses (a proxy quoting the URL it could not reach as a
-    parameter, `http%3A%2F%2F10.1.2.3%3A8080`: whole before review32c; up to four layers, review33c; JSON escapes,
-    HTML references and invisible characters, wire11: address_mask.readable); scrubbed after, as any text."""
-    return readable(text)
+# Encoded text read (`readable`) is cut to this first: the cut of what is shown (2,000 characters) came after the
+# decoding, and a 2xx body's or a stream event's message has no bound of its own (review34c: 1 MiB of `&timestamp;&`
+# held the event loop 0.66 s per error). Encodings only shrink text: up to ~4 raw characters per decoded one, all kept.
+DECODE_CHARS = 8192
+
+
+def _shown(text: str, cut: Callable[[str], str], mask: Callable[[str], str], decoded: str | None = None) -> str:
+    """`text` as the client reads it: `cut` (scrubbed, bounded), its internal addresses masked. The mask reads the text
+    decoded (`decoded`, `readable(text)`: a proxy quoting the URL it could not reach, `http%3A%2F%2F10.1.2.3%3A8080`,
+    review32c/33c; JSON escapes, HTML references, invisible characters, wire11). The decoded words are shown only when
+    decoding revealed something to mask or scrub in them; else the words as written (review34c: every message was
+    shown decoded: a documentation link's `?code=429&timestamp=1&param=model&section=2` became `×tamp=1¶m=model
+    §ion=2`, `\\"` lost its backslash, a literal `%20` became a space)."""
+    text = text[:DECODE_CHARS]
+    if decoded is None:
+        decoded = readable(text)
+    if decoded == text:
+        return mask(cut(text))
+    out = mask(cut(decoded))
+    if out != decoded[:len(out)]:
+        return out  # (an address or a secret the decoded text shows)
+    return mask(cut(text))
 
 
 def masked(text: str, status: int | None = None) -> str:
@@ -99,13 +117,13 @@ def masked(text: str, status: int | None = None) -> str:
     "Cannot connect to host ollama:11434 ... ('172.18.0.3', 11434)"); a page wrapped in it is not repeated at all.
     (Before wire9 only an error status's message was masked: the same words in OpenRouter's 200 body or an
     Anthropic `event: error` reached the client whole.)"""
-    text = upstream_text(_decoded(text))
-    if _PAGE.search(text[:1024].encode("utf-8", "replace")) is not None:
-        log.warning("a provider's error message is a page: %s", scrub_cut(page_text(text.encode()), EXCERPT_CHARS))
+    decoded = readable(text[:DECODE_CHARS])
+    if _PAGE.search(decoded[:1024].encode("utf-8", "replace")) is not None:
+        log.warning("a provider's error message is a page: %s", scrub_cut(page_text(decoded.encode()), EXCERPT_CHARS))
         said = f" ({reason(status)})" if status is not None else ""
         return (f"an HTML page{said} in the error message instead of the provider's words: a proxy, "
                 "load balancer or CDN in front of it answered (the gateway's log has an excerpt)")
-    return json_mask(text)
+    return _shown(text, upstream_text, json_mask, decoded)
 
 
 def client_message(provider: str, status: int, raw: bytes, headers: Any) -> tuple[str, bool]:
@@ -123,5 +141,5 @@ def client_message(provider: str, status: int, raw: bytes, headers: Any) -> tupl
         hint = "; check the provider's base_url" if status in (404, 405) else ""
         return (f"an HTML page ({reason(status)}) instead of the provider's API: a proxy, load balancer or CDN in "
                 f"front of it answered{hint} (the gateway's log has an excerpt)"), False
-    text = text_mask(scrub(_decoded(raw[:4000].decode("utf-8", "replace"))))
+    text = _shown(raw[:4000].decode("utf-8", "replace"), scrub, text_mask)
     return _SPACE.sub(" ", text).strip()[:EXCERPT_CHARS], False

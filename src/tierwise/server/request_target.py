@@ -61,6 +61,25 @@ def _refusal(url: bytes, headers: list[tuple[bytes, bytes]]) -> str | None:
     if not lines:
         headers.append((b"host", authority))
         return None
-    if len(lines) == 1 and headers[lines[0]][1].strip().lower() != authority.lower():
+    if len(lines) == 1 and not _same(headers[lines[0]][1].strip(), host, parts.port, parts.schema):
         return "the request target names another host than its Host header"
     return None  # (two Host lines: the origin guard's 400)
+
+
+_DEFAULT_PORTS = {b"http": 80, b"https": 443}
+
+
+def _same(line: bytes, host: bytes, port: int | None, scheme: bytes) -> bool:
+    """Whether a Host line names the target's host (`host`, bracketed when IPv6; `port`), compared as RFC 3986 §6.2.3
+    normalises an authority: case, a default port written or not, the root's trailing dot (review34c: `http://
+    127.0.0.1/x` with `Host: 127.0.0.1:80`, `http://localhost./x` with `Host: localhost` were 400, wire11's "left")."""
+    default = _DEFAULT_PORTS.get(scheme.lower())
+    name, colon, given = line.rpartition(b":") if not line.endswith(b"]") else (line, b"", b"")
+    if not colon:
+        name, line_port = line, default
+    elif given.isdigit() and len(given) <= 5:
+        line_port = int(given)
+    else:
+        return False
+    return (name.lower().rstrip(b".") == host.lower().rstrip(b".")
+            and line_port == (default if port is None else port))
