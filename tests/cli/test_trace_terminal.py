@@ -63,9 +63,7 @@ def test_trace_prints_hostile_ledger_text_inert(served: dict[str, Any]) -> None:
     # The markup is shown as the text it is, not applied (rich would swallow the tags).
     assert "[/]" in out.output and "[link=http://evil.example]" in out.output
     assert "\\x1b]8;;http://evil.example\\x07" in out.output  # visible, as an escape
-    # Invisible characters (the bidi override) are dropped from an upstream's error text before it is kept
-    # (wire11: providers/address_mask.readable), so the ledger holds the text without them.
-    assert "gnp.exe" in out.output and "\\u202e" not in out.output
+    assert "\\u202e" in out.output
 
 
 def test_trace_json_is_inert_and_still_json(served: dict[str, Any]) -> None:
@@ -75,8 +73,7 @@ def test_trace_json_is_inert_and_still_json(served: dict[str, Any]) -> None:
     for bad in FORBIDDEN:
         assert bad not in out.output
     rec = orjson.loads(out.output)
-    assert "\\x1b]8;;" not in rec["error_message"] and "\x1b]8;;" in rec["error_message"]  # exact, escaped
-    assert "\u202e" not in rec["error_message"] and "gnp.exe" in rec["error_message"]  # invisible dropped
+    assert "\u202e" in rec["error_message"]  # the JSON still carries the exact text, escaped
 
 
 def test_report_by_feature_prints_hostile_tag_inert(served: dict[str, Any]) -> None:
