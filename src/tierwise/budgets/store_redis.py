@@ -457,7 +457,10 @@ class RedisStore:
 
     async def in_flight(self, key: str, slot: int, nslots: int) -> tuple[float, float]:
         """USD and tokens reservations in flight hold in a counter's window ending at `slot` (refusals.py): what it
-        counts (`u`, `t`) less what was settled into it (`s`, `k`)."""
+        counts (`u`, `t`) less what was settled into it (`s`, `k`). Under `dead_reservations: count` a dead gateway's
+        reservations stay in that difference until the window ends: none is told (the refusal says when it resets)."""
+        if self.count_dead == "1":
+            return 0.0, 0.0
         sums = {"u": 0.0, "t": 0.0, "s": 0.0, "k": 0.0}
         for f, v in (await self._hash(key)).items():
             s = f[1:]
