@@ -283,10 +283,10 @@ class SpendController:
         else:
             est_in = estimate_request(req) + PER_FETCHED_DOCUMENT * fetched_documents_in(req)
         out = req.max_tokens or self.default_out
-        if out > self.max_out and (plan.static or plan.dynamic):  # (a 400: refusals.py)
-            check_output_cap(req, self.max_out)
         if plan.max_context is not None:  # no answer is longer than the window
             est_in, out = min(est_in, plan.max_context), min(out, plan.max_context)
+        if out > self.max_out and (plan.static or plan.dynamic):  # (a 400: refusals.py)
+            check_output_cap(req, self.max_out)
         if plan.hour > 1.0 and (plan.static or plan.dynamic):
             # Cache writes bill the input at up to `five` (a five-minute write) or `hour` (a one-hour write) times its
             # price: reserved as such, or N such requests in flight overspent by N times the difference (one-hour

@@ -31,8 +31,8 @@ def output_field(req: Any) -> str:
 
 
 def check_output_cap(req: Any, ceiling: int) -> None:
-    """400 for a request whose answer cap is more than `budgets.max_output_tokens`. A model without a
-    `context_window` bounded nothing: `max_tokens: 2147483647` reserved $32,212 of a $10 budget and every other client
+    """400 for a request whose answer cap is more than `budgets.max_output_tokens` (past the clamp to the route's
+    models' largest `context_window`, when each has one). A model without a `context_window` bounded nothing: `max_tokens: 2147483647` reserved $32,212 of a $10 budget and every other client
     was refused until it ended. OpenAI and Anthropic refuse a cap above the model's own limit the same way (400)."""
     asked = req.max_tokens
     if asked is None or asked <= ceiling:
@@ -64,7 +64,9 @@ async def budget_spent(ctl: Any, ctx: Any, plan: RoutePlan, budgets: list[Budget
         return f"${x:.4f}" if b.usd_limit >= 0.01 else usd_text(round(x, 10))
 
     detail: dict[str, Any] = {"budget": b.name, "per": b.spec.per, "value": value, "resets_at": iso(resets)}
-    held = await _held(ctl, check, refusal) if plan.downgrade is None else 0.0
+    # (not for a further call of a request, a retry or a judge: the request's own reservation is among those in
+    # flight, and what its call costs may spend the budget)
+    held = await _held(ctl, check, refusal) if plan.downgrade is None and not getattr(ctx, "further", False) else 0.0
     spent = max(0.0, refusal.used - held)
     limit = b.usd_limit if usd else b.tok_limit
     need = (check.usd if usd else check.tok) if ctl.fits else 0.0
