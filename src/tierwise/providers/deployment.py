@@ -577,7 +577,8 @@ def _count(chunk: StreamChunk, usage: Usage) -> int:
     chars = 0
     for ev in chunk.events:
         if isinstance(ev, BlockDelta):
-            chars += text_units(ev.value)
+            v = ev.value
+            chars += len(v) if v.isascii() else text_units(v)  # (inline: a call per delta cost 1.5% of a stream)
         elif isinstance(ev, (MessageStart, MessageDelta)):
             u = ev.usage
             # Both APIs report running totals; keep the largest seen of each.
