@@ -27,7 +27,7 @@ from tierwise.dispatch.blackboard_settings import BlackboardConfig
 from tierwise.dispatch.config import DispatchConfig
 from tierwise.errors import ConfigError
 from tierwise.observability.settings import ObservabilityConfig
-from tierwise.pricing import Price
+from tierwise.pricing import MIN_TOKEN_PRICE, Price
 from tierwise.sandbox.settings import SandboxConfig
 from tierwise.server.limits_settings import ServerLimits
 
@@ -161,6 +161,14 @@ class ModelConfig(_Strict):
         if v is not None and (missing := [k for k in ("input", "output") if k not in v.model_fields_set]):
             raise ValueError(f"`{missing[0]}` is missing: give both input and output (USD per million tokens; "
                              "0 for free), or an omitted one would count as free")
+        # A price per token written where one per million is read (OpenAI and Anthropic list both): $3 a million
+        # as `input: 0.000003` made every cost a millionth of itself, and a $10 budget stopped nothing (review34b).
+        # No real model costs less than a tenth of a cent a million tokens: 0 is free, anything that low is a slip.
+        for k in ("input", "output"):
+            x = getattr(v, k) if v is not None else 0.0
+            if 0 < x < MIN_TOKEN_PRICE:
+                raise ValueError(f"`{k}: {x:g}` is USD per million tokens, a millionth of any real price: per token, "
+                                 f"write {x * 1e6:g} (0 for a free model)")
         return v
 
 

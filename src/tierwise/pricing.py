@@ -24,6 +24,7 @@ MILLION = 1_000_000
 
 
 MAX_PRICE = 1e6  # USD per million tokens (a dollar a token), per 1,000 searches or per call: past it, a typo
+MIN_TOKEN_PRICE = 1e-3  # USD per million tokens: a configured input or output price below it, not 0, is per token
 
 
 class Price(BaseModel):

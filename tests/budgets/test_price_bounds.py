@@ -46,3 +46,20 @@ def test_a_price_past_any_real_one_is_a_config_error(openai_up, anthropic_up, tm
     finally:
         g.stop()
     pytest.fail(f"price {field}: {value} was taken; {answered} of 4 answered under a $0.01 budget")
+
+
+@pytest.mark.parametrize("field,value", [("input", 3e-6), ("output", 1.5e-5)])
+def test_a_price_per_token_is_a_config_error(openai_up, anthropic_up, tmp_path, field, value):  # noqa: F811
+    """OpenAI and Anthropic list prices per token and per million: `input: 0.000003` ($3 a million written per token)
+    made every cost a millionth of itself, and the $0.01 budget answered every request (session 34, review34b)."""
+    anthropic_up.default = Reply(text="answer " * 50, usage=(100, 400))
+    cfg = _config(openai_up, anthropic_up, field, value)
+    with pytest.raises(ConfigError) as e:
+        make_config(cfg, tmp_path)
+    assert "models.frontier.price" in str(e.value) and "per token, write" in str(e.value), str(e.value)
+
+
+def test_a_free_or_cheap_model_is_still_taken(openai_up, anthropic_up, tmp_path):  # noqa: F811
+    cfg = _config(openai_up, anthropic_up, "input", 0)
+    cfg["models"]["frontier"]["price"]["output"] = 0.005  # (the cheapest real prices: about $0.005 a million)
+    make_config(cfg, tmp_path)

@@ -113,6 +113,7 @@ class _CallTrace:
 
 class _CallView:
     __slots__ = ("trace", "notes")
+    further = True  # (refusals.py: its request's own reservation is in flight, so no "held by requests in flight")
 
     def __init__(self, trace: _CallTrace) -> None:
         self.trace = trace

@@ -144,6 +144,10 @@ class BudgetsConfig(_Strict):
         "until old ones expire")
     default_max_output_tokens: int = Field(4096, ge=1, description="output tokens reserved for a request that "
                                            "sets no max_tokens")
+    max_output_tokens: int = Field(
+        131_072, ge=1, le=2**31 - 1, description="the most answer tokens one request covered by a budget may ask "
+        "for (max_tokens); more is refused with a 400 naming it. Without it, a remote model with no context_window "
+        "let one request reserve a whole budget")
     background: BackgroundSpend = Field(default_factory=BackgroundSpend, description="evaluations, shadow runs "
                                         "and other calls made off a request's path (docs/budgets.md)")
 
@@ -161,6 +165,9 @@ class BudgetsConfig(_Strict):
 
     @model_validator(mode="after")
     def _unique(self) -> BudgetsConfig:
+        if self.default_max_output_tokens > self.max_output_tokens:
+            raise ValueError(f"default_max_output_tokens ({self.default_max_output_tokens}) is more than "
+                             f"max_output_tokens ({self.max_output_tokens})")
         names = [b.name for b in self.limits]
         dup = {n for n in names if names.count(n) > 1}
         if dup:

@@ -30,7 +30,6 @@ from tierwise.budgets.checks import (
     RateSettlement,
     Refusal,
     Settlement,
-    rate_retry_after,
 )
 from tierwise.budgets.config import BudgetsConfig, RateLimitsConfig
 from tierwise.budgets.dimension_values import OVERFLOW, DimensionValues
@@ -45,11 +44,11 @@ from tierwise.budgets.plan import (
     owner_part,
     pair_part,
     reachable,
-    usd_text,
 )
-from tierwise.budgets.status_rows import bucket_row, iso, never_fits
+from tierwise.budgets.refusals import budget_spent, check_output_cap, rate_error
+from tierwise.budgets.status_rows import bucket_row
 from tierwise.budgets.store_health import StoreHealth
-from tierwise.errors import BudgetExceeded, RateLimited, TierwiseError
+from tierwise.errors import TierwiseError
 from tierwise.pricing import HOUR, NO_MARK, SEARCH_RESULT_TOKENS, cache_mark, searches_allowed, write_ratios
 from tierwise.tokens import PER_FETCHED_DOCUMENT, estimate_request, fetched_documents_in, hidden_input
 
@@ -113,6 +112,7 @@ class SpendController:
         self.prefix = sc.key_prefix
         self.fits = self.cfg.admit == "fits"
         self.default_out = self.cfg.default_max_output_tokens  # (read per request: a pydantic field is slow to read)
+        self.max_out = self.cfg.max_output_tokens
         self.ttl = self.cfg.reservation_ttl
         self.fail_open = sc.on_store_error == "fail_open"
         self._plans: dict[tuple[str, str], RoutePlan] = {}
@@ -284,6 +284,8 @@ class SpendController:
         out = req.max_tokens or self.default_out
         if plan.max_context is not None:  # no answer is longer than the window
             est_in, out = min(est_in, plan.max_context), min(out, plan.max_context)
+        if out > self.max_out and (plan.static or plan.dynamic):  # (a 400: refusals.py)
+            check_output_cap(req, self.max_out)
         if plan.hour > 1.0 and (plan.static or plan.dynamic):
             # Cache writes bill the input at up to `five` (a five-minute write) or `hour` (a one-hour write) times its
             # price: reserved as such, or N such requests in flight overspent by N times the difference (one-hour
@@ -372,32 +374,13 @@ class SpendController:
                     self._renewer = asyncio.ensure_future(self._renew())
             return target
         if refusal.kind == "rate":
-            raise self._rate_error(plan.rates[refusal.index], refusal, rates[refusal.index], frac)
+            raise rate_error(plan.rates[refusal.index], refusal, rates[refusal.index], frac)
         return await self._spent(req, ctx, plan, budgets, refusal, rates, now, minute, frac, est_in)
 
     async def _spent(self, req: Any, ctx: Any, plan: RoutePlan, budgets: list[BudgetCheck], refusal: Refusal,
                      rates: list[RateCheck], now: float, minute: int, frac: float, est_in: int) -> Any:
-        check = budgets[refusal.index]
-        b = next(b for b in self.budgets if check.key.startswith(f"{self.prefix}b:{b.name}:"))
-        resets = b.window.resets_at(check.slot, refusal.oldest_slot)
-        value = check.key[len(f"{self.prefix}b:{b.name}:"):]
-        scope = "" if b.spec.per == "global" else f" for {b.spec.per} {value}"
-        if value == OVERFLOW or value.endswith("/" + OVERFLOW):  # (a key's own overflow bucket: `<key>/#overflow`)
-            scope = (f" for new {b.spec.per} values (past budgets.max_dimension_values, new values share one "
-                     "bucket)")
-        cap = usd_text(b.usd_limit) if refusal.what == "usd" else f"{int(b.tok_limit)} tokens"
-        if refusal.what != "usd":
-            used = f"{int(refusal.used)} tokens"
-        else:  # to a hundredth of a cent; a limit under a cent shows as many places as it has
-            used = f"${refusal.used:.4f}" if b.usd_limit >= 0.01 else usd_text(round(refusal.used, 10))
-        msg = (f"budget {b.name!r}{scope} is spent ({used} of {cap} per {b.window.label}, reservations of "
-               f"requests in flight included); it resets at {iso(resets)}")
-        detail = {"budget": b.name, "per": b.spec.per, "value": value, "resets_at": iso(resets)}
+        err, msg, detail = await budget_spent(self, ctx, plan, budgets, refusal, now)
         if plan.downgrade is None:
-            never_fits(self.fits, ctx.trace, check, b.window.label, ctx.notes.get(SEARCHED, 0))  # (raises when so)
-            ctx.trace.decide("budget", msg, detail={**detail, "action": "refuse"})
-            err = BudgetExceeded(msg)
-            err.retry_after = max(1.0, resets - now)  # type: ignore[attr-defined]
             raise err
         ctx.trace.decide("budget", f"{msg}; answered by the local tier ({plan.downgrade_name})",
                          detail={**detail, "action": "downgrade", "to": plan.downgrade_name})
@@ -410,21 +393,9 @@ class SpendController:
             except Exception as e:
                 return self._store_failed(e, plan.downgrade, ctx)
             if refused is not None:
-                raise self._rate_error(plan.rates[refused.index], refused, rates[refused.index], frac)
+                raise rate_error(plan.rates[refused.index], refused, rates[refused.index], frac)
             ctx.notes[NOTE] = Held(ctx.trace.request_id, [], [], rates, minute, est_in, plan)
         return plan.downgrade
-
-    def _rate_error(self, rp: RatePlan, refusal: Refusal, check: RateCheck, frac: float) -> RateLimited:
-        if refusal.what == "requests":
-            limit, need, unit = rp.rpm, 1.0, "requests"
-        else:
-            limit, need, unit = rp.tpm, float(check.tok), "tokens"
-        wait = rate_retry_after(limit, need, refusal.cur, refusal.prev, frac)
-        scope = "" if rp.spec.per == "global" else f" for {rp.spec.per.replace('_', ' and ')} {rp.value}"
-        err = RateLimited(f"rate limit {rp.spec.name!r}{scope} reached: {int(limit)} {unit} per minute; "
-                          f"retry in {int(wait + 0.999)}s")
-        err.retry_after = wait  # type: ignore[attr-defined]
-        return err
 
     def _store_failed(self, e: Exception, target: Any, ctx: Any) -> Any:
         self.health.failed(e)  # (one log line per outage: one per refused request flooded the log)

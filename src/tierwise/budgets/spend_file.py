@@ -56,6 +56,7 @@ class SpendFile:
         # its own live counters by this one's gateways before review33b (counted twice)
         self.prefix = prefix + "b:"
         self._made = False
+        self._warned = False
         self.members = Members(path)
 
     def _connect(self) -> sqlite3.Connection:
@@ -76,7 +77,16 @@ class SpendFile:
             key, slot, usd, tok, own_usd, own_tok, ttl = line.rsplit(" ", 6)
             rows.append((member, epoch, key, int(slot), float(usd), int(tok), float(own_usd), int(own_tok),
                          now + int(ttl)))
-        self.members.hold(member)  # (before its first row: from now on a fold leaves this process's rows alone)
+        try:  # (before its first row: from now on a fold leaves this process's rows alone)
+            self.members.hold(member)
+        except OSError as e:
+            # The lock folder is unusable (not a folder, another user's, read-only): the rows are written all the
+            # same. A later fold reads them as a dead process's and may count them twice at a restore; not writing
+            # them lost them all (every look failed: an emptied store got nothing of this process back).
+            if not self._warned:
+                self._warned = True
+                log.warning("budgets: could not take a lock in %s (%s): the spend mirror is kept without it",
+                            self.members.dir, type(e).__name__)
         db = self._connect()
         try:
             with db:

@@ -5,7 +5,11 @@ take is a dead member's. A timer or a heartbeat column cannot tell a process pau
 VM) from a dead one; a lock can. The file `<ledger>.spend/offer.lock` serialises a start's offer of the file to the
 store (read, RESTORE, relabel) with the folding of dead members' rows, which would otherwise race it.
 
-One host: the processes sharing a ledger file (`tierwise serve --workers N`, restarts) share its directory.
+One host: the processes sharing a ledger file (`tierwise serve --workers N`, restarts) share its directory, named
+from the file's real path: a gateway reaching the ledger through a symlink kept its locks in another folder before
+session 34's review (review34b), and every other process read it as dead and folded its live rows (counted twice at
+the next restore). A process whose lock file was deleted under it (a tmp cleaner, an operator) takes a new one at its
+next save: before, it was dead to every later fold while it ran.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ _MEMBER = re.compile(r"[0-9a-f]{32}")  # a member id (uuid4 hex): any other name
 
 class Members:
     def __init__(self, ledger_path: str) -> None:
-        self.dir = ledger_path + ".spend"
+        self.dir = os.path.realpath(ledger_path) + ".spend"
         self._fd: int | None = None
 
     def _open(self, name: str) -> int:
@@ -32,9 +36,15 @@ class Members:
 
     def hold(self, member: str) -> None:
         """This process is `member` until it ends (blocking; before its first row is written)."""
-        if self._fd is not None:
-            return
         path = os.path.join(self.dir, member + ".lock")
+        if self._fd is not None:
+            try:  # (still the file a fold would try: else it would read this process as dead)
+                st, own = os.stat(path, follow_symlinks=False), os.fstat(self._fd)
+                if (st.st_ino, st.st_dev) == (own.st_ino, own.st_dev):
+                    return
+            except FileNotFoundError:
+                pass
+            self.release()
         while True:
             fd = self._open(member + ".lock")
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -67,6 +77,8 @@ class Members:
                     fd = os.open(os.path.join(self.dir, m + ".lock"), os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
                 except FileNotFoundError:  # (written by a gateway before session 34: it holds no lock)
                     out[m] = -1
+                    continue
+                except OSError:  # (a symlink or another kind of file planted there: nobody's lock; its rows stay)
                     continue
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -571,6 +571,20 @@ class MemoryStore:
                 out[k] = f
         return out
 
+    async def in_flight(self, key: str, slot: int, nslots: int) -> tuple[float, float]:
+        """USD and tokens the live reservations hold in a bucket's window ending at `slot` (refusals.py)."""
+        u = t = 0.0
+        for v in self.reservations.values():
+            if len(v) == 2:  # `reserve_now`'s
+                parts = [(k, s, usd, tok) for k, s, usd, tok in v[1]]
+            else:  # `take`'s handle: its amount in each of its counters, as `_chores` gives them back
+                amounts = [v[2]] * len(v[1][2]) + (v[4] or [])
+                parts = [(k, s, a, v[3]) for (k, s, _, _), a in zip(v[1][8], amounts, strict=False)]
+            for k, s, usd, tok in parts:
+                if k == key and slot - nslots < s <= slot:
+                    u, t = u + usd, t + tok
+        return u, t
+
     async def reservations_count(self) -> int:
         return len(self.reservations)
 

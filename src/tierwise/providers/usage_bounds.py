@@ -8,7 +8,10 @@ from typing import Any
 import orjson
 
 from tierwise.canonical import TextBlock, ThinkingBlock, ToolUseBlock, Usage
-from tierwise.pricing import MAX_SEARCHES  # web searches one answer is counted (and reserved) at most
+from tierwise.pricing import MAX_SEARCHES
+from tierwise.tokens import text_units
+
+__all__ = ["answer_chars", "bound_usage", "text_units"]  # web searches one answer is counted (and reserved) at most
 
 
 def bound_usage(usage: Usage, caps: tuple[int, int]) -> Usage:
@@ -40,9 +43,9 @@ def answer_chars(resp: Any) -> int:
     for blocks in (resp.content, *(c.content for c in resp.extra_choices)):
         for b in blocks:
             if isinstance(b, TextBlock):
-                n += len(b.text)
+                n += text_units(b.text)
             elif isinstance(b, ToolUseBlock):
                 n += len(orjson.dumps(b.input))
             elif isinstance(b, ThinkingBlock):
-                n += len(b.thinking)
+                n += text_units(b.thinking)
     return n

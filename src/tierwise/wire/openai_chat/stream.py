@@ -28,6 +28,7 @@ from tierwise.canonical import (
 )
 from tierwise.errors import TierwiseError, UpstreamError
 from tierwise.providers.error_classes import body_error
+from tierwise.tokens import text_units
 from tierwise.wire.json_prefix import MAX_CHECKED, ObjectPrefix
 from tierwise.wire.openai_chat.response import (
     FINISH_TO_STOP,
@@ -267,17 +268,17 @@ class StreamDecoder:
                     continue
                 c = d.get("content")
                 if type(c) is str:
-                    self.other_chars += len(c)
+                    self.other_chars += text_units(c)
                 r = d.get("reasoning_content") or d.get("reasoning")  # (uncounted before review31c)
                 if type(r) is str:
-                    self.other_chars += len(r)
+                    self.other_chars += text_units(r)
                 calls = d.get("tool_calls")
                 if type(calls) is list:
                     for tc in calls:
                         f = tc.get("function") if type(tc) is dict else None
                         a = f.get("arguments") if type(f) is dict else None
                         if type(a) is str:
-                            self.other_chars += len(a)
+                            self.other_chars += text_units(a)
                 if self.side is not None:
                     self.side.append((ch["index"], c if type(c) is str else "", fr, bool(calls)))
                 continue
