@@ -77,7 +77,8 @@ def test_a_replica_whose_clock_is_ahead_does_not_free_the_others_reservations(ow
         with pytest.raises(anthropic.RateLimitError) as e:
             ant(b, timeout=60).messages.create(model="main", max_tokens=500,
                                                messages=[{"role": "user", "content": "second"}])
-        assert "budget 'team' is spent" in e.value.body["error"]["message"]
+        msg = e.value.body["error"]["message"]  # (spent, the first request is still in flight: review34b's 429 says so)
+        assert "budget 'team' is spent" in msg or "budget 'team' is held by requests in flight" in msg
         t.join(60)
         assert answers == ["answer"]
         assert len(slow_upstream.requests) == 1  # the skewed replica's request never reached the upstream
