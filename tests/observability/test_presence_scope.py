@@ -1,0 +1,81 @@
+"""What the dashboard's worker list reads from Redis (session 34, review34e, obs5's left items): a gateway of one
+tenant lists that tenant's workers only, and a presence key *name* of many megabytes planted under the presence
+prefix is not carried back by every SCAN. Real HTTP, a redis-server of the test's own (its byte counters are this
+test's alone)."""
+
+from __future__ import annotations
+
+import time
+
+import httpx2 as httpx
+import orjson
+import redis
+
+from tests.observability.conftest import scrape, total
+
+PREFIX = "r34e:"
+
+
+def test_a_tenants_gateway_lists_and_counts_only_its_own_workers(two_tier, own_redis):
+    server = own_redis(appendonly=False)
+    r = redis.Redis.from_url(server.url)
+    r.set(f"{PREFIX}presence:acme:a1", orjson.dumps({"capabilities": ["code"], "tenant": "acme"}), ex=300)
+    r.set(f"{PREFIX}presence:globex:g1", orjson.dumps({"capabilities": ["code", "vision"], "tenant": "globex"}),
+          ex=300)
+    r.set(f"{PREFIX}presence:globex:g2", orjson.dumps({"capabilities": ["vision"], "tenant": "globex"}), ex=300)
+    g = two_tier(dispatch={"redis_url": server.url, "prefix": PREFIX, "tenant": "acme"},
+                 observability={"metrics": {"enabled": True}, "dashboard": {"enabled": True}})
+    t = httpx.get(g.url + "/dashboard/api/topology", timeout=30)
+    assert t.status_code == 200
+    ids = [w["id"] for w in t.json()["workers"]]
+    assert ids == ["acme:a1"], f"tenant acme's gateway lists {ids}"
+    m = scrape(g.url)
+    assert total(m, "tierwise_workers_present", capability="code") == 1
+    assert total(m, "tierwise_workers_present", capability="vision") == 0
+    r.close()
+
+
+def test_without_a_dispatch_section_the_operators_view_lists_every_tenant(two_tier, own_redis):
+    server = own_redis(appendonly=False)
+    r = redis.Redis.from_url(server.url)
+    r.set("tierwise:presence:acme:a1", orjson.dumps({"capabilities": ["code"]}), ex=300)
+    r.set("tierwise:presence:globex:g1", orjson.dumps({"capabilities": ["code"]}), ex=300)
+    g = two_tier(observability={"dashboard": {"enabled": True, "presence_redis_url": server.url}})
+    ids = [w["id"] for w in httpx.get(g.url + "/dashboard/api/topology", timeout=30).json()["workers"]]
+    assert ids == ["acme:a1", "globex:g1"]
+    r.close()
+
+
+def test_a_huge_key_name_under_the_presence_prefix_is_not_sent_by_scan(two_tier, own_redis):
+    server = own_redis(appendonly=False)
+    r = redis.Redis.from_url(server.url)
+    r.set(f"{PREFIX}presence:default:" + "n" * (8 << 20), orjson.dumps({"capabilities": ["code"]}), ex=300)
+    r.set(f"{PREFIX}presence:default:w1", orjson.dumps({"capabilities": ["code"]}), ex=300)
+    g = two_tier(dispatch={"redis_url": server.url, "prefix": PREFIX},
+                 observability={"dashboard": {"enabled": True, "presence_refresh": 0.05}})
+    before = int(r.info("stats")["total_net_output_bytes"])
+    seen = []
+    for _ in range(3):
+        t = httpx.get(g.url + "/dashboard/api/topology", timeout=30)
+        assert t.status_code == 200
+        seen.append([w["id"] for w in t.json()["workers"]])
+        time.sleep(0.1)  # past presence_refresh: the next call reads the list again
+    sent = int(r.info("stats")["total_net_output_bytes"]) - before
+    assert sent < 1 << 20, f"Redis sent {sent:,} bytes for three reads of the worker list"
+    assert seen[-1] == ["default:w1"]
+    r.close()
+
+
+def test_a_redis_user_without_scripting_still_lists_the_workers(two_tier, own_redis):
+    """The SCAN script refused (a Redis user without EVAL): the names are filtered after SCAN, the list still read."""
+    server = own_redis(appendonly=False)
+    r = redis.Redis.from_url(server.url)
+    r.execute_command("ACL", "SETUSER", "dash", "on", ">pw", "~*", "+@all", "-eval", "-evalsha", "-script")
+    r.set(f"{PREFIX}presence:default:w1", orjson.dumps({"capabilities": ["code"]}), ex=300)
+    r.set(f"{PREFIX}presence:default:" + "n" * 4096, orjson.dumps({"capabilities": ["code"]}), ex=300)
+    url = f"redis://dash:pw@127.0.0.1:{server.port}/0"
+    g = two_tier(dispatch={"redis_url": url, "prefix": PREFIX}, observability={"dashboard": {"enabled": True}})
+    t = httpx.get(g.url + "/dashboard/api/topology", timeout=30).json()
+    assert t["presence_error"] is None
+    assert [w["id"] for w in t["workers"]] == ["default:w1"]
+    r.close()
