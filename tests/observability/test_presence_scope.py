@@ -79,3 +79,35 @@ def test_a_redis_user_without_scripting_still_lists_the_workers(two_tier, own_re
     assert t["presence_error"] is None
     assert [w["id"] for w in t["workers"]] == ["default:w1"]
     r.close()
+
+
+async def test_a_walk_that_never_finishes_is_given_up_and_the_next_one_starts(monkeypatch):
+    """A presence source whose read hangs after one good list (a Redis answering a byte at a time inside its socket
+    timeout; any `PresenceSource`): the last list was shown for ever with no error, and no walk started again."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from tierwise.observability import topology
+
+    class Hangs:
+        calls = 0
+
+        async def workers(self) -> list[dict]:
+            self.calls += 1
+            if self.calls == 1:
+                return [{"id": "w1", "capabilities": ["code"]}]
+            await asyncio.Event().wait()  # never answers
+            return []
+
+    monkeypatch.setattr(topology, "WAIT_S", 0.05)
+    monkeypatch.setattr(topology, "WALK_S", 0.3)
+    source = Hangs()
+    topo = topology.Topology(SimpleNamespace(cfg=None), None, source=source, refresh_s=0.01)
+    assert [w["id"] for w in await topo.workers()] == ["w1"] and topo.presence_error is None
+    await asyncio.sleep(0.02)
+    await topo.workers()  # the second walk starts, and hangs: the caller takes the last list after WAIT_S
+    assert "slow" in (topo.presence_error or ""), "a hung walk showed the old list as current"
+    await asyncio.sleep(0.4)  # past WALK_S
+    await topo.workers()
+    assert source.calls == 3, f"{source.calls} walks: a hung walk was never given up"
+    await topo.close()

@@ -30,6 +30,10 @@ CACHE_S = 0.5  # seconds the worker list is reused by default (observability.das
 # A caller (a dashboard poll, a scrape) waits at most this long for a walk of the presence keys, then takes the list
 # the last walk left: a slow Redis must not hold /metrics past a scraper's timeout.
 WAIT_S = 2.0
+# A walk is given up after this long (and the next caller starts another): one that never finished (a source that
+# hangs: a Redis answering a byte at a time within its socket timeout, a PresenceSource of another kind) kept the
+# last list shown for ever, with no error, and no walk ever started again (session 34, review34e).
+WALK_S = 30.0
 
 
 def _set_by_any_process(gauge: Any) -> set[str]:
@@ -234,14 +238,16 @@ class Topology:
             self._walk = asyncio.ensure_future(self._read())
         if self._walk is not None:
             await asyncio.wait((self._walk,), timeout=WAIT_S)  # (not cancelled when this caller gives up)
-            if self._walk is not None and not self._at:  # no walk has finished yet: the page says why it is empty
-                self.presence_error = "presence source slow (still reading the worker list)"
+            if self._walk is not None:  # the page says why the list is empty, or old
+                self.presence_error = ("presence source slow (still reading the worker list)" if not self._at else
+                                       f"presence source slow (the worker list is {time.monotonic() - self._at:.0f} s old)")
         return self._workers
 
     async def _read(self) -> None:
         assert self.source is not None
         try:
-            self._workers = await self.source.workers()
+            async with asyncio.timeout(WALK_S):
+                self._workers = await self.source.workers()
             self.presence_error = None
         except Exception as e:  # Redis away: say so, keep the page working
             self.presence_error = f"presence source unavailable ({type(e).__name__})"
