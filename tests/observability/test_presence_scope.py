@@ -111,3 +111,23 @@ async def test_a_walk_that_never_finishes_is_given_up_and_the_next_one_starts(mo
     await topo.workers()
     assert source.calls == 3, f"{source.calls} walks: a hung walk was never given up"
     await topo.close()
+
+
+def test_a_redis_that_refuses_memory_usage_still_reads_honest_hash_records(two_tier, own_redis):
+    """obs5 bounded a hash record by `MEMORY USAGE`: a Redis user without it (an ACL like tierwise's own, a managed
+    Redis that disables the command) read every hash record as too big: its capabilities not listed."""
+    server = own_redis(appendonly=False)
+    r = redis.Redis.from_url(server.url)
+    r.execute_command("ACL", "SETUSER", "dash", "on", ">pw", "~*", "+@all", "-memory")
+    r.hset(f"{PREFIX}presence:default:hash", mapping={"capabilities": "vision,code", "status": "online"})
+    r.hset(f"{PREFIX}presence:default:big", mapping={"capabilities": "code," + "x" * (1 << 20), "status": "online"})
+    r.hset(f"{PREFIX}presence:default:bigname", mapping={"n" * (1 << 20): "x", "capabilities": "code"})
+    url = f"redis://dash:pw@127.0.0.1:{server.port}/0"
+    g = two_tier(dispatch={"redis_url": url, "prefix": PREFIX}, observability={"dashboard": {"enabled": True}})
+    before = int(r.info("stats")["total_net_output_bytes"])
+    t = httpx.get(g.url + "/dashboard/api/topology", timeout=30).json()
+    sent = int(r.info("stats")["total_net_output_bytes"]) - before
+    assert {w["id"]: w["capabilities"] for w in t["workers"]} == {
+        "default:hash": ["vision", "code"], "default:big": [], "default:bigname": ["code"]}
+    assert sent < 256 << 10, f"Redis sent {sent:,} bytes for one read of the worker list"
+    r.close()

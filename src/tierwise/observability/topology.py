@@ -24,8 +24,10 @@ PRESENCE_PREFIX = "tierwise:presence:"
 MAX_WORKERS = 500
 # A presence record is written by the worker itself (untrusted): a larger one is listed without being read.
 MAX_RECORD_BYTES = 64 << 10
-MAX_RECORD_FIELDS = 64
-MAX_HASH_BYTES = 2 * MAX_RECORD_BYTES  # a hash record's memory in Redis, its fields' names and values and overhead
+# The fields of a hash record the list shows: only these are measured (HSTRLEN) and read (HMGET), so neither an
+# unknown field of any size or name nor a Redis refusing `MEMORY USAGE` (obs5's bound: every hash record then read
+# as too big) changes what an honest record shows (session 34, review34e).
+HASH_FIELDS = ("capabilities", "capability", "status", "locality", "region", "tenant", "version")
 CACHE_S = 0.5  # seconds the worker list is reused by default (observability.dashboard.presence_refresh)
 # A caller (a dashboard poll, a scrape) waits at most this long for a walk of the presence keys, then takes the list
 # the last walk left: a slow Redis must not hold /metrics past a scraper's timeout.
@@ -95,24 +97,21 @@ class RedisPresence:
         ttls = [t for _, t in heads]
 
         def size(p: Any, key: Any, kind: Any) -> Any:
-            # A string by its length; a hash by its fields and by Redis's count of its memory (MEMORY USAGE:
-            # its names and values, which HLEN alone left unbounded: 8 MB fields were read whole).
-            return p.strlen(key) if kind == "string" else p.hlen(key).memory_usage(key, samples=0)
+            # A string by its length; a hash by the lengths of the fields shown (HGETALL read 8 MB fields whole).
+            if kind == "string":
+                return p.strlen(key)
+            for f in HASH_FIELDS:
+                p.hstrlen(key, f)
+            return p
 
         readable = [i for i, kind in enumerate(kinds) if kind in ("string", "hash")]
         sizes = await self._each([(keys[i], kinds[i]) for i in readable], lambda p, kk: size(p, *kk), per=None)
         small: list[int] = []
         for i, got in zip(readable, sizes, strict=True):
-            if kinds[i] == "string":
-                ok = isinstance(got[0], int) and got[0] <= MAX_RECORD_BYTES
-            else:
-                fields, memory = got
-                ok = (isinstance(fields, int) and fields <= MAX_RECORD_FIELDS and isinstance(memory, int)
-                      and memory <= MAX_HASH_BYTES)
-            if ok:
+            if all(isinstance(n, int) for n in got) and sum(got) <= MAX_RECORD_BYTES:
                 small.append(i)
         values = dict(zip(small, await self._each(
-            [(keys[i], kinds[i]) for i in small], lambda p, kk: p.get(kk[0]) if kk[1] == "string" else p.hgetall(kk[0])),
+            [(keys[i], kinds[i]) for i in small], lambda p, kk: p.get(kk[0]) if kk[1] == "string" else p.hmget(kk[0], HASH_FIELDS)),
             strict=True))
         out = [self._record(keys[i], kinds[i], values.get(i), ttls[i]) for i in readable]
         out.sort(key=lambda w: w["id"])
@@ -167,9 +166,9 @@ class RedisPresence:
     def _record(self, key: Any, kind: str, raw: Any, ttl: Any) -> dict[str, Any]:
         k = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
         info: dict[str, Any] = {}
-        if kind == "hash" and isinstance(raw, dict):
-            info = {(a.decode("utf-8", "replace") if isinstance(a, bytes) else a): (
-                b.decode("utf-8", "replace") if isinstance(b, bytes) else b) for a, b in raw.items()}
+        if kind == "hash" and isinstance(raw, list):
+            info = {a: (b.decode("utf-8", "replace") if isinstance(b, bytes) else b)
+                    for a, b in zip(HASH_FIELDS, raw, strict=False) if b is not None}
         elif kind == "string" and isinstance(raw, (bytes, str)) and raw:
             try:
                 v = orjson.loads(raw)
