@@ -131,3 +131,34 @@ def test_a_redis_that_refuses_memory_usage_still_reads_honest_hash_records(two_t
         "default:hash": ["vision", "code"], "default:big": [], "default:bigname": ["code"]}
     assert sent < 256 << 10, f"Redis sent {sent:,} bytes for one read of the worker list"
     r.close()
+
+
+async def test_no_walk_starts_once_the_topology_is_closing(monkeypatch):
+    """A dashboard poll or a scrape arriving while the gateway shuts the topology down (or after) started a new walk
+    on the presence client being closed (a connection left open past the loop's end)."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from tierwise.observability import topology
+
+    class Slow:
+        calls = 0
+
+        async def workers(self) -> list[dict]:
+            self.calls += 1
+            await asyncio.sleep(0.2)
+            return []
+
+        async def aclose(self) -> None:
+            await asyncio.sleep(0.05)
+
+    monkeypatch.setattr(topology, "WAIT_S", 0.01)
+    source = Slow()
+    topo = topology.Topology(SimpleNamespace(cfg=None), None, source=source, refresh_s=0.0)
+    await topo.workers()  # a walk running
+    closing = asyncio.ensure_future(topo.close())
+    await asyncio.sleep(0)
+    await topo.workers()  # a poll arriving during the shutdown
+    await closing
+    await topo.workers()  # and after it
+    assert source.calls == 1, f"{source.calls} walks: one started on a closing presence source"

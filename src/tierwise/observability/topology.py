@@ -211,10 +211,13 @@ class Topology:
         self._gauged: dict[str, int] = {}  # capability label -> workers, as last set on tierwise_workers_present
         self.presence_error: str | None = None
         self._walk: asyncio.Future[None] | None = None  # the walk of the presence keys in progress
+        self._closed = False
 
     async def close(self) -> None:
         """At the gateway's shutdown: the presence source's connections (left open, the collector found them after
-        the loop had closed: "unclosed Connection", "Event loop is closed")."""
+        the loop had closed: "unclosed Connection", "Event loop is closed"). No walk starts after this: a poll or
+        scrape arriving while (or after) it ran started one on the client being closed."""
+        self._closed = True
         walk, self._walk = self._walk, None
         if walk is not None:
             walk.cancel()
@@ -233,7 +236,7 @@ class Topology:
         a walk, the walks (and Redis connections) piled up, one more each poll (session 34, obs5)."""
         if self.source is None:
             return []
-        if self._walk is None and time.monotonic() - self._at > self.refresh_s:
+        if self._walk is None and time.monotonic() - self._at > self.refresh_s and not self._closed:
             self._walk = asyncio.ensure_future(self._read())
         if self._walk is not None:
             await asyncio.wait((self._walk,), timeout=WAIT_S)  # (not cancelled when this caller gives up)
