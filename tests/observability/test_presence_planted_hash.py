@@ -16,10 +16,10 @@ def test_a_huge_presence_hash_is_listed_without_being_read(two_tier, own_redis):
     server = own_redis(appendonly=False)
     r = redis.Redis.from_url(server.url)
     prefix = "obs5:"
-    r.hset(f"{prefix}presence:big", mapping={"capabilities": "code," + "x" * (8 << 20), "status": "online"})
-    r.expire(f"{prefix}presence:big", 300)
-    r.set(f"{prefix}presence:small", '{"capabilities": ["code"]}', ex=300)
-    r.hset(f"{prefix}presence:hash", mapping={"capabilities": "vision,code", "status": "online"})
+    r.hset(f"{prefix}presence:default:big", mapping={"capabilities": "code," + "x" * (8 << 20), "status": "online"})
+    r.expire(f"{prefix}presence:default:big", 300)
+    r.set(f"{prefix}presence:default:small", '{"capabilities": ["code"]}', ex=300)
+    r.hset(f"{prefix}presence:default:hash", mapping={"capabilities": "vision,code", "status": "online"})
     g = two_tier(dispatch={"redis_url": server.url, "prefix": prefix},
                  observability={"metrics": {"enabled": True},
                                 "dashboard": {"enabled": True, "presence_refresh": 0.05}})
@@ -32,5 +32,5 @@ def test_a_huge_presence_hash_is_listed_without_being_read(two_tier, own_redis):
         time.sleep(0.1)  # past presence_refresh: the next call reads the list again
     sent = int(r.info("stats")["total_net_output_bytes"]) - before
     assert sent < 1 << 20, f"Redis sent {sent:,} bytes for three reads of the worker list"
-    assert seen[-1] == {"big": [], "hash": ["vision", "code"], "small": ["code"]}  # listed, unread; the honest ones whole
+    assert seen[-1] == {"default:big": [], "default:hash": ["vision", "code"], "default:small": ["code"]}  # listed, unread; the honest ones whole
     r.close()

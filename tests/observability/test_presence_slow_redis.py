@@ -53,7 +53,7 @@ def presence():
 def test_one_presence_walk_at_a_time_against_a_slow_redis(two_tier, presence):
     r, prefix = presence
     for i in range(30):
-        r.set(f"{prefix}presence:w{i:02d}", orjson.dumps({"capabilities": ["code"]}), ex=300)
+        r.set(f"{prefix}presence:default:w{i:02d}", orjson.dumps({"capabilities": ["code"]}), ex=300)
     proxy = CountingProxy(REDIS_PORT)
     proxy.delay = 0.05  # each command ~0.1 s there and back: a walk of 30 workers takes ~12 s
     try:

@@ -83,7 +83,7 @@ def test_advisor_call_is_its_own_client_span(two_tier, openai_up, anthropic_up, 
 
 
 def test_traceparent_is_honoured_and_passed_upstream(two_tier, openai_up, anthropic_up, receiver):
-    g = two_tier(**tracing(receiver.url))
+    g = two_tier(**tracing(receiver.url, trust_traceparent=True))
     trace_id, parent = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
     anthropic_up.script(Reply(text="hi"))
     r = httpx.post(g.url + "/v1/chat/completions", json={"model": "main", "messages": MSG},
@@ -97,7 +97,7 @@ def test_traceparent_is_honoured_and_passed_upstream(two_tier, openai_up, anthro
 
 
 def test_streams_and_unsampled_parents(two_tier, openai_up, anthropic_up, receiver):
-    g = two_tier(**tracing(receiver.url))
+    g = two_tier(**tracing(receiver.url, trust_traceparent=True))
     anthropic_up.script(Reply(text="a b c"))
     with ant(g).messages.stream(model="main", max_tokens=50, messages=MSG) as s:
         s.get_final_message()
@@ -115,6 +115,25 @@ def test_streams_and_unsampled_parents(two_tier, openai_up, anthropic_up, receiv
     g.gateway.observer.exporter.flush()
     assert len(receiver.spans) == before
     assert g.gateway.observer.exporter.encoder.fallbacks == 0  # the C writer (when built) wrote every record
+
+
+def test_an_untrusted_clients_traceparent_neither_forces_sampling_nor_picks_the_trace(
+        two_tier, openai_up, anthropic_up, receiver):
+    """By default (`trust_traceparent: false`) a client's `traceparent` is ignored, as an edge proxy does with an
+    untrusted caller's trace headers: with the sampled flag it forced every request it sent to be traced and exported
+    at `sample_ratio: 0` (each request's spans queued for the OTLP receiver, crowding out the sampled ones), and the
+    client chose the trace id its requests were filed under (another service's trace)."""
+    g = two_tier(**tracing(receiver.url, sample_ratio=0.0))
+    trace_id, parent = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    for _ in range(5):
+        anthropic_up.script(Reply(text="hi"))
+        r = httpx.post(g.url + "/v1/chat/completions", json={"model": "main", "messages": MSG},
+                       headers={"traceparent": f"00-{trace_id}-{parent}-01"})
+        assert r.status_code == 200
+        sent = anthropic_up.requests[-1].headers["traceparent"]
+        assert trace_id not in sent and sent.endswith("-00")  # our own trace, unsampled as the ratio says
+    g.gateway.observer.exporter.flush()
+    assert receiver.spans == [], f"{len(receiver.spans)} spans exported at sample_ratio 0 for a client's traceparent"
 
 
 def test_sample_ratio_zero_exports_nothing(two_tier, openai_up, anthropic_up, receiver):

@@ -37,18 +37,18 @@ def _scrape_after_cache(url: str) -> dict:
 
 def test_a_capability_whose_workers_left_reads_zero(two_tier, presence):
     r, prefix = presence
-    r.set(f"{prefix}presence:w1", orjson.dumps({"capabilities": ["code", "vision"]}), ex=60)
-    r.set(f"{prefix}presence:w2", orjson.dumps({"capabilities": ["code"]}), ex=60)
+    r.set(f"{prefix}presence:default:w1", orjson.dumps({"capabilities": ["code", "vision"]}), ex=60)
+    r.set(f"{prefix}presence:default:w2", orjson.dumps({"capabilities": ["code"]}), ex=60)
     g = two_tier(dispatch={"redis_url": REDIS_URL, "prefix": prefix},
                  observability={"metrics": {"enabled": True}, "dashboard": DASHBOARD})
     m = scrape(g.url)
     assert total(m, "tierwise_workers_present", capability="code") == 2
     assert total(m, "tierwise_workers_present", capability="vision") == 1
-    r.delete(f"{prefix}presence:w1")  # w1 stops (its presence key expires)
+    r.delete(f"{prefix}presence:default:w1")  # w1 stops (its presence key expires)
     m = _scrape_after_cache(g.url)
     assert total(m, "tierwise_workers_present", capability="code") == 1
     assert total(m, "tierwise_workers_present", capability="vision") == 0
-    r.delete(f"{prefix}presence:w2")
+    r.delete(f"{prefix}presence:default:w2")
     m = _scrape_after_cache(g.url)
     assert total(m, "tierwise_workers_present", capability="code") == 0
 
@@ -57,12 +57,12 @@ def test_the_presence_list_is_reused_for_presence_refresh_seconds(two_tier, pres
     """`dashboard.presence_refresh` sets how long the list read from Redis is reused (the tests above set it short to
     wait less): at a minute, a worker that left still counts a default refresh later."""
     r, prefix = presence
-    r.set(f"{prefix}presence:w1", orjson.dumps({"capabilities": ["code"]}), ex=60)
+    r.set(f"{prefix}presence:default:w1", orjson.dumps({"capabilities": ["code"]}), ex=60)
     g = two_tier(dispatch={"redis_url": REDIS_URL, "prefix": prefix},
                  observability={"metrics": {"enabled": True},
                                 "dashboard": {"presence_redis_url": REDIS_URL, "presence_refresh": 60}})
     assert total(scrape(g.url), "tierwise_workers_present", capability="code") == 1
-    r.delete(f"{prefix}presence:w1")
+    r.delete(f"{prefix}presence:default:w1")
     time.sleep(topology.CACHE_S + 0.1)  # past the default refresh: the list is read again only without the setting
     assert total(scrape(g.url), "tierwise_workers_present", capability="code") == 1
 
@@ -70,7 +70,7 @@ def test_the_presence_list_is_reused_for_presence_refresh_seconds(two_tier, pres
 def test_capabilities_past_the_label_cap_add_up_under_other(two_tier, presence):
     r, prefix = presence
     for w in range(3):
-        r.set(f"{prefix}presence:w{w}", orjson.dumps({"capabilities": [f"cap{w}"]}), ex=60)
+        r.set(f"{prefix}presence:default:w{w}", orjson.dumps({"capabilities": [f"cap{w}"]}), ex=60)
     g = two_tier(dispatch={"redis_url": REDIS_URL, "prefix": prefix},
                  observability={"metrics": {"enabled": True, "max_label_values": 1},
                                 "dashboard": DASHBOARD})
@@ -94,9 +94,9 @@ def test_with_several_gateway_processes_a_gone_capability_reads_zero_whichever_a
     proc, url = serve_processes(tmp_path, cfg)
     try:
         for i in range(8):  # each scrape lands on either process (a new connection each): one sees the workers come
-            r.set(f"{prefix}presence:w{i}", orjson.dumps({"capabilities": [f"cap{i}"]}), ex=60)
+            r.set(f"{prefix}presence:default:w{i}", orjson.dumps({"capabilities": [f"cap{i}"]}), ex=60)
             assert total(_scrape_after_cache(url), "tierwise_workers_present", capability=f"cap{i}") == 1
-            r.delete(f"{prefix}presence:w{i}")  # and go
+            r.delete(f"{prefix}presence:default:w{i}")  # and go
             for _ in range(2):
                 m = _scrape_after_cache(url)
                 assert total(m, "tierwise_workers_present", capability=f"cap{i}") == 0, (i, m)

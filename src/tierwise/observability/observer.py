@@ -189,6 +189,9 @@ class Observer:
             self.live = LiveFeed(cfg.dashboard.recent)
         self.tracing = self.exporter is not None
         self.ratio = cfg.tracing.sample_ratio
+        # The header a request's trace context is read from: none unless the operator trusts the callers (a client
+        # with the sampled flag set forced tracing at any sample_ratio and chose its trace ids, session 34).
+        self.parent_header = "traceparent" if cfg.tracing.trust_traceparent else ""
         self.capture = cfg.tracing.capture_content
         self._ref_prices: dict[str, Any] = {}  # route -> reference model's prices (config: fixed), see _per_token
         # (the reference cost is worked out for the metrics and the dashboard's totals, not for spans alone)
@@ -210,7 +213,7 @@ class Observer:
         notes = ctx.notes
         ids = notes.get(NOTE)
         if ids is None:
-            ids = notes[NOTE] = new_ids(req.headers.get("traceparent"), self.ratio)
+            ids = notes[NOTE] = new_ids(req.headers.get(self.parent_header), self.ratio)
         index = len(ctx.trace.steps) - 1
         if ids[CALLS] is None and ids[FIRST_HEADER] is not None:  # the request's first call: ready-made
             ids[CALLS] = {index: ids[FIRST_CALL]}
@@ -230,7 +233,7 @@ class Observer:
             ids: TraceIds | None = None
             content = None
             if self.tracing:
-                ids = notes.get(NOTE) or ids_for(ctx, req.headers, self.ratio)
+                ids = notes.get(NOTE) or ids_for(ctx, req.headers, self.ratio, self.parent_header)
                 if self.capture and ids[SAMPLED] and not protected(ctx, req):
                     content = content_of(req)
             requested = notes.get("requested_model") or req.model
@@ -280,7 +283,7 @@ class Observer:
         try:
             up = parent.notes.get(NOTE) if parent is not None else None
             if up is None:
-                ids = ids_for(ctx, req.headers, self.ratio)
+                ids = ids_for(ctx, req.headers, self.ratio, self.parent_header)
             else:
                 ids = ctx.notes[NOTE] = [up[TRACE], span_id(), up[SPAN], up[SAMPLED], None, None, None]
             if not ids[SAMPLED]:

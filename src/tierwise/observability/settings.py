@@ -23,7 +23,12 @@ class MetricsConfig(_Strict):
 class TracingConfig(_Strict):
     endpoint: str | None = Field(
         None, description="OTLP/HTTP traces URL, e.g. http://127.0.0.1:4318/v1/traces; unset: no spans")
-    sample_ratio: float = Field(1.0, ge=0.0, le=1.0, description="share of requests traced (parent-based)")
+    sample_ratio: float = Field(1.0, ge=0.0, le=1.0, description="share of requests traced (by trace id; with "
+                                "`trust_traceparent`, a caller's sampled flag decides first)")
+    trust_traceparent: bool = Field(
+        False, description="honour a client's incoming W3C `traceparent` (join its trace, follow its sampled flag): "
+        "only for callers you trust (your own services behind the gateway). Off, the header is ignored: a client "
+        "could otherwise force every request it sends to be traced whatever `sample_ratio` says, and pick trace ids")
     capture_content: bool = Field(
         False, description="put request messages on spans (never for privacy-protected requests)")
     service_name: str = Field("tierwise", min_length=1, max_length=100, description="OTel service.name")

@@ -24,12 +24,18 @@ PRESENCE_PREFIX = "tierwise:presence:"
 MAX_WORKERS = 500
 # A presence record is written by the worker itself (untrusted): a larger one is listed without being read.
 MAX_RECORD_BYTES = 64 << 10
-MAX_RECORD_FIELDS = 64
-MAX_HASH_BYTES = 2 * MAX_RECORD_BYTES  # a hash record's memory in Redis, its fields' names and values and overhead
+# The fields of a hash record the list shows: only these are measured (HSTRLEN) and read (HMGET), so neither an
+# unknown field of any size or name nor a Redis refusing `MEMORY USAGE` (obs5's bound: every hash record then read
+# as too big) changes what an honest record shows (session 34, review34e).
+HASH_FIELDS = ("capabilities", "capability", "status", "locality", "region", "tenant", "version")
 CACHE_S = 0.5  # seconds the worker list is reused by default (observability.dashboard.presence_refresh)
 # A caller (a dashboard poll, a scrape) waits at most this long for a walk of the presence keys, then takes the list
 # the last walk left: a slow Redis must not hold /metrics past a scraper's timeout.
 WAIT_S = 2.0
+# A walk is given up after this long (and the next caller starts another): one that never finished (a source that
+# hangs: a Redis answering a byte at a time within its socket timeout, a PresenceSource of another kind) kept the
+# last list shown for ever, with no error, and no walk ever started again (session 34, review34e).
+WALK_S = 30.0
 
 
 def _set_by_any_process(gauge: Any) -> set[str]:
@@ -50,12 +56,31 @@ class PresenceSource(Protocol):
     async def workers(self) -> list[dict[str, Any]]: ...
 
 
+# A presence key's name is `<prefix>presence:<tenant>:<worker>`, each part at most 64 characters: a longer name
+# (planted: Redis takes names up to 512 MB) is dropped inside Redis, so no SCAN reply carries it (session 34).
+MAX_KEY_BYTES = 512
+# One SCAN step, its names filtered by length in Redis: the reply holds only names a worker could have written.
+_SCAN_SHORT = """
+local r = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
+local keep, limit = {}, tonumber(ARGV[4])
+for _, k in ipairs(r[2]) do
+  if #k <= limit then keep[#keep + 1] = k end
+end
+return {r[1], keep}
+"""
+
+
 class RedisPresence:
-    def __init__(self, url: str, prefix: str = PRESENCE_PREFIX) -> None:
+    def __init__(self, url: str, prefix: str = PRESENCE_PREFIX, tenant: str | None = None) -> None:
+        """`tenant`: only that tenant's records (`<prefix><tenant>:*`), as the dispatch section's tenant sees its
+        workers; None lists every tenant's (an operator's view)."""
         import redis.asyncio as redis
 
         self.client = redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
         self.prefix = prefix
+        self.match = f"{prefix}{tenant}:*" if tenant else prefix + "*"  # (names hold no glob characters: config)
+        self._scan_short: Any = self.client.register_script(_SCAN_SHORT)
+        self._scripts = True  # False once Redis refused the script (a user without EVAL, scripting disabled)
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -64,11 +89,7 @@ class RedisPresence:
         """The presence records, read in four round trips whatever their number (SCAN, then three pipelines) (each record took four
         round trips of its own: 500 workers, 132 ms of the gateway's CPU and 565 ms a read on this machine, longer
         than `presence_refresh`; session 34, obs5)."""
-        keys: list[Any] = []
-        async for key in self.client.scan_iter(match=self.prefix + "*", count=200):
-            if len(keys) >= MAX_WORKERS:
-                break
-            keys.append(key)
+        keys = await self._keys()
         if not keys:
             return []
         heads = await self._each(keys, lambda p, k: p.type(k).ttl(k), per=None)
@@ -76,28 +97,52 @@ class RedisPresence:
         ttls = [t for _, t in heads]
 
         def size(p: Any, key: Any, kind: Any) -> Any:
-            # A string by its length; a hash by its fields and by Redis's count of its memory (MEMORY USAGE:
-            # its names and values, which HLEN alone left unbounded: 8 MB fields were read whole).
-            return p.strlen(key) if kind == "string" else p.hlen(key).memory_usage(key, samples=0)
+            # A string by its length; a hash by the lengths of the fields shown (HGETALL read 8 MB fields whole).
+            if kind == "string":
+                return p.strlen(key)
+            for f in HASH_FIELDS:
+                p.hstrlen(key, f)
+            return p
 
         readable = [i for i, kind in enumerate(kinds) if kind in ("string", "hash")]
         sizes = await self._each([(keys[i], kinds[i]) for i in readable], lambda p, kk: size(p, *kk), per=None)
         small: list[int] = []
         for i, got in zip(readable, sizes, strict=True):
-            if kinds[i] == "string":
-                ok = isinstance(got[0], int) and got[0] <= MAX_RECORD_BYTES
-            else:
-                fields, memory = got
-                ok = (isinstance(fields, int) and fields <= MAX_RECORD_FIELDS and isinstance(memory, int)
-                      and memory <= MAX_HASH_BYTES)
-            if ok:
+            if all(isinstance(n, int) for n in got) and sum(got) <= MAX_RECORD_BYTES:
                 small.append(i)
         values = dict(zip(small, await self._each(
-            [(keys[i], kinds[i]) for i in small], lambda p, kk: p.get(kk[0]) if kk[1] == "string" else p.hgetall(kk[0])),
+            [(keys[i], kinds[i]) for i in small], lambda p, kk: p.get(kk[0]) if kk[1] == "string" else p.hmget(kk[0], HASH_FIELDS)),
             strict=True))
         out = [self._record(keys[i], kinds[i], values.get(i), ttls[i]) for i in readable]
         out.sort(key=lambda w: w["id"])
         return out
+
+    async def _keys(self) -> list[Any]:
+        """The presence keys' names, at most MAX_WORKERS, none longer than MAX_KEY_BYTES: a planted name of many
+        megabytes came back in every SCAN reply and went out again in each of the walk's pipelines."""
+        from redis.exceptions import ResponseError
+
+        keys: list[Any] = []
+        if self._scripts:
+            cursor: Any = 0
+            try:
+                while len(keys) < MAX_WORKERS:
+                    cursor, got = await self._scan_short(args=[cursor, self.match, 200, MAX_KEY_BYTES])
+                    keys += got
+                    if int(cursor) == 0:
+                        break
+                return keys[:MAX_WORKERS]
+            except ResponseError as e:  # refused (NOPERM, no scripting): the names filtered here instead
+                log.warning("presence: Redis refused the SCAN script (%s); long key names are dropped after SCAN",
+                            type(e).__name__)
+                self._scripts = False
+                keys = []
+        async for key in self.client.scan_iter(match=self.match, count=200):
+            if len(keys) >= MAX_WORKERS:
+                break
+            if len(key) <= MAX_KEY_BYTES:
+                keys.append(key)
+        return keys
 
     async def _each(self, items: list[Any], add: Any, per: int | None = 1) -> list[Any]:
         """One pipelined round trip: `add(pipe, item)` queues each item's command(s); the replies, one per item
@@ -121,9 +166,9 @@ class RedisPresence:
     def _record(self, key: Any, kind: str, raw: Any, ttl: Any) -> dict[str, Any]:
         k = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
         info: dict[str, Any] = {}
-        if kind == "hash" and isinstance(raw, dict):
-            info = {(a.decode("utf-8", "replace") if isinstance(a, bytes) else a): (
-                b.decode("utf-8", "replace") if isinstance(b, bytes) else b) for a, b in raw.items()}
+        if kind == "hash" and isinstance(raw, list):
+            info = {a: (b.decode("utf-8", "replace") if isinstance(b, bytes) else b)
+                    for a, b in zip(HASH_FIELDS, raw, strict=False) if b is not None}
         elif kind == "string" and isinstance(raw, (bytes, str)) and raw:
             try:
                 v = orjson.loads(raw)
@@ -156,16 +201,23 @@ class Topology:
         dispatch = getattr(getattr(gateway, "cfg", None), "dispatch", None)
         # Workers announce themselves under the dispatch section's key prefix (tierwise: by default).
         prefix = f"{dispatch.prefix}presence:" if dispatch is not None else PRESENCE_PREFIX
-        self.source: PresenceSource | None = source or (RedisPresence(presence_url, prefix) if presence_url else None)
+        # With a dispatch section, its tenant's workers only: a gateway of tenant A listed tenant B's worker ids,
+        # capabilities and locality and counted them in tierwise_workers_present (session 34, obs5's left item).
+        tenant = dispatch.tenant if dispatch is not None else None
+        self.source: PresenceSource | None = source or (
+            RedisPresence(presence_url, prefix, tenant) if presence_url else None)
         self._workers: list[dict[str, Any]] = []
         self._at = 0.0
         self._gauged: dict[str, int] = {}  # capability label -> workers, as last set on tierwise_workers_present
         self.presence_error: str | None = None
         self._walk: asyncio.Future[None] | None = None  # the walk of the presence keys in progress
+        self._closed = False
 
     async def close(self) -> None:
         """At the gateway's shutdown: the presence source's connections (left open, the collector found them after
-        the loop had closed: "unclosed Connection", "Event loop is closed")."""
+        the loop had closed: "unclosed Connection", "Event loop is closed"). No walk starts after this: a poll or
+        scrape arriving while (or after) it ran started one on the client being closed."""
+        self._closed = True
         walk, self._walk = self._walk, None
         if walk is not None:
             walk.cancel()
@@ -184,18 +236,20 @@ class Topology:
         a walk, the walks (and Redis connections) piled up, one more each poll (session 34, obs5)."""
         if self.source is None:
             return []
-        if self._walk is None and time.monotonic() - self._at > self.refresh_s:
+        if self._walk is None and time.monotonic() - self._at > self.refresh_s and not self._closed:
             self._walk = asyncio.ensure_future(self._read())
         if self._walk is not None:
             await asyncio.wait((self._walk,), timeout=WAIT_S)  # (not cancelled when this caller gives up)
-            if self._walk is not None and not self._at:  # no walk has finished yet: the page says why it is empty
-                self.presence_error = "presence source slow (still reading the worker list)"
+            if self._walk is not None:  # the page says why the list is empty, or old
+                self.presence_error = ("presence source slow (still reading the worker list)" if not self._at else
+                                       f"presence source slow (the worker list is {time.monotonic() - self._at:.0f} s old)")
         return self._workers
 
     async def _read(self) -> None:
         assert self.source is not None
         try:
-            self._workers = await self.source.workers()
+            async with asyncio.timeout(WALK_S):
+                self._workers = await self.source.workers()
             self.presence_error = None
         except Exception as e:  # Redis away: say so, keep the page working
             self.presence_error = f"presence source unavailable ({type(e).__name__})"

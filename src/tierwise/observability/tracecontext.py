@@ -109,10 +109,11 @@ def new_ids(header: str | None, ratio: float) -> TraceIds:
     return ids
 
 
-def ids_for(ctx: Any, headers: dict[str, str], ratio: float) -> TraceIds:
+def ids_for(ctx: Any, headers: dict[str, str], ratio: float, parent_header: str = "traceparent") -> TraceIds:
+    """`parent_header` "" when callers' trace context is not trusted (`tracing.trust_traceparent`)."""
     ids = ctx.notes.get(NOTE)
     if ids is None:
-        ids = ctx.notes[NOTE] = new_ids(headers.get("traceparent"), ratio)
+        ids = ctx.notes[NOTE] = new_ids(headers.get(parent_header), ratio)
     return ids
 
 
