@@ -141,8 +141,8 @@ def _block(loc: str, b: Any) -> Iterator[tuple[str, str]]:
         elif b.url and payload_url(b.url):
             if opaque_url(b.url):
                 yield f"{loc}.url#bytes", OPAQUE  # round 14: bytes the scan cannot read (a gzip, KOI8-R): fails closed
-            elif (u := data_url(b.url)) is not None:
-                yield f"{loc}.url#media", media_text(u.payload)  # review34d: its metadata and words (media_text.py)
+            elif (u := data_url(b.url)) is not None and (mt := media_text(u.payload)):
+                yield f"{loc}.url#media", mt  # review34d: its metadata and words (media_text.py)
         elif b.url:
             yield f"{loc}.url", OPAQUE if opaque_text_url(b.url) else readable(b.url, url_text(b.url))
         # Strings the client chose that travel with the image: OpenAI's `detail` (any string is
@@ -159,8 +159,8 @@ def _block(loc: str, b: Any) -> Iterator[tuple[str, str]]:
             yield f"{loc}.data", readable(data, read(data, charset=declared_charset(b.media_type or "")))
         elif data and opaque(data):
             yield f"{loc}.data#bytes", OPAQUE
-        elif data:
-            yield f"{loc}.data#media", media_text(data)
+        elif data and (mt := media_text(data)):
+            yield f"{loc}.data#media", mt
         extra = getattr(b, "extra", None)
         if extra:
             yield from _json(f"{loc}.extra", extra)
@@ -415,8 +415,8 @@ def _body(loc: str, v: Any, depth: int = 0, parent: str = "", *, opaque: frozens
             if is_payload(parent, v, key, x):
                 if opaque_payload(parent, v, key, x):
                     yield f"{loc}.{key}#bytes", OPAQUE  # round 14: bytes the scan cannot read: fails closed
-                elif (m := media_payload(parent, v, key, x)) is not None:
-                    yield f"{loc}.{key}#media", media_text(m)
+                elif (m := media_payload(parent, v, key, x)) is not None and (mt := media_text(m)):
+                    yield f"{loc}.{key}#media", mt
                 continue
             if isinstance(x, str) and opaque_text_url(x):
                 yield f"{loc}.{key}#bytes", OPAQUE
@@ -437,8 +437,8 @@ def _body(loc: str, v: Any, depth: int = 0, parent: str = "", *, opaque: frozens
             elif isinstance(x, str) and payload_url(x):
                 if opaque_url(x):
                     yield f"{loc}[{i}]#bytes", OPAQUE
-                elif (u := data_url(x)) is not None:
-                    yield f"{loc}[{i}]#media", media_text(u.payload)
+                elif (u := data_url(x)) is not None and (mt := media_text(u.payload)):
+                    yield f"{loc}[{i}]#media", mt
             elif isinstance(x, str) and opaque_text_url(x):
                 yield f"{loc}[{i}]#bytes", OPAQUE
             else:
