@@ -138,3 +138,35 @@ def test_a_real_photo_with_an_icc_profile_and_xmp_ids_leaves_whole(remote):
             {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64," + b64(data)}},
             {"type": "text", "text": "Describe."}]}])
         assert b64(data) in sent(up), name
+
+
+def _zip_of(data: bytes) -> bytes:
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("a.txt", data)
+    return out.getvalue()
+
+
+_PDF = mf.make_pdf(["Quarterly plan, nothing sensitive."])
+POLYGLOTS = {
+    "pdf-then-a-zip": lambda: _PDF + _zip_of(NOTE * 3),
+    "pdf-then-a-gzip": lambda: _PDF + __import__("gzip").compress(NOTE),
+    "pdf-then-a-note": lambda: _PDF + NOTE,
+}
+
+
+@pytest.mark.parametrize("name", list(POLYGLOTS))
+@pytest.mark.parametrize("remote", ["openai", "anthropic"], indirect=True)
+def test_data_after_a_pdf_s_end_is_read_or_fails_closed(remote, openai_up, name):
+    """A PDF's text was read and the bytes after its `%%EOF` were not (readers ignore them): a zip, a gzip or a note
+    appended to a clean PDF reached the remote model with the address and card inside. Now text there is read with
+    the PDF's (a finding replaces the PDF by its redacted text) and other bytes there make the PDF unreadable (fails
+    closed: the local target answers)."""
+    g, up = remote
+    data = POLYGLOTS[name]()
+    send(g, up, openai_up, data, "application/pdf")
+    assert b64(data)[:60] not in sent(up), name
+    assert all(EMAIL.encode() not in f and b"PK\x03\x04" not in f for f in files_sent(up)), name

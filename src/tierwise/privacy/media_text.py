@@ -51,7 +51,7 @@ def media_text(payload: str) -> str:
     parts, end = _metadata(raw)
     # An image Pillow reads: its text fields, and words after its end (a note appended after a PNG's IEND or a
     # JPEG's last EOI); anything else (audio, video, a spoofed signature): words anywhere outside ICC profiles
-    parts.extend(_word_runs(_without_icc(raw[end:] if end is not None else raw)))
+    parts.extend(word_runs(_without_icc(raw[end:] if end is not None else raw)))
     return "\n\n".join(p for p in parts if p.strip())
 
 
@@ -66,7 +66,7 @@ def _plain64(payload: str) -> bytes | None:
         return b64_bytes(payload)
 
 
-def _word_runs(raw: bytes) -> list[str]:
+def word_runs(raw: bytes) -> list[str]:
     """The runs of printable bytes in `raw` that read as words (see `_MIN_RUN`), found with `bytes.translate` and
     `bytes.find` (a regex over every byte took ~15 ms per MB)."""
     mask = raw.translate(_PRINTABLE)
