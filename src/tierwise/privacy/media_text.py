@@ -38,7 +38,7 @@ _META_KEYS = ("comment", "Description", "Author", "Comment", "Title", "Copyright
 _EXIF_TEXT = (0x010E, 0x010F, 0x0110, 0x0131, 0x013B, 0x8298, 0x9286, 0x9C9B, 0x9C9C, 0x9C9D, 0x9C9E, 0x9C9F)
 
 
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=8)  # (a request's scan and redaction read a payload twice; as pdf_text's cache, 8 payloads)
 def media_text(payload: str) -> str:
     """The text base64 `payload` (a file the scan lets pass as an image, audio or video format, or a tiny one)
     carries, joined by line breaks; "" when none."""
