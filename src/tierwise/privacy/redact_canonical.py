@@ -42,19 +42,17 @@ from tierwise.canonical import (
     ToolUseBlock,
 )
 from tierwise.privacy.media_text import media_text
-from tierwise.privacy.payload_bytes import data_url, opaque
 from tierwise.privacy.pdf_text import text_of
 from tierwise.privacy.redact import FindingLike, Pseudonymizer
 from tierwise.privacy.request_scan import (
     OPAQUE_KEYS,
     binary,
+    block_medias,
     block_pdfs,
-    clean64,
     id_text,
     is_payload,
     medias_in,
     opaque_shaped,
-    opaque_url,
     payload_text,
     payload_url,
     pdfs_in,
@@ -170,7 +168,7 @@ class _Redactor:
                     or replace(b, raw=self.raw(b.raw)))
         if isinstance(b, ImageBlock) and (pdfs := block_pdfs(b)):
             return self.pdf(pdfs, "document") or b
-        if isinstance(b, ImageBlock) and (held := self.withheld(_image_media(b), "image")) is not None:
+        if isinstance(b, ImageBlock) and (held := self.withheld(block_medias(b), "image")) is not None:
             return held
         if isinstance(b, ImageBlock) and (b.url or b.data):
             # A payload that is text once decoded (round 12: `data:image/png;base64,` + a note's base64 left as
@@ -188,15 +186,6 @@ class _Redactor:
             input_schema=self.schema(t.input_schema),
             raw=self.schema(t.raw) if t.raw is not None else None,
         )
-
-
-def _image_media(b: ImageBlock) -> list[str]:
-    """The base64 of an image block's file that `media_text` reads (a data: URL's or its data), if any."""
-    if b.url and payload_url(b.url) and not opaque_url(b.url) and (u := data_url(b.url)) is not None:
-        return [u.payload]
-    if b.data and binary(d := clean64(b.data)) and not opaque(d):
-        return [d]
-    return []
 
 
 _SCHEMA_TEXT = frozenset({"description", "title"})

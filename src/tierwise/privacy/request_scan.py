@@ -396,6 +396,24 @@ async def read_pdfs(request: Request) -> None:
     pdfs = [p for m in request.messages for b in m.content for p in block_pdfs(b)]
     if pdfs:  # within one budget for the request, kept for its scan and redaction (review33d; pdf_text.read_all)
         keep(await asyncio.to_thread(read_all, pdfs))
+    medias = [p for m in request.messages for b in m.content for p in block_medias(b)]
+    if medias:  # review34d: decoding and reading a file's text is ~4-5 ms per MB; media_text keeps it for the scan
+        await asyncio.to_thread(lambda: [media_text(p) for p in medias])
+
+
+def block_medias(b: Any) -> list[str]:
+    """The base64 of the image, audio or video files (and tiny texts) a canonical block carries, whose text
+    `media_text` reads (review34d)."""
+    if isinstance(b, OtherBlock):
+        return medias_in(b.raw)
+    if isinstance(b, ToolResultBlock):
+        return [p for c in b.content for p in block_medias(c)]
+    if isinstance(b, ImageBlock):
+        if b.url and payload_url(b.url) and not opaque_url(b.url) and (u := data_url(b.url)) is not None:
+            return [u.payload]
+        if b.data and binary(d := clean64(b.data)) and not opaque(d):
+            return [d]
+    return []
 
 
 def _body(loc: str, v: Any, depth: int = 0, parent: str = "", *, opaque: frozenset[str] = OPAQUE_KEYS
