@@ -99,3 +99,25 @@ def mp3_with_comment(value: str) -> bytes:
     size = len(frame)
     syncsafe = bytes([(size >> 21) & 0x7F, (size >> 14) & 0x7F, (size >> 7) & 0x7F, size & 0x7F])
     return b"ID3\x03\x00\x00" + syncsafe + frame + MP3_FRAMES
+
+
+def _raw_profile(kind: str, data: bytes) -> str:
+    h = data.hex()
+    return f"\n{kind}\n{len(data):8d}\n" + "\n".join(h[i:i + 72] for i in range(0, len(h), 72)) + "\n"
+
+
+def png_as_imagemagick_writes(photo: bytes, xmp_creator: str | None = None) -> bytes:
+    """A PNG converted from `photo` the way ImageMagick writes one: its EXIF and ICC profile as hex dumps in `zTXt`
+    chunks (`Raw profile type exif/icc`), dates and the software in `tEXt` chunks."""
+    im = Image.open(io.BytesIO(photo))
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Raw profile type exif", _raw_profile("exif", im.info.get("exif", b"")), zip=True)
+    info.add_text("Raw profile type icc", _raw_profile("icc", im.info.get("icc_profile", b"")), zip=True)
+    if xmp_creator:
+        xmp = f'<x:xmpmeta><rdf:Description dc:creator="{xmp_creator}"/></x:xmpmeta>'.encode()
+        info.add_text("Raw profile type xmp", _raw_profile("xmp", xmp), zip=True)
+    info.add_text("date:create", "2023-05-01T10:11:12+00:00")
+    info.add_text("Software", "GIMP 2.10.34")
+    out = io.BytesIO()
+    im.resize((32, 32)).save(out, "PNG", pnginfo=info)
+    return out.getvalue()

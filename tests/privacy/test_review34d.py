@@ -170,3 +170,21 @@ def test_data_after_a_pdf_s_end_is_read_or_fails_closed(remote, openai_up, name)
     send(g, up, openai_up, data, "application/pdf")
     assert b64(data)[:60] not in sent(up), name
     assert all(EMAIL.encode() not in f and b"PK\x03\x04" not in f for f in files_sent(up)), name
+
+
+@pytest.mark.parametrize("remote", ["openai"], indirect=True)
+def test_a_png_with_imagemagick_profiles_leaves_whole_and_its_xmp_creator_is_read(remote):
+    """ImageMagick keeps a photo's EXIF and ICC profile as hex dumps in text chunks: read as text, the ICC's
+    `IEC 61966-2.1` was a phone number (hex decoded by the encoded view), and the software field after a date field
+    made a "street address" (`00` + `GIMP 2`): the image was withheld. An XMP creator in such a dump is read."""
+    from importlib import resources
+
+    g, up = remote
+    photo = resources.files("sklearn.datasets.images").joinpath("flower.jpg").read_bytes()
+    clean, dirty = mf.png_as_imagemagick_writes(photo), mf.png_as_imagemagick_writes(photo, xmp_creator=EMAIL)
+    for data in (clean, dirty):
+        oai(g).chat.completions.create(model="fb", messages=[{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64," + b64(data)}},
+            {"type": "text", "text": "Describe."}]}])
+    body = sent(up)
+    assert b64(clean) in body and b64(dirty) not in body and "withheld by the privacy guard" in body

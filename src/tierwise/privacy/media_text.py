@@ -39,20 +39,21 @@ _EXIF_TEXT = (0x010E, 0x010F, 0x0110, 0x0131, 0x013B, 0x8298, 0x9286, 0x9C9B, 0x
 
 
 @lru_cache(maxsize=8)  # (a request's scan and redaction read a payload twice; as pdf_text's cache, 8 payloads)
-def media_text(payload: str) -> str:
-    """The text base64 `payload` (a file the scan lets pass as an image, audio or video format, or a tiny one)
-    carries, joined by line breaks; "" when none."""
+def media_text(payload: str) -> tuple[str, ...]:
+    """The texts base64 `payload` (a file the scan lets pass as an image, audio or video format, or a tiny one)
+    carries, one per field or run (scanned apart: joined, a field's `00` and the next field's `GIMP 2` read as a
+    street address); () when none."""
     raw = _plain64(payload) if _PLAIN.fullmatch(payload, 0, 4096) else b64_bytes(payload)
     if not raw:
-        return ""
+        return ()
     if len(raw) < _TINY:
         got = decode(raw)
-        return got[0] if got is not None else ""
+        return (got[0],) if got is not None else ()
     parts, end = _metadata(raw)
     # An image Pillow reads: its text fields, and words after its end (a note appended after a PNG's IEND or a
     # JPEG's last EOI); anything else (audio, video, a spoofed signature): words anywhere outside ICC profiles
     parts.extend(word_runs(_without_icc(raw[end:] if end is not None else raw)))
-    return "\n\n".join(p for p in parts if p.strip())
+    return tuple(p for p in parts if p.strip())
 
 
 _PLAIN = re.compile(r"[A-Za-z0-9+/]*={0,2}")  # (the first 4 KB: `_plain64` checks the rest as it decodes)
@@ -98,7 +99,10 @@ def _metadata(raw: bytes) -> tuple[list[str], int | None]:
                 for k, v in im.info.items():
                     if not isinstance(k, str):
                         continue
-                    if "xmp" in k.lower():
+                    if k.startswith("Raw profile type"):  # ImageMagick's hex dumps of EXIF, ICC, IPTC, XMP
+                        if k.endswith("xmp"):
+                            out.extend(_xmp_values(_raw_profile(v)))
+                    elif "xmp" in k.lower():
                         out.extend(_xmp_values(_as_text(v)))
                     elif k in _META_KEYS or isinstance(v, str):
                         out.append(_as_text(v))
@@ -146,6 +150,15 @@ def _without_icc(raw: bytes) -> bytes:
         else:
             pos = i + 4
     return raw
+
+
+def _raw_profile(v: object) -> str:
+    """The bytes of an ImageMagick `Raw profile type` text (a name, a length, then hex lines) as text."""
+    lines = str(v).strip().split("\n")[2:]
+    try:
+        return bytes.fromhex("".join(x.strip() for x in lines)).decode("utf-8", "replace")
+    except ValueError:
+        return ""
 
 
 def _as_text(v: object) -> str:

@@ -122,7 +122,7 @@ class _Redactor:
         redact, as a text block saying it was withheld (review34d); None when nothing in them is redacted. The
         file cannot be edited in place: no library made for stripping metadata is installed, and re-encoding with
         Pillow would change a JPEG's pixels."""
-        texts = [t for p in payloads if (t := media_text(p))]
+        texts = [t for p in payloads for t in media_text(p)]
         if all(self.text(t) == t for t in texts):
             return None
         return TextBlock(f"[{self.text(name)}: a file withheld by the privacy guard: its metadata or text held a "

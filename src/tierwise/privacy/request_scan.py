@@ -141,8 +141,8 @@ def _block(loc: str, b: Any) -> Iterator[tuple[str, str]]:
         elif b.url and payload_url(b.url):
             if opaque_url(b.url):
                 yield f"{loc}.url#bytes", OPAQUE  # round 14: bytes the scan cannot read (a gzip, KOI8-R): fails closed
-            elif (u := data_url(b.url)) is not None and (mt := media_text(u.payload)):
-                yield f"{loc}.url#media", mt  # review34d: its metadata and words (media_text.py)
+            elif (u := data_url(b.url)) is not None:
+                yield from _media(f"{loc}.url", u.payload)  # review34d: its metadata and words (media_text.py)
         elif b.url:
             yield f"{loc}.url", OPAQUE if opaque_text_url(b.url) else readable(b.url, url_text(b.url))
         # Strings the client chose that travel with the image: OpenAI's `detail` (any string is
@@ -159,8 +159,8 @@ def _block(loc: str, b: Any) -> Iterator[tuple[str, str]]:
             yield f"{loc}.data", readable(data, read(data, charset=declared_charset(b.media_type or "")))
         elif data and opaque(data):
             yield f"{loc}.data#bytes", OPAQUE
-        elif data and (mt := media_text(data)):
-            yield f"{loc}.data#media", mt
+        elif data:
+            yield from _media(f"{loc}.data", data)
         extra = getattr(b, "extra", None)
         if extra:
             yield from _json(f"{loc}.extra", extra)
@@ -268,6 +268,12 @@ def opaque_payload(parent: str, d: dict[str, Any], key: str, v: Any) -> bool:
     if key == "data" and (d.get("type") in _BINARY_TYPES or parent == "input_audio"):
         return d.get("type") != "redacted_thinking" and opaque(clean64(v))
     return opaque_url(v)
+
+
+def _media(loc: str, payload: str) -> Iterator[tuple[str, str]]:
+    """Each text field of a file `media_text` reads, as its own location (joined, two fields made one "address")."""
+    for k, t in enumerate(media_text(payload)):
+        yield f"{loc}#media[{k}]", t
 
 
 def media_payload(parent: str, d: dict[str, Any], key: str, v: Any) -> str | None:
@@ -433,8 +439,8 @@ def _body(loc: str, v: Any, depth: int = 0, parent: str = "", *, opaque: frozens
             if is_payload(parent, v, key, x):
                 if opaque_payload(parent, v, key, x):
                     yield f"{loc}.{key}#bytes", OPAQUE  # round 14: bytes the scan cannot read: fails closed
-                elif (m := media_payload(parent, v, key, x)) is not None and (mt := media_text(m)):
-                    yield f"{loc}.{key}#media", mt
+                elif (m := media_payload(parent, v, key, x)) is not None:
+                    yield from _media(f"{loc}.{key}", m)
                 continue
             if isinstance(x, str) and opaque_text_url(x):
                 yield f"{loc}.{key}#bytes", OPAQUE
@@ -455,8 +461,8 @@ def _body(loc: str, v: Any, depth: int = 0, parent: str = "", *, opaque: frozens
             elif isinstance(x, str) and payload_url(x):
                 if opaque_url(x):
                     yield f"{loc}[{i}]#bytes", OPAQUE
-                elif (u := data_url(x)) is not None and (mt := media_text(u.payload)):
-                    yield f"{loc}[{i}]#media", mt
+                elif (u := data_url(x)) is not None:
+                    yield from _media(f"{loc}[{i}]", u.payload)
             elif isinstance(x, str) and opaque_text_url(x):
                 yield f"{loc}[{i}]#bytes", OPAQUE
             else:
