@@ -28,8 +28,15 @@ def scan_cost() -> None:
         ImageBlock(media_type="image/png", data=png), ImageBlock(url="data:image/png;base64," + png),
         OtherBlock({"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": png}}),
         TextBlock("Describe these.")])])
+    try:  # review34d: a payload's text is kept per payload; each pass reads it again (a new request's payload)
+        from tierwise.privacy.media_text import media_text
+        clear = media_text.cache_clear
+    except ImportError:
+        clear = None  # (a tree before review34d)
     best = 1e9
     for _ in range(20):
+        if clear is not None:
+            clear()
         t = time.process_time()
         list(iter_texts(r))
         best = min(best, time.process_time() - t)

@@ -52,7 +52,8 @@ class DetectorError(TierwiseError):
 
 # What a client is told when its request holds what the scan cannot read (round 14: it read "the privacy detector
 # failed", which says nothing a client can act on)
-PDF_UNREADABLE = "it holds a PDF the privacy scan cannot read (broken, encrypted, or past the scan's bounds)"
+PDF_UNREADABLE = ("it holds a PDF the privacy scan cannot read (broken, encrypted, other data after its end, or past the "
+                  "scan's bounds)")
 BYTES_UNREADABLE = ("it holds a file whose bytes the privacy scan cannot read (not text in an encoding it reads, a "
                     "PDF, an image or audio: an archive, a compressed or office file, an undeclared charset)")
 PACKED_UNREADABLE = ("it holds gzip or zlib data that inflates past the privacy scan's bound (8 times its size + 4 KB; "

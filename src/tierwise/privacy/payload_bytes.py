@@ -24,6 +24,8 @@ import re
 from typing import NamedTuple
 from urllib.parse import unquote_to_bytes
 
+from tierwise.privacy.charsets import decode
+
 # A text the detector refuses to scan (fails closed), as `pdf_text.UNREADABLE`
 OPAQUE = "\x00tierwise: bytes the privacy scan cannot read\x00"
 
@@ -108,8 +110,16 @@ _MAGIC: tuple[tuple[int, bytes], ...] = (
     (0, b"II*\x00"), (0, b"MM\x00*"), (0, b"\x00\x00\x01\x00"), (4, b"ftyp"),  # ftyp: HEIC, AVIF, MP4, M4A, MOV
     (0, b"OggS"), (0, b"fLaC"), (0, b"ID3"), (0, b"\x1aE\xdf\xa3"),  # Ogg, FLAC, MP3 with tags, WebM/Matroska
     (0, b"#!AMR"), (0, b"FORM"), (0, b".snd"),
+    # review34d: formats users send that failed closed as opaque bytes: JPEG XL (codestream, container), JPEG 2000
+    # (jp2, j2k), QuickTime/MP4 files that begin with another box than `ftyp` (classic `.mov`, fragments), QOI, ICNS,
+    # Photoshop, DDS, MIDI, CAF, WMA/ASF, MPEG program streams, FLV
+    (0, b"\xff\x0a"), (4, b"JXL \r\n\x87\n"), (4, b"jP  \r\n\x87\n"), (0, b"\xff\x4f\xff\x51"),
+    (4, b"moov"), (4, b"mdat"), (4, b"wide"), (4, b"free"), (4, b"skip"), (4, b"pnot"), (4, b"styp"),
+    (0, b"qoif"), (0, b"icns"), (0, b"8BPS"), (0, b"DDS "), (0, b"MThd"), (0, b"caff"),
+    (0, b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"), (0, b"\x00\x00\x01\xba"), (0, b"FLV\x01"),
 )
 _RIFF = (b"WEBP", b"WAVE", b"AVI ")
+_NETPBM = re.compile(rb"P[1-7][ \t\r\n]")  # PBM/PGM/PPM/PAM: a text header, then binary samples
 
 
 def known_media(head: bytes) -> bool:
@@ -118,10 +128,14 @@ def known_media(head: bytes) -> bool:
         return head[8:12] in _RIFF
     if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:  # MPEG audio frames, ADTS AAC
         return True
+    if _NETPBM.match(head) or (head[:1] == b"\x0a" and head[1:2] in b"\x00\x02\x03\x04\x05" and head[2:3] == b"\x01"):
+        return True  # (PCX: manufacturer 10, a version, RLE encoding)
     return any(head[at:at + len(m)] == m for at, m in _MAGIC)
 
 
 def opaque(payload: str) -> bool:
     """Base64 `payload` is neither text (asked before) nor a format `known_media` lets pass: opaque bytes."""
     head = b64_bytes(payload, 64)
+    if head is not None and len(head) < 12 and head and decode(head) is not None:
+        return False  # review34d: a tiny text file (`ok\n`, `a,b\n1,2\n`) is read whole (media_text.py)
     return head is None or not known_media(head)

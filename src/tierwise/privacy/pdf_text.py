@@ -170,7 +170,37 @@ def _run(payload: str, seconds: float) -> str:
     out = p.stdout
     if p.returncode != 0 or not out.startswith(_OK):
         return UNREADABLE
-    return out[len(_OK):].decode("utf-8", "replace")
+    outside = _outside(raw)
+    if outside is None:
+        return UNREADABLE
+    text = out[len(_OK):].decode("utf-8", "replace")
+    return f"{text}\n\n{outside}" if outside else text
+
+
+_BLANK = b" \t\r\n\x00\x0c"
+
+
+def _outside(raw: bytes) -> str | None:
+    """The text of the bytes before a PDF's `%PDF-` and after its last `%%EOF` (readers ignore both), "" when they
+    are blank, None when the bytes after its end are more than a few and no text (review34d: a zip, a gzip or a
+    note appended to a PDF left with it, its text never read: a PDF + ZIP polyglot). Before its header, only
+    words are read (junk there is common and at most a KB)."""
+    from tierwise.privacy.charsets import decode
+    from tierwise.privacy.media_text import word_runs
+
+    start, end = raw.find(_MAGIC), raw.rfind(b"%%EOF")
+    parts: list[str] = []
+    for piece, after in ((raw[:max(start, 0)], False), (raw[end + 5:] if end >= 0 else b"", True)):
+        rest = piece.strip(_BLANK)
+        if not rest:
+            continue
+        if (got := decode(rest)) is not None:
+            parts.append(got[0])
+        elif after and len(rest) > 32:
+            return None
+        else:
+            parts.extend(word_runs(rest))
+    return "\n\n".join(parts)
 
 
 _OK = b"ok\n"

@@ -41,14 +41,17 @@ from tierwise.canonical import (
     ToolResultBlock,
     ToolUseBlock,
 )
+from tierwise.privacy.media_text import media_text
 from tierwise.privacy.pdf_text import text_of
 from tierwise.privacy.redact import FindingLike, Pseudonymizer
 from tierwise.privacy.request_scan import (
     OPAQUE_KEYS,
     binary,
+    block_medias,
     block_pdfs,
     id_text,
     is_payload,
+    medias_in,
     opaque_shaped,
     payload_text,
     payload_url,
@@ -114,6 +117,17 @@ class _Redactor:
         head = f"[{self.text(name)}: the text of a PDF; the file was withheld by the privacy guard]"
         return TextBlock("\n\n".join([head, *red]))
 
+    def withheld(self, payloads: list[str], name: str) -> TextBlock | None:
+        """A block carrying an image, audio or video file whose metadata or words (`media_text`) hold a value to
+        redact, as a text block saying it was withheld (review34d); None when nothing in them is redacted. The
+        file cannot be edited in place: no library made for stripping metadata is installed, and re-encoding with
+        Pillow would change a JPEG's pixels."""
+        texts = [t for p in payloads for t in media_text(p)]
+        if all(self.text(t) == t for t in texts):
+            return None
+        return TextBlock(f"[{self.text(name)}: a file withheld by the privacy guard: its metadata or text held a "
+                         "value that may not leave]")
+
     def opaque(self, s: str) -> str:
         """An id or a signature: as it is when shaped like one (`request_scan.opaque_shaped`), else text a
         client wrote there (an address as a tool call's id), redacted like any text: a tool call and its
@@ -150,9 +164,12 @@ class _Redactor:
             pdfs = pdfs_in(b.raw)
             f = b.raw.get("file")
             name = b.raw.get("title") or (f.get("filename") if isinstance(f, dict) else None) or "document"
-            return (pdfs and self.pdf(pdfs, str(name))) or replace(b, raw=self.raw(b.raw))
+            return ((pdfs and self.pdf(pdfs, str(name))) or self.withheld(medias_in(b.raw), str(name))
+                    or replace(b, raw=self.raw(b.raw)))
         if isinstance(b, ImageBlock) and (pdfs := block_pdfs(b)):
             return self.pdf(pdfs, "document") or b
+        if isinstance(b, ImageBlock) and (held := self.withheld(block_medias(b), "image")) is not None:
+            return held
         if isinstance(b, ImageBlock) and (b.url or b.data):
             # A payload that is text once decoded (round 12: `data:image/png;base64,` + a note's base64 left as
             # written; the leak check looks for values on word boundaries, and a value's base64 groups sit inside

@@ -47,6 +47,7 @@ from tierwise.canonical import (
 from tierwise.privacy.charsets import decode
 from tierwise.privacy.encoded import holds_text
 from tierwise.privacy.finding import Finding
+from tierwise.privacy.media_text import media_text
 from tierwise.privacy.payload_bytes import OPAQUE, data_url, declared_charset, known_media, opaque, to_b64
 from tierwise.privacy.pdf_text import keep, looks_pdf, read_all, text_of
 from tierwise.privacy.text_payload import Payload, read
@@ -140,6 +141,8 @@ def _block(loc: str, b: Any) -> Iterator[tuple[str, str]]:
         elif b.url and payload_url(b.url):
             if opaque_url(b.url):
                 yield f"{loc}.url#bytes", OPAQUE  # round 14: bytes the scan cannot read (a gzip, KOI8-R): fails closed
+            elif (u := data_url(b.url)) is not None:
+                yield from _media(f"{loc}.url", u.payload)  # review34d: its metadata and words (media_text.py)
         elif b.url:
             yield f"{loc}.url", OPAQUE if opaque_text_url(b.url) else readable(b.url, url_text(b.url))
         # Strings the client chose that travel with the image: OpenAI's `detail` (any string is
@@ -156,6 +159,8 @@ def _block(loc: str, b: Any) -> Iterator[tuple[str, str]]:
             yield f"{loc}.data", readable(data, read(data, charset=declared_charset(b.media_type or "")))
         elif data and opaque(data):
             yield f"{loc}.data#bytes", OPAQUE
+        elif data:
+            yield from _media(f"{loc}.data", data)
         extra = getattr(b, "extra", None)
         if extra:
             yield from _json(f"{loc}.extra", extra)
@@ -265,6 +270,40 @@ def opaque_payload(parent: str, d: dict[str, Any], key: str, v: Any) -> bool:
     return opaque_url(v)
 
 
+def _media(loc: str, payload: str) -> Iterator[tuple[str, str]]:
+    """Each text field of a file `media_text` reads, as its own location (joined, two fields made one "address")."""
+    for k, t in enumerate(media_text(payload)):
+        yield f"{loc}#media[{k}]", t
+
+
+def media_payload(parent: str, d: dict[str, Any], key: str, v: Any) -> str | None:
+    """Of a payload `is_payload` takes for one and `opaque_payload` lets pass (an image, audio or video format, or a
+    tiny text): its base64, whose metadata and words `media_text` reads (review34d); None for redacted thinking."""
+    if not isinstance(v, str) or d.get("type") == "redacted_thinking":
+        return None
+    if key == "data" and (d.get("type") in _BINARY_TYPES or parent == "input_audio"):
+        return clean64(v)
+    u = data_url(v)
+    return u.payload if u is not None else None
+
+
+def medias_in(v: Any, parent: str = "", depth: int = 0) -> list[str]:
+    """The base64 of every payload `media_payload` takes in an unmodelled block's JSON."""
+    out: list[str] = []
+    if depth < _MAX_DEPTH and isinstance(v, (dict, list)):
+        items = v.items() if isinstance(v, dict) else ((parent, x) for x in v)
+        for k, x in items:
+            key = str(k)
+            if isinstance(v, dict) and is_payload(parent, v, key, x) and not opaque_payload(parent, v, key, x):
+                if (m := media_payload(parent, v, key, x)) is not None:
+                    out.append(m)
+            elif isinstance(v, list) and isinstance(x, str) and payload_url(x) and not opaque_url(x):
+                out.append(data_url(x).payload)  # type: ignore[union-attr]
+            elif isinstance(x, (dict, list)):
+                out.extend(medias_in(x, key if isinstance(v, dict) else parent, depth + 1))
+    return out
+
+
 def payload_text(parent: str, d: dict[str, Any], key: str, v: Any, opaque: frozenset[str] | None = None
                  ) -> Payload | None:
     """In a place `is_payload` reads as binary (or an id's place, when `opaque` names it), base64 that is text as a
@@ -363,6 +402,24 @@ async def read_pdfs(request: Request) -> None:
     pdfs = [p for m in request.messages for b in m.content for p in block_pdfs(b)]
     if pdfs:  # within one budget for the request, kept for its scan and redaction (review33d; pdf_text.read_all)
         keep(await asyncio.to_thread(read_all, pdfs))
+    medias = [p for m in request.messages for b in m.content for p in block_medias(b)]
+    if medias:  # review34d: decoding and reading a file's text is ~4-5 ms per MB; media_text keeps it for the scan
+        await asyncio.to_thread(lambda: [media_text(p) for p in medias])
+
+
+def block_medias(b: Any) -> list[str]:
+    """The base64 of the image, audio or video files (and tiny texts) a canonical block carries, whose text
+    `media_text` reads (review34d)."""
+    if isinstance(b, OtherBlock):
+        return medias_in(b.raw)
+    if isinstance(b, ToolResultBlock):
+        return [p for c in b.content for p in block_medias(c)]
+    if isinstance(b, ImageBlock):
+        if b.url and payload_url(b.url) and not opaque_url(b.url) and (u := data_url(b.url)) is not None:
+            return [u.payload]
+        if b.data and binary(d := clean64(b.data)) and not opaque(d):
+            return [d]
+    return []
 
 
 def _body(loc: str, v: Any, depth: int = 0, parent: str = "", *, opaque: frozenset[str] = OPAQUE_KEYS
@@ -382,6 +439,8 @@ def _body(loc: str, v: Any, depth: int = 0, parent: str = "", *, opaque: frozens
             if is_payload(parent, v, key, x):
                 if opaque_payload(parent, v, key, x):
                     yield f"{loc}.{key}#bytes", OPAQUE  # round 14: bytes the scan cannot read: fails closed
+                elif (m := media_payload(parent, v, key, x)) is not None:
+                    yield from _media(f"{loc}.{key}", m)
                 continue
             if isinstance(x, str) and opaque_text_url(x):
                 yield f"{loc}.{key}#bytes", OPAQUE
@@ -402,6 +461,8 @@ def _body(loc: str, v: Any, depth: int = 0, parent: str = "", *, opaque: frozens
             elif isinstance(x, str) and payload_url(x):
                 if opaque_url(x):
                     yield f"{loc}[{i}]#bytes", OPAQUE
+                elif (u := data_url(x)) is not None:
+                    yield from _media(f"{loc}[{i}]", u.payload)
             elif isinstance(x, str) and opaque_text_url(x):
                 yield f"{loc}[{i}]#bytes", OPAQUE
             else:
