@@ -224,6 +224,17 @@ def registered(args: argparse.Namespace, c: str = REGISTERED, candidates: dict[s
           f"{c} does not pass its registered rule (or the round is partial)")
 
 
+def read_or_registered(args: argparse.Namespace, candidates: dict[str, tuple[str, ...]], c: str, fresh: str,
+                       base: str, previews: tuple[str, ...]) -> None:
+    """`read` or `registered` (rounds 15 and 16), where a candidate asked for that begins with one of `previews`
+    (`C:<size>:<lambda>`) is a preview with `base`'s members."""
+    cands = {**candidates, **{k: candidates[base] for k in args.candidates.split(",") if k.startswith(previews)}}
+    if args.what == "read":
+        read(args, cands, fresh=fresh, base=base)
+    else:
+        registered(args, c, cands, fresh=fresh, base=base)
+
+
 def arguments(round_: int, fresh: int, candidates: str) -> argparse.ArgumentParser:
     """The command line of a transfer round from 13 on (rounds 14 and 15 read it too): `--proxy` lobo, p6 to the
     round's fresh split p<fresh>, indomain; the fresh split is read only `--after-registration`."""
