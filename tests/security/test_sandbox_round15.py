@@ -72,7 +72,8 @@ async def test_a_bubblewrap_run_without_the_shared_cpu_cgroup_has_no_autogroup_o
         live.proc.stdin.write(b"done\n")
     assert below, "no process below bubblewrap"
     assert set(groups.values()) == {groups[live.proc.pid]}, groups  # one session, the one the gateway lowered
-    assert groups[below[-1]] is not None and groups[below[-1]][1] == cgroup.runs_nice(4) == 7, groups
+    last = groups[below[-1]]
+    assert last is not None and last[1] == cgroup.runs_nice(4) == 7, groups
 
 
 THREADS = SandboxLimits(wall_s=40, cpu_s=20, memory_mb=256, threads=True)
