@@ -56,9 +56,6 @@ from tierwise.routers.transfer import (
     _weigh,
     oof_weights,
     shared_columns,
-    source_weights,
-    sources,
-    subject_factors,
     transfer,
 )
 
@@ -94,10 +91,8 @@ class Instrumented13(Instrumented):
             fit = TransferRouter._fit_members(self, data, counts, vec, shape, rows)
         finally:
             self.members = names
-        sub = data.take(rows)
+        sub, src, w = self._weighted_rows(data, rows)
         _, weak = _unit_outcomes(sub)
-        src = sources(sub)
-        w = source_weights(src, self.source_power) * subject_factors(src, sub.subjects, self.subject_power)
         x = _weigh(counts[rows], fit["idf"])
         y = (weak < 0.5).astype(int)
         for name in self.extra:
