@@ -53,9 +53,6 @@ from tierwise.routers.transfer import (
     _unit_outcomes,
     _weigh,
     oof_weights,
-    source_weights,
-    sources,
-    subject_factors,
     transfer,
 )
 
@@ -80,10 +77,8 @@ class Instrumented(TransferRouter):
         from sklearn.linear_model import LogisticRegression
 
         fit = super()._fit_members(data, counts, vec, shape, rows)
-        sub = data.take(rows)
+        sub, src, w = self._weighted_rows(data, rows)
         _, weak = _unit_outcomes(sub)
-        src = sources(sub)
-        w = source_weights(src, self.source_power) * subject_factors(src, sub.subjects, self.subject_power)
         x = _weigh(counts[rows], fit["idf"])
         y = (weak < 0.5).astype(int)
         for name in EXTRA:

@@ -56,9 +56,6 @@ from tierwise.routers.transfer import (
     _weigh,
     oof_weights,
     shared_columns,
-    source_weights,
-    sources,
-    subject_factors,
     transfer,
 )
 
@@ -94,10 +91,8 @@ class Instrumented13(Instrumented):
             fit = TransferRouter._fit_members(self, data, counts, vec, shape, rows)
         finally:
             self.members = names
-        sub = data.take(rows)
+        sub, src, w = self._weighted_rows(data, rows)
         _, weak = _unit_outcomes(sub)
-        src = sources(sub)
-        w = source_weights(src, self.source_power) * subject_factors(src, sub.subjects, self.subject_power)
         x = _weigh(counts[rows], fit["idf"])
         y = (weak < 0.5).astype(int)
         for name in self.extra:
@@ -222,6 +217,17 @@ def registered(args: argparse.Namespace, c: str = REGISTERED, candidates: dict[s
         print(f"{'PASS' if ok else 'FAIL'}  {text}")
     print(f"{c} passes its registered rule" if all(ok for _, ok in verdicts) else
           f"{c} does not pass its registered rule (or the round is partial)")
+
+
+def read_or_registered(args: argparse.Namespace, candidates: dict[str, tuple[str, ...]], c: str, fresh: str,
+                       base: str, previews: tuple[str, ...]) -> None:
+    """`read` or `registered` (rounds 15 and 16), where a candidate asked for that begins with one of `previews`
+    (`C:<size>:<lambda>`) is a preview with `base`'s members."""
+    cands = {**candidates, **{k: candidates[base] for k in args.candidates.split(",") if k.startswith(previews)}}
+    if args.what == "read":
+        read(args, cands, fresh=fresh, base=base)
+    else:
+        registered(args, c, cands, fresh=fresh, base=base)
 
 
 def arguments(round_: int, fresh: int, candidates: str) -> argparse.ArgumentParser:

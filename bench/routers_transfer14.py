@@ -42,10 +42,7 @@ from tierwise.routers.transfer import (
     _unit_outcomes,
     _weak_only,
     _weigh,
-    source_weights,
-    sources,
     strong_fails_logit,
-    subject_factors,
 )
 
 P9_SEED = 20331206  # a seed no split used: P3 2026, P4 20281206, …, P7 20311206, P8 20321206
@@ -64,10 +61,8 @@ class Instrumented14(r13.Instrumented13):
     def _fit_members(self, data: OutcomeDataset, counts: Any, vec: np.ndarray, shape: np.ndarray,
                      rows: np.ndarray) -> dict[str, Any]:
         fit = super()._fit_members(data, counts, vec, shape, rows)
-        sub = data.take(rows)
+        sub, _, w = self._weighted_rows(data, rows)
         strong, _ = _unit_outcomes(sub)
-        src = sources(sub)
-        w = source_weights(src, self.source_power) * subject_factors(src, sub.subjects, self.subject_power)
         fit["strong-fails"] = strong_fails_logit(_weigh(counts[rows], fit["idf"]), strong, w)
         return fit
 

@@ -97,11 +97,7 @@ def main() -> None:
     sizes = tuple(int(x) for x in args.sizes.split(","))
     r13.load = lambda a, proxy: load(a, proxy, sizes)  # type: ignore[assignment]  # clusters beside the dumps
     r13.scores = scores  # type: ignore[assignment]  # C beside round 13/14's candidates
-    cands = {**CANDIDATES, **{c: CANDIDATES[BASE] for c in args.candidates.split(",") if c.startswith("C:")}}
-    if args.what == "read":
-        r13.read(args, cands, fresh="p10", base=BASE)
-    else:
-        r13.registered(args, REGISTERED, cands, fresh="p10", base=BASE)
+    r13.read_or_registered(args, CANDIDATES, REGISTERED, "p10", BASE, ("C:",))
 
 
 if __name__ == "__main__":

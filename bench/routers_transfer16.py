@@ -162,11 +162,7 @@ def main() -> None:
     r13.scores = scores  # type: ignore[assignment]  # W beside round 13/14's candidates
     if args.what == "read" and args.proxy == "p12" and not args.after_registration:
         raise SystemExit("p12 is read only once a rule for it is committed (--after-registration)")
-    cands = {**CANDIDATES, **{c: CANDIDATES[BASE] for c in args.candidates.split(",") if c.startswith(("W:", "J:", "S:"))}}
-    if args.what == "read":
-        r13.read(args, cands, fresh="p11", base=BASE)
-    else:
-        r13.registered(args, REGISTERED, cands, fresh="p11", base=BASE)
+    r13.read_or_registered(args, CANDIDATES, REGISTERED, "p11", BASE, ("W:", "J:", "S:"))
 
 
 if __name__ == "__main__":

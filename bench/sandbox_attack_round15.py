@@ -28,10 +28,12 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.sandbox_attack_round11 import command_line, run_attacks  # noqa: E402 (one way to pick a mode)
 from bench.sandbox_spin import cpu_of, limits, spin_beside  # noqa: E402
+from tests.security.sandbox_programs import FLOCK_RECEIVER, FLOCK_SENDER  # noqa: E402 (the test's programs)
 
 
 async def _share() -> str:
@@ -84,6 +86,14 @@ async def _watch() -> str:
     return (r.stdout.strip() or r.summary())
 
 
+# The end of a reader program: `seen` holds (second, the jump of a counter since the last reading); printed per second,
+# the jumps past one step each (what other processes took of the counter).
+PER_SECOND = """\
+per = {}
+for sec, jump in seen:
+    per.setdefault(sec, []).append(jump)
+print(" ".join(str(sum(v) - len(v)) for _, v in sorted(per.items())))
+"""
 INODES = """
 import os, time
 seen, last = [], None
@@ -98,11 +108,7 @@ while time.time() < end:
         seen.append((int(time.time()), ino - last))
     last, i = ino, i + 1
     time.sleep(0.02)
-per = {}
-for sec, jump in seen:
-    per.setdefault(sec, []).append(jump)
-print(" ".join(str(sum(v) - len(v)) for _, v in sorted(per.items())))
-"""
+""" + PER_SECOND
 MAKER = """
 import os, time
 end = time.time() + 9
@@ -116,46 +122,21 @@ print(n)
 """
 
 
-async def _inodes() -> str:
+async def _beside(maker_program: str, reader_program: str, threads: bool = False) -> tuple[Any, Any]:
+    """(the reader's result, the maker's): two runs at once, 4 allowed."""
     from tierwise.sandbox import SandboxLimits, backend, run_python
 
     backend.capacity = backend.Capacity(4)
-    lim = SandboxLimits(wall_s=30, cpu_s=20, memory_mb=256)
-    maker = asyncio.create_task(run_python(MAKER, limits=lim, audit_hook=False))
-    reader = await run_python(INODES, limits=lim, audit_hook=False)
-    made = await maker
+    lim = SandboxLimits(wall_s=30, cpu_s=20, memory_mb=256, threads=threads)
+    maker = asyncio.create_task(run_python(maker_program, limits=lim, audit_hook=False))
+    reader = await run_python(reader_program, limits=lim, audit_hook=False)
+    return reader, await maker
+
+
+async def _inodes() -> str:
+    reader, made = await _beside(MAKER, INODES)
     return (f"inodes another process took, per second: {reader.stdout.strip() or reader.summary()} "
             f"(the other run made {made.stdout.strip() or made.summary()}; even seconds)")
-
-
-SENDER = """
-import fcntl, os, time
-fd = os.open(os.__file__, os.O_RDONLY)
-bits = "10110100"
-start = {start}
-for i, b in enumerate(bits):
-    while time.time() < start + i:
-        time.sleep(0.01)
-    fcntl.flock(fd, fcntl.LOCK_EX if b == "1" else fcntl.LOCK_UN)
-time.sleep(1)
-"""
-RECEIVER = """
-import fcntl, os, time
-fd = os.open(os.__file__, os.O_RDONLY)
-start = {start}
-got = ""
-for i in range(8):
-    while time.time() < start + i + 0.5:
-        time.sleep(0.01)
-    other = os.open(os.__file__, os.O_RDONLY)
-    try:
-        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        got += "0"
-    except OSError:
-        got += "1"
-    os.close(other)
-print(got)
-"""
 
 
 async def _flock() -> str:
@@ -164,8 +145,8 @@ async def _flock() -> str:
     backend.capacity = backend.Capacity(4)
     lim = SandboxLimits(wall_s=30, cpu_s=20, memory_mb=256, threads=True)
     start = time.time() + 3
-    send = asyncio.create_task(run_python(SENDER.format(start=start), limits=lim, audit_hook=False))
-    got = await run_python(RECEIVER.format(start=start), limits=lim, audit_hook=False)
+    send = asyncio.create_task(run_python(FLOCK_SENDER.format(start=start), limits=lim, audit_hook=False))
+    got = await run_python(FLOCK_RECEIVER.format(start=start), limits=lim, audit_hook=False)
     await send
     return f"threads=True: sent 10110100, received {got.stdout.strip() or got.summary()}"
 
@@ -203,11 +184,7 @@ while time.time() < end:
         seen.append((int(time.time()), tid - last))
     last = tid
     time.sleep(0.02)
-per = {}
-for sec, jump in seen:
-    per.setdefault(sec, []).append(jump)
-print(" ".join(str(sum(v) - len(v)) for _, v in sorted(per.items())))
-"""
+""" + PER_SECOND
 THREAD_MAKER = """
 import threading, time
 end = time.time() + 9
@@ -224,13 +201,7 @@ print(n)
 
 
 async def _pids() -> str:
-    from tierwise.sandbox import SandboxLimits, backend, run_python
-
-    backend.capacity = backend.Capacity(4)
-    lim = SandboxLimits(wall_s=30, cpu_s=20, memory_mb=256, threads=True)
-    maker = asyncio.create_task(run_python(THREAD_MAKER, limits=lim, audit_hook=False))
-    reader = await run_python(TIDS, limits=lim, audit_hook=False)
-    made = await maker
+    reader, made = await _beside(THREAD_MAKER, TIDS, threads=True)
     return (f"ids others took, per second: {reader.stdout.strip() or reader.summary()} "
             f"(the other run started {made.stdout.strip() or made.summary()} threads; even seconds)")
 

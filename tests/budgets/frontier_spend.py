@@ -1,7 +1,7 @@
 """Shared by the tests of what an Anthropic frontier model's answers spend of a budget (cache writes, web search
 fees): a two-tier config whose route `main` reaches only the frontier ($3/$15 per million, no `cache_write`), the
-requests answered in a row until the budget refuses, the budget's spend once nothing is in flight, and the second of
-two requests in flight."""
+requests answered in a row until the budget refuses (or of a number asked through the openai SDK), the budget's spend
+once nothing is in flight, and the second of two requests in flight."""
 
 from __future__ import annotations
 
@@ -11,16 +11,17 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import anthropic
+import openai
 
-from tests.gateway.conftest import ant
+from tests.gateway.conftest import ant, oai
 from tests.harness import two_tier_config, wait_for
 
 
-def frontier_config(openai_up, anthropic_up, **budgets) -> dict:
+def frontier_config(openai_up, anthropic_up, usd: float = 1.0, **budgets) -> dict:
     cfg = two_tier_config(openai_up.url, anthropic_up.url,
                           routes={"main": {"policy": "fallback", "targets": ["frontier"], "retries": 0}})
     cfg["models"]["frontier"]["price"] = {"input": 3, "output": 15}  # no cache_write: Anthropic's 1.25x applies
-    cfg["budgets"] = {**budgets, "limits": [{"name": "cap", "usd": 1.0}]}
+    cfg["budgets"] = {**budgets, "limits": [{"name": "cap", "usd": usd}]}
     return cfg
 
 
@@ -93,3 +94,20 @@ def answered_until_refused(g, request: Callable[[int], dict[str, Any]], stream: 
         except anthropic.RateLimitError:
             return i
     return most
+
+
+def answered_of(g, times: int, refused: type[Exception] = openai.RateLimitError, **request: Any) -> int:
+    """How many of `times` chat requests through the openai SDK (`request`: its keyword arguments beside `model="main"`;
+    a stream read to its end) were answered, a `refused` one counting none."""
+    client = oai(g)
+    answered = 0
+    for _ in range(times):
+        try:
+            r = client.chat.completions.create(model="main", **request)
+            if request.get("stream"):
+                for _ in r:
+                    pass
+            answered += 1
+        except refused:
+            pass
+    return answered

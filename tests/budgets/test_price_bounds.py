@@ -8,17 +8,16 @@ from __future__ import annotations
 import openai
 import pytest
 
+from tests.budgets.frontier_spend import answered_of, frontier_config
 from tests.doubles import Reply
 from tests.gateway.conftest import anthropic_up, openai_up  # noqa: F401 (the same fixtures)
-from tests.harness import GatewayServer, make_config, two_tier_config
+from tests.harness import GatewayServer, make_config
 from tierwise.errors import ConfigError
 
 
 def _config(openai_up, anthropic_up, field: str, value: float) -> dict:  # noqa: F811
-    cfg = two_tier_config(openai_up.url, anthropic_up.url,
-                          routes={"main": {"policy": "fallback", "targets": ["frontier"], "retries": 0}})
-    cfg["models"]["frontier"]["price"] = {"input": 3, "output": 15, field: value}
-    cfg["budgets"] = {"limits": [{"name": "cap", "usd": 0.01}]}
+    cfg = frontier_config(openai_up, anthropic_up, usd=0.01)
+    cfg["models"]["frontier"]["price"][field] = value
     return cfg
 
 
@@ -33,16 +32,8 @@ def test_a_price_past_any_real_one_is_a_config_error(openai_up, anthropic_up, tm
         assert f"models.frontier.price.{field}" in str(e) or field in str(e), str(e)
         return
     g = GatewayServer(config).start()  # (before: taken; what the budget then did)
-    answered = 0
     try:
-        client = openai.OpenAI(base_url=g.url + "/v1", api_key="x", max_retries=0)
-        for _ in range(4):
-            try:
-                client.chat.completions.create(model="main", max_tokens=100,
-                                               messages=[{"role": "user", "content": "hi"}])
-                answered += 1
-            except openai.APIStatusError:
-                pass
+        answered = answered_of(g, 4, openai.APIStatusError, max_tokens=100, messages=[{"role": "user", "content": "hi"}])
     finally:
         g.stop()
     pytest.fail(f"price {field}: {value} was taken; {answered} of 4 answered under a $0.01 budget")

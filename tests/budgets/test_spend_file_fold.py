@@ -35,22 +35,22 @@ def _saved(g, tmp_path) -> None:
     wait_for(lambda: store.member in _rows(tmp_path))
 
 
-def test_restarts_leave_one_fold_and_the_restore_counts_the_same(openai_up, anthropic_up, prefix,  # noqa: F811
-                                                                  tmp_path):
-    anthropic_up.default = Reply(text="answer " * 50, usage=(100, 400))
+def _answer_and_stop(openai_up, anthropic_up, prefix, tmp_path, n: int) -> None:  # noqa: F811
+    """A gateway started on the file, `n` requests answered, its rows in the file, stopped."""
     g = _start(openai_up, anthropic_up, prefix, tmp_path)
     try:
-        assert _spend([oai(g)], 3) == 3
+        assert _spend([oai(g)], n) == n
         _saved(g, tmp_path)
     finally:
         g.stop()
+
+
+def test_restarts_leave_one_fold_and_the_restore_counts_the_same(openai_up, anthropic_up, prefix,  # noqa: F811
+                                                                  tmp_path):
+    anthropic_up.default = Reply(text="answer " * 50, usage=(100, 400))
+    _answer_and_stop(openai_up, anthropic_up, prefix, tmp_path, 3)
     for _ in range(5):  # restarted five times, the store kept its data; one answer each time
-        g = _start(openai_up, anthropic_up, prefix, tmp_path)
-        try:
-            assert _spend([oai(g)], 1) == 1
-            _saved(g, tmp_path)
-        finally:
-            g.stop()
+        _answer_and_stop(openai_up, anthropic_up, prefix, tmp_path, 1)
     rows = _rows(tmp_path)
     # Before (session 34): one member per start, six of them, each with a copy of the counter
     assert len(rows) <= 2, f"{len(rows)} members' rows kept after 6 starts: {rows}"
@@ -74,12 +74,7 @@ def test_a_running_process_rows_are_not_folded(openai_up, anthropic_up, prefix, 
         assert _spend([oai(a)], 2) == 2
         _saved(a, tmp_path)
         for _ in range(3):
-            b = _start(openai_up, anthropic_up, prefix, tmp_path)
-            try:
-                assert _spend([oai(b)], 1) == 1
-                _saved(b, tmp_path)
-            finally:
-                b.stop()
+            _answer_and_stop(openai_up, anthropic_up, prefix, tmp_path, 1)
         b = _start(openai_up, anthropic_up, prefix, tmp_path)  # (its start folds the stopped ones)
         try:
             _saved(b, tmp_path)

@@ -74,8 +74,7 @@ def test_an_empty_flywheel_export_says_where_its_examples_come_from(tmp_path):
     import json
     import time
 
-    import yaml
-
+    from tests.learning.test_flywheel import export_cli
     from tierwise.ledger.records import LedgerRecord
     from tierwise.ledger.store import Ledger
 
@@ -84,9 +83,7 @@ def test_an_empty_flywheel_export_says_where_its_examples_come_from(tmp_path):
                             extra={"feedback": [{"rating": "good", "ts": time.time()}]}))
     led.flush()
     led.close()
-    (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump({"ledger": {"path": "ledger.db", "store_text": True}}))
-    res = CliRunner().invoke(main, ["flywheel", "export", "-c", str(tmp_path / "tierwise.yaml"), "--out",
-                                    str(tmp_path / "o")])
+    res = export_cli(tmp_path, {"ledger": {"path": "ledger.db", "store_text": True}})
     assert res.exit_code == 0, res.output
     assert "wrote 0 SFT examples" in res.output, res.output
     note = next((x for x in res.output.splitlines() if x.startswith("nothing to export")), "")

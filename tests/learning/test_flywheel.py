@@ -36,6 +36,15 @@ def make_ledger(tmp_path):
     return led
 
 
+def export_cli(tmp_path, config: dict):
+    """`tierwise flywheel export` of `config` (written to tmp_path/tierwise.yaml) into tmp_path/o: the CLI's result."""
+    from tierwise.cli import main
+
+    (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump(config))
+    return CliRunner().invoke(main, ["flywheel", "export", "-c", str(tmp_path / "tierwise.yaml"), "--out",
+                                     str(tmp_path / "o")])
+
+
 def test_export_shapes(tmp_path):
     led = make_ledger(tmp_path)
     m = export(led, tmp_path / "out")
@@ -71,9 +80,7 @@ def test_cli(tmp_path):
     from tierwise.cli import main
 
     make_ledger(tmp_path).close()
-    (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump({"ledger": {"path": "ledger.db"}}))
-    res = CliRunner().invoke(main, ["flywheel", "export", "-c", str(tmp_path / "tierwise.yaml"), "--out",
-                                    str(tmp_path / "o")])
+    res = export_cli(tmp_path, {"ledger": {"path": "ledger.db"}})
     assert res.exit_code == 0, res.output
     assert "2 SFT examples, 5 preference pairs, 8 judge triples" in res.output
     res = CliRunner().invoke(main, ["flywheel", "candidates", "-c", str(tmp_path / "tierwise.yaml")])
@@ -99,7 +106,6 @@ def test_export_redacts_what_the_configs_privacy_section_protects(tmp_path):
     """The operator's own protected values (`privacy.user` patterns and dictionaries, in a data class) are
     replaced in the export as the gateway's privacy boundary replaces them; the export used the detector's
     defaults and wrote them out verbatim."""
-    from tierwise.cli import main
 
     led = Ledger(str(tmp_path / "ledger.db"))
     extra = {"evaluation": {"of": "req_1", "task_type": "support", "grade": "good", "accepted": True,
@@ -108,13 +114,11 @@ def test_export_redacts_what_the_configs_privacy_section_protects(tmp_path):
     led.submit(LedgerRecord(request_id="req_1-eval", ts=time.time(), route="main", kind="eval",
                             prompt="Why is CUST-654321 (Nightjar) blocked?", extra=extra))
     led.close()
-    (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump({
+    res = export_cli(tmp_path, {
         "ledger": {"path": "ledger.db"},
         "privacy": {"classes": {"secrets": {}, "customer": {"detectors": ["CUSTOMER_ID", "PROJECT"]}},
                     "user": {"patterns": {"CUSTOMER_ID": [r"CUST-\d{6}"]}, "dictionaries": {"PROJECT": ["Nightjar"]}}},
-    }))
-    res = CliRunner().invoke(main, ["flywheel", "export", "-c", str(tmp_path / "tierwise.yaml"), "--out",
-                                    str(tmp_path / "o")])
+    })
     assert res.exit_code == 0, res.output
     text = (tmp_path / "o" / "sft.jsonl").read_text() + (tmp_path / "o" / "judge.jsonl").read_text()
     for value in ("CUST-123456", "CUST-654321", "Nightjar", "bob@example.com"):
@@ -125,15 +129,12 @@ def test_export_redacts_what_the_configs_privacy_section_protects(tmp_path):
 def test_an_evaluation_without_a_verdict_is_not_blamed_on_store_text(tmp_path):
     # A judge whose reply named no grade: before, counted as "had no text (set `ledger.store_text: true`)", which
     # was set. It is counted apart, and the export says what to look at.
-    from tierwise.cli import main
 
     led = make_ledger(tmp_path)
     add_eval(led, 9, None, "Here is a haiku about autumn.")  # the judge answered the task instead of grading it
     led.flush()
     led.close()
-    (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump({"ledger": {"path": "ledger.db", "store_text": True}}))
-    res = CliRunner().invoke(main, ["flywheel", "export", "-c", str(tmp_path / "tierwise.yaml"), "--out",
-                                    str(tmp_path / "o")])
+    res = export_cli(tmp_path, {"ledger": {"path": "ledger.db", "store_text": True}})
     assert res.exit_code == 0, res.output
     assert "store_text" not in res.output and "1 evaluations had no verdict" in res.output
     assert json.loads((tmp_path / "o" / "manifest.json").read_text())["counts"]["skipped_without_verdict"] == 1
@@ -196,7 +197,6 @@ def test_export_says_what_it_replaced_a_country_included(tmp_path):
     ORGANIZATION among them, so "What is the capital of France?" became "... of <LOCATION>?" in training data
     with nothing saying so (the note read "personal data replaced"). The manifest and the command now count
     each entity replaced and name the classes."""
-    from tierwise.cli import main
 
     led = Ledger(str(tmp_path / "ledger.db"))
     extra = {"evaluation": {"of": "req_1", "task_type": "knowledge", "grade": "good", "accepted": True,
@@ -205,9 +205,7 @@ def test_export_says_what_it_replaced_a_country_included(tmp_path):
     led.submit(LedgerRecord(request_id="req_1-eval", ts=time.time(), route="main", kind="eval",
                             prompt="What is the capital of France?", extra=extra))
     led.close()
-    (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump({"ledger": {"path": "ledger.db"}}))
-    res = CliRunner().invoke(main, ["flywheel", "export", "-c", str(tmp_path / "tierwise.yaml"), "--out",
-                                    str(tmp_path / "o")])
+    res = export_cli(tmp_path, {"ledger": {"path": "ledger.db"}})
     assert res.exit_code == 0, res.output
     assert "<LOCATION>" in (tmp_path / "o" / "sft.jsonl").read_text()
     manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())

@@ -24,7 +24,7 @@ def make_pdf(lines: list[str], *, title: str | None = None, content: bytes | Non
     ]
     if title:
         objs.append(b"<< /Title (" + title.encode("latin-1") + b") >>")
-    return _doc(objs, b" /Info %d 0 R" % len(objs) if title else b"")
+    return pdf_document(objs, b" /Info %d 0 R" % len(objs) if title else b"")
 
 
 def bomb_pdf() -> bytes:
@@ -54,7 +54,7 @@ def encrypted_pdf() -> bytes:
 
 # ---------------------------------------------------------------------------- review33d: text outside page text
 
-def _doc(objs: list[bytes], trailer: bytes = b"") -> bytes:
+def pdf_document(objs: list[bytes], trailer: bytes = b"") -> bytes:
     """A PDF of `objs` (object 1 the catalog), with its cross-reference table; `trailer`: more trailer entries."""
     out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
     offs = []
@@ -98,14 +98,14 @@ def appearance_pdf(text: str) -> bytes:
     """A page saying Hello with a FreeText annotation drawn (its appearance stream) as `text`, no `/Contents`."""
     ap = _stream(b"BT /F1 12 Tf 100 500 Td (" + text.encode("latin-1") + b") Tj ET",
                  b" /Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources << /Font << /F1 5 0 R >> >>")
-    return _doc([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+    return pdf_document([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
                  _page(b"/Annots [7 0 R]"), _HELLO, _FONT, ap,
                  b"<< /Type /Annot /Subtype /FreeText /Rect [0 0 612 792] /AP << /N 6 0 R >> /DA (/F1 12 Tf) >>"])
 
 
 def attachment_pdf(text: str) -> bytes:
     """A page saying Hello with `text` in an attached `notes.txt` (the document's EmbeddedFiles)."""
-    return _doc([b"<< /Type /Catalog /Pages 2 0 R /Names << /EmbeddedFiles << /Names [(notes.txt) 7 0 R] >> >> >>",
+    return pdf_document([b"<< /Type /Catalog /Pages 2 0 R /Names << /EmbeddedFiles << /Names [(notes.txt) 7 0 R] >> >> >>",
                  b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>", _page(), _HELLO, _FONT,
                  _stream(text.encode("latin-1"), b" /Type /EmbeddedFile"),
                  b"<< /Type /Filespec /F (notes.txt) /EF << /F 6 0 R >> >>"])
@@ -116,12 +116,12 @@ def xmp_pdf(text: str) -> bytes:
     xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
            b'<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:creator>' + text.encode("latin-1") +
            b"</dc:creator></rdf:Description></rdf:RDF></x:xmpmeta>")
-    return _doc([b"<< /Type /Catalog /Pages 2 0 R /Metadata 6 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+    return pdf_document([b"<< /Type /Catalog /Pages 2 0 R /Metadata 6 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
                  _page(), _HELLO, _FONT, _stream(xmp, b" /Type /Metadata /Subtype /XML")])
 
 
 def outline_pdf(text: str) -> bytes:
     """A page saying Hello with a bookmark titled `text`."""
-    return _doc([b"<< /Type /Catalog /Pages 2 0 R /Outlines 6 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+    return pdf_document([b"<< /Type /Catalog /Pages 2 0 R /Outlines 6 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
                  _page(), _HELLO, _FONT, b"<< /Type /Outlines /First 7 0 R /Last 7 0 R /Count 1 >>",
                  b"<< /Title (" + text.encode("latin-1") + b") /Parent 6 0 R /Dest [3 0 R /Fit] >>"])

@@ -1,5 +1,5 @@
-"""Pieces of the programs the sandbox attack tests run inside the sandbox, and the fixture that makes their runs
-weak ones (no bubblewrap)."""
+"""Pieces of the programs the sandbox attack tests (and benches) run inside the sandbox, and the fixture that makes
+their runs weak ones (no bubblewrap)."""
 
 from __future__ import annotations
 
@@ -27,3 +27,34 @@ def attempt_prelude(word: str) -> str:
     when the kernel refused it (an OSError)."""
     return (f"def attempt(name, fn):\n    try:\n        fn()\n        print(name, {word!r})\n"
             "    except OSError as e:\n        print(name, \"refused\", e.errno)\n")
+
+
+# flock between two runs with threads allowed (`.format(start=<time.time() the first bit starts>)`): the sender holds
+# or drops LOCK_EX on the standard library's os.py a bit a second (10110100), the receiver asks with LOCK_NB half a
+# second into each and prints the bits it saw.
+FLOCK_SENDER = """
+import fcntl, os, time
+fd = os.open(os.__file__, os.O_RDONLY)
+start = {start}
+for i, b in enumerate("10110100"):
+    while time.time() < start + i:
+        time.sleep(0.01)
+    fcntl.flock(fd, fcntl.LOCK_EX if b == "1" else fcntl.LOCK_UN)
+time.sleep(1)
+"""
+FLOCK_RECEIVER = """
+import fcntl, os, time
+start = {start}
+got = ""
+for i in range(8):
+    while time.time() < start + i + 0.5:
+        time.sleep(0.01)
+    other = os.open(os.__file__, os.O_RDONLY)
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        got += "0"
+    except OSError:
+        got += "1"
+    os.close(other)
+print(got)
+"""

@@ -19,13 +19,9 @@ for _ in range({BYTES}):
 """
 
 
-async def test_a_run_writing_a_byte_at_a_time_does_not_wake_the_gateway_for_each(
-        mode: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
-    """Each write of a run that found the gateway waiting was one read of the gateway's event loop: a run writing a
-    byte every 2 ms got ~one read a byte (4 such runs took 35-39% of a core of the gateway's CPU, at its priority,
-    within `output_bytes`). The gateway now reads a pipe at most BURST + RATE x seconds times in small reads (a bucket
-    of reads, not a timing threshold: the bound grows with the time the run took); every byte still arrives."""
-    reads = []
+def _small_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the gateway's reads of a run's pipes smaller than `paced_output.SMALL`, as they come."""
+    reads: list[int] = []
     feed = asyncio.StreamReader.feed_data
 
     def counted(self: asyncio.StreamReader, data: bytes) -> None:
@@ -34,6 +30,16 @@ async def test_a_run_writing_a_byte_at_a_time_does_not_wake_the_gateway_for_each
         feed(self, data)
 
     monkeypatch.setattr(asyncio.StreamReader, "feed_data", counted)
+    return reads
+
+
+async def test_a_run_writing_a_byte_at_a_time_does_not_wake_the_gateway_for_each(
+        mode: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """Each write of a run that found the gateway waiting was one read of the gateway's event loop: a run writing a
+    byte every 2 ms got ~one read a byte (4 such runs took 35-39% of a core of the gateway's CPU, at its priority,
+    within `output_bytes`). The gateway now reads a pipe at most BURST + RATE x seconds times in small reads (a bucket
+    of reads, not a timing threshold: the bound grows with the time the run took); every byte still arrives."""
+    reads = _small_reads(monkeypatch)
     loop = asyncio.get_running_loop()
     start = loop.time()
     result = await run_python(TRICKLE, limits=SandboxLimits(wall_s=120, cpu_s=20, memory_mb=256), audit_hook=False)
@@ -99,15 +105,7 @@ async def test_a_conversation_is_paced_where_nothing_was_asked(mode: str,  # noq
     paced like any run's output."""
     from tierwise.sandbox import runner
 
-    reads = []
-    feed = asyncio.StreamReader.feed_data
-
-    def counted(self: asyncio.StreamReader, data: bytes) -> None:
-        if len(data) < paced_output.SMALL:
-            reads.append(len(data))
-        feed(self, data)
-
-    monkeypatch.setattr(asyncio.StreamReader, "feed_data", counted)
+    reads = _small_reads(monkeypatch)
     loop = asyncio.get_running_loop()
     start = loop.time()
     async with runner.open_python(TRICKLE, limits=SandboxLimits(wall_s=120, cpu_s=20, memory_mb=256),

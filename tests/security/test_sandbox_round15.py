@@ -8,6 +8,7 @@ import os
 import pytest
 
 from tests.harness import unavailable
+from tests.security.sandbox_programs import FLOCK_RECEIVER, FLOCK_SENDER
 from tests.security.test_sandbox_cross_run import mode  # noqa: F401 (the fixture: bwrap, weak)
 from tierwise.sandbox import SandboxLimits, cgroup, runner
 
@@ -44,6 +45,17 @@ def _autogroup(pid: int) -> tuple[str, int] | None:
         return None
 
 
+def _autogroups_without_the_cpu_cgroup(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs as where no shared cpu cgroup holds them (cgroup v2, where it is not made), 4 at a time; unavailable where
+    the kernel has no autogroup."""
+    from tierwise.sandbox import backend
+
+    if _autogroup(os.getpid()) is None:
+        unavailable("this kernel groups no sessions for the scheduler (no /proc/<pid>/autogroup)")
+    monkeypatch.setattr(cgroup, "runs_cpu", lambda: None)  # (as on cgroup v2: not made)
+    monkeypatch.setattr(backend, "capacity", backend.Capacity(4))
+
+
 async def test_a_bubblewrap_run_without_the_shared_cpu_cgroup_has_no_autogroup_of_its_own(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Where no shared cpu cgroup holds the runs and the gateway is in the root cgroup with autogroup on (cgroup v2
@@ -51,12 +63,7 @@ async def test_a_bubblewrap_run_without_the_shared_cpu_cgroup_has_no_autogroup_o
     bubblewrap's `--new-session` put the program in a fresh autogroup at nice 0 after the priority the gateway set, so
     4 runs took 3.87-4.16x the gateway's CPU (round 14, "not reached"). Now the whole bubblewrap session is the one the
     gateway started and lowered: every process of the run is in it, at `runs_nice(max_concurrent)`."""
-    from tierwise.sandbox import backend
-
-    if _autogroup(os.getpid()) is None:
-        unavailable("this kernel groups no sessions for the scheduler (no /proc/<pid>/autogroup)")
-    monkeypatch.setattr(cgroup, "runs_cpu", lambda: None)  # (as on cgroup v2: not made)
-    monkeypatch.setattr(backend, "capacity", backend.Capacity(4))
+    _autogroups_without_the_cpu_cgroup(monkeypatch)
     async with runner.open_python(WAIT, limits=LIMITS, audit_hook=False) as live:
         assert live.proc is not None and live.proc.stdout is not None and live.proc.stdin is not None, live.refused
         assert await live.proc.stdout.readline() == b"up\n"
@@ -65,37 +72,10 @@ async def test_a_bubblewrap_run_without_the_shared_cpu_cgroup_has_no_autogroup_o
         live.proc.stdin.write(b"done\n")
     assert below, "no process below bubblewrap"
     assert set(groups.values()) == {groups[live.proc.pid]}, groups  # one session, the one the gateway lowered
-    assert groups[below[-1]] is not None and groups[below[-1]][1] == cgroup.runs_nice(4) == 7, groups
+    last = groups[below[-1]]
+    assert last is not None and last[1] == cgroup.runs_nice(4) == 7, groups
 
 
-# flock between two runs with threads allowed: one holds or drops LOCK_EX on the standard library's os.py a bit a
-# second, the other asks with LOCK_NB half a second into each.
-SENDER = """
-import fcntl, os, time
-fd = os.open(os.__file__, os.O_RDONLY)
-start = {start}
-for i, b in enumerate("10110100"):
-    while time.time() < start + i:
-        time.sleep(0.01)
-    fcntl.flock(fd, fcntl.LOCK_EX if b == "1" else fcntl.LOCK_UN)
-time.sleep(1)
-"""
-RECEIVER = """
-import fcntl, os, time
-start = {start}
-got = ""
-for i in range(8):
-    while time.time() < start + i + 0.5:
-        time.sleep(0.01)
-    other = os.open(os.__file__, os.O_RDONLY)
-    try:
-        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        got += "0"
-    except OSError:
-        got += "1"
-    os.close(other)
-print(got)
-"""
 THREADS = SandboxLimits(wall_s=40, cpu_s=20, memory_mb=256, threads=True)
 
 
@@ -111,8 +91,8 @@ async def test_runs_with_threads_pass_nothing_through_flock(landlock_alone: None
 
     monkeypatch.setattr(backend, "capacity", backend.Capacity(2))
     start = time.time() + 4
-    send = asyncio.create_task(run_python(SENDER.format(start=start), limits=THREADS, audit_hook=False))
-    got = await run_python(RECEIVER.format(start=start), limits=THREADS, audit_hook=False)
+    send = asyncio.create_task(run_python(FLOCK_SENDER.format(start=start), limits=THREADS, audit_hook=False))
+    got = await run_python(FLOCK_RECEIVER.format(start=start), limits=THREADS, audit_hook=False)
     sent = await send
     assert sent.returncode == 0 and got.returncode == 0, (sent.summary(), got.summary())
     assert got.stdout.strip() == "00000000", got.stdout
@@ -132,12 +112,7 @@ sys.stdin.readline()
 async def test_a_run_cannot_leave_the_lowered_session(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     """The session is what autogroup weighs: a run that makes one of its own (`setsid`) is a fresh autogroup at nice 0,
     whatever the runner lowered. A process that leads its session already gets EPERM; so does a run now."""
-    from tierwise.sandbox import backend
-
-    if _autogroup(os.getpid()) is None:
-        unavailable("this kernel groups no sessions for the scheduler (no /proc/<pid>/autogroup)")
-    monkeypatch.setattr(cgroup, "runs_cpu", lambda: None)  # (as on cgroup v2: not made)
-    monkeypatch.setattr(backend, "capacity", backend.Capacity(4))
+    _autogroups_without_the_cpu_cgroup(monkeypatch)
     async with runner.open_python(SETSID, limits=LIMITS, audit_hook=False) as live:
         assert live.proc is not None and live.proc.stdout is not None and live.proc.stdin is not None, live.refused
         said = (await live.proc.stdout.readline()).decode().strip()

@@ -248,16 +248,21 @@ class TransferRouter(BlendedRouter):
         self._flipped = np.zeros((0, RANK_POINTS))
 
     # --- fitting the members on a subset ---------------------------------------------------
+    def _weighted_rows(self, data: OutcomeDataset, rows: np.ndarray) -> tuple[OutcomeDataset, np.ndarray, np.ndarray]:
+        """The rows `rows` of `data`, their sources, and each row's weight in a fit (its source's share by
+        `source_power`, its subject's factor by `subject_power`); the benches' extra columns weigh rows the same."""
+        sub = data.take(rows)
+        src = sources(sub)
+        return sub, src, source_weights(src, self.source_power) * subject_factors(src, sub.subjects, self.subject_power)
+
     def _fit_members(self, data: OutcomeDataset, counts: Any, vec: np.ndarray, shape: np.ndarray,
                      rows: np.ndarray) -> dict[str, Any]:
         from scipy import sparse
         from sklearn.linear_model import LogisticRegression, Ridge
 
-        sub = data.take(rows)
+        sub, src, w = self._weighted_rows(data, rows)
         strong, weak = _unit_outcomes(sub)
         fails = 1.0 - weak
-        src = sources(sub)
-        w = source_weights(src, self.source_power) * subject_factors(src, sub.subjects, self.subject_power)
         gain = centred_within(strong - weak, src)
         idf = _idf(counts[rows])
         x = _weigh(counts[rows], idf)
