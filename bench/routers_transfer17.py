@@ -23,7 +23,7 @@ neighbours would give). `read` adds `W:<space>:<size>:<k>:<weight>` to round 16'
 cached on disk (`EmbeddingCache` in `<out>/emb`) so folds and splits do not re-embed.
 
     export PYTHONPATH=$PWD/src:$PWD/bench HF_HUB_OFFLINE=1 TIERWISE_DATA=/work/shared/data OMP_NUM_THREADS=1
-    nice -n 5 .venv/bin/python bench/routers_transfer17.py subjects --proxies p8,p9,p10,p11 --spaces lsa,static,refit
+    nice -n 5 .venv/bin/python bench/routers_transfer17.py subjects --proxies p10,p11,p8,p9 --spaces lsa,tokens,static
     nice -n 5 .venv/bin/python bench/routers_transfer17.py read --proxy p11 --out /tmp/transfer17 \
       --candidates D,W:lsa:1000:20:1,W:static:1000:20:1
 """
@@ -225,7 +225,7 @@ def main() -> None:
         args.out.mkdir(parents=True, exist_ok=True)
         subjects(args)
         return
-    ap = r13.arguments(17, 12, "D,W")
+    ap = r13.arguments(17, 12, f"D,{REGISTERED}")
     ap._option_string_actions["--proxy"].choices = (*ap._option_string_actions["--proxy"].choices, "p11", "p12")
     args = ap.parse_args()
     r13.load = load  # type: ignore[assignment]
@@ -240,7 +240,7 @@ def main() -> None:
         raise SystemExit("dumps: bench/routers_transfer16.py dump (round 16's kind)")
 
 
-REGISTERED = "W:static:1000:20:1"  # provisional until the registration commit (RESULTS.md, "Transfer round 17")
+REGISTERED = "W:tokens:1000:20:1"  # the registered candidate (bench/RESULTS.md, "Transfer round 17")
 
 if __name__ == "__main__":
     main()
