@@ -92,3 +92,21 @@ def test_a_gateway_route_with_window_tokens_places_by_the_token_vectors(gateway,
     lsa = route_placement("window", r, "main")
     assert lsa is not None
     assert not np.allclose(placed, [lsa.place(p, x) for p, x in zip(d.prompts, raw, strict=True)])
+    # the default (round 17 passed its registered rule): a route configured without `placement` places this way
+    dflt = gateway(learned_config(openai_up, anthropic_up, path))
+    resp = oai(dflt).chat.completions.with_raw_response.create(
+        model="main", messages=[{"role": "user", "content": d.prompts[0]}])
+    assert decision_of(dflt, resp.headers["x-tierwise-request-id"])[1]["detail"]["placement"]["window"] == 1
+
+
+def test_window_tokens_is_the_default_of_eval_and_of_the_route(tmp_path):
+    from tierwise.policies.learned import LearnedConfig
+    from tierwise.policies.learned_config import PLACEMENT
+
+    assert PLACEMENT == "window-tokens" and LearnedConfig.model_fields["placement"].default == "window-tokens"
+    assert pl.PLACEMENT == "window-tokens"
+    d = two_topics(300)
+    path = saved(tmp_path)
+    r = load_router(path)
+    np.testing.assert_allclose(evaluate(d, [path], baselines=False)[0].scores,  # seen failing with PLACEMENT "none"
+                               stream_placed(r.score(d), r.vectors.encode(d.prompts), seed=0))

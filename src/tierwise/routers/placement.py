@@ -17,8 +17,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 PLACEMENTS = ("none", "clusters", "window", "window-tokens")
-PLACEMENT = "none"  # "clusters" passed round 15's rule (session 33) but the gateway route cannot place a single
-# request: as `tierwise eval`'s default it would report a figure no deployed route reaches (docs/routers.md)
+# `tierwise eval`'s default: what a `learned` route does by default (policies/learned_config.PLACEMENT; round 17 passed
+# its registered rule on P12, session 34). "clusters" passed round 15's rule but no gateway route can place a batch.
+PLACEMENT = "window-tokens"
 CLUSTER_SIZE = 200  # questions per cluster
 DIMS = 64
 WEIGHT = 1.0
@@ -70,7 +71,8 @@ def place(scores: np.ndarray, prompts: Sequence[str], placement: str = PLACEMENT
         from tierwise.routers.window import stream_placed
 
         if encode is None:
-            raise ValueError(f"placement {placement!r} needs the prompts' vectors (`window_encoder`)")
+            raise ValueError(f"placement {placement!r} needs the prompts' vectors: the router's training profile "
+                             "(window) or its static token vectors (window-tokens)")
         return stream_placed(np.asarray(scores, dtype=float), encode(prompts), seed)
     return placed(scores, traffic_clusters(prompts))
 
