@@ -3,6 +3,9 @@ router's training-profile LSA (`profile.lsa.encode_one`) and `PlacementWindow.pl
 request, on MMLU prompts (the profile fitted on GSM8K + MT-Bench + the other half of MMLU; the window filled first).
 
     PYTHONPATH=$PWD/src TIERWISE_DATA=/work/shared/data OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python bench/window_decision_cost.py
+
+`--space tokens` (round 17, `placement: window-tokens`): the prompt read by static token vectors fitted as `transfer`'s
+options member fits them (on the training questions' options), 384 numbers, instead of the profile's LSA.
 """
 
 from __future__ import annotations
@@ -21,22 +24,30 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--size", type=int, default=SIZE)
+    ap.add_argument("--space", choices=("lsa", "tokens"), default="lsa")
     args = ap.parse_args()
     mmlu = load_benchmark("mmlu")
     order = np.random.default_rng(0).permutation(len(mmlu))
     train = [mmlu.prompts[i] for i in order[: len(order) // 2]]
     train += list(load_benchmark("gsm8k").prompts) + list(load_benchmark("mt-bench").prompts)
-    prof = TrainingProfile.fit(train)
+    if args.space == "lsa":
+        encode_one = TrainingProfile.fit(train).lsa.encode_one
+    else:
+        from tierwise.routers.options import verbal_options
+        from tierwise.routers.static_tokens import StaticTokenVectors
+        from tierwise.routers.window import token_encoder
+
+        encode_one = token_encoder(StaticTokenVectors().fit([o for p in train for o in verbal_options(p)]))
     live = [mmlu.prompts[i] for i in order[len(order) // 2:]]
     w = PlacementWindow(size=args.size)
     rng = np.random.default_rng(1)
     for p in live[: args.size]:  # a full window before timing
-        w.place(prof.lsa.encode_one(p), float(rng.random()))
+        w.place(encode_one(p), float(rng.random()))
     timed = live[args.size: args.size + args.requests]
-    v0 = prof.lsa.encode_one(live[0])
-    for label, fn in (("encode_one", lambda p: prof.lsa.encode_one(p)),
+    v0 = encode_one(live[0])
+    for label, fn in (("encode_one", lambda p: encode_one(p)),
                       ("place (window full)", lambda p: w.place(v0, 0.5)),
-                      ("encode_one + place", lambda p: w.place(prof.lsa.encode_one(p), 0.5))):
+                      ("encode_one + place", lambda p: w.place(encode_one(p), 0.5))):
         best = []
         for _ in range(3):
             c0, t0 = time.process_time(), time.perf_counter()

@@ -59,7 +59,9 @@ def test_placement_is_checked_and_none_leaves_scores_alone():
 
 
 def test_eval_places_a_transferred_routers_batch_when_asked_and_scores_as_the_route_by_default(tmp_path):
-    assert pl.PLACEMENT == "none"  # the default figure is the one a gateway route, scoring one request, reaches
+    # the default figure is the one a gateway route reaches by default: `window-tokens`, which leaves a router
+    # without static token vectors (this `transfer-lsa`) as scored
+    assert pl.PLACEMENT == "window-tokens"
     d = two_topics()
     r = make_router("transfer-lsa", members=("tfidf-logit-wf",)).fit(two_topics(seed=2))
     path = str(save_router(r, tmp_path / "t"))

@@ -158,7 +158,7 @@ def test_a_gateway_route_places_its_scores_by_the_requests_before_them(gateway, 
     from tierwise.policies.learned import LearnedConfig
     from tierwise.policies.learned_config import PLACEMENT
 
-    assert PLACEMENT == "none" and LearnedConfig.model_fields["placement"].default == "none"  # the default, pinned
+    assert PLACEMENT == "window-tokens" and LearnedConfig.model_fields["placement"].default == "window-tokens"
     path = saved_transfer(tmp_path)
     openai_up.default = Reply(text="local answer")
     anthropic_up.default = Reply(text="frontier answer")
@@ -178,10 +178,10 @@ def test_a_gateway_route_places_its_scores_by_the_requests_before_them(gateway, 
     np.testing.assert_allclose([s["score"] for s in steps], [want.place(p, x) for p, x in zip(d.prompts, raw,
                                                                                               strict=True)],
                                rtol=1e-5, atol=1e-5)
-    plain = gateway(learned_config(openai_up, anthropic_up, path))
+    plain = gateway(learned_config(openai_up, anthropic_up, path))  # the default, window-tokens: this router has no
     resp = oai(plain).chat.completions.with_raw_response.create(
         model="main", messages=[{"role": "user", "content": d.prompts[0]}])
-    assert "placement" not in decision_of(plain, resp.headers["x-tierwise-request-id"])[1]["detail"]
+    assert "placement" not in decision_of(plain, resp.headers["x-tierwise-request-id"])[1]["detail"]  # token vectors
 
 
 def test_eval_cli_places_by_the_window_when_asked_and_not_by_default(tmp_path):

@@ -246,10 +246,10 @@ _AMOUNT = _Amount()
                    "the recorded outcomes stand in for the judge) and score the router alone and adapted on the rest "
                    "(at most 2,000: a live route fits on its newest adapt.window ≤ 2,000; prior_weight 300).")
 @click.option("--plot", "plot_path", default=None, help="Write the curves to this PNG (needs matplotlib).")
-@click.option("--placement", type=click.Choice(["window", "clusters", "none"]), default=None,
+@click.option("--placement", type=click.Choice(["window", "window-tokens", "clusters", "none"]), default=None,
               help="`window`: transferred routers' scores replayed in a random arrival order, each pulled towards its "
                    "nearest neighbours among the requests before it (what a `learned` route with `placement: window` "
-                   "does); `clusters`: a batch (a CV fold, or DATA for a saved router) pulled towards its clusters' "
+                   "does); `window-tokens`: the same, neighbours read by the router's static token vectors; `clusters`: a batch (a CV fold, or DATA for a saved router) pulled towards its clusters' "
                    "means (a gateway route cannot do this); `none`: each request as scored (docs/routers.md). "
                    "[default: routers/placement.py's PLACEMENT]")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")

@@ -15,17 +15,25 @@ from tierwise.evaluation.baselines import prompt_length_scores, random_scores
 from tierwise.evaluation.cv import cross_val_scores, group_folds
 from tierwise.evaluation.dataset import OutcomeDataset
 from tierwise.evaluation.metrics import Prices, Summary, oracle_scores, summarize, with_lead
-from tierwise.routers.placement import PLACEMENT, place, places, profile_encoder
+from tierwise.routers.placement import PLACEMENT, place, places, window_encoder
+
+WINDOWED = ("window", "window-tokens")
 
 
-def placed_by_fold(scores: np.ndarray, data: OutcomeDataset, k: int, seed: int, placement: str) -> np.ndarray:
-    """Out-of-fold scores placed fold by fold (each fold of `cross_val_scores` is a batch)."""
+def placed_by_fold(scores: np.ndarray, data: OutcomeDataset, k: int, seed: int, placement: str,
+                   spec: str | None = None) -> np.ndarray:
+    """Out-of-fold scores placed fold by fold (each fold of `cross_val_scores` is a batch); a windowed placement
+    reads each fold's prompts as the router fitted on the other folds would (`spec`'s)."""
     out = np.asarray(scores, dtype=float).copy()
     if placement == "none":
         return out
     for test in group_folds(data, k, seed, merge_prompts=True):
-        encode = None if placement != "window" else profile_encoder(
-            train_prompts=data.take(np.setdiff1d(np.arange(len(data)), test)).prompts)
+        encode = None
+        if placement in WINDOWED:
+            encode = window_encoder(placement, train_prompts=data.take(np.setdiff1d(np.arange(len(data)), test)).prompts,
+                                    spec=spec)
+            if encode is None:  # a router a route would not place this way: as scored
+                return np.asarray(scores, dtype=float).copy()
         out[test] = place(out[test], data.take(test).prompts, placement, encode, seed)
     return out
 
@@ -61,8 +69,8 @@ def evaluate(data: OutcomeDataset, routers: Sequence[str], *, folds: int = 5, pr
             raw = r.score(data)
             label = f"{Path(spec).stem} (saved {r.kind})"
             placing = places(r.kind, getattr(getattr(r, "base", None), "kind", None))
-            encode = profile_encoder(r) if placing and placement == "window" else None
-            placing = placing and (placement != "window" or encode is not None)  # saved without a profile: as is
+            encode = window_encoder(placement, r) if placing and placement in WINDOWED else None
+            placing = placing and (placement not in WINDOWED or encode is not None)  # as a route would: as is
             scores = place(raw, data.prompts, placement, encode, seed) if placing else raw
         else:
             make_router(spec, embedding_cache=embedding_cache)  # fail fast on an unknown spec
@@ -72,7 +80,7 @@ def evaluate(data: OutcomeDataset, routers: Sequence[str], *, folds: int = 5, pr
                                    progress=say)
             label = f"{spec} ({folds}-fold CV)"
             placing = places(spec)
-            scores = placed_by_fold(raw, data, folds, seed, placement) if placing else raw
+            scores = placed_by_fold(raw, data, folds, seed, placement, spec) if placing else raw
         if placing and unplaced is not None:
             unplaced[label] = raw
         rows.append(summarize(label, scores, data.strong, data.weak, prices, cascade=spec.startswith("posthoc"),

@@ -84,9 +84,10 @@ class LearnedConfig(PolicyConfig):
     remember: bool = Field(True, description=(
         "keep the re-fit window, the shift window, the demotion and the online estimate's judged pairs across "
         "restarts, in a file beside the ledger (routers/route_memory.py; nothing is kept without an on-disk ledger)"))
-    placement: Literal["none", "window"] = Field(PLACEMENT, description=(
+    placement: Literal["none", "window", "window-tokens"] = Field(PLACEMENT, description=(
         "transferred routers: each score pulled towards the mean score of its nearest neighbours among the route's "
-        "recent requests (routers/window.py; needs the router's training profile); none: each request as scored"))
+        "recent requests (routers/window.py): neighbours in the router's training-profile LSA (window: needs the "
+        "profile) or in its static token vectors (window-tokens: `transfer`); none: each request as scored"))
     shift: ShiftConfig | None = Field(None, description="shift detection and safe demotion (off when absent)")
     validation: ValidationConfig | None = Field(None, description="online validation from judged shadow pairs "
                                                                   "(off when absent; needs shadow_rate > 0)")

@@ -9,7 +9,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 REFIT_WINDOW, REFIT_MIN = 500, 100  # re-fit defaults: scores kept, scores seen before the first re-fit
-PLACEMENT: Literal["none", "window"] = "none"  # the route's default `placement` (transfer16: set by its registered round, bench/RESULTS.md)
+# the route's default `placement`: `window-tokens` passed round 17's registered rule on P12 (bench/RESULTS.md, "Transfer
+# round 17"); a router without static token vectors is scored as it is
+PLACEMENT: Literal["none", "window", "window-tokens"] = "window-tokens"
 REFIT_KEY_SHARE = 0.25  # the share of the re-fit window one gateway key's scores may hold
 
 

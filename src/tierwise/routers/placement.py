@@ -16,14 +16,16 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-PLACEMENTS = ("none", "clusters", "window")
-PLACEMENT = "none"  # "clusters" passed round 15's rule (session 33) but the gateway route cannot place a single
-# request: as `tierwise eval`'s default it would report a figure no deployed route reaches (docs/routers.md)
+PLACEMENTS = ("none", "clusters", "window", "window-tokens")
+# `tierwise eval`'s default: what a `learned` route does by default (policies/learned_config.PLACEMENT; round 17 passed
+# its registered rule on P12, session 34). "clusters" passed round 15's rule but no gateway route can place a batch.
+PLACEMENT = "window-tokens"
 CLUSTER_SIZE = 200  # questions per cluster
 DIMS = 64
 WEIGHT = 1.0
 # The routers whose batch scores are placed: the transferred ones (registered and measured on them only).
 PLACED_SPECS = ("transfer", "transfer-lsa", "transfer-lsa-options", "transfer-lsa-options-minilm")
+TOKEN_SPECS = ("transfer", "transfer-lsa-options")  # those whose router carries static token vectors
 
 
 def traffic_clusters(prompts: Sequence[str], size: int = CLUSTER_SIZE, dims: int = DIMS, seed: int = 0) -> np.ndarray:
@@ -60,18 +62,43 @@ def placed(scores: np.ndarray, cluster: np.ndarray, weight: float = WEIGHT) -> n
 def place(scores: np.ndarray, prompts: Sequence[str], placement: str = PLACEMENT,
           encode: Callable[[Sequence[str]], np.ndarray] | None = None, seed: int = 0) -> np.ndarray:
     """A batch's scores placed by its clusters ("clusters"), by a window streamed over it in a random arrival order
-    ("window": `encode` gives the prompts' vectors, the router's training-profile LSA), or as they are ("none")."""
+    ("window", "window-tokens": `encode` gives the prompts' vectors, `window_encoder`'s), or as they are ("none")."""
     if placement not in PLACEMENTS:
         raise ValueError(f"placement must be one of {PLACEMENTS}; got {placement!r}")
     if placement == "none" or len(scores) == 0:
         return np.asarray(scores, dtype=float)
-    if placement == "window":
+    if placement in ("window", "window-tokens"):
         from tierwise.routers.window import stream_placed
 
         if encode is None:
-            raise ValueError("placement 'window' needs the router's training profile")
+            raise ValueError(f"placement {placement!r} needs the prompts' vectors: the router's training profile "
+                             "(window) or its static token vectors (window-tokens)")
         return stream_placed(np.asarray(scores, dtype=float), encode(prompts), seed)
     return placed(scores, traffic_clusters(prompts))
+
+
+def window_encoder(placement: str, router: object = None, train_prompts: Sequence[str] | None = None,
+                   spec: str | None = None) -> Callable[[Sequence[str]], np.ndarray] | None:
+    """What a windowed placement reads prompts by, as a route with the same router would: for "window" the training
+    profile's LSA (`profile_encoder`); for "window-tokens" a saved router's static token vectors, or (a CV fold of
+    `spec`) the ones its options member fits on `train_prompts` (the same table, weights from the training questions'
+    options: what the fitted router holds). None where the route would not place (none of either; `spec` a router
+    without them)."""
+    if placement == "window":
+        return profile_encoder(router, train_prompts)
+    if placement != "window-tokens":
+        return None
+    from tierwise.routers.window import token_vectors
+
+    if router is not None:
+        v = token_vectors(router)
+        return None if v is None else v.encode
+    if train_prompts is None or spec not in TOKEN_SPECS:
+        return None
+    from tierwise.routers.options import verbal_options
+    from tierwise.routers.static_tokens import StaticTokenVectors
+
+    return StaticTokenVectors().fit([o for p in train_prompts for o in verbal_options(p)]).encode
 
 
 def profile_encoder(router: object = None, train_prompts: Sequence[str] | None = None

@@ -10,7 +10,10 @@ LSA of the words, 64 numbers each) and their raw scores. A request's placed scor
     score + weight × (mean raw score of its `k` most similar requests in the window − mean raw score of the window)
 
 computed before the request joins the window (only past requests count; with fewer than `k` in the window the score
-is left alone). Memory is `size` × (dims + 1) numbers; a decision costs one matrix-vector product over the window
+is left alone). `window-tokens` (session 34, transfer17) finds the neighbours in another space: the prompt read by the
+router's own static token vectors (routers/static_tokens.py, distilled from all-MiniLM-L6-v2: the table `transfer`'s
+options member carries, with its weights), 384 numbers; on held-out MMLU subjects a request's 20 nearest share its
+subject about 0.7 of the time there against about 0.55 in the profile's LSA (bench/RESULTS.md, "Transfer round 17"). Memory is `size` × (dims + 1) numbers; a decision costs one matrix-vector product over the window
 and a partial sort. `stream` replays a batch in a given arrival order with the same arithmetic (`tierwise eval`).
 """
 
@@ -28,7 +31,7 @@ log = logging.getLogger("tierwise")
 SIZE = 1000  # requests kept
 K = 20  # neighbours averaged (round 16: the preview on spent P10 chose 20 of 20 / 50 / 100)
 WEIGHT = 1.0
-WINDOWS = ("none", "window")
+WINDOWS = ("none", "window", "window-tokens")
 
 
 class PlacementWindow:
@@ -156,8 +159,9 @@ def stream_placed(scores: np.ndarray, vectors: np.ndarray, seed: int = 0, size: 
 
 
 class RoutePlacement:
-    """A `learned` route's windowed placement: the prompt's vector from the router's training profile (its LSA of
-    the words: a tokenisation and a 64-column gather), then `PlacementWindow.place`."""
+    """A `learned` route's windowed placement: the prompt's vector (the router's training-profile LSA of the words,
+    a tokenisation and a 64-column gather; or its static token vectors, a tokenisation and a 384-column gather), then
+    `PlacementWindow.place`."""
 
     def __init__(self, encode: Callable[[str], np.ndarray], window: PlacementWindow) -> None:
         self.encode = encode
@@ -167,14 +171,36 @@ class RoutePlacement:
         return self.window.place(self.encode(prompt), score, key)
 
 
+def token_vectors(router: Any) -> Any:
+    """The router's fitted static token vectors (`transfer`, `transfer-lsa-options`: its options member's), or None."""
+    from tierwise.routers.static_tokens import StaticTokenVectors
+
+    v = getattr(router, "vectors", None)
+    return v if isinstance(v, StaticTokenVectors) and v.table is not None and v.weight is not None else None
+
+
+def token_encoder(vectors: Any) -> Callable[[str], np.ndarray]:
+    return lambda prompt: vectors.encode([prompt])[0]
+
+
 def route_placement(setting: str, router: Any, route: str, key_share: float = 1.0) -> RoutePlacement | None:
-    """The placement of a route's scores for `placement: window`, or None: for "none", for a router whose scores are
-    not placed (only the transferred routers were measured: routers/placement.py `places`), and for a router saved
-    without a training profile (logged: re-save it to place its scores)."""
+    """The placement of a route's scores for `placement: window` / `window-tokens`, or None: for "none", for a router
+    whose scores are not placed (only the transferred routers were measured: routers/placement.py `places`), for
+    `window` a router saved without a training profile, for `window-tokens` one without static token vectors
+    (`transfer-lsa`, `transfer-lsa-options-minilm`): both logged."""
     from tierwise.routers.placement import places
 
+    if setting not in WINDOWS:
+        raise ValueError(f"placement must be one of {WINDOWS}; got {setting!r}")
     if setting == "none" or not places(router.kind, getattr(getattr(router, "base", None), "kind", None)):
         return None
+    if setting == "window-tokens":
+        tokens = token_vectors(router)
+        if tokens is None:
+            log.warning("route %s: its router carries no static token vectors (only `transfer` and "
+                        "`transfer-lsa-options` do), so its scores are not placed by `window-tokens`", route)
+            return None
+        return RoutePlacement(token_encoder(tokens), PlacementWindow(key_share=key_share))
     profile = getattr(router, "profile", None)
     if profile is None:
         log.warning("route %s: its router carries no training profile, so its scores are not placed by the window "
