@@ -2,8 +2,9 @@
 
 The scripted upstream makes Claude Code's main agent call Read on `.env`; the next main turn carries the file as a
 tool result. Before: `AWS_ACCESS_KEY_ID=AKIA...` reached the remote model verbatim (prefixed keys were looked for only
-at the start of a `NAME=value` run), and the user's `show me .env` and the Read call's path arrived as placeholders
-(a tool call's name joined into a split-value window). Now every key is a placeholder and nothing else is.
+at the start of a `NAME=value` run). Now every key is a placeholder, and the user's words and the path stay readable.
+(In the session a short path with a digit, `/tmp/nu34b/proj/.env`, also arrived as a placeholder, with `show me .env`:
+pytest's long temporary path does not reproduce that; tests/privacy/test_split_tool_names.py pins it.)
 """
 
 from __future__ import annotations
