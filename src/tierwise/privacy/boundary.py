@@ -121,10 +121,11 @@ def conversation_texts(req: Request) -> tuple[tuple[str, ...], tuple[str, ...]]:
     arguments' values, tool results), where a value split across parts reads as one, and each one's role."""
     texts, roles = [], []
     for loc, t in iter_texts(req):
-        if loc.endswith("#key") or ".raw" in loc or ".extra" in loc:
-            # JSON keys and the fields of unmodelled blocks are structure, not prose: joined with
-            # their neighbours (`type` `document` `source` `type` `base64` `media_type` ...) they
-            # made a long token the secret detector took for a key, and every document was blocked.
+        if loc.endswith(("#key", ".name")) or ".raw" in loc or ".extra" in loc:
+            # JSON keys, tool calls' names and the fields of unmodelled blocks are structure, not prose: joined
+            # with their neighbours (`type` `document` `source` `type` `base64` `media_type` ...; `env` `Read`
+            # `/tmp/p2/`) they made a long token the secret detector took for a key, and every document was
+            # blocked, every path with a digit in a coding agent's call redacted. (Each is still scanned alone.)
             continue
         if loc.startswith("system"):
             texts.append(t)

@@ -37,7 +37,13 @@ from typing import Any, ClassVar
 from uvicorn.protocols.http.flow_control import FlowControl
 
 from tierwise.config import ServerLimits
-from tierwise.errors import InvalidRequest, TierwiseError, UpstreamError
+from tierwise.errors import (
+    AuthenticationError,
+    InvalidRequest,
+    PermissionDenied,
+    TierwiseError,
+    UpstreamError,
+)
 from tierwise.providers.error_classes import config_fault
 from tierwise.server.cork import CorkedHttpToolsProtocol
 from tierwise.server.forwarded import TrustedProxies, trusted_proxies
@@ -90,6 +96,10 @@ def retry_after_header(err: TierwiseError) -> list[tuple[bytes, bytes]]:
     asked for (`invalid_output`): the same request would meet the same models, paying each again, and Claude Code
     retries a 5xx up to ten times."""
     if getattr(err, "error_class", None) in ("invalid_output", "blocked"):  # (blocked: a WAF's block page)
+        return [(b"x-should-retry", b"false")]
+    if isinstance(err, (AuthenticationError, PermissionDenied)):
+        # The gateway refused the client's own key (or its scope): the same key is refused again. Claude Code
+        # retries a 401 ten times with backoff, minutes with nothing printed, unless told not to (as Anthropic does).
         return [(b"x-should-retry", b"false")]
     if isinstance(err, UpstreamError) and config_fault(err):
         # The gateway's key refused or a model its server does not have (or a breaker opened by that): the same

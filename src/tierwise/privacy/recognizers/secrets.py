@@ -96,6 +96,13 @@ class SecretRecognizer:
             if m:
                 yield Finding("SECRET", m.start(), m.end(), 1.0, "secrets.prefix")
                 continue
+            # `NAME=AKIA...` (a .env line) is one run: a key can also start just after an `=` in it
+            eq = text.find("=", start, run_end)
+            while eq >= 0:
+                m = _PREFIXED.match(text, eq + 1)
+                if m:
+                    yield Finding("SECRET", m.start(), m.end(), 1.0, "secrets.prefix")
+                eq = text.find("=", (m.end() if m else eq + 1), run_end)
             for t in _TOKEN.finditer(text, start, run_end):
                 tok = t.group()
                 if self._entropic(tok) or (
