@@ -1,0 +1,66 @@
+"""A within-type signal for the learning-loop replay from a router that never saw the type (issue 21, round 38).
+
+The replay's task types are dealt into folds; for each fold a router (`--router`, default `transfer-lsa`: issue 22's router meant to be
+trained on public data and used on other traffic) is trained on the other folds' questions and scores the
+fold's own: the score a router trained elsewhere gives traffic it has not seen, which is what a deployment's
+saved router gives its users' requests. The scores are written in the order of `load_stream`'s unpermuted data
+(`bench/learning_loop.py --within-signal FILE` reads them).
+
+    PYTHONPATH=src HF_HUB_OFFLINE=1 TIERWISE_DATA=/work/shared/data OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python \
+        bench/learning_loop_signal.py --out /tmp/loop38/signal_transfer_lsa.npy
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+from learning_loop import load_stream
+
+from tierwise.routers import make_router
+
+
+def held_out_scores(router: str, folds: int) -> np.ndarray:
+    """Each type's questions scored by a router trained on the types of the other folds (types dealt to `folds`
+    folds in sorted order, round robin; 0: one fold per type)."""
+    data, types, order = load_stream(0)
+    out = np.zeros(len(data))
+    names = sorted(set(types))
+    fold_of = {t: (i % folds if folds else i) for i, t in enumerate(names)}
+    fold = np.array([fold_of[t] for t in types])
+    for f in sorted(set(fold_of.values())):
+        t0 = time.time()
+        rest, own = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
+        fitted = make_router(router).fit(data.take(rest))
+        out[own] = fitted.score(data.take(own))
+        print(f"fold {f} ({', '.join(t for t in names if fold_of[t] == f)}): {len(own)} scored by a router trained "
+              f"on {len(rest)} ({time.time() - t0:.0f} s)", flush=True)
+    unpermuted = np.zeros(len(data))
+    unpermuted[order] = out  # data[i] is the unpermuted question order[i]
+    return unpermuted
+
+
+# `bench/learning_loop.py --within-signal FILE`: the scores by prompt, read on first use
+_BY_PROMPT: dict[str, dict[str, float]] = {}
+
+
+def signal_of(path: str, prompts: list[str]) -> np.ndarray:
+    """The file's scores for these prompts (the replay's permuted order)."""
+    if path not in _BY_PROMPT:
+        data, _, order = load_stream(0)
+        _BY_PROMPT[path] = dict(zip(data.prompts, np.load(path)[order].tolist(), strict=True))
+    return np.array([_BY_PROMPT[path][p] for p in prompts])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--router", default="transfer-lsa")
+    ap.add_argument("--folds", type=int, default=4, help="folds of whole task types (0: one per type)")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    np.save(args.out, held_out_scores(args.router, args.folds))
+
+
+if __name__ == "__main__":
+    main()
