@@ -7,7 +7,7 @@ saved router gives its users' requests. The scores are written in the order of `
 (`bench/learning_loop.py --within-signal FILE` reads them).
 
     PYTHONPATH=src HF_HUB_OFFLINE=1 TIERWISE_DATA=/work/shared/data OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python \
-        bench/learning_loop_signal.py --out /tmp/loop38/signal_transfer_lsa.npy
+        bench/learning_loop_signal.py --folds 4 --out /tmp/loop38/signal_tlsa4.npy [--auc]
 """
 
 from __future__ import annotations
@@ -53,13 +53,41 @@ def signal_of(path: str, prompts: list[str]) -> np.ndarray:
     return np.array([_BY_PROMPT[path][p] for p in prompts])
 
 
+def auc_table(path: str) -> None:
+    """Per type (100 questions or more): how well the prompt's length and the file's score rank the replay's verdict
+    (accepted), as AUC of the signal's negative (longer / higher-scored prompts harder), and the size-weighted mean
+    of |AUC - 0.5| + 0.5 over those types."""
+    from learning_loop import accepted
+    from sklearn.metrics import roc_auc_score
+
+    data, types, order = load_stream(0)
+    tt = np.array(types)
+    mt = [g.startswith("mt-bench") for g in data.groups]
+    y = np.array([accepted(a, b, m) for a, b, m in zip(data.strong, data.weak, mt, strict=True)])
+    length, score = np.log1p([len(p) for p in data.prompts]), np.load(path)[order]
+    print("| type | questions | acceptance | AUC length | AUC score |\n|---|---|---|---|---|")
+    size, far = 0, np.zeros(2)
+    for t in sorted(set(types)):
+        own = tt == t
+        if own.sum() < 100:
+            continue
+        aucs = np.array([roc_auc_score(y[own], -x[own]) for x in (length, score)])
+        print(f"| {t} | {own.sum()} | {y[own].mean():.3f} | {aucs[0]:.3f} | {aucs[1]:.3f} |")
+        size, far = size + own.sum(), far + own.sum() * np.abs(aucs - 0.5)
+    print(f"size-weighted |AUC - 0.5| + 0.5: length {far[0] / size + 0.5:.3f}, score {far[1] / size + 0.5:.3f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--router", default="transfer-lsa")
     ap.add_argument("--folds", type=int, default=4, help="folds of whole task types (0: one per type)")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--auc", action="store_true", help="print the per-type AUC table of an existing --out file")
     args = ap.parse_args()
-    np.save(args.out, held_out_scores(args.router, args.folds))
+    if args.auc:
+        auc_table(args.out)
+    else:
+        np.save(args.out, held_out_scores(args.router, args.folds))
 
 
 if __name__ == "__main__":
