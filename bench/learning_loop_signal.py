@@ -77,17 +77,43 @@ def auc_table(path: str) -> None:
     print(f"size-weighted |AUC - 0.5| + 0.5: length {far[0] / size + 0.5:.3f}, score {far[1] / size + 0.5:.3f}")
 
 
+def signal_cost(router: str, n_train: int) -> None:
+    """CPU time of the route's signal per request (`RequestSignal.of`): the length, and a saved `router` trained on the
+    first `n_train` questions of seed 0's stream, over 500 other prompts (min of 3 passes)."""
+    import tempfile
+
+    from tierwise.canonical import Message, Request, TextBlock
+    from tierwise.learning.within_signal import RequestSignal
+    from tierwise.routers import load_router, save_router
+
+    data, _, _ = load_stream(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        saved = load_router(save_router(make_router(router).fit(data.take(np.arange(n_train))), f"{tmp}/router"))
+    reqs = [Request(model="m", messages=[Message("user", [TextBlock(p)])]) for p in data.prompts[5000:5500]]
+    for name, sig in (("length", RequestSignal()), (router, RequestSignal(saved))):
+        passes = []
+        for _ in range(3):
+            t = time.process_time_ns()
+            for q in reqs:
+                sig.of(q)
+            passes.append((time.process_time_ns() - t) / len(reqs) / 1000)
+        print(f"{name}: {min(passes):.1f} µs per request (CPU, min of 3 passes over 500 prompts)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--router", default="transfer-lsa")
     ap.add_argument("--folds", type=int, default=4, help="folds of whole task types (0: one per type)")
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out", default=None)
     ap.add_argument("--auc", action="store_true", help="print the per-type AUC table of an existing --out file")
+    ap.add_argument("--cost", type=int, default=0, help="time the route's signal with --router trained on this many")
     args = ap.parse_args()
-    if args.auc:
-        auc_table(args.out)
+    if args.cost:
+        signal_cost(args.router, args.cost)
+    elif args.auc:
+        auc_table(args.out or ap.error("--out is needed"))
     else:
-        np.save(args.out, held_out_scores(args.router, args.folds))
+        np.save(args.out or ap.error("--out is needed"), held_out_scores(args.router, args.folds))
 
 
 if __name__ == "__main__":
