@@ -103,6 +103,8 @@ def load_stream(seed: int, task_types: str = "labels") -> tuple[OutcomeDataset, 
 
 
 VERDICT = {"mode": "relative"}
+# `--within-signal FILE`: the within-type signal read from a file of per-question scores (bench/learning_loop_signal.py)
+SIGNAL: dict[str, str | None] = {"path": None}
 
 
 def accepted(strong: float, weak: float, mt: bool) -> float:
@@ -135,6 +137,8 @@ class Run:
 def replay(data: OutcomeDataset, types: list[str], settings: LoopSettings, *, drift_at: int | None = None,
            drift_type: str | None = None, drift_keep: float = 0.3, seed: int = 0, hindsight_pairs: bool = False,
            embed=None) -> Run:
+    from learning_loop_signal import signal_of
+
     n = len(data)
     loop = LearningLoop("replay", settings)
     if embed is not None and loop.request_model is not None:
@@ -143,7 +147,8 @@ def replay(data: OutcomeDataset, types: list[str], settings: LoopSettings, *, dr
     mt = np.array([g.startswith("mt-bench") for g in data.groups])
     rng = np.random.default_rng(seed + 1)
     # the prompt-level signal the reflective route gives the loop: the log of the prompt's length
-    signals = np.log1p([len(p) for p in data.prompts]) if settings.within.enabled else None
+    signals = (None if not settings.within.enabled else
+               np.log1p([len(p) for p in data.prompts]) if SIGNAL["path"] is None else signal_of(SIGNAL["path"], data.prompts))
     texts = data.prompts if settings.request_model.kind != "none" else None  # read by the request model only
     pairwise = settings.order.kind == "gain"  # a shadow pair's judge sees both answers and says which is better
     run = Run(np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n))
@@ -333,6 +338,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--within-near-band", type=float, default=0.05, help="with --within-near rank (within.near_band)")
     ap.add_argument("--within-near-min", type=int, default=20,
                     help="with --within-near rank: a type's verdicts before it is split (within.near_min_verdicts)")
+    ap.add_argument("--within-signal", default=None, help="with --within: the signal from this file of per-question "
+                    "scores (bench/learning_loop_signal.py) instead of the log of the prompt's length (within.signal)")
     ap.add_argument("--per-request", action="store_true",
                     help="with --within: value a verdict by the requests whose tier it can change (value.per_request)")
     ap.add_argument("--request-model", choices=["none", "text"], default=None,
@@ -436,6 +443,7 @@ def parse_args(argv: list[str] | None = None, ap: argparse.ArgumentParser | None
             setattr(args, key, value)
     if args.discount is None:
         args.discount = 1.0 if args.sampling == "value" else 0.99
+    SIGNAL["path"] = args.within_signal
     return args
 
 

@@ -23,7 +23,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tierwise.learning.slope_pool import pooled_slopes
 
@@ -58,6 +58,18 @@ class WithinSettings(BaseModel):
         "spread leaves room for (DerSimonian-Laird random effects, learning/slope_pool.py): a slope fitted on a "
         "few dozen verdicts whose sign the other types' contradict no longer decides which of its requests go "
         "where; off (the default): each type's own slope"))
+    signal: Literal["length", "router"] = Field("length", description=(
+        "the request-level signal: length (the default), the log of the prompt's length; router, the score a saved "
+        "router (`router`, e.g. issue 22's `transfer`, trained on other data) gives the prompt "
+        "(learning/within_signal.py)"))
+    router: str | None = Field(None, description=(
+        "with signal: router, the path of a saved router (`tierwise eval ... --save`), relative to the config"))
+
+    @model_validator(mode="after")
+    def _router_named(self) -> WithinSettings:
+        if self.signal == "router" and not self.router:
+            raise ValueError("within.signal: router needs within.router, the path of a saved router")
+        return self
 
 
 @dataclass

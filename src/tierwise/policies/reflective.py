@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
@@ -37,6 +36,7 @@ from tierwise.learning.request_model_settings import RequestModelSettings
 from tierwise.learning.schedule import ScheduleSettings, unit_hash
 from tierwise.learning.value import ValueSettings
 from tierwise.learning.within import WithinSettings
+from tierwise.learning.within_signal import RequestSignal, request_signal
 from tierwise.policies.base import Context, Target, drain_background, privacy_refusal
 from tierwise.policies.registry import Builder, PolicyConfig, PolicyType, register
 from tierwise.providers.image_urls import FETCHED
@@ -153,6 +153,7 @@ class ReflectiveRoute:
         self._saving: asyncio.Task[None] | None = None
         self._save_again = False
         self.services: Any = None  # set by the builder: the app's services (ledger) for feedback-prompted runs
+        self.signal = RequestSignal()  # the builder sets a `within.signal: router` route's
         self.judge_resolve: Any = None
 
     def choose(self, req: Request, ctx: Context) -> tuple[Target, Plan, str]:
@@ -160,10 +161,10 @@ class ReflectiveRoute:
 
         task_type = task_type_of(req, ctx)
         s = self.loop.settings
-        # the within-type signal: the log of the prompt's length (free, known before any model runs); the request
-        # model reads the prompt's text
+        # the within-type signal (learning/within_signal.py: the prompt's length or a saved router's score); the
+        # request model reads the prompt's text
         text = "\n".join(m.text() for m in req.messages) if s.request_model.kind != "none" else None
-        signal = math.log1p(sum(len(m.text()) for m in req.messages)) if s.within.enabled else None
+        signal = self.signal.of(req) if s.within.enabled else None
         plan = self.loop.plan(task_type, ctx.trace.request_id, signal=signal, text=text,
                               key=ctx.notes.get("key_name") or "")
         target = self.local if plan.tier == "local" else self.frontier
@@ -584,7 +585,7 @@ def _build(cfg: ReflectiveConfig, name: str, b: Builder) -> Target:
                             rubric=cfg.rubric, pairwise=cfg.pairwise_judge,
                             state_path=None if log_path is None else str(state_path_for(log_path, name)),
                             legacy_state_path=None if log_path is None else str(Path(log_path).with_suffix(".state.json")))
-    route.services, route.judge_resolve = b.services, b.resolve
+    route.services, route.judge_resolve, route.signal = b.services, b.resolve, request_signal(cfg.within, b.base_dir, name)
     return route
 
 
