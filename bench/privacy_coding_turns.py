@@ -48,13 +48,15 @@ def main() -> None:
     bodies = turns(a.session)
     headers = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
     times = []
+    findings = 0
     prof = cProfile.Profile() if a.profile else None
     for i, body in enumerate(bodies):
         req = decode_request(json.loads(json.dumps(body)), dict(headers))
         if prof is not None and i > 0:
             prof.enable()
         t = time.process_time()
-        Guard(b, "main").scan_request(req)
+        found = Guard(b, "main").scan_request(req)
+        findings += sum(found.values())  # entity -> count
         times.append(time.process_time() - t)
         if prof is not None and i > 0:
             prof.disable()
@@ -62,7 +64,7 @@ def main() -> None:
     warm = sorted(times[1:])
     print(f"{'config=' + a.config if a.config else 'ner=' + a.ner} ner_layer={b.scan.ner_active} session={a.session}: {len(bodies)} turns, ~{size // 1000} KB each; start-up {start:.2f} s; "
           f"first turn {times[0]:.3f} s; later turns median {warm[len(warm) // 2]:.3f} s, max {warm[-1]:.3f} s, "
-          f"total {sum(times):.2f} s CPU")
+          f"total {sum(times):.2f} s CPU; {findings} findings")
     if prof is not None:
         pstats.Stats(prof).sort_stats("cumulative").print_stats(a.profile)
 
