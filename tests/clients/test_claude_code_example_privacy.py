@@ -37,8 +37,9 @@ def _example(tmp_path: Path, anthropic_url: str) -> dict[str, Any]:
     return data
 
 
+@pytest.mark.parametrize("stream", [False, True])  # Claude Code streams; the restore must hold in SSE too
 def test_the_shipped_example_redacts_an_aws_key_read_from_dot_env_before_claude_sees_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    stream: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-upstream")
 
@@ -50,12 +51,18 @@ def test_the_shipped_example_redacts_an_aws_key_read_from_dot_env_before_claude_
     g = GatewayServer(make_config(_example(tmp_path, up.url), tmp_path)).start()
     try:
         client = anthropic.Anthropic(base_url=g.url, api_key="sk-ant-test-client", max_retries=0)
-        answer = client.messages.create(model="claude-opus-4-8", max_tokens=200, messages=[
+        messages: list[Any] = [
             {"role": "user", "content": "show me .env"},
             {"role": "assistant", "content": [
                 {"type": "tool_use", "id": "toolu_env_1", "name": "Read", "input": {"file_path": "/repo/.env"}}]},
             {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_env_1", "content": ENV}]},
-        ])
+        ]
+        if stream:
+            with client.messages.stream(model="claude-opus-4-8", max_tokens=200, messages=messages) as s:
+                text = "".join(s.text_stream)
+        else:
+            answer = client.messages.create(model="claude-opus-4-8", max_tokens=200, messages=messages)
+            text = answer.content[0].text  # type: ignore[union-attr]
     finally:
         g.stop()
         up.stop()
@@ -64,7 +71,7 @@ def test_the_shipped_example_redacts_an_aws_key_read_from_dot_env_before_claude_
     body = yaml.safe_dump(sent.body)
     assert AWS not in body, body
     assert "AWS_ACCESS_KEY_ID=<SECRET_" in body and "show me .env" in body and "LOG_LEVEL=debug" in body, body
-    assert answer.content[0].text == f"It holds AWS_ACCESS_KEY_ID={AWS}"  # type: ignore[union-attr]
+    assert text == f"It holds AWS_ACCESS_KEY_ID={AWS}"
 
 
 def test_serve_with_the_shipped_example_neither_announces_nor_loads_the_ner_model(tmp_path: Path) -> None:
