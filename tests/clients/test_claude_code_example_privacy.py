@@ -92,3 +92,23 @@ def test_serve_with_the_shipped_example_neither_announces_nor_loads_the_ner_mode
         proc.communicate(timeout=10)
     assert not any("NER" in ln for ln in lines), lines
     assert "/spacy/" not in maps and "/thinc/" not in maps  # spaCy's compiled modules: not imported
+
+
+@pytest.mark.parametrize("section, needs", [
+    ({"classes": {"secrets": {}}}, False),
+    ({"user": {"patterns": {"TICKET": [r"TCK-\d{6}"]}}, "classes": {"tickets": {"detectors": ["TICKET"]}}}, False),
+    ({"classes": {"pii": {}}, "ner": {"enabled": False}}, False),
+    ({"classes": {"pii": {}}}, True),
+    ({"classes": {"places": {"detectors": ["LOCATION"]}}}, True),
+    ({}, True),  # no `classes:`: the four presets, pii among them
+])
+def test_the_ner_model_is_needed_only_for_names_organisations_places_or_groups(
+    section: dict[str, Any], needs: bool,
+) -> None:
+    from tierwise.privacy.detect import Detector
+    from tierwise.privacy.detect_config import DetectionConfig
+
+    cfg = DetectionConfig.model_validate(section)
+    assert cfg.needs_ner_model() is needs
+    if not needs:  # what `serve` says agrees with what the detector builds
+        assert Detector(cfg).ner_active is False
