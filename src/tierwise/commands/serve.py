@@ -211,7 +211,7 @@ def slow_start(cfg: Any) -> str | None:
     import importlib.util
 
     priv = getattr(cfg, "privacy", None)
-    if priv is None or priv.ner.enabled is False or importlib.util.find_spec("spacy") is None:
+    if priv is None or not priv.needs_ner_model() or importlib.util.find_spec("spacy") is None:
         return None
     from tierwise.privacy.boundary import mapping_key
 

@@ -205,6 +205,11 @@ class DetectionConfig(_Strict):
             out |= ents
         return frozenset(out)
 
+    def needs_ner_model(self) -> bool:
+        """Whether the spaCy model is to be loaded: NER not switched off and some class names a person, an
+        organisation, a place or a group (a `secrets`-only or pattern-only section never loads it)."""
+        return self.ner.enabled is not False and bool(self.entities() & frozenset(NER_ENTITIES))
+
 
 def _near(name: str, known: set[str]) -> str:
     """`EMAIL` (did you mean `EMAIL_ADDRESS`?): a prefix, else the closest spelling."""
