@@ -7,7 +7,7 @@ as a live route does (a snapshot on the event loop, encoded and written in a wor
 
 Prints the file's bytes, the CPU of one encode + write (thread CPU time, median of --saves), and the probe's longest
 lateness during saves against its longest lateness over the same number of probes with no save (the machine's
-noise). Runs against any tree's `src` (the API it uses is the same before and after session 34's winstate34).
+noise), and how the placement of 500 queries (each near a saved request) moves after a restore from the file. Runs against any tree's `src` (the API it uses is the same before and after session 34's winstate34).
 """
 
 from __future__ import annotations
@@ -80,11 +80,18 @@ def main() -> None:
         busy = asyncio.run(run(memory, args.saves, save=True))
         back = PlacementWindow(key_share=0.25)
         assert RouteMemory(path, "router", 0.3, window=back).restore() and len(back) == w.size
+    rng = np.random.default_rng(1)
+    near = w.state()["vectors"][rng.integers(0, w.size, 500)] + 0.5 * rng.normal(size=(500, args.dims)) / np.sqrt(
+        args.dims)
+    queries = (near / np.linalg.norm(near, axis=1, keepdims=True)).astype(np.float32)
+    diffs = np.array([abs(back.shift(q) - w.shift(q)) for q in queries])
     print(f"window {w.size} x {args.dims}: file {size:,} bytes")
     print(f"encode + write CPU per save: median {statistics.median(cpu) * 1e3:.1f} ms, max {max(cpu) * 1e3:.1f} ms "
           f"({args.saves} saves)")
     print(f"loop-lag probe, longest lateness: {max(busy) * 1e3:.1f} ms with {args.saves} saves "
           f"({len(busy)} probes), {max(quiet) * 1e3:.1f} ms with none ({len(quiet)} probes)")
+    print(f"placement after the restore, 500 queries near saved requests: {int((diffs <= 1e-12).sum())} shifts "
+          f"unchanged, largest change {diffs.max():.2e} (shift spread {np.ptp([w.shift(q) for q in queries]):.2f})")
 
 
 if __name__ == "__main__":
