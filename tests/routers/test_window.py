@@ -5,6 +5,7 @@ order."""
 
 from __future__ import annotations
 
+import base64
 import json
 
 import numpy as np
@@ -107,6 +108,68 @@ def test_the_window_survives_a_save_and_a_damaged_one_starts_empty(tmp_path):
                 {"vectors": [[1.0]], "scores": [0.1, 0.2], "keys": ["", ""]}):
         fresh = PlacementWindow(size=300, k=30)
         assert not fresh.restore(bad) and len(fresh) == 0
+
+
+def full_window(n: int = 1000, dims: int = 384, seed: int = 5) -> tuple[PlacementWindow, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    w = PlacementWindow(size=n, k=20, key_share=0.5)
+    vecs = unit(rng.normal(size=(n + 50, dims))).astype(np.float32)
+    for i in range(n):
+        w.add(vecs[i], float(rng.normal()), ("a", "b", "")[i % 3])
+    return w, vecs[n:]
+
+
+def test_a_saved_window_is_one_float16_blob_and_places_as_before_within_its_rounding(tmp_path):
+    w, queries = full_window()
+    path = tmp_path / "m.json"
+    RouteMemory(path, "router-a", 0.3, window=w).write(RouteMemory(path, "router-a", 0.3, window=w).dump())
+    saved = json.loads(path.read_text())["window"]
+    assert isinstance(saved["vectors"], str) and saved["dims"] == 384  # not 384,000 numbers in JSON lists
+    assert path.stat().st_size < 1_100_000  # 768 bytes a request as base64 (4-decimal lists: ~2.9 MB)
+    back = PlacementWindow(size=1000, k=20, key_share=0.5)
+    assert RouteMemory(path, "router-a", 0.3, window=back).restore()
+    before, after = w.state(), back.state()
+    assert after["keys"] == before["keys"] and np.array_equal(after["scores"], before["scores"])
+    # float16 rounds each number by at most 2^-11 of itself: a unit vector moves by at most 2^-11, so does a cosine
+    assert np.abs(after["vectors"] - before["vectors"]).max() <= 2.0 ** -11 * np.abs(before["vectors"]).max()
+    assert not np.array_equal(after["vectors"], before["vectors"])  # (rounded: the bound above is not vacuous)
+    sims = before["vectors"] @ queries.T
+    moved = np.abs(after["vectors"] @ queries.T - sims).max()
+    assert moved <= 2.0 ** -11
+    # a query whose k-th and (k+1)-th neighbours are further apart than twice that keeps its neighbours: its placed
+    # score after the restart is the one before (up to the order of a float sum); only near-ties can differ
+    top = np.sort(sims, axis=0)[::-1]
+    clear = top[w.k - 1] - top[w.k] > 2 * moved
+    assert clear.sum() > len(queries) // 2
+    for q in queries[clear]:
+        assert back.shift(q) == pytest.approx(w.shift(q), rel=1e-12, abs=1e-12)
+    for q in queries:
+        assert abs(back.shift(q) - w.shift(q)) <= 2 * (before["scores"].max() - before["scores"].min()) / w.k
+
+
+def test_a_damaged_or_oversized_saved_blob_starts_an_empty_window():
+    w, _ = full_window(60, dims=8)
+    good = PlacementWindow.jsonable(w.state())
+    blob = good["vectors"]
+    nan = np.full((60, 8), np.float16(np.nan)).astype("<f2").tobytes()
+    for bad in ({**good, "vectors": blob[:-4]}, {**good, "vectors": "!" + blob[1:]},  # short; not base64
+                {**good, "vectors": base64.b64encode(nan).decode()},  # not finite
+                {**good, "dims": 16}, {**good, "dims": True}, {**good, "dims": 0},  # not one vector a score
+                {**good, "scores": good["scores"][:-1]}, {**good, "keys": good["keys"][:-1]},
+                {**good, "dims": 1 << 20},
+                {"dims": 4097, "vectors": base64.b64encode(np.ones(4097, "<f2").tobytes()).decode(), "scores": [0.1],
+                 "keys": [""]}):  # past MAX_DIMS, even sized to match (a window of 1,000 such: 16 MB, held in memory)
+        fresh = PlacementWindow(size=60, k=20)
+        assert not fresh.restore(bad) and len(fresh) == 0 and fresh.vectors is None
+    assert PlacementWindow(size=60, k=20).restore(good)
+    # a saved window larger than the route's: only the newest `size` are decoded and kept
+    small = PlacementWindow(size=10, k=5)
+    assert small.restore(good) and len(small) == 10 and small.seen == 10
+    np.testing.assert_allclose(small.state()["scores"], w.state()["scores"][-10:])
+    # a file of before session 34 (vectors as lists of numbers) is still read
+    old = {"vectors": np.round(w.state()["vectors"].astype(float), 4).tolist(), "scores": good["scores"],
+           "keys": good["keys"]}
+    assert PlacementWindow(size=60, k=20).restore(old)
 
 
 def saved_transfer(tmp_path, with_profile: bool = True) -> str:
