@@ -23,6 +23,7 @@ from typing import Any
 from tierwise.budgets.background import CallCharge
 from tierwise.budgets.checks import RateCheck
 from tierwise.budgets.controller import NOTE, StoreUnavailable
+from tierwise.budgets.refusals import rate_error
 from tierwise.canonical import Usage
 from tierwise.pricing import cost
 from tierwise.trace import Step
@@ -63,7 +64,7 @@ async def admit_side(spend: Any, route: str, key: Any, tokens: int, rid: str) ->
     if spend.health.down_since is not None:
         spend.health.answered()
     if refusal is not None:
-        raise spend._rate_error(plan.rates[refusal.index], refusal, rates[refusal.index], frac)
+        raise rate_error(plan.rates[refusal.index], refusal, rates[refusal.index], frac)
 
 
 
