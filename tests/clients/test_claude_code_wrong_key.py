@@ -11,13 +11,13 @@ the gateway's reason ("Failed to authenticate. API Error: 401 invalid or missing
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.clients.test_claude_code import claude_bin, cli_env, run  # noqa: F401  (claude_bin: a fixture)
+from tests.clients.test_claude_code_config_faults import doubles  # noqa: F401  (a fixture)
 from tests.doubles.anthropic_double import AnthropicDouble
 from tests.doubles.openai_double import OpenAIDouble
 from tests.harness import GatewayServer, make_config, two_tier_config
@@ -25,21 +25,11 @@ from tests.harness import GatewayServer, make_config, two_tier_config
 KEY_ENV = "TIERWISE_TEST_GATEWAY_KEY_34B"
 
 
-@pytest.fixture
-def doubles() -> Iterator[tuple[OpenAIDouble, AnthropicDouble]]:
-    local, cloud = OpenAIDouble(), AnthropicDouble()
-    local.start()
-    cloud.start()
-    yield local, cloud
-    local.stop()
-    cloud.stop()
-
-
 def test_a_wrong_gateway_key_stops_claude_code_at_the_first_answer(
     claude_bin: str,  # noqa: F811
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    doubles: tuple[OpenAIDouble, AnthropicDouble],
+    doubles: tuple[OpenAIDouble, AnthropicDouble],  # noqa: F811
 ) -> None:
     local, cloud = doubles
     monkeypatch.setenv(KEY_ENV, "tw-the-right-key-0123456789")
