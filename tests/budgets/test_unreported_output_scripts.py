@@ -10,7 +10,7 @@ import asyncio
 import orjson
 import pytest
 
-from tests.budgets.test_unreported_output import QuietUpstream
+from tests.budgets.test_unreported_output import quiet_up  # noqa: F401 (the same fixture)
 from tests.doubles import Raw, Reply
 from tests.gateway.conftest import gateway, oai, openai_up  # noqa: F401 (the same fixtures)
 from tests.harness import two_tier_config
@@ -18,14 +18,6 @@ from tests.harness import two_tier_config
 CHINESE = "预算控制在并发请求下保持上限" * 100  # 1,400 characters: about 1,400 tokens (o200k ~1,000, cl100k ~1,800)
 KOREAN = "게이트웨이는예산한도를지킵니다" * 100  # 1,500 Hangul syllables
 ENGLISH = "the budget holds under concurrency " * 40  # 1,400 characters: ~350 tokens (4 a token: as before)
-
-
-@pytest.fixture
-def quiet_up():
-    d = QuietUpstream()
-    d.start()
-    yield d
-    d.stop()
 
 
 def _tokens_billed(g) -> int:
