@@ -52,9 +52,10 @@ _PEM = re.compile(
     r"-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----[\s\S]{16,20000}?"
     r"-----END (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----"
 )
-# `password = "hunter2"`, `api_key: abc...`, `Authorization: Bearer ...`: the value is the secret.
+# `password = "hunter2"`, `api_key: abc...`, `Authorization: Bearer ...`: the value is the secret. The cue may end
+# a snake-case name (`DB_PASSWORD=...`, `SESSION_SECRET=...` in a `.env`): `_` before it, not a letter or digit.
 _ASSIGN = re.compile(
-    r"(?i)\b(?:pass(?:word|wd|phrase)?|pwd|secret|api[_-]?key|apikey|access[_-]?key|secret[_-]?key|"
+    r"(?i)(?<![^\W_])(?:pass(?:word|wd|phrase)?|pwd|secret|api[_-]?key|apikey|access[_-]?key|secret[_-]?key|"
     r"client[_-]?secret|auth[_-]?token|access[_-]?token|refresh[_-]?token|private[_-]?key|token|"
     r"passwort|kennwort|lösenord|mot de passe|contraseña)"
     r"[\"']?\s*(?:[:=]|=>|\bis\b)\s*[\"']?(?P<v>[^\s\"',;]{6,200})"
@@ -70,6 +71,12 @@ _ASSIGN_KEYS = ("pass", "pwd", "secret", "key", "token", "kennwort", "lösenord"
 _ASSIGN_AC = ahocorasick_rs.AhoCorasick(list(_ASSIGN_KEYS))
 _CAMEL = re.compile(r"[a-z]*(?:[A-Z][a-z]{2,}|[A-Z]{1,4}(?![a-z])|\d{1,4}|[a-z]{2,})+")
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
+# `NAME=` at a token's start (a `.env` line, a query parameter): the name, then the `=`.
+_ENV_NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*)=")
+# A variable's name that says its value is secret; such a value may be shorter than 20.
+_SECRET_NAME = re.compile(r"(?i)pass|pwd|secret|token|key|credential|auth|signature|salt|cookie|session")
+_CUED_MIN_LEN = 8
+_PATH = re.compile(r"(?:~|\.{1,2})?(?:/[A-Za-z0-9]?[a-z0-9._-]*)+/?")
 _SECRET_CUE = re.compile(r"(?i)(?:token|key|secret|passw|credential|auth|bearer|signature|sig)\W{0,3}\S{0,12}\s*$")
 
 
@@ -104,11 +111,9 @@ class SecretRecognizer:
                     yield Finding("SECRET", m.start(), m.end(), 1.0, "secrets.prefix")
                 eq = text.find("=", (m.end() if m else eq + 1), run_end)
             for t in _TOKEN.finditer(text, start, run_end):
-                tok = t.group()
-                if self._entropic(tok) or (
-                    _HEX.match(tok) and len(tok) >= 32 and context_before(text, t.start(), _SECRET_CUE, 24)
-                ):
-                    yield Finding("SECRET", t.start(), t.end(), 0.7, "secrets.entropy")
+                found = self._token_secret(text, t.start(), t.end())
+                if found:
+                    yield Finding("SECRET", found[0], found[1], 0.7, "secrets.entropy")
         if "-----BEGIN" in text:
             for m in _PEM.finditer(text):
                 yield Finding("SECRET", m.start(), m.end(), 1.0, "secrets.pem")
@@ -136,7 +141,26 @@ class SecretRecognizer:
                     last_end = m.end("v")
                     yield Finding("SECRET", m.start("v"), m.end("v"), 0.85, "secrets.assignment")
 
-    def _entropic(self, tok: str) -> bool:
+    def _token_secret(self, text: str, start: int, end: int) -> tuple[int, int] | None:
+        """The secret span in the token `text[start:end]`, if any. A `.env` line (`NAME=value`) is one
+        token: the name is read apart and only the value judged, so `AWS_REGION=eu-north-1` is not
+        random text; a value under a name that says it is secret (`DB_PASSWORD=...`) may be shorter."""
+        tok = text[start:end]
+        name = _ENV_NAME.match(tok)
+        if name and tok[name.end():].strip("=") and not (len(name.group(1)) >= 20 and self._entropic(name.group(1))):
+            start += name.end()
+            tok = tok[name.end():]
+            if _SECRET_NAME.search(name.group(1)):
+                short = len(tok) >= _CUED_MIN_LEN and self._entropic(tok, math.log2(len(tok)) * 0.85)
+            else:
+                short = False
+            if not (short or len(tok) >= 20):
+                return None
+        if self._entropic(tok) or (_HEX.match(tok) and len(tok) >= 32 and context_before(text, start, _SECRET_CUE, 24)):
+            return start, end
+        return None
+
+    def _entropic(self, tok: str, min_bits: float | None = None) -> bool:
         if _HEX.match(tok):
             return False
         has_digit = any(c.isdigit() for c in tok)
@@ -151,7 +175,10 @@ class SecretRecognizer:
         parts = re.split(r"[_-]", tok)
         if len(parts) > 1 and all(p.isalpha() or p.isdigit() or len(p) <= 3 for p in parts):
             return False
-        if shannon_bits(tok) < self.min_bits:
+        # Paths (`/var/lib/app/Uploads2`): each part a word, at most its first letter a capital.
+        if _PATH.fullmatch(tok):
+            return False
+        if shannon_bits(tok) < (self.min_bits if min_bits is None else min(min_bits, self.min_bits)):
             return False
         # Prose written in base64 (a text file's payload, round 12: scanned since, and a `secrets: block` policy
         # refused every `.txt` upload): words, not randomness. Unless the prose holds a key (review32d: `ghp_...`,
