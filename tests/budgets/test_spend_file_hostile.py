@@ -43,18 +43,23 @@ def _gateway(openai_up, anthropic_up, prefix, tmp_path, **limit):  # noqa: F811
     return GatewayServer(make_config(cfg, tmp_path)).start()
 
 
-@pytest.mark.parametrize("column,value", [("own_usd", "1e400"), ("usd", "1e400"), ("own_usd", "'nan'"),
-                                          ("usd", "'a word'"), ("tok", "'a word'"), ("own_tok", "1e400"),
-                                          ("own_usd", "1e308"), ("expires", "'a word'"), ("slot", "'x'")])
-def test_a_hostile_row_in_the_ledger_file_is_left_out(openai_up, anthropic_up, prefix, tmp_path,  # noqa: F811
-                                                      column, value):
+def _three_answers_saved(openai_up, anthropic_up, prefix, tmp_path, **kw) -> None:  # noqa: F811
+    """A gateway answers three requests and its spend mirror holds them (saved into the ledger file at its stop)."""
     anthropic_up.default = Reply(text="answer " * 50, usage=(100, 400))
-    g = _gateway(openai_up, anthropic_up, prefix, tmp_path)
+    g = _gateway(openai_up, anthropic_up, prefix, tmp_path, **kw)
     try:
         assert _spend([oai(g)], 3) == 3
         wait_for(lambda: g.gateway.spend.store.mirror.counters)
     finally:
         g.stop()
+
+
+@pytest.mark.parametrize("column,value", [("own_usd", "1e400"), ("usd", "1e400"), ("own_usd", "'nan'"),
+                                          ("usd", "'a word'"), ("tok", "'a word'"), ("own_tok", "1e400"),
+                                          ("own_usd", "1e308"), ("expires", "'a word'"), ("slot", "'x'")])
+def test_a_hostile_row_in_the_ledger_file_is_left_out(openai_up, anthropic_up, prefix, tmp_path,  # noqa: F811
+                                                      column, value):
+    _three_answers_saved(openai_up, anthropic_up, prefix, tmp_path)
     db = sqlite3.connect(tmp_path / "ledger.db")
     with db:
         (member, key, slot, expires) = db.execute("SELECT member, key, slot, expires FROM budget_spend").fetchone()
@@ -93,13 +98,7 @@ def test_an_older_row_does_not_shorten_a_restored_counters_life(openai_up, anthr
     nobody used meanwhile was then whole again. Now a restore only lengthens a counter's life."""
     import redis
 
-    anthropic_up.default = Reply(text="answer " * 50, usage=(100, 400))
-    g = _gateway(openai_up, anthropic_up, prefix, tmp_path, window={"rolling": "1h"})
-    try:
-        assert _spend([oai(g)], 3) == 3
-        wait_for(lambda: g.gateway.spend.store.mirror.counters)
-    finally:
-        g.stop()
+    _three_answers_saved(openai_up, anthropic_up, prefix, tmp_path, window={"rolling": "1h"})
     db = sqlite3.connect(tmp_path / "ledger.db")
     with db:  # (a process stopped long ago: a smaller sample, its row's counter expiring in 2 minutes)
         db.execute("INSERT INTO budget_spend SELECT 'stopped-long-ago', epoch, key, slot, usd / 3, 0, usd / 3, 0, "
