@@ -91,6 +91,15 @@ def test_one_client_opening_sessions_without_end_does_not_lock_out_another():
     assert pings == [404] * (MAX_SESSIONS + 5 - MAX_SESSIONS_PER_CLIENT) + [200] * MAX_SESSIONS_PER_CLIENT
 
 
+async def call_slow(c: aiohttp.ClientSession, url: str, sid: str) -> int:
+    """A call of the tool `slow` in session `sid`: its answer's status."""
+    body = {"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "slow", "arguments": {}}}
+    async with c.post(url, json=body, headers={**AUTH, "mcp-session-id": sid,
+                                                 "mcp-protocol-version": "2025-06-18"}) as r:
+        await r.read()
+        return r.status
+
+
 def test_a_client_whose_sessions_all_run_calls_is_refused_429_and_keeps_them():
     from tierwise.mcp_http import MAX_SESSIONS_PER_CLIENT
 
@@ -102,17 +111,10 @@ def test_a_client_whose_sessions_all_run_calls_is_refused_429_and_keeps_them():
         await gate.wait()
         return "done"
 
-    async def call(c: aiohttp.ClientSession, url: str, sid: str) -> int:
-        body = {"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "slow", "arguments": {}}}
-        async with c.post(url, json=body, headers={**AUTH, "mcp-session-id": sid,
-                                                     "mcp-protocol-version": "2025-06-18"}) as r:
-            await r.read()
-            return r.status
-
     async def run() -> tuple[int, str, int, list[int]]:
         async with serving(slow) as url, aiohttp.ClientSession() as a, other_address() as b:
             sids = [(await open_session(a, url))[1] for _ in range(MAX_SESSIONS_PER_CLIENT)]
-            calls = [asyncio.ensure_future(call(a, url, sid)) for sid in sids if sid is not None]
+            calls = [asyncio.ensure_future(call_slow(a, url, sid)) for sid in sids if sid is not None]
             for _ in range(500):
                 if started[0] == len(calls):
                     break

@@ -13,7 +13,7 @@ import json
 import aiohttp
 
 from tests.mcp.http_server import INIT
-from tests.mcp.test_mcp_http_sessions import AUTH, open_session, ping, serving
+from tests.mcp.test_mcp_http_sessions import AUTH, call_slow, open_session, ping, serving
 
 
 def at(n: int) -> aiohttp.ClientSession:
@@ -53,18 +53,11 @@ def test_the_client_holding_most_gives_way_and_a_session_with_a_call_running_is_
         await gate.wait()
         return "done"
 
-    async def call(c: aiohttp.ClientSession, url: str, sid: str) -> int:
-        body = {"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "slow", "arguments": {}}}
-        async with c.post(url, json=body, headers={**AUTH, "mcp-session-id": sid,
-                                                     "mcp-protocol-version": "2025-06-18"}) as r:
-            await r.read()
-            return r.status
-
     async def run() -> dict[str, object]:
         async with serving(slow) as url, at(2) as a, at(3) as b, at(4) as c, at(5) as d:
             bs = [(await open_session(b, url))[1] or "" for _ in range(2)]  # the oldest sessions: b's two
             as_ = [(await open_session(a, url))[1] or "" for _ in range(3)]  # a holds the most
-            running = asyncio.ensure_future(call(a, url, as_[0]))
+            running = asyncio.ensure_future(call_slow(a, url, as_[0]))
             while started[0] < 1:
                 await asyncio.sleep(0.01)
             third, _ = await open_session(c, url)  # closes a's least recently used idle session: as_[1]
