@@ -19,6 +19,7 @@ import pytest
 from tests.gateway.conftest import ant, oai
 from tests.privacy.pdfs import make_pdf
 from tests.privacy.support import SEEDS, echo_placeholders, privacy_config
+from tests.privacy.test_review34d import send
 
 EMAIL, CARD = SEEDS["EMAIL_ADDRESS"], SEEDS["CREDIT_CARD"]
 PDF = make_pdf([f"Customer {EMAIL} card {CARD}"])
@@ -101,16 +102,7 @@ def test_a_payload_the_scan_cannot_read_does_not_reach_the_remote_model(remote, 
     g, up = remote
     media, make = OPAQUE[name]
     data = make()
-    if up is openai_up:
-        r = oai(g).chat.completions.create(model="fb", messages=[{"role": "user", "content": [
-            {"type": "file", "file": {"filename": "x", "file_data": f"data:{media};base64,{b64(data)}"}},
-            {"type": "text", "text": "Summarise."}]}])
-        assert r.choices[0].message.content
-    else:
-        r = ant(g).messages.create(model="fb", max_tokens=50, messages=[{"role": "user", "content": [
-            {"type": "document", "source": {"type": "base64", "media_type": media, "data": b64(data)}},
-            {"type": "text", "text": "Summarise."}]}])
-        assert r.content
+    send(g, up, openai_up, data, media)
     assert b64(data)[:24] not in sent(up), name
     local = anthropic_up if up is openai_up else openai_up
     assert local.requests
