@@ -7,7 +7,6 @@ import os
 
 import pytest
 
-from tests.harness import unavailable
 from tests.security.sandbox_programs import FLOCK_RECEIVER, FLOCK_SENDER
 from tests.security.test_sandbox_cross_run import mode  # noqa: F401 (the fixture: bwrap, weak)
 from tierwise.sandbox import SandboxLimits, cgroup, runner
@@ -35,6 +34,13 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+def _session_and_nice(pid: int) -> tuple[int, int]:
+    """(the session id, the nice) of the process `pid`, as every Linux kernel shows them in /proc/<pid>/stat."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return int(fields[3]), int(fields[16])
+
+
 def _autogroup(pid: int) -> tuple[str, int] | None:
     """(the autogroup's name, its nice) of the process `pid`; None without autogroup."""
     try:
@@ -45,13 +51,10 @@ def _autogroup(pid: int) -> tuple[str, int] | None:
         return None
 
 
-def _autogroups_without_the_cpu_cgroup(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Runs as where no shared cpu cgroup holds them (cgroup v2, where it is not made), 4 at a time; unavailable where
-    the kernel has no autogroup."""
+def _without_the_cpu_cgroup(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs as where no shared cpu cgroup holds them (cgroup v2, where it is not made), 4 at a time."""
     from tierwise.sandbox import backend
 
-    if _autogroup(os.getpid()) is None:
-        unavailable("this kernel groups no sessions for the scheduler (no /proc/<pid>/autogroup)")
     monkeypatch.setattr(cgroup, "runs_cpu", lambda: None)  # (as on cgroup v2: not made)
     monkeypatch.setattr(backend, "capacity", backend.Capacity(4))
 
@@ -63,17 +66,23 @@ async def test_a_bubblewrap_run_without_the_shared_cpu_cgroup_has_no_autogroup_o
     bubblewrap's `--new-session` put the program in a fresh autogroup at nice 0 after the priority the gateway set, so
     4 runs took 3.87-4.16x the gateway's CPU (round 14, "not reached"). Now the whole bubblewrap session is the one the
     gateway started and lowered: every process of the run is in it, at `runs_nice(max_concurrent)`."""
-    _autogroups_without_the_cpu_cgroup(monkeypatch)
+    _without_the_cpu_cgroup(monkeypatch)
     async with runner.open_python(WAIT, limits=LIMITS, audit_hook=False) as live:
         assert live.proc is not None and live.proc.stdout is not None and live.proc.stdin is not None, live.refused
         assert await live.proc.stdout.readline() == b"up\n"
         below = _descendants(live.proc.pid)
-        groups = {pid: _autogroup(pid) for pid in (live.proc.pid, *below)}
+        pids = (live.proc.pid, *below)
+        sessions = {pid: _session_and_nice(pid) for pid in pids}
+        groups = {pid: _autogroup(pid) for pid in pids}
         live.proc.stdin.write(b"done\n")
     assert below, "no process below bubblewrap"
-    assert set(groups.values()) == {groups[live.proc.pid]}, groups  # one session, the one the gateway lowered
-    last = groups[below[-1]]
-    assert last is not None and last[1] == cgroup.runs_nice(4) == 7, groups
+    # One session, the one the runner started for bubblewrap and lowered (a kernel with autogroup weighs it as one)...
+    assert {sid for sid, _ in sessions.values()} == {live.proc.pid}, sessions
+    assert sessions[below[-1]][1] == cgroup.runs_nice(4) == 7, sessions
+    # ...and where the kernel has autogroup (not every kernel is built with it), that session's group is the lowered one.
+    if groups[live.proc.pid] is not None:
+        assert set(groups.values()) == {groups[live.proc.pid]}, groups
+        assert groups[below[-1]] == (groups[live.proc.pid][0], 7), groups
 
 
 THREADS = SandboxLimits(wall_s=40, cpu_s=20, memory_mb=256, threads=True)
@@ -112,12 +121,15 @@ sys.stdin.readline()
 async def test_a_run_cannot_leave_the_lowered_session(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     """The session is what autogroup weighs: a run that makes one of its own (`setsid`) is a fresh autogroup at nice 0,
     whatever the runner lowered. A process that leads its session already gets EPERM; so does a run now."""
-    _autogroups_without_the_cpu_cgroup(monkeypatch)
+    _without_the_cpu_cgroup(monkeypatch)
     async with runner.open_python(SETSID, limits=LIMITS, audit_hook=False) as live:
         assert live.proc is not None and live.proc.stdout is not None and live.proc.stdin is not None, live.refused
         said = (await live.proc.stdout.readline()).decode().strip()
-        groups = {pid: _autogroup(pid) for pid in (live.proc.pid, *_descendants(live.proc.pid))}
+        pids = (live.proc.pid, *_descendants(live.proc.pid))
+        sessions = {pid: _session_and_nice(pid) for pid in pids}
+        groups = {pid: _autogroup(pid) for pid in pids}
         live.proc.stdin.write(b"done\n")
     assert said == "refused 1", said
-    assert {nice for _, nice in filter(None, groups.values())} == {7}, groups
+    assert len({sid for sid, _ in sessions.values()}) == 1, sessions  # no process of the run in a session of its own
+    assert {nice for _, nice in filter(None, groups.values())} <= {7}, groups
 
