@@ -292,6 +292,11 @@ DESCRIPTOR_METADATA = ("fchmod", "fchown", "fremovexattr")
 # files it could not open. Refused with ENOTSUP, what a filesystem without them answers: shutil.copy2/copystat then
 # copies none (they read by path), as on such a filesystem. By descriptor (files it could open) they stay.
 XATTR_READS_BY_PATH = ("getxattr", "lgetxattr", "listxattr", "llistxattr")
+# Truncating a file by its path (session 35): Landlock handles `truncate` only from ABI 3 (Linux 6.2); with ABI 1 or 2
+# (5.13-6.1) a run with the host in sight emptied any file its user may write, a host program's 0666 file or, as the
+# gateway's own user, the gateway's ledger. Refused there (EACCES, what Landlock answers from ABI 3), its own files'
+# too (a filter sees no path); opening with O_TRUNC is Landlock's write right on every ABI and stays.
+TRUNCATE_BY_PATH = ("truncate",)
 # Dropping a shared file's pages from the page cache (session 26): posix_fadvise(POSIX_FADV_DONTNEED) on any file it
 # may read (the interpreter, the system's libraries) evicted them for the whole machine, the first half of a
 # page-cache timing probe (evict, wait, time a read: a page read back from disk takes ~1,000x a cached one) whose
@@ -337,11 +342,12 @@ def _rule(f: Any, action: int, name: str | int, *args: Any) -> None:
 
 @functools.cache
 def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: bool = False,
-               host_in_sight: bool = False) -> bytes:
+               host_in_sight: bool = False, no_truncate_by_path: bool = False) -> bytes:
     """The compiled filter (BPF); `threads`: thread clones are allowed; `own_pid`: tgkill only to the
     thread group OWN_PID (to be replaced with the run's PID: `own_pid_offsets`, `for_pid`);
     `no_path_metadata`: PATH_METADATA refused (a weak run on a writable host); `host_in_sight`: XATTR_READS_BY_PATH
-    refused (a weak run with no mount namespace: Landlock alone)."""
+    refused (a weak run with no mount namespace: Landlock alone); `no_truncate_by_path`: TRUNCATE_BY_PATH refused (the
+    same, on a kernel whose Landlock does not handle it)."""
     import pyseccomp as sc  # here: a machine without libseccomp still loads the gateway (weak sandbox)
 
     eperm = sc.ERRNO(errno.EPERM)
@@ -390,6 +396,9 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
     if host_in_sight:
         for name in XATTR_READS_BY_PATH:
             _rule(f, sc.ERRNO(errno.EOPNOTSUPP), name)
+    if no_truncate_by_path:
+        for name in TRUNCATE_BY_PATH:
+            _rule(f, sc.ERRNO(errno.EACCES), name)
     if no_path_metadata:
         for name in (*PATH_METADATA, *DESCRIPTOR_METADATA, "utimensat"):  # (utimensat: a path, or NULL: futimens)
             _rule(f, eperm, name)
