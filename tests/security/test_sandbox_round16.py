@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.security.sandbox_programs import attempt_prelude
+from tests.security.test_sandbox_cross_run import mode  # noqa: F401 (the fixture: bwrap, weak)
 from tierwise.sandbox import SandboxLimits, landlock, run_python
 
 LIMITS = SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256)
@@ -61,3 +62,48 @@ async def test_a_run_under_landlock_alone_truncates_no_host_file_whatever_the_la
     # (below ABI 3 the filter cannot tell the run's own file from the host's: both by path are refused)
     expected = "DONE" if version >= 3 else "refused 13"
     assert f"own file truncated by path {expected}" in r.stdout, r.stdout
+
+
+# Two threads of one run exclude each other through `flock` on two descriptors of one file of its own (a
+# `filelock`-style lock): the second asks while the first holds it.
+THREAD_FLOCK = """
+import errno, fcntl, os, threading
+held, asked = threading.Event(), threading.Event()
+said = {}
+def lock(name, flags, first):
+    fd = os.open("counter", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        if not first:
+            held.wait(10)
+        fcntl.flock(fd, flags)
+        said[name] = "HELD"
+        if first:
+            held.set()
+            asked.wait(10)
+    except OSError as e:
+        said[name] = errno.errorcode.get(e.errno, str(e.errno))
+        held.set()
+    finally:
+        if not first:
+            asked.set()
+        os.close(fd)
+a = threading.Thread(target=lock, args=("first", fcntl.LOCK_EX, True))
+b = threading.Thread(target=lock, args=("second", fcntl.LOCK_EX | fcntl.LOCK_NB, False))
+a.start(); b.start(); a.join(); b.join()
+print("first", said["first"], "second", said["second"])
+"""
+THREADS = SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256, threads=True)
+
+
+async def test_threads_of_a_run_are_never_granted_a_flock_that_does_not_exclude(mode: str) -> None:  # noqa: F811
+    """Since round 15 a run with threads took no lock with `flock` (a channel between runs through any file both may
+    open, 8 of 8 bits): it answered 0 with nothing taken, so two of its own threads each "held" LOCK_EX on one file at
+    once (790-799 of 800 rounds, review34a) and a program locking between its threads raced in silence. A filter sees
+    a descriptor, not whose file it is, so the lock cannot be the kernel's; with threads it is refused now, ENOSYS (as
+    a filesystem without flock: `filelock` 3.30+ then falls back to its SoftFileLock, an O_EXCL marker file, which
+    excludes in the run's folder). A
+    one-task run has no thread to race and keeps the 0 (`test_sandbox_review33a.py`)."""
+    r = await run_python(THREAD_FLOCK, limits=THREADS, audit_hook=False)
+    assert r.ok, r.summary()
+    assert "HELD" not in r.stdout, r.stdout
+    assert r.stdout.strip() == "first ENOSYS second ENOSYS", r.stdout
