@@ -107,3 +107,37 @@ async def test_threads_of_a_run_are_never_granted_a_flock_that_does_not_exclude(
     assert r.ok, r.summary()
     assert "HELD" not in r.stdout, r.stdout
     assert r.stdout.strip() == "first ENOSYS second ENOSYS", r.stdout
+
+
+def test_the_run_of_a_gateway_that_is_not_root_truncates_no_file_of_the_gateways_under_landlock_abi_2() -> None:
+    """The same for a gateway that is not root where no user namespace can be made (its run is its own user, Landlock
+    alone): under a ruleset made for ABI 2 the run emptied the gateway's 0600 ledger (2,000 bytes -> 0)."""
+    import subprocess
+    import sys
+
+    from tests.security import test_weak_sandbox_own_user as own
+
+    gateway = own.GATEWAY.replace("bwrap.bwrap_path = lambda: None", "bwrap.bwrap_path = lambda: None\n"
+                                  "from tierwise.sandbox import landlock\nkernel_abi = landlock.abi()\n"
+                                  "landlock.abi = lambda: min(2, kernel_abi)")
+    assert gateway != own.GATEWAY
+    user, src, prepared = own._as_gateway_user()
+    home = tempfile.mkdtemp(prefix="tw-r16-home-")
+    try:
+        ledger = os.path.join(home, "ledger.db")
+        with open(ledger, "w") as fh:
+            fh.write("the gateway's ledger" * 100)
+        os.chmod(ledger, 0o600)
+        for path in (home, ledger):
+            os.chown(path, user.uid, user.gid)
+        program = f"import os\ntry:\n    os.truncate({ledger!r}, 0)\n    print('LEDGER TRUNCATED')\n" \
+                  "except OSError as e:\n    print('ledger refused', e.errno)\n"
+        r = subprocess.run([sys.executable, "-c", gateway, src, program, "no-user-namespace"], capture_output=True,
+                           text=True, timeout=180, cwd="/tmp", env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                           preexec_fn=lambda: own.identity.switch(prepared))
+        size = os.path.getsize(ledger)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert f"RUNS_AS the gateway's own user (uid {user.uid})" in r.stdout and "'landlock'" in r.stdout, r.stdout
+    assert size == 2000 and "ledger refused 13" in r.stdout, (size, r.stdout)
