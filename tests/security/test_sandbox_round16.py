@@ -141,3 +141,46 @@ def test_the_run_of_a_gateway_that_is_not_root_truncates_no_file_of_the_gateways
     assert r.returncode == 0, r.stderr[-2000:]
     assert f"RUNS_AS the gateway's own user (uid {user.uid})" in r.stdout and "'landlock'" in r.stdout, r.stdout
     assert size == 2000 and "ledger refused 13" in r.stdout, (size, r.stdout)
+
+
+OPEN_TRUNCATE = """
+import os
+""" + attempt_prelude("DONE") + """
+attempt("bound file opened read-only with O_TRUNC", lambda: os.close(os.open(BOUND, os.O_RDONLY | os.O_TRUNC)))
+attempt("own file opened for writing with O_TRUNC", lambda: os.close(os.open("mine", os.O_CREAT | os.O_WRONLY | os.O_TRUNC)))
+print("read", len(open(BOUND).read()))
+"""
+
+
+@pytest.mark.parametrize("asked", [1, 2, 3, None], ids=["abi1", "abi2", "abi3", "kernel"])
+async def test_a_run_under_landlock_alone_empties_no_file_it_may_only_read(
+        landlock_alone: None, asked: int | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`open(path, O_RDONLY | O_TRUNC)` truncates on Linux wherever the user may write the file, and Landlock below ABI
+    3 checks only the read right of such an opening: a run emptied a file its user may write in a folder it may only
+    read (bound in for a script agent; for the run of a gateway that is not root, its interpreter's installation in
+    its home is one). The filter now refuses O_TRUNC without a write mode there (EACCES), and `openat2`, whose flags it
+    cannot read (ENOSYS: nothing of Python's calls it)."""
+    from tierwise.sandbox import run_script
+
+    version = landlock.abi() if asked is None else min(asked, landlock.abi())
+    monkeypatch.setattr(landlock, "abi", lambda: version)
+    folder = tempfile.mkdtemp(prefix="tw-r16-bound-")
+    try:
+        os.chmod(folder, 0o755)
+        bound = os.path.join(folder, "shared.json")
+        with open(bound, "w") as fh:
+            fh.write('{"bound": "state"}')
+        os.chmod(bound, 0o666)
+        script = os.path.join(folder, "agent.py")
+        with open(script, "w") as fh:
+            fh.write(f"BOUND = {bound!r}\n" + OPEN_TRUNCATE)
+        r = await run_script(script, limits=LIMITS, ro_binds=[folder], audit_hook=False)
+        with open(bound) as fh:
+            left = fh.read()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    assert r.ok, r.summary()
+    assert "landlock" in r.layers and "readonly_host" not in r.layers, r.layers
+    assert left == '{"bound": "state"}', (version, r.stdout)
+    assert "bound file opened read-only with O_TRUNC refused 13" in r.stdout, r.stdout
+    assert "own file opened for writing with O_TRUNC DONE" in r.stdout and "read 18" in r.stdout, r.stdout

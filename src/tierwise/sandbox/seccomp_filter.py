@@ -298,8 +298,12 @@ XATTR_READS_BY_PATH = ("getxattr", "lgetxattr", "listxattr", "llistxattr")
 # Truncating a file by its path (session 35): Landlock handles `truncate` only from ABI 3 (Linux 6.2); with ABI 1 or 2
 # (5.13-6.1) a run with the host in sight emptied any file its user may write, a host program's 0666 file or, as the
 # gateway's own user, the gateway's ledger. Refused there (EACCES, what Landlock answers from ABI 3), its own files'
-# too (a filter sees no path); opening with O_TRUNC is Landlock's write right on every ABI and stays.
+# too (a filter sees no path); opening with O_TRUNC is Landlock's write right on every ABI and stays. And O_TRUNC with
+# no write mode (`open(path, O_RDONLY | O_TRUNC)`), which Linux honours wherever the user may write the file while
+# Landlock below ABI 3 checks only the read right: a run emptied a 0666 file of a folder bound in read-only. Refused
+# (EACCES) on `open`/`openat`; `openat2` carries its flags in memory a filter cannot read: ENOSYS (Python never calls it).
 TRUNCATE_BY_PATH = ("truncate",)
+O_ACCMODE, O_TRUNC = 0o3, 0o1000
 # Dropping a shared file's pages from the page cache (session 26): posix_fadvise(POSIX_FADV_DONTNEED) on any file it
 # may read (the interpreter, the system's libraries) evicted them for the whole machine, the first half of a
 # page-cache timing probe (evict, wait, time a read: a page read back from disk takes ~1,000x a cached one) whose
@@ -402,6 +406,9 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
     if no_truncate_by_path:
         for name in TRUNCATE_BY_PATH:
             _rule(f, sc.ERRNO(errno.EACCES), name)
+        for name, at in (("open", 1), ("openat", 2)):  # O_TRUNC with O_RDONLY (access mode 0)
+            _rule(f, sc.ERRNO(errno.EACCES), name, sc.Arg(at, sc.MASKED_EQ, O_ACCMODE | O_TRUNC, O_TRUNC))
+        _rule(f, sc.ERRNO(errno.ENOSYS), "openat2")
     if no_path_metadata:
         for name in (*PATH_METADATA, *DESCRIPTOR_METADATA, "utimensat"):  # (utimensat: a path, or NULL: futimens)
             _rule(f, eperm, name)
