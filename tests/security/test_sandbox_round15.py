@@ -78,7 +78,9 @@ async def test_a_bubblewrap_run_without_the_shared_cpu_cgroup_has_no_autogroup_o
     assert below, "no process below bubblewrap"
     # One session, the one the runner started for bubblewrap and lowered (a kernel with autogroup weighs it as one)...
     assert {sid for sid, _ in sessions.values()} == {live.proc.pid}, sessions
-    assert sessions[below[-1]][1] == cgroup.runs_nice(4) == 7, sessions
+    # (lowered from the gateway's own nice: a test run under `nice -n 5` sees 12)
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    assert sessions[below[-1]][1] == min(19, own + cgroup.runs_nice(4)) and cgroup.runs_nice(4) == 7, (own, sessions)
     # ...and where the kernel has autogroup (not every kernel is built with it), that session's group is the lowered one.
     if groups[live.proc.pid] is not None:
         assert set(groups.values()) == {groups[live.proc.pid]}, groups
@@ -92,7 +94,8 @@ async def test_runs_with_threads_pass_nothing_through_flock(landlock_alone: None
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """With `threads=True` flock stayed the kernel's on any file a run may open, read-only ones included: two runs
     passed 8 of 8 bits through LOCK_EX on os.py (bench/sandbox_attack_round15.py --only flock). It takes no lock now:
-    the receiver sees none whatever the sender does."""
+    the receiver sees none whatever the sender does (0 with no lock taken until session 35; refused, ENOSYS, since:
+    `test_sandbox_round16.py`)."""
     import asyncio
     import time
 
@@ -104,7 +107,7 @@ async def test_runs_with_threads_pass_nothing_through_flock(landlock_alone: None
     got = await run_python(FLOCK_RECEIVER.format(start=start), limits=THREADS, audit_hook=False)
     sent = await send
     assert sent.returncode == 0 and got.returncode == 0, (sent.summary(), got.summary())
-    assert got.stdout.strip() == "00000000", got.stdout
+    assert got.stdout.strip() == "--------", got.stdout
 
 
 SETSID = """

@@ -4,6 +4,7 @@ is missing, and the run with neither. OS layer alone (no audit hook); each test 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -110,16 +111,17 @@ async def test_a_weak_run_under_landlock_alone_reads_no_extended_attribute_by_pa
         with open(private, "w") as fh:
             fh.write("private")
         os.chmod(private, 0o600)
-        try:
+        # (a tmpfs keeps user.* attributes only from Linux 6.6: where /tmp is an older one the file has none, and
+        # the names are still asked: a filesystem answers an empty list, the filter ENOTSUP)
+        with contextlib.suppress(OSError):
             os.setxattr(private, "user.tierwise", b"sk-ROUND7-XATTR")
-        except OSError as e:
-            unavailable(f"this filesystem keeps no user extended attributes ({e.strerror})")
         r = await run_python(f"PRIVATE = {private!r}\n" + XATTRS, limits=LIMITS, audit_hook=False)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     assert r.ok, r.stderr
     assert "landlock" in r.layers and "readonly_host" not in r.layers, r.layers
     assert "user.tierwise" not in r.stdout and "sk-ROUND7" not in r.stdout, r.stdout
+    assert "ANSWERED" not in r.stdout.split("own file")[0], r.stdout
     for name in ("names", "names, not following", "value"):
         assert f"{name} refused 95" in r.stdout, r.stdout
     assert "own file copied with its metadata ANSWERED" in r.stdout, r.stdout

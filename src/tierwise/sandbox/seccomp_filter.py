@@ -255,6 +255,9 @@ F_SETLK, F_SETLKW, F_OFD_SETLK, F_OFD_SETLKW = 6, 7, 37, 38
 # descriptors of one file, it kept the channel (8 of 8 bits between two runs, Landlock alone; any file both may read)
 # and the host's wait. A run's threads exclude each other with the process's own locks (threading, SQLite's), as its
 # POSIX record locks never did between threads; a program that relies on `flock` between its threads is not served.
+# Session 35: served 0 with threads, two of its threads each "held" LOCK_EX on one file at once (790-799 of 800) and
+# such a program raced in silence; with threads `flock` answers ENOSYS now (a filesystem without it: `filelock` 3.30+
+# falls back to its O_EXCL SoftFileLock), never a lock that does not exclude. A one-task run has no thread to race: 0.
 # Queued signals (review33a): RLIMIT_SIGPENDING (64, tierwise.sandbox.backend) is counted per user, and every run of
 # the sandbox's user is one user (bubblewrap's too: the count goes up through the user namespaces): one run's 64 POSIX
 # timers (each keeps a queued signal) or 64 real-time signals it sent itself, blocked, left every other run none
@@ -292,6 +295,15 @@ DESCRIPTOR_METADATA = ("fchmod", "fchown", "fremovexattr")
 # files it could not open. Refused with ENOTSUP, what a filesystem without them answers: shutil.copy2/copystat then
 # copies none (they read by path), as on such a filesystem. By descriptor (files it could open) they stay.
 XATTR_READS_BY_PATH = ("getxattr", "lgetxattr", "listxattr", "llistxattr")
+# Truncating a file by its path (session 35): Landlock handles `truncate` only from ABI 3 (Linux 6.2); with ABI 1 or 2
+# (5.13-6.1) a run with the host in sight emptied any file its user may write, a host program's 0666 file or, as the
+# gateway's own user, the gateway's ledger. Refused there (EACCES, what Landlock answers from ABI 3), its own files'
+# too (a filter sees no path); opening with O_TRUNC is Landlock's write right on every ABI and stays. And O_TRUNC with
+# no write mode (`open(path, O_RDONLY | O_TRUNC)`), which Linux honours wherever the user may write the file while
+# Landlock below ABI 3 checks only the read right: a run emptied a 0666 file of a folder bound in read-only. Refused
+# (EACCES) on `open`/`openat`; `openat2` carries its flags in memory a filter cannot read: ENOSYS (Python never calls it).
+TRUNCATE_BY_PATH = ("truncate",)
+O_ACCMODE, O_TRUNC = 0o3, 0o1000
 # Dropping a shared file's pages from the page cache (session 26): posix_fadvise(POSIX_FADV_DONTNEED) on any file it
 # may read (the interpreter, the system's libraries) evicted them for the whole machine, the first half of a
 # page-cache timing probe (evict, wait, time a read: a page read back from disk takes ~1,000x a cached one) whose
@@ -337,11 +349,12 @@ def _rule(f: Any, action: int, name: str | int, *args: Any) -> None:
 
 @functools.cache
 def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: bool = False,
-               host_in_sight: bool = False) -> bytes:
+               host_in_sight: bool = False, no_truncate_by_path: bool = False) -> bytes:
     """The compiled filter (BPF); `threads`: thread clones are allowed; `own_pid`: tgkill only to the
     thread group OWN_PID (to be replaced with the run's PID: `own_pid_offsets`, `for_pid`);
     `no_path_metadata`: PATH_METADATA refused (a weak run on a writable host); `host_in_sight`: XATTR_READS_BY_PATH
-    refused (a weak run with no mount namespace: Landlock alone)."""
+    refused (a weak run with no mount namespace: Landlock alone); `no_truncate_by_path`: TRUNCATE_BY_PATH refused (the
+    same, on a kernel whose Landlock does not handle it)."""
     import pyseccomp as sc  # here: a machine without libseccomp still loads the gateway (weak sandbox)
 
     eperm = sc.ERRNO(errno.EPERM)
@@ -369,7 +382,7 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
         _rule(f, sc.ERRNO(0), "fcntl", _low32(sc, 1, command))
     for command in (F_OFD_SETLK, F_OFD_SETLKW):
         _rule(f, sc.ERRNO(errno.EINVAL), "fcntl", _low32(sc, 1, command))
-    _rule(f, sc.ERRNO(0), "flock")
+    _rule(f, sc.ERRNO(errno.ENOSYS if threads else 0), "flock")
     _rule(f, eperm, "timer_create")
     for name, at in (("kill", 1), ("tgkill", 2)):
         for mask, first in RT_SIGNALS:
@@ -390,6 +403,12 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
     if host_in_sight:
         for name in XATTR_READS_BY_PATH:
             _rule(f, sc.ERRNO(errno.EOPNOTSUPP), name)
+    if no_truncate_by_path:
+        for name in TRUNCATE_BY_PATH:
+            _rule(f, sc.ERRNO(errno.EACCES), name)
+        for name, at in (("open", 1), ("openat", 2)):  # O_TRUNC with O_RDONLY (access mode 0)
+            _rule(f, sc.ERRNO(errno.EACCES), name, sc.Arg(at, sc.MASKED_EQ, O_ACCMODE | O_TRUNC, O_TRUNC))
+        _rule(f, sc.ERRNO(errno.ENOSYS), "openat2")
     if no_path_metadata:
         for name in (*PATH_METADATA, *DESCRIPTOR_METADATA, "utimensat"):  # (utimensat: a path, or NULL: futimens)
             _rule(f, eperm, name)
