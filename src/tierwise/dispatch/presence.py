@@ -64,18 +64,29 @@ async def present(client: Any, keys: Keyspace, zone: str, capability: str) -> li
     return sorted(text(i) for i in ids)
 
 
-async def records(client: Any, keys: Keyspace, limit: int = 500) -> list[dict[str, Any]]:
-    """The presence records of this tenant's workers (for listings and tests)."""
+async def records(client: Any, keys: Keyspace) -> list[dict[str, Any]]:
+    """The presence records of this tenant's workers (`tierwise worker --list`, tests), read with the dashboard's
+    bounds (observability/topology.py): at most 500, no key name over 512 bytes, no record over 64 KiB read, a hash
+    record by the fields the dashboard shows. Any worker of the tenant may write under its presence prefix, and this
+    read each key whole with GET: one hash record made the listing fail as "Redis did not answer (ResponseError)",
+    a 200 MB record was read and printed whole (1.3 GB of memory), a 64 MB key name came back (session 35)."""
+    from tierwise.observability.topology import HASH_FIELDS, MAX_RECORD_BYTES, RedisPresence
+
+    source = RedisPresence(None, f"{keys.prefix}presence:", keys.tenant, client=client)
     out: list[dict[str, Any]] = []
-    async for key in client.scan_iter(match=keys.presence_pattern(), count=200):
-        raw = await client.get(key)
-        if raw:
+    for key, kind, raw, _ttl in await source.read():
+        name = text(key)[len(keys.presence("")):]
+        if raw is None:  # too large to read (or gone since the walk began)
+            out.append({"id": name, "unread": f"a record larger than {MAX_RECORD_BYTES} bytes, not read"})
+        elif not raw:
+            continue
+        elif kind == "hash":
+            out.append({"id": name, **{f: text(v) for f, v in zip(HASH_FIELDS, raw, strict=False) if v is not None}})
+        else:
             try:
                 rec = orjson.loads(raw)
             except orjson.JSONDecodeError:
                 continue
             if isinstance(rec, dict):
                 out.append(rec)
-        if len(out) >= limit:
-            break
     return sorted(out, key=lambda r: str(r.get("id")))
