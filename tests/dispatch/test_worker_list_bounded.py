@@ -41,3 +41,27 @@ def test_worker_list_reads_hostile_presence_records_bounded(own_redis, tmp_path)
     assert len(out.output) < 4096, f"the listing printed {len(out.output):,} characters"
     assert sent < 1 << 20, f"Redis sent {sent:,} bytes for one listing"
     r.close()
+
+
+async def test_a_local_only_refusal_counts_the_other_zones_workers_without_reading_them(own_redis):
+    """A local-only task with no local worker is refused naming how many workers serve the capability in the `any`
+    zone. That index is a sorted set any worker of the capability may ZADD into: its members were read (ZRANGEBYSCORE)
+    for the count, a planted member of 8 MB sent to the caller at every such request."""
+    import pytest
+
+    from tierwise.dispatch.client import Dispatcher
+    from tierwise.dispatch.errors import NoWorker
+
+    server = own_redis(appendonly=False)
+    r = redis.Redis.from_url(server.url)
+    keys = Keyspace(PREFIX, "acme")
+    now_ms = int(r.time()[0]) * 1000
+    r.zadd(keys.index("any", "classify"), {"remote-1": now_ms + 600_000, "m" * (8 << 20): now_ms + 600_000})
+    async with Dispatcher(server.url, tenant="acme", prefix=PREFIX, local_only=["classify"], timeout=5) as d:
+        before = int(r.info("stats")["total_net_output_bytes"])
+        with pytest.raises(NoWorker) as e:
+            await d.dispatch("classify", "hello")
+        sent = int(r.info("stats")["total_net_output_bytes"]) - before
+    assert "2 worker(s) serve it in the `any` zone only" in str(e.value)
+    assert sent < 1 << 20, f"Redis sent {sent:,} bytes for one refused local-only task"
+    r.close()

@@ -57,11 +57,12 @@ class PresencePublisher:
         await pipe.execute()
 
 
-async def present(client: Any, keys: Keyspace, zone: str, capability: str) -> list[str]:
-    """Ids of the workers present that read the capability's tasks in that zone."""
+async def present_count(client: Any, keys: Keyspace, zone: str, capability: str) -> int:
+    """How many workers are present that read the capability's tasks in that zone (ZCOUNT: any worker of the
+    capability may ZADD into the index, so its member names are not read: `present` of a planted 8 MB member sent
+    it to the caller at each local-only request no local worker could take; session 35, obs6)."""
     sec, usec = await client.time()
-    ids = await client.zrangebyscore(keys.index(zone, capability), int(sec) * 1000 + int(usec) // 1000, "+inf")
-    return sorted(text(i) for i in ids)
+    return int(await client.zcount(keys.index(zone, capability), int(sec) * 1000 + int(usec) // 1000, "+inf"))
 
 
 async def records(client: Any, keys: Keyspace) -> list[dict[str, Any]]:
