@@ -77,9 +77,9 @@ async def records(client: Any, keys: Keyspace) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for key, kind, raw, _ttl in await source.read():
         name = text(key)[len(keys.presence("")):]
-        if raw is None:  # too large to read (or gone since the walk began)
+        if raw is None:  # too large to read
             out.append({"id": name, "unread": f"a record larger than {MAX_RECORD_BYTES} bytes, not read"})
-        elif not raw:
+        elif not raw or isinstance(raw, Exception):  # gone, or of another type, since the walk began
             continue
         elif kind == "hash":
             out.append({"id": name, **{f: text(v) for f, v in zip(HASH_FIELDS, raw, strict=False) if v is not None}})
