@@ -303,3 +303,37 @@ async def test_a_named_caller_republishes_a_task_whose_stream_redis_lost(acl_use
         assert d.republished == 1 and await admin.xlen(stream) == 1
         task.cancel()
     await admin.aclose()
+
+
+async def test_a_worker_under_its_printed_rules_publishes_on_the_blackboard(acl_users, openai_up, redis_prefix,
+                                                                            tmp_path):
+    """The exchange script counts the workers' hash (HLEN) before reading it, and `--acl` gave a worker no `hlen`:
+    every exchange of a worker logged in with its printed rules failed (NOPERM), so its queue depth never reached
+    the gateways, whose board showed no worker at all (session 35, obs6)."""
+    import shlex
+
+    import yaml
+    from click.testing import CliRunner
+
+    from tierwise.cli import main
+    from tierwise.dispatch.blackboard import Blackboard
+    from tierwise.dispatch.blackboard_settings import BlackboardConfig
+
+    board = {"enabled": True, "key_prefix": redis_prefix + "board:", "publish_interval_ms": 50, "timeout": 30}
+    data = worker_config(openai_up.url, redis_prefix, worker_id="w1", locality="remote", provider_locality="remote")
+    data["blackboard"] = board
+    (tmp_path / "worker.yaml").write_text(yaml.safe_dump(data))
+    out = CliRunner().invoke(main, ["worker", "-c", str(tmp_path / "worker.yaml"), "--acl"])
+    assert out.exit_code == 0, out.output
+    data["dispatch"]["redis_url"] = acl_users(shlex.split(out.output)[5:])  # as an operator would apply them
+    reader = Blackboard(BlackboardConfig(**board, replica_id="gateway-1"), {}, REDIS_URL)  # a gateway's view
+    await reader.start()
+    try:
+        async with running_worker(data, tmp_path / "w") as w:
+            deadline = asyncio.get_running_loop().time() + 30
+            while asyncio.get_running_loop().time() < deadline and "small" not in reader.peers:
+                await asyncio.sleep(0.05)
+            assert "small" in reader.peers, f"the worker's statistics never reached the board: {w.gateway.blackboard.degraded}"
+            assert reader.value("small", "queue_depth") == 0
+    finally:
+        await reader.close()

@@ -66,6 +66,24 @@ def test_a_huge_key_name_under_the_presence_prefix_is_not_sent_by_scan(two_tier,
     r.close()
 
 
+def test_a_huge_key_name_under_the_presence_prefix_is_removed_by_the_first_walk(two_tier, own_redis):
+    """SCAN copies every name into the script before it is dropped: one planted name of 8 MB cost Redis 37 ms of CPU
+    at every walk (every `presence_refresh`) while it lived. No worker can write such a name: the walk removes it
+    (session 35, obs6)."""
+    server = own_redis(appendonly=False)
+    r = redis.Redis.from_url(server.url)
+    planted = f"{PREFIX}presence:default:" + "n" * (8 << 20)
+    r.set(planted, orjson.dumps({"capabilities": ["code"]}), ex=300)
+    r.set(f"{PREFIX}presence:default:w1", orjson.dumps({"capabilities": ["code"]}), ex=300)
+    g = two_tier(dispatch={"redis_url": server.url, "prefix": PREFIX},
+                 observability={"dashboard": {"enabled": True}})
+    t = httpx.get(g.url + "/dashboard/api/topology", timeout=30).json()
+    assert [w["id"] for w in t["workers"]] == ["default:w1"]
+    assert not r.exists(planted), "the planted name is still there: every walk copies it again"
+    assert r.exists(f"{PREFIX}presence:default:w1")
+    r.close()
+
+
 def test_a_redis_user_without_scripting_still_lists_the_workers(two_tier, own_redis):
     """The SCAN script refused (a Redis user without EVAL): the names are filtered after SCAN, the list still read."""
     server = own_redis(appendonly=False)

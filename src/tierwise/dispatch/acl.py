@@ -29,8 +29,10 @@ WORKER_COMMANDS = ["+blpop", "+xgroup|create", "+xreadgroup", "+xautoclaim", "+x
 # KEYS hold the task's stream, the completion mark and the result stream, and Redis wants every key of EVALSHA
 # allowed in one selector), which adds the result and renews the stream's expiry. No read of any kind.
 ANSWER_COMMANDS = ["+evalsha", "+eval", "+xadd", "+expire"]
-# A worker with the blackboard on publishes its statistics into one hash (the exchange script).
-BOARD_COMMANDS = ["+hset", "+hgetall", "+hdel"]
+# A worker with the blackboard on publishes its statistics into one hash (the exchange script, which also counts
+# and measures the hash before reading it: without `hlen` every exchange of a worker under these rules failed,
+# NOPERM, and its queue depth never reached the gateways; session 35).
+BOARD_COMMANDS = ["+hset", "+hgetall", "+hdel", "+hlen", "+memory|usage"]
 CALLER_COMMANDS = ["+xadd", "+xlen", "+zcount", "+zrangebyscore", "+lpush", "+ltrim", "+xread", "+xrange", "+xdel",
                    "+exists", "+del", "+expire"]
 # A named caller: publishing (the publishing script's commands, and a task published again after an outage) on

@@ -179,10 +179,10 @@ class Blackboard:
 
         workers = self.cfg.key_prefix + "workers"
         if self.role == "worker":
-            self._transport = RedisBoard(self.redis_url, workers, timeout=self.cfg.timeout)
+            self._transport = RedisBoard(self.redis_url, workers, timeout=self.cfg.timeout, workers=workers)
         else:
             self._transport = RedisBoard(self.redis_url, self.cfg.key_prefix + "replicas", timeout=self.cfg.timeout,
-                                         read_also=workers)
+                                         read_also=workers, workers=workers)
         await self.exchange()
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="tierwise-blackboard")
 

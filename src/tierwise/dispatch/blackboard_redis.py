@@ -15,7 +15,8 @@ from typing import Any
 import redis.asyncio as aioredis
 
 # KEYS[1]: the board hash this process publishes to; KEYS[2] (optional): a hash it only reads (the workers').
-# ARGV: replica id, payload (JSON), ttl_ms, max entries returned, most fields a hash may hold, longest field.
+# ARGV: replica id, payload (JSON), ttl_ms, max entries returned, most fields a hash may hold, longest field,
+# most bytes the workers' hash may take, which of KEYS is the workers' hash (1 or 2; 0: none).
 # Returns {server time ms, how many pairs come from KEYS[1], id1, "stamp json1", id2, "stamp json2", ...}
 # without this replica's own field: first those of KEYS[1], then those of KEYS[2].
 SCRIPT = """
@@ -25,9 +26,17 @@ local ttl = tonumber(ARGV[3])
 local most, longest = tonumber(ARGV[5]), tonumber(ARGV[6])
 -- A hash past `most` fields was not written by this script (one field per live replica): a hostile writer
 -- (a worker's user may HSET the workers' hash) made every gateway read it whole at every exchange. Dropped;
--- live replicas and workers publish again at their next exchange.
+-- live replicas and workers publish again at their next exchange. The workers' hash (KEYS[ARGV[8]]) is also
+-- dropped past ARGV[7] bytes of Redis's memory: under `most` fields of up to `longest` bytes it held a GB, which
+-- HGETALL copied into this script at every exchange of every gateway before any field was looked at (session 35).
+local bounded, budget = tonumber(ARGV[8]), tonumber(ARGV[7])
 for k = 1, #KEYS do
-  if redis.call('HLEN', KEYS[k]) > most then redis.call('DEL', KEYS[k]) end
+  local drop = redis.call('HLEN', KEYS[k]) > most
+  if not drop and k == bounded then
+    local ok, size = pcall(redis.call, 'MEMORY', 'USAGE', KEYS[k], 'SAMPLES', '0')
+    drop = ok and size and size > budget  -- (MEMORY refused to this user: bounded by `most` only)
+  end
+  if drop then redis.call('DEL', KEYS[k]) end
 end
 redis.call('HSET', KEYS[1], ARGV[1], now .. ' ' .. ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ttl * 2)
@@ -59,12 +68,19 @@ return out
 MAX_REPLICAS = 1000  # fields returned per exchange at most: bounds what one read can cost
 MAX_FIELDS = 4 * MAX_REPLICAS  # a hash with more is dropped (see the script)
 MAX_FIELD_BYTES = 256 << 10  # a longer field is dropped: a replica's statistics are a few hundred bytes a model
+# The workers' hash (any worker's Redis user may write it) is dropped past this much of Redis's memory: a worker's
+# entry is ~300 bytes a model it serves, so 2 MiB holds a few thousand workers' entries. Planted 1,000 fields of
+# 250 KB made one gateway exchange take 2.97 s of Redis's CPU and 409 MB sent (bench/RESULTS.md, session 35, obs6).
+MAX_WORKERS_BYTES = 2 << 20
 
 
 class RedisBoard:
-    def __init__(self, url: str, key: str, *, timeout: float, read_also: str | None = None) -> None:
+    def __init__(self, url: str, key: str, *, timeout: float, read_also: str | None = None,
+                 workers: str | None = None) -> None:
+        """`workers`: the workers' hash (untrusted writers), bounded by MAX_WORKERS_BYTES: `key` or `read_also`."""
         self.key = key
         self.keys = [key] if read_also is None else [key, read_also]
+        self.bounded = self.keys.index(workers) + 1 if workers in self.keys else 0
         self.client: Any = aioredis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
         self._script = self.client.register_script(SCRIPT)
 
@@ -73,7 +89,7 @@ class RedisBoard:
         """Publish `payload`; (Redis time in ms, [(replica, its publish time in ms, its payload, whether it came
         from the read-only hash)])."""
         res = await self._script(keys=self.keys, args=[replica, payload, ttl_ms, MAX_REPLICAS, MAX_FIELDS,
-                                                                MAX_FIELD_BYTES])
+                                                                MAX_FIELD_BYTES, MAX_WORKERS_BYTES, self.bounded])
         now, own = int(res[0]), int(res[1])
         out: list[tuple[str, int, bytes, bool]] = []
         for n, i in enumerate(range(2, len(res) - 1, 2)):

@@ -45,7 +45,7 @@ from tierwise.dispatch.errors import (
     TaskFailed,
 )
 from tierwise.dispatch.keys import Keyspace
-from tierwise.dispatch.presence import present
+from tierwise.dispatch.presence import present_count
 from tierwise.dispatch.scripts import Scripts
 from tierwise.dispatch.tasks import task_fields
 from tierwise.secret_scrub import scrub
@@ -262,10 +262,10 @@ class Dispatcher:
         tenant = self.cfg.tenant
         if zone == "local":
             try:
-                remote = await present(self._client, self.keys, "any", capability)
+                remote = await present_count(self._client, self.keys, "any", capability)
             except REDIS_ANY:
-                remote = []
-            extra = (f"; {len(remote)} worker(s) serve it in the `any` zone only (locality remote, or its model is "
+                remote = 0
+            extra = (f"; {remote} worker(s) serve it in the `any` zone only (locality remote, or its model is "
                      "not on a `locality: local` provider) and may not take local-only tasks" if remote else "")
             return NoWorker(f"no worker with locality local serves local-only capability {capability!r} for tenant "
                             f"{tenant!r}{extra}")

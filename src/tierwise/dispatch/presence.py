@@ -57,25 +57,37 @@ class PresencePublisher:
         await pipe.execute()
 
 
-async def present(client: Any, keys: Keyspace, zone: str, capability: str) -> list[str]:
-    """Ids of the workers present that read the capability's tasks in that zone."""
+async def present_count(client: Any, keys: Keyspace, zone: str, capability: str) -> int:
+    """How many workers are present that read the capability's tasks in that zone (ZCOUNT: any worker of the
+    capability may ZADD into the index, so its member names are not read: `present` of a planted 8 MB member sent
+    it to the caller at each local-only request no local worker could take; session 35, obs6)."""
     sec, usec = await client.time()
-    ids = await client.zrangebyscore(keys.index(zone, capability), int(sec) * 1000 + int(usec) // 1000, "+inf")
-    return sorted(text(i) for i in ids)
+    return int(await client.zcount(keys.index(zone, capability), int(sec) * 1000 + int(usec) // 1000, "+inf"))
 
 
-async def records(client: Any, keys: Keyspace, limit: int = 500) -> list[dict[str, Any]]:
-    """The presence records of this tenant's workers (for listings and tests)."""
+async def records(client: Any, keys: Keyspace) -> list[dict[str, Any]]:
+    """The presence records of this tenant's workers (`tierwise worker --list`, tests), read with the dashboard's
+    bounds (observability/topology.py): at most 500, no key name over 512 bytes, no record over 64 KiB read, a hash
+    record by the fields the dashboard shows. Any worker of the tenant may write under its presence prefix, and this
+    read each key whole with GET: one hash record made the listing fail as "Redis did not answer (ResponseError)",
+    a 200 MB record was read and printed whole (1.3 GB of memory), a 64 MB key name came back (session 35)."""
+    from tierwise.observability.topology import HASH_FIELDS, MAX_RECORD_BYTES, RedisPresence
+
+    source = RedisPresence(None, f"{keys.prefix}presence:", keys.tenant, client=client)
     out: list[dict[str, Any]] = []
-    async for key in client.scan_iter(match=keys.presence_pattern(), count=200):
-        raw = await client.get(key)
-        if raw:
+    for key, kind, raw, _ttl in await source.read():
+        name = text(key)[len(keys.presence("")):]
+        if raw is None:  # too large to read
+            out.append({"id": name, "unread": f"a record larger than {MAX_RECORD_BYTES} bytes, not read"})
+        elif not raw or isinstance(raw, Exception):  # gone, or of another type, since the walk began
+            continue
+        elif kind == "hash":
+            out.append({"id": name, **{f: text(v) for f, v in zip(HASH_FIELDS, raw, strict=False) if v is not None}})
+        else:
             try:
                 rec = orjson.loads(raw)
             except orjson.JSONDecodeError:
                 continue
             if isinstance(rec, dict):
                 out.append(rec)
-        if len(out) >= limit:
-            break
     return sorted(out, key=lambda r: str(r.get("id")))

@@ -60,23 +60,31 @@ class PresenceSource(Protocol):
 # (planted: Redis takes names up to 512 MB) is dropped inside Redis, so no SCAN reply carries it (session 34).
 MAX_KEY_BYTES = 512
 # One SCAN step, its names filtered by length in Redis: the reply holds only names a worker could have written.
+# A longer name is removed (UNLINK, where this Redis user may): SCAN copies each name into the script, so one
+# planted name of 8 MB cost Redis 37 ms of CPU at every walk, every `presence_refresh`, for as long as it lived
+# (session 35, obs6: session 34's left item). No worker can have written it; a worker's own record expires anyway.
 _SCAN_SHORT = """
 local r = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
 local keep, limit = {}, tonumber(ARGV[4])
 for _, k in ipairs(r[2]) do
-  if #k <= limit then keep[#keep + 1] = k end
+  if #k <= limit then keep[#keep + 1] = k else pcall(redis.call, 'UNLINK', k) end
 end
 return {r[1], keep}
 """
 
 
 class RedisPresence:
-    def __init__(self, url: str, prefix: str = PRESENCE_PREFIX, tenant: str | None = None) -> None:
+    def __init__(self, url: str | None, prefix: str = PRESENCE_PREFIX, tenant: str | None = None,
+                 client: Any = None) -> None:
         """`tenant`: only that tenant's records (`<prefix><tenant>:*`), as the dispatch section's tenant sees its
-        workers; None lists every tenant's (an operator's view)."""
+        workers; None lists every tenant's (an operator's view). `client`: a Redis client of the caller's own
+        (`tierwise worker --list`) instead of one made from `url`."""
         import redis.asyncio as redis
 
-        self.client = redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        if client is None:
+            assert url is not None
+            client = redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        self.client = client
         self.prefix = prefix
         self.match = f"{prefix}{tenant}:*" if tenant else prefix + "*"  # (names hold no glob characters: config)
         self._scan_short: Any = self.client.register_script(_SCAN_SHORT)
@@ -89,6 +97,14 @@ class RedisPresence:
         """The presence records, read in four round trips whatever their number (SCAN, then three pipelines) (each record took four
         round trips of its own: 500 workers, 132 ms of the gateway's CPU and 565 ms a read on this machine, longer
         than `presence_refresh`; session 34, obs5)."""
+        out = [self._record(*item) for item in await self.read()]
+        out.sort(key=lambda w: w["id"])
+        return out
+
+    async def read(self) -> list[tuple[Any, str, Any, Any]]:
+        """(key, type, value, TTL) of each presence key of a string or hash type, bounded as `workers` says: the
+        value is None for a record too large to read (b"" for one gone since the walk began), a hash's value the
+        HMGET of HASH_FIELDS."""
         keys = await self._keys()
         if not keys:
             return []
@@ -113,9 +129,8 @@ class RedisPresence:
         values = dict(zip(small, await self._each(
             [(keys[i], kinds[i]) for i in small], lambda p, kk: p.get(kk[0]) if kk[1] == "string" else p.hmget(kk[0], HASH_FIELDS)),
             strict=True))
-        out = [self._record(keys[i], kinds[i], values.get(i), ttls[i]) for i in readable]
-        out.sort(key=lambda w: w["id"])
-        return out
+        got = {i: b"" if v is None else v for i, v in values.items()}  # (a string gone since the walk began: b"")
+        return [(keys[i], kinds[i], got.get(i), ttls[i]) for i in readable]
 
     async def _keys(self) -> list[Any]:
         """The presence keys' names, at most MAX_WORKERS, none longer than MAX_KEY_BYTES: a planted name of many
