@@ -225,6 +225,22 @@ class BearerAuth:
 
         async def watched(msg: Any) -> None:
             nonlocal answered
+            if "plain" in held:  # (wire12) a refusal of the package's in plain text: its words as a JSON-RPC error
+                if msg["type"] != "http.response.body":
+                    return
+                held["plain_text"] = held.get("plain_text", b"") + bytes(msg.get("body", b""))[:512]
+                if msg.get("more_body", False):
+                    return
+                start, text = held.pop("plain"), held.pop("plain_text")[:512].decode("utf-8", "replace")
+                body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": text}}).encode()
+                headers = [(k, v) for k, v in start.get("headers", []) if k.lower() not in _BODY_HEADERS]
+                await send({**start, "headers": [*headers, (b"content-type", b"application/json"),
+                                                 (b"content-length", str(len(body)).encode())]})
+                msg = {"type": "http.response.body", "body": body}
+            elif msg["type"] == "http.response.start" and msg["status"] >= 400 and not any(
+                    k.lower() == b"content-type" for k, _ in msg.get("headers", [])):
+                held["status"], held["plain"] = msg["status"], msg  # (the package's guard: 400, 403, 421)
+                return
             if msg["type"] == "http.response.start":
                 held["status"] = msg["status"]  # (read by __call__: a 404 or a DELETE's answer ends its session)
                 opening = held.get("opening")
@@ -323,6 +339,9 @@ def _ambiguous_host(scope: Scope) -> str | None:
     if not hosts:
         return None if scope.get("http_version") == "1.0" else "an HTTP/1.1 request must carry one Host header"
     return None if valid_host(hosts[0].decode("latin-1")) else "the Host header is not a host or host:port"
+
+
+_BODY_HEADERS = (b"content-type", b"content-length")
 
 
 async def _refuse(send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> None:

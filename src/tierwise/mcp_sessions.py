@@ -15,10 +15,13 @@ before wire10 an agent restarting in a loop behind the proxy closed every other 
 The hint is the client's word: it chooses among the sessions that may be closed and raises no count.
 
 At the server's bound (`max_open`, mcp_http.MAX_SESSIONS) a new session closes an idle one of the client holding the
-most, when that client holds more than the opener will (its least recently used; never one with a request in flight),
+most, when that client holds more than the opener will (its least recently used; never one running a call),
 else it is refused 503 (`Retry-After`). Before (wire11's "left"), four clients holding 25 sessions each left every
 other client the package's 503 until one idled out, 30 minutes later; a client holding no more than the opener is
 never closed for it, so many addresses holding one session each cannot churn out another client's only one.
+With no idle one, a session that only listens (its GET event stream open, no call running) is ended the same way
+(wire12: four clients listening on 25 sessions each still locked every other client out while they listened); its
+stream ends and its next request gets 404, so its MCP client opens a new session. A running call is never cut.
 
 Which sessions are open is followed from the outside (the package keeps its table private): one opens with a
 request without `mcp-session-id` answered below 400 with one, and ends with a DELETE answered below 400, a 404 for
@@ -94,21 +97,23 @@ class ClientSessions:
     def _fair_victim(self, mine: str) -> str | None:
         """The session to close at the server's bound for a new one of client `mine`: of the clients holding more
         sessions than `mine` now does (or `mine` itself), the one holding the most, its least recently used session
-        with no request in flight (a call, or a GET event stream: a client listening)."""
+        with no request in flight; with none, its least recently used one that only listens (a GET event stream
+        open, no call running: wire12, else clients listening on every session locked the others out for as long
+        as they listened). A session running a call is never chosen."""
         counts = self.cap.open
         floor = counts.get(mine, 0)
-        best: tuple[int, float, str] | None = None
+        best: tuple[bool, int, float, str] | None = None
         for sid, s in self.open.items():
-            if s.running:
+            if s.posts:
                 continue
             client = s.holder[SLOT][0][0]
             n = counts.get(client, 0)
             if client != mine and n <= floor:
                 continue
-            key = (-n, s.last, sid)
+            key = (s.running > 0, -n, s.last, sid)  # (idle ones first, then the client holding the most)
             if best is None or key < best:
                 best = key
-        return None if best is None else best[2]
+        return None if best is None else best[3]
 
     def opened(self, sid: str, holder: dict[str, Any], headers: list[tuple[bytes, bytes]], path: str) -> None:
         """The session `holder` counted was opened by the app as `sid` (at `path`)."""

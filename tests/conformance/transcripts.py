@@ -25,8 +25,8 @@ class Expected:
     cache_read: int = 0
     output_tokens: int = 0
     pieces: bool = True  # the upstream streams each tool input in several pieces
-    # Off-spec for OpenAI clients (tool calls without `index`): an OpenAI client gets the upstream's
-    # bytes as they are (same-format pass-through, as if it talked to the server directly).
+    # A stream an OpenAI client gets as the upstream's bytes, off-spec as they are. None since wire12: tool calls
+    # without `index` (Gemini) are relayed with their places, and the openai SDK accumulates them.
     verbatim_to_openai_clients: bool = False
 
 
@@ -70,7 +70,7 @@ TRANSCRIPTS += [
         pieces=False)),
     Transcript("openai_tool_calls_without_index", "openai", Expected(
         tools=[("call_NoIdxParis", "get_weather", {"city": "Paris"}), ("call_NoIdxOslo0", "get_weather", {"city": "Oslo"})],
-        stop="tool_use", input_tokens=40, output_tokens=20, pieces=False, verbatim_to_openai_clients=True)),
+        stop="tool_use", input_tokens=40, output_tokens=20, pieces=False)),
 ]
 
 THINK_TOOL = TRANSCRIPTS[0].expected

@@ -35,6 +35,8 @@ import re
 import unicodedata
 from urllib.parse import unquote
 
+from tierwise.providers.address_words import harmless
+
 _DOT = "[.\u3002\uff0e\uff61]"
 _V4PART = r"(?:0x[0-9a-f]{1,2}|0[0-7]{3}|\d{1,3})"  # decimal, octal, hex, as inet_aton reads a dotted part
 _NUM = r"(?:0x[0-9a-f]{1,8}|\d{1,12})"  # one part of a short form (`127.1`) or the whole address (`2130706433`)
@@ -101,13 +103,17 @@ def readable(text: str) -> str:
     return text
 
 
+def _masked(m: re.Match[str]) -> str:
+    return m.group() if harmless(m) else "[address]"
+
+
 def json_mask(text: str) -> str:
     """A provider's JSON error message: its internal addresses masked, a public URL kept."""
-    text = _IN_JSON.sub("[address]", text)
+    text = _IN_JSON.sub(_masked, text)
     return _HEX32.sub(_hex_address, text) if "0" in text else text
 
 
 def text_mask(text: str) -> str:
     """A proxy's plain text: its URLs and internal addresses masked."""
-    text = _IN_TEXT.sub("[address]", text)
+    text = _IN_TEXT.sub(_masked, text)
     return _HEX32.sub(_hex_address, text) if "0" in text else text

@@ -49,7 +49,9 @@ class HeaderBytes:
     # had no key or the wrong one (RFC 9110 6.5.1: not merged). A chunked body's fields go to a list of their own.
     _after_chunk_header = False
     _trailer_bytes = 0  # the unfinished trailer section's bytes in earlier reads
-    _chunk_in: bytes | None = None  # the read the latest chunk header ended in, and where
+    # The read the latest chunk header ended in, and where, while that read is parsed (then None: before wire12 the
+    # read was held until the next chunk header, up to 256 KiB per connection whose client went quiet mid-chunk)
+    _chunk_in: bytes | None = None
     _chunk_at = 0
     _trailer_room = 0  # how many trailer fields max_header_count leaves after the header block's
     _trailer_cut: str | None = None  # the trailer section was refused: why (for send_400_response)
@@ -93,7 +95,7 @@ class HeaderBytes:
         return n
 
     def on_body(self, body: bytes) -> None:
-        self._after_chunk_header = False
+        self._after_chunk_header, self._chunk_in = False, None  # (wire12: not held while the chunk's data comes)
         self._pos += len(body)
         super().on_body(body)  # type: ignore[misc]
 
@@ -108,6 +110,7 @@ class HeaderBytes:
     def _trailer_read(self, data: bytes) -> int:
         """At the end of a read that leaves a trailer section unfinished: its bytes so far."""
         n = self._trailer_bytes = self._trailer_bytes + len(data) - (self._chunk_at if self._chunk_in is data else 0)
+        self._chunk_in = None  # (wire12: later reads are not this one; it is not held until the next chunk header)
         return n
 
     def on_chunk_complete(self) -> None:

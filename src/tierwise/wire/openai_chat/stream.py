@@ -63,6 +63,8 @@ class StreamDecoder:
         self.tool_ids: dict[str, int] = {}  # tool-call id -> its position, for servers that omit `index`
         self.call_ids: dict[int, str] = {}  # position -> the id its call started with
         self.reused: dict[int, int] = {}  # an `index` a server gave a second call -> that call's position
+        self.places: dict[int, int] = {}  # a call's position -> its place in the answer's calls (0, 1, 2 …)
+        self.renumbered = False  # the chunk being read had a call's `index` set to its place (relayed re-serialised)
         # Calls not started as a block yet, in order of arrival: position -> [id, name, argument pieces]. A call
         # starts (then streamed live) with its first argument piece, once every call before it has started and
         # the open one's arguments are a whole object; else it waits, at worst to the answer's end. OpenAI's
@@ -220,6 +222,10 @@ class StreamDecoder:
                 continue
             except (KeyError, IndexError, TypeError, AttributeError, ValueError):  # off the schema: not a crash
                 raise UpstreamError("upstream sent a malformed stream chunk", retryable=True) from None
+            if self.renumbered:
+                self.renumbered = False
+                raws.append(b"data: " + orjson.dumps(obj) + b"\n\n")
+                continue
             raws.append(msg.raw)
         if raws:
             out.append(StreamChunk(ev, b"".join(raws) if len(raws) > 1 else raws[0], FORMAT))
@@ -326,6 +332,16 @@ class StreamDecoder:
                 if isinstance(tid, str) and tid:
                     self.tool_ids.setdefault(tid, ti)
                     self.call_ids.setdefault(ti, tid)
+                # (wire12) The bytes a same-format client gets name each call by its place, 0, 1, 2 …: the openai
+                # SDK's stream helper indexes its list of calls by `index`, so a server's own numbers (from 1, -1,
+                # gaps, none, or 0 for every call) relayed as sent raised IndexError/RuntimeError in the caller's
+                # code or joined two calls' arguments. The chunk is then relayed re-serialised (`renumbered`).
+                place = self.places.get(ti)
+                if place is None:
+                    place = self.places[ti] = len(self.places)
+                if given != place:  # (None when the server gave no integer)
+                    tc["index"] = place
+                    self.renumbered = True
                 args = fn.get("arguments")
                 if not (args and isinstance(args, str)):
                     args = None
