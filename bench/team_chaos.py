@@ -31,7 +31,7 @@ by status and error type (a 500 or an error outside the client's schema is a fai
 /metrics of each replica during and after, and whether every request answered 200 is in a ledger.
 
     PYTHONPATH=src .venv/bin/python bench/team_chaos.py --scenario none|restart|crash|empty|stop30|freeze|slow|oom|evict|kill|skew|deploy|kills|killdeploy
-        [--dead count] [--kills 6 --every 40] [--on-store-error fail_open]
+        [--dead release] [--kills 6 --every 40] [--on-store-error fail_open]
 """
 
 from __future__ import annotations
@@ -258,7 +258,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=60, help="requests per client at most")
     ap.add_argument("--kills", type=int, default=6, help="kills: how many SIGKILLs")
     ap.add_argument("--every", type=int, default=40, help="kills: upstream answers between two")
-    ap.add_argument("--dead", default="release", help="budgets.dead_reservations: release | count")
+    ap.add_argument("--dead", default="count", help="budgets.dead_reservations: count (the default) | release")
     ap.add_argument("--on-store-error", default="fail_closed", help="budgets.store.on_store_error")
     args = ap.parse_args()
     os.environ.update(KEYS)

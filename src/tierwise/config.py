@@ -145,7 +145,12 @@ class ModelConfig(_Strict):
                                            "omit it): a small model that never stops otherwise writes until its "
                                            "context is full or `timeouts.read` passes; a client's own value is kept")
 
-    @field_validator("context_window", "default_max_tokens", mode="before")
+    max_output_tokens: int | None = Field(None, ge=1, le=10_000_000, description="the most answer tokens the model "
+                                          "writes in one call (its published max output): a client's larger "
+                                          "max_tokens is lowered to it before the call, and a budget reserves no "
+                                          "more for it (docs/budgets.md)")
+
+    @field_validator("context_window", "default_max_tokens", "max_output_tokens", mode="before")
     @classmethod
     def _tokens_not_yes(cls, v: Any) -> Any:
         # YAML reads `yes`/`true` as a bool, and pydantic a bool as 1: `default_max_tokens: yes` cut every answer

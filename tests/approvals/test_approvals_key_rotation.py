@@ -16,16 +16,19 @@ import pytest
 
 from tests.harness import two_tier_config
 
-from .conftest import ADMIN, approvals_config, decide, wait_pending
+from .conftest import ADMIN, admin_get, approvals_config, decide, wait_pending
 from .test_approvals_forged import URL, _ask, prefix  # noqa: F401 (the same fixture)
 
 OLD = "approvals-old-secret-0123456789"
 NEW = "approvals-new-secret-9876543210"
 
 
-def _config(openai_up, anthropic_up, prefix: str, signs: str, accepts: list[str]) -> dict[str, Any]:  # noqa: F811
+def _config(openai_up, anthropic_up, prefix: str, signs: str, accepts: list[str],  # noqa: F811
+            until: str = "2099-01-01T00:00:00Z") -> dict[str, Any]:
     store = {"backend": "redis", "redis_url": URL, "key_prefix": prefix, "recheck": 600,
              "signing_key_env": signs, "signing_accept_key_envs": accepts}
+    if accepts:
+        store["signing_accept_until"] = until
     return two_tier_config(openai_up.url, anthropic_up.url,
                            server={"default_route": "main", "admin_keys_env": ["TW_ADMIN"]},
                            approvals={"store": store, **approvals_config()})
@@ -65,6 +68,45 @@ def test_a_tag_under_a_secret_no_longer_accepted_is_rejected(gateway, openai_up,
     t.join(20)
     assert len(out) == 1 and isinstance(out[0], openai.PermissionDeniedError), out
     assert not [r for r in anthropic_up.requests if "deploy" in str(r.body)]
+
+
+def test_an_accepted_secret_past_its_end_no_longer_verifies(gateway, openai_up, anthropic_up, prefix,  # noqa: F811
+                                                            keys):
+    """`signing_accept_until` (session 35): before it, an accepted secret verified until someone removed it from the
+    config, so an old secret that leaked forged decisions for as long as the rotation's step 3 waited. Past its end,
+    a decision tagged with it rejects the request, as a secret never accepted does."""
+    ended = gateway(_config(openai_up, anthropic_up, prefix, "TW_KEY_NEW", ["TW_KEY_OLD"],
+                            until="2026-01-01T00:00:00Z"))
+    stale = gateway(_config(openai_up, anthropic_up, prefix, "TW_KEY_OLD", ["TW_KEY_NEW"]))
+    out: list[Any] = []
+    t = _ask(ended, out)
+    [pending] = wait_pending(stale.url)  # (the stale one still accepts NEW: it lists the record)
+    decide(stale.url, pending["id"], "approve")
+    t.join(20)
+    # Before: the request went on ("an approval across the rotation"): out == ['...answer...']
+    assert len(out) == 1 and isinstance(out[0], openai.PermissionDeniedError), out
+    assert not [r for r in anthropic_up.requests if "deploy" in str(r.body)]
+    # and a record opened under the old secret is no longer listed where it has ended
+    t2 = _ask(stale, out)
+    [opened_old] = wait_pending(stale.url)
+    assert admin_get(ended.url).json()["pending"] == []
+    decide(stale.url, opened_old["id"], "reject")
+    t2.join(20)
+
+
+@pytest.mark.parametrize("drop", ["signing_accept_until", "signing_accept_key_envs"])
+def test_accepting_needs_its_end_and_an_end_needs_accepting(tmp_path, openai_up, anthropic_up, keys,  # noqa: F811
+                                                            drop):
+    from tests.harness import make_config
+    from tierwise.errors import ConfigError
+
+    cfg = _config(openai_up, anthropic_up, "tw-test-x:", "TW_KEY_NEW", ["TW_KEY_OLD"])
+    del cfg["approvals"]["store"][drop]
+    with pytest.raises(ConfigError, match="signing_accept_until"):
+        make_config(cfg, tmp_path)
+    cfg = _config(openai_up, anthropic_up, "tw-test-x:", "TW_KEY_NEW", ["TW_KEY_OLD"], until="2026-12-14")
+    with pytest.raises(ConfigError, match="signing_accept_until"):  # (a time without its zone)
+        make_config(cfg, tmp_path)
 
 
 def test_accepting_without_signing_is_a_config_error(tmp_path, openai_up, anthropic_up, keys):

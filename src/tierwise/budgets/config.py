@@ -135,9 +135,9 @@ class BudgetsConfig(_Strict):
     reservation_ttl: float = Field(900.0, ge=10, le=86400, description="seconds after which a reservation that "
                                    "was never settled (a killed gateway) is released")
     dead_reservations: Literal["release", "count"] = Field(
-        "release", description="a reservation past its deadline (its gateway was killed mid-request): release "
-        "gives it back (what the killed gateway's calls cost is then not counted); count keeps it as spent (its "
-        "worst case; Redis store)")
+        "count", description="a reservation past its deadline (its gateway was killed mid-request): count keeps it "
+        "as spent (its worst case), so the cap holds through crashes; release gives it back (what the killed "
+        "gateway's calls cost is then not counted). Redis store. Default count since session 35 (release before)")
     max_dimension_values: int = Field(
         10_000, ge=1, le=10_000_000, description="distinct tags, sessions or workflows (client-chosen values) a "
         "budget counts apart per gateway key in one process; beyond it that key's new values share one bucket "

@@ -177,6 +177,7 @@ class SpendController:
         models = reachable(route if model is None else model, cfg.routes, refs, deps)
         remote: dict[str, tuple[float, float]] = {}
         ctx_windows: list[int | None] = []
+        outs: list[int | None] = []
         five = hour = 1.0
         search = call_fee = 0.0
         for m in models:
@@ -186,6 +187,7 @@ class SpendController:
             price = d.price
             remote[m] = (price.input, price.output) if price is not None else (0.0, 0.0)
             ctx_windows.append(d.cfg.context_window)
+            outs.append(d.cfg.max_output_tokens)
             if price is not None and price.request:
                 call_fee = max(call_fee, price.request)
             if d.provider.kind == "anthropic" or pricing.claude_model(d.cfg.model):  # (OpenRouter's Claude too, since costs3)
@@ -197,6 +199,7 @@ class SpendController:
                          max((p[1] for p in remote.values()), default=0.0),
                          None if not ctx_windows or None in ctx_windows else max(ctx_windows))  # type: ignore[type-var]
         plan.five, plan.hour, plan.search, plan.call_fee = five, hour, search, call_fee
+        plan.max_output = None if not outs or None in outs else max(outs)  # type: ignore[type-var]
         kname = key or ANONYMOUS
         for b in self.budgets:
             if not b.covers_route(route) or not remote:
@@ -284,6 +287,8 @@ class SpendController:
         out = req.max_tokens or self.default_out
         if plan.max_context is not None:  # no answer is longer than the window
             est_in, out = min(est_in, plan.max_context), min(out, plan.max_context)
+        if plan.max_output is not None:  # (each call's max_tokens is lowered to its model's: providers/window.py)
+            out = min(out, plan.max_output)
         if out > self.max_out and (plan.static or plan.dynamic):  # (a 400: refusals.py)
             check_output_cap(req, self.max_out)
         if plan.hour > 1.0 and (plan.static or plan.dynamic):

@@ -168,6 +168,7 @@ class RoutePlan:
     hour: float = 1.0
     search: float = 0.0  # USD per web search, the dearest of the route's remote Anthropic models (0: none)
     call_fee: float = 0.0  # USD per call on top of its tokens, the dearest of the route's remote models (`price.request`)
+    max_output: int | None = None  # the largest `max_output_tokens` of the route's remote models (None: one has none)
 
     @property
     def has_budgets(self) -> bool:

@@ -130,17 +130,22 @@ end
 
 -- (a reservation's record is this script's: one planted with a word or a non-finite amount, or a record of another
 -- type, stopped every call before review32a, the sweep being in every call; such a record gives back nothing)
-local function give_back(r)
+-- what reservation `r` holds, added to each counter's fields `uf`/`tf` of its slot, times `sign`
+local function move(r, uf, tf, sign)
   local h = redis.pcall('HGETALL', rprefix .. r)
   if h.err then h = {} end
   for i = 1, #h, 2 do
     local slot, u, t = string.match(h[i + 1], '^(%d+) (%S+) (%d+)$')
     local nu = tonumber(u)
     if slot and nu and nu >= 0 and nu < math.huge and #t <= 15 and redis.call('EXISTS', h[i]) == 1 then
-      if u ~= '0' then add(h[i], 'u' .. slot, -nu, true) end
-      if t ~= '0' then add(h[i], 't' .. slot, '-' .. t) end
+      if u ~= '0' then add(h[i], uf .. slot, sign * nu, true) end
+      if t ~= '0' then add(h[i], tf .. slot, (sign < 0 and '-' or '') .. t) end
     end
   end
+end
+
+local function give_back(r)
+  move(r, 'u', 't', -1)
   redis.call('DEL', rprefix .. r)
   redis.call('ZREM', zkey, r)
 end
@@ -150,7 +155,9 @@ local function sweep()
   for _, r in ipairs(dead) do
     if count_dead then
       -- (dead_reservations: count) it stays spent; its record stays until it expires, so that a settlement
-      -- that still comes replaces it rather than adding to it
+      -- that still comes replaces it rather than adding to it. Its share is also kept apart (`d`/`e`): a refusal
+      -- tells reservations in flight (`u` - `s` - `d`) from spend, this among spend (refusals.py)
+      move(r, 'd', 'e', 1)
       redis.call('ZREM', zkey, r)
     else
       give_back(r)
@@ -168,7 +175,8 @@ local function settle(a)
     return 1
   end
   local live = redis.call('ZREM', zkey, rid) == 1
-  if not live and redis.call('EXISTS', rprefix .. rid) == 1 then live = true end  -- counted past its deadline
+  local dead = false  -- counted past its deadline (dead_reservations: count): its `d`/`e` share goes too
+  if not live and redis.call('EXISTS', rprefix .. rid) == 1 then live, dead = true, true end
   if live then redis.call('DEL', rprefix .. rid) end
   for i = 0, nb - 1 do
     local b = 4 + i * 7
@@ -177,6 +185,8 @@ local function settle(a)
     if live then
       du = du - tonumber(a[b + 2])
       dt = dt - tonumber(a[b + 3])
+      if dead and a[b + 2] ~= '0' then add(key, 'd' .. slot, -tonumber(a[b + 2]), true) end
+      if dead and a[b + 3] ~= '0' then add(key, 'e' .. slot, '-' .. a[b + 3]) end
     end
     if du ~= 0 then add(key, 'u' .. slot, du, true) end
     if dt ~= 0 then add(key, 't' .. slot, dt) end

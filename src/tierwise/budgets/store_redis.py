@@ -457,16 +457,14 @@ class RedisStore:
 
     async def in_flight(self, key: str, slot: int, nslots: int) -> tuple[float, float]:
         """USD and tokens reservations in flight hold in a counter's window ending at `slot` (refusals.py): what it
-        counts (`u`, `t`) less what was settled into it (`s`, `k`). Under `dead_reservations: count` a dead gateway's
-        reservations stay in that difference until the window ends: none is told (the refusal says when it resets)."""
-        if self.count_dead == "1":
-            return 0.0, 0.0
-        sums = {"u": 0.0, "t": 0.0, "s": 0.0, "k": 0.0}
+        counts (`u`, `t`) less what was settled into it (`s`, `k`) and what dead gateways' reservations counted as spent
+        under `dead_reservations: count` (`d`, `e`; before session 35 that mode told no refusal of reservations)."""
+        sums = {"u": 0.0, "t": 0.0, "s": 0.0, "k": 0.0, "d": 0.0, "e": 0.0}
         for f, v in (await self._hash(key)).items():
             s = f[1:]
             if f[:1] in sums and s.isdigit() and slot - nslots < int(s) <= slot:
                 sums[f[0]] += v
-        return sums["u"] - sums["s"], sums["t"] - sums["k"]
+        return sums["u"] - sums["s"] - sums["d"], sums["t"] - sums["k"] - sums["e"]
 
     async def _hash(self, key: str) -> dict[str, float]:
         """A counter's fields as the admission script counts them (`redis_scripts.counted`): below zero or not a

@@ -266,7 +266,7 @@ class RedisApprovalStore(_Watchers):
     backend = "redis"
 
     def __init__(self, url: str, prefix: str, secret: bytes | None = None,
-                 accepted: list[bytes] | None = None) -> None:
+                 accepted: list[bytes] | None = None, accept_until: float | None = None) -> None:
         super().__init__()
         # approvals.store.signing_key_env: whoever can write the prefix's keys could set a pending record to
         # `approved` and the request went on (review32a); with a secret a decision is honoured only with its tag
@@ -274,6 +274,11 @@ class RedisApprovalStore(_Watchers):
         # The tags of these verify too (signing_accept_key_envs: a rotation's other key; before session 34 one
         # key per prefix, and a rotation rejected every record opened or decided under the other)
         self.secrets = (secret, *(accepted or ())) if secret is not None else ()
+        # ... until `signing_accept_until` (epoch seconds, read on every check): then the signing secret's alone
+        self.accept_until = accept_until
+        if accept_until is not None and accepted and time.time() >= accept_until:
+            log.warning("approvals: signing_accept_until has passed: the secrets of signing_accept_key_envs no "
+                        "longer verify (remove them from the config)")
         import redis.asyncio as aioredis
 
         # No read timeout: the subscription blocks on reads by design; calls are bounded by OP_TIMEOUT.
@@ -366,16 +371,22 @@ class RedisApprovalStore(_Watchers):
             return
         await self.decide(rec.id, "cancelled", "gateway", WITHDRAWN)
 
+    def _secrets(self) -> tuple[bytes, ...]:
+        """The secrets whose tags verify now (the rotation's others only until `accept_until`)."""
+        if self.accept_until is not None and time.time() >= self.accept_until:
+            return self.secrets[:1]
+        return self.secrets
+
     def authentic(self, rec: ApprovalRecord, opened: ApprovalRecord | None = None) -> bool:
         """A decided record a gateway holding the secret wrote (any record, without one), on the request `opened`
         (the waiter's own copy of what it asked: a decision taken on a record rewritten since does not verify)."""
         if self.secret is None:
             return True
-        return _verifies(self.secrets, rec.signed(None if opened is None else opened.osig or ""), rec.sig)
+        return _verifies(self._secrets(), rec.signed(None if opened is None else opened.osig or ""), rec.sig)
 
     def as_opened(self, rec: ApprovalRecord) -> bool:
         """What `rec` asks is what a gateway holding the secret opened (any record, without one)."""
-        return self.secret is None or _verifies(self.secrets, rec.asked(), rec.osig)
+        return self.secret is None or _verifies(self._secrets(), rec.asked(), rec.osig)
 
     async def get(self, id: str) -> ApprovalRecord | None:
         raw = await asyncio.wait_for(self.client.get(self._rec(id)), OP_TIMEOUT)

@@ -105,9 +105,11 @@ def build_store(cfg: ApprovalsConfig, fallback_url: str | None) -> ApprovalStore
         env, sharers = cfg.store.signing_key_env, "the approvals' key_prefix"
         accepted = [secret_from_env(e, f"approvals.store.signing_accept_key_envs[{i}]", sharers)
                     for i, e in enumerate(cfg.store.signing_accept_key_envs)]
+        until = cfg.store.signing_accept_until
         return RedisApprovalStore(cfg.store.redis_url or fallback_url or "redis://127.0.0.1:6379/0",
                                   cfg.store.key_prefix, secret_from_env(env, "approvals.store.signing_key_env",
-                                                                        sharers) if env else None, accepted)
+                                                                        sharers) if env else None, accepted,
+                                  None if until is None else until.timestamp())
     return MemoryApprovalStore()
 
 

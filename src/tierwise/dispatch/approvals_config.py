@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tierwise.budgets.config import parse_duration
 from tierwise.redis_url import RedisUrl
@@ -80,6 +80,10 @@ class ApprovalStore(_Strict):
     signing_accept_key_envs: list[str] = Field(default_factory=list, max_length=4, description="environment "
                                                "variables holding further secrets whose tags are accepted, never "
                                                "used to sign: a key rotation's other key (docs/distributed.md)")
+    signing_accept_until: AwareDatetime | None = Field(None, description="when the secrets of "
+                                                         "signing_accept_key_envs stop verifying (ISO 8601 with its "
+                                                         "zone, 2026-12-14T00:00:00Z): the rotation's end; required "
+                                                         "with them, so a retired secret cannot stay valid for ever")
     recheck: float = Field(15.0, gt=0, le=600, description="seconds between two looks at a pending record by "
                            "its waiter, in case a decision's notice was lost (a Redis reconnect)")
 
@@ -88,6 +92,12 @@ class ApprovalStore(_Strict):
     def _accepting_needs_signing(self) -> ApprovalStore:
         if self.signing_accept_key_envs and not self.signing_key_env:
             raise ValueError("signing_accept_key_envs needs signing_key_env (the key this gateway signs with)")
+        if self.signing_accept_key_envs and self.signing_accept_until is None:
+            # (session 34's rotation had no end: a leaked old secret forged decisions until someone removed it)
+            raise ValueError("signing_accept_key_envs needs signing_accept_until (when the rotation ends and those "
+                             "secrets stop verifying, such as 2026-12-14T00:00:00Z)")
+        if self.signing_accept_until is not None and not self.signing_accept_key_envs:
+            raise ValueError("signing_accept_until without signing_accept_key_envs (it ends accepting those)")
         return self
 
 

@@ -196,7 +196,7 @@ class Deployment:
         if req.n > 1 and self.provider.kind == "anthropic":
             return await self._fan_out(req, ctx)
         window.check_images(self.name, self.cfg.vision, req, ctx)
-        req = window.fit(self.name, self.cfg.context_window, req, ctx)
+        req = window.fit(self.name, self.cfg.context_window, req, ctx, self.cfg.max_output_tokens)
         if req.max_tokens is None and self.cfg.default_max_tokens is not None:  # (a runaway answer's bound)
             req = window.default_output(self.name, self.cfg.default_max_tokens, self.cfg.context_window, req, ctx)
         if self.locality == "remote":
@@ -293,7 +293,7 @@ class Deployment:
         if req.n > 1 and self.provider.kind == "anthropic":
             raise InvalidRequest("n > 1 with stream=true needs an OpenAI-compatible upstream")
         window.check_images(self.name, self.cfg.vision, req, ctx)
-        req = window.fit(self.name, self.cfg.context_window, req, ctx)
+        req = window.fit(self.name, self.cfg.context_window, req, ctx, self.cfg.max_output_tokens)
         if req.max_tokens is None and self.cfg.default_max_tokens is not None:  # (a runaway answer's bound)
             req = window.default_output(self.name, self.cfg.default_max_tokens, self.cfg.context_window, req, ctx)
         if self.locality == "remote":

@@ -72,9 +72,18 @@ def check_images(name: str, vision: bool | None, req: Request, ctx: Any) -> None
     raise UnsupportedInput(f"model {name!r} does not take images (vision: false in its config)")
 
 
-def fit(name: str, window: int | None, req: Request, ctx: Any) -> Request:
-    """`req` as it can be sent to a model with `window` (itself, or a copy with `max_tokens` lowered);
-    ContextOverflow (noted on the trace) when the window cannot hold it."""
+def fit(name: str, window: int | None, req: Request, ctx: Any, max_output: int | None = None) -> Request:
+    """`req` as it can be sent to a model with `window` and `max_output` (the model's `max_output_tokens`): itself,
+    or a copy with `max_tokens` lowered; ContextOverflow (noted on the trace) when the window cannot hold it."""
+    if max_output is not None and req.max_tokens is not None and req.max_tokens > max_output:
+        # The upstream refuses (OpenAI, Anthropic: 400) or stops at its own limit; and a budget reserved no more than
+        # this (budgets/controller.py): a call sent with more could write past its reservation.
+        routing_reason = ctx.trace.reason
+        ctx.trace.decide(name, f"{name}: max_tokens {req.max_tokens:,} -> {max_output:,} (the model's "
+                         "max_output_tokens)", detail={"clamped": True, "max_tokens": req.max_tokens,
+                                                       "max_output_tokens": max_output})
+        ctx.trace.reason = routing_reason
+        req = req.with_changes(max_tokens=max_output)
     if not window:
         return req
     prompt = prompt_estimate(req, ctx.notes)
