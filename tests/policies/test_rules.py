@@ -36,6 +36,15 @@ async def test_subagent_header():
     assert (await route(req))[0] == "agent"
 
 
+async def test_codex_subagent_header_but_not_its_compaction():
+    """Codex marks a spawned thread's, a review's, a memory pass's turns with x-openai-subagent; a compaction
+    run as a subagent (`compact`) summarises the main conversation and stays with the main agent's target."""
+    for kind in ("collab_spawn", "review", "memory_consolidation"):
+        name, trace = await route(request(headers={"x-openai-subagent": kind}))
+        assert name == "agent" and "Codex subagent" in trace.reason and kind not in trace.reason
+    assert (await route(request(headers={"x-openai-subagent": "compact"})))[0] == "frontier"
+
+
 async def test_feature_header_and_metadata():
     assert (await route(request(headers={"x-tierwise-feature": "title"})))[0] == "tagged"
     assert (await route(request(metadata={"tierwise_feature": "summarise"})))[0] == "tagged"
