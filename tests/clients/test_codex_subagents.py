@@ -75,9 +75,8 @@ def user_texts(body: dict[str, Any]) -> str:
     return json.dumps([m.get("content") for m in body.get("messages") or [] if m.get("role") == "user"])
 
 
-def test_codex_subagent_turns_go_to_the_local_model(codex_bin, tmp_path, upstreams):  # noqa: F811
-    frontier, local = upstreams
-    cfg = {
+def rules_config(tmp_path, frontier: ScriptedAgentUpstream, local: ScriptedAgentUpstream) -> dict[str, Any]:
+    return {
         "ledger": {"path": str(tmp_path / "ledger.db")},
         "providers": {
             "cloud": {"kind": "openai", "base_url": frontier.url + "/v1", "locality": "remote",
@@ -91,19 +90,28 @@ def test_codex_subagent_turns_go_to_the_local_model(codex_bin, tmp_path, upstrea
                             "rules": [{"name": "subagents", "match": {"subagent": True}, "target": "small"}],
                             "default": "big"}},
     }
-    g = GatewayServer(make_config(cfg, tmp_path)).start()
+
+
+def codex_env(tmp_path, gateway: GatewayServer) -> dict[str, str]:
+    home = codex_home(tmp_path, gateway.url)
+    (home / "config.toml").write_text((home / "config.toml").read_text().replace('"local"', '"main"', 1))
+    env = {**os.environ, "CODEX_HOME": str(home), "TIERWISE_KEY": "unused", "NO_COLOR": "1", "RUST_LOG": "error"}
+    env.pop("OPENAI_API_KEY", None)
+    env.pop("OPENAI_BASE_URL", None)
+    return env
+
+
+def test_codex_subagent_turns_go_to_the_local_model(codex_bin, tmp_path, upstreams):  # noqa: F811
+    frontier, local = upstreams
+    g = GatewayServer(make_config(rules_config(tmp_path, frontier, local), tmp_path)).start()
     workdir = (tmp_path / "project").resolve()
     workdir.mkdir()
     try:
-        home = codex_home(tmp_path, g.url)
-        (home / "config.toml").write_text((home / "config.toml").read_text().replace('"local"', '"main"', 1))
-        env = {**os.environ, "CODEX_HOME": str(home), "TIERWISE_KEY": "unused", "NO_COLOR": "1", "RUST_LOG": "error"}
-        env.pop("OPENAI_API_KEY", None)
-        env.pop("OPENAI_BASE_URL", None)
         proc = subprocess.run(
             [codex_bin, "exec", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox",
              "-C", str(workdir), "Delegate the line count to a subagent."],
-            env=env, capture_output=True, text=True, timeout=CLI_TIMEOUT_S, stdin=subprocess.DEVNULL,
+            env=codex_env(tmp_path, g), capture_output=True, text=True, timeout=CLI_TIMEOUT_S,
+            stdin=subprocess.DEVNULL,
         )
         out = proc.stdout + proc.stderr
         assert proc.returncode == 0, out[-4000:]
@@ -119,5 +127,29 @@ def test_codex_subagent_turns_go_to_the_local_model(codex_bin, tmp_path, upstrea
         subs = [r for r in rows if r.model == "scripted-agent" and r.locality == "local"]
         assert len(subs) == 1 and subs[0].route == "main" and subs[0].status == 200, rows
         assert all(r.locality == "remote" for r in rows if r is not subs[0]), rows
+    finally:
+        g.stop()
+
+
+def test_codex_review_stays_on_the_main_agents_model(codex_bin, tmp_path, upstreams):  # noqa: F811
+    """`codex review` sends the review the user asked for as a subagent of kind `review`: the session's own task,
+    so the same `subagent: true` rule leaves it on the route's default (the frontier model)."""
+    frontier, local = upstreams
+    g = GatewayServer(make_config(rules_config(tmp_path, frontier, local), tmp_path)).start()
+    repo = (tmp_path / "repo").resolve()
+    repo.mkdir()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "commit.gpgsign=false"]
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo, check=True)
+    (repo / "app.py").write_text('print("hi")\n')
+    subprocess.run([*git, "add", "app.py"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "init"], cwd=repo, check=True)
+    (repo / "app.py").write_text('print("bye")\n')
+    try:
+        proc = subprocess.run([codex_bin, "review", "--uncommitted"], cwd=repo, env=codex_env(tmp_path, g),
+                              capture_output=True, text=True, timeout=CLI_TIMEOUT_S, stdin=subprocess.DEVNULL)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 0, out[-4000:]
+        assert local.exchanges == [], out[-4000:]
+        assert frontier.exchanges and "the frontier model answered" in proc.stdout, out[-4000:]
     finally:
         g.stop()
