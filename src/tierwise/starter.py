@@ -253,7 +253,7 @@ def starter_yaml(found: dict[str, object] | None = None) -> str:
         "      - name: claude-code-haiku        # when ANTHROPIC_DEFAULT_HAIKU_MODEL names a haiku model",
         "        match: {model: '*haiku*'}",
         "        target: local-first",
-        "      - name: claude-code-subagents",
+        "      - name: claude-code-subagents    # and Codex's subagents (x-openai-subagent)",
         "        match: {subagent: true}",
         "        target: local-first",
         "      - name: images",

@@ -36,6 +36,17 @@ async def test_subagent_header():
     assert (await route(req))[0] == "agent"
 
 
+async def test_codex_subagent_header_but_not_its_compaction():
+    """Codex marks a spawned thread's and a memory pass's turns with x-openai-subagent; a compaction run as a
+    subagent (`compact`) summarises the main conversation, and `codex review` (`review`) is the user's own task:
+    both stay with the main agent's target."""
+    for kind in ("collab_spawn", "memory_consolidation"):
+        name, trace = await route(request(headers={"x-openai-subagent": kind}))
+        assert name == "agent" and "Codex subagent" in trace.reason and kind not in trace.reason
+    for kind in ("compact", "review"):
+        assert (await route(request(headers={"x-openai-subagent": kind})))[0] == "frontier"
+
+
 async def test_feature_header_and_metadata():
     assert (await route(request(headers={"x-tierwise-feature": "title"})))[0] == "tagged"
     assert (await route(request(metadata={"tierwise_feature": "summarise"})))[0] == "tagged"

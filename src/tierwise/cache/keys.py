@@ -26,8 +26,8 @@ _BLAKE2B_20 = hashlib.blake2b(digest_size=20)  # never updated: copied per key
 _UNKEYED = ("metadata", "user")  # client bookkeeping in a body: never changes the answer
 _OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 _HEADER_PREFIXES = ("anthropic-", "x-tierwise-")
-_SUBAGENT = "x-claude-code-agent-id"
-_MAY_STEER = tuple("\n" + p for p in (*_HEADER_PREFIXES, _SUBAGENT))  # in the header names joined by "\n"
+_SUBAGENT = ("x-claude-code-agent-id", "x-openai-subagent")  # Claude Code's and Codex's (rules' `subagent`)
+_MAY_STEER = tuple("\n" + p for p in (*_HEADER_PREFIXES, *_SUBAGENT))  # in the header names joined by "\n"
 
 
 def _fallback(v: Any) -> Any:
@@ -40,13 +40,14 @@ def _fallback(v: Any) -> Any:
 
 def steering_headers(req: Request, vary: list[str]) -> list[tuple[str, str]]:
     headers = req.headers
-    if not vary:  # most requests have no header that may steer: three substring searches, no call per header
+    if not vary:  # most requests have no header that may steer: four substring searches, no call per header
         names = "\n" + "\n".join(headers)
-        if _MAY_STEER[0] not in names and _MAY_STEER[1] not in names and _MAY_STEER[2] not in names:
+        if (_MAY_STEER[0] not in names and _MAY_STEER[1] not in names and _MAY_STEER[2] not in names
+                and _MAY_STEER[3] not in names):
             return []
     out = []
     for k in headers:
-        if k.startswith(_HEADER_PREFIXES) or k == _SUBAGENT:
+        if k.startswith(_HEADER_PREFIXES) or k in _SUBAGENT:
             out.append((k, headers[k]))
     for h in vary:
         v = headers.get(h.lower())

@@ -149,5 +149,34 @@ def claude_code_windows(cfg: Config, lists: dict[str, list[dict[str, Any]]] | No
     return out
 
 
+def coding_agent_secrets(cfg: Config) -> list[str]:
+    """A config written for coding agents (a rule on Claude Code's classes or on subagents) whose routes reach a
+    remote model, with no privacy class for secrets: what the agent reads (a `.env`, a key file) goes to the frontier
+    model as written on its next turn. The config `tierwise init` writes is such a config (session 35, newuser35)."""
+    from tierwise.route_map import models_of
+
+    privacy = cfg.privacy
+    if privacy is not None:
+        classes = getattr(privacy, "classes", None)
+        if classes is None and isinstance(privacy, dict):
+            classes = privacy.get("classes")
+        if classes is None or "secrets" in classes:  # no `classes:` gets the default classes, secrets among them
+            return []
+    agent_routes = []
+    for rname, pc in cfg.routes.items():
+        rules = getattr(pc, "rules", None) or []
+        if not any(r.match.claude_code is not None or r.match.subagent is not None for r in rules):
+            continue
+        if any(cfg.providers[cfg.models[m].provider].locality == "remote" for m in models_of(cfg, rname)
+               if m in cfg.models and cfg.models[m].provider in cfg.providers):
+            agent_routes.append(rname)
+    if not agent_routes:
+        return []
+    return [f"route {', '.join(agent_routes)} is set up for coding agents and reaches a remote model, but no privacy "
+            "class catches secrets: a .env or key file Claude Code or Codex reads goes to the frontier model as "
+            "written. Add `privacy: {classes: {secrets: {}}, policy: {secrets: redact}}` (README, \"Secrets stay "
+            "here\"; examples/claude-code.yaml has it)"]
+
+
 def _names(v: str | list[str] | None) -> list[str]:
     return [] if v is None else [v] if isinstance(v, str) else list(v)

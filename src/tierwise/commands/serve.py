@@ -129,7 +129,8 @@ def command(config_path: str, host: str | None, port: int | None, log_level: str
     # wherever the main thread was, and inside a weakref callback or __del__ it was swallowed, so the gateway ran on
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, server.handle_exit)
-    click.echo(f"tierwise: serving on http://{h}:{p} (OpenAI: /v1/chat/completions, Anthropic: /v1/messages)"
+    click.echo(f"tierwise: serving on http://{h}:{p} (OpenAI: /v1/chat/completions and /v1/responses, "
+               "Anthropic: /v1/messages)"
                f"{dashboard_note(cfg, h, p)}", err=True)
     tune_gc_for_serving()
     try:

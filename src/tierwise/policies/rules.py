@@ -2,7 +2,8 @@
 
 Rules match on the requested model/route name (glob patterns such as `*haiku*`), a feature
 tag (`X-Tierwise-Feature` header or `metadata.tierwise_feature`), estimated input tokens,
-images, tools, thinking, the triaged task type and complexity, Claude Code's subagent header, Claude Code's traffic class
+images, tools, thinking, the triaged task type and complexity, a subagent's header (Claude Code's
+`X-Claude-Code-Agent-Id`, Codex's `x-openai-subagent`), Claude Code's traffic class
 (`claude_code: title|compact|subagent|web_fetch|main|side|background|any`, decided by
 tierwise.clients.claude_code), any header value, or a model's live statistics on the blackboard
 (`stats: {model: local, latency_p50_ms_above: 500}`, tierwise.dispatch.blackboard; no hysteresis
@@ -18,7 +19,7 @@ from fnmatch import fnmatchcase
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tierwise.canonical import Request, Response, StreamChunk
-from tierwise.clients import claude_code
+from tierwise.clients import claude_code, codex
 from tierwise.dispatch.blackboard_settings import StatConditions
 from tierwise.dispatch.thresholds import holds, read
 from tierwise.errors import ConfigError
@@ -39,7 +40,8 @@ class Match(BaseModel):
     images: bool | None = None
     tools: bool | None = None
     thinking: bool | None = None
-    subagent: bool | None = Field(None, description="Claude Code subagent request (X-Claude-Code-Agent-Id)")
+    subagent: bool | None = Field(None, description="a coding agent's subagent request: Claude Code's "
+                                  "X-Claude-Code-Agent-Id, or Codex's x-openai-subagent (not `compact`)")
     claude_code: str | list[str] | None = Field(
         None, description="Claude Code traffic class(es): " + ", ".join(sorted(claude_code.NAMES)))
     headers: dict[str, str] | None = Field(None, description="header name -> glob on its value")
@@ -132,9 +134,12 @@ def matches(m: Match, req: Request, requested: str, tokens: list[int], ctx: Cont
             return None
         why.append("thinking" if m.thinking else "no thinking")
     if m.subagent is not None:
-        if (SUBAGENT_HEADER in req.headers) != m.subagent:
+        agent = "Claude Code subagent" if SUBAGENT_HEADER in req.headers else None
+        if agent is None and codex.subagent_kind(req) is not None:  # its value is the client's: not repeated
+            agent = f"Codex subagent ({codex.SUBAGENT_HEADER})"
+        if (agent is not None) != m.subagent:
             return None
-        why.append("Claude Code subagent" if m.subagent else "not a subagent")
+        why.append(agent or "not a subagent")
     if m.claude_code is not None:
         found = claude_code.classify(req)
         if found is None or found[0] not in claude_code.expand(_globs(m.claude_code)):

@@ -76,7 +76,10 @@ _ENV_NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*)=")
 # A variable's name that says its value is secret; such a value may be shorter than 20.
 _SECRET_NAME = re.compile(r"(?i)pass|pwd|secret|token|key|credential|auth|signature|salt|cookie|session")
 _CUED_MIN_LEN = 8
-_PATH = re.compile(r"(?:~|\.{1,2})?(?:/[A-Za-z0-9]?[a-z0-9._-]*)+/?")
+# A path's part: a word with at most its first letter a capital, or an all-capitals name (README, SKILL). A relative
+# path (`r0/skill-creator/SKILL`, as Codex lists its skills in every prompt) needs two parts or more.
+_PART = r"(?:[A-Za-z0-9]?[a-z0-9._-]*|[A-Z]{2,12})"
+_PATH = re.compile(rf"(?:~|\.{{1,2}})?(?:/{_PART})+/?|{_PART}(?:/{_PART})+/?")
 _SECRET_CUE = re.compile(r"(?i)(?:token|key|secret|passw|credential|auth|bearer|signature|sig)\W{0,3}\S{0,12}\s*$")
 
 
