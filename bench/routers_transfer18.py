@@ -38,7 +38,7 @@ from tierwise.routers.window import judged_draws, judged_stream, stream_placed
 P13_SEED = 20371206  # a seed no split used: …, P11 20351206, P12 20361206
 ORDER_SEED = r16.ORDER_SEED
 BASE = "T"  # the merged default: D placed by window-tokens (round 17)
-REGISTERED = "JT:0.1:10:1"  # replaced by the registered candidate (bench/RESULTS.md, "Transfer round 18")
+REGISTERED = "JT:0.1:20:1"  # the registered candidate (bench/RESULTS.md, "Transfer round 18")
 _scores17 = r17.scores
 _load17 = r17.load
 _parts16 = r16.parts
@@ -62,6 +62,11 @@ def scores(f: dict[str, np.ndarray], c: str, with_options: bool = True,
         rate, k, w = c.split(":")[1:4]
         s = r16._scores13(f, "D", with_options, r14.CANDIDATES)
         return judged_stream(s, f["tokens"], f["strong"], f["weak"], judged_draws(len(s), float(rate), ORDER_SEED),
+                             ORDER_SEED, judged_k=int(k), judged_weight=float(w))
+    if c.startswith("JW:"):  # a preview: the judged weak-fails (1 − weak) in place of the gain
+        rate, k, w = c.split(":")[1:4]
+        s = r16._scores13(f, "D", with_options, r14.CANDIDATES)
+        return judged_stream(s, f["tokens"], np.ones(len(s)), f["weak"], judged_draws(len(s), float(rate), ORDER_SEED),
                              ORDER_SEED, judged_k=int(k), judged_weight=float(w))
     if c.startswith("ST:"):
         rate, w = c.split(":")[1:3]

@@ -34,7 +34,7 @@ SIZE = 1000  # requests kept
 K = 20  # neighbours averaged (round 16: the preview on spent P10 chose 20 of 20 / 50 / 100)
 WEIGHT = 1.0
 WINDOWS = ("none", "window", "window-tokens")
-JUDGED_SIZE, JUDGED_K, JUDGED_WEIGHT = 1000, 10, 1.0  # the judged window (see `RoutePlacement`)
+JUDGED_SIZE, JUDGED_K, JUDGED_WEIGHT = 1000, 20, 1.0  # the judged window (see `RoutePlacement`)
 MAX_DIMS = 4096  # numbers a saved vector may have (the encoders give 64 or 384)
 
 
