@@ -113,16 +113,28 @@ def test_a_gateway_route_places_by_its_judged_pairs_as_eval_replays_it(gateway, 
     assert inner.placement.judged is not None and len(inner.placement.judged) == judged.sum()
 
 
-def test_placement_judged_is_off_without_validation_and_by_default(gateway, openai_up, anthropic_up,  # noqa: F811
-                                                                   tmp_path):
+def test_placement_judged_is_the_default_and_needs_validation(gateway, openai_up, anthropic_up,  # noqa: F811
+                                                               tmp_path):
     from tierwise.policies.learned import LearnedConfig
+    from tierwise.policies.learned_config import PLACEMENT_JUDGED
 
-    assert LearnedConfig.model_fields["placement_judged"].default is False
+    assert PLACEMENT_JUDGED is True and LearnedConfig.model_fields["placement_judged"].default is True
     path = saved(tmp_path)
-    g = gateway(learned_config(openai_up, anthropic_up, path, placement="window-tokens", placement_judged=True))
-    route = g.gateway.resolve("main")
-    inner = getattr(route, "inner", route)
-    assert inner.placement is not None and inner.placement.judged is None  # no validation: no verdicts to average
+    validation = {"window": 200, "min_pairs": 20, "rounds": 50, "demote": False}
+
+    def judged_window(**route):
+        g = gateway(learned_config(openai_up, anthropic_up, path, **route))
+        inner = getattr(g.gateway.resolve("main"), "inner", g.gateway.resolve("main"))
+        assert inner.placement is not None
+        return inner.placement.judged
+
+    # round 18 passed its registered rule: a route with validation places by its verdicts unless told not to
+    judged = judged_window(shadow_rate=0.1, validation=validation)
+    assert judged is not None  # seen failing with PLACEMENT_JUDGED False
+    # one gateway key's judged pairs hold at most refit_key_share (0.25) of the judged window, as in the score window
+    assert judged.key_cap == 250  # seen failing with the judged window built without the route's key_share (1000)
+    assert judged_window(shadow_rate=0.1, validation=validation, placement_judged=False) is None
+    assert judged_window() is None  # no validation: no verdicts to average
 
 
 def test_the_judged_window_survives_a_restart(tmp_path):
