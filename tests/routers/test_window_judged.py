@@ -58,6 +58,19 @@ def test_eval_judged_rate_replays_the_route_on_a_saved_router(tmp_path):
     assert np.allclose(evaluate(d, [path], baselines=False, placement="none", judged_rate=0.3)[0].scores, r.score(d))
 
 
+def test_cross_validated_rows_replay_judged_verdicts_fold_by_fold():
+    from tierwise.evaluation.replay import placed_by_fold
+
+    d = two_topics(200)
+    raw: dict[str, np.ndarray] = {}
+    row = evaluate(d, ["transfer-lsa-options"], folds=2, baselines=False, unplaced=raw, placement="window-tokens",
+                   judged_rate=0.5)[0]
+    np.testing.assert_allclose(row.scores, placed_by_fold(raw[row.name], d, 2, 0, "window-tokens",
+                                                          "transfer-lsa-options", 0.5))
+    plain = placed_by_fold(raw[row.name], d, 2, 0, "window-tokens", "transfer-lsa-options")
+    assert not np.allclose(row.scores, plain)  # seen failing with the CV path's `judged_rate` not passed on
+
+
 def judge_world(rec):
     """The frontier double: answers, and as the judge fails the local answer on law questions."""
     text = json.dumps(rec.body)
