@@ -54,6 +54,26 @@ def t_scores(f: dict[str, np.ndarray], with_options: bool) -> np.ndarray:
     return stream_placed(r16._scores13(f, "D", with_options, r14.CANDIDATES), f["tokens"], ORDER_SEED)
 
 
+def judged_close(s: np.ndarray, vecs: np.ndarray, gain: np.ndarray, judged: np.ndarray, k: int, tau: float,
+                 prior: float, size: int = 1000) -> np.ndarray:
+    """T's scores plus (n / (n + prior)) × (the mean judged gain of those of the request's k nearest judged past
+    requests whose cosine is at least tau, n of them − the judged window's mean); not in the library."""
+    order = np.random.default_rng(ORDER_SEED).permutation(len(s))
+    out = np.asarray(s, dtype=float).copy()
+    seen: list[int] = []
+    for i in order:
+        if len(seen) >= k:
+            past = np.array(seen[-size:])
+            sims = vecs[past] @ vecs[i]
+            top = np.argpartition(sims, len(past) - k)[len(past) - k:]
+            sel = past[top[sims[top] >= tau]]
+            if len(sel):
+                out[i] += len(sel) / (len(sel) + prior) * (gain[sel].mean() - gain[past].mean())
+        if judged[i]:
+            seen.append(i)
+    return out
+
+
 def scores(f: dict[str, np.ndarray], c: str, with_options: bool = True,
            candidates: dict[str, tuple[str, ...]] = r16.CANDIDATES) -> np.ndarray:
     if c == "T":
@@ -68,6 +88,11 @@ def scores(f: dict[str, np.ndarray], c: str, with_options: bool = True,
         s = r16._scores13(f, "D", with_options, r14.CANDIDATES)
         return judged_stream(s, f["tokens"], np.ones(len(s)), f["weak"], judged_draws(len(s), float(rate), ORDER_SEED),
                              ORDER_SEED, judged_k=int(k), judged_weight=float(w))
+    if c.startswith("JC:"):  # after the verdict, a preview: judged neighbours closer than tau, shrunk by n / (n + prior)
+        rate, k, tau, prior = c.split(":")[1:5]
+        s = t_scores(f, with_options)
+        return judged_close(s, f["tokens"], f["strong"] - f["weak"], judged_draws(len(s), float(rate), ORDER_SEED),
+                            int(k), float(tau), float(prior))
     if c.startswith("ST:"):
         rate, w = c.split(":")[1:3]
         subj = np.unique(f["subjects"], return_inverse=True)[1]
