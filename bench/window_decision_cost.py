@@ -6,6 +6,9 @@ request, on MMLU prompts (the profile fitted on GSM8K + MT-Bench + the other hal
 
 `--space tokens` (round 17, `placement: window-tokens`): the prompt read by static token vectors fitted as `transfer`'s
 options member fits them (on the training questions' options), 384 numbers, instead of the profile's LSA.
+`--judged` (round 18, `placement_judged`): also a full judged window (JUDGED_SIZE requests' vectors and gains), the
+route's whole decision-side placement (`RoutePlacement.place`: encode, place, judged shift) and, off the request path,
+what a judged pair's verdict costs (`RoutePlacement.verdict`: encode, join the judged window).
 """
 
 from __future__ import annotations
@@ -17,7 +20,14 @@ import numpy as np
 
 from tierwise.evaluation.loaders import load_benchmark
 from tierwise.routers.shift import TrainingProfile
-from tierwise.routers.window import SIZE, PlacementWindow
+from tierwise.routers.window import (
+    JUDGED_K,
+    JUDGED_SIZE,
+    JUDGED_WEIGHT,
+    SIZE,
+    PlacementWindow,
+    RoutePlacement,
+)
 
 
 def main() -> None:
@@ -25,6 +35,7 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--size", type=int, default=SIZE)
     ap.add_argument("--space", choices=("lsa", "tokens"), default="lsa")
+    ap.add_argument("--judged", action="store_true", help="also time the judged window (placement_judged)")
     args = ap.parse_args()
     mmlu = load_benchmark("mmlu")
     order = np.random.default_rng(0).permutation(len(mmlu))
@@ -45,9 +56,17 @@ def main() -> None:
         w.place(encode_one(p), float(rng.random()))
     timed = live[args.size: args.size + args.requests]
     v0 = encode_one(live[0])
-    for label, fn in (("encode_one", lambda p: encode_one(p)),
-                      ("place (window full)", lambda p: w.place(v0, 0.5)),
-                      ("encode_one + place", lambda p: w.place(encode_one(p), 0.5))):
+    rows = [("encode_one", lambda p: encode_one(p)),
+            ("place (window full)", lambda p: w.place(v0, 0.5)),
+            ("encode_one + place", lambda p: w.place(encode_one(p), 0.5))]
+    if args.judged:
+        route = RoutePlacement(encode_one, w, PlacementWindow(JUDGED_SIZE, JUDGED_K, JUDGED_WEIGHT))
+        for p in live[: JUDGED_SIZE]:
+            route.verdict(p, 1.0, float(rng.random() < 0.5))
+        rows += [("judged shift (judged window full)", lambda p: route.judged.shift(v0)),  # type: ignore[union-attr]
+                 ("RoutePlacement.place (encode, place, judged shift)", lambda p: route.place(p, 0.5)),
+                 ("RoutePlacement.verdict (off the request path)", lambda p: route.verdict(p, 1.0, 0.0))]
+    for label, fn in rows:
         best = []
         for _ in range(3):
             c0, t0 = time.process_time(), time.perf_counter()

@@ -252,12 +252,17 @@ _AMOUNT = _Amount()
                    "does); `window-tokens`: the same, neighbours read by the router's static token vectors; `clusters`: a batch (a CV fold, or DATA for a saved router) pulled towards its clusters' "
                    "means (a gateway route cannot do this); `none`: each request as scored (docs/routers.md). "
                    "[default: routers/placement.py's PLACEMENT]")
+@click.option("--judged-rate", "judged_rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="With a windowed placement: also place each score by the judged gains of its nearest judged past "
+                   "requests, as a `learned` route with `validation` at `shadow_rate` RATE and `placement_judged` "
+                   "does (a seeded RATE share of DATA judged, its outcomes standing in for the judge).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def command(data: str | None, from_ledger: bool, config_path: str, routers: tuple[str, ...], folds: int, route: str | None,
             drop_subjects: tuple[str, ...], oracle: bool, price_strong: float, price_weak: float,
             tokens_per_query: float, ci_rounds: int, save_path: str | None, no_cv: bool, baseline: str,
             scores_path: str | None, target_share: float, emb_cache: str | None, no_emb_cache: bool,
-            adapt_n: int | None, plot_path: str | None, placement: str | None, as_json: bool) -> None:
+            adapt_n: int | None, plot_path: str | None, placement: str | None, judged_rate: float,
+            as_json: bool) -> None:
     """Replay routers over DATA: a benchmark (mmlu, mmlu-no-hsm, gsm8k, mt-bench), `routellm` (all three),
     a JSONL file of {prompt, strong, weak} rows (see docs/routers.md), several of these joined by commas
     (trained on together), or `ledger` (judged shadow pairs from the configured ledger)."""
@@ -351,7 +356,7 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
         unplaced: dict[str, Any] = {}
         rows = evaluate(ds, scored, folds=folds, prices=prices, oracle=oracle, ci_rounds=ci_rounds,
                         embedding_cache=cache, baseline=base, progress=progress, placement=placement or PLACEMENT,
-                        unplaced=unplaced)
+                        unplaced=unplaced, judged_rate=judged_rate)
         if save_path and progress is not None:
             progress(f"{train_spec}: training on all {len(ds):,} queries to save it")
         checks = [check_saved_router(r, ds, target_share, cache=cache) for r in routers if is_saved_router(r)]

@@ -20,10 +20,21 @@ from tierwise.routers.placement import PLACEMENT, place, places, window_encoder
 WINDOWED = ("window", "window-tokens")
 
 
+def judged_verdicts(data: OutcomeDataset, rate: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """What a route with online validation at shadow rate `rate` would have judged of `data` (its outcomes as the
+    judge's verdicts, a seeded draw of which requests: routers/window.judged_draws); None at rate 0."""
+    if rate <= 0:
+        return None
+    from tierwise.routers.window import judged_draws
+
+    return np.asarray(data.strong, float), np.asarray(data.weak, float), judged_draws(len(data), rate, seed)
+
+
 def placed_by_fold(scores: np.ndarray, data: OutcomeDataset, k: int, seed: int, placement: str,
-                   spec: str | None = None) -> np.ndarray:
+                   spec: str | None = None, judged_rate: float = 0.0) -> np.ndarray:
     """Out-of-fold scores placed fold by fold (each fold of `cross_val_scores` is a batch); a windowed placement
-    reads each fold's prompts as the router fitted on the other folds would (`spec`'s)."""
+    reads each fold's prompts as the router fitted on the other folds would (`spec`'s); `judged_rate` > 0: it also
+    averages the judged gains of a route judging that share (`judged_verdicts`)."""
     out = np.asarray(scores, dtype=float).copy()
     if placement == "none":
         return out
@@ -34,7 +45,9 @@ def placed_by_fold(scores: np.ndarray, data: OutcomeDataset, k: int, seed: int, 
                                     spec=spec)
             if encode is None:  # a router a route would not place this way: as scored
                 return np.asarray(scores, dtype=float).copy()
-        out[test] = place(out[test], data.take(test).prompts, placement, encode, seed)
+        part = data.take(test)
+        verdicts = judged_verdicts(part, judged_rate, seed) if placement in WINDOWED else None
+        out[test] = place(out[test], part.prompts, placement, encode, seed, verdicts)
     return out
 
 
@@ -46,14 +59,16 @@ def evaluate(data: OutcomeDataset, routers: Sequence[str], *, folds: int = 5, pr
              seed: int = 0, baselines: bool = True, oracle: bool = False,
              embedding_cache: Any = None, ci_rounds: int = 0, baseline: str | None = None,
              progress: Callable[[str], None] | None = None, placement: str = PLACEMENT,
-             unplaced: dict[str, np.ndarray] | None = None) -> list[Summary]:
+             unplaced: dict[str, np.ndarray] | None = None, judged_rate: float = 0.0) -> list[Summary]:
     """One row per router (and the baselines); `ci_rounds` > 0 adds a bootstrap interval to each APGR.
     With `baseline` (the name of one of the rows, e.g. `prompt-length`), every other row also gets its
     lead over that baseline and the paired bootstrap interval of the lead. `progress` hears what is being
     done as each router and fold starts (`tierwise eval` prints it to a terminal). `placement`: how the
     transferred routers' scores of a batch (a CV fold, or the data set for a saved router) are placed
     (routers/placement.py; "none": as a single request gets them); `unplaced`, when given, receives each placed
-    row's scores before placement (what a calibration for single requests needs)."""
+    row's scores before placement (what a calibration for single requests needs). `judged_rate` > 0: a windowed
+    placement also averages judged verdicts, as a `learned` route with online validation at that shadow rate and
+    `placement_judged` would (the data set's outcomes as the judge's verdicts, each known to the requests after it)."""
     from tierwise.routers import load_router, make_router
     from tierwise.routers.base import attach_embedding_cache
 
@@ -71,7 +86,8 @@ def evaluate(data: OutcomeDataset, routers: Sequence[str], *, folds: int = 5, pr
             placing = places(r.kind, getattr(getattr(r, "base", None), "kind", None))
             encode = window_encoder(placement, r) if placing and placement in WINDOWED else None
             placing = placing and (placement not in WINDOWED or encode is not None)  # as a route would: as is
-            scores = place(raw, data.prompts, placement, encode, seed) if placing else raw
+            verdicts = judged_verdicts(data, judged_rate, seed) if placement in WINDOWED else None
+            scores = place(raw, data.prompts, placement, encode, seed, verdicts) if placing else raw
         else:
             make_router(spec, embedding_cache=embedding_cache)  # fail fast on an unknown spec
             say = None if progress is None else (
@@ -80,7 +96,7 @@ def evaluate(data: OutcomeDataset, routers: Sequence[str], *, folds: int = 5, pr
                                    progress=say)
             label = f"{spec} ({folds}-fold CV)"
             placing = places(spec)
-            scores = placed_by_fold(raw, data, folds, seed, placement, spec) if placing else raw
+            scores = placed_by_fold(raw, data, folds, seed, placement, spec, judged_rate) if placing else raw
         if placing and unplaced is not None:
             unplaced[label] = raw
         rows.append(summarize(label, scores, data.strong, data.weak, prices, cascade=spec.startswith("posthoc"),

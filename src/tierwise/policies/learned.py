@@ -32,6 +32,7 @@ from tierwise.learning.judge_privacy import judge_may_see
 from tierwise.policies.base import Context, Target, drain_background, privacy_refusal
 from tierwise.policies.learned_config import (
     PLACEMENT,
+    PLACEMENT_JUDGED,
     REFIT_KEY_SHARE,
     REFIT_MIN,
     REFIT_WINDOW,
@@ -88,6 +89,9 @@ class LearnedConfig(PolicyConfig):
         "transferred routers: each score pulled towards the mean score of its nearest neighbours among the route's "
         "recent requests (routers/window.py): neighbours in the router's training-profile LSA (window: needs the "
         "profile) or in its static token vectors (window-tokens: `transfer`); none: each request as scored"))
+    placement_judged: bool = Field(PLACEMENT_JUDGED, description=(
+        "with `validation` and a windowed placement: each score also moves by the judged gains (strong − weak "
+        "outcome) of its nearest judged past requests, less the judged window's mean (routers/window.py)"))
     shift: ShiftConfig | None = Field(None, description="shift detection and safe demotion (off when absent)")
     validation: ValidationConfig | None = Field(None, description="online validation from judged shadow pairs "
                                                                   "(off when absent; needs shadow_rate > 0)")
@@ -392,6 +396,8 @@ class LearnedRoute:
             outcomes[side] = SCORES[grade]
         for side, outcome in outcomes.items():  # both judged, or neither recorded
             pair[side]["outcome"] = outcome
+        if self.placement is not None:  # on the event loop, as `choose` places: later requests see this verdict
+            self.placement.verdict(pair["prompt"], outcomes["strong"], outcomes["weak"], key)
         prompt = str(pair["prompt"] or "")
         kept = await _kept_prompt(sctx.services, prompt[:PROMPT_CHARS]) if self.adapter is not None else ""
         est = await asyncio.to_thread(self.validator.add, JudgedPair(
@@ -470,9 +476,11 @@ def _build(cfg: LearnedConfig, name: str, b: Builder) -> Target:
     if guard is not None and validator is not None and cfg.validation is not None and cfg.validation.demote:
         guard.checks.append(adapter.check if adapter is not None else validator.check)
     vc = cfg.validation
-    placement = route_placement(cfg.placement, router, name, cfg.refit_key_share)
+    placement = route_placement(cfg.placement, router, name, cfg.refit_key_share,
+                                judged=cfg.placement_judged and validator is not None)
     memory = _memory(cfg, name, path, b, refit=refit, guard=guard, validator=validator, adapter=adapter,
-                     window=placement.window if placement is not None else None)
+                     window=placement.window if placement is not None else None,
+                     judged=placement.judged if placement is not None else None)
     route = LearnedRoute(name, router, threshold, strong, b.resolve(cfg.weak), shadow_rate=cfg.shadow_rate,
                          on_router_error=cfg.on_router_error, guard=guard, fallback=fallback, validator=validator,
                          judge=b.resolve(vc.judge) if vc is not None and vc.judge else None,

@@ -12,6 +12,9 @@ REFIT_WINDOW, REFIT_MIN = 500, 100  # re-fit defaults: scores kept, scores seen 
 # the route's default `placement`: `window-tokens` passed round 17's registered rule on P12 (bench/RESULTS.md, "Transfer
 # round 17"); a router without static token vectors is scored as it is
 PLACEMENT: Literal["none", "window", "window-tokens"] = "window-tokens"
+# whether a route with online validation also places its scores by judged verdicts (`placement_judged`): round 18 passed
+# its registered rule on P13 (bench/RESULTS.md, "Transfer round 18"; +0.001 at a 10% judged share: a pass, not a gain)
+PLACEMENT_JUDGED = True
 REFIT_KEY_SHARE = 0.25  # the share of the re-fit window one gateway key's scores may hold
 
 

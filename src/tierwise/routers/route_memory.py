@@ -112,7 +112,8 @@ class RouteMemory:
     def __init__(self, path: Path, fingerprint: str, target_share: float | None, *,
                  refit: ThresholdRefit | None = None, guard: RouteGuard | None = None,
                  validator: OnlineValidator | None = None, adapter: LiveAdapter | None = None,
-                 window: PlacementWindow | None = None, save_every_s: float = SAVE_EVERY_S) -> None:
+                 window: PlacementWindow | None = None, judged: PlacementWindow | None = None,
+                 save_every_s: float = SAVE_EVERY_S) -> None:
         self.path = path
         self.fingerprint = fingerprint
         self.target_share = target_share
@@ -120,6 +121,7 @@ class RouteMemory:
         self.guard = guard
         self.validator = validator
         self.window = window  # `placement: window`: recent requests' LSA vectors and raw scores (no prompt text)
+        self.judged = judged  # `placement_judged`: judged requests' vectors and judged gains (no prompt text)
         self.adapter = adapter  # `learned.adapt`: its fit's pairs and threshold window are kept too
         self.cleaned = False  # the kept prompts passed the privacy boundary (`clean_prompts`): the file says so
         self.raw_prompts = False  # the restored file's prompts were never cleaned (a file of before session 27)
@@ -178,6 +180,8 @@ class RouteMemory:
             snap["adapt"] = self.adapter.copy_state()
         if self.window is not None:
             snap["window"] = self.window.state()
+        if self.judged is not None:
+            snap["judged"] = self.judged.state()
         return snap
 
     def encode(self, snap: dict[str, Any]) -> dict[str, Any]:
@@ -199,6 +203,10 @@ class RouteMemory:
             from tierwise.routers.window import PlacementWindow
 
             data["window"] = PlacementWindow.jsonable(snap["window"])
+        if "judged" in snap:
+            from tierwise.routers.window import PlacementWindow
+
+            data["judged"] = PlacementWindow.jsonable(snap["judged"])
         if "guard" in snap:
             data["guard"] = {"demoted": snap["guard"][0], "reason": snap["guard"][1]}
         if "pairs" in snap:
@@ -392,9 +400,10 @@ class RouteMemory:
             self.validator.restore(pairs)
         if adapt is not None and self.adapter is not None:
             self.adapter.restore(*adapt)
-        if self.window is not None and "window" in data and not self.window.restore(data["window"]):
-            log.warning("learned route state %s: its placement window is malformed; the window starts empty",
-                        self.path.name)
+        for part, win in (("window", self.window), ("judged", self.judged)):
+            if win is not None and part in data and not win.restore(data[part]):
+                log.warning("learned route state %s: its placement %s window is malformed; it starts empty",
+                            self.path.name, part)
 
     def _adapt_part(self, data: dict[str, Any], pairs: list[JudgedPair],
                     first: int) -> tuple[list[JudgedPair], tuple[list[float], list[str]], int] | None:

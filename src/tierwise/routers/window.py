@@ -34,6 +34,7 @@ SIZE = 1000  # requests kept
 K = 20  # neighbours averaged (round 16: the preview on spent P10 chose 20 of 20 / 50 / 100)
 WEIGHT = 1.0
 WINDOWS = ("none", "window", "window-tokens")
+JUDGED_SIZE, JUDGED_K, JUDGED_WEIGHT = 1000, 20, 1.0  # the judged window (see `RoutePlacement`)
 MAX_DIMS = 4096  # numbers a saved vector may have (the encoders give 64 or 384)
 
 
@@ -188,14 +189,48 @@ def stream_placed(scores: np.ndarray, vectors: np.ndarray, seed: int = 0, size: 
 class RoutePlacement:
     """A `learned` route's windowed placement: the prompt's vector (the router's training-profile LSA of the words,
     a tokenisation and a 64-column gather; or its static token vectors, a tokenisation and a 384-column gather), then
-    `PlacementWindow.place`."""
+    `PlacementWindow.place`. With `judged` (a second window, of judged requests: their vectors and judged gains), the
+    placed score also moves by `judged.shift`: the mean judged gain (strong outcome − weak outcome, what the judge
+    said of a shadow pair) of the request's nearest judged past requests less the judged window's mean."""
 
-    def __init__(self, encode: Callable[[str], np.ndarray], window: PlacementWindow) -> None:
+    def __init__(self, encode: Callable[[Any], np.ndarray], window: PlacementWindow,
+                 judged: PlacementWindow | None = None) -> None:
         self.encode = encode
         self.window = window
+        self.judged = judged
 
-    def place(self, prompt: str, score: float, key: str = "") -> float:
-        return self.window.place(self.encode(prompt), score, key)
+    def place(self, prompt: Any, score: float, key: str = "") -> float:
+        v = self.encode(prompt)
+        placed = self.window.place(v, score, key)
+        return placed if self.judged is None else placed + self.judged.shift(v)
+
+    def verdict(self, prompt: Any, strong: float, weak: float, key: str = "") -> None:
+        """A judged pair's outcomes (each in [0, 1]): its gain joins the judged window (no-op without one)."""
+        if self.judged is not None:
+            self.judged.add(self.encode(prompt), float(strong) - float(weak), key)
+
+
+def judged_stream(scores: np.ndarray, vectors: np.ndarray, strong: np.ndarray, weak: np.ndarray, judged: np.ndarray,
+                  seed: int = 0, size: int = SIZE, k: int = K, weight: float = WEIGHT, judged_size: int = JUDGED_SIZE,
+                  judged_k: int = JUDGED_K, judged_weight: float = JUDGED_WEIGHT) -> np.ndarray:
+    """`stream_placed` with judged verdicts, as a route with online validation sees them: the requests arrive in the
+    same seeded order; a request with `judged` true has its outcomes (`strong`, `weak`) judged, and its verdict is
+    known to every request after it (a route: once its shadow pair is judged). Returned in input order."""
+    order = np.random.default_rng(seed).permutation(len(scores))
+    s = np.asarray(scores, dtype=float)
+    out = s.copy()
+    route = RoutePlacement(lambda i: vectors[i], PlacementWindow(size, k, weight),
+                           PlacementWindow(judged_size, judged_k, judged_weight))
+    for i in order:
+        out[i] = route.place(i, s[i])
+        if judged[i]:
+            route.verdict(i, strong[i], weak[i])
+    return out
+
+
+def judged_draws(n: int, rate: float, seed: int = 0) -> np.ndarray:
+    """Which of `n` requests (input order) `tierwise eval` treats as judged at a route's shadow rate `rate`."""
+    return np.random.default_rng(seed + 1).random(n) < rate
 
 
 def token_vectors(router: Any) -> Any:
@@ -210,11 +245,13 @@ def token_encoder(vectors: Any) -> Callable[[str], np.ndarray]:
     return lambda prompt: vectors.encode([prompt])[0]
 
 
-def route_placement(setting: str, router: Any, route: str, key_share: float = 1.0) -> RoutePlacement | None:
+def route_placement(setting: str, router: Any, route: str, key_share: float = 1.0,
+                    judged: bool = False) -> RoutePlacement | None:
     """The placement of a route's scores for `placement: window` / `window-tokens`, or None: for "none", for a router
     whose scores are not placed (only the transferred routers were measured: routers/placement.py `places`), for
     `window` a router saved without a training profile, for `window-tokens` one without static token vectors
-    (`transfer-lsa`, `transfer-lsa-options-minilm`): both logged."""
+    (`transfer-lsa`, `transfer-lsa-options-minilm`): both logged. `judged`: the placement also averages judged
+    verdicts (a route with online validation: `RoutePlacement.verdict`)."""
     from tierwise.routers.placement import places
 
     if setting not in WINDOWS:
@@ -227,10 +264,14 @@ def route_placement(setting: str, router: Any, route: str, key_share: float = 1.
             log.warning("route %s: its router carries no static token vectors (only `transfer` and "
                         "`transfer-lsa-options` do), so its scores are not placed by `window-tokens`", route)
             return None
-        return RoutePlacement(token_encoder(tokens), PlacementWindow(key_share=key_share))
+        return RoutePlacement(token_encoder(tokens), PlacementWindow(key_share=key_share), _judged(judged, key_share))
     profile = getattr(router, "profile", None)
     if profile is None:
         log.warning("route %s: its router carries no training profile, so its scores are not placed by the window "
                     "(re-save it with `tierwise eval DATA -r SPEC --no-cv --save PATH`)", route)
         return None
-    return RoutePlacement(profile.lsa.encode_one, PlacementWindow(key_share=key_share))
+    return RoutePlacement(profile.lsa.encode_one, PlacementWindow(key_share=key_share), _judged(judged, key_share))
+
+
+def _judged(on: bool, key_share: float) -> PlacementWindow | None:
+    return PlacementWindow(JUDGED_SIZE, JUDGED_K, JUDGED_WEIGHT, key_share) if on else None
