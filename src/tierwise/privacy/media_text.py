@@ -9,8 +9,11 @@ did: all reached the remote model. Now that text is scanned (`...#media` locatio
 is withheld from the remote call (redact_canonical: it cannot be edited in place without a library made for
 stripping metadata, which is not installed), and a `local_only` class keeps the request local.
 
-Not read: text in pixels (no OCR), EXIF GPS coordinates (numbers, no text a detector reads), UTF-16 text in a
-file's bytes, text compressed inside a format other than a PNG's text chunks before its image data.
+An EXIF or XMP GPS position stands as `GPS_POSITION`, which the detector reads as a GPS_POSITION finding (pii, phi;
+privacy15): such a photo is withheld as one whose metadata holds an address.
+
+Not read: text in pixels (no OCR), text compressed inside a format other than a PNG's text chunks before its image
+data.
 """
 
 from __future__ import annotations
@@ -113,6 +116,8 @@ def _metadata(raw: bytes) -> tuple[list[str], int | None]:
                 for tag, v in exif.get_ifd(0x8769).items():  # the Exif IFD: UserComment and other strings
                     if isinstance(v, (str, bytes)) and tag in _EXIF_TEXT:
                         out.append(_as_text(v))
+                if _has_position(exif.get_ifd(0x8825)):  # privacy15: where the photo was taken
+                    out.append(GPS_POSITION)
     except Exception:  # noqa: BLE001 - not an image Pillow reads (audio, video, a spoof): its byte runs are read
         return out, None
     return out, _end(raw, fmt)
@@ -135,7 +140,26 @@ _TAG = re.compile(r"<[^>]*>")
 
 
 def _xmp_values(xmp: str) -> list[str]:
-    return [_TAG.sub(" ", m.group(3) or m.group(4) or "").strip() for m in _XMP_FIELD.finditer(xmp)]
+    got = [_TAG.sub(" ", m.group(3) or m.group(4) or "").strip() for m in _XMP_FIELD.finditer(xmp)]
+    return [*got, GPS_POSITION] if _XMP_GPS.search(xmp) else got
+
+
+# The text a file's GPS position stands as in the scan: the detector reads it as a GPS_POSITION finding (detect.py),
+# so a file holding one is withheld from a remote model like one whose metadata holds an address (privacy15: EXIF
+# GPS coordinates are numbers no recognizer reads, and a phone's photo left with where it was taken)
+GPS_POSITION = "\x00tierwise: the GPS position of a photo\x00"
+_XMP_GPS = re.compile(r"exif:GPS(?:Latitude|Longitude)(?:=\"[^\"]*\d|>[^<]*\d)")
+
+
+def _has_position(gps: dict[int, object]) -> bool:
+    """Does an EXIF GPS IFD give a position (GPSLatitude 2 and GPSLongitude 4, not both zero: a camera without a fix
+    writes zeros)? Any value Pillow could not read as numbers counts as one (fails closed)."""
+    if 2 not in gps or 4 not in gps:
+        return False
+    try:
+        return any(float(x) != 0 for v in (gps[2], gps[4]) for x in v)  # type: ignore[attr-defined]
+    except (TypeError, ValueError, ZeroDivisionError):
+        return True
 
 
 def _without_icc(raw: bytes) -> bytes:

@@ -60,6 +60,10 @@ _ASSIGN = re.compile(
     r"passwort|kennwort|lösenord|mot de passe|contraseña)"
     r"[\"']?\s*(?:[:=]|=>|\bis\b)\s*[\"']?(?P<v>[^\s\"',;]{6,200})"
 )
+# Values that set a switch, not a secret: `FIRST_PASS=enabled` (a cue word ending a name: `pass` as in a pass over
+# the data) was redacted as a password (privacy15); nobody's password is `enabled`.
+_SETTING_WORDS = frozenset({"none", "null", "true", "false", "required", "enabled", "disabled", "enable", "disable",
+                            "on", "off", "yes", "no", "auto", "optional", "default", "always", "never", "strict"})
 _BEARER = re.compile(r"(?i)\b(?:bearer|basic)\s+(?P<v>[A-Za-z0-9._~+/=-]{16,})")
 _TOKEN = re.compile(r"(?<![\w+/=-])[A-Za-z0-9+/_=-]{20,}(?![\w+/=-])")
 # Runs of 20+ token characters (`[A-Za-z0-9+/_=.-]{20,}`), found by `Prescan.runs_of`.
@@ -136,8 +140,8 @@ class SecretRecognizer:
                     v = m.group("v")
                     if m.end("v") <= last_end:
                         continue
-                    if v.startswith(("<", "{", "$", "%")) or v.lower() in {"none", "null", "true", "false", "required"}:
-                        continue  # a template variable or a placeholder, not a value
+                    if v.startswith(("<", "{", "$", "%")) or v.lower() in _SETTING_WORDS:
+                        continue  # a template variable, a placeholder or a switch's setting, not a value
                     last_end = m.end("v")
                     yield Finding("SECRET", m.start("v"), m.end("v"), 0.85, "secrets.assignment")
 

@@ -1,0 +1,139 @@
+"""Privacy round 15 (session 35, privacy15): what session 34 left — a photo's EXIF/XMP GPS position, UTF-16 text in a
+file's bytes, archives (zip, tar, gzip) read with bounded decompression instead of refused, and `.env` switches taken
+for passwords. Real HTTP, the official SDKs, recording upstream doubles, `pii: redact` on a fallback route remote ->
+local (the `remote` fixture)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from fractions import Fraction
+
+import pytest
+from PIL import Image
+
+from tests.gateway.conftest import ant, oai
+from tests.privacy.support import SEEDS
+from tierwise.privacy.detect import Detector
+from tierwise.privacy.detect_config import DetectionConfig
+
+EMAIL, CARD = SEEDS["EMAIL_ADDRESS"], SEEDS["CREDIT_CARD"]
+NOTE = f"Customer {EMAIL} card {CARD}, call back Monday.\n"
+
+
+def b64(b: bytes) -> str:
+    return base64.b64encode(b).decode()
+
+
+def sent(up) -> str:
+    return "\n".join(r.raw.decode("utf-8", "replace") for r in up.requests)
+
+
+def send(g, up, openai_up, data: bytes, media: str) -> None:
+    """`data` as an OpenAI `file_data` (OpenAI SDK) or an Anthropic base64 document (Anthropic SDK)."""
+    if up is openai_up:
+        r = oai(g).chat.completions.create(model="fb", messages=[{"role": "user", "content": [
+            {"type": "file", "file": {"filename": "f", "file_data": f"data:{media};base64,{b64(data)}"}},
+            {"type": "text", "text": "What is in it?"}]}])
+        assert r.choices[0].message.content
+    else:
+        r = ant(g).messages.create(model="fb", max_tokens=50, messages=[{"role": "user", "content": [
+            {"type": "document", "source": {"type": "base64", "media_type": media, "data": b64(data)}},
+            {"type": "text", "text": "What is in it?"}]}])
+        assert r.content
+
+
+def files_sent(up) -> list[bytes]:
+    """The decoded bytes of every file part / document / image the remote double received."""
+    out = []
+    for r in up.requests:
+        for m in json.loads(r.raw)["messages"]:
+            for c in m["content"] if isinstance(m["content"], list) else []:
+                src = c.get("source") or c.get("file") or c.get("image_url") or {}
+                v = src.get("data") or src.get("file_data") or src.get("url") or ""
+                if v:
+                    out.append(base64.b64decode(v.split(",", 1)[-1]))
+    return out
+
+
+# ---------------------------------------------------------------- GPS position in a photo's metadata
+
+
+def _rational(dms: tuple[float, float, float]) -> tuple[Fraction, ...]:
+    return tuple(Fraction(x).limit_denominator(100) for x in dms)
+
+
+def jpeg_with_gps(lat=(59, 19, 45.6), lon=(18, 4, 7.2), fmt: str = "JPEG") -> bytes:
+    ex = Image.Exif()
+    gps = ex.get_ifd(0x8825)
+    gps.update({1: "N", 2: _rational(lat), 3: "E", 4: _rational(lon)})
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), (120, 30, 200)).save(out, fmt, exif=ex.tobytes())
+    return out.getvalue()
+
+
+def jpeg_with_xmp_gps() -> bytes:
+    xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           b'<rdf:Description xmlns:exif="http://ns.adobe.com/exif/1.0/" exif:GPSLatitude="59,19.76N" '
+           b'exif:GPSLongitude="18,4.12E"/></rdf:RDF></x:xmpmeta>')
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), (10, 30, 200)).save(out, "JPEG", xmp=xmp)
+    return out.getvalue()
+
+
+GPS = {
+    "jpeg-exif-gps": jpeg_with_gps,
+    "png-exif-gps": lambda: jpeg_with_gps(fmt="PNG"),
+    "webp-exif-gps": lambda: jpeg_with_gps(fmt="WEBP"),
+    "jpeg-xmp-gps": jpeg_with_xmp_gps,
+}
+
+
+@pytest.mark.parametrize("name", list(GPS))
+@pytest.mark.parametrize("remote", ["openai", "anthropic"], indirect=True)
+def test_a_photo_s_gps_position_does_not_reach_the_remote_model(remote, openai_up, name):
+    """A phone's photo carries where it was taken (EXIF GPSLatitude/GPSLongitude: numbers no recognizer read):
+    it reached the remote model whole. Now the file is withheld, as one whose metadata holds an address."""
+    g, up = remote
+    data = GPS[name]()
+    oai_or_ant = up is openai_up
+    if oai_or_ant:
+        oai(g).chat.completions.create(model="fb", messages=[{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64," + b64(data)}},
+            {"type": "text", "text": "Where was this taken?"}]}])
+    else:
+        ant(g).messages.create(model="fb", max_tokens=50, messages=[{"role": "user", "content": [
+            {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": b64(data)}},
+            {"type": "text", "text": "Where was this taken?"}]}])
+    body = sent(up)
+    assert up.requests and b64(data) not in body, name
+    assert data not in files_sent(up) and "withheld by the privacy guard" in body, name
+
+
+@pytest.mark.parametrize("remote", ["anthropic"], indirect=True)
+def test_a_photo_without_a_fix_leaves_whole(remote):
+    """A camera without a fix writes a GPS IFD of zeros: no position, the photo leaves as it came."""
+    g, up = remote
+    data = jpeg_with_gps((0, 0, 0), (0, 0, 0))
+    ant(g).messages.create(model="fb", max_tokens=50, messages=[{"role": "user", "content": [
+        {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": b64(data)}},
+        {"type": "text", "text": "Describe."}]}])
+    assert b64(data) in sent(up)
+
+
+# ---------------------------------------------------------------- `.env` switches
+
+
+@pytest.mark.parametrize("line", ["FIRST_PASS=enabled", "SECOND_PASS=disabled", "LINT_PASS=optional",
+                                  "TOKEN_REFRESH=always"])
+def test_a_switch_named_like_a_password_is_not_a_secret(line):
+    """`FIRST_PASS=enabled` in a `.env` (a first pass over the data, switched on) was redacted as a password."""
+    d = Detector(DetectionConfig(classes={"secrets": {}}))
+    assert [line[f.start:f.end] for f in d.scan(line)] == []
+
+
+@pytest.mark.parametrize("line", ["DB_PASSWORD=hunter2hunter2", "password: correcthorse", "SMTP_PASS=enabled2024"])
+def test_a_password_beside_them_still_is(line):
+    d = Detector(DetectionConfig(classes={"secrets": {}}))
+    assert d.scan(line), line
