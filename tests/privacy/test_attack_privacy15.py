@@ -137,3 +137,47 @@ def test_a_switch_named_like_a_password_is_not_a_secret(line):
 def test_a_password_beside_them_still_is(line):
     d = Detector(DetectionConfig(classes={"secrets": {}}))
     assert d.scan(line), line
+
+
+# ---------------------------------------------------------------- UTF-16 text in a file's bytes
+
+
+def mp3_with_utf16_comment(value: str) -> bytes:
+    import struct
+
+    from tests.privacy.media_files import MP3_FRAMES
+
+    text = b"\x01eng" + "\ufeff".encode("utf-16-le") + b"\x00\x00" + value.encode("utf-16")  # encoding 1: BOM'd UTF-16
+    frame = b"COMM" + struct.pack(">I", len(text)) + b"\x00\x00" + text
+    size = len(frame)
+    syncsafe = bytes([(size >> 21) & 0x7F, (size >> 14) & 0x7F, (size >> 7) & 0x7F, size & 0x7F])
+    return b"ID3\x03\x00\x00" + syncsafe + frame + MP3_FRAMES
+
+
+def png_then(tail: bytes) -> bytes:
+    from tests.privacy.media_files import image
+
+    return image("PNG") + tail
+
+
+UTF16 = {
+    "mp3-id3-utf16-comment": lambda: mp3_with_utf16_comment(f"ripped by {EMAIL} card {CARD}"),
+    "png-then-utf16le-note": lambda: png_then(NOTE.encode("utf-16-le")),
+    "png-then-utf16be-note": lambda: png_then(NOTE.encode("utf-16-be")),
+    "png-then-odd-utf16le-note": lambda: png_then(b"\x07" + NOTE.encode("utf-16-le")),
+}
+
+
+@pytest.mark.parametrize("name", list(UTF16))
+@pytest.mark.parametrize("remote", ["openai", "anthropic"], indirect=True)
+def test_utf16_text_inside_a_file_is_read_and_the_file_withheld(remote, openai_up, name):
+    """ASCII runs were read from a file's bytes (review34d), UTF-16 ones not: an MP3 whose ID3 comment is UTF-16 (as
+    most taggers write it) or a PNG with a UTF-16 note after its end reached the remote model with the address and
+    card inside."""
+    g, up = remote
+    data = UTF16[name]()
+    send(g, up, openai_up, data, "image/png")
+    body = sent(up)
+    assert up.requests and b64(data)[-60:] not in body, name
+    assert all(EMAIL.encode("utf-16-le") not in f and EMAIL.encode("utf-16-be") not in f for f in files_sent(up))
+    assert "withheld by the privacy guard" in body, name

@@ -1,6 +1,7 @@
 """The text an image, audio or video payload carries beside its pixels and samples, for the privacy scan: its
 metadata as Pillow reads it (PNG `tEXt`/`zTXt`/`iTXt`, EXIF's text fields, XMP, comments) and every run of
-printable bytes that reads as words (a space or an `@` in it), anywhere in the file; and a tiny payload's whole text.
+printable bytes that reads as words (a space or an `@` in it), anywhere in the file, as ASCII or as UTF-16
+(privacy15); and a tiny payload's whole text.
 
 Review34d (privacy round 14's review): a payload whose first bytes were a known format's (`payload_bytes.known_media`)
 left unread, whatever followed: a PNG signature followed by a plain note with an address and a card, a real PNG
@@ -55,7 +56,9 @@ def media_text(payload: str) -> tuple[str, ...]:
     parts, end = _metadata(raw)
     # An image Pillow reads: its text fields, and words after its end (a note appended after a PNG's IEND or a
     # JPEG's last EOI); anything else (audio, video, a spoofed signature): words anywhere outside ICC profiles
-    parts.extend(word_runs(_without_icc(raw[end:] if end is not None else raw)))
+    rest = _without_icc(raw[end:] if end is not None else raw)
+    parts.extend(word_runs(rest))
+    parts.extend(utf16_runs(rest))  # privacy15: an ID3 comment in UTF-16, a Windows note appended: read as words too
     return tuple(p for p in parts if p.strip())
 
 
@@ -83,6 +86,39 @@ def word_runs(raw: bytes) -> list[str]:
         if run.count(b" ") >= 2 and len(_WORDY.sub(b"", run)) * 10 <= len(run):
             out.append(run.decode("ascii"))
         pos = j
+    return out
+
+
+_ZERO = bytes((ord("a") if c == 0 else 0) for c in range(256))
+_NUL_SEED = bytes(_MIN_RUN)
+
+
+def utf16_runs(raw: bytes) -> list[str]:
+    """The runs of UTF-16 text (little- or big-endian, either byte alignment) in `raw` that read as words by
+    `word_runs`' rule: ASCII characters each beside a zero byte (privacy15: an MP3's ID3 comment in UTF-16, an
+    XP* tag Pillow did not reach, a note a Windows tool appended were not read). Each alignment's characters are
+    one slice, its high bytes another; a run needs 12 printable characters and 12 zero high bytes together."""
+    out: list[str] = []
+    for p in (0, 1):
+        highs = raw[p + 1::2] + b"\x00"  # (LE: the high byte follows; BE text reads as LE a byte on)
+        if highs.find(_NUL_SEED) < 0:
+            continue  # no 12 zero high bytes in a row (compressed data, random bytes): no text here, ~0.2 ms per MB
+        chars = raw[p::2]
+        mask = chars.translate(_PRINTABLE)
+        pos = 0
+        while (i := mask.find(_SEED, pos)) >= 0:
+            j = mask.find(b"\x00", i)
+            j = len(chars) if j < 0 else j
+            zeros = highs[i:j].translate(_ZERO)
+            at = 0
+            while (a := zeros.find(_SEED, at)) >= 0:
+                b = zeros.find(b"\x00", a)
+                b = len(zeros) if b < 0 else b
+                run = chars[i + a:i + b]
+                if run.count(b" ") >= 2 and len(_WORDY.sub(b"", run)) * 10 <= len(run):
+                    out.append(run.decode("ascii"))
+                at = b
+            pos = j
     return out
 
 
