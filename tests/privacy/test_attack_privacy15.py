@@ -181,3 +181,137 @@ def test_utf16_text_inside_a_file_is_read_and_the_file_withheld(remote, openai_u
     assert up.requests and b64(data)[-60:] not in body, name
     assert all(EMAIL.encode("utf-16-le") not in f and EMAIL.encode("utf-16-be") not in f for f in files_sent(up))
     assert "withheld by the privacy guard" in body, name
+
+
+# ---------------------------------------------------------------- archives, read with bounded decompression
+
+
+def zip_of(files: dict[str, bytes], method: int | None = None) -> bytes:
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED if method is None else method) as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return out.getvalue()
+
+
+def tar_of(files: dict[str, bytes], mode: str = "w") -> bytes:
+    import tarfile
+
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode=mode) as t:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def _gz(b: bytes) -> bytes:
+    import gzip
+
+    return gzip.compress(b)
+
+
+LOG = b"".join(b"2026-12-07T10:%02d:00Z INFO worker started job %d in 41 ms\n" % (i % 60, i) for i in range(200))
+CODE = b"def add(a, b):\n    return a + b\n"
+CLEAN = {
+    "gzip-of-a-log": ("application/gzip", lambda: _gz(LOG)),
+    "zip-of-code": ("application/zip", lambda: zip_of({"src/": b"", "src/add.py": CODE, "README.md": b"# adder\n"})),
+    "tar-of-code": ("application/x-tar", lambda: tar_of({"add.py": CODE})),
+    "tar-gz-of-code": ("application/gzip", lambda: tar_of({"add.py": CODE, "log.txt": LOG}, "w:gz")),
+    "bzip2-of-a-log": ("application/x-bzip2", lambda: __import__("bz2").compress(LOG)),
+    "xz-of-a-log": ("application/x-xz", lambda: __import__("lzma").compress(LOG)),
+    "zip-with-an-image": ("application/zip", lambda: zip_of({"a.png": __import__("tests.privacy.media_files",
+                                                                                 fromlist=["x"]).image("PNG")})),
+}
+
+
+@pytest.mark.parametrize("name", list(CLEAN))
+@pytest.mark.parametrize("remote", ["openai", "anthropic"], indirect=True)
+def test_an_archive_with_nothing_protected_in_it_reaches_the_remote_model(remote, anthropic_up, openai_up, name):
+    """Round 14 refused every archive (fails closed: the local target answered a gzip of a log, a zip of code). Now
+    its files are read within bounds, and an archive with nothing protected in it leaves as it came."""
+    g, up = remote
+    media, make = CLEAN[name]
+    data = make()
+    send(g, up, openai_up, data, media)
+    assert b64(data) in sent(up), name
+    local = anthropic_up if up is openai_up else openai_up
+    assert not local.requests, name
+
+
+DIRTY = {
+    "gzip-of-a-note": lambda: _gz(NOTE.encode()),
+    "zip-of-a-note-and-code": lambda: zip_of({"add.py": CODE, "notes/customer.txt": NOTE.encode()}),
+    "zip-stored": lambda: zip_of({"customer.txt": NOTE.encode()}, method=0),
+    "tar-gz": lambda: tar_of({"add.py": CODE, "customer.txt": NOTE.encode()}, "w:gz"),
+    "xz-of-a-note": lambda: __import__("lzma").compress(NOTE.encode()),
+    "zip-in-a-zip": lambda: zip_of({"inner.zip": zip_of({"customer.txt": NOTE.encode()})}),
+    "docx-like": lambda: zip_of({"word/document.xml": b"<w:t>" + NOTE.encode() + b"</w:t>"}),
+    "address-in-a-file-name": lambda: zip_of({f"{EMAIL}.txt": b"hello\n"}),
+    "utf16-note-in-a-zip": lambda: zip_of({"n.txt": NOTE.encode("utf-16")}),
+    "image-with-gps-in-a-zip": lambda: zip_of({"photo.jpg": jpeg_with_gps()}),
+}
+
+
+@pytest.mark.parametrize("name", list(DIRTY))
+@pytest.mark.parametrize("remote", ["openai", "anthropic"], indirect=True)
+def test_an_archive_s_values_are_redacted_and_its_text_goes_in_its_place(remote, openai_up, name):
+    """The archive is withheld; its files' text, redacted, goes in its place (the value never leaves)."""
+    g, up = remote
+    data = DIRTY[name]()
+    send(g, up, openai_up, data, "application/zip")
+    body = sent(up)
+    assert up.requests and b64(data)[:40] not in body and EMAIL not in body and CARD not in body, name
+    assert "withheld by the privacy guard" in body, name
+    if name in ("zip-of-a-note-and-code", "tar-gz"):
+        assert "return a + b" in body  # the clean file's text reaches the model
+
+
+BOUNDED = {
+    "gzip-bomb": lambda: _gz(b"0" * 20_000_000),
+    "zip-member-past-the-ratio": lambda: zip_of({"zeros.txt": b" " * 5_000_000, "n.txt": NOTE.encode()}),
+    "four-deep": lambda: zip_of({"a.zip": zip_of({"b.zip": zip_of({"c.zip": zip_of({"d.txt": NOTE.encode()})})})}),
+    "too-many-files": lambda: zip_of({f"f{i}.txt": b"x" for i in range(1_100)}),
+    "binary-member": lambda: zip_of({"a.bin": bytes(range(256)) * 4, "n.txt": NOTE.encode()}),
+    "pdf-member": lambda: zip_of({"a.pdf": __import__("tests.privacy.media_files", fromlist=["x"]).make_pdf([NOTE])}),
+    "truncated-gzip": lambda: _gz(NOTE.encode() * 20)[:-12],
+    "gzip-then-junk": lambda: _gz(NOTE.encode()) + b"\x01junk" * 20,
+}
+
+
+@pytest.mark.parametrize("name", list(BOUNDED))
+@pytest.mark.parametrize("remote", ["anthropic"], indirect=True)
+def test_an_archive_past_a_bound_or_with_a_file_the_scan_cannot_read_fails_closed(remote, openai_up, name):
+    """Size, ratio, depth, count, unreadable members, broken streams: the remote model never sees the archive
+    (the local target answers)."""
+    g, up = remote
+    data = BOUNDED[name]()
+    send(g, up, openai_up, data, "application/zip")
+    assert b64(data)[:40] not in sent(up), name
+    assert openai_up.requests, name
+
+
+def test_a_request_s_archives_inflate_within_one_budget():
+    """Each archive has its own bound (8 MB, 100x its size); a request of many such archives inflated each to its
+    bound (a 32 MB body: 3.2 GB). All of a request's archives now draw on one budget of 16 MB: the third of three
+    6 MB logs is not read (fails closed)."""
+    import contextvars
+
+    from tierwise.privacy.archives import request_budget
+    from tierwise.privacy.media_text import archive
+
+    import random
+
+    rnd = random.Random(15)
+    lines = [b"job %d took %d ms on worker %x\n" % (rnd.randrange(10**6), rnd.randrange(999), rnd.getrandbits(32))
+             for _ in range(200_000)]
+    logs = [b64(_gz(b"".join(lines) + bytes([65 + i]))) for i in range(3)]  # ~6 MB each
+
+    def run() -> list[bool]:
+        request_budget()
+        return [archive(p) is not None for p in logs]
+
+    assert contextvars.copy_context().run(run) == [True, True, False]

@@ -56,7 +56,8 @@ class DetectorError(TierwiseError):
 PDF_UNREADABLE = ("it holds a PDF the privacy scan cannot read (broken, encrypted, other data after its end, or past the "
                   "scan's bounds)")
 BYTES_UNREADABLE = ("it holds a file whose bytes the privacy scan cannot read (not text in an encoding it reads, a "
-                    "PDF, an image or audio: an archive, a compressed or office file, an undeclared charset)")
+                    "PDF, an image or audio, an archive of those: an archive past the scan's bounds (8 MB inflated, 100 times "
+                    "its size, 1,000 files, 3 deep) or holding another file, an undeclared charset)")
 PACKED_UNREADABLE = ("it holds gzip or zlib data that inflates past the privacy scan's bound (8 times its size + 4 KB; "
                      "a request's in all: its size + 4 KB); send such content uncompressed")
 

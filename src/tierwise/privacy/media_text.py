@@ -25,8 +25,9 @@ import re
 import warnings
 from functools import lru_cache
 
+from tierwise.privacy.archives import ArchiveUnreadable, Member, is_archive, read_archive
 from tierwise.privacy.charsets import decode
-from tierwise.privacy.payload_bytes import b64_bytes
+from tierwise.privacy.payload_bytes import b64_bytes, known_media
 
 # Runs of printable bytes that read as words: 12 or more, two spaces or more, at most one byte in ten outside letters,
 # digits and `.@,:-+` (random bytes: ~4 runs of 12 per MB, ~1 in 1,000 of those reads as words; a finding in one of
@@ -50,6 +51,36 @@ def media_text(payload: str) -> tuple[str, ...]:
     raw = _plain64(payload) if _PLAIN.fullmatch(payload, 0, 4096) else b64_bytes(payload)
     if not raw:
         return ()
+    if is_archive(raw[:_ARCHIVE_HEAD]):
+        got = _archive(raw)
+        return tuple(m.text for m in got) if got is not None else ()
+    return _file_texts(raw)
+
+
+_ARCHIVE_HEAD = 262  # (a tar's `ustar` sits at 257)
+
+
+@lru_cache(maxsize=8)
+def archive(payload: str) -> list[Member] | None:
+    """The files' names and texts of the archive base64 `payload` holds (privacy/archives.py), or None: no archive
+    this module reads whole within its bounds (fails closed: `payload_bytes.opaque`)."""
+    raw = _plain64(payload) if _PLAIN.fullmatch(payload, 0, 4096) else b64_bytes(payload)
+    return _archive(raw) if raw and is_archive(raw[:_ARCHIVE_HEAD]) else None
+
+
+def _archive(raw: bytes) -> list[Member] | None:
+    try:
+        return read_archive(raw, _member_media)
+    except ArchiveUnreadable:
+        return None
+
+
+def _member_media(data: bytes) -> list[str] | None:
+    """A file inside an archive that is an image, audio or video file: its text fields; else None."""
+    return list(_file_texts(data)) if known_media(data[:64]) else None
+
+
+def _file_texts(raw: bytes) -> tuple[str, ...]:
     if len(raw) < _TINY:
         got = decode(raw)
         return (got[0],) if got is not None else ()
