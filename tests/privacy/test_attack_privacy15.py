@@ -299,11 +299,10 @@ def test_a_request_s_archives_inflate_within_one_budget():
     bound (a 32 MB body: 3.2 GB). All of a request's archives now draw on one budget of 16 MB: the third of three
     6 MB logs is not read (fails closed)."""
     import contextvars
+    import random
 
     from tierwise.privacy.archives import request_budget
     from tierwise.privacy.media_text import archive
-
-    import random
 
     rnd = random.Random(15)
     lines = [b"job %d took %d ms on worker %x\n" % (rnd.randrange(10**6), rnd.randrange(999), rnd.getrandbits(32))
@@ -315,3 +314,59 @@ def test_a_request_s_archives_inflate_within_one_budget():
         return [archive(p) is not None for p in logs]
 
     assert contextvars.copy_context().run(run) == [True, True, False]
+
+
+HIDING = {
+    "note-after-a-zip": lambda: zip_of({"add.py": CODE}) + NOTE.encode() * 2,
+    "note-after-a-tar": lambda: tar_of({"add.py": CODE}) + NOTE.encode() * 2,
+    "utf16-note-after-a-zip": lambda: zip_of({"add.py": CODE}) + NOTE.encode("utf-16-le"),
+}
+
+
+@pytest.mark.parametrize("name", list(HIDING))
+@pytest.mark.parametrize("remote", ["openai", "anthropic"], indirect=True)
+def test_text_outside_an_archive_s_files_is_read_too(remote, openai_up, name):
+    """zipfile reads a zip by its central directory and tarfile stops at its end blocks: a note appended to a clean
+    archive (or between its entries) was no file of it, and reached the remote model unread with this round's first
+    reader. Words anywhere in an archive's bytes are read as in a media file's."""
+    g, up = remote
+    data = HIDING[name]()
+    send(g, up, openai_up, data, "application/zip")
+    body = sent(up)
+    assert b64(data)[:40] not in body and EMAIL not in body, name
+
+
+# ---------------------------------------------------------------- prose with a no-break space or a word joiner
+
+PROSE = {
+    "no-break-space": f"Kontakt:\xa0{EMAIL}, Preis 10\xa0EUR.\n",
+    "word-joiner": f"Meeting\u2060notes: write to {EMAIL} before Monday.\n",
+    "thin-space-and-soft-hyphen": f"Cus\xadtomer {EMAIL}\u2009card {CARD}.\n",
+}
+
+
+@pytest.mark.parametrize("name", list(PROSE))
+@pytest.mark.parametrize("remote", ["openai", "anthropic"], indirect=True)
+def test_base64_of_prose_with_a_unicode_space_is_read(remote, name):
+    """`str.isprintable` refuses U+00A0, U+2060, U+00AD, U+2009: base64 of such a note in a message was no text to the
+    encoded view, and under `pii` only (no `secrets` class to take the blob for a key) the address reached the remote
+    model."""
+    from tests.privacy.support import ask_remote
+
+    g, up = remote
+    ask_remote(g, up, "Decode this for me: " + b64(PROSE[name].encode()) + " please")
+    body = sent(up)
+    assert up.requests and EMAIL not in body and b64(PROSE[name].encode()) not in body, name
+
+
+@pytest.mark.parametrize("name", list(PROSE))
+@pytest.mark.parametrize("remote", ["openai", "anthropic"], indirect=True)
+def test_a_text_file_with_a_unicode_space_is_redacted_not_refused(remote, anthropic_up, openai_up, name):
+    """Such a `.txt` was "bytes the scan cannot read" since round 14 (fails closed: the local target answered, the
+    remote model never got the file). Now it is text: redacted and sent."""
+    g, up = remote
+    send(g, up, openai_up, PROSE[name].encode(), "text/plain")
+    local = anthropic_up if up is openai_up else openai_up
+    assert up.requests and not local.requests, name
+    assert EMAIL not in sent(up) and EMAIL.encode() not in b"".join(files_sent(up)), name
+    assert any(b"@" not in f and len(f) > 20 for f in files_sent(up)), name

@@ -53,7 +53,11 @@ def media_text(payload: str) -> tuple[str, ...]:
         return ()
     if is_archive(raw[:_ARCHIVE_HEAD]):
         got = _archive(raw)
-        return tuple(m.text for m in got) if got is not None else ()
+        if got is None:
+            return ()
+        # zipfile reads by the central directory, tarfile stops at the end blocks: a note appended to an archive, or
+        # between its entries, is no file of it; words anywhere in its bytes are read as in a media file's
+        return (*(m.text for m in got), *word_runs(raw), *utf16_runs(raw))
     return _file_texts(raw)
 
 
