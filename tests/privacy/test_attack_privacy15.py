@@ -370,3 +370,25 @@ def test_a_text_file_with_a_unicode_space_is_redacted_not_refused(remote, anthro
     assert up.requests and not local.requests, name
     assert EMAIL not in sent(up) and EMAIL.encode() not in b"".join(files_sent(up)), name
     assert any(b"@" not in f and len(f) > 20 for f in files_sent(up)), name
+
+
+# ---------------------------------------------------------------- a 60-character message held the scan for hours
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("word", ["q" * 80 + "A1+", "see abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefgh9Z/ ok"])
+def test_a_token_of_small_letters_does_not_hold_the_secret_scan(gateway, openai_up, anthropic_up, word):
+    """The secret recognizer's CamelCase pattern split a run of small letters every way before failing on the `+`
+    (catastrophic backtracking: 30 letters 0.4 s, each 2 more ~2.5x): one such message under any privacy section
+    with the `secrets` class (a default class; examples/claude-code.yaml) held a worker thread or the event loop for
+    longer than a lifetime. Now the request is answered (the client gives up after 240 s; it never had to)."""
+    from tests.privacy.support import privacy_config
+
+    fb = {"fb": {"policy": "fallback", "targets": ["frontier", "local"], "retries": 0}}
+    cfg = privacy_config(openai_up.url, anthropic_up.url, fb, policy={"secrets": "redact"})
+    cfg["privacy"]["classes"] = {"secrets": {}}
+    cfg["server"]["default_route"] = "fb"
+    g = gateway(cfg)
+    r = ant(g).with_options(timeout=240, max_retries=0).messages.create(
+        model="fb", max_tokens=20, messages=[{"role": "user", "content": f"what is {word}?"}])
+    assert r.content and anthropic_up.requests

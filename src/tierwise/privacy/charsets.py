@@ -167,7 +167,7 @@ def printable(text: str) -> bool:
     with one no-break space was no text: a `.txt` file failed closed, and under `pii` only an address in base64 of
     such a text was not read)."""
     t = text.replace("\n", " ").replace("\t", " ").replace("\r", " ").replace("\x0c", " ")
-    return t.isprintable() or all(c.isprintable() or unicodedata.category(c) in _PROSE_CATEGORIES for c in t)
+    return t.isprintable() or all(c.isprintable() or unicodedata.category(c) in _PROSE_CATEGORIES for c in set(t))
 
 
 def utf16_ascii(raw: bytes) -> str | None:
