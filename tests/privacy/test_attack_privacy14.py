@@ -105,7 +105,13 @@ def test_a_payload_the_scan_cannot_read_does_not_reach_the_remote_model(remote, 
     send(g, up, openai_up, data, media)
     assert b64(data)[:24] not in sent(up), name
     local = anthropic_up if up is openai_up else openai_up
-    assert local.requests
+    if name in ARCHIVES_READ:  # privacy15: archives are read (bounded): their text goes redacted in their place
+        assert EMAIL not in sent(up) and "withheld by the privacy guard" in sent(up), name
+    else:
+        assert local.requests
+
+
+ARCHIVES_READ = frozenset({"gzip-of-a-text", "zip-of-a-text", "docx-like"})
 
 
 PNG = b"\x89PNG\r\n\x1a\n" + random.Random(14).randbytes(3000)

@@ -58,6 +58,7 @@ from tierwise.canonical import (
     StreamChunk,
 )
 from tierwise.errors import ConfigError, InvalidRequest, UpstreamError
+from tierwise.privacy.archives import request_budget as archive_budget
 from tierwise.privacy.findings_cache import FindingsCache, prefill
 from tierwise.privacy.llm_detector import LlmDetectionFailed, LlmDetector
 from tierwise.privacy.mapping_store import MappingStore
@@ -255,6 +256,7 @@ class Boundary(Cleaning):
         if (origin := origin_of(g)) is not None and origin is not req:  # checked too (privacy/origin.py)
             await self._prescan(g, origin, ctx)
         g.bind(req)
+        archive_budget()  # privacy15: all the request's archives inflate 16 MB at most (privacy/archives.py)
         await read_pdfs(req)  # round 13: a PDF's text comes from a child process (pdf_text): off the event loop
         texts = list(request_texts(req))
         total, todo = sum(map(len, texts)), sum(len(t) for t in texts if t not in g._memo)

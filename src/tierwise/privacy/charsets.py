@@ -15,6 +15,7 @@ and PDFs (control bytes in their first bytes) never do.
 from __future__ import annotations
 
 import codecs
+import unicodedata
 
 _MIN_SINGLE = 24
 _CONTROLS = bytes(c for c in range(32) if c not in (9, 10, 12, 13)) + b"\x7f\x81\x8d\x8f\x90\x9d"
@@ -152,7 +153,21 @@ def _try(body: bytes, enc: str, partial: bool, raw: bytes) -> tuple[str, str] | 
 
 
 def _printable(text: str) -> bool:
-    return bool(text) and text.replace("\n", " ").replace("\t", " ").replace("\r", " ").replace("\x0c", " ").isprintable()
+    return bool(text) and printable(text)
+
+
+# Characters `str.isprintable` refuses that prose holds: Unicode spaces (no-break space in French typography and
+# copied web text, thin and ideographic spaces), line and paragraph separators, and format characters (word joiner,
+# zero-width space, soft hyphen, bidi marks); the detector's normalisation reads through them (privacy/textnorm.py)
+_PROSE_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cf"})
+
+
+def printable(text: str) -> bool:
+    """Is `text` printable as prose is: no control character but tab, line breaks and form feed (privacy15: a text
+    with one no-break space was no text: a `.txt` file failed closed, and under `pii` only an address in base64 of
+    such a text was not read)."""
+    t = text.replace("\n", " ").replace("\t", " ").replace("\r", " ").replace("\x0c", " ")
+    return t.isprintable() or all(c.isprintable() or unicodedata.category(c) in _PROSE_CATEGORIES for c in set(t))
 
 
 def utf16_ascii(raw: bytes) -> str | None:

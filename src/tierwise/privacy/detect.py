@@ -29,6 +29,7 @@ from tierwise.privacy.ip_forms import ip_form_findings
 from tierwise.privacy.layout import LAYOUT_ENTITIES, layout_findings, reversed_findings, underscore_findings
 from tierwise.privacy.layout_contact import contact_layout_findings
 from tierwise.privacy.markup import markup_findings
+from tierwise.privacy.media_text import GPS_POSITION
 from tierwise.privacy.packed import PackedCut
 from tierwise.privacy.payload_bytes import OPAQUE
 from tierwise.privacy.pdf_text import UNREADABLE
@@ -55,7 +56,8 @@ class DetectorError(TierwiseError):
 PDF_UNREADABLE = ("it holds a PDF the privacy scan cannot read (broken, encrypted, other data after its end, or past the "
                   "scan's bounds)")
 BYTES_UNREADABLE = ("it holds a file whose bytes the privacy scan cannot read (not text in an encoding it reads, a "
-                    "PDF, an image or audio: an archive, a compressed or office file, an undeclared charset)")
+                    "PDF, an image or audio, an archive of those: an archive past the scan's bounds (8 MB inflated, 100 times "
+                    "its size, 1,000 files, 3 deep) or holding another file, an undeclared charset)")
 PACKED_UNREADABLE = ("it holds gzip or zlib data that inflates past the privacy scan's bound (8 times its size + 4 KB; "
                      "a request's in all: its size + 4 KB); send such content uncompressed")
 
@@ -205,6 +207,8 @@ class Detector:
 
     def _scan(self, text: str, done: tuple[str, SpanMap | None, list[Finding]] | None) -> list[Finding]:
         """`done`: the text normalised, its span map and the NER layer's findings in it, when `scan_many` has them."""
+        if text == GPS_POSITION:  # a photo's GPS position (privacy/media_text.py): the whole marker is the value
+            return [Finding("GPS_POSITION", 0, len(text), 1.0, "media.gps")] if "GPS_POSITION" in self.entities else []
         try:
             norm, spans = normalise(text) if done is None else (done[0], done[1])
             pre = Prescan(norm)  # shared by the recognizers: digit clusters, lower-cased text

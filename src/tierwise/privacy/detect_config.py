@@ -47,7 +47,10 @@ SECRET_ENTITIES = ("SECRET",)
 CONTEXT_ENTITIES = ("DATE_OF_BIRTH", "STREET_ADDRESS", "DRIVER_LICENSE", "DATE_TIME")
 # NRP (nationality, religious or political group): a word list, plus spaCy's NORP when NER runs.
 NER_ENTITIES = ("PERSON", "ORGANIZATION", "LOCATION", "NRP")
-BUILTIN_ENTITIES = CHECKSUM_ENTITIES + CONTACT_ENTITIES + SECRET_ENTITIES + CONTEXT_ENTITIES + NER_ENTITIES
+# Read from a file's metadata, not from text: the position an image's EXIF/XMP GPS fields give (privacy/media_text.py)
+MEDIA_ENTITIES = ("GPS_POSITION",)
+BUILTIN_ENTITIES = (CHECKSUM_ENTITIES + CONTACT_ENTITIES + SECRET_ENTITIES + CONTEXT_ENTITIES + NER_ENTITIES
+                    + MEDIA_ENTITIES)
 
 _NATIONAL_IDS = ["US_SSN", "UK_NINO", "SE_PERSONNUMMER", "DE_TAX_ID", "FR_INSEE", "NL_BSN", "ES_DNI", "IT_FISCAL_CODE"]
 
@@ -55,12 +58,12 @@ PRESETS: dict[str, list[str]] = {
     # Personal data (GDPR Art. 4(1)): anything that identifies a natural person.
     "pii": [
         "PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "STREET_ADDRESS", "DATE_OF_BIRTH", "IP_ADDRESS",
-        "CREDIT_CARD", "IBAN_CODE", "DRIVER_LICENSE", *_NATIONAL_IDS,
+        "CREDIT_CARD", "IBAN_CODE", "DRIVER_LICENSE", "GPS_POSITION", *_NATIONAL_IDS,
     ],
     # Health records: the identifiers HIPAA's Safe Harbor lists that we can detect.
     "phi": [
         "PERSON", "DATE_OF_BIRTH", "STREET_ADDRESS", "PHONE_NUMBER", "EMAIL_ADDRESS", "IP_ADDRESS",
-        "LOCATION", "DRIVER_LICENSE", *_NATIONAL_IDS,
+        "LOCATION", "DRIVER_LICENSE", "GPS_POSITION", *_NATIONAL_IDS,
     ],
     # Credentials: leaked once, they must be rotated.
     "secrets": ["SECRET", "URL_CREDENTIALS"],

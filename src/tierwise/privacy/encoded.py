@@ -38,7 +38,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from urllib.parse import unquote_to_bytes
 
-from tierwise.privacy.charsets import decode, single_byte, utf16_ascii
+from tierwise.privacy.charsets import decode, printable, single_byte, utf16_ascii
 from tierwise.privacy.finding import Finding
 from tierwise.privacy.packed import budget, unpack
 
@@ -66,7 +66,7 @@ def _text(raw: bytes) -> str | None:
         s = utf16_ascii(raw) or s or (raw.decode("cp1252") if single_byte(raw) else None)  # Latin-1 prose: round 13
         if s is None:
             return None
-    if not s.replace("\n", " ").replace("\t", " ").replace("\r", " ").isprintable():
+    if not printable(s):  # (privacy15: a no-break space or a word joiner made prose unreadable)
         return None
     if "@" not in s and sum(c in _DIGITS for c in s) < 4:
         return None

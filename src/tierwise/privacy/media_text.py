@@ -1,6 +1,7 @@
 """The text an image, audio or video payload carries beside its pixels and samples, for the privacy scan: its
 metadata as Pillow reads it (PNG `tEXt`/`zTXt`/`iTXt`, EXIF's text fields, XMP, comments) and every run of
-printable bytes that reads as words (a space or an `@` in it), anywhere in the file; and a tiny payload's whole text.
+printable bytes that reads as words (a space or an `@` in it), anywhere in the file, as ASCII or as UTF-16
+(privacy15); and a tiny payload's whole text.
 
 Review34d (privacy round 14's review): a payload whose first bytes were a known format's (`payload_bytes.known_media`)
 left unread, whatever followed: a PNG signature followed by a plain note with an address and a card, a real PNG
@@ -9,8 +10,11 @@ did: all reached the remote model. Now that text is scanned (`...#media` locatio
 is withheld from the remote call (redact_canonical: it cannot be edited in place without a library made for
 stripping metadata, which is not installed), and a `local_only` class keeps the request local.
 
-Not read: text in pixels (no OCR), EXIF GPS coordinates (numbers, no text a detector reads), UTF-16 text in a
-file's bytes, text compressed inside a format other than a PNG's text chunks before its image data.
+An EXIF or XMP GPS position stands as `GPS_POSITION`, which the detector reads as a GPS_POSITION finding (pii, phi;
+privacy15): such a photo is withheld as one whose metadata holds an address.
+
+Not read: text in pixels (no OCR), text compressed inside a format other than a PNG's text chunks before its image
+data.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ import re
 import warnings
 from functools import lru_cache
 
+from tierwise.privacy.archives import ArchiveUnreadable, Member, is_archive, read_archive
 from tierwise.privacy.charsets import decode
-from tierwise.privacy.payload_bytes import b64_bytes
+from tierwise.privacy.payload_bytes import b64_bytes, known_media
 
 # Runs of printable bytes that read as words: 12 or more, two spaces or more, at most one byte in ten outside letters,
 # digits and `.@,:-+` (random bytes: ~4 runs of 12 per MB, ~1 in 1,000 of those reads as words; a finding in one of
@@ -46,13 +51,49 @@ def media_text(payload: str) -> tuple[str, ...]:
     raw = _plain64(payload) if _PLAIN.fullmatch(payload, 0, 4096) else b64_bytes(payload)
     if not raw:
         return ()
+    if is_archive(raw[:_ARCHIVE_HEAD]):
+        got = _archive(raw)
+        if got is None:
+            return ()
+        # zipfile reads by the central directory, tarfile stops at the end blocks: a note appended to an archive, or
+        # between its entries, is no file of it; words anywhere in its bytes are read as in a media file's
+        return (*(m.text for m in got), *word_runs(raw), *utf16_runs(raw))
+    return _file_texts(raw)
+
+
+_ARCHIVE_HEAD = 262  # (a tar's `ustar` sits at 257)
+
+
+@lru_cache(maxsize=8)
+def archive(payload: str) -> list[Member] | None:
+    """The files' names and texts of the archive base64 `payload` holds (privacy/archives.py), or None: no archive
+    this module reads whole within its bounds (fails closed: `payload_bytes.opaque`)."""
+    raw = _plain64(payload) if _PLAIN.fullmatch(payload, 0, 4096) else b64_bytes(payload)
+    return _archive(raw) if raw and is_archive(raw[:_ARCHIVE_HEAD]) else None
+
+
+def _archive(raw: bytes) -> list[Member] | None:
+    try:
+        return read_archive(raw, _member_media)
+    except ArchiveUnreadable:
+        return None
+
+
+def _member_media(data: bytes) -> list[str] | None:
+    """A file inside an archive that is an image, audio or video file: its text fields; else None."""
+    return list(_file_texts(data)) if known_media(data[:64]) else None
+
+
+def _file_texts(raw: bytes) -> tuple[str, ...]:
     if len(raw) < _TINY:
         got = decode(raw)
         return (got[0],) if got is not None else ()
     parts, end = _metadata(raw)
     # An image Pillow reads: its text fields, and words after its end (a note appended after a PNG's IEND or a
     # JPEG's last EOI); anything else (audio, video, a spoofed signature): words anywhere outside ICC profiles
-    parts.extend(word_runs(_without_icc(raw[end:] if end is not None else raw)))
+    rest = _without_icc(raw[end:] if end is not None else raw)
+    parts.extend(word_runs(rest))
+    parts.extend(utf16_runs(rest))  # privacy15: an ID3 comment in UTF-16, a Windows note appended: read as words too
     return tuple(p for p in parts if p.strip())
 
 
@@ -80,6 +121,39 @@ def word_runs(raw: bytes) -> list[str]:
         if run.count(b" ") >= 2 and len(_WORDY.sub(b"", run)) * 10 <= len(run):
             out.append(run.decode("ascii"))
         pos = j
+    return out
+
+
+_ZERO = bytes((ord("a") if c == 0 else 0) for c in range(256))
+_NUL_SEED = bytes(_MIN_RUN)
+
+
+def utf16_runs(raw: bytes) -> list[str]:
+    """The runs of UTF-16 text (little- or big-endian, either byte alignment) in `raw` that read as words by
+    `word_runs`' rule: ASCII characters each beside a zero byte (privacy15: an MP3's ID3 comment in UTF-16, an
+    XP* tag Pillow did not reach, a note a Windows tool appended were not read). Each alignment's characters are
+    one slice, its high bytes another; a run needs 12 printable characters and 12 zero high bytes together."""
+    out: list[str] = []
+    for p in (0, 1):
+        highs = raw[p + 1::2] + b"\x00"  # (LE: the high byte follows; BE text reads as LE a byte on)
+        if highs.find(_NUL_SEED) < 0:
+            continue  # no 12 zero high bytes in a row (compressed data, random bytes): no text here, ~0.2 ms per MB
+        chars = raw[p::2]
+        mask = chars.translate(_PRINTABLE)
+        pos = 0
+        while (i := mask.find(_SEED, pos)) >= 0:
+            j = mask.find(b"\x00", i)
+            j = len(chars) if j < 0 else j
+            zeros = highs[i:j].translate(_ZERO)
+            at = 0
+            while (a := zeros.find(_SEED, at)) >= 0:
+                b = zeros.find(b"\x00", a)
+                b = len(zeros) if b < 0 else b
+                run = chars[i + a:i + b]
+                if run.count(b" ") >= 2 and len(_WORDY.sub(b"", run)) * 10 <= len(run):
+                    out.append(run.decode("ascii"))
+                at = b
+            pos = j
     return out
 
 
@@ -113,6 +187,8 @@ def _metadata(raw: bytes) -> tuple[list[str], int | None]:
                 for tag, v in exif.get_ifd(0x8769).items():  # the Exif IFD: UserComment and other strings
                     if isinstance(v, (str, bytes)) and tag in _EXIF_TEXT:
                         out.append(_as_text(v))
+                if _has_position(exif.get_ifd(0x8825)):  # privacy15: where the photo was taken
+                    out.append(GPS_POSITION)
     except Exception:  # noqa: BLE001 - not an image Pillow reads (audio, video, a spoof): its byte runs are read
         return out, None
     return out, _end(raw, fmt)
@@ -135,7 +211,26 @@ _TAG = re.compile(r"<[^>]*>")
 
 
 def _xmp_values(xmp: str) -> list[str]:
-    return [_TAG.sub(" ", m.group(3) or m.group(4) or "").strip() for m in _XMP_FIELD.finditer(xmp)]
+    got = [_TAG.sub(" ", m.group(3) or m.group(4) or "").strip() for m in _XMP_FIELD.finditer(xmp)]
+    return [*got, GPS_POSITION] if _XMP_GPS.search(xmp) else got
+
+
+# The text a file's GPS position stands as in the scan: the detector reads it as a GPS_POSITION finding (detect.py),
+# so a file holding one is withheld from a remote model like one whose metadata holds an address (privacy15: EXIF
+# GPS coordinates are numbers no recognizer reads, and a phone's photo left with where it was taken)
+GPS_POSITION = "\x00tierwise: the GPS position of a photo\x00"
+_XMP_GPS = re.compile(r"exif:GPS(?:Latitude|Longitude)(?:=\"[^\"]*\d|>[^<]*\d)")
+
+
+def _has_position(gps: dict[int, object]) -> bool:
+    """Does an EXIF GPS IFD give a position (GPSLatitude 2 and GPSLongitude 4, not both zero: a camera without a fix
+    writes zeros)? Any value Pillow could not read as numbers counts as one (fails closed)."""
+    if 2 not in gps or 4 not in gps:
+        return False
+    try:
+        return any(float(x) != 0 for v in (gps[2], gps[4]) for x in v)  # type: ignore[attr-defined]
+    except (TypeError, ValueError, ZeroDivisionError):
+        return True
 
 
 def _without_icc(raw: bytes) -> bytes:

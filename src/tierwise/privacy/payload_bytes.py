@@ -24,6 +24,7 @@ import re
 from typing import NamedTuple
 from urllib.parse import unquote_to_bytes
 
+from tierwise.privacy.archives import is_archive
 from tierwise.privacy.charsets import decode
 
 # A text the detector refuses to scan (fails closed), as `pdf_text.UNREADABLE`
@@ -135,7 +136,12 @@ def known_media(head: bytes) -> bool:
 
 def opaque(payload: str) -> bool:
     """Base64 `payload` is neither text (asked before) nor a format `known_media` lets pass: opaque bytes."""
-    head = b64_bytes(payload, 64)
+    head = b64_bytes(payload, 352)
     if head is not None and len(head) < 12 and head and decode(head) is not None:
         return False  # review34d: a tiny text file (`ok\n`, `a,b\n1,2\n`) is read whole (media_text.py)
-    return head is None or not known_media(head)
+    if head is not None and is_archive(head):
+        # (imported here: media_text reads payloads with this module's helpers)
+        from tierwise.privacy.media_text import archive
+
+        return archive(payload) is None  # privacy15: read within bounds (archives.py), else opaque as before
+    return head is None or not known_media(head[:64])

@@ -41,7 +41,7 @@ from tierwise.canonical import (
     ToolResultBlock,
     ToolUseBlock,
 )
-from tierwise.privacy.media_text import media_text
+from tierwise.privacy.media_text import archive, media_text
 from tierwise.privacy.pdf_text import text_of
 from tierwise.privacy.redact import FindingLike, Pseudonymizer
 from tierwise.privacy.request_scan import (
@@ -125,8 +125,11 @@ class _Redactor:
         texts = [t for p in payloads for t in media_text(p)]
         if all(self.text(t) == t for t in texts):
             return None
-        return TextBlock(f"[{self.text(name)}: a file withheld by the privacy guard: its metadata or text held a "
-                         "value that may not leave]")
+        # privacy15: an archive's files are text the model can still use: their redacted text goes in its place
+        files = [f"--- {self.text(m.name or '(compressed)')} ---\n{self.text(m.text)}"
+                 for p in payloads for m in (archive(p) or ()) if m.text != m.name]
+        return TextBlock("\n\n".join([f"[{self.text(name)}: a file withheld by the privacy guard: its metadata or text "
+                                       "held a value that may not leave]", *files]))
 
     def opaque(self, s: str) -> str:
         """An id or a signature: as it is when shaped like one (`request_scan.opaque_shaped`), else text a

@@ -60,6 +60,10 @@ _ASSIGN = re.compile(
     r"passwort|kennwort|lösenord|mot de passe|contraseña)"
     r"[\"']?\s*(?:[:=]|=>|\bis\b)\s*[\"']?(?P<v>[^\s\"',;]{6,200})"
 )
+# Values that set a switch, not a secret: `FIRST_PASS=enabled` (a cue word ending a name: `pass` as in a pass over
+# the data) was redacted as a password (privacy15); nobody's password is `enabled`.
+_SETTING_WORDS = frozenset({"none", "null", "true", "false", "required", "enabled", "disabled", "enable", "disable",
+                            "on", "off", "yes", "no", "auto", "optional", "default", "always", "never", "strict"})
 _BEARER = re.compile(r"(?i)\b(?:bearer|basic)\s+(?P<v>[A-Za-z0-9._~+/=-]{16,})")
 _TOKEN = re.compile(r"(?<![\w+/=-])[A-Za-z0-9+/_=-]{20,}(?![\w+/=-])")
 # Runs of 20+ token characters (`[A-Za-z0-9+/_=.-]{20,}`), found by `Prescan.runs_of`.
@@ -69,7 +73,11 @@ _ASSIGN_GATE = re.compile(r"(?i)[\w -]{0,12}[\"']?\s*(?:[:=]|is\b)|\s+[A-Za-z0-9
 _ASSIGN_KEYS = ("pass", "pwd", "secret", "key", "token", "kennwort", "lösenord", "mot de passe", "contraseña",
                 "bearer", "basic")
 _ASSIGN_AC = ahocorasick_rs.AhoCorasick(list(_ASSIGN_KEYS))
-_CAMEL = re.compile(r"[a-z]*(?:[A-Z][a-z]{2,}|[A-Z]{1,4}(?![a-z])|\d{1,4}|[a-z]{2,})+")
+# privacy15: the pattern was `[a-z]*(?:[A-Z][a-z]{2,}|[A-Z]{1,4}(?![a-z])|\d{1,4}|[a-z]{2,})+`, whose lower-case
+# runs split many ways: a token of 30 small letters then `A1+` took 0.4 s, each 2 letters more ~2.5x (a 60-character
+# message held the scan for hours). Each run is now taken whole (possessive, one split point for capitals): the same
+# matches on 200,968 tokens (identifiers of src/ and docs/, random ones), linear in the token.
+_CAMEL = re.compile(r"(?:[a-z](?=[A-Z0-9]))?(?:[A-Z][a-z]{2,}+|[A-Z]+(?=[A-Z][a-z]|[^A-Za-z]|$)|\d++|[a-z]{2,}+)+")
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 # `NAME=` at a token's start (a `.env` line, a query parameter): the name, then the `=`.
 _ENV_NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*)=")
@@ -139,8 +147,8 @@ class SecretRecognizer:
                     v = m.group("v")
                     if m.end("v") <= last_end:
                         continue
-                    if v.startswith(("<", "{", "$", "%")) or v.lower() in {"none", "null", "true", "false", "required"}:
-                        continue  # a template variable or a placeholder, not a value
+                    if v.startswith(("<", "{", "$", "%")) or v.lower() in _SETTING_WORDS:
+                        continue  # a template variable, a placeholder or a switch's setting, not a value
                     last_end = m.end("v")
                     yield Finding("SECRET", m.start("v"), m.end("v"), 0.85, "secrets.assignment")
 

@@ -1,0 +1,226 @@
+"""Archives inside a payload (zip and the office files that are zips, tar, gzip, bzip2, xz), read for the privacy
+scan with bounded decompression: the texts of their files, and their files' names.
+
+Round 14 (privacy14) refused every archive (a gzip of a log, a `.docx`, a `.tar.gz` of a project: fails closed,
+even with nothing in it). Now an archive is opened and each file in it is read as the scan reads a payload: text in
+an encoding `charsets` reads, an image, audio or video file's metadata and words (`media_text`), or another
+archive (nested, to `MAX_DEPTH`). Anything else in it (a PDF, an executable, an encrypted member, bytes in no
+format) makes the archive unreadable, and so does going past a bound: the request fails closed, as before.
+
+Bounds (a zip bomb inflates 42 KB to 4.5 PB; a quine zip contains itself): `MAX_MEMBERS` files in all, `MAX_BYTES`
+inflated in all, `MAX_RATIO` times an archive's own size plus `SLACK` inflated (per archive and per stream),
+`MAX_DEPTH` archives inside archives, and `MAX_REQUEST_BYTES` for all of a request's archives. Inflation is streamed with a length cap (zlib/bz2/lzma `max_length`, zipfile
+reads in pieces), so what lies past a bound is never inflated: a declared size is not trusted.
+"""
+
+from __future__ import annotations
+
+import bz2
+import io
+import lzma
+import tarfile
+import zipfile
+import zlib
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import NamedTuple
+
+from tierwise.privacy.charsets import decode
+
+MAX_MEMBERS = 1_000
+MAX_BYTES = 8 * 1024 * 1024  # (a request's text is scanned up to privacy.max_request_chars, 4 M by default)
+MAX_REQUEST_BYTES = 16 * 1024 * 1024
+MAX_RATIO = 100  # text compresses 3-10x, logs up to ~30x, a column of zeros ~1000x: read up to 100x
+SLACK = 64 * 1024
+MAX_DEPTH = 3
+_CHUNK = 64 * 1024
+
+
+class ArchiveUnreadable(Exception):
+    """An archive the scan cannot read whole within its bounds, or holding a file it cannot read: fails closed."""
+
+
+class Member(NamedTuple):
+    name: str  # its path inside the archive(s), `outer.zip/inner.tar/notes.txt`; "" for a gzip's one stream
+    text: str  # its text (a file's text, or one text field of a media file)
+
+
+def is_archive(head: bytes) -> bool:
+    """Are these a payload's first bytes (at least 262) an archive's this module reads?"""
+    return kind(head) is not None
+
+
+def kind(head: bytes) -> str | None:
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        return "zip"
+    if head[:3] == b"\x1f\x8b\x08":
+        return "gzip"
+    if head[:3] == b"BZh" and head[3:4].isdigit():
+        return "bzip2"
+    if head[:6] == b"\xfd7zXZ\x00":
+        return "xz"
+    if head[257:262] == b"ustar":
+        return "tar"
+    return None
+
+
+_REQUEST: ContextVar[list[int] | None] = ContextVar("tierwise_archive_request_budget", default=None)
+
+
+def request_budget() -> None:
+    """For the rest of the current request (its task, and the worker threads it reads payloads in), all its archives
+    together inflate at most `MAX_REQUEST_BYTES` (a 32 MB body of 400 archives, each at its own bound, inflated
+    3.2 GB before this)."""
+    _REQUEST.set([MAX_REQUEST_BYTES])
+
+
+class _Budget:
+    def __init__(self) -> None:
+        self.bytes = MAX_BYTES
+        self.members = MAX_MEMBERS
+        self.request = _REQUEST.get()
+
+    def take(self, n: int) -> None:
+        self.bytes -= n
+        if self.bytes < 0:
+            raise ArchiveUnreadable(f"more than {MAX_BYTES // 2**20} MB inflated")
+        if self.request is not None:
+            self.request[0] -= n
+            if self.request[0] < 0:
+                raise ArchiveUnreadable(f"a request's archives inflating past {MAX_REQUEST_BYTES // 2**20} MB")
+
+    def member(self) -> None:
+        self.members -= 1
+        if self.members < 0:
+            raise ArchiveUnreadable(f"more than {MAX_MEMBERS} files")
+
+
+def read_archive(raw: bytes, media: Callable[[bytes], list[str] | None]) -> list[Member]:
+    """The texts of archive `raw`'s files and their names. `media(data)`: the text fields of an image, audio or video
+    file (privacy/media_text.py), or None when `data` is no such file. Raises `ArchiveUnreadable`."""
+    out: list[Member] = []
+    _read(raw, "", 0, _Budget(), media, out)
+    return out
+
+
+def _read(raw: bytes, path: str, depth: int, b: _Budget, media: Callable[[bytes], list[str] | None],
+          out: list[Member]) -> None:
+    if depth >= MAX_DEPTH:
+        raise ArchiveUnreadable(f"archives nested more than {MAX_DEPTH} deep")
+    k = kind(raw[:262])
+    cap = min(MAX_RATIO * len(raw) + SLACK, b.bytes + 1)
+    if k == "zip":
+        members = _zip(raw, cap, b)
+    elif k == "tar":
+        members = _tar(raw, b)
+    else:
+        members = [("", _stream(raw, k, cap, b))]
+    for name, data in members:
+        _file(data, f"{path}/{name}" if path else name, depth, b, media, out)
+
+
+def _file(data: bytes, path: str, depth: int, b: _Budget, media: Callable[[bytes], list[str] | None],
+          out: list[Member]) -> None:
+    if path:
+        out.append(Member(path, path))  # a file's name is text too (`jane.doe@example.com.vcf`)
+    if not data:
+        return
+    if kind(data[:262]) is not None:
+        _read(data, path or "(compressed)", depth + 1, b, media, out)
+        return
+    got = decode(data)
+    if got is not None:
+        out.append(Member(path, got[0]))
+        return
+    texts = media(data)
+    if texts is None:
+        raise ArchiveUnreadable(f"a file the scan cannot read ({path or 'compressed data'})")
+    out.extend(Member(path, t) for t in texts)
+
+
+def _stream(raw: bytes, k: str | None, cap: int, b: _Budget) -> bytes:
+    """gzip (all its members), bzip2 or xz `raw` inflated, at most `cap` bytes (past it: unreadable)."""
+    parts: list[bytes] = []
+    total = 0
+    rest = raw
+    while rest:
+        d: zlib._Decompress | bz2.BZ2Decompressor | lzma.LZMADecompressor
+        if k == "gzip":
+            d = zlib.decompressobj(31)
+        elif k == "bzip2":
+            d = bz2.BZ2Decompressor()
+        else:
+            d = lzma.LZMADecompressor()
+        try:
+            got = d.decompress(rest, cap - total + 1)
+        except (zlib.error, OSError, EOFError, lzma.LZMAError) as e:
+            raise ArchiveUnreadable(f"broken {k} data") from e
+        total += len(got)
+        b.take(len(got))
+        if total > cap:
+            raise ArchiveUnreadable(f"{k} data inflating past {MAX_RATIO} times its size")
+        parts.append(got)
+        if not d.eof:
+            raise ArchiveUnreadable(f"truncated {k} data")
+        rest = d.unused_data
+        if k != "gzip" or not rest.startswith(b"\x1f\x8b"):
+            if rest.strip(b"\x00"):
+                raise ArchiveUnreadable(f"other data after {k} data")
+            break
+    return b"".join(parts)
+
+
+def _zip(raw: bytes, cap: int, b: _Budget) -> list[tuple[str, bytes]]:
+    try:
+        z = zipfile.ZipFile(io.BytesIO(raw))
+        infos = z.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as e:
+        raise ArchiveUnreadable("a broken zip") from e
+    out: list[tuple[str, bytes]] = []
+    total = 0
+    for info in infos:
+        b.member()
+        if info.is_dir():
+            out.append((info.filename, b""))
+            continue
+        if info.flag_bits & 0x1:
+            raise ArchiveUnreadable(f"an encrypted file ({info.filename})")
+        limit = min(cap - total, MAX_RATIO * info.compress_size + SLACK)
+        try:
+            with z.open(info) as f:
+                chunks: list[bytes] = []
+                n = 0
+                while chunk := f.read(min(_CHUNK, limit - n + 1)):
+                    n += len(chunk)
+                    b.take(len(chunk))
+                    if n > limit:
+                        raise ArchiveUnreadable(f"a file inflating past {MAX_RATIO} times its size ({info.filename})")
+                    chunks.append(chunk)
+        except ArchiveUnreadable:
+            raise
+        except Exception as e:  # noqa: BLE001 - any failure of a hostile zip (bad CRC, unknown method) is unreadable
+            raise ArchiveUnreadable(f"a zip file it cannot inflate ({info.filename})") from e
+        total += n
+        out.append((info.filename, b"".join(chunks)))
+    return out
+
+
+def _tar(raw: bytes, b: _Budget) -> list[tuple[str, bytes]]:
+    """A tar's regular files (a tar stores them whole: its size bounds them); links and devices hold no data."""
+    out: list[tuple[str, bytes]] = []
+    try:
+        with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as t:
+            while (m := t.next()) is not None:
+                b.member()
+                if not m.isfile():
+                    out.append((m.name, b""))
+                    continue
+                f = t.extractfile(m)
+                data = f.read() if f is not None else b""
+                b.take(len(data))
+                out.append((m.name, data))
+    except ArchiveUnreadable:
+        raise
+    except Exception as e:  # noqa: BLE001 - a broken or hostile tar header
+        raise ArchiveUnreadable("a broken tar") from e
+    return out
