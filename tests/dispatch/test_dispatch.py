@@ -299,7 +299,7 @@ def test_worker_command_prints_its_acl_and_refuses_configs_without_a_worker(tmp_
     data["blackboard"] = {"enabled": True, "key_prefix": "tw:board:"}
     path.write_text(yaml.safe_dump(data))
     out = CliRunner().invoke(main, ["worker", "-c", str(path), "--acl"])
-    assert "+hset" in out.output and "~tw:board:workers" in out.output and "+xlen" in out.output
+    assert "+hset" in out.output and "~tw:board:workers:acme" in out.output and "+xlen" in out.output
     plain = tmp_path / "plain.yaml"
     plain.write_text(yaml.safe_dump({"ledger": {"enabled": False}}))
     out = CliRunner().invoke(main, ["worker", "-c", str(plain)])
