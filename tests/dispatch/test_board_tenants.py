@@ -85,3 +85,21 @@ async def test_a_tenants_worker_neither_sets_nor_erases_another_tenants_worker_s
             await admin.delete(*keys)
         await hostile.aclose()
         await admin.aclose()
+
+
+async def test_a_board_prefix_with_glob_characters_names_one_key_in_the_rules(acl_users, redis_prefix):  # noqa: F811
+    """`blackboard.key_prefix` may hold `*`, `?`, `[` (only spaces are refused): the printed pattern was the name as
+    written, a glob: it refused the worker's own hash and let it HSET, HDEL and DEL other keys it matched."""
+    from tierwise.dispatch.acl import worker_rules
+    from tierwise.dispatch.blackboard import workers_key
+
+    board = workers_key(redis_prefix + "b*[a]?:", "acme")
+    user = aredis.from_url(acl_users(worker_rules(redis_prefix, "acme", "remote", ["classify"], board, "w1")))
+    try:
+        await user.hset(board, "w1", "x")  # its own board hash: allowed
+        for other in (redis_prefix + "bX[a]?:workers:acme", redis_prefix + "bXa?:workers:acme",
+                      redis_prefix + "b*[a]Z:workers:acme"):
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                await user.hset(other, "w1", "x")
+    finally:
+        await user.aclose()

@@ -42,6 +42,12 @@ PUBLISH_COMMANDS = ["+xadd", "+xlen", "+zcount", "+zrangebyscore", "+lpush", "+l
 RESULT_COMMANDS = ["+xread", "+xadd", "+xdel", "+del", "+expire", "+exists"]
 
 
+def glob_escaped(key: str) -> str:
+    """A key name as an ACL pattern matching that key only: `blackboard.key_prefix` may hold `*`, `?` or `[`
+    (only spaces are refused), which made the printed pattern reach other keys with the worker's commands."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in key)
+
+
 def worker_rules(prefix: str, tenant: str, locality: str, capabilities: list[str] | None = None,
                  board_key: str | None = None, worker_id: str | None = None) -> list[str]:
     """With `capabilities` (what the worker's config serves), only those capabilities' streams: a
@@ -58,7 +64,7 @@ def worker_rules(prefix: str, tenant: str, locality: str, capabilities: list[str
     keys += [f"~{k.base}dead:{cap}" for cap in caps]
     presence = f"{prefix}presence:{tenant}:" + ("*" if worker_id is None else check_name(worker_id, "worker id"))
     keys += [f"~{k.base}done:*", f"~{presence}"]
-    board = [*BOARD_COMMANDS, f"~{board_key}"] if board_key else []
+    board = [*BOARD_COMMANDS, f"~{glob_escaped(board_key)}"] if board_key else []
     # `*` is the caller process (`<name>:<instance>`); names hold no `:`, so the pattern reaches no other
     # capability's or zone's result stream
     results = [f"~{k.base}r:*:{zone}:{cap}" for zone in zones for cap in caps]
