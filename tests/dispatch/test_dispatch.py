@@ -292,14 +292,14 @@ def test_worker_command_prints_its_acl_and_refuses_configs_without_a_worker(tmp_
     out = CliRunner().invoke(main, ["worker", "-c", str(path), "--acl"])
     assert out.exit_code == 0, out.output
     line = out.output.strip()
-    assert line.startswith("ACL SETUSER tierwise-worker-acme-local-classify on ><password> resetkeys")
-    assert "~tw:{acme}:q:local:classify:*" in line and "~tw:presence:acme:*" in line
+    assert line.startswith("ACL SETUSER tierwise-worker-acme-local-classify-gpu-1 on ><password> resetkeys")
+    assert "~tw:{acme}:q:local:classify:*" in line and "~tw:presence:acme:gpu-1 " in line
     assert "+hset" not in line  # no blackboard in this config: no access to its hash
     data = worker_config("http://127.0.0.1:9", "tw:", worker_id="gpu-1")
     data["blackboard"] = {"enabled": True, "key_prefix": "tw:board:"}
     path.write_text(yaml.safe_dump(data))
     out = CliRunner().invoke(main, ["worker", "-c", str(path), "--acl"])
-    assert "+hset" in out.output and "~tw:board:workers" in out.output and "+xlen" in out.output
+    assert "+hset" in out.output and "~tw:board:workers:acme" in out.output and "+xlen" in out.output
     plain = tmp_path / "plain.yaml"
     plain.write_text(yaml.safe_dump({"ledger": {"enabled": False}}))
     out = CliRunner().invoke(main, ["worker", "-c", str(plain)])

@@ -258,7 +258,7 @@ async def test_a_worker_cannot_open_the_gateways_breakers_through_the_blackboard
     own = LiveStats(window=20, breaker=CircuitBreaker())
     for _ in range(10):
         own.ok(100.0, 50.0)
-    gateway = Blackboard(BlackboardConfig(**board, replica_id="gw-1"), {"frontier": own}, REDIS_URL)
+    gateway = Blackboard(BlackboardConfig(**board, replica_id="gw-1"), {"frontier": own}, REDIS_URL, tenant="acme")
     await gateway.start()
     try:
         now_ms = int((await admin.time())[0]) * 1000
@@ -266,7 +266,7 @@ async def test_a_worker_cannot_open_the_gateways_breakers_through_the_blackboard
                                                      "breaker_open": True, "breaker_age_ms": 0,
                                                      "breaker_retry_s": 3600}}})
         written = []
-        for key in ("replicas", "workers"):  # whichever its user may write
+        for key in ("replicas", "workers", "workers:acme"):  # whichever its user may write
             try:
                 await hostile.hset(redis_prefix + "board:" + key, "evil", f"{now_ms} {forged}")
                 written.append(key)
@@ -326,7 +326,8 @@ async def test_a_worker_under_its_printed_rules_publishes_on_the_blackboard(acl_
     out = CliRunner().invoke(main, ["worker", "-c", str(tmp_path / "worker.yaml"), "--acl"])
     assert out.exit_code == 0, out.output
     data["dispatch"]["redis_url"] = acl_users(shlex.split(out.output)[5:])  # as an operator would apply them
-    reader = Blackboard(BlackboardConfig(**board, replica_id="gateway-1"), {}, REDIS_URL)  # a gateway's view
+    reader = Blackboard(BlackboardConfig(**board, replica_id="gateway-1"), {}, REDIS_URL,
+                        tenant="acme")  # the view of a gateway of the worker's tenant
     await reader.start()
     try:
         async with running_worker(data, tmp_path / "w") as w:

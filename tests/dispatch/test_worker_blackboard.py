@@ -24,7 +24,8 @@ async def test_a_worker_publishes_its_queue_depth(openai_up, redis_prefix, tmp_p
     board_cfg = {"enabled": True, "key_prefix": redis_prefix + "board:", "publish_interval_ms": 50, "timeout": 30}
     data = worker_config(openai_up.url, redis_prefix, worker_id="gpu-1", capacity=1)
     data["blackboard"] = board_cfg
-    reader = Blackboard(BlackboardConfig(**board_cfg, replica_id="gateway-1"), {}, REDIS_URL)  # a gateway's view
+    reader = Blackboard(BlackboardConfig(**board_cfg, replica_id="gateway-1"), {}, REDIS_URL,
+                        tenant="acme")  # the view of a gateway of the worker's tenant
     await reader.start()
     seen: list[float] = []
     try:

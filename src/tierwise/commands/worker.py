@@ -57,11 +57,17 @@ def command(config_path: str, worker_id: str | None, log_level: str, print_acl: 
             raise click.BadParameter(str(e), param_hint="--id") from None
     if print_acl:
         from tierwise.dispatch.acl import setuser, worker_rules
+        from tierwise.dispatch.blackboard import workers_key
 
         caps = "+".join(sorted(d.worker.capabilities))  # one user per set of capabilities: its rules differ
-        board = cfg.blackboard.key_prefix + "workers" if cfg.blackboard.enabled is True else None
-        click.echo(setuser(f"tierwise-worker-{d.tenant}-{d.worker.locality}-{caps}",
-                           worker_rules(d.prefix, d.tenant, d.worker.locality, list(d.worker.capabilities), board)))
+        board = workers_key(cfg.blackboard.key_prefix, d.tenant) if cfg.blackboard.enabled is True else None
+        wid = worker_id or d.worker.id  # named: one user per worker, writing its own presence record only
+        if wid is None:
+            click.echo("tierwise: no dispatch.worker.id (or --id): these rules let the worker write and delete "
+                       "every presence record of the tenant (see docs/distributed.md)", err=True)
+        click.echo(setuser(f"tierwise-worker-{d.tenant}-{d.worker.locality}-{caps}" + (f"-{wid}" if wid else ""),
+                           worker_rules(d.prefix, d.tenant, d.worker.locality, list(d.worker.capabilities), board,
+                                        wid)))
         return
     from tierwise.dispatch.serving import add_ensemble_routes, check_targets
     from tierwise.server.build import build_gateway

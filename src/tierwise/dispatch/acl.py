@@ -42,19 +42,29 @@ PUBLISH_COMMANDS = ["+xadd", "+xlen", "+zcount", "+zrangebyscore", "+lpush", "+l
 RESULT_COMMANDS = ["+xread", "+xadd", "+xdel", "+del", "+expire", "+exists"]
 
 
+def glob_escaped(key: str) -> str:
+    """A key name as an ACL pattern matching that key only: `blackboard.key_prefix` may hold `*`, `?` or `[`
+    (only spaces are refused), which made the printed pattern reach other keys with the worker's commands."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in key)
+
+
 def worker_rules(prefix: str, tenant: str, locality: str, capabilities: list[str] | None = None,
-                 board_key: str | None = None) -> list[str]:
+                 board_key: str | None = None, worker_id: str | None = None) -> list[str]:
     """With `capabilities` (what the worker's config serves), only those capabilities' streams: a
     compromised worker then cannot read the prompts of the tenant's other capabilities' tasks.
-    With `board_key` (the blackboard's hash, when the worker publishes statistics) that key too."""
+    With `board_key` (the blackboard's hash, when the worker publishes statistics) that key too.
+    With `worker_id` (`dispatch.worker.id`) only that worker's own presence record: with the tenant's whole
+    presence prefix, one worker could plant thousands of records (the dashboard and `--list` read at most 500:
+    the real workers hidden) and delete the others' (session 35, review35d)."""
     k = Keyspace(prefix, tenant)
     zones = ["any", "local"] if locality == "local" else ["any"]
     caps = ["*"] if capabilities is None else sorted(capabilities)
     keys = [f"~{k.base}q:{zone}:{cap}:*" for zone in zones for cap in caps]
     keys += [f"~{k.base}{part}:{zone}:{cap}" for zone in zones for part in ("wake", "w") for cap in caps]
     keys += [f"~{k.base}dead:{cap}" for cap in caps]
-    keys += [f"~{k.base}done:*", f"~{prefix}presence:{tenant}:*"]
-    board = [*BOARD_COMMANDS, f"~{board_key}"] if board_key else []
+    presence = f"{prefix}presence:{tenant}:" + ("*" if worker_id is None else check_name(worker_id, "worker id"))
+    keys += [f"~{k.base}done:*", f"~{presence}"]
+    board = [*BOARD_COMMANDS, f"~{glob_escaped(board_key)}"] if board_key else []
     # `*` is the caller process (`<name>:<instance>`); names hold no `:`, so the pattern reaches no other
     # capability's or zone's result stream
     results = [f"~{k.base}r:*:{zone}:{cap}" for zone in zones for cap in caps]

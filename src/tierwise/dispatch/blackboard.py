@@ -15,8 +15,9 @@ or closed after a successful probe) is adopted by this replica's breaker (`share
 
 Workers use the same class: `Blackboard(cfg, {model: LiveStats(...)}, redis_url, role="worker")`, feed
 the LiveStats (`begin`/`ok`/`failed`, `queue_depth`), `await start()` and `await close()`. A worker publishes
-into a hash of its own (`<key_prefix>workers`, the only board key its Redis user may write), which gateways
-read beside theirs: a worker's statistics move the averages and the queue depth like a replica's, but its
+into its tenant's hash (`<key_prefix>workers:<tenant>`, the only board key its Redis user may write), which that
+tenant's gateways read beside theirs (one hash for every tenant let a worker of one tenant set the queue depth
+another tenant's gateways route on, and erase their workers' statistics: its user may HSET, HDEL and DEL it): a worker's statistics move the averages and the queue depth like a replica's, but its
 breaker states are not adopted (a compromised worker held any model's breaker open on every gateway), and
 no peer weighs more than a full `window` of calls.
 """
@@ -47,6 +48,11 @@ MAXED = ("queue_depth",)
 MAX_MODELS = 1000  # models read from one peer's entry at most
 MAX_ENTRY = 1 << 20  # bytes of one peer's entry at most
 MAX_HOLD_S = 86_400.0  # a peer's 429 pause is read as at most a day (each breaker bounds it by its cooldown too)
+
+
+def workers_key(key_prefix: str, tenant: str | None) -> str:
+    """The workers' board hash of a tenant (None: a gateway without a dispatch section, which no worker serves)."""
+    return f"{key_prefix}workers" if tenant is None else f"{key_prefix}workers:{tenant}"
 
 
 def default_replica_id() -> str:
@@ -103,11 +109,13 @@ def _num(v: Any) -> float | None:
 
 class Blackboard:
     def __init__(self, cfg: BlackboardConfig, stats: dict[str, LiveStats], redis_url: str | None = None,
-                 role: str = "replica") -> None:
+                 role: str = "replica", tenant: str | None = None) -> None:
+        """`tenant`: the dispatch section's; its workers' hash is the only one this board reads or writes."""
         if role not in ("replica", "worker"):
             raise ValueError("a blackboard's role is replica (a gateway) or worker")
         self.cfg = cfg
         self.role = role
+        self.tenant = tenant
         self.own = stats
         self.replica_id = cfg.replica_id or default_replica_id()
         self.redis_url = redis_url
@@ -177,7 +185,7 @@ class Blackboard:
         self._started = True
         from tierwise.dispatch.blackboard_redis import RedisBoard
 
-        workers = self.cfg.key_prefix + "workers"
+        workers = workers_key(self.cfg.key_prefix, self.tenant)
         if self.role == "worker":
             self._transport = RedisBoard(self.redis_url, workers, timeout=self.cfg.timeout, workers=workers)
         else:
@@ -348,4 +356,5 @@ def build(cfg: Any, deployments: dict[str, Any]) -> Blackboard:
     for name, d in deployments.items():
         d.stats = stats[name] = LiveStats(bb.ewma_alpha, bb.window, d.breaker)
     worker = cfg.dispatch is not None and cfg.dispatch.worker is not None
-    return Blackboard(bb, stats, redis_url_of(cfg), role="worker" if worker else "replica")
+    return Blackboard(bb, stats, redis_url_of(cfg), role="worker" if worker else "replica",
+                      tenant=cfg.dispatch.tenant if cfg.dispatch is not None else None)

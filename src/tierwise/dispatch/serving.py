@@ -115,6 +115,32 @@ class CapabilityRunner:
             return failure(500, "api_error", f"the worker failed running the task ({type(e).__name__})",
                            self.worker_id)
 
+    def record_lost(self, cap: str, task_id: str, lost: int, result: dict[str, Any]) -> None:
+        """A task delivered again: the workers of its earlier deliveries died (or stalled past
+        `visibility_timeout`) while running it, and their upstream calls were in no ledger (a worker writes a
+        task's row when it ends: a kill -9 at capacity 4 left 4 of 64 paid calls unrecorded; bench/RESULTS.md,
+        session 35, review35d). One row per lost delivery in this worker's ledger, status 499, with this run's
+        tokens and cost as the estimate (the same payload on the same target), marked `extra.estimated`; no cost
+        when this run has none (it failed, or the task went to the dead-letter stream unrun)."""
+        ledger = getattr(self.gw, "ledger", None)
+        if ledger is None or lost <= 0:
+            return
+        from tierwise.ledger.records import LedgerRecord
+
+        ok = bool(result.get("ok"))
+        usage = (result.get("body") or {}).get("usage") if ok else None
+        usage = usage if isinstance(usage, dict) else {}
+        for k in range(1, lost + 1):
+            ledger.submit(LedgerRecord(
+                request_id=f"{task_id}:lost-{k}", ts=time.time(), route=target_name(cap, self.worker), status=499,
+                error_kind="worker_lost", error_message=f"delivery {k} of task {task_id}: its worker stopped "
+                "before answering", model=result.get("model") if ok else None,
+                locality=result.get("locality") if ok else None,
+                input_tokens=int(usage.get("prompt_tokens") or 0), output_tokens=int(usage.get("completion_tokens") or 0),
+                tokens_estimated=True, cost_usd=result.get("cost") if ok else None,
+                extra={"lost_delivery": k, "estimated": "this run's tokens and cost: the dead run's were never reported"
+                       if ok else "unknown"}))
+
 
 def failure(status: int, kind: str, message: str, worker: str | None = None) -> dict[str, Any]:
     return {"ok": False, "worker": worker,

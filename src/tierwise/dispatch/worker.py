@@ -313,6 +313,7 @@ class Worker:
             await self._dead_letter(key, cap, entry_id, m.reason, fields, m.task_id, m.reply)
             return
         if deliveries > self.d.max_attempts:
+            self.runner.record_lost(cap, task.id, deliveries - 1, {})  # (their spend in the ledger, uncosted)
             await self._dead_letter(key, cap, entry_id, f"delivered {deliveries} times; its workers died or stalled "
                                     f"each time (max_attempts {self.d.max_attempts})", fields, task.id, task.reply)
             return
@@ -329,6 +330,8 @@ class Worker:
             except TimeoutError:
                 result = failure(504, "timeout_error", "the task ran past its deadline; the worker stopped it",
                                  self.id)
+        if deliveries > 1:  # earlier deliveries' workers died mid-task: their calls were recorded nowhere
+            self.runner.record_lost(cap, task.id, deliveries - 1, result)
         encoded = orjson.dumps({**result, "attempt": deliveries})
         if len(encoded) > self.d.max_payload_bytes:
             encoded = orjson.dumps(failure(502, "api_error", f"the result is {len(encoded)} bytes, more than "
