@@ -79,6 +79,14 @@ def fit(name: str, window: int | None, req: Request, ctx: Any, max_output: int |
     if max_output is not None and req.max_tokens is not None and req.max_tokens > max_output:
         # The upstream refuses (OpenAI, Anthropic: 400) or stops at its own limit; and a budget reserved no more than
         # this (budgets/controller.py): a call sent with more could write past its reservation.
+        budget = req.thinking.get("budget_tokens") if isinstance(req.thinking, dict) else None
+        if isinstance(budget, int) and budget >= max_output:  # (the budget must stay below max_tokens: a 400)
+            reason = (f"skipped {name}: thinking.budget_tokens {budget:,} >= the model's max_output_tokens "
+                      f"{max_output:,}")
+            ctx.trace.decide(name, reason, detail={"skipped": True, "thinking_budget": budget,
+                                                   "max_output_tokens": max_output})
+            raise UnsupportedInput(f"model {name!r} writes at most {max_output:,} tokens (max_output_tokens in its "
+                                   f"config): thinking.budget_tokens {budget:,} must be below that")
         routing_reason = ctx.trace.reason
         ctx.trace.decide(name, f"{name}: max_tokens {req.max_tokens:,} -> {max_output:,} (the model's "
                          "max_output_tokens)", detail={"clamped": True, "max_tokens": req.max_tokens,
