@@ -64,3 +64,15 @@ def test_unchanged_below_the_ceiling(gateway, openai_up):  # noqa: F811
     oai(g).chat.completions.create(model="main", messages=MSG, max_completion_tokens=300, seed=3)
     body = openai_up.requests[-1].body
     assert body["max_completion_tokens"] == 300 and "max_tokens" not in body and body["seed"] == 3, body
+
+
+def test_a_null_cap_goes_upstream_as_the_reserved_one(gateway, openai_up):  # noqa: F811
+    """`"max_tokens": null` is no cap (decoded as unset): the budget reserved `default_max_output_tokens` (4,096) and
+    the body, which named the field, went upstream without a cap (an OpenAI upstream writes until its own limit:
+    N such requests in flight overspend by N times the difference)."""
+    g = gateway(_config(openai_up))
+    openai_up.default = Reply(text="hi", usage=(10, 5))
+    oai(g).chat.completions.create(model="main", messages=MSG, extra_body={"max_tokens": None})
+    body = openai_up.requests[-1].body
+    # Before: {'max_tokens': None} and no max_completion_tokens
+    assert body.get("max_completion_tokens") == 4096 and body.get("max_tokens") is None, body
