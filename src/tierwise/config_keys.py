@@ -102,6 +102,19 @@ class UniqueKeyLoader(yaml.SafeLoader):
                     "silently replace it)", key_node.start_mark)
         return super().construct_mapping(node, deep)
 
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        # A plain scalar shaped like a date that is none (`2026-02-30`, an offset of `+25:00`) raised a bare
+        # ValueError out of PyYAML: a stack trace from `tierwise doctor`, a failed call for an ensemble's YAML
+        try:
+            return super().construct_yaml_timestamp(node)
+        except (ValueError, OverflowError) as e:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"`{node.value}` is not a date and time ({e}); quote it if it is text",
+                node.start_mark) from None
+
+
+UniqueKeyLoader.add_constructor("tag:yaml.org,2002:timestamp", UniqueKeyLoader.construct_yaml_timestamp)
+
 
 # What one YAML document may hold once its aliases are expanded, and how deep. An alias is a reference, so a
 # few hundred bytes of anchors nine levels deep (`&l1 [*l0, *l0, ...]`) make a value of hundreds of millions of

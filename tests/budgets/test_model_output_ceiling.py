@@ -82,3 +82,20 @@ def test_a_ceiling_of_yes_is_a_config_error(tmp_path, openai_up, anthropic_up): 
 
     with pytest.raises(ConfigError, match="max_output_tokens"):
         make_config(_config(openai_up, anthropic_up, ceiling=True), tmp_path)  # type: ignore[arg-type]
+
+
+def test_a_thinking_budget_past_the_ceiling_skips_the_model(gateway, openai_up, anthropic_up):  # noqa: F811
+    """review35c: lowered to the ceiling (8,192), a call kept its thinking budget (10,000) and went upstream as a
+    request Anthropic refuses (`max_tokens` must be greater than `thinking.budget_tokens`): the model is skipped
+    without a call instead (as for a context window), and the error names the budget and the ceiling."""
+    g = gateway(_config(openai_up, anthropic_up))
+    anthropic_up.default = Reply(text="hi", usage=(10, 5))
+    with pytest.raises(anthropic.BadRequestError) as e:
+        ant(g).messages.create(model="main", max_tokens=20_000, thinking={"type": "enabled", "budget_tokens": 10_000},
+                               messages=MSG)
+    assert "thinking.budget_tokens 10,000" in str(e.value) and "8,192" in str(e.value), str(e.value)
+    assert anthropic_up.requests == []  # (before: sent with max_tokens 8,192 and the 10,000 budget, answered 400)
+    r = ant(g).messages.create(model="main", max_tokens=20_000, thinking={"type": "enabled", "budget_tokens": 4_000},
+                               messages=MSG)  # a budget below the ceiling: lowered and sent
+    assert r.content[-1].text == "hi"
+    assert anthropic_up.requests[-1].body["max_tokens"] == 8192

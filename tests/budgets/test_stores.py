@@ -213,3 +213,26 @@ def test_an_admission_that_reaches_redis_after_its_release_reserves_nothing(redi
 
     assert run(go()) == 0
     assert used(store, "a") == (0.0, 0)
+
+
+def test_a_release_of_a_reservation_counted_dead_takes_its_dead_share_too(redis_prefix):
+    """`dead_reservations: count` (the default since session 35): a reservation past its deadline stays spent and its
+    share is kept apart in `d`/`e`, so refusals tell reservations in flight (`u - s - d`) from spend. A release of it
+    (its admission's answer was lost, sent again once Redis answered, review35c) gave back `u` and left `d`: every
+    later refusal took that much of the reservations in flight for spend."""
+    store = RedisStore(REDIS_URL, redis_prefix, timeout=2, count_dead=True)
+    c = check(store, "a", 0.5, tok=100)
+    assert reserve(store, "lost", [c], ttl=5) is None
+    assert reserve(store, "other", [check(store, "a", 0.25)], now=later(store, 6)) is None  # counts `lost` dead
+    assert used(store, "a") == (0.75, 100)
+
+    async def release_and_look():
+        try:
+            await store._run([], [(_release(_admission("lost", NOW + 5, [c], [])), later(store, 7), None)])
+            return await store.in_flight(c.key, c.slot, c.nslots)
+        finally:
+            await store.client.aclose()
+
+    usd, tok = run(release_and_look())
+    assert used(store, "a") == (0.25, 0)
+    assert (round(usd, 9), tok) == (0.25, 0)  # `other`, in flight (before: -0.25 and -100)

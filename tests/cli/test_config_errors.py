@@ -221,3 +221,17 @@ def test_no_ledger_without_a_config_names_the_config_folder(tmp_path, monkeypatc
     res = CliRunner().invoke(cli, ["report"])
     assert res.exit_code != 0 and "there is no ledger at" in res.output, res.output
     assert "keeps its ledger in FILE's folder" in res.output and "the same `-c FILE`" in res.output, res.output
+
+
+@pytest.mark.parametrize("when", ["2026-02-30T00:00:00Z", "2026-12-14T00:00:00+25:00"])
+def test_a_date_that_is_none_is_a_config_error_on_its_line(tmp_path, monkeypatch, when):
+    """An unquoted date YAML reads as a timestamp (`approvals.store.signing_accept_until`, review35c): one that is
+    none went out of PyYAML as a bare ValueError, and `tierwise doctor` printed a traceback."""
+    path = tmp_path / "tierwise.yaml"
+    text = yaml.safe_dump(BASE) + f"approvals:\n  store:\n    signing_accept_until: {when}\n"
+    path.write_text(text)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    res = CliRunner().invoke(cli, ["doctor", "-c", str(path)])
+    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
+    line = len(text.splitlines())
+    assert f"line {line}: " in res.output and f"`{when}` is not a date and time" in res.output, res.output

@@ -171,7 +171,14 @@ local function settle(a)
     return 0
   end
   if nb < 0 then  -- a release: the admission's answer was lost, whatever it reserved is given back
-    if redis.call('ZSCORE', zkey, rid) or redis.call('EXISTS', rprefix .. rid) == 1 then give_back(rid) end
+    if redis.call('ZSCORE', zkey, rid) then
+      give_back(rid)
+    elseif redis.call('EXISTS', rprefix .. rid) == 1 then
+      -- counted past its deadline (dead_reservations: count): its `d`/`e` share goes too (review35c: it stayed,
+      -- and refusals took that much of later reservations in flight for spend)
+      move(rid, 'd', 'e', -1)
+      give_back(rid)
+    end
     return 1
   end
   local live = redis.call('ZREM', zkey, rid) == 1

@@ -20,6 +20,7 @@ once per request object (the estimate is kept in the request's context notes).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, NoReturn
 
 from tierwise.canonical import Request
@@ -78,12 +79,20 @@ def fit(name: str, window: int | None, req: Request, ctx: Any, max_output: int |
     if max_output is not None and req.max_tokens is not None and req.max_tokens > max_output:
         # The upstream refuses (OpenAI, Anthropic: 400) or stops at its own limit; and a budget reserved no more than
         # this (budgets/controller.py): a call sent with more could write past its reservation.
+        budget = req.thinking.get("budget_tokens") if isinstance(req.thinking, dict) else None
+        if isinstance(budget, int) and budget >= max_output:  # (the budget must stay below max_tokens: a 400)
+            reason = (f"skipped {name}: thinking.budget_tokens {budget:,} >= the model's max_output_tokens "
+                      f"{max_output:,}")
+            ctx.trace.decide(name, reason, detail={"skipped": True, "thinking_budget": budget,
+                                                   "max_output_tokens": max_output})
+            raise UnsupportedInput(f"model {name!r} writes at most {max_output:,} tokens (max_output_tokens in its "
+                                   f"config): thinking.budget_tokens {budget:,} must be below that")
         routing_reason = ctx.trace.reason
         ctx.trace.decide(name, f"{name}: max_tokens {req.max_tokens:,} -> {max_output:,} (the model's "
                          "max_output_tokens)", detail={"clamped": True, "max_tokens": req.max_tokens,
                                                        "max_output_tokens": max_output})
         ctx.trace.reason = routing_reason
-        req = req.with_changes(max_tokens=max_output)
+        req = lowered(req, max_output)
     if not window:
         return req
     prompt = prompt_estimate(req, ctx.notes)
@@ -98,8 +107,16 @@ def fit(name: str, window: int | None, req: Request, ctx: Any, max_output: int |
         trace.decide(name, f"{name}: max_tokens {out:,} -> {room:,} to fit window {window:,}",
                      detail={"clamped": True, "estimated_tokens": prompt, "max_tokens": out, "context_window": window})
         trace.reason = routing_reason
-        return req.with_changes(max_tokens=room)
+        return lowered(req, room)
     skip(name, prompt, out, window, ctx)
+
+
+def lowered(req: Request, max_tokens: int) -> Request:
+    """`req` with `max_tokens` lowered, its same-format body kept: the encoders lower the body's own fields to it
+    (wire/*/request_encode.py). Re-encoded instead (`with_changes`), an OpenAI body's `max_completion_tokens`
+    went out as `max_tokens`, which OpenAI's reasoning models refuse (400), and its forwarded fields (`seed`,
+    `logit_bias`, `prompt_cache_key`, ...) were dropped."""
+    return replace(req, max_tokens=max_tokens)
 
 
 def skip(name: str, prompt: int, out: int, window: int, ctx: Any) -> NoReturn:

@@ -207,6 +207,9 @@ def encode_request(req: Request, upstream_model: str, native_output: bool = Fals
     if req.source_format == FORMAT and req.source_body is not None:
         forwarded = dict(req.source_body)
         forwarded["model"] = upstream_model
+        mt = forwarded.get("max_tokens")
+        if req.max_tokens is not None and mt != req.max_tokens and not (isinstance(mt, int) and mt < req.max_tokens):
+            forwarded["max_tokens"] = req.max_tokens  # lowered by the gateway (providers/window.py `lowered`)
         return forwarded
     body: dict[str, Any] = {}
     if req.source_format == FORMAT:

@@ -78,10 +78,21 @@ def encode_request(req: Request, upstream_model: str) -> dict[str, Any]:
     if req.source_format == FORMAT and req.source_body is not None:
         body = dict(req.source_body)
         body["model"] = upstream_model
-        if req.max_tokens is not None and "max_tokens" not in body and "max_completion_tokens" not in body:
-            # Set by the gateway: the output a budget reserved (budgets/). As `max_completion_tokens`, the field
-            # OpenAI's reasoning models take (they refuse `max_tokens`, which it deprecated); vLLM reads it too.
-            body["max_completion_tokens"] = req.max_tokens
+        n = req.max_tokens
+        if n is not None:
+            mt, mct = body.get("max_tokens"), body.get("max_completion_tokens")
+            if mt is None and mct is None:
+                # Set by the gateway: the output a budget reserved (budgets/). As `max_completion_tokens`, the field
+                # OpenAI's reasoning models take (they refuse `max_tokens`, which it deprecated); vLLM reads it too.
+                body["max_completion_tokens"] = n
+            elif mt != n and mct != n or mt is not None and mct is not None and mt != mct:
+                # Lowered by the gateway (a model's max_output_tokens, its window: providers/window.py), or a
+                # body carrying both fields: `req.max_tokens` (what a budget reserved) follows
+                # `max_completion_tokens`, and an upstream that reads `max_tokens` (TGI) wrote the other one. Both
+                # fields, where the client sent them, say at most what was reserved; its own field name is kept.
+                for f, v in (("max_tokens", mt), ("max_completion_tokens", mct)):
+                    if v is not None and not (isinstance(v, int) and v <= n):
+                        body[f] = n
         if req.stream:
             so = body.get("stream_options")
             if not (isinstance(so, dict) and so.get("include_usage")):
