@@ -315,6 +315,16 @@ class StreamDecoder:
                     given = ti
                     if self.reused:
                         ti = self.reused.get(ti, ti)
+                        if isinstance(tid, str) and tid in self.tool_ids:
+                            # (review35b) A server that reuses an index names a piece by its call's id: a later
+                            # piece of an earlier call at that index went to the index's latest call (its arguments
+                            # joined the wrong call, for both SDKs). Its id says whose it is; relayed without the id
+                            # again (the openai SDK joins a repeated id to the call's: `call_acall_a`).
+                            ti = self.tool_ids[tid]
+                            if ti in self.tools or ti in self.held:
+                                del tc["id"]
+                                tid = None
+                                self.renumbered = True
                 fn = tc.get("function") or {}
                 if isinstance(tid, str) and tid and (ti in self.tools or ti in self.held) and \
                         self.call_ids.get(ti, tid) != tid and fn.get("name"):
