@@ -8,7 +8,8 @@ import time
 
 from tierwise.providers.address_mask import json_mask, text_mask
 
-SHAPES = ["x.py:42 ", "1.2.3.4 ", "vllm 0.6.3.4 ", "length:4096 ", "/a/b.cu:70 ", "10.0.0.1 "]
+SHAPES = ["x.py:42 ", "1.2.3.4 ", "vllm 0.6.3.4 ", "length:4096 ", "/a/b.cu:70 ", "10.0.0.1 ",
+          "1.2.3.4.5 ", "1.2.3.4.5.6.7.8.", "tcp length:4096 "]  # (the last three: review35b)
 
 
 def best_ms(text: str, runs: int = 30) -> float:

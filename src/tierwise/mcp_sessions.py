@@ -19,6 +19,8 @@ most, when that client holds more than the opener will (its least recently used;
 else it is refused 503 (`Retry-After`). Before (wire11's "left"), four clients holding 25 sessions each left every
 other client the package's 503 until one idled out, 30 minutes later; a client holding no more than the opener is
 never closed for it, so many addresses holding one session each cannot churn out another client's only one.
+The sessions a client got so within the idle window count as held by it for this rule (review35b: one address that
+opened, deleted its session and opened again ended another client's live sessions one after another).
 With no idle one, a session that only listens (its GET event stream open, no call running) is ended the same way
 (wire12: four clients listening on 25 sessions each still locked every other client out while they listened); its
 stream ends and its next request gets 404, so its MCP client opens a new session. A running call is never cut.
@@ -63,6 +65,10 @@ class ClientSessions:
         self.clock = clock
         self.max_open = max_open  # sessions open (and opening) at once on the server: at it, `_fair_victim`
         self.open: dict[str, Session] = {}  # session id -> Session, oldest first
+        # client -> when it got a session by ending another client's (`_fair_victim`), within `idle_s`: review35b,
+        # one address opening, deleting its session and opening again ended a well-behaved client's sessions one
+        # after another while it held one; now those count towards what it holds, for the rule only
+        self.took: dict[str, list[float]] = {}
         self.warned = False  # (forwarding headers from a peer not trusted: said once, `untrusted_forwarding`)
 
     def admit(self, holder: dict[str, Any]) -> Session | None:
@@ -86,22 +92,30 @@ class ClientSessions:
             return victim
         if self.max_open is None or sum(n for k, n in self.cap.open.items() if not k.endswith(NET)) <= self.max_open:
             return None
-        fair = self._fair_victim(holder[SLOT][0][0])
-        if fair is None:
+        me = holder[SLOT][0][0]
+        fair = self._fair_victim(me, now)
+        if fair is not None:
+            if self.open[fair].holder[SLOT][0][0] != me:
+                self.took.setdefault(me, []).append(now)
+        else:
             self.cap.give_back(holder)
             raise GatewayBusy(f"the MCP server holds as many sessions as it may ({self.max_open}, mcp_http.MAX_SESSIONS),"
                               " each running a request or of a client holding no more than this one; retry when one "
                               "has ended")
         return self.forget(fair)
 
-    def _fair_victim(self, mine: str) -> str | None:
+    def _fair_victim(self, mine: str, now: float) -> str | None:
         """The session to close at the server's bound for a new one of client `mine`: of the clients holding more
         sessions than `mine` now does (or `mine` itself), the one holding the most, its least recently used session
         with no request in flight; with none, its least recently used one that only listens (a GET event stream
         open, no call running: wire12, else clients listening on every session locked the others out for as long
         as they listened). A session running a call is never chosen."""
         counts = self.cap.open
-        floor = counts.get(mine, 0)
+        for k in [k for k, t in self.took.items() if now - t[-1] >= self.idle_s]:
+            del self.took[k]  # (bounded: a client is here for one idle window after its last such session)
+        took = self.took.get(mine, [])
+        took[:] = [t for t in took if now - t < self.idle_s]
+        floor = max(counts.get(mine, 0), len(took) + 1)  # (as if it still held each one it got so, and this one)
         best: tuple[bool, int, float, str] | None = None
         for sid, s in self.open.items():
             if s.posts:

@@ -7,7 +7,7 @@ what went wrong: `vllm 0.6.3.4`, `transformers 4.46.0.1` (a four-part version re
 one-label name and a port, as `ollama:11434`). Kept now, each only where its context says what it is:
 - a four-part version: decimal, ASCII dots, no port or path after it, and either one of five or more parts
   (`1.2.3.4.5`: no address has five) or right after a version's cue: `version`/`ver`/`release`/`rev`, a requirement's
-  operator (`==`, `>=`, `~=`), or the name of a serving stack's software with ` `, `/`, `-` (`vllm/0.6.3.4`, a
+  operator (`==`, `>=`, `~=`; then a non-private number), or the name of a serving stack's software with ` `, `/`, `-` (`vllm/0.6.3.4`, a
   User-Agent; `vllm-0.6.3.4`, a wheel). After a software name, only a number that is no private address (public, or
   `0.x.x.x`, which nothing connects to): `vllm 10.0.0.5` is still masked, so is `host 4.46.0.1` (no cue);
 - a source file's position: `name.ext:N` where `ext` is a source or data file's suffix. Suffixes that are no
@@ -19,6 +19,11 @@ one-label name and a port, as `ollama:11434`). Kept now, each only where its con
 - a one-label `field:N` whose word is a field's or a unit's name (`length`, `minute`, `tokens`, `limit`, ...), and
   `code:N`/`status:N` when N is an HTTP status code (100-599, not 443): no compose or Kubernetes service is named
   `length`, while one named `status` or `code` on port 8080 would be (masked).
+review35b: those rules kept addresses a misconfigured upstream or its proxy writes. Not kept now: a field word or a
+file's name after a word saying it was connected to (`Cannot connect to host index:9200 ssl:default`, `dial tcp
+batch:8000`), a private address after an operator or `release` (`host==10.0.0.5`, `failed to release 10.244.1.5`;
+`tensorrt==10.0.1.6` goes with them), a fifth part whose run holds a private address (`10.0.0.5.8000`, tcpdump's
+address and port), a part with a leading zero (inet_aton's octal), a public address after `node` or `driver`.
 Never kept: anything in a URL's authority (after `//` or `@`), another form of an address (octal, hex, ideographic
 dots, a 32-bit number), a name under a private suffix, an address with a port.
 """
@@ -35,8 +40,8 @@ _SOFTWARE = frozenset(
     "vllm sglang transformers tokenizers torch pytorch torchvision cuda cudnn cublas nccl triton tensorrt tensorrt-llm"
     " trt-llm python ollama llama.cpp llama-cpp-python tgi text-generation-inference lmstudio numpy xformers"
     " flash-attn flash_attn flashinfer accelerate peft bitsandbytes safetensors onnxruntime openvino rocm mlx jax"
-    " jaxlib tensorflow driver nvcc openai anthropic aiohttp httpx uvicorn fastapi pydantic starlette gcc glibc"
-    " openssl nginx envoy node kernel linux".split())
+    " jaxlib tensorflow nvcc openai anthropic aiohttp httpx uvicorn fastapi pydantic starlette gcc glibc"
+    " openssl nginx envoy kernel linux".split())  # (not `node`, `driver`: a cluster's or Spark's machines, review35b)
 _WORD = re.compile(r"[\w.+-]+")
 _NOT_CONNECTED = ipaddress.IPv4Network("0.0.0.0/8")
 
@@ -55,6 +60,16 @@ _FIELD_WORDS = frozenset(
     " seq retry retries timeout page chunk bytes chars attempt attempts level depth priority score rpm tpm quota"
     " requested remaining input output prompt completion".split())
 _STATUS_WORDS = frozenset(("code", "status"))
+# The word before a `name:port` that says a connection was tried to it (aiohttp's `Cannot connect to host index:9200
+# ssl:default`, Go's `dial tcp batch:8000: connect:`, curl's `connect to`): then a field word or a file's name is a
+# service (review35b: a service named `index`, `quota`, `batch` or a namespace named `sql` reached the client).
+_CONNECTING = frozenset(
+    "host tcp tcp4 tcp6 udp dial connect connecting reach reaching backend endpoint address addr peer proxy server"
+    " via resolve resolving lookup".split())
+# `to` after one of these (`connect to`, `proxying to`, `sent to`; not `up to tokens:4096`, a field)
+_CONNECTING_TO = ("connect", "reach", "dial", "prox", "forward", "rout", "send", "sent", "request")
+_PARTS = re.compile(r"(?<!\d)(?:\d{1,3}\.){0,3}$")  # (before a quad: up to three parts of its run)
+_MORE = re.compile(r"(?:\.\d{1,3}(?!\d)){0,3}")  # (after it)
 
 
 def harmless(m: re.Match[str]) -> bool:
@@ -64,7 +79,9 @@ def harmless(m: re.Match[str]) -> bool:
     if before.endswith(("//", "@")):
         return False  # a URL's authority: its host whatever it looks like
     if _QUAD.fullmatch(word):
-        return _version(word, before, text[end:end + 2])
+        return _version(word, before, text[end:end + 2], text, start, end)
+    if _connecting(before, text[end:end + 6]):
+        return False  # (a name and a port that were connected to: a service, whatever its word)
     if (f := _FILE.fullmatch(word)) is not None:
         ext = f.group(1).lower()
         if ext in _FILE_SUFFIXES:
@@ -78,15 +95,39 @@ def harmless(m: re.Match[str]) -> bool:
     return False
 
 
-def _version(word: str, before: str, after: str) -> bool:
+def _connecting(before: str, after: str) -> bool:
+    if after.startswith((" ssl:", ": connect")):
+        return True
+    word = _last_word(before := before.rstrip(" ")).lower()
+    if word == "to":
+        return _last_word(before[:-2].rstrip(" ")).lower().startswith(_CONNECTING_TO)
+    return word in _CONNECTING
+
+
+def _version(word: str, before: str, after: str, text: str, start: int, end: int) -> bool:
     if after.startswith("/"):
         return False  # a path after it: an address
     if (after[:1] == "." and after[1:2].isdigit()) or (before.endswith(".") and before[-2:-1].isdigit()):
-        return True  # a fifth part
+        # A fifth part: kept when no four parts in a row around it are a private address (review35b: tcpdump's and
+        # BSD netstat's `10.0.0.5.8000`, an address and its port, and `1.10.0.0.5` were kept whole). Up to three
+        # parts either side (the rows that overlap this match; a longer number ends a row: no address part).
+        h, t = _PARTS.search(text, max(0, start - 12), start), _MORE.match(text, end, end + 12)
+        parts = f"{h.group() if h else ''}{word}{t.group() if t else ''}".split(".")
+        if any(len(p) > 1 and p[0] == "0" for p in parts):
+            return False  # (inet_aton reads `012` as octal)
+        n = [int(p) for p in parts]
+        for i in range(len(n) - 3):
+            a, b, c, d = n[i:i + 4]
+            if a <= 255 and b <= 255 and c <= 255 and d <= 255 and _private(a, b, c, d):
+                return False
+        return True
+    # After a requirement's operator or `release` (a verb too: CNI's `failed to release 10.244.1.5`), a private
+    # address is an address (review35b: `host==10.0.0.5`, `ip != 192.168.1.7` were kept)
     if before.rstrip(" ").endswith(_OPERATORS):
-        return True
-    if _last_word(before.rstrip(" :=")).lower() in _VERSION_WORDS:
-        return True
+        return _not_private(word)
+    cue = _last_word(before.rstrip(" :=")).lower()
+    if cue in _VERSION_WORDS:
+        return cue != "release" or _not_private(word)
     if before[-1:] not in (" ", "/", "-"):
         return False
     name = _last_word(before[:-1]).lower()
@@ -98,13 +139,21 @@ def _version(word: str, before: str, after: str) -> bool:
 def _not_private(word: str) -> bool:
     """A dotted quad that is no private or reserved address (ipaddress's `is_global`, tested on the parts: 20-40 us
     a quad through ipaddress) or one in 0.0.0.0/8, which nothing connects to."""
-    a, b, c, d = (int(p) for p in word.split("."))
+    parts = word.split(".")
+    if any(len(p) > 1 and p[0] == "0" for p in parts):
+        return False  # (inet_aton reads `012` as octal: `012.0.0.5` is 10.0.0.5; review35b)
+    a, b, c, d = (int(p) for p in parts)
     if max(a, b, c, d) > 255:
         return False
+    return not _private(a, b, c, d)
+
+
+def _private(a: int, b: int, c: int, d: int) -> bool:
+    """Whether the address of these parts (each 0-255) is private or reserved (not 0.0.0.0/8: nothing connects to it)."""
     if a == 0:
-        return True
-    return not (a in (10, 127) or a >= 240 or (a == 100 and 64 <= b <= 127) or (a, b) in _PRIVATE_16
-                or (a == 172 and 16 <= b <= 31) or (a == 198 and b in (18, 19)) or (a, b, c) in _PRIVATE_24)
+        return False
+    return (a in (10, 127) or a >= 240 or (a == 100 and 64 <= b <= 127) or (a, b) in _PRIVATE_16
+            or (a == 172 and 16 <= b <= 31) or (a == 198 and b in (18, 19)) or (a, b, c) in _PRIVATE_24)
 
 
 _PRIVATE_16 = frozenset(((169, 254), (192, 168)))

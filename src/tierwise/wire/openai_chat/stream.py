@@ -63,6 +63,9 @@ class StreamDecoder:
         self.tool_ids: dict[str, int] = {}  # tool-call id -> its position, for servers that omit `index`
         self.call_ids: dict[int, str] = {}  # position -> the id its call started with
         self.reused: dict[int, int] = {}  # an `index` a server gave a second call -> that call's position
+        # The highest position of a call so far (a piece naming no call continues it): review35b, it was read as
+        # max() over every call's position at each such piece, 75 us a piece behind 4,000 calls
+        self.top: int | None = None
         self.places: dict[int, int] = {}  # a call's position -> its place in the answer's calls (0, 1, 2 …)
         self.renumbered = False  # the chunk being read had a call's `index` set to its place (relayed re-serialised)
         # Calls not started as a block yet, in order of arrival: position -> [id, name, argument pieces]. A call
@@ -305,7 +308,7 @@ class StreamDecoder:
                 if type(ti) is not int:
                     # Some servers (Gemini's OpenAI endpoint) send each call whole and without
                     # `index`: a new id is a new call, anything else continues the last one.
-                    last = max((*self.tools, *self.held), default=0)
+                    last = 0 if self.top is None else self.top
                     if isinstance(tid, str) and tid and tid not in self.tool_ids:
                         ti = len(self.tools) + len(self.held)
                     else:
@@ -315,6 +318,16 @@ class StreamDecoder:
                     given = ti
                     if self.reused:
                         ti = self.reused.get(ti, ti)
+                        if isinstance(tid, str) and tid in self.tool_ids:
+                            # (review35b) A server that reuses an index names a piece by its call's id: a later
+                            # piece of an earlier call at that index went to the index's latest call (its arguments
+                            # joined the wrong call, for both SDKs). Its id says whose it is; relayed without the id
+                            # again (the openai SDK joins a repeated id to the call's: `call_acall_a`).
+                            ti = self.tool_ids[tid]
+                            if ti in self.tools or ti in self.held:
+                                del tc["id"]
+                                tid = None
+                                self.renumbered = True
                 fn = tc.get("function") or {}
                 if isinstance(tid, str) and tid and (ti in self.tools or ti in self.held) and \
                         self.call_ids.get(ti, tid) != tid and fn.get("name"):
@@ -365,6 +378,8 @@ class StreamDecoder:
                     if len(self.tools) + len(self.held) >= MAX_CALLS:
                         raise UpstreamError(f"upstream streamed more than {MAX_CALLS} tool calls in one answer")
                     h = self.held[ti] = ["", "", []]
+                    if self.top is None or ti > self.top:
+                        self.top = ti
                     self.held_cost += HELD_CALL_COST
                 if not h[0] and isinstance(tid, str):
                     h[0] = tid
