@@ -91,7 +91,7 @@ _SECRET_CUE = re.compile(r"(?i)(?:token|key|secret|passw|credential|auth|bearer|
 def _random_run(tok: str) -> bool:
     for m in _ALNUM_RUN.finditer(tok):
         r = m.group()
-        if sum(a.isdigit() != b.isdigit() for a, b in zip(r, r[1:])) >= 3:
+        if sum(a.isdigit() != b.isdigit() for a, b in zip(r, r[1:], strict=False)) >= 3:
             return True
     return False
 
