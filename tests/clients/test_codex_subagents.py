@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -153,3 +154,53 @@ def test_codex_review_stays_on_the_main_agents_model(codex_bin, tmp_path, upstre
         assert frontier.exchanges and "the frontier model answered" in proc.stdout, out[-4000:]
     finally:
         g.stop()
+
+
+GUARDIAN = "You are judging one planned coding-agent action"  # the start of Codex's guardian prompt (0.171.0)
+
+
+def guardian_verdict(model: str) -> Decision:
+    return "final", {"role": "assistant", "content": json.dumps(
+        {"outcome": "allow", "risk_level": "low", "rationale": f"reviewed by the {model} model"})}
+
+
+def is_guardian(body: dict[str, Any]) -> bool:
+    return any(m.get("role") == "system" and GUARDIAN in json.dumps(m.get("content")) for m in body.get("messages") or [])
+
+
+def asks_to_escalate(body: dict[str, Any]) -> Decision:
+    if is_guardian(body):
+        return guardian_verdict("frontier")
+    messages = body.get("messages") or []
+    out = tool_output(messages, "call_x")
+    if out is None:
+        return call("exec_command", {"cmd": "touch outside.txt", "sandbox_permissions": "require_escalated",
+                                     "justification": "the user asked for it"}, "call_x")
+    return "final", {"role": "assistant", "content": "DONE " + out[:300]}
+
+
+def test_codex_guardian_stays_on_the_main_agents_model(codex_bin, tmp_path):  # noqa: F811
+    """With `approvals_reviewer = "auto_review"` Codex asks a guardian subagent (`x-openai-subagent: guardian`)
+    whether an action needing approval may run; its verdict stands in for the user's. Under the `subagent: true`
+    rule it went to the local model (review35e), which approved an escalated command; it now stays on the default."""
+    frontier = ScriptedAgentUpstream(asks_to_escalate).start()
+    local = ScriptedAgentUpstream(lambda body: guardian_verdict("local")).start()
+    g = GatewayServer(make_config(rules_config(tmp_path, frontier, local), tmp_path)).start()
+    workdir = (tmp_path / "project").resolve()
+    workdir.mkdir()
+    env = codex_env(tmp_path, g)
+    home = Path(env["CODEX_HOME"])
+    (home / "config.toml").write_text('approvals_reviewer = "auto_review"\napproval_policy = "on-request"\n'
+                                      'sandbox_mode = "workspace-write"\n' + (home / "config.toml").read_text())
+    try:
+        proc = subprocess.run([codex_bin, "exec", "--skip-git-repo-check", "-C", str(workdir), "Touch the file."],
+                              env=env, capture_output=True, text=True, timeout=CLI_TIMEOUT_S, stdin=subprocess.DEVNULL)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 0, out[-4000:]
+        assert [e for e in local.exchanges if is_guardian(e.body)] == [], out[-4000:]
+        assert any(is_guardian(e.body) for e in frontier.exchanges), out[-4000:]
+        assert (workdir / "outside.txt").exists(), out[-4000:]  # the frontier guardian's verdict let it run
+    finally:
+        g.stop()
+        frontier.stop()
+        local.stop()

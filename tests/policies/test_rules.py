@@ -38,12 +38,13 @@ async def test_subagent_header():
 
 async def test_codex_subagent_header_but_not_its_compaction():
     """Codex marks a spawned thread's and a memory pass's turns with x-openai-subagent; a compaction run as a
-    subagent (`compact`) summarises the main conversation, and `codex review` (`review`) is the user's own task:
+    subagent (`compact`) summarises the main conversation, `codex review` (`review`) is the user's own task, and
+    its approval reviewer (`guardian`) decides for the user:
     both stay with the main agent's target."""
     for kind in ("collab_spawn", "memory_consolidation"):
         name, trace = await route(request(headers={"x-openai-subagent": kind}))
         assert name == "agent" and "Codex subagent" in trace.reason and kind not in trace.reason
-    for kind in ("compact", "review"):
+    for kind in ("compact", "review", "guardian"):
         assert (await route(request(headers={"x-openai-subagent": kind})))[0] == "frontier"
 
 

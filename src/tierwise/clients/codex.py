@@ -6,7 +6,10 @@ consolidation — as subagents, and each of their requests carries `x-openai-sub
 neither. Two kinds are not counted as delegated work: `compact` (a compaction run as a subagent summarises the main
 conversation: as with Claude Code, compaction stays where the main agent is) and `review` (`codex review` and `/review`
 send the review the user asked for with it: the session's own task, not background work; measured in session 35, the
-config `tierwise init` writes sent `codex review` to the local model).
+config `tierwise init` writes sent `codex review` to the local model). Nor is `guardian`: with `approvals_reviewer =
+"auto_review"` Codex asks a guardian subagent whether an action that needs approval (a command outside the sandbox) may
+run, and its verdict stands in for the user's; a security decision stays on the model the user chose for the session
+(review35e: under the `tierwise init` rules the local model approved a write outside the workspace).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 from tierwise.canonical import Request
 
 SUBAGENT_HEADER = "x-openai-subagent"
-NOT_DELEGATED = frozenset({"compact", "review"})
+NOT_DELEGATED = frozenset({"compact", "review", "guardian"})
 
 
 def subagent_kind(req: Request) -> str | None:

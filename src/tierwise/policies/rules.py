@@ -41,7 +41,7 @@ class Match(BaseModel):
     tools: bool | None = None
     thinking: bool | None = None
     subagent: bool | None = Field(None, description="a coding agent's subagent request: Claude Code's "
-                                  "X-Claude-Code-Agent-Id, or Codex's x-openai-subagent (not `compact`)")
+                                  "X-Claude-Code-Agent-Id, or Codex's x-openai-subagent (not `compact`, `review`, `guardian`)")
     claude_code: str | list[str] | None = Field(
         None, description="Claude Code traffic class(es): " + ", ".join(sorted(claude_code.NAMES)))
     headers: dict[str, str] | None = Field(None, description="header name -> glob on its value")

@@ -88,7 +88,20 @@ _CUED_MIN_LEN = 8
 # path (`r0/skill-creator/SKILL`, as Codex lists its skills in every prompt) needs two parts or more.
 _PART = r"(?:[A-Za-z0-9]?[a-z0-9._-]*|[A-Z]{2,12})"
 _PATH = re.compile(rf"(?:~|\.{{1,2}})?(?:/{_PART})+/?|{_PART}(?:/{_PART})+/?")
+_ABS_PATH = re.compile(rf"(?:~|\.{{1,2}})?(?:/{_PART})+/?")
+# A run of 12+ letters and digits that switches between them 4 times or more (`q8zk2vn7xlp4`, hex, base36): a key's
+# characters, not a file or folder name (`r0`, `x86_64`, `2026-12-07`, `sha256sum`). A relative "path" holding one is a
+# token in a URL (`com/v1/Keys/a1b2c3...`) or a key under a prefix (`vault/Prod/q8zk...`): review35e.
+_ALNUM_RUN = re.compile(r"[A-Za-z0-9]{12,}")
 _SECRET_CUE = re.compile(r"(?i)(?:token|key|secret|passw|credential|auth|bearer|signature|sig)\W{0,3}\S{0,12}\s*$")
+
+
+def _random_run(tok: str) -> bool:
+    for m in _ALNUM_RUN.finditer(tok):
+        r = m.group()
+        if sum(a.isdigit() != b.isdigit() for a, b in zip(r, r[1:], strict=False)) >= 3:
+            return True
+    return False
 
 
 def shannon_bits(s: str) -> float:
@@ -161,17 +174,21 @@ class SecretRecognizer:
         if name and tok[name.end():].strip("=") and not (len(name.group(1)) >= 20 and self._entropic(name.group(1))):
             start += name.end()
             tok = tok[name.end():]
-            if _SECRET_NAME.search(name.group(1)):
-                short = len(tok) >= _CUED_MIN_LEN and self._entropic(tok, math.log2(len(tok)) * 0.85)
+            cued = _SECRET_NAME.search(name.group(1)) is not None
+            if cued:
+                short = len(tok) >= _CUED_MIN_LEN and self._entropic(tok, math.log2(len(tok)) * 0.85,
+                                                                      relative_paths=False)
             else:
                 short = False
             if not (short or len(tok) >= 20):
                 return None
-        if self._entropic(tok) or (_HEX.match(tok) and len(tok) >= 32 and context_before(text, start, _SECRET_CUE, 24)):
+        else:
+            cued = False
+        if self._entropic(tok, relative_paths=not cued) or (_HEX.match(tok) and len(tok) >= 32 and context_before(text, start, _SECRET_CUE, 24)):
             return start, end
         return None
 
-    def _entropic(self, tok: str, min_bits: float | None = None) -> bool:
+    def _entropic(self, tok: str, min_bits: float | None = None, *, relative_paths: bool = True) -> bool:
         if _HEX.match(tok):
             return False
         has_digit = any(c.isdigit() for c in tok)
@@ -186,8 +203,10 @@ class SecretRecognizer:
         parts = re.split(r"[_-]", tok)
         if len(parts) > 1 and all(p.isalpha() or p.isdigit() or len(p) <= 3 for p in parts):
             return False
-        # Paths (`/var/lib/app/Uploads2`): each part a word, at most its first letter a capital.
-        if _PATH.fullmatch(tok):
+        # Paths (`/var/lib/app/Uploads2`): each part a word, at most its first letter a capital. A relative one
+        # (`r0/skill-creator/SKILL`) only when no part is a random run, and never as the value of a variable whose name
+        # says it is secret (`SESSION_SALT=Tr0ub4dor/Horse/Staple`): review35e.
+        if _ABS_PATH.fullmatch(tok) or (relative_paths and _PATH.fullmatch(tok) and not _random_run(tok)):
             return False
         if shannon_bits(tok) < (self.min_bits if min_bits is None else min(min_bits, self.min_bits)):
             return False
