@@ -28,6 +28,15 @@ for name, path in (("host", HOST), ("bound", BOUND)):
     attempt(name + " file opened with access mode 3 and O_TRUNC", lambda: os.close(os.open(path, 3 | os.O_TRUNC)))
     attempt(name + " file reopened with access mode 3 and O_TRUNC", lambda: reopen(path, 3 | os.O_TRUNC))
     attempt(name + " file opened with access mode 3", lambda: os.close(os.open(path, 3)))
+def openat2(path, flags):
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    how = struct.pack("QQQ", flags, 0, 0)  # struct open_how: flags, mode, resolve
+    fd = libc.syscall(437, -100, path.encode(), how, len(how))
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), "openat2")
+    os.close(fd)
+attempt("host file opened by openat2 with access mode 3", lambda: openat2(HOST, 3))
 def holder():
     fd = os.open(HOST, 3)
     kind, _, _, _, pid = struct.unpack("hhqqi", fcntl.fcntl(fd, fcntl.F_GETLK, struct.pack("hhqqi", fcntl.F_WRLCK, 0, 0, 0, 0)))
@@ -86,5 +95,6 @@ async def test_a_run_under_landlock_alone_opens_no_file_with_access_mode_3(
         for what in ("opened with access mode 3 and O_TRUNC", "reopened with access mode 3 and O_TRUNC",
                      "opened with access mode 3"):
             assert f"{name} file {what} refused 13" in r.stdout, (version, r.stdout)
+    assert "host file opened by openat2 with access mode 3 refused 38" in r.stdout, r.stdout
     assert "held by" not in r.stdout and "host file's lock asked refused 13" in r.stdout, r.stdout
     assert "own file written with O_TRUNC DONE" in r.stdout, r.stdout
