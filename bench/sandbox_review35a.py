@@ -19,7 +19,6 @@ import functools
 import glob
 import os
 import shutil
-import sys
 import tempfile
 import zipfile
 
