@@ -301,9 +301,15 @@ XATTR_READS_BY_PATH = ("getxattr", "lgetxattr", "listxattr", "llistxattr")
 # too (a filter sees no path); opening with O_TRUNC is Landlock's write right on every ABI and stays. And O_TRUNC with
 # no write mode (`open(path, O_RDONLY | O_TRUNC)`), which Linux honours wherever the user may write the file while
 # Landlock below ABI 3 checks only the read right: a run emptied a 0666 file of a folder bound in read-only. Refused
-# (EACCES) on `open`/`openat`; `openat2` carries its flags in memory a filter cannot read: ENOSYS (Python never calls it).
+# (EACCES) on `open`/`openat`; `openat2` carries its flags in memory a filter cannot read: ENOSYS (Python never calls it;
+# review35a: with the host in sight on every ABI, below).
 TRUNCATE_BY_PATH = ("truncate",)
 O_ACCMODE, O_TRUNC = 0o3, 0o1000
+# Access mode 3 (review35a): a descriptor that neither reads nor writes (for ioctls), for which Landlock checks no right
+# on every ABI, while Linux asks the user's read and write permission and honours O_TRUNC: below ABI 3 `open(path,
+# 3 | O_TRUNC)` emptied any file the run's user may write, bound in or not; on every ABI it opened files Landlock gives
+# the run nothing of (F_GETLK told when the gateway held its ledger's lock, and its PID). Refused (EACCES) with the
+# host in sight on `open`/`openat`, and `openat2` (flags in memory: ENOSYS, as below ABI 3); Python never opens so.
 # Dropping a shared file's pages from the page cache (session 26): posix_fadvise(POSIX_FADV_DONTNEED) on any file it
 # may read (the interpreter, the system's libraries) evicted them for the whole machine, the first half of a
 # page-cache timing probe (evict, wait, time a read: a page read back from disk takes ~1,000x a cached one) whose
@@ -352,9 +358,10 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
                host_in_sight: bool = False, no_truncate_by_path: bool = False) -> bytes:
     """The compiled filter (BPF); `threads`: thread clones are allowed; `own_pid`: tgkill only to the
     thread group OWN_PID (to be replaced with the run's PID: `own_pid_offsets`, `for_pid`);
-    `no_path_metadata`: PATH_METADATA refused (a weak run on a writable host); `host_in_sight`: XATTR_READS_BY_PATH
-    refused (a weak run with no mount namespace: Landlock alone); `no_truncate_by_path`: TRUNCATE_BY_PATH refused (the
-    same, on a kernel whose Landlock does not handle it)."""
+    `no_path_metadata`: PATH_METADATA refused (a weak run on a writable host); `host_in_sight`: XATTR_READS_BY_PATH,
+    access mode 3 and `openat2` refused (a weak run with no mount namespace: Landlock alone); `no_truncate_by_path`:
+    TRUNCATE_BY_PATH and O_TRUNC without a write mode refused (the same, on a kernel whose Landlock does not handle
+    truncation)."""
     import pyseccomp as sc  # here: a machine without libseccomp still loads the gateway (weak sandbox)
 
     eperm = sc.ERRNO(errno.EPERM)
@@ -403,12 +410,14 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
     if host_in_sight:
         for name in XATTR_READS_BY_PATH:
             _rule(f, sc.ERRNO(errno.EOPNOTSUPP), name)
+        for name, at in (("open", 1), ("openat", 2)):
+            _rule(f, sc.ERRNO(errno.EACCES), name, sc.Arg(at, sc.MASKED_EQ, O_ACCMODE, O_ACCMODE))
+        _rule(f, sc.ERRNO(errno.ENOSYS), "openat2")  # (its flags are in memory: access mode 3 went through it)
     if no_truncate_by_path:
         for name in TRUNCATE_BY_PATH:
             _rule(f, sc.ERRNO(errno.EACCES), name)
         for name, at in (("open", 1), ("openat", 2)):  # O_TRUNC with O_RDONLY (access mode 0)
             _rule(f, sc.ERRNO(errno.EACCES), name, sc.Arg(at, sc.MASKED_EQ, O_ACCMODE | O_TRUNC, O_TRUNC))
-        _rule(f, sc.ERRNO(errno.ENOSYS), "openat2")
     if no_path_metadata:
         for name in (*PATH_METADATA, *DESCRIPTOR_METADATA, "utimensat"):  # (utimensat: a path, or NULL: futimens)
             _rule(f, eperm, name)
