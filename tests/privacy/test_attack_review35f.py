@@ -159,3 +159,58 @@ def test_an_archive_read_after_the_request_s_archive_budget_is_spent_does_not_le
           for d in (filler, with_address)),
         {"type": "text", "text": "What is in them?"}]}])
     assert with_address not in files_sent(up)
+
+
+# ---------------------------------------------------------------- a value split between a text and a document
+
+_A, _B = "Write to jane.doe", "@example.com today."
+_TEXT_DOC = {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": _B}}
+SPLIT = {
+    "text-then-text-document": lambda: [{"type": "text", "text": _A}, _TEXT_DOC],
+    "text-document-then-text": lambda: [
+        {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": _A}},
+        {"type": "text", "text": _B}],
+    "text-then-base64-text-document": lambda: [{"type": "text", "text": _A}, {"type": "document", "source": {
+        "type": "base64", "media_type": "text/plain", "data": __import__("base64").b64encode(_B.encode()).decode()}}],
+}
+
+
+@pytest.mark.parametrize("name", list(SPLIT))
+@pytest.mark.parametrize("remote", ["anthropic"], indirect=True)
+def test_a_value_split_between_a_text_and_a_document_is_found(remote, name):
+    """The junction scan (split_values) joined the conversation's texts but left out every field of an unmodelled
+    block (structure: `type`, `media_type` joined with their neighbours made keys of nothing), and with them a
+    document's text: `Write to jane.doe` + a text document `@example.com today.` reached the remote model as
+    written. A document's text (`source.data`, a base64 text's text, a PDF's) now reads on as prose."""
+    from tests.gateway.conftest import ant
+
+    g, up = remote
+    ant(g).messages.create(model="fb", max_tokens=50, messages=[{"role": "user", "content": SPLIT[name]()}])
+    body = sent(up)
+    assert up.requests and "jane.doe" not in body and "example.com today" not in body, name
+
+
+@pytest.mark.parametrize("remote", ["openai"], indirect=True)
+def test_a_value_split_between_a_text_and_an_openai_file_is_found(remote):
+    from tests.gateway.conftest import oai
+
+    g, up = remote
+    data = "data:text/plain;base64," + __import__("base64").b64encode(_B.encode()).decode()
+    oai(g).chat.completions.create(model="fb", messages=[{"role": "user", "content": [
+        {"type": "text", "text": _A}, {"type": "file", "file": {"filename": "note.txt", "file_data": data}}]}])
+    body = sent(up)
+    assert up.requests and "jane.doe" not in body and data not in body
+
+
+@pytest.mark.parametrize("remote", ["anthropic"], indirect=True)
+def test_a_text_beside_a_clean_document_leaves_whole(remote):
+    """Regression guard: prose beside a document with digits at the junction is no value."""
+    from tests.gateway.conftest import ant
+
+    g, up = remote
+    doc = {"type": "document", "source": {"type": "text", "media_type": "text/plain",
+                                          "data": "2026 revenue grew 12% on 2025; see table 3."}}
+    ant(g).messages.create(model="fb", max_tokens=50, messages=[{"role": "user", "content": [
+        {"type": "text", "text": "Summarise report 7"}, doc]}])
+    body = sent(up)
+    assert "Summarise report 7" in body and "2026 revenue grew 12% on 2025; see table 3." in body
