@@ -18,6 +18,7 @@ from __future__ import annotations
 import bz2
 import io
 import lzma
+import struct
 import tarfile
 import zipfile
 import zlib
@@ -114,7 +115,8 @@ def _read(raw: bytes, path: str, depth: int, b: _Budget, media: Callable[[bytes]
     elif k == "tar":
         members = _tar(raw, b)
     else:
-        members = [("", _stream(raw, k, cap, b))]
+        fields: list[tuple[str, bytes]] = []
+        members = [("", _stream(raw, k, cap, b, fields)), *fields]
     for name, data in members:
         _file(data, f"{path}/{name}" if path else name, depth, b, media, out)
 
@@ -138,12 +140,15 @@ def _file(data: bytes, path: str, depth: int, b: _Budget, media: Callable[[bytes
     out.extend(Member(path, t) for t in texts)
 
 
-def _stream(raw: bytes, k: str | None, cap: int, b: _Budget) -> bytes:
-    """gzip (all its members), bzip2 or xz `raw` inflated, at most `cap` bytes (past it: unreadable)."""
+def _stream(raw: bytes, k: str | None, cap: int, b: _Budget, fields: list[tuple[str, bytes]]) -> bytes:
+    """gzip (all its members), bzip2 or xz `raw` inflated, at most `cap` bytes (past it: unreadable). A gzip
+    member's header name and comment go to `fields` (review35f: `gzip -lN` shows them; they were not read)."""
     parts: list[bytes] = []
     total = 0
     rest = raw
     while rest:
+        if k == "gzip":
+            fields.extend(_gzip_fields(rest))
         d: zlib._Decompress | bz2.BZ2Decompressor | lzma.LZMADecompressor
         if k == "gzip":
             d = zlib.decompressobj(31)
@@ -168,6 +173,21 @@ def _stream(raw: bytes, k: str | None, cap: int, b: _Budget) -> bytes:
                 raise ArchiveUnreadable(f"other data after {k} data")
             break
     return b"".join(parts)
+
+
+def _gzip_fields(raw: bytes) -> list[tuple[str, bytes]]:
+    """A gzip member's FNAME and FCOMMENT (RFC 1952 2.3.1), as (a name for it, its bytes)."""
+    flags, pos, out = raw[3], 10, []
+    if flags & 0x04:  # FEXTRA: skipped (binary subfields, BGZF's block sizes)
+        pos += 2 + int.from_bytes(raw[10:12], "little")
+    for bit, what in ((0x08, "#gzip-name"), (0x10, "#gzip-comment")):
+        if flags & bit:
+            end = raw.find(b"\x00", pos)
+            if end < 0:
+                raise ArchiveUnreadable("a broken gzip header")
+            out.append((what, raw[pos:end]))
+            pos = end + 1
+    return out
 
 
 def _zip(raw: bytes, cap: int, b: _Budget) -> list[tuple[str, bytes]]:
@@ -202,7 +222,63 @@ def _zip(raw: bytes, cap: int, b: _Budget) -> list[tuple[str, bytes]]:
             raise ArchiveUnreadable(f"a zip file it cannot inflate ({info.filename})") from e
         total += n
         out.append((info.filename, b"".join(chunks)))
+        out.extend(_zip_fields(info))
+    if z.comment:  # review35f: `unzip` prints the archive's comment; its files' comments and Unicode names too
+        out.append(("#zip-comment", z.comment))
+    out.extend(("#outside its files", gap) for gap in _zip_gaps(raw, z.start_dir, infos))  # type: ignore[attr-defined]
     return out
+
+
+def _zip_fields(info: zipfile.ZipInfo) -> list[tuple[str, bytes]]:
+    """A zip entry's comment and its Info-ZIP Unicode path and comment extra fields (0x7075, 0x6375: `unzip` shows
+    them in place of the name and comment zipfile reads)."""
+    out = [(f"{info.filename}#comment", info.comment)] if info.comment else []
+    x, pos = info.extra, 0
+    while pos + 4 <= len(x):
+        tag, size = struct.unpack("<HH", x[pos:pos + 4])
+        if tag in (0x7075, 0x6375):
+            out.append((f"{info.filename}#unicode-field", x[pos + 9:pos + 4 + size]))  # (version 1, CRC-32 4)
+        pos += 4 + size
+    return out
+
+
+def _zip_gaps(raw: bytes, start_dir: int, infos: list[zipfile.ZipInfo]) -> list[bytes]:
+    """The bytes of zip `raw` that no entry (local header, data, data descriptor), central directory or end record
+    covers, zeros aside (review35f: zipfile reads by the central directory, so an entry it does not list, deflated,
+    or a note with no two spaces appended after the end record was read by no one; a reader that walks local headers,
+    as streaming unzippers do, reads it)."""
+    spans: list[tuple[int, int]] = []
+    for i in infos:
+        o = i.header_offset
+        if raw[o:o + 4] != b"PK\x03\x04":
+            raise ArchiveUnreadable("a zip entry without its local header")
+        n, m = struct.unpack("<HH", raw[o + 26:o + 30])
+        end = o + 30 + n + m + i.compress_size
+        if i.flag_bits & 0x08:  # a data descriptor: its signature is optional, its sizes 4 or 8 bytes
+            end += 4 if raw[end:end + 4] == b"PK\x07\x08" else 0
+            short = struct.pack("<III", i.CRC, i.compress_size & 0xFFFFFFFF, i.file_size & 0xFFFFFFFF)
+            end += 12 if raw[end:end + 12] == short else 20
+        spans.append((o, end))
+    p = start_dir
+    for _ in infos:
+        if raw[p:p + 4] != b"PK\x01\x02":
+            raise ArchiveUnreadable("a broken zip central directory")
+        n, m, c = struct.unpack("<HHH", raw[p + 28:p + 34])
+        p += 46 + n + m + c
+    if raw[p:p + 4] == b"PK\x06\x06":  # zip64 end record, then its locator
+        p += 12 + int.from_bytes(raw[p + 4:p + 12], "little")
+    if raw[p:p + 4] == b"PK\x06\x07":
+        p += 20
+    if raw[p:p + 4] != b"PK\x05\x06":
+        raise ArchiveUnreadable("a broken zip end record")
+    spans.append((start_dir, p + 22 + int.from_bytes(raw[p + 20:p + 22], "little")))
+    gaps, pos = [], 0
+    for s, e in sorted(spans):
+        if s > pos:
+            gaps.append(raw[pos:s])
+        pos = max(pos, e)
+    gaps.append(raw[pos:])
+    return [g for g in gaps if g.strip(b"\x00")]
 
 
 def _tar(raw: bytes, b: _Budget) -> list[tuple[str, bytes]]:
@@ -212,6 +288,10 @@ def _tar(raw: bytes, b: _Budget) -> list[tuple[str, bytes]]:
         with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as t:
             while (m := t.next()) is not None:
                 b.member()
+                # review35f: a link's target, the owner's names and pax records (`tar -tv` shows them) are text
+                fields = "\n".join([m.linkname, m.uname, m.gname, *(f"{k}={v}" for k, v in m.pax_headers.items())])
+                if fields.strip():
+                    out.append((f"{m.name}#fields", fields.encode("utf-8", "surrogateescape")))
                 if not m.isfile():
                     out.append((m.name, b""))
                     continue
@@ -219,8 +299,11 @@ def _tar(raw: bytes, b: _Budget) -> list[tuple[str, bytes]]:
                 data = f.read() if f is not None else b""
                 b.take(len(data))
                 out.append((m.name, data))
+            end = t.offset
     except ArchiveUnreadable:
         raise
     except Exception as e:  # noqa: BLE001 - a broken or hostile tar header
         raise ArchiveUnreadable("a broken tar") from e
+    if raw[end:].strip(b"\x00"):  # review35f: past the end blocks (`tar -i` reads on): as a file of it
+        out.append(("#after its end", raw[end:].lstrip(b"\x00")))
     return out

@@ -122,7 +122,9 @@ def conversation_texts(req: Request) -> tuple[tuple[str, ...], tuple[str, ...]]:
     arguments' values, tool results), where a value split across parts reads as one, and each one's role."""
     texts, roles = [], []
     for loc, t in iter_texts(req):
-        if loc.endswith(("#key", ".name")) or ".raw" in loc or ".extra" in loc:
+        if ".raw" in loc and _document_text(loc):
+            pass  # review35f: a document's text (`jane.doe` + a text document `@example.com...`) reads on as prose
+        elif loc.endswith(("#key", ".name")) or ".raw" in loc or ".extra" in loc:
             # JSON keys, tool calls' names and the fields of unmodelled blocks are structure, not prose: joined
             # with their neighbours (`type` `document` `source` `type` `base64` `media_type` ...; `env` `Read`
             # `/tmp/p2/`) they made a long token the secret detector took for a key, and every document was
@@ -135,6 +137,14 @@ def conversation_texts(req: Request) -> tuple[tuple[str, ...], tuple[str, ...]]:
             texts.append(t)
             roles.append(req.messages[int(loc[9:loc.index("]")])].role)
     return tuple(texts), tuple(roles)
+
+
+def _document_text(loc: str) -> bool:
+    """Is `loc`, inside an unmodelled block, a document's or file's text (`source.data` of a text document, the text
+    of a base64 `text/plain` one or of a PDF, a content block's `text`, a `file_data`), not one of its structure fields?
+    (An image's metadata fields, `#media`, stay apart: joined, two fields made one "address".)"""
+    field, _, tag = loc.rpartition(".")[2].partition("#")
+    return field in ("data", "text", "file_data") and tag in ("", "pdf")
 
 
 # ---------------------------------------------------------------------------- the boundary
