@@ -6,26 +6,24 @@ worker's Redis user may HSET that hash), on a redis-server of its own (session 3
     PYTHONPATH=src .venv/bin/python bench/board_workers_hash_attack.py N SIZE TTL
 """
 import asyncio
-import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 sys.path.insert(0, ".")
 import redis
 import redis.asyncio as aredis
 
-from tests.harness import free_port
+from tests.harness import OwnRedis
 from tierwise.dispatch.blackboard import Blackboard
 from tierwise.dispatch.blackboard_settings import BlackboardConfig
 from tierwise.providers.breaker import CircuitBreaker
 from tierwise.providers.live_stats import LiveStats
 
-port = free_port()
-d = tempfile.mkdtemp()
-srv = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", d, "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
-time.sleep(0.5)
-URL = f"redis://127.0.0.1:{port}/0"
+srv = OwnRedis(Path(tempfile.mkdtemp()), appendonly=False)  # a redis-server of its own, started when it answers
+srv.start()
+port, URL = srv.port, srv.url
 N, SIZE = int(sys.argv[1]), int(sys.argv[2])
 async def main():
     admin = aredis.from_url(URL)
@@ -49,4 +47,4 @@ async def main():
     await gw.close()
     await admin.aclose()
 asyncio.run(main())
-srv.terminate()
+srv.stop()

@@ -4,23 +4,20 @@ on a redis-server of its own: Redis's CPU per walk, and whether the planted keys
     PYTHONPATH=src .venv/bin/python bench/presence_long_name_walks.py COUNT MB
 """
 import asyncio
-import subprocess
 import sys
 import tempfile
-import time
+from pathlib import Path
 
 sys.path.insert(0, ".")
 import orjson
 import redis
 
-from tests.harness import free_port
+from tests.harness import OwnRedis
 from tierwise.observability.topology import RedisPresence
 
-port = free_port()
-d = tempfile.mkdtemp()
-srv = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", d, "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
-time.sleep(0.5)
-URL = f"redis://127.0.0.1:{port}/0"
+srv = OwnRedis(Path(tempfile.mkdtemp()), appendonly=False)  # a redis-server of its own, started when it answers
+srv.start()
+port, URL = srv.port, srv.url
 r = redis.Redis(port=port)
 for i in range(int(sys.argv[1])):
     r.set("tierwise:presence:default:" + str(i) + "n" * (int(sys.argv[2]) << 20), b"{}", ex=600)
@@ -36,4 +33,4 @@ async def main():
         print(f"walk {n}: Redis CPU {(c2 - c)*1000:.0f} ms, keys left {r.dbsize()}, listed {ids}, lua mem {r.info('memory')['used_memory_lua']:,}")
     await p.aclose()
 asyncio.run(main())
-srv.terminate()
+srv.stop()

@@ -23,6 +23,9 @@ from tierwise.privacy.detect_config import DEFAULT_CLASSES, PRESETS, DetectionCo
 from tierwise.privacy.media_text import media_text
 from tierwise.privacy.payload_bytes import opaque
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.system_files import system_files  # noqa: E402 (the repository's root on the path first)
+
 DEFAULT = {e for c in DEFAULT_CLASSES for e in PRESETS[c]}
 EXTS = {".zip", ".whl", ".jar", ".docx", ".xlsx", ".odt", ".epub", ".gz", ".tgz", ".bz2", ".xz", ".tar"}
 
@@ -39,36 +42,32 @@ def main() -> None:
     cpu: dict[str, float] = collections.defaultdict(float)
     size: collections.Counter[str] = collections.Counter()
     ents: collections.Counter[str] = collections.Counter()
-    for root in ("/usr/share", "/usr/lib", os.path.join(sys.prefix, "lib")):
-        for d, _, fs in os.walk(root):
-            for f in fs:
-                e = os.path.splitext(f)[1].lower()
-                path = os.path.join(d, f)
-                if e not in EXTS or seen[e] >= a.per_ext or os.path.islink(path):
-                    continue
-                try:
-                    if os.path.getsize(path) > 4_000_000:
-                        continue
-                    with open(path, "rb") as fh:
-                        raw = fh.read()
-                except OSError:
-                    continue
-                seen[e] += 1
-                size[e] += len(raw)
-                p = base64.b64encode(raw).decode()
-                t = time.process_time()
-                shut = opaque(p)
-                texts = () if shut else media_text(p)
-                cpu[e] += time.process_time() - t
-                if shut:
-                    closed[e] += 1
-                    continue
-                found = {x.entity for t in texts for x in det.scan(t)} & DEFAULT
-                if found:
-                    held[e] += 1
-                    ents.update(found)
-                else:
-                    clean[e] += 1
+    for e, path in system_files(EXTS):
+        if seen[e] >= a.per_ext or os.path.islink(path):
+            continue
+        try:
+            if os.path.getsize(path) > 4_000_000:
+                continue
+            with open(path, "rb") as fh:
+                raw = fh.read()
+        except OSError:
+            continue
+        seen[e] += 1
+        size[e] += len(raw)
+        p = base64.b64encode(raw).decode()
+        t = time.process_time()
+        shut = opaque(p)
+        texts = () if shut else media_text(p)
+        cpu[e] += time.process_time() - t
+        if shut:
+            closed[e] += 1
+            continue
+        found = {x.entity for t in texts for x in det.scan(t)} & DEFAULT
+        if found:
+            held[e] += 1
+            ents.update(found)
+        else:
+            clean[e] += 1
     for e in sorted(seen):
         print(f"{e:6} files {seen[e]:4} ({size[e] / 2**20:6.1f} MB)  read, clean {clean[e]:4}  withheld {held[e]:4}  "
               f"fails closed {closed[e]:4}  read CPU {cpu[e] * 1000 / max(size[e] / 2**20, 1e-9):6.1f} ms per MB")

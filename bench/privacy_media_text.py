@@ -25,6 +25,9 @@ from tierwise.privacy.detect_config import BUILTIN_ENTITIES, DEFAULT_CLASSES, PR
 from tierwise.privacy.media_text import media_text
 from tierwise.privacy.payload_bytes import known_media
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.system_files import system_files  # noqa: E402 (the repository's root on the path first)
+
 DEFAULT = {e for c in DEFAULT_CLASSES for e in PRESETS[c]}  # what a config without `classes:` protects
 EXTS = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".ico", ".tif", ".tiff", ".wav", ".ogg", ".mp3", ".flac",
         ".oga"}
@@ -51,27 +54,24 @@ def main() -> None:
     texty: collections.Counter[str] = collections.Counter()
     held: collections.Counter[str] = collections.Counter()
     found_any: collections.Counter[str] = collections.Counter()
-    for root in ("/usr/share", "/usr/lib", os.path.join(sys.prefix, "lib")):
-        for d, _, fs in os.walk(root):
-            for f in fs:
-                e = os.path.splitext(f)[1].lower()
-                if e not in EXTS or seen[e] >= 2000:
-                    continue
-                try:
-                    with open(os.path.join(d, f), "rb") as fh:
-                        raw = fh.read(20_000_000)
-                except OSError:
-                    continue
-                if not known_media(raw[:64]):
-                    continue
-                seen[e] += 1
-                text = media_text.__wrapped__(base64.b64encode(raw).decode())  # type: ignore[attr-defined]
-                texty[e] += bool(text)
-                if found := [f for t in text for f in det.scan(t)]:
-                    found_any[e] += 1
-                    if ents := {x.entity for x in found} & DEFAULT:
-                        held[e] += 1
-                        print(f"  withheld: {os.path.join(d, f)}: {sorted(ents)}")
+    for e, path in system_files(EXTS):
+        if seen[e] >= 2000:
+            continue
+        try:
+            with open(path, "rb") as fh:
+                raw = fh.read(20_000_000)
+        except OSError:
+            continue
+        if not known_media(raw[:64]):
+            continue
+        seen[e] += 1
+        text = media_text.__wrapped__(base64.b64encode(raw).decode())  # type: ignore[attr-defined]
+        texty[e] += bool(text)
+        if found := [f for t in text for f in det.scan(t)]:
+            found_any[e] += 1
+            if ents := {x.entity for x in found} & DEFAULT:
+                held[e] += 1
+                print(f"  withheld: {path}: {sorted(ents)}")
     for e in sorted(seen):
         print(f"{e:6} files {seen[e]:5}  with text {texty[e]:5}  a finding of any built-in entity {found_any[e]:5}  "
               f"withheld under the default classes {held[e]}")

@@ -21,6 +21,9 @@ from tierwise.canonical import ImageBlock, Message, OtherBlock, Request, TextBlo
 from tierwise.privacy.charsets import decode
 from tierwise.privacy.request_scan import iter_texts
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.system_files import system_files  # noqa: E402 (the repository's root on the path first)
+
 
 def scan_cost() -> None:
     png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + random.Random(1).randbytes(750_000)).decode()
@@ -50,18 +53,15 @@ def files() -> None:
             ".flac", ".oga", ".svg"}
     seen: collections.Counter[str] = collections.Counter()
     bad: collections.Counter[str] = collections.Counter()
-    for root in ("/usr/share", "/usr/lib", os.path.join(sys.prefix, "lib")):
-        for d, _, fs in os.walk(root):
-            for f in fs:
-                e = os.path.splitext(f)[1].lower()
-                if e in exts and seen[e] < 2000:
-                    try:
-                        with open(os.path.join(d, f), "rb") as fh:
-                            head = fh.read(4096)
-                    except OSError:
-                        continue
-                    seen[e] += 1
-                    bad[e] += not known_media(head[:64]) and decode(head, partial=True) is None
+    for e, path in system_files(exts):
+        if seen[e] < 2000:
+            try:
+                with open(path, "rb") as fh:
+                    head = fh.read(4096)
+            except OSError:
+                continue
+            seen[e] += 1
+            bad[e] += not known_media(head[:64]) and decode(head, partial=True) is None
     for e in sorted(seen):
         print(f"{e:6} files {seen[e]:5}  would fail closed {bad[e]}")
 

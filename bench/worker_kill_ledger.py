@@ -14,8 +14,6 @@ import asyncio
 import sqlite3
 import sys
 import tempfile
-import threading
-import time
 import uuid
 from pathlib import Path
 
@@ -23,9 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import redis  # noqa: E402
 
-from tests.dispatch.conftest import WorkerProcess, echo, worker_config  # noqa: E402
+from tests.dispatch.conftest import HoldAfter, WorkerProcess, worker_config  # noqa: E402
 from tests.doubles import OpenAIDouble  # noqa: E402
-from tests.doubles.script import Gate  # noqa: E402
 from tierwise.dispatch.client import Dispatcher  # noqa: E402
 
 URL = "redis://127.0.0.1:6379/14"
@@ -45,17 +42,8 @@ async def main(n: int) -> None:
     prefix = f"wkl-{uuid.uuid4().hex[:8]}:"
     up = OpenAIDouble()
     up.start()
-    answered, held, release, lock = [], [], threading.Event(), threading.Lock()
-
-    def answer(rec: object) -> object:
-        with lock:
-            if len(answered) < 20:
-                answered.append(rec)
-                return echo(0.1)
-            held.append(rec)
-        return Gate(release, then=echo())
-
-    up.default = answer
+    upstream = HoldAfter(20)
+    up.default = upstream
     tmp = Path(tempfile.mkdtemp(prefix="wkl-"))
     procs, paths = {}, {}
     for name in ("w1", "w2"):
@@ -70,15 +58,12 @@ async def main(n: int) -> None:
         p.wait_ready()
     async with Dispatcher(URL, tenant="acme", prefix=prefix, timeout=120) as d:
         tasks = [asyncio.create_task(d.dispatch("classify", f"task {i}")) for i in range(n)]
-        deadline = time.monotonic() + 60
-        while len(held) < 8:
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.01)
+        await upstream.until_held(8)
         procs["w1"].kill9()
-        release.set()
+        upstream.release.set()
         results = await asyncio.gather(*tasks)
     procs["w2"].stop()
-    calls = len(answered) + len(held)
+    calls = len(upstream.answered) + len(upstream.held)
     rows_before = {k: ledger(v) for k, v in paths.items()}
     again = WorkerProcess(procs["w1"].data, tmp / "w1")  # type: ignore[attr-defined]
     again.wait_ready()

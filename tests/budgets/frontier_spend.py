@@ -1,13 +1,15 @@
 """Shared by the tests of what an Anthropic frontier model's answers spend of a budget (cache writes, web search
 fees): a two-tier config whose route `main` reaches only the frontier ($3/$15 per million, no `cache_write`), the
 requests answered in a row until the budget refuses (or of a number asked through the openai SDK), the budget's spend
-once nothing is in flight, and the second of two requests in flight."""
+once nothing is in flight, the second of two requests in flight, and a request held upstream while a test asks again."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import anthropic
@@ -78,6 +80,26 @@ def second_of_two_calls(upstream, call: Callable[[], object], refused: type[Exce
         second = pool.submit(ask).result()
         assert first.result() == "ok"
     return second
+
+
+@contextmanager
+def held_request(g, anthropic_up, max_tokens: int = 100_000) -> Iterator[list[Any]]:
+    """A request on `main` asking `max_tokens` of answer, its upstream answer ("long") held until the block ends; the
+    block runs once the upstream has it. The list yielded holds the request's answer after the block."""
+    from tests.doubles import Gate, Reply
+
+    release = threading.Event()
+    anthropic_up.default = Gate(release, Reply(text="long", usage=(10, 5)))
+    out: list[Any] = []
+    t = threading.Thread(target=lambda: out.append(ant(g).messages.create(
+        model="main", max_tokens=max_tokens, messages=[{"role": "user", "content": "q"}], timeout=60)))
+    t.start()
+    try:
+        assert wait_for(lambda: len(anthropic_up.requests) == 1)
+        yield out
+    finally:
+        release.set()
+        t.join(30)
 
 
 def answered_until_refused(g, request: Callable[[int], dict[str, Any]], stream: bool = False, most: int = 10) -> int:

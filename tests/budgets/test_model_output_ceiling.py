@@ -7,15 +7,12 @@ stop there) and the budget reserves no more than the largest ceiling of the rout
 
 from __future__ import annotations
 
-import threading
-
 import anthropic
 import pytest
 
-from tests.budgets.frontier_spend import frontier_config
-from tests.doubles import Gate, Reply
+from tests.budgets.frontier_spend import frontier_config, held_request
+from tests.doubles import Reply
 from tests.gateway.conftest import ant, anthropic_up, gateway, oai, openai_up  # noqa: F401 (the same fixtures)
-from tests.harness import wait_for
 
 MSG = [{"role": "user", "content": "q"}]
 
@@ -29,22 +26,12 @@ def _config(openai_up, anthropic_up, ceiling: int | None = 8192) -> dict:  # noq
 
 def test_a_request_past_its_models_ceiling_does_not_hold_the_budget(gateway, openai_up, anthropic_up):  # noqa: F811
     g = gateway(_config(openai_up, anthropic_up))
-    release = threading.Event()
-    anthropic_up.default = Gate(release, Reply(text="long", usage=(10, 5)))
-    out: list[object] = []
-    t = threading.Thread(target=lambda: out.append(
-        ant(g).messages.create(model="main", max_tokens=100_000, messages=MSG, timeout=60)))
-    t.start()
-    try:
-        assert wait_for(lambda: len(anthropic_up.requests) == 1)
+    with held_request(g, anthropic_up) as out:
         anthropic_up.default = Reply(text="second", usage=(10, 5))
         # Before: anthropic.RateLimitError "budget 'cap' is held by requests in flight ($1.5000 reserved ...)"
         second = ant(g).messages.create(model="main", max_tokens=10, messages=MSG, timeout=60)
         assert second.content[0].text == "second"
-    finally:
-        release.set()
-        t.join(30)
-    assert out and out[0].content[0].text == "long"  # type: ignore[union-attr]
+    assert out and out[0].content[0].text == "long"
     assert anthropic_up.requests[0].body["max_tokens"] == 8192  # (sent at the model's ceiling)
 
 
@@ -61,18 +48,8 @@ def test_the_call_is_sent_at_the_models_ceiling_from_either_api(gateway, openai_
 def test_without_a_ceiling_the_reservation_is_the_clients_cap(gateway, openai_up, anthropic_up):  # noqa: F811
     """The guard: no `max_output_tokens`, the request's own cap is reserved (and the second one refused)."""
     g = gateway(_config(openai_up, anthropic_up, ceiling=None))
-    release = threading.Event()
-    anthropic_up.default = Gate(release, Reply(text="long", usage=(10, 5)))
-    t = threading.Thread(target=lambda: ant(g).messages.create(model="main", max_tokens=100_000, messages=MSG,
-                                                               timeout=60))
-    t.start()
-    try:
-        assert wait_for(lambda: len(anthropic_up.requests) == 1)
-        with pytest.raises(anthropic.RateLimitError):
-            ant(g).messages.create(model="main", max_tokens=10, messages=MSG)
-    finally:
-        release.set()
-        t.join(30)
+    with held_request(g, anthropic_up), pytest.raises(anthropic.RateLimitError):
+        ant(g).messages.create(model="main", max_tokens=10, messages=MSG)
     assert anthropic_up.requests[0].body["max_tokens"] == 100_000
 
 

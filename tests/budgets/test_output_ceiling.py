@@ -6,17 +6,16 @@ reservations in flight alone cause says so, with a Retry-After of seconds, not h
 
 from __future__ import annotations
 
-import threading
 import uuid
 
 import anthropic
 import openai
 import pytest
 
-from tests.budgets.frontier_spend import frontier_config
-from tests.doubles import Gate, Reply
+from tests.budgets.frontier_spend import frontier_config, held_request
+from tests.doubles import Reply
 from tests.gateway.conftest import ant, anthropic_up, gateway, oai, openai_up  # noqa: F401 (the same fixtures)
-from tests.harness import drop_redis_keys, wait_for
+from tests.harness import drop_redis_keys
 
 REDIS_URL = "redis://127.0.0.1:6379/13"  # (databases 0-6 are other work's)
 MSG = [{"role": "user", "content": "q"}]
@@ -43,19 +42,8 @@ def test_a_cap_past_the_ceiling_is_a_400_naming_it(gateway, openai_up, anthropic
 
 def _held_then_asked(g, up) -> anthropic.RateLimitError:
     """A request holding most of the $1 budget ($1.50 of worst case) while its upstream is held; a second one's 429."""
-    release = threading.Event()
-    up.default = Gate(release, Reply(text="long", usage=(10, 5)))
-    out: list[object] = []
-    t = threading.Thread(target=lambda: out.append(
-        ant(g).messages.create(model="main", max_tokens=100_000, messages=MSG, timeout=60)))
-    t.start()
-    try:
-        assert wait_for(lambda: len(up.requests) == 1)
-        with pytest.raises(anthropic.RateLimitError) as e:
-            ant(g).messages.create(model="main", max_tokens=10, messages=MSG)
-    finally:
-        release.set()
-        t.join(30)
+    with held_request(g, up) as out, pytest.raises(anthropic.RateLimitError) as e:
+        ant(g).messages.create(model="main", max_tokens=10, messages=MSG)
     assert out and out[0].content[0].text == "long"
     return e.value
 

@@ -63,9 +63,9 @@ def test_an_ensemble_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> 
     assert "not UTF-8 text" in e.value.message
 
 
-def _serve_warnings(tmp_path: Path, config: str, until: str = "serving on") -> list[str]:
-    """What `tierwise serve` prints before it says it serves (or, with `until`, up to the first line holding that
-    text, the line included; `serving on` still ends it)."""
+def serve_lines(tmp_path: Path, config: str, until: str = "serving on") -> list[str]:
+    """What `tierwise serve` (config `config`, no upstream keys, HOME in `tmp_path`) prints up to its start line
+    `serving on ...` or the first line holding `until`, that line included."""
     import os
     import subprocess
     import sys
@@ -77,14 +77,22 @@ def _serve_warnings(tmp_path: Path, config: str, until: str = "serving on") -> l
                             stderr=subprocess.PIPE, text=True)
     lines = []
     try:
-        while (line := proc.stderr.readline()) and "serving on" not in line:
+        assert proc.stderr is not None
+        while line := proc.stderr.readline():
             lines.append(line.strip())
-            if until in line:
+            if "serving on" in line or until in line:
                 break
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
     return lines
+
+
+def _serve_warnings(tmp_path: Path, config: str, until: str = "serving on") -> list[str]:
+    """What `tierwise serve` prints before it says it serves (or, with `until`, up to the first line holding that
+    text, the line included; `serving on` still ends it)."""
+    lines = serve_lines(tmp_path, config, until)
+    return lines[:-1] if lines and "serving on" in lines[-1] else lines
 
 
 def test_serve_warns_that_an_empty_config_serves_nothing(tmp_path: Path) -> None:

@@ -115,18 +115,25 @@ def codex_home(tmp_path: Path, gateway_url: str) -> Path:
     return home
 
 
-def test_codex_exec_writes_a_file_through_the_responses_api(codex_bin, tmp_path, workdir, upstream, gateway):
-    env = {**os.environ, "CODEX_HOME": str(codex_home(tmp_path, gateway.url)), "TIERWISE_KEY": KEY,
-           "NO_COLOR": "1", "RUST_LOG": "error"}
+def codex_exec(codex_bin: str, home: Path, workdir: Path, prompt: str, key: str = "unused") -> tuple[Any, str]:
+    """`codex exec` in `workdir` with CODEX_HOME `home` (no OpenAI key or base URL of the environment): the finished
+    process and its output, asserted to have ended well."""
+    env = {**os.environ, "CODEX_HOME": str(home), "TIERWISE_KEY": key, "NO_COLOR": "1", "RUST_LOG": "error"}
     env.pop("OPENAI_API_KEY", None)
     env.pop("OPENAI_BASE_URL", None)
     proc = subprocess.run(
         [codex_bin, "exec", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox",
-         "-C", str(workdir), "Create hello.txt in the current directory with a greeting."],
+         "-C", str(workdir), prompt],
         env=env, capture_output=True, text=True, timeout=CLI_TIMEOUT_S, stdin=subprocess.DEVNULL,
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
+    return proc, out
+
+
+def test_codex_exec_writes_a_file_through_the_responses_api(codex_bin, tmp_path, workdir, upstream, gateway):
+    proc, out = codex_exec(codex_bin, codex_home(tmp_path, gateway.url), workdir,
+                           "Create hello.txt in the current directory with a greeting.", KEY)
     assert (workdir / "hello.txt").read_text() == FILE_CONTENT, out[-4000:]
     assert FINAL_TEXT in proc.stdout, out[-4000:]
     kinds = upstream.kinds()
@@ -160,16 +167,10 @@ def test_codex_exec_tool_round_trip_on_an_anthropic_route(codex_bin, tmp_path, w
     }
     g = GatewayServer(make_config(cfg, tmp_path)).start()
     try:
-        env = {**os.environ, "CODEX_HOME": str(codex_home(tmp_path, g.url)), "TIERWISE_KEY": "unused", "NO_COLOR": "1"}
-        home = Path(env["CODEX_HOME"]) / "config.toml"
-        home.write_text(home.read_text().replace('model = "local"', 'model = "frontier"'))
-        proc = subprocess.run(
-            [codex_bin, "exec", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox",
-             "-C", str(workdir), "Create hello.txt in the current directory with a greeting."],
-            env=env, capture_output=True, text=True, timeout=CLI_TIMEOUT_S, stdin=subprocess.DEVNULL,
-        )
-        out = proc.stdout + proc.stderr
-        assert proc.returncode == 0, out[-4000:]
+        home = codex_home(tmp_path, g.url)
+        (home / "config.toml").write_text((home / "config.toml").read_text().replace('model = "local"',
+                                                                                    'model = "frontier"'))
+        proc, out = codex_exec(codex_bin, home, workdir, "Create hello.txt in the current directory with a greeting.")
         assert target.read_text() == FILE_CONTENT, out[-4000:]
         assert FINAL_TEXT in proc.stdout, out[-4000:]
         second = up.requests[1].body["messages"]

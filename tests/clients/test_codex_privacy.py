@@ -9,13 +9,11 @@ random token: 3 of Codex's 4 skill paths reached the model as `<SECRET_n>.md`.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 from typing import Any
 
 from tests.clients.scripted_agent import Decision, ScriptedAgentUpstream
-from tests.clients.test_codex import CLI_TIMEOUT_S, codex_bin, codex_home  # noqa: F401  (fixture)
+from tests.clients.test_codex import codex_bin, codex_exec, codex_home  # noqa: F401  (fixture)
 from tests.harness import GatewayServer, make_config
 
 KEY = "sk-proj-Qm7vT2xW9kL4nB8cR1dF6gH3jP0sZ5yA"  # an OpenAI-shaped project key (not a real one)
@@ -47,16 +45,7 @@ def test_codex_prompt_stays_readable_and_a_read_key_is_redacted(codex_bin, tmp_p
     try:
         home = codex_home(tmp_path, g.url)
         (home / "config.toml").write_text((home / "config.toml").read_text().replace('"local"', '"main"', 1))
-        env = {**os.environ, "CODEX_HOME": str(home), "TIERWISE_KEY": "unused", "NO_COLOR": "1", "RUST_LOG": "error"}
-        env.pop("OPENAI_API_KEY", None)
-        env.pop("OPENAI_BASE_URL", None)
-        proc = subprocess.run(
-            [codex_bin, "exec", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox",
-             "-C", str(workdir), "Show me .env"],
-            env=env, capture_output=True, text=True, timeout=CLI_TIMEOUT_S, stdin=subprocess.DEVNULL,
-        )
-        out = proc.stdout + proc.stderr
-        assert proc.returncode == 0, out[-4000:]
+        codex_exec(codex_bin, home, workdir, "Show me .env")
         sent = json.dumps([e.body for e in up.exchanges])
         skills = re.findall(r"\(file: ([^)]*)\)", sent)
         assert skills, "Codex listed no skills in its prompt"

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -54,6 +55,36 @@ def echo(delay: float = 0.0) -> Any:
         return Reply(text="echo:" + str(rec.body["messages"][-1]["content"]), usage=(5, 2))
 
     return Delay(delay, then=answer) if delay else answer
+
+
+class HoldAfter:
+    """An upstream script for killing a worker mid-run: the first `first` calls are answered at once, every later one
+    is held until `release` is set, so the workers' slots fill with calls they will not finish before the kill
+    (killed by timing alone, a loaded machine killed a worker that held nothing)."""
+
+    def __init__(self, first: int = 20) -> None:
+        self.answered: list[Any] = []
+        self.held: list[Any] = []
+        self.release = threading.Event()
+        self._first = first
+        self._lock = threading.Lock()
+
+    def __call__(self, rec: Any) -> Any:
+        from tests.doubles import Gate
+
+        with self._lock:
+            if len(self.answered) < self._first:
+                self.answered.append(rec)
+                return echo(0.1)
+            self.held.append(rec)
+        return Gate(self.release, then=echo())
+
+    async def until_held(self, n: int, timeout_s: float = 60.0) -> None:
+        """Until `n` calls are held upstream (both workers' four slots: 8)."""
+        deadline = time.monotonic() + timeout_s
+        while len(self.held) < n:
+            assert time.monotonic() < deadline, len(self.held)
+            await asyncio.sleep(0.01)
 
 
 @asynccontextmanager

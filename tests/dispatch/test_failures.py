@@ -12,7 +12,7 @@ import openai
 import pytest
 import redis.asyncio as aredis
 
-from tests.dispatch.conftest import REDIS_URL, echo, worker_config
+from tests.dispatch.conftest import REDIS_URL, HoldAfter, echo, worker_config
 from tests.doubles import Gate
 from tests.harness import two_tier_config
 from tierwise.dispatch.client import Dispatcher
@@ -26,17 +26,8 @@ async def test_kill9_a_worker_mid_run(openai_up, redis_prefix, worker_processes)
     # slot of tasks it will never finish when it is killed. Killed "mid-run" by timing alone (after 20 results
     # were seen), a loaded machine (this loop stalled, the worker processes not) killed a w1 that held nothing:
     # the workers had answered nearly all 100 before this loop saw 20 results, and nothing was re-claimed from w1.
-    answered, held, release, lock = [], [], threading.Event(), threading.Lock()
-
-    def answer(rec: object) -> object:
-        with lock:
-            if len(answered) < 20:
-                answered.append(rec)
-                return echo(0.1)
-            held.append(rec)
-        return Gate(release, then=echo())
-
-    openai_up.default = answer
+    upstream = HoldAfter(20)
+    openai_up.default = upstream
     procs = {name: worker_processes(worker_config(openai_up.url, redis_prefix, worker_id=name, capacity=4,
                                                            presence_ttl=1.0), name)
              for name in ("w1", "w2")}
@@ -47,15 +38,12 @@ async def test_kill9_a_worker_mid_run(openai_up, redis_prefix, worker_processes)
     async with Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix, timeout=120) as d:
         tasks = [asyncio.create_task(d.dispatch("classify", f"task {i}")) for i in range(N)]
         try:
-            deadline = time.monotonic() + 60
-            while len(held) < 8:  # both workers' four slots taken by held tasks
-                assert time.monotonic() < deadline, len(held)
-                await asyncio.sleep(0.01)
+            await upstream.until_held(8)  # both workers' four slots taken by held tasks
             alive_ttl_ms = await r.pttl(keys.presence("w1"))
             procs["w1"].kill9()  # mid-run: it holds tasks it will never finish
             ttl_ms = await r.pttl(keys.presence("w1"))
         finally:
-            release.set()
+            upstream.release.set()
         results = await asyncio.gather(*tasks)
         duplicates = d.duplicates
         # (entries ever added: the caller deletes each result it has read)

@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.dispatch.conftest import REDIS_URL, echo, worker_config
-from tests.doubles import Gate
+from tests.dispatch.conftest import REDIS_URL, HoldAfter, worker_config
 from tierwise.dispatch.client import Dispatcher
 
 pytestmark = pytest.mark.asyncio
@@ -31,17 +28,8 @@ def _rows(path: Path) -> list[tuple[str, int, float]]:
 
 async def test_the_calls_of_a_worker_killed_mid_task_reach_a_ledger(openai_up, redis_prefix, worker_processes,
                                                                     tmp_path):
-    answered, held, release, lock = [], [], threading.Event(), threading.Lock()
-
-    def answer(rec: object) -> object:  # the first 20 at once, then held until w1 is dead (both slots full)
-        with lock:
-            if len(answered) < 20:
-                answered.append(rec)
-                return echo(0.1)
-            held.append(rec)
-        return Gate(release, then=echo())
-
-    openai_up.default = answer
+    upstream = HoldAfter(20)  # the first 20 at once, then held until w1 is dead (both slots full)
+    openai_up.default = upstream
     procs, ledgers, configs = {}, {}, {}
     for name in ("w1", "w2"):
         data = worker_config(openai_up.url, redis_prefix, worker_id=name, capacity=4, presence_ttl=1.0,
@@ -55,13 +43,10 @@ async def test_the_calls_of_a_worker_killed_mid_task_reach_a_ledger(openai_up, r
     async with Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix, timeout=120) as d:
         tasks = [asyncio.create_task(d.dispatch("classify", f"task {i}")) for i in range(N)]
         try:
-            deadline = time.monotonic() + 60
-            while len(held) < 8:
-                assert time.monotonic() < deadline, len(held)
-                await asyncio.sleep(0.01)
+            await upstream.until_held(8)
             procs["w1"].kill9()  # it holds four calls the upstream runs (and bills) for it
         finally:
-            release.set()
+            upstream.release.set()
         results = await asyncio.gather(*tasks)
     assert procs["w2"].stop() == 0  # its ledger written and closed
     again = worker_processes(configs["w1"], "w1")  # w1 restarted: what it had answered is replayed from its journal
@@ -70,7 +55,7 @@ async def test_the_calls_of_a_worker_killed_mid_task_reach_a_ledger(openai_up, r
     lost = sum(x.attempt - 1 for x in results)
     assert lost == 4  # w1's four
     rows = _rows(ledgers["w1"]) + _rows(ledgers["w2"])
-    calls = len(answered) + len(held)
+    calls = len(upstream.answered) + len(upstream.held)
     assert calls == N + lost
     assert len(rows) == calls, f"{calls} upstream calls, {len(rows)} ledger rows"
     per_call = (5 * PRICE["input"] + 2 * PRICE["output"]) / 1e6  # the double's usage: 5 in, 2 out

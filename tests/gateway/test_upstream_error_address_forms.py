@@ -13,8 +13,8 @@ import openai
 import orjson
 import pytest
 
-from tests.doubles import Raw
 from tests.gateway.conftest import oai
+from tests.gateway.upstream_errors import error_said, local_only, script_error
 
 FORMS = [
     ("cannot reach http://2130706433/v1", ("2130706433",)),
@@ -46,37 +46,26 @@ PROSE = ("used 4096 of 128000 tokens (2130706433 bytes, 167772161 steps); versio
          "ratio 16:9; see https://docs.example.com/errors for more")
 
 
-def _said(g) -> str:
-    with pytest.raises(openai.APIError) as e:
-        oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": "hi"}])
-    body = getattr(e.value, "body", None)
-    return orjson.dumps(body).decode() if body is not None else str(e.value)
-
-
-def _gateway(two_tier):
-    return two_tier(routes={"main": {"policy": "fallback", "targets": ["local"], "retries": 0}})
-
-
 @pytest.mark.parametrize("said, hidden", FORMS, ids=[f[0][:40] for f in FORMS])
 def test_address_forms_are_masked_in_a_providers_json_message(two_tier, openai_up, said, hidden):
-    g = _gateway(two_tier)
-    openai_up.script(Raw(body=orjson.dumps({"error": {"message": said}})))
-    text = _said(g)
+    g = local_only(two_tier)
+    script_error(openai_up, said, "json")
+    text = error_said(g)
     assert "[address]" in text and said.split()[0] in text, text
     assert not any(h in text for h in hidden), text
 
 
 @pytest.mark.parametrize("said, hidden", FORMS, ids=[f[0][:40] for f in FORMS])
 def test_address_forms_are_masked_in_a_proxys_plain_text(two_tier, openai_up, said, hidden):
-    g = _gateway(two_tier)
-    openai_up.script(Raw(status=502, body=said.encode(), content_type="text/plain"))
-    text = _said(g)
+    g = local_only(two_tier)
+    script_error(openai_up, said, "text")
+    text = error_said(g)
     assert "[address]" in text and said.split()[0] in text, text
     assert not any(h in text for h in hidden), text
 
 
 def test_an_embeddings_error_masks_the_forms(two_tier, openai_up):
-    g = _gateway(two_tier)
+    g = local_only(two_tier)
     openai_up.embeddings_raw = orjson.dumps({"object": "error", "message": "; ".join(s for s, _ in FORMS)})
     with pytest.raises(openai.APIStatusError) as e:
         oai(g).embeddings.create(model="local", input="hi")
@@ -86,7 +75,7 @@ def test_an_embeddings_error_masks_the_forms(two_tier, openai_up):
 
 
 def test_numbers_and_versions_in_prose_are_kept(two_tier, openai_up):
-    g = _gateway(two_tier)
-    openai_up.script(Raw(body=orjson.dumps({"error": {"message": PROSE}})))
-    text = _said(g)
+    g = local_only(two_tier)
+    script_error(openai_up, PROSE, "json")
+    text = error_said(g)
     assert PROSE in text and "[address]" not in text, text

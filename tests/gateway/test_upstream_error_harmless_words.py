@@ -6,12 +6,9 @@ still masked. Both carriers (a provider's JSON message, a proxy's plain text), r
 
 from __future__ import annotations
 
-import openai
-import orjson
 import pytest
 
-from tests.doubles import Raw
-from tests.gateway.conftest import oai
+from tests.gateway.upstream_errors import error_said, local_only, script_error
 
 KEPT = [
     "vllm 0.6.3.4 could not load the model",
@@ -39,36 +36,19 @@ MASKED = [
 ]
 
 
-def _said(g) -> str:
-    with pytest.raises(openai.APIError) as e:
-        oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": "hi"}])
-    body = getattr(e.value, "body", None)
-    return orjson.dumps(body).decode() if body is not None else str(e.value)
-
-
-def _gateway(two_tier):
-    return two_tier(routes={"main": {"policy": "fallback", "targets": ["local"], "retries": 0}})
-
-
 @pytest.mark.parametrize("carrier", ["json", "text"])
 @pytest.mark.parametrize("said", KEPT, ids=[k[:40] for k in KEPT])
 def test_versions_source_positions_and_fields_are_kept(two_tier, openai_up, carrier, said):
-    g = _gateway(two_tier)
-    if carrier == "json":
-        openai_up.script(Raw(body=orjson.dumps({"error": {"message": said}})))
-    else:
-        openai_up.script(Raw(status=502, body=said.encode(), content_type="text/plain"))
-    text = _said(g)
+    g = local_only(two_tier)
+    script_error(openai_up, said, carrier)
+    text = error_said(g)
     assert said in text and "[address]" not in text, text
 
 
 @pytest.mark.parametrize("carrier", ["json", "text"])
 @pytest.mark.parametrize("said, hidden", MASKED, ids=[m[0][:40] for m in MASKED])
 def test_addresses_in_the_same_shapes_are_still_masked(two_tier, openai_up, carrier, said, hidden):
-    g = _gateway(two_tier)
-    if carrier == "json":
-        openai_up.script(Raw(body=orjson.dumps({"error": {"message": said}})))
-    else:
-        openai_up.script(Raw(status=502, body=said.encode(), content_type="text/plain"))
-    text = _said(g)
+    g = local_only(two_tier)
+    script_error(openai_up, said, carrier)
+    text = error_said(g)
     assert "[address]" in text and hidden not in text, text

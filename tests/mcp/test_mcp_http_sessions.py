@@ -74,6 +74,19 @@ def other_address() -> aiohttp.ClientSession:
     return aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=("127.0.0.2", 0)))
 
 
+def gated_tool() -> tuple[asyncio.Event, list[int], Callable[[], Awaitable[str]]]:
+    """A tool for `serving` whose calls wait until the returned event is set; `started[0]` counts the calls begun."""
+    gate = asyncio.Event()
+    started = [0]
+
+    async def slow() -> str:
+        started[0] += 1
+        await gate.wait()
+        return "done"
+
+    return gate, started, slow
+
+
 def test_one_client_opening_sessions_without_end_does_not_lock_out_another():
     from tierwise.mcp_http import MAX_SESSIONS, MAX_SESSIONS_PER_CLIENT
 
@@ -103,13 +116,7 @@ async def call_slow(c: aiohttp.ClientSession, url: str, sid: str) -> int:
 def test_a_client_whose_sessions_all_run_calls_is_refused_429_and_keeps_them():
     from tierwise.mcp_http import MAX_SESSIONS_PER_CLIENT
 
-    gate = asyncio.Event()
-    started = [0]
-
-    async def slow() -> str:
-        started[0] += 1
-        await gate.wait()
-        return "done"
+    gate, started, slow = gated_tool()
 
     async def run() -> tuple[int, str, int, list[int]]:
         async with serving(slow) as url, aiohttp.ClientSession() as a, other_address() as b:

@@ -13,7 +13,7 @@ import json
 import aiohttp
 
 from tests.mcp.http_server import INIT
-from tests.mcp.test_mcp_http_sessions import AUTH, call_slow, open_session, ping, serving
+from tests.mcp.test_mcp_http_sessions import AUTH, call_slow, gated_tool, open_session, ping, serving
 
 
 def at(n: int) -> aiohttp.ClientSession:
@@ -45,13 +45,7 @@ def test_the_client_holding_most_gives_way_and_a_session_with_a_call_running_is_
     import tierwise.mcp_http as mcp_http
 
     monkeypatch.setattr(mcp_http, "MAX_SESSIONS", 5)
-    gate = asyncio.Event()
-    started = [0]
-
-    async def slow() -> str:
-        started[0] += 1
-        await gate.wait()
-        return "done"
+    gate, started, slow = gated_tool()
 
     async def run() -> dict[str, object]:
         async with serving(slow) as url, at(2) as a, at(3) as b, at(4) as c, at(5) as d:

@@ -14,7 +14,7 @@ import json
 import aiohttp
 
 from tests.mcp.http_server import INIT
-from tests.mcp.test_mcp_http_sessions import AUTH, call_slow, open_session, ping, serving
+from tests.mcp.test_mcp_http_sessions import AUTH, call_slow, gated_tool, open_session, ping, serving
 from tests.mcp.test_mcp_sessions_fair_cap import at
 
 LISTEN = {**AUTH, "accept": "text/event-stream", "mcp-protocol-version": "2025-06-18"}
@@ -64,13 +64,7 @@ def test_a_session_running_a_call_or_a_client_holding_no_more_is_never_closed_fo
     import tierwise.mcp_http as mcp_http
 
     monkeypatch.setattr(mcp_http, "MAX_SESSIONS", 3)
-    gate = asyncio.Event()
-    started = [0]
-
-    async def slow() -> str:
-        started[0] += 1
-        await gate.wait()
-        return "done"
+    gate, started, slow = gated_tool()
 
     async def run() -> dict[str, object]:
         async with serving(slow) as url, at(2) as a, at(3) as b, at(4) as c, at(5) as d:

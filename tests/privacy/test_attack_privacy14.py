@@ -17,20 +17,12 @@ import httpx
 import pytest
 
 from tests.gateway.conftest import ant, oai
+from tests.privacy.file_parts import b64, send, sent
 from tests.privacy.pdfs import make_pdf
 from tests.privacy.support import SEEDS, echo_placeholders, privacy_config
-from tests.privacy.test_review34d import send
 
 EMAIL, CARD = SEEDS["EMAIL_ADDRESS"], SEEDS["CREDIT_CARD"]
 PDF = make_pdf([f"Customer {EMAIL} card {CARD}"])
-
-
-def b64(b: bytes) -> str:
-    return base64.b64encode(b).decode()
-
-
-def sent(up) -> str:
-    return "\n".join(r.raw.decode("utf-8", "replace") for r in up.requests)
 
 
 # ---------------------------------------------------------------------------- data: URLs as readers read them

@@ -5,56 +5,20 @@ local (the `remote` fixture)."""
 
 from __future__ import annotations
 
-import base64
 import io
-import json
 from fractions import Fraction
 
 import pytest
 from PIL import Image
 
 from tests.gateway.conftest import ant, oai
+from tests.privacy.file_parts import b64, files_sent, send, sent
 from tests.privacy.support import SEEDS
 from tierwise.privacy.detect import Detector
 from tierwise.privacy.detect_config import DetectionConfig
 
 EMAIL, CARD = SEEDS["EMAIL_ADDRESS"], SEEDS["CREDIT_CARD"]
 NOTE = f"Customer {EMAIL} card {CARD}, call back Monday.\n"
-
-
-def b64(b: bytes) -> str:
-    return base64.b64encode(b).decode()
-
-
-def sent(up) -> str:
-    return "\n".join(r.raw.decode("utf-8", "replace") for r in up.requests)
-
-
-def send(g, up, openai_up, data: bytes, media: str) -> None:
-    """`data` as an OpenAI `file_data` (OpenAI SDK) or an Anthropic base64 document (Anthropic SDK)."""
-    if up is openai_up:
-        r = oai(g).chat.completions.create(model="fb", messages=[{"role": "user", "content": [
-            {"type": "file", "file": {"filename": "f", "file_data": f"data:{media};base64,{b64(data)}"}},
-            {"type": "text", "text": "What is in it?"}]}])
-        assert r.choices[0].message.content
-    else:
-        r = ant(g).messages.create(model="fb", max_tokens=50, messages=[{"role": "user", "content": [
-            {"type": "document", "source": {"type": "base64", "media_type": media, "data": b64(data)}},
-            {"type": "text", "text": "What is in it?"}]}])
-        assert r.content
-
-
-def files_sent(up) -> list[bytes]:
-    """The decoded bytes of every file part / document / image the remote double received."""
-    out = []
-    for r in up.requests:
-        for m in json.loads(r.raw)["messages"]:
-            for c in m["content"] if isinstance(m["content"], list) else []:
-                src = c.get("source") or c.get("file") or c.get("image_url") or {}
-                v = src.get("data") or src.get("file_data") or src.get("url") or ""
-                if v:
-                    out.append(base64.b64decode(v.split(",", 1)[-1]))
-    return out
 
 
 # ---------------------------------------------------------------- GPS position in a photo's metadata

@@ -5,37 +5,14 @@ ID3). Real HTTP, the official SDKs, recording upstream doubles, `pii: redact` on
 
 from __future__ import annotations
 
-import base64
-
 import pytest
 
 from tests.gateway.conftest import ant, oai
 from tests.privacy import media_files as mf
+from tests.privacy.file_parts import b64, files_sent, send, sent
 from tests.privacy.support import SEEDS
 
 EMAIL, CARD = SEEDS["EMAIL_ADDRESS"], SEEDS["CREDIT_CARD"]
-
-
-def b64(b: bytes) -> str:
-    return base64.b64encode(b).decode()
-
-
-def sent(up) -> str:
-    return "\n".join(r.raw.decode("utf-8", "replace") for r in up.requests)
-
-
-def send(g, up, openai_up, data: bytes, media: str) -> None:
-    """`data` as an OpenAI `file_data` (OpenAI SDK) or an Anthropic base64 document (Anthropic SDK)."""
-    if up is openai_up:
-        r = oai(g).chat.completions.create(model="fb", messages=[{"role": "user", "content": [
-            {"type": "file", "file": {"filename": "f", "file_data": f"data:{media};base64,{b64(data)}"}},
-            {"type": "text", "text": "What is in it?"}]}])
-        assert r.choices[0].message.content
-    else:
-        r = ant(g).messages.create(model="fb", max_tokens=50, messages=[{"role": "user", "content": [
-            {"type": "document", "source": {"type": "base64", "media_type": media, "data": b64(data)}},
-            {"type": "text", "text": "What is in it?"}]}])
-        assert r.content
 
 
 @pytest.mark.parametrize("name", list(mf.REFUSED) + list(mf.PASSED))
@@ -96,21 +73,6 @@ def test_text_inside_a_known_format_is_read_and_the_file_withheld(remote, openai
     assert b64(data)[:60] not in body and b64(data)[-60:] not in body, name
     assert EMAIL.encode() not in b"".join(files_sent(up)), name
     assert "withheld by the privacy guard" in body or files_sent(up), name  # (a note read as text: redacted in it)
-
-
-def files_sent(up) -> list[bytes]:
-    """The decoded bytes of every file part / document the remote double received."""
-    import json
-
-    out = []
-    for r in up.requests:
-        for m in json.loads(r.raw)["messages"]:
-            for c in m["content"] if isinstance(m["content"], list) else []:
-                src = c.get("source") or c.get("file") or {}
-                v = src.get("data") or src.get("file_data") or ""
-                if v:
-                    out.append(base64.b64decode(v.split(",", 1)[-1]))
-    return out
 
 
 @pytest.mark.parametrize("remote", ["anthropic"], indirect=True)
