@@ -56,7 +56,7 @@ def command(config_path: str, worker_id: str | None, log_level: str, print_acl: 
         except ValueError as e:
             raise click.BadParameter(str(e), param_hint="--id") from None
     if print_acl:
-        from tierwise.dispatch.acl import setuser, worker_rules
+        from tierwise.dispatch.acl import setuser, url_db, worker_rules
         from tierwise.dispatch.blackboard import workers_key
 
         caps = "+".join(sorted(d.worker.capabilities))  # one user per set of capabilities: its rules differ
@@ -67,7 +67,7 @@ def command(config_path: str, worker_id: str | None, log_level: str, print_acl: 
                        "every presence record of the tenant (see docs/distributed.md)", err=True)
         click.echo(setuser(f"tierwise-worker-{d.tenant}-{d.worker.locality}-{caps}" + (f"-{wid}" if wid else ""),
                            worker_rules(d.prefix, d.tenant, d.worker.locality, list(d.worker.capabilities), board,
-                                        wid)))
+                                        wid, db=url_db(d.redis_url))))
         return
     from tierwise.dispatch.serving import add_ensemble_routes, check_targets
     from tierwise.server.build import build_gateway

@@ -1,0 +1,72 @@
+"""Redis ACL rules on a database other than 0, as an operator applies them: redis-py sends `SELECT n` on every
+connection of a `redis://…/n` URL, and the rules `tierwise worker --acl` printed (and docs/distributed.md showed for
+callers) allowed no SELECT. A worker logged in with its printed rules on db 11 served nothing (`may read none of
+its capabilities' task queues`, after logging that it "may not read" either zone) and a caller could not publish
+(session 35, newuser35b). The rules now allow `SELECT` of the URL's database, and of no other."""
+
+from __future__ import annotations
+
+import secrets
+import shlex
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+import yaml
+from click.testing import CliRunner
+
+from tests.harness import drop_redis_keys
+from tests.dispatch.conftest import echo, running_worker, worker_config
+from tierwise.cli import main
+from tierwise.dispatch.acl import caller_rules
+from tierwise.dispatch.client import Dispatcher
+
+DB = 11
+ADMIN_URL = f"redis://127.0.0.1:6379/{DB}"
+
+
+@pytest.fixture
+def db_prefix() -> Iterator[str]:
+    prefix = f"tierwise-test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    drop_redis_keys(ADMIN_URL, prefix)
+
+
+@pytest.fixture
+def users() -> Iterator[object]:
+    admin = redis.Redis.from_url(ADMIN_URL)
+    made: list[str] = []
+
+    def make(rules: list[str], db: int = DB) -> str:
+        name = f"tierwise-test-{uuid.uuid4().hex[:10]}"
+        password = secrets.token_hex(16)
+        admin.execute_command("ACL", "SETUSER", name, "on", f">{password}", *rules)
+        made.append(name)
+        return f"redis://{name}:{password}@127.0.0.1:6379/{db}"
+
+    yield make
+    for name in made:
+        admin.acl_deluser(name)
+    admin.close()
+
+
+async def test_a_worker_and_a_caller_under_their_rules_serve_a_task_on_database_11(users, openai_up, db_prefix,
+                                                                                 tmp_path):
+    openai_up.default = echo()
+    data = worker_config(openai_up.url, db_prefix, worker_id="gpu-1", redis_url=ADMIN_URL)
+    (tmp_path / "worker.yaml").write_text(yaml.safe_dump(data))
+    out = CliRunner().invoke(main, ["worker", "-c", str(tmp_path / "worker.yaml"), "--acl"])
+    assert out.exit_code == 0, out.output
+    words = shlex.split(out.output)
+    assert words[:2] == ["ACL", "SETUSER"] and words[3:5] == ["on", "><password>"]
+    data["dispatch"]["redis_url"] = users(words[5:])  # as an operator would apply them
+    caller_url = users(caller_rules(db_prefix, "acme", db=DB))
+    async with running_worker(data, tmp_path / "w"):
+        async with Dispatcher(caller_url, tenant="acme", prefix=db_prefix) as d:
+            got = await d.dispatch("classify", "hello", timeout=20)
+    assert got.text == "echo:hello" and got.worker == "gpu-1"
+    # the rules reach the configured database only
+    other = users(caller_rules(db_prefix, "acme", db=DB), db=12)
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        redis.Redis.from_url(other).ping()
