@@ -16,8 +16,8 @@ import redis
 import yaml
 from click.testing import CliRunner
 
-from tests.harness import drop_redis_keys
 from tests.dispatch.conftest import echo, running_worker, worker_config
+from tests.harness import drop_redis_keys
 from tierwise.cli import main
 from tierwise.dispatch.acl import caller_rules
 from tierwise.dispatch.client import Dispatcher
@@ -70,3 +70,38 @@ async def test_a_worker_and_a_caller_under_their_rules_serve_a_task_on_database_
     other = users(caller_rules(db_prefix, "acme", db=DB), db=12)
     with pytest.raises(redis.exceptions.NoPermissionError):
         redis.Redis.from_url(other).ping()
+
+
+async def test_a_worker_with_a_wrong_password_says_so(users, openai_up, db_prefix, tmp_path, caplog):
+    """redis-py's AuthenticationError is a ConnectionError: a worker whose password was wrong logged "Redis at … is
+    not reachable yet; retrying" (and `--list` "did not answer"), sending its operator after the network."""
+    import asyncio
+    import logging
+
+    from tests.harness import make_config
+    from tierwise.dispatch.worker import Worker
+    from tierwise.server.build import build_gateway
+
+    url = users(caller_rules(db_prefix, "acme", db=DB))
+    wrong = url.replace("@", "x@", 1)  # the right user, one character more in the password
+    data = worker_config(openai_up.url, db_prefix, worker_id="gpu-1", redis_url=wrong)
+    (tmp_path / "worker.yaml").write_text(yaml.safe_dump(data))
+    out = await asyncio.to_thread(CliRunner().invoke, main, ["worker", "-c", str(tmp_path / "worker.yaml"), "--list"])
+    assert out.exit_code == 1 and "refused the user name or password" in out.output, out.output
+    cfg = make_config(data, tmp_path)
+    gw = build_gateway(cfg)
+    stop = asyncio.Event()
+    caplog.set_level(logging.WARNING, logger="tierwise.dispatch")
+    task = asyncio.create_task(Worker(cfg, gw).run(stop, asyncio.Event()))
+    try:
+        for _ in range(400):  # the first failed try logs at once
+            if any("gpu-1" in r.getMessage() for r in caplog.records):
+                break
+            await asyncio.sleep(0.05)
+        said = [r.getMessage() for r in caplog.records if "gpu-1" in r.getMessage()]
+        assert said and "refused the user name or password in dispatch.redis_url" in said[0], said
+        assert "not reachable" not in said[0] and url.split(":")[2].split("@")[0] not in " ".join(said)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 20)
+        await gw.close()

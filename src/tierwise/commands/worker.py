@@ -33,12 +33,21 @@ def command(config_path: str, worker_id: str | None, log_level: str, print_acl: 
     cfg = load_or_exit(config_path)
     d = cfg.dispatch
     if list_workers and d is not None:
+        import redis.exceptions as rexc
+
         from tierwise.dispatch.connection import REDIS_ANY, where
 
         try:
             present = asyncio.run(_present(d))
+        except rexc.NoPermissionError:  # a worker's `--acl` user may touch its own presence record only
+            click.echo(f"tierwise: cannot list workers: Redis at {where(d.redis_url)} refused this config's user "
+                       f"(NOPERM): a worker's `--acl` user reads only its own presence record; list with a config "
+                       f"whose dispatch.redis_url may read {d.prefix}presence:{d.tenant}:* (see "
+                       "docs/distributed.md)", err=True)
+            sys.exit(1)
         except REDIS_ANY as e:
-            click.echo(f"tierwise: cannot list workers: Redis at {where(d.redis_url)} did not answer "
+            said = "refused the user name or password" if isinstance(e, rexc.AuthenticationError) else "did not answer"
+            click.echo(f"tierwise: cannot list workers: Redis at {where(d.redis_url)} {said} "
                        f"({type(e).__name__}); check dispatch.redis_url in {config_path}", err=True)
             sys.exit(1)
         for rec in present:
