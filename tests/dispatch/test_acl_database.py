@@ -105,3 +105,36 @@ async def test_a_worker_with_a_wrong_password_says_so(users, openai_up, db_prefi
         stop.set()
         await asyncio.wait_for(task, 20)
         await gw.close()
+
+
+async def test_the_dashboards_presence_user_lists_the_workers(users, openai_up, db_prefix, tmp_path):
+    """Neither a caller's rules nor a worker's let a user walk the presence records: a gateway logged in as its
+    caller user showed no workers (`presence source unavailable (NoPermissionError)`), and a worker's own config
+    could not `--list`. `presence_reader_rules` is what `presence_redis_url` and `--list` need, and no more."""
+    import asyncio
+
+    from tierwise.dispatch.acl import presence_reader_rules
+    from tierwise.observability.topology import RedisPresence
+
+    reader = users(presence_reader_rules(db_prefix, "acme", db=DB))
+    data = worker_config(openai_up.url, db_prefix, worker_id="gpu-1", redis_url=ADMIN_URL)
+    async with running_worker(data, tmp_path / "w"):
+        source = RedisPresence(reader, f"{db_prefix}presence:", "acme")
+        try:
+            got = [source._record(k, kind, raw, ttl) for k, kind, raw, ttl in await source.read()]
+        finally:
+            await source.aclose()
+        assert [w["id"] for w in got] == ["acme:gpu-1"] and got[0]["capabilities"] == ["classify"], got
+        listing = dict(data, dispatch=dict(data["dispatch"], redis_url=reader))
+        (tmp_path / "list.yaml").write_text(yaml.safe_dump(listing))
+        out = await asyncio.to_thread(CliRunner().invoke, main, ["worker", "-c", str(tmp_path / "list.yaml"), "--list"])
+        assert out.exit_code == 0 and '"id": "gpu-1"' in out.output, out.output
+    r = redis.Redis.from_url(reader)
+    try:
+        for key in (f"{db_prefix}{{acme}}:q:any:classify:normal", f"{db_prefix}presence:globex:w"):
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                r.get(key)
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            r.set(f"{db_prefix}presence:acme:planted", b"{}")
+    finally:
+        r.close()

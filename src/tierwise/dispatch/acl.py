@@ -104,6 +104,21 @@ def caller_rules(prefix: str, tenant: str, caller: str | None = None, db: int = 
             "(" + " ".join([*RESULT_COMMANDS, own]) + ")"]
 
 
+# What reading a tenant's presence records takes (observability/topology.py: the SCAN script, then TYPE and TTL,
+# STRLEN or HSTRLEN, GET or HMGET), for the dashboard's `presence_redis_url` and `tierwise worker --list`.
+PRESENCE_READ_COMMANDS = ["+scan", "+type", "+ttl", "+strlen", "+hstrlen", "+get", "+hmget"]
+
+
+def presence_reader_rules(prefix: str, tenant: str, db: int = 0) -> list[str]:
+    """A user that reads one tenant's presence records and nothing else: neither the caller's nor a worker's rules
+    allow a walk of the presence keys, so a gateway logged in with caller rules showed no workers on its dashboard
+    (`presence source unavailable (NoPermissionError)`) and a worker's user could not `--list` (session 35,
+    newuser35b). SCAN takes no key, so Redis cannot limit which names it returns: this user can list the names of
+    every key in the database (not read them)."""
+    return ["resetkeys", "resetchannels", "-@all", *connection(db), *PRESENCE_READ_COMMANDS,
+            f"%R~{glob_escaped(prefix + 'presence:' + tenant + ':')}*"]
+
+
 def setuser(user: str, rules: list[str], password_placeholder: str = "<password>") -> str:
     """The ACL SETUSER line for redis-cli (a selector, which holds spaces, in double quotes)."""
     words = [f'"{r}"' if " " in r else r for r in rules]
