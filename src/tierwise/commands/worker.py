@@ -33,12 +33,21 @@ def command(config_path: str, worker_id: str | None, log_level: str, print_acl: 
     cfg = load_or_exit(config_path)
     d = cfg.dispatch
     if list_workers and d is not None:
+        import redis.exceptions as rexc
+
         from tierwise.dispatch.connection import REDIS_ANY, where
 
         try:
             present = asyncio.run(_present(d))
+        except rexc.NoPermissionError:  # a worker's `--acl` user may touch its own presence record only
+            click.echo(f"tierwise: cannot list workers: Redis at {where(d.redis_url)} refused this config's user "
+                       f"(NOPERM): a worker's `--acl` user reads only its own presence record; list with a config "
+                       f"whose dispatch.redis_url may read {d.prefix}presence:{d.tenant}:* (see "
+                       "docs/distributed.md)", err=True)
+            sys.exit(1)
         except REDIS_ANY as e:
-            click.echo(f"tierwise: cannot list workers: Redis at {where(d.redis_url)} did not answer "
+            said = "refused the user name or password" if isinstance(e, rexc.AuthenticationError) else "did not answer"
+            click.echo(f"tierwise: cannot list workers: Redis at {where(d.redis_url)} {said} "
                        f"({type(e).__name__}); check dispatch.redis_url in {config_path}", err=True)
             sys.exit(1)
         for rec in present:
@@ -56,7 +65,7 @@ def command(config_path: str, worker_id: str | None, log_level: str, print_acl: 
         except ValueError as e:
             raise click.BadParameter(str(e), param_hint="--id") from None
     if print_acl:
-        from tierwise.dispatch.acl import setuser, worker_rules
+        from tierwise.dispatch.acl import setuser, url_db, worker_rules
         from tierwise.dispatch.blackboard import workers_key
 
         caps = "+".join(sorted(d.worker.capabilities))  # one user per set of capabilities: its rules differ
@@ -67,7 +76,7 @@ def command(config_path: str, worker_id: str | None, log_level: str, print_acl: 
                        "every presence record of the tenant (see docs/distributed.md)", err=True)
         click.echo(setuser(f"tierwise-worker-{d.tenant}-{d.worker.locality}-{caps}" + (f"-{wid}" if wid else ""),
                            worker_rules(d.prefix, d.tenant, d.worker.locality, list(d.worker.capabilities), board,
-                                        wid)))
+                                        wid, db=url_db(d.redis_url))))
         return
     from tierwise.dispatch.serving import add_ensemble_routes, check_targets
     from tierwise.server.build import build_gateway

@@ -42,6 +42,20 @@ PUBLISH_COMMANDS = ["+xadd", "+xlen", "+zcount", "+zrangebyscore", "+lpush", "+l
 RESULT_COMMANDS = ["+xread", "+xadd", "+xdel", "+del", "+expire", "+exists"]
 
 
+def url_db(url: str) -> int:
+    """The database number a redis URL selects (path `/n` or `?db=n`; 0 when it names none)."""
+    from redis.connection import parse_url
+
+    return int(parse_url(url).get("db") or 0)
+
+
+def connection(db: int) -> list[str]:
+    """The connection commands, and on a database other than 0 `SELECT` of that one only: redis-py sends
+    `SELECT n` when a URL names database n, and without it a worker logged in with its printed rules on
+    `redis://…/7` had every command refused (its log blamed the zones; session 35, newuser35b)."""
+    return [*CONNECTION, f"+select|{int(db)}"] if db else list(CONNECTION)
+
+
 def glob_escaped(key: str) -> str:
     """A key name as an ACL pattern matching that key only: `blackboard.key_prefix` may hold `*`, `?` or `[`
     (only spaces are refused), which made the printed pattern reach other keys with the worker's commands."""
@@ -49,7 +63,7 @@ def glob_escaped(key: str) -> str:
 
 
 def worker_rules(prefix: str, tenant: str, locality: str, capabilities: list[str] | None = None,
-                 board_key: str | None = None, worker_id: str | None = None) -> list[str]:
+                 board_key: str | None = None, worker_id: str | None = None, db: int = 0) -> list[str]:
     """With `capabilities` (what the worker's config serves), only those capabilities' streams: a
     compromised worker then cannot read the prompts of the tenant's other capabilities' tasks.
     With `board_key` (the blackboard's hash, when the worker publishes statistics) that key too.
@@ -69,11 +83,11 @@ def worker_rules(prefix: str, tenant: str, locality: str, capabilities: list[str
     # capability's or zone's result stream
     results = [f"~{k.base}r:*:{zone}:{cap}" for zone in zones for cap in caps]
     answer = "(" + " ".join([*ANSWER_COMMANDS, *keys, *results]) + ")"
-    return ["resetkeys", "resetchannels", "-@all", *CONNECTION, *WORKER_COMMANDS, *board, *keys, "clearselectors",
+    return ["resetkeys", "resetchannels", "-@all", *connection(db), *WORKER_COMMANDS, *board, *keys, "clearselectors",
             answer]
 
 
-def caller_rules(prefix: str, tenant: str, caller: str | None = None) -> list[str]:
+def caller_rules(prefix: str, tenant: str, caller: str | None = None, db: int = 0) -> list[str]:
     """With `caller` (the `dispatch.caller` name of the gateways or applications that log in as this user) the
     user reaches only that caller's result streams, and reads no task stream: another caller of the tenant can
     read neither its answers nor its prompts, nor delete its tasks. (Such a caller cannot tell, after a Redis
@@ -83,11 +97,26 @@ def caller_rules(prefix: str, tenant: str, caller: str | None = None) -> list[st
     # read and write alike: so `~` on it, where `%R~` (read only) would do for plain commands.
     if caller is None:
         keys = [f"~{k.base}q:*", f"~{k.base}wake:*", f"~{k.base}r:*", f"~{k.base}w:*", f"%R~{k.base}done:*"]
-        return ["resetkeys", "resetchannels", "-@all", *CONNECTION, *CALLER_COMMANDS, *keys]
+        return ["resetkeys", "resetchannels", "-@all", *connection(db), *CALLER_COMMANDS, *keys]
     own = f"~{k.base}r:{check_name(caller, 'caller')}:*"
     keys = [f"~{k.base}q:*", f"~{k.base}wake:*", f"~{k.base}w:*", f"%R~{k.base}done:*"]
-    return ["resetkeys", "resetchannels", "-@all", *CONNECTION, *PUBLISH_COMMANDS, *keys, "clearselectors",
+    return ["resetkeys", "resetchannels", "-@all", *connection(db), *PUBLISH_COMMANDS, *keys, "clearselectors",
             "(" + " ".join([*RESULT_COMMANDS, own]) + ")"]
+
+
+# What reading a tenant's presence records takes (observability/topology.py: the SCAN script, then TYPE and TTL,
+# STRLEN or HSTRLEN, GET or HMGET), for the dashboard's `presence_redis_url` and `tierwise worker --list`.
+PRESENCE_READ_COMMANDS = ["+scan", "+type", "+ttl", "+strlen", "+hstrlen", "+get", "+hmget"]
+
+
+def presence_reader_rules(prefix: str, tenant: str, db: int = 0) -> list[str]:
+    """A user that reads one tenant's presence records and nothing else: neither the caller's nor a worker's rules
+    allow a walk of the presence keys, so a gateway logged in with caller rules showed no workers on its dashboard
+    (`presence source unavailable (NoPermissionError)`) and a worker's user could not `--list` (session 35,
+    newuser35b). SCAN takes no key, so Redis cannot limit which names it returns: this user can list the names of
+    every key in the database (not read them)."""
+    return ["resetkeys", "resetchannels", "-@all", *connection(db), *PRESENCE_READ_COMMANDS,
+            f"%R~{glob_escaped(prefix + 'presence:' + tenant + ':')}*"]
 
 
 def setuser(user: str, rules: list[str], password_placeholder: str = "<password>") -> str:

@@ -46,6 +46,16 @@ def where(url: str) -> str:
     return f"{u.hostname or '127.0.0.1'}:{u.port or 6379}"
 
 
+def waiting_for(url: str, e: BaseException) -> str:
+    """Why a loop waits for Redis, for a log line: a refused user name or password is said as such (redis-py's
+    AuthenticationError is a ConnectionError, and a worker with a wrong password logged "not reachable yet;
+    retrying" forever; session 35, newuser35b)."""
+    if isinstance(e, rexc.AuthenticationError) or "WRONGPASS" in str(e):
+        return (f"Redis at {where(url)} refused the user name or password in dispatch.redis_url "
+                "(fix it, or the Redis ACL user); retrying")
+    return f"Redis at {where(url)} is not reachable yet; retrying"
+
+
 class Backoff:
     """Exponential backoff with full jitter, so a fleet that lost Redis does not return at once."""
 

@@ -29,7 +29,7 @@ import redis.exceptions as rexc
 import tierwise
 from tierwise.config import Config
 from tierwise.dispatch.config import PRIORITIES
-from tierwise.dispatch.connection import REDIS_ANY, REDIS_DOWN, Backoff, connect, text, where
+from tierwise.dispatch.connection import REDIS_ANY, REDIS_DOWN, Backoff, connect, text, waiting_for, where
 from tierwise.dispatch.keys import GROUP, Keyspace
 from tierwise.dispatch.presence import PresencePublisher, now_ms
 from tierwise.dispatch.scripts import Scripts
@@ -151,15 +151,15 @@ class Worker:
                 try:
                     await self.scripts.take(keys=keys, args=[GROUP, self.id, 0])  # takes nothing; ACL-checks the keys
                     break
-                except rexc.NoPermissionError:
+                except rexc.NoPermissionError as e:  # (Redis's words: a refused SELECT is no zone's fault)
                     log.error("worker %s: its Redis user may not read the %s zone of tenant %s; not taking those "
-                              "tasks (see `tierwise worker --acl`)", self.id, zone, self.d.tenant)
+                              "tasks (see `tierwise worker --acl`; Redis said: %s)", self.id, zone, self.d.tenant,
+                              scrub(str(e))[:200])
                     self.zones = {c: [z for z in zs if z != zone] for c, zs in self.zones.items()}
                     break
-                except REDIS_DOWN:
+                except REDIS_DOWN as e:
                     if backoff.tries == 0:  # the first thing a worker does: say at once why it waits
-                        log.warning("worker %s: Redis at %s is not reachable yet; retrying", self.id,
-                                    where(self.d.redis_url))
+                        log.warning("worker %s: %s", self.id, waiting_for(self.d.redis_url, e))
                     await asyncio.sleep(backoff.next())
         self.zones = {c: zs for c, zs in self.zones.items() if zs}
         self._set_streams()
@@ -170,8 +170,8 @@ class Worker:
             try:
                 await self._beat()
                 return
-            except REDIS_DOWN:
-                log.warning("worker %s: Redis at %s is not reachable yet; retrying", self.id, where(self.d.redis_url))
+            except REDIS_DOWN as e:
+                log.warning("worker %s: %s", self.id, waiting_for(self.d.redis_url, e))
                 await asyncio.sleep(backoff.next())
             except rexc.ResponseError as e:  # e.g. NOPERM on presence: a person must fix the ACL
                 log.error("worker %s: Redis refused the heartbeat: %s", self.id, scrub(str(e))[:300])
