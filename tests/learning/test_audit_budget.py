@@ -7,12 +7,16 @@ route does not know."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
 from pydantic import ValidationError
 
+from tests.doubles import Reply
+from tests.gateway.conftest import anthropic_up, gateway, oai, openai_up  # noqa: F401
 from tests.learning.replay_loop import loop_with, replay_settings, settle_local
+from tests.learning.test_reflective_route import SUMMARY, judge_or_answer, reflective_config, wait_for
 from tierwise.learning.audit_budget import AuditBudget
 from tierwise.learning.loop import LearningLoop
 from tierwise.learning.value import ValueSettings
@@ -131,3 +135,27 @@ def test_the_account_is_kept_across_a_restart_and_a_damaged_one_ignored() -> Non
         b = AuditBudget()
         b.load(bad)
         assert (b.spent, b.saved) == (0.0, 0.0), bad
+
+
+def test_a_gateway_route_keeps_the_account_over_http_and_across_a_restart(gateway, openai_up, anthropic_up,  # noqa: F811
+                                                                          tmp_path):
+    """Through the official SDK: the reflective route's loop accounts what its judge calls and shadow runs cost
+    (measured from the upstreams' usage) against what its local answers saved, and its saved state keeps it."""
+    cfg = reflective_config(openai_up, anthropic_up, sampling="value",
+                            value={"audit_budget": 0.5, "audit_boost": 3.0})
+    openai_up.default = Reply(text="local summary")
+    anthropic_up.default = judge_or_answer("good")
+    g = gateway(cfg)
+    route = g.gateway.resolve("main")
+    assert route.loop.settings.value.audit_budget == 0.5 and route.loop.settings.value.audit_boost == 3.0
+    for i in range(12):
+        oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": f"{SUMMARY} (#{i})"}])
+        assert wait_for(lambda: not route._background, timeout=30)
+    loop = route.loop
+    assert loop.budget.spent > 0.0  # the first requests' shadow runs and judge calls
+    account = loop.budget.dump()
+    g.stop()
+    saved = json.loads((tmp_path / "ledger.db.boundary.main.state.json").read_text())
+    assert saved["audit_budget"] == account
+    again = gateway(cfg).gateway.resolve("main").loop
+    assert again.budget.dump() == account
