@@ -304,6 +304,10 @@ def parser() -> argparse.ArgumentParser:
                          "(margin), or spaced to detect a drift within --detect-within of the type's requests, the "
                          "change-watch then judging every request until the test decides (detect)")
     ap.add_argument("--detect-within", type=int, default=200, help="with --audit detect (value.detect_within)")
+    ap.add_argument("--audit-budget", type=float, default=None,
+                    help="audits of local types --audit-boost times as dense while the evaluation spent so far is under "
+                         "this share of the savings so far (value.audit_budget; unset: off)")
+    ap.add_argument("--audit-boost", type=float, default=2.0, help="with --audit-budget (value.audit_boost)")
     ap.add_argument("--audit-stretch", type=float, default=2.0,
                     help="with --audit margin: the most a type's audit interval is stretched")
     ap.add_argument("--watch", choices=["lean", "confirm", "decide"], default=None,
@@ -454,7 +458,8 @@ def loop_settings(args: argparse.Namespace) -> LoopSettings:
                   "settled": args.settled, "pooled_strength": args.pooled_strength, "pool": args.pool,
                   "pool_strength": args.pool_strength, "pooled_strength_max": args.pooled_strength_max,
                   "explore": args.explore, "explore_after": args.explore_after,
-                  "audit": args.audit, "audit_stretch": args.audit_stretch, "detect_within": args.detect_within,
+                  "audit": args.audit, "audit_stretch": args.audit_stretch, "audit_budget": args.audit_budget,
+                  "audit_boost": args.audit_boost, "detect_within": args.detect_within,
                   "watch": args.watch, "returned": args.returned, "reexplore": args.reexplore, "confirmations": args.confirmations,
                   "per_request": args.per_request},
         "schedule": {"sample_rate": args.sample_rate, "audit_rate": args.audit_rate,

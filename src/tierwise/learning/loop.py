@@ -11,9 +11,9 @@ only at `shadow_audit_rate`, so a task type the local model cannot do stops cost
 `sampling: value` replaces those fixed rules by the value of information (`learning.value`): a task type
 is judged while further verdicts are expected to be worth their cost, then only audited systematically;
 a local task type whose change-point test leans toward a drift is judged more (`watch`: until the test decides,
-or until accepted verdicts have answered a lone rejection). Free
-evidence (a verifier's verdict on the local answer, a user's rating) is recorded as it comes and moves
-the same posterior, so paid judge calls are only needed where it is missing.
+or until accepted verdicts have answered a lone rejection); `value.audit_budget` audits more while evaluation is
+cheap against the savings (`learning.audit_budget`). Free evidence (a verifier's verdict on the local answer, a
+user's rating) moves the same posterior as it comes, so paid judge calls are only needed where it is missing.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tierwise.learning.audit_budget import AuditBudget
 from tierwise.learning.boundary import Boundary, BoundarySettings, Move, TaskState, Tier, beta_cdf, beta_lower
 from tierwise.learning.drift import check_step, model_back, recheck_rate, threshold, weights
 from tierwise.learning.key_share import KeyShare
@@ -86,6 +87,7 @@ class LearningLoop:
         self.boundary = Boundary(self.settings.boundary, log_path=log_path, route=route)
         self.seen: dict[str, int] = {}  # requests per task type (both tiers): its share of the traffic
         self.audit_credit: dict[str, float] = {}  # `audit: margin`: accumulated audit rate per local task type
+        self.budget = AuditBudget()  # `value.audit_budget`: evaluation spent and savings so far
         self.within = WithinType(self.settings.within)
         self.request_model = make_request_model(self.settings.request_model)
         self.order = GainOrder(self.settings.order) if self.settings.order.kind != "acceptance" else None
@@ -93,8 +95,7 @@ class LearningLoop:
         self.near = (NearRank(w.near_window, w.near_band, w.near_min_verdicts, w.near == "held")
                      if w.near != "off" else None)
         self._signals: OrderedDict[str, float] = OrderedDict()  # request id -> standardised signal
-        # per task type, by gateway key name: its current clients, who gave its latest evidence and its posterior's
-        # (one key may give at most `boundary.key_share` of them: `counts_from`, and never decide a move alone)
+        # per type, by key name: its clients and evidence (a key gives at most `boundary.key_share`: `counts_from`)
         self.keys = KeyShare(self.settings.boundary)
         self._judged_by: OrderedDict[str, str] = OrderedDict()  # judged request id -> its key name
         self._forecasts: dict[str, tuple[float, float]] | None = None  # during `plan`: each type's forecast
@@ -140,8 +141,7 @@ class LearningLoop:
         prompt's length in the reflective route) used by `within` when enabled; `text` the prompt, read by the
         `request_model` when enabled; `key` the name of the gateway key that sent it (one key's verdicts hold a
         bounded share of the request model's rows)."""
-        # a decision reads a type's forecast up to three times (value, its verdict's cost, a served exploration);
-        # nothing it does moves the evidence, so the pooled sums over every type are taken once per decision
+        # a decision reads a type's forecast up to three times, moving no evidence: the pooled sums are taken once
         self._forecasts = {}
         try:
             return self._plan(task_type, request_id, negative_feedback, signal, text, key)
@@ -251,6 +251,7 @@ class LearningLoop:
             self._judged_by[request_id] = key
             while len(self._judged_by) > PENDING_SIGNALS:
                 self._judged_by.popitem(last=False)
+        self.budget.note(p.judge, p.shadow, p.tier == "local", self.costs, self.saving())
         return p
 
     def _model_back(self, st: TaskState) -> int:
@@ -372,12 +373,14 @@ class LearningLoop:
                               per_request=per_request, slope=self.within.slope(task_type) if per_request else 0.0):
                 return Decision(True, "value")
         rate = s.schedule.audit_rate if tier == "local" else s.schedule.shadow_audit_rate
-        if tier == "local" and s.value.audit != "fixed":
-            # the rate moves with the type's mean, so the audits are spaced by accumulated rate (a systematic
-            # sample with a varying step) rather than by `uses` modulo a step that would jump as the step changes
+        budget = s.value.audit_budget
+        if tier == "local" and budget is not None and self.budget.under(budget):
+            rate *= s.value.audit_boost  # the evaluation so far leaves headroom under the budget: denser audits
+        if tier == "local" and (s.value.audit != "fixed" or budget is not None):
+            # a varying rate: spaced by accumulated rate, not by `uses` modulo a step that would jump as it changes
             if s.value.audit == "margin":
                 rate /= audit_stretch(st.mean(), target, s.value.audit_stretch)
-            else:  # detect: as sparse as detecting a drop within `detect_within` of the type's requests allows
+            elif s.value.audit == "detect":  # as sparse as detecting a drop within `detect_within` allows
                 rate = 1.0 / detect_interval(st.mean(), target, s.boundary.drift_credible, s.value.detect_within)
             credit = self.audit_credit.get(task_type, unit_hash(f"{self.route}\x00{task_type}", "audit-offset")) + rate
             self.audit_credit[task_type] = credit - 1.0 if credit >= 1.0 else credit
@@ -476,7 +479,7 @@ class LearningLoop:
         return {"version": STATE_VERSION, "route": self.route, "boundary": self.boundary.dump(),
                 "schedule": self.schedule.dump(), "seen": dict(self.seen), "total": self.total,
                 "costs": dict(self.costs), "within": self.within.dump(),
-                "audit_credit": dict(self.audit_credit), "keys": self.keys.dump(), "served_local": dict(self.served_local),
+                "audit_credit": dict(self.audit_credit), "audit_budget": self.budget.dump(), "keys": self.keys.dump(), "served_local": dict(self.served_local),
                 "request_model": self.request_model.dump() if self.request_model is not None else None,
                 "order": self.order.dump() if self.order is not None else None}
 
@@ -498,6 +501,7 @@ class LearningLoop:
         if isinstance(credit, dict):
             self.audit_credit = {str(k): float(v) for k, v in credit.items()
                                  if isinstance(v, (int, float)) and 0.0 <= v < 1.0}
+        self.budget.load(data.get("audit_budget"))
         bs = self.settings.boundary  # a state saved before the keys' parts were: its evidence counts as the gateway's
         self.keys.load(data.get("keys"), {t: st.a - bs.prior_accept + st.b - bs.prior_reject
                                           for t, st in self.boundary.states.items()})

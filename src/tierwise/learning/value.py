@@ -81,6 +81,13 @@ class ValueSettings(BaseModel):
         "detected within `detect_within` of the type's requests on average, `detect_interval`; the change-watch "
         "then judges every request of the type until its test is back at zero or fires, whatever `watch` says)"))
     audit_stretch: float = Field(2.0, ge=1.0, le=10.0, description="the most `audit: margin` stretches the interval")
+    audit_budget: float | None = Field(None, gt=0.0, lt=1.0, description=(
+        "a share of the savings: while the evaluation the loop has spent so far (judge calls and shadow runs, at "
+        "the route's costs) is under this share of what serving locally has saved so far, local task types are "
+        "audited `audit_boost` times as often (spaced by accumulated rate, as `audit: margin` spaces them); unset: "
+        "audits at `schedule.audit_rate` always"))
+    audit_boost: float = Field(2.0, ge=1.0, le=10.0, description=(
+        "with `audit_budget`: how many times `schedule.audit_rate` local types are audited while under it"))
     detect_within: int = Field(200, ge=10, le=1_000_000, description=(
         "with `audit: detect`: requests of a local type within which a drift should be detected on average"))
     watch: Literal["lean", "confirm", "decide"] = Field("confirm", description=(

@@ -1,0 +1,161 @@
+"""`value.audit_budget`: local types audited `audit_boost` times as often while the evaluation the loop has spent
+so far is under a share of what serving locally has saved so far (RESULTS, "Learning loop round 39").
+
+The account is the loop's own: every planned judge call and shadow run at the route's judge and shadow costs, every
+locally served request at the route's saving — the figures bench/learning_loop.py charges, nothing the deployed
+route does not know."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from pydantic import ValidationError
+
+from tests.doubles import Reply
+from tests.gateway.conftest import anthropic_up, gateway, oai, openai_up  # noqa: F401
+from tests.learning.replay_loop import loop_with, replay_settings, settle_local
+from tests.learning.test_reflective_route import SUMMARY, judge_or_answer, reflective_config, wait_for
+from tierwise.learning.audit_budget import AuditBudget
+from tierwise.learning.loop import LearningLoop
+from tierwise.learning.value import ValueSettings
+
+
+def test_unset_by_default_and_bounded() -> None:
+    v = ValueSettings()
+    assert v.audit_budget is None and v.audit_boost == 2.0
+    for bad in ({"audit_budget": 0.0}, {"audit_budget": 1.0}, {"audit_budget": -0.1}, {"audit_boost": 0.5},
+                {"audit_boost": 11.0}):
+        with pytest.raises(ValidationError):
+            ValueSettings(**bad)
+    assert replay_settings().value.audit_budget is None
+    v = replay_settings("--audit-budget", "0.08", "--audit-boost", "3").value
+    assert (v.audit_budget, v.audit_boost) == (0.08, 3.0)
+
+
+def audits(loop: LearningLoop, n: int = 1000) -> list[int]:
+    """Which of the next n requests of the settled local type `qa` are judged (all of them audits)."""
+    plans = [loop.plan("qa", f"s{i}") for i in range(n)]
+    assert all(p.tier == "local" and not p.shadow for p in plans)
+    assert {p.reason for p in plans if p.judge} <= {"audit"}
+    return [i for i, p in enumerate(plans) if p.judge]
+
+
+def settled(budget: float | None, spent: float, saved: float) -> LearningLoop:
+    loop = loop_with(audit_budget=budget) if budget is not None else loop_with()
+    settle_local(loop)
+    loop.budget.spent, loop.budget.saved = spent, saved
+    return loop
+
+
+def test_under_the_budget_a_settled_type_is_audited_twice_as_often() -> None:
+    unset = audits(settled(None, 0.0, 100.0))
+    under = audits(settled(0.08, 0.0, 100.0))  # nothing spent against $100 saved
+    over = audits(settled(0.08, 20.0, 100.0))  # 20% of the savings spent already: over the budget
+    assert len(unset) == len(over) == 20
+    assert len(under) == 40
+    assert max(b - a for a, b in zip(under, under[1:], strict=False)) == 25
+    assert max(b - a for a, b in zip(over, over[1:], strict=False)) == 50
+
+
+def test_the_boost_stops_once_the_audits_have_spent_the_headroom() -> None:
+    # $0.10 of headroom under 2% of $100; a local request adds $0.0002 to the budget, the boosted audits spend
+    # $0.0006 a request ($0.015 every 25), the base's $0.0003: the headroom is gone after ~250 requests, for good
+    loop = settled(0.02, 1.9, 100.0)
+    got = audits(loop, 2000)
+    assert not loop.budget.under(0.02)
+    gaps = [b - a for a, b in zip(got, got[1:], strict=False)]
+    assert gaps[0] == 25 and gaps[-1] == 50
+
+
+def test_a_boost_of_three() -> None:
+    loop = loop_with(audit_budget=0.08, audit_boost=3.0)
+    settle_local(loop)
+    loop.budget.spent, loop.budget.saved = 0.0, 100.0
+    got = audits(loop)
+    assert max(b - a for a, b in zip(got, got[1:], strict=False)) == 17 and len(got) == 60
+
+
+def moved_back_after(spent: float, name: str) -> int:
+    """A settled local type whose answers all turn bad: the request at which it moves back."""
+    loop = loop_with(audit_budget=0.08)
+    for i in range(300):  # as settle_local, under another name (another audit offset)
+        loop.plan(name, f"q{i}")
+        loop.verdict(name, 0.0 if i % 10 == 5 else 1.0)
+    loop.budget.spent, loop.budget.saved = spent, 100.0
+    for i in range(400):
+        p = loop.plan(name, f"d{i}")
+        if p.judge and loop.verdict(name, 0.0, request_id=f"d{i}") is not None:
+            return i
+    raise AssertionError("never moved back")
+
+
+def test_under_the_budget_a_drop_is_found_sooner() -> None:
+    # the first audit's rejection opens the watch, which judges every request until the test fires: under the
+    # budget that audit comes within 25 requests of the drop, over it within 50
+    names = [f"type{k}" for k in range(12)]
+    under = [moved_back_after(0.0, n) for n in names]
+    over = [moved_back_after(20.0, n) for n in names]
+    assert all(u <= o for u, o in zip(under, over, strict=True)) and sum(under) < sum(over)
+    assert max(under) <= 25 + 6 < 50 <= max(over)  # (the watch then needs up to 6 verdicts)
+
+
+def test_the_account_is_the_replays_cost_model() -> None:
+    loop = loop_with(audit_budget=0.08)  # judge $0.015, shadow $0.01, a local request saves $0.01
+    judged = shadows = local = 0
+    for i in range(600):
+        t = "qa" if i % 3 else "qb"
+        p = loop.plan(t, f"r{i}")
+        judged += p.judge
+        shadows += p.shadow
+        local += p.tier == "local"
+        if p.judge:
+            loop.verdict(t, 0.0 if (t == "qb" or i % 10 == 1) else 1.0, request_id=f"r{i}")
+    assert judged and shadows and local
+    assert loop.budget.spent == pytest.approx(0.015 * judged + 0.01 * shadows)
+    assert loop.budget.saved == pytest.approx(0.01 * local)
+
+
+def test_an_unmeasured_judge_counts_as_a_requests_saving() -> None:
+    b = AuditBudget()
+    b.note(True, True, True, {"judge": None, "shadow": None}, 0.02)
+    assert (b.spent, b.saved) == (pytest.approx(0.02), pytest.approx(0.02))
+    assert not AuditBudget().under(0.5)  # nothing saved yet: no headroom
+
+
+def test_the_account_is_kept_across_a_restart_and_a_damaged_one_ignored() -> None:
+    loop = settled(0.08, 1.25, 40.0)
+    again = loop_with(audit_budget=0.08)
+    again.load(loop.dump())
+    assert (again.budget.spent, again.budget.saved) == (1.25, 40.0)
+    for bad in ({"spent": -1.0, "saved": 5.0}, {"spent": math.inf, "saved": 5.0}, {"spent": 1.0, "saved": math.nan},
+                {"spent": True, "saved": 5.0}, {"spent": "1", "saved": 5.0}, {"spent": 1.0, "saved": 1e13}, [1, 2],
+                None, {"spent": 1.0}):
+        b = AuditBudget()
+        b.load(bad)
+        assert (b.spent, b.saved) == (0.0, 0.0), bad
+
+
+def test_a_gateway_route_keeps_the_account_over_http_and_across_a_restart(gateway, openai_up, anthropic_up,  # noqa: F811
+                                                                          tmp_path):
+    """Through the official SDK: the reflective route's loop accounts what its judge calls and shadow runs cost
+    (measured from the upstreams' usage) against what its local answers saved, and its saved state keeps it."""
+    cfg = reflective_config(openai_up, anthropic_up, sampling="value",
+                            value={"audit_budget": 0.5, "audit_boost": 3.0})
+    openai_up.default = Reply(text="local summary")
+    anthropic_up.default = judge_or_answer("good")
+    g = gateway(cfg)
+    route = g.gateway.resolve("main")
+    assert route.loop.settings.value.audit_budget == 0.5 and route.loop.settings.value.audit_boost == 3.0
+    for i in range(12):
+        oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": f"{SUMMARY} (#{i})"}])
+        assert wait_for(lambda: not route._background, timeout=30)
+    loop = route.loop
+    assert loop.budget.spent > 0.0  # the first requests' shadow runs and judge calls
+    account = loop.budget.dump()
+    g.stop()
+    saved = json.loads((tmp_path / "ledger.db.boundary.main.state.json").read_text())
+    assert saved["audit_budget"] == account
+    again = gateway(cfg).gateway.resolve("main").loop
+    assert again.budget.dump() == account
