@@ -82,6 +82,19 @@ class ProviderConfig(_Strict):
         None, description="http(s) image URLs in requests to this provider: `forward` them (the upstream may "
         "fetch them from where it runs), `refuse` them (400), or `fetch` them in the gateway and send them "
         "inline (server.image_fetch bounds it); default: refuse for a local provider, forward for a remote one")
+    max_tokens_field: Literal["max_tokens", "max_completion_tokens", "both"] | None = Field(
+        None, description="kind openai: the field that carries the output cap of a request translated to this "
+        "upstream (from an Anthropic or Responses client, or set by the gateway): OpenAI's reasoning models refuse "
+        "`max_tokens`, Ollama, TGI and LM Studio read only it; `both` sends the two with the same value; default: "
+        "max_completion_tokens for api.openai.com and Azure OpenAI, max_tokens for any other URL")
+
+    @property
+    def cap_field(self) -> str:
+        if self.max_tokens_field is not None:
+            return self.max_tokens_field
+        host = self.base_url.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1].split(":", 1)[0].lower()
+        openai = host == "api.openai.com" or host.endswith((".openai.azure.com", ".cognitiveservices.azure.com"))
+        return "max_completion_tokens" if openai else "max_tokens"
 
     @property
     def image_url_policy(self) -> str:

@@ -74,5 +74,11 @@ def test_a_null_cap_goes_upstream_as_the_reserved_one(gateway, openai_up):  # no
     openai_up.default = Reply(text="hi", usage=(10, 5))
     oai(g).chat.completions.create(model="main", messages=MSG, extra_body={"max_tokens": None})
     body = openai_up.requests[-1].body
-    # Before: {'max_tokens': None} and no max_completion_tokens
+    # Before: {'max_tokens': None} and no max_completion_tokens. The field is the provider's `max_tokens_field`
+    # (maxfield35): `max_tokens` for this loopback URL, `max_completion_tokens` where configured (api.openai.com's)
+    assert body.get("max_tokens") == 4096 and "max_completion_tokens" not in body, body
+    cfg = _config(openai_up)
+    cfg["providers"]["cloud"]["max_tokens_field"] = "max_completion_tokens"
+    oai(gateway(cfg)).chat.completions.create(model="main", messages=MSG, extra_body={"max_tokens": None})
+    body = openai_up.requests[-1].body
     assert body.get("max_completion_tokens") == 4096 and body.get("max_tokens") is None, body

@@ -70,8 +70,9 @@ def test_a_request_without_max_tokens_is_capped_at_what_its_budget_reserved(gate
     else:
         oai(g).chat.completions.create(model="main", messages=msgs)
     # The upstream is told to stop where the reservation stops (it wrote until its own limit before).
-    # (as max_completion_tokens: OpenAI's reasoning models refuse max_tokens)
-    assert openai_up.last.body["max_completion_tokens"] == RESERVED_OUT and "max_tokens" not in openai_up.last.body
+    # (in the provider's max_tokens_field: `max_tokens` for a loopback URL, which Ollama and TGI read;
+    # `max_completion_tokens` for api.openai.com, whose reasoning models refuse max_tokens)
+    assert openai_up.last.body["max_tokens"] == RESERVED_OUT and "max_completion_tokens" not in openai_up.last.body
     # A client's own max_tokens (or max_completion_tokens) goes as sent.
     oai(g).chat.completions.create(model="main", messages=msgs, max_completion_tokens=7)
     assert openai_up.last.body["max_completion_tokens"] == 7 and "max_tokens" not in openai_up.last.body

@@ -45,10 +45,15 @@ class OpenAIDouble(DoubleServer):
     kind = "openai"
 
     def __init__(self, *, api_key: str | None = None, models: list[str] | None = None,
-                 embedding_dims: int = 16, strict: bool = True) -> None:
-        """`strict`: check tool-call pairing and tool definitions as OpenAI does (llama.cpp is laxer)."""
+                 embedding_dims: int = 16, strict: bool = True, cap_field: str | None = None) -> None:
+        """`strict`: check tool-call pairing and tool definitions as OpenAI does (llama.cpp is laxer).
+        `cap_field`: "max_completion_tokens" refuses `max_tokens` as OpenAI's reasoning models do (o1/o3/o4-mini,
+        gpt-5); "max_tokens" reads only that field, as Ollama and TGI do. `read_caps` holds the cap each call
+        was bound by (None: none it reads)."""
         super().__init__(api_key=api_key, models=models)
         self.strict = strict
+        self.cap_field = cap_field
+        self.read_caps: list[Any] = []
         self.embedding_dims = embedding_dims
         self.embeddings_raw: bytes | None = None  # when set: embeddings answers exactly this body (status 200)
         self._counter = 0
@@ -102,6 +107,11 @@ class OpenAIDouble(DoubleServer):
             content = m.get("content")
             if content is not None and not isinstance(content, (str, list)):
                 raise Rejected(400, f"Invalid type for 'messages[{i}].content'")
+        if self.cap_field == "max_completion_tokens" and "max_tokens" in body:
+            raise Rejected(400, "Unsupported parameter: 'max_tokens' is not supported with this model. "
+                                "Use 'max_completion_tokens' instead.")
+        if self.cap_field is not None:
+            self.read_caps.append(body.get(self.cap_field))
         if self.strict:
             _check_tool_messages(msgs)
             _check_tools(body.get("tools"))

@@ -76,6 +76,7 @@ class Deployment:
         self.images: Any = None
         # Anthropic's own structured output for an OpenAI client's schema (wire/anthropic_messages/native_output.py).
         self.native_output = provider.kind == "anthropic" and cfg.structured_output == "native"
+        self.encode_kw = {"cap_field": pc.cap_field} if provider.kind == "openai" else {}  # (config max_tokens_field)
         self.misconfigured_said = False  # the console said once that its upstream refused the key or the model
         # The newest breaker-counted failure if a config fault (an outage's text may quote the request that drew it,
         # and any client reads an open breaker's) and `opened_at` after it: named only if it opened it (not a peer).
@@ -172,7 +173,7 @@ class Deployment:
         if self.native_output and req.response_format is not None:
             body = orjson.dumps(self.codec.encode_request(req, self.cfg.model, native_output=True))
         else:
-            body = orjson.dumps(self.codec.encode_request(req, self.cfg.model))
+            body = orjson.dumps(self.codec.encode_request(req, self.cfg.model, **self.encode_kw))
         if check is not None:
             check(body)
         return body

@@ -74,7 +74,10 @@ def encode_tool_choice(tc: ToolChoice) -> Any:
     return {"auto": "auto", "any": "required", "none": "none"}[tc.type]
 
 
-def encode_request(req: Request, upstream_model: str) -> dict[str, Any]:
+def encode_request(req: Request, upstream_model: str, cap_field: str = "max_tokens") -> dict[str, Any]:
+    """`cap_field`: the field a translated request's output cap goes in (`max_tokens`, `max_completion_tokens` or
+    `both`; config `max_tokens_field`): OpenAI's reasoning models refuse `max_tokens` (400), Ollama and TGI read
+    only it. A same-format body keeps its client's own field."""
     if req.source_format == FORMAT and req.source_body is not None:
         body = dict(req.source_body)
         body["model"] = upstream_model
@@ -82,9 +85,12 @@ def encode_request(req: Request, upstream_model: str) -> dict[str, Any]:
         if n is not None:
             mt, mct = body.get("max_tokens"), body.get("max_completion_tokens")
             if mt is None and mct is None:
-                # Set by the gateway: the output a budget reserved (budgets/). As `max_completion_tokens`, the field
-                # OpenAI's reasoning models take (they refuse `max_tokens`, which it deprecated); vLLM reads it too.
-                body["max_completion_tokens"] = n
+                # Set by the gateway: the output a budget reserved (budgets/), in the provider's `cap_field`: an
+                # upstream that ignores `max_completion_tokens` (Ollama, TGI) is bounded too.
+                if cap_field != "max_completion_tokens":
+                    body["max_tokens"] = n
+                if cap_field != "max_tokens":
+                    body["max_completion_tokens"] = n
             elif mt != n and mct != n or mt is not None and mct is not None and mt != mct:
                 # Lowered by the gateway (a model's max_output_tokens, its window: providers/window.py), or a
                 # body carrying both fields: `req.max_tokens` (what a budget reserved) follows
@@ -99,8 +105,11 @@ def encode_request(req: Request, upstream_model: str) -> dict[str, Any]:
                 body["stream_options"] = {**(so if isinstance(so, dict) else {}), "include_usage": True}
         return body
     body = {"model": upstream_model, "messages": encode_messages(req)}
-    if req.max_tokens is not None:
-        body["max_tokens"] = req.max_tokens
+    if req.max_tokens is not None:  # (what a budget reserved: in every field the upstream may read)
+        if cap_field != "max_completion_tokens":
+            body["max_tokens"] = req.max_tokens
+        if cap_field != "max_tokens":
+            body["max_completion_tokens"] = req.max_tokens
     if req.temperature is not None:
         body["temperature"] = req.temperature
     if req.top_p is not None:
