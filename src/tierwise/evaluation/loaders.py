@@ -206,7 +206,8 @@ def load_jsonl(path: str | os.PathLike[str]) -> OutcomeDataset:
         sr.append(_text_or_empty(r.get("strong_response")))
         wr.append(_text_or_empty(r.get("weak_response")))
     has_resp = any(sr) or any(wr)
-    return OutcomeDataset(p.stem, prompts, np.array(strong), np.array(weak), groups, subjects,
+    name = Path(p.stem).stem if p.suffix.lower() == ".gz" else p.stem  # mine.jsonl.gz is the data set "mine"
+    return OutcomeDataset(name, prompts, np.array(strong), np.array(weak), groups, subjects,
                           strong_responses=sr if has_resp else None, weak_responses=wr if has_resp else None)
 
 
