@@ -97,3 +97,15 @@ def test_a_line_without_end_is_bounded(tmp_path: Path) -> None:
     bomb.write_bytes(gzip.compress(b"0" * (MAX_LINE_BYTES + 1024), compresslevel=1))
     with pytest.raises(DataError, match=r"bomb.jsonl.gz:1: a line longer than 64 MiB"):
         load_jsonl(bomb)
+
+
+def test_a_file_whose_name_holds_a_comma_is_one_file(tmp_path: Path, gsm8k_rows: list[dict], monkeypatch) -> None:
+    # Before: `tierwise eval "runs,2026.jsonl"` split the name at its comma: "unknown benchmark 'runs'".
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path / "runs,2026.jsonl", gsm8k_rows[:40])
+    res = CliRunner().invoke(main, ["eval", "runs,2026.jsonl", "-k", "2", "--ci", "0", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["n"] == 40
+    _write(tmp_path / "more.jsonl", gsm8k_rows[40:60])  # two files joined by a comma are still two
+    both = CliRunner().invoke(main, ["eval", "more.jsonl,more.jsonl", "-k", "2", "--ci", "0", "--json"])
+    assert json.loads(both.output)["n"] == 40, both.output

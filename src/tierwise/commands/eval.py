@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # numpy and the routers load when the command runs, not when 
 
 def _load(data: str, config_path: str, route: str | None) -> tuple[OutcomeDataset, dict[str, OnlineEstimate]]:
     """The data set, and with DATA=ledger each learned route's online estimate from its judged shadow pairs."""
-    from tierwise.evaluation.loaders import DataError, load_dataset, load_ledger
+    from tierwise.evaluation.loaders import DataError, data_parts, load_dataset, load_ledger
     from tierwise.evaluation.online import configured_estimates
 
     if data == "ledger":
@@ -32,7 +32,7 @@ def _load(data: str, config_path: str, route: str | None) -> tuple[OutcomeDatase
             raise
         finally:
             ledger.close()
-    parts = [p.strip() for p in data.split(",") if p.strip()]
+    parts = data_parts(data)
     if "ledger" in parts:  # `ledger,mine.jsonl`: the judged pairs trained on with other data (docs/routers.md)
         from tierwise.evaluation.dataset import concat, unit_scale
 
