@@ -48,8 +48,8 @@ def test_swapped_strong_and_weak_is_refused_not_reported_upside_down(tmp_path: P
 
 
 def test_a_lead_within_its_noise_says_the_apgr_figures_are_noise(tmp_path: Path, gsm8k_rows: list[dict]) -> None:
-    # 0–10 judge grades on which the strong tier leads by 1/300 of a point. Before: APGR −8.5 for random and 9.75 for
-    # a linear router ("best linear APGR 9.750"), each a division by a lead that is noise, with no word.
+    # 0–10 judge grades on which the strong tier leads by 1/300 of a point. Before: APGR −22.95 for random, +21.17 for
+    # prompt-length, −6.45 for linear, each a division by a lead that is noise, with no word.
     rng = np.random.default_rng(35)
     weak = rng.integers(0, 11, len(gsm8k_rows))
     strong = np.roll(weak, 1)

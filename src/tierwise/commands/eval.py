@@ -466,7 +466,7 @@ def _no_gap(ds: OutcomeDataset) -> str | None:
 
 def _noisy_gap(ds: OutcomeDataset) -> list[str]:
     """A note when the strong tier's lead is within its own noise: APGR divides by that lead, so its figures (and the
-    best router named) are then noise however large they read (0–10 grades with a 0.01 lead gave APGR 9.75)."""
+    best router named) are then noise however large they read (0–10 grades with a 1/300 lead gave random APGR −22.95)."""
     if len(ds) < 2:
         return []
     gain = ds.gain
