@@ -1,13 +1,22 @@
 """Reading a user's JSONL file the way editors and spreadsheets write it: a UTF-8 byte-order mark (Excel,
-Notepad), CRLF line ends and blank lines are fine; text in another encoding, or a line that is not JSON, is an
-error naming the file's own line (blank lines counted) and what to do."""
+Notepad), CRLF line ends and blank lines are fine, and so is a gzip-compressed file (`gzip data.jsonl`, read as it
+decompresses); text in another encoding, another archive format, a line past 64 MiB or a line that is not JSON is
+an error naming the file's own line (blank lines counted) and what to do."""
 
 from __future__ import annotations
 
+import contextlib
+import gzip
+import io
 import json
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
+
+# One line is read whole before it is parsed: without a cap a file without line ends (or a small gzip file that
+# decompresses to one endless line) took memory without bound.
+MAX_LINE_BYTES = 64 << 20
 
 
 def jsonl_lines(path: str | Path, error: type[Exception] = ValueError,
@@ -18,8 +27,11 @@ def jsonl_lines(path: str | Path, error: type[Exception] = ValueError,
     lines) or a file that cannot be read still raises."""
     try:
         first = True  # the first non-blank line: where a CSV header or a whole JSON document shows
-        with open(path, "rb") as f:
-            for n, raw in enumerate(f, 1):
+        with open(path, "rb") as f, _decompressed(path, f, error) as lines:
+            for n, raw in enumerate(iter(lambda: lines.readline(MAX_LINE_BYTES + 1), b""), 1):
+                if len(raw) > MAX_LINE_BYTES:
+                    raise error(f"{path}:{n}: a line longer than {MAX_LINE_BYTES >> 20} MiB (one row a line: is this "
+                                "JSONL? a prompt that long fits no model)")
                 if n == 1:
                     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
                         raise error(f"{path}: UTF-16 text; save the file as UTF-8 (one JSON object a line)")
@@ -33,8 +45,29 @@ def jsonl_lines(path: str | Path, error: type[Exception] = ValueError,
                 elif value is not _BLANK:
                     first = False
                     yield n, value
+    except (gzip.BadGzipFile, EOFError, zlib.error) as e:  # a cut-off download, a damaged file
+        raise error(f"{path}: gzip-compressed but cannot be decompressed ({e or 'it ends too early'}); "
+                    "fetch or compress it again") from None
     except OSError as e:
         raise error(f"cannot read {path}: {e.strerror}") from None
+
+
+# Archive formats by their first bytes: each read as JSONL was "not UTF-8 (byte 0x..); save the file as UTF-8",
+# which sends the user to re-encode a file that only needs unpacking.
+_ARCHIVES = ((b"PK\x03\x04", "a zip archive", "unzip"), (b"BZh", "bzip2-compressed", "bunzip2 -k"),
+             (b"\xfd7zXZ\x00", "xz-compressed", "unxz -k"), (b"\x28\xb5\x2f\xfd", "zstd-compressed", "unzstd"))
+
+
+def _decompressed(path: str | Path, f: BinaryIO, error: type[Exception]) -> Any:
+    """`f` itself, or a gzip reader over it when the file starts with gzip's magic bytes."""
+    head = f.peek(6)[:6] if isinstance(f, io.BufferedReader) else b""
+    if head.startswith(b"\x1f\x8b"):
+        return gzip.GzipFile(fileobj=f, mode="rb")
+    for magic, kind, tool in _ARCHIVES:
+        if head.startswith(magic):
+            raise error(f"{path}: {kind}, not text; unpack it first (`{tool} {Path(path).name}`) and give the "
+                        "JSONL file inside (gzip is read as it is)")
+    return contextlib.nullcontext(f)
 
 
 _BLANK = object()

@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # numpy and the routers load when the command runs, not when 
 
 def _load(data: str, config_path: str, route: str | None) -> tuple[OutcomeDataset, dict[str, OnlineEstimate]]:
     """The data set, and with DATA=ledger each learned route's online estimate from its judged shadow pairs."""
-    from tierwise.evaluation.loaders import DataError, load_dataset, load_ledger
+    from tierwise.evaluation.loaders import DataError, data_parts, load_dataset, load_ledger
     from tierwise.evaluation.online import configured_estimates
 
     if data == "ledger":
@@ -32,7 +32,7 @@ def _load(data: str, config_path: str, route: str | None) -> tuple[OutcomeDatase
             raise
         finally:
             ledger.close()
-    parts = [p.strip() for p in data.split(",") if p.strip()]
+    parts = data_parts(data)
     if "ledger" in parts:  # `ledger,mine.jsonl`: the judged pairs trained on with other data (docs/routers.md)
         from tierwise.evaluation.dataset import concat, unit_scale
 
@@ -330,9 +330,8 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
             ds = ds.without_subjects(drop_subjects, name=ds.name + "".join(f"-no-{s}" for s in drop_subjects))
             if not len(ds):
                 raise DataError(f"no queries left after --drop-subject {' '.join(drop_subjects)}")
-        if len(ds) and float(ds.strong.mean()) == float(ds.weak.mean()):
-            gap = (f"on the {len(ds)} queries of {ds.name} both tiers score {float(ds.strong.mean()):.4g} on average: "
-                   "APGR, the share of the gap between them a router recovers, is undefined without a gap")
+        gap = _no_gap(ds)
+        if gap:
             if data != "ledger":
                 raise DataError(gap)
             _echo_online_only(online, reflective, f"no routers to replay: {gap}; more judged pairs will tell them "
@@ -343,6 +342,7 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
             f"every query has the same gain (strong − weak = {float(gains[0]):g}): which queries go to the strong "
             "model changes nothing, so every router, random included, scores APGR 0.5 here and a router trained on "
             "it learns nothing; a router needs queries on which the two models differ by different amounts"]
+        notes += _noisy_gap(ds)
         if save_path and train_spec is not None \
                 and router_embedding(make_router(train_spec, embedding_cache=cache)) is not None:
             require_embeddings()  # its training profile embeds the prompts: say so before training, not after
@@ -444,3 +444,37 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
         best = max((r for r in rows if r.name not in ("random", "prompt-length", "oracle")), key=lambda r: r.apgr, default=None)
         stages.done(f"{len(ds):,} queries" + (f", best {best.name} APGR {best.apgr:.3f}" if best else "")
                     + (f", saved {saved}" if saved else ""))
+
+
+def _no_gap(ds: OutcomeDataset) -> str | None:
+    """Why APGR cannot be read on `ds`, or None. APGR divides by the strong tier's lead over the weak one: with no
+    lead it is undefined, and with the weak tier ahead on average its scale turns over (a router that sends the right
+    queries to the strong model scores below 0.5, random about 0.5, the figure of a good router reads as a bad one)."""
+    if not len(ds):
+        return None
+    strong, weak = float(ds.strong.mean()), float(ds.weak.mean())
+    if strong == weak:
+        return (f"on the {len(ds)} queries of {ds.name} both tiers score {strong:.4g} on average: APGR, the share of "
+                "the gap between them a router recovers, is undefined without a gap")
+    if strong < weak:
+        return (f"on the {len(ds)} queries of {ds.name} the weak (local) tier scores higher on average than the strong "
+                f"(frontier) one ({weak:.4g} against {strong:.4g}): APGR, the share of the strong tier's lead a router "
+                "recovers, has no lead to recover and its figures would read upside down (a good router below 0.5); "
+                "check that the `strong` and `weak` fields are not swapped")
+    return None
+
+
+def _noisy_gap(ds: OutcomeDataset) -> list[str]:
+    """A note when the strong tier's lead is within its own noise: APGR divides by that lead, so its figures (and the
+    best router named) are then noise however large they read (0–10 grades with a 1/300 lead gave random APGR −22.95)."""
+    if len(ds) < 2:
+        return []
+    gain = ds.gain
+    lead = float(gain.mean())
+    half = 1.96 * float(gain.std(ddof=1)) / len(gain) ** 0.5  # normal interval of a mean: cheap at any size
+    if lead - half > 0:
+        return []
+    return [f"the strong tier's lead over the weak one, {lead:.4g} (95% interval {lead - half:.4g} to "
+            f"{lead + half:.4g}), is not distinguishable from zero on these {len(ds):,} queries: APGR divides by it, "
+            "so the APGR and CPT figures here are noise, however far from 0.5 they read; more queries, or queries on "
+            "which the two tiers differ, tell routers apart"]

@@ -206,7 +206,8 @@ def load_jsonl(path: str | os.PathLike[str]) -> OutcomeDataset:
         sr.append(_text_or_empty(r.get("strong_response")))
         wr.append(_text_or_empty(r.get("weak_response")))
     has_resp = any(sr) or any(wr)
-    return OutcomeDataset(p.stem, prompts, np.array(strong), np.array(weak), groups, subjects,
+    name = Path(p.stem).stem if p.suffix.lower() == ".gz" else p.stem  # mine.jsonl.gz is the data set "mine"
+    return OutcomeDataset(name, prompts, np.array(strong), np.array(weak), groups, subjects,
                           strong_responses=sr if has_resp else None, weak_responses=wr if has_resp else None)
 
 
@@ -321,10 +322,18 @@ def _benchmark_names() -> set[str]:
     return {*BENCHMARKS, "mmlu-no-hsm", f"mmlu-no-{MMLU_PARSING_ARTEFACT}", "mtbench", "routellm"}
 
 
+def data_parts(spec: str) -> list[str]:
+    """The parts of a DATA argument: split at commas, unless the whole of it names a file (`runs,2026.jsonl` was
+    "unknown benchmark 'runs'", though the file was there)."""
+    if "," in spec and Path(spec).is_file():
+        return [spec]
+    return [p.strip() for p in spec.split(",") if p.strip()]
+
+
 def load_dataset(spec: str, root: str | os.PathLike[str] | None = None) -> OutcomeDataset:
     """A benchmark name, a path to a JSONL file, `routellm` (all three benchmarks), or several of
     these joined by commas (`mmlu,gsm8k,mine.jsonl`): one dataset, each part's outcomes on [0, 1]."""
-    parts = [p.strip() for p in spec.split(",") if p.strip()]
+    parts = data_parts(spec)
     if parts == ["routellm"]:
         parts = list(BENCHMARKS)
     if len(parts) > 1:
