@@ -87,7 +87,12 @@ for _ in range(200):
                 how()
             except OSError:
                 pass
-        fd = os.open(p, os.O_WRONLY)
+        fd = os.open(p, os.O_RDWR)
+        for how in (lambda: os.read(fd, 1), lambda: os.write(fd, b"1")):
+            try:
+                how()
+            except OSError:
+                pass
         for how in (lambda: os.utime(fd), lambda: os.chmod(fd, 0o600)):
             try:
                 how()
