@@ -43,7 +43,7 @@ def fresh_probe() -> Iterator[None]:
     sandbox.configure()
 
 
-def _allow_all_filter(threads: bool = False) -> bytes:
+def _allow_all_filter(threads: bool = False, **_: bool) -> bytes:
     import tempfile
 
     import pyseccomp
