@@ -84,7 +84,7 @@ async def main() -> None:
     if a.times == "eperm":
         seccomp_filter.TIMES_ERRNO = errno.EPERM
     if a.times == "naive":
-        seccomp_filter.TIMES = seccomp_filter.OWNER_METADATA = ()
+        seccomp_filter.TIMES = seccomp_filter.OWNER_METADATA = ()  # type: ignore[assignment]
     if a.root_outside:
         status = backend.status()
         backend.status = lambda: dataclasses.replace(status, run_as=None)  # type: ignore[assignment]
