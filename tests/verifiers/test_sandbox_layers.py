@@ -43,7 +43,7 @@ def fresh_probe() -> Iterator[None]:
     sandbox.configure()
 
 
-def _allow_all_filter(threads: bool = False) -> bytes:
+def _allow_all_filter(threads: bool = False, **_: bool) -> bytes:
     import tempfile
 
     import pyseccomp
@@ -63,7 +63,7 @@ def test_the_layers_claimed_are_the_layers_that_hold(monkeypatch: pytest.MonkeyP
     # A filter that lets threads through: no `one_task`, and not strong (threads take host PIDs).
     sandbox.status.cache_clear()
     real_filter = seccomp_filter.filter_bpf
-    monkeypatch.setattr(seccomp_filter, "filter_bpf", lambda threads=False: real_filter(True))
+    monkeypatch.setattr(seccomp_filter, "filter_bpf", lambda threads=False, **kw: real_filter(True, **kw))
     st = sandbox.status()
     assert "one_process" in st.layers and "one_task" not in st.layers
     assert not st.strong and "one_task" in (st.problem or "")

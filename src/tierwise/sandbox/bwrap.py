@@ -6,8 +6,8 @@ every capability dropped, no_new_privs, and our seccomp filter (tierwise.sandbox
 The root holds only the interpreter, its standard library (site-packages hidden), the system's
 shared libraries and time zones, read-only, and the run's own folder `/work`: a small tmpfs of
 its own that vanishes with the sandbox, so no other run can name it and nothing is left to clean
-up. No /etc, /proc, /dev, /home, /root, /var or /tmp from the host; no network but a loopback of
-its own. Nothing here runs untrusted code.
+up. A /dev of its own holding only the host's null, zero, full, random and urandom (DEVICES). No /etc, /proc,
+/home, /root, /var or /tmp from the host; no network but a loopback of its own. Nothing here runs untrusted code.
 """
 
 from __future__ import annotations
@@ -41,6 +41,15 @@ PACKAGE_FOLDERS = frozenset({"dist-packages", "site-packages"})
 # is not searched, and one log line says so. Not the Nix store: millions of folders, every package a store path of its
 # own (hundreds of covers for each run, and Landlock rules for each of its entries); its packages stay in sight.
 SEARCHED = 200_000
+# The run's /dev (session 35): without one `open(os.devnull)` failed (pytest's capture, subprocess.DEVNULL, logging to
+# /dev/null). A read-only tmpfs of the run's own holding binds of these host nodes and nothing else: not bwrap's `--dev`,
+# whose /dev is a writable tmpfs with no size (half the RAM) and brings /dev/tty, a devpts instance (ptys count against
+# the machine's kernel.pty.max) and links into a /proc the run has not. A bind of a host node is the host's inode on a
+# writable mount (bwrap's `--ro-bind` and `--remount-ro` add nodev, and a nodev node does not open): its times could be
+# set by any run (utimensat with NULL needs only write permission) and seen by every other run and by the host, so the
+# filter makes the time-setting calls do nothing in bubblewrap runs (seccomp_filter.TIMES; docs/security/sandbox.md).
+DEVICES = ("null", "zero", "full", "random", "urandom")
+DEV_SIZE = 16 * 1024
 NOT_SEARCHED = ("/nix/store",)
 
 
@@ -142,12 +151,16 @@ def command(*, seccomp_fd: int, files: Sequence[tuple[int, str]], work_mb: int, 
     for path in ro_binds:
         real = os.path.realpath(path)
         cmd += ["--ro-bind", real, real]
+    cmd += ["--size", str(DEV_SIZE), "--perms", "0755", "--tmpfs", "/dev"]
+    for name in DEVICES:
+        if os.path.exists(f"/dev/{name}"):
+            cmd += ["--dev-bind", f"/dev/{name}", f"/dev/{name}"]
     cmd += ["--size", str(work_mb * 1024 * 1024), "--perms", "0700", "--tmpfs", WORK]
     for fd, name in files:
         cmd += ["--perms", "0600", "--file", str(fd), f"{WORK}/{name}"]
     # Read-only, like the root: a mask is an empty tmpfs owned by the sandbox's user, and writable
     # it was a second folder with no size but the kernel's default (half the RAM: 12 GB here).
-    for path in ("/", *lay.masks):
+    for path in ("/", "/dev", *lay.masks):  # (not recursive: the device binds keep their own mounts)
         cmd += ["--remount-ro", path]
     cmd += ["--chdir", WORK, "--seccomp", str(seccomp_fd)]
     if info_fd is not None:

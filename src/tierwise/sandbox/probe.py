@@ -74,14 +74,15 @@ r, w = os.pipe()
 out["vmsplice"] = ctypes.get_errno() if libc.vmsplice(w, ctypes.byref(Iov(b"x", 1)), 1, 0) < 0 else 0
 os.close(r), os.close(w)
 out["root"] = sorted(os.listdir("/"))
+out["dev"] = sorted(os.listdir("/dev")) if os.path.isdir("/dev") else []
 out["rlimit_as"] = resource.getrlimit(resource.RLIMIT_AS)[0]
 out["rlimit_cpu"] = resource.getrlimit(resource.RLIMIT_CPU)[0]
 print(json.dumps(out))
 '''
 NAMESPACES = {"mnt": "mntns", "net": "netns", "pid": "pidns", "ipc": "ipcns", "uts": "utsns"}
 # What the root of the sandbox may hold: the library folders, the run's folder, the folders
-# leading to the interpreter.
-_ALLOWED_TOP = {"usr", "lib", "lib64", "lib32", "libx32", "nix", "work"}
+# leading to the interpreter, and its /dev of the host's null, zero, full, random and urandom (bwrap.DEVICES).
+_ALLOWED_TOP = {"usr", "lib", "lib64", "lib32", "libx32", "nix", "work", "dev"}
 
 
 def _child(switch: tuple | None, preexec: Callable[[SandboxLimits], None], limits: SandboxLimits) -> None:
@@ -123,7 +124,7 @@ def probe(preexec: Callable[[SandboxLimits], None],
         with contextlib.suppress(OSError, KeyError):
             if info[f"{ns}-namespace"] != os.stat(f"/proc/self/ns/{ns}").st_ino:
                 layers.append(name)
-    if set(seen["root"]) <= tops and "work" in seen["root"]:
+    if set(seen["root"]) <= tops and "work" in seen["root"] and set(seen.get("dev", ())) <= set(bwrap.DEVICES):
         layers.append("fsroot")  # pivot_root into a root of library folders and the run's own folder
     if (seen["uid"], seen["gid"]) == (bwrap.UID, bwrap.UID):
         layers.append("userns")  # uid 65534 in its own user namespace

@@ -251,7 +251,7 @@ async def _started_bwrap(files: dict[str, bytes], entry: str, args: list[str], s
         await _to_the_end(group.remove())
         raise
     try:
-        fds.append(seccomp_filter.bpf_fd(limits.threads))
+        fds.append(seccomp_filter.bpf_fd(limits.threads, owns_host_devices=user is None and os.geteuid() == 0))
         placed = []
         for name, data in files.items():
             fd = os.memfd_create(name, os.MFD_CLOEXEC)

@@ -290,6 +290,16 @@ PATH_METADATA = ("chmod", "fchmodat", "fchmodat2", "chown", "lchown", "fchownat"
 # read-only descriptor made the operator's check script and its folder 0777 (any local user could then rewrite what
 # the next runs execute). Refused with PATH_METADATA; a run there cannot change a mode or time at all.
 DESCRIPTOR_METADATA = ("fchmod", "fchown", "fremovexattr")
+# Times (session 35): a bubblewrap run's /dev binds the host's null, zero, full, random and urandom (sandbox.bwrap.DEVICES)
+# on writable mounts (a read-only bind is nodev there), so `utimensat(NULL)` on /dev/null, which needs only write
+# permission, set the host inode's times: every other run and the host saw them (a bit per change between two runs).
+# In bubblewrap runs these calls do nothing and return 0: the run's own files are on its tmpfs, the rest read-only,
+# and refusing them (EPERM) failed shutil.copy2 and copytree (copystat) and `touch` (bench/RESULTS.md, session 35).
+TIMES = ("utime", "utimes", "futimesat", "utimensat")
+TIMES_ERRNO = 0  # (bench/sandbox_dev35.py measures EPERM here)
+# ... and where the run is root outside (a root gateway that cannot switch it to `run_as`, allow_root_outside), it owns
+# those nodes: it made the host's /dev/null 0600. These do nothing there too (shutil.copy's copymode needs them).
+OWNER_METADATA = ("chmod", "fchmodat", "fchmodat2", "fchmod", "removexattr", "lremovexattr", "fremovexattr")
 # Extended attributes read by a path (session 26): where the host is in sight (Landlock alone bounds opening, not
 # looking), a run listed the names of a 0600 file's attributes of another user and read the values of its own user's
 # files it could not open. Refused with ENOTSUP, what a filesystem without them answers: shutil.copy2/copystat then
@@ -355,13 +365,15 @@ def _rule(f: Any, action: int, name: str | int, *args: Any) -> None:
 
 @functools.cache
 def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: bool = False,
-               host_in_sight: bool = False, no_truncate_by_path: bool = False) -> bytes:
+               host_in_sight: bool = False, no_truncate_by_path: bool = False, host_devices: bool = False,
+               owns_host_devices: bool = False) -> bytes:
     """The compiled filter (BPF); `threads`: thread clones are allowed; `own_pid`: tgkill only to the
     thread group OWN_PID (to be replaced with the run's PID: `own_pid_offsets`, `for_pid`);
     `no_path_metadata`: PATH_METADATA refused (a weak run on a writable host); `host_in_sight`: XATTR_READS_BY_PATH,
     access mode 3 and `openat2` refused (a weak run with no mount namespace: Landlock alone); `no_truncate_by_path`:
     TRUNCATE_BY_PATH and O_TRUNC without a write mode refused (the same, on a kernel whose Landlock does not handle
-    truncation)."""
+    truncation); `host_devices`: TIMES do nothing (a bubblewrap run, the host's device nodes bound in); `owns_host_devices`:
+    OWNER_METADATA too (such a run, root outside)."""
     import pyseccomp as sc  # here: a machine without libseccomp still loads the gateway (weak sandbox)
 
     eperm = sc.ERRNO(errno.EPERM)
@@ -418,6 +430,9 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
             _rule(f, sc.ERRNO(errno.EACCES), name)
         for name, at in (("open", 1), ("openat", 2)):  # O_TRUNC with O_RDONLY (access mode 0)
             _rule(f, sc.ERRNO(errno.EACCES), name, sc.Arg(at, sc.MASKED_EQ, O_ACCMODE | O_TRUNC, O_TRUNC))
+    if host_devices and not no_path_metadata:
+        for name in (*TIMES, *(OWNER_METADATA if owns_host_devices else ())):
+            _rule(f, sc.ERRNO(TIMES_ERRNO), name)
     if no_path_metadata:
         for name in (*PATH_METADATA, *DESCRIPTOR_METADATA, "utimensat"):  # (utimensat: a path, or NULL: futimens)
             _rule(f, eperm, name)
@@ -478,11 +493,12 @@ def unknown_syscalls(sc: Any) -> range:
     return range(last + 1, SYSCALL_NUMBERS)
 
 
-def bpf_fd(threads: bool = False) -> int:
-    """A fresh descriptor holding the filter, positioned at its start, for one bwrap to read."""
+def bpf_fd(threads: bool = False, owns_host_devices: bool = False) -> int:
+    """A fresh descriptor holding the filter, positioned at its start, for one bwrap to read (`owns_host_devices`: the
+    run is root outside)."""
     fd = os.memfd_create("tierwise-seccomp", os.MFD_CLOEXEC)
     try:
-        os.write(fd, filter_bpf(threads))
+        os.write(fd, filter_bpf(threads, host_devices=True, owns_host_devices=owns_host_devices))
         os.lseek(fd, 0, os.SEEK_SET)
     except BaseException:
         os.close(fd)
