@@ -70,6 +70,18 @@ def test_a_value_split_over_a_tool_call_s_arguments_does_not_leave(remote, opena
     assert up.requests and not leaked(_sent(up), [EMAIL, CARD]), name
 
 
+@pytest.mark.parametrize("name", ["card-over-two-values", "card-over-four-values", "email-over-two-values"])
+@pytest.mark.parametrize("remote", ["openai", "anthropic"], indirect=True)
+def test_a_value_split_over_a_responses_function_call_s_arguments_does_not_leave(remote, name):
+    g, up = remote
+    oai(g).responses.create(model="fb", tools=[{"type": "function", "name": "pay", "parameters": {
+        "type": "object", "properties": {}}}], input=[
+        {"role": "user", "content": "pay"},
+        {"type": "function_call", "call_id": "c1", "name": "pay", "arguments": json.dumps(SPLIT_ARGS[name])},
+        {"type": "function_call_output", "call_id": "c1", "output": "ok"}])
+    assert up.requests and not leaked(_sent(up), [EMAIL, CARD]), name
+
+
 # ---------------------------------------------------------------- a restored value glued to letters or digits
 
 def _glue(rec) -> Reply:
