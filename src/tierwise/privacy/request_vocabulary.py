@@ -177,10 +177,22 @@ def drop_identifiers(text: str, findings: list[Any], identifiers: frozenset[str]
     return kept if len(kept) != len(findings) else findings
 
 
+_DIGIT_OR_AT = re.compile(r"[\d@]")
+
+
+def anywhere(value: str) -> bool:
+    """Is `value` looked for inside words too (no word boundary)? A structured value -- a digit or `@` and at least
+    8 letters and digits: a card, IBAN, id, phone, address, key -- is one no text holds by chance, while a name
+    (`Ann` in `Annual`) is. A remote model that writes `9<CREDIT_CARD_1>5` has the client's history hold
+    `94111 1111 1111 11115` (no detector reads a card there): on word boundaries alone the next turn sent the card
+    (session 35, privstream35)."""
+    return _DIGIT_OR_AT.search(value) is not None and sum(c.isalnum() for c in value) >= 8
+
+
 class ValueSpread:
-    """Finds, in a text, the whole-word occurrences of known values (value -> entity) that no finding
-    covers yet. Word boundaries as the leak check's: a value's edge that is a letter or digit must not
-    touch another letter or digit.
+    """Finds, in a text, the occurrences of known values (value -> entity) that no finding covers yet.
+    Word boundaries as the leak check's: a value's edge that is a letter or digit must not touch another
+    letter or digit, unless the value is a structured one (`anywhere`).
 
     One Aho-Corasick pass per text over all the request's values (leftmost, longest first): a substring
     test per value and text, then a regex alternation of the values present, cost values × characters,
@@ -189,7 +201,7 @@ class ValueSpread:
     4 MB is 1.3 million, ~3 s on the event loop to find and redact): the occurrences past it are left as
     written, and the leak check then refuses the remote call (fails closed)."""
 
-    __slots__ = ("entities", "values", "budget", "_ac", "_longest")
+    __slots__ = ("entities", "values", "budget", "_ac", "_longest", "_anywhere")
 
     def __init__(self, values: Mapping[str, str]) -> None:
         self.entities = dict(values)
@@ -199,6 +211,7 @@ class ValueSpread:
         self.budget = MAX_SPREAD_MATCHES  # matches this request may still examine
         self._ac = AhoCorasick(self.values, matchkind=MatchKind.LeftmostLongest) if self.values else None
         self._longest = max(map(len, self.values), default=1)
+        self._anywhere = [anywhere(v) for v in self.values]
 
     def add(self, text: str, findings: Iterable[Any]) -> list[Any]:
         found = list(findings)
@@ -208,19 +221,28 @@ class ValueSpread:
         starts = [st for st, _ in spans]
         n = len(text)
         budget = self.budget
+        grown: list[tuple[int, int, str]] = []
         for index, start, end in self._matches(text):
             if budget <= 0:
                 break  # the rest stay as written: the leak check refuses the call
             budget -= 1
             value = self.values[index]
-            if (start > 0 and value[0].isalnum() and text[start - 1].isalnum()) or (
-                    end < n and value[-1].isalnum() and text[end].isalnum()):
+            inside = self._anywhere[index]
+            if not inside and ((start > 0 and value[0].isalnum() and text[start - 1].isalnum()) or (
+                    end < n and value[-1].isalnum() and text[end].isalnum())):
                 continue
             i = bisect_right(starts, start)
             if (i and spans[i - 1][1] > start) or (i < len(spans) and spans[i][0] < end):
+                if inside and not any(s <= start and end <= e for s, e in spans):
+                    grown.append((start, end, self.entities[value]))  # a finding covers part of it only
                 continue  # a finding covers it already
             found.append(Finding(self.entities[value], start, end, 1.0, DETECTOR))
         self.budget = budget
+        for start, end, entity in grown:  # one finding over the value and what overlaps it (redacts more, never less)
+            over = [f for f in found if f.start < end and start < f.end]
+            s, e = min([start, *(f.start for f in over)]), max([end, *(f.end for f in over)])
+            found = [f for f in found if not (f.start < e and s < f.end)]
+            found.append(Finding(entity, s, e, 1.0, DETECTOR))
         return found
 
     def _matches(self, text: str) -> Iterator[tuple[int, int, int]]:
@@ -271,6 +293,7 @@ def values_in_body(body: bytes, values: Iterable[str], allowed: Mapping[str, int
         return []
     patterns = list(needles)
     slots = [sum(allowed.get(v, 0) for v in needles[n]) if allowed else 0 for n in patterns]
+    inside = [any(anywhere(v) for v in needles[n]) for n in patterns]
     automaton = BytesAhoCorasick(patterns)
     longest = max(map(len, patterns))
     step = max(WINDOW_CHARS, 4 * longest)
@@ -285,7 +308,7 @@ def values_in_body(body: bytes, values: Iterable[str], allowed: Mapping[str, int
             j += pos
             n = patterns[index]
             before, after = body[i - 1:i], body[j:j + 1]
-            if not (before.isalnum() and n[:1].isalnum()) and not (after.isalnum() and n[-1:].isalnum()):
+            if inside[index] or (not (before.isalnum() and n[:1].isalnum()) and not (after.isalnum() and n[-1:].isalnum())):
                 if slots[index] and after == b'"' and body[i - len(_NAME_MEMBER):i] == _NAME_MEMBER:
                     slots[index] -= 1  # a tool's name where the API needs it
                     continue
