@@ -19,13 +19,12 @@ import asyncio
 import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.sandbox_attack_round11 import command_line, run_attacks  # noqa: E402 (one way to pick a mode)
-from tests.security.sandbox_programs import FLOCK_RECEIVER, FLOCK_SENDER  # noqa: E402 (the test's programs)
+from tests.security.sandbox_programs import FLOCK_RECEIVER, FLOCK_SENDER, host_file  # noqa: E402 (the test's programs)
 
 TRUNCATE = """
 import os
@@ -48,13 +47,9 @@ async def _truncate() -> str:
     for asked in (1, 2, 3, real()):
         version = min(asked, real())
         landlock.abi = lambda v=version: v  # type: ignore[assignment,misc]
-        folder = tempfile.mkdtemp(prefix="tw-r16b-")
+        path = host_file("tw-r16b-")
+        folder = os.path.dirname(path)
         try:
-            os.chmod(folder, 0o755)
-            path = os.path.join(folder, "state.json")
-            with open(path, "w") as fh:
-                fh.write('{"host": "state"}')
-            os.chmod(path, 0o666)
             r = await run_python(f"PLANTED = {path!r}\n" + TRUNCATE, limits=SandboxLimits(wall_s=30, memory_mb=256),
                                  audit_hook=False)
             said.append(f"ABI {version}: host file {os.path.getsize(path)} of 17 bytes left; run: "

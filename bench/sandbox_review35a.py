@@ -19,12 +19,17 @@ import functools
 import glob
 import os
 import shutil
+import sys
 import tempfile
 import zipfile
+from pathlib import Path
 
 from tierwise import sandbox
 from tierwise.sandbox import SandboxLimits, backend, landlock, run_script
 from tierwise.sandbox import bwrap as bwrap_mod
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.security.sandbox_programs import host_file  # noqa: E402 (the tests' planted host file)
 
 ROUTES = r'''
 import ctypes, os, struct
@@ -146,13 +151,9 @@ async def truncate(abi: int) -> None:
     kernel = landlock.abi()
     landlock.abi = lambda: min(abi, kernel)  # type: ignore[assignment]
     weak(True)
-    folder = tempfile.mkdtemp(prefix="tw-r35a-")
+    bound = host_file("tw-r35a-", '{"bound": "state"}', "shared.json")
+    folder = os.path.dirname(bound)
     try:
-        os.chmod(folder, 0o755)
-        bound = os.path.join(folder, "shared.json")
-        with open(bound, "w") as fh:
-            fh.write('{"bound": "state"}')
-        os.chmod(bound, 0o666)
         script = os.path.join(folder, "agent.py")
         with open(script, "w") as fh:
             fh.write(f"BOUND = {bound!r}\n" + ROUTES)

@@ -3,6 +3,8 @@ their runs weak ones (no bubblewrap)."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -64,3 +66,15 @@ for i in range(8):
     os.close(other)
 print(got)
 """
+
+
+def host_file(prefix: str, content: str = '{"host": "state"}', name: str = "state.json") -> str:
+    """A host program's world-writable file (a 0666 log, lock or state file) in a fresh 0755 folder of /tmp: the path;
+    the caller removes its folder."""
+    folder = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(folder, 0o755)
+    path = os.path.join(folder, name)
+    with open(path, "w") as fh:
+        fh.write(content)
+    os.chmod(path, 0o666)
+    return path

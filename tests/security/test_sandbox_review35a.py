@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 
 import pytest
 
-from tests.security.sandbox_programs import attempt_prelude
+from tests.security.sandbox_programs import attempt_prelude, host_file
 from tierwise.sandbox import SandboxLimits, landlock, run_script
 
 LIMITS = SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256)
@@ -51,15 +50,8 @@ def host_files() -> Iterator[tuple[str, str, str]]:
     """A host program's 0666 file in a folder of /tmp the run is given nothing of (locked by this process, as the
     gateway's ledger is by SQLite), and a 0666 file of a folder bound in read-only (a script agent's, with the
     script)."""
-    host_folder, bound_folder = tempfile.mkdtemp(prefix="tw-r35a-host-"), tempfile.mkdtemp(prefix="tw-r35a-bound-")
-    paths = []
-    for folder in (host_folder, bound_folder):
-        os.chmod(folder, 0o755)
-        path = os.path.join(folder, "state.json")
-        with open(path, "w") as fh:
-            fh.write('{"host": "state"}')
-        os.chmod(path, 0o666)
-        paths.append(path)
+    paths = [host_file("tw-r35a-host-"), host_file("tw-r35a-bound-")]
+    host_folder, bound_folder = (os.path.dirname(p) for p in paths)
     script = os.path.join(bound_folder, "agent.py")
     with open(script, "w") as fh:
         fh.write(f"HOST = {paths[0]!r}\nBOUND = {paths[1]!r}\n" + ACCESS_MODE_3)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.security.sandbox_programs import attempt_prelude
+from tests.security.sandbox_programs import attempt_prelude, host_file
 from tests.security.test_sandbox_cross_run import mode  # noqa: F401 (the fixture: bwrap, weak)
 from tierwise.sandbox import SandboxLimits, landlock, run_python
 
@@ -30,14 +30,9 @@ attempt("own file truncated by path", lambda: os.truncate("mine", 3))
 @pytest.fixture
 def world_writable() -> Iterator[str]:
     """A world-writable file of a host program (a 0666 log, a lock, a socket-adjacent state file) in a folder of /tmp."""
-    folder = tempfile.mkdtemp(prefix="tw-r16-")
-    os.chmod(folder, 0o755)
-    path = os.path.join(folder, "state.json")
-    with open(path, "w") as fh:
-        fh.write('{"host": "state"}')
-    os.chmod(path, 0o666)
+    path = host_file("tw-r16-")
     yield path
-    shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(os.path.dirname(path), ignore_errors=True)
 
 
 @pytest.mark.parametrize("asked", [1, 2, 3, None], ids=["abi1", "abi2", "abi3", "kernel"])
@@ -164,13 +159,9 @@ async def test_a_run_under_landlock_alone_empties_no_file_it_may_only_read(
 
     version = landlock.abi() if asked is None else min(asked, landlock.abi())
     monkeypatch.setattr(landlock, "abi", lambda: version)
-    folder = tempfile.mkdtemp(prefix="tw-r16-bound-")
+    bound = host_file("tw-r16-bound-", '{"bound": "state"}', "shared.json")
+    folder = os.path.dirname(bound)
     try:
-        os.chmod(folder, 0o755)
-        bound = os.path.join(folder, "shared.json")
-        with open(bound, "w") as fh:
-            fh.write('{"bound": "state"}')
-        os.chmod(bound, 0o666)
         script = os.path.join(folder, "agent.py")
         with open(script, "w") as fh:
             fh.write(f"BOUND = {bound!r}\n" + OPEN_TRUNCATE)
