@@ -116,6 +116,9 @@ def add_margin(f: Dump, test: Any, train: Any, cache: Path) -> None:
     both = np.load(cache)
     tr, te = both[: len(train.prompts)], both[len(train.prompts):]
     ref = tr[~np.isnan(tr)]
+    if not len(ref):  # no training question with verbal options (LOBO on MMLU): the signal is off, as the options member
+        f["margin"] = np.zeros(len(te))
+        return
     f["margin"] = np.where(np.isnan(te), 0.0, 0.5 - grid_rank(np.nan_to_num(te), ref))
 
 
