@@ -21,11 +21,15 @@ CONFIG_PROBLEM = 2
 @click.option("--id", "worker_id", default=None, help="Override dispatch.worker.id.")
 @click.option("--log-level", type=LOG_LEVEL, default="info", show_default=True,
               help="Lowest level the console shows.")
-@click.option("--acl", "print_acl", is_flag=True, help="Print the Redis ACL SETUSER line this worker's user needs, "
-              "then exit.")
+@click.option("--acl", "print_acl", type=click.Choice(["worker", "caller", "presence"]), is_flag=False,
+              flag_value="worker", default=None,
+              help="Print the Redis ACL SETUSER line a user of this config's tenant and database needs, then exit: "
+              "`--acl` alone the worker's; `--acl caller` a gateway's or application's (dispatch.caller); "
+              "`--acl presence` the reader of presence records (dashboard, `--list`).")
 @click.option("--list", "list_workers", is_flag=True, help="List the workers present for this config's tenant "
               "(one JSON object a line), then exit.")
-def command(config_path: str, worker_id: str | None, log_level: str, print_acl: bool, list_workers: bool) -> None:
+def command(config_path: str, worker_id: str | None, log_level: str, print_acl: str | None,
+            list_workers: bool) -> None:
     """Serve this machine's models, routes and ensembles as capabilities, taking tasks from Redis."""
     from tierwise.errors import ConfigError
 
@@ -52,6 +56,20 @@ def command(config_path: str, worker_id: str | None, log_level: str, print_acl: 
             sys.exit(1)
         for rec in present:
             click.echo(json.dumps(rec, sort_keys=True))
+        return
+    if print_acl in ("caller", "presence"):  # a gateway's config: a `dispatch` section, no worker needed
+        if d is None:
+            click.echo(f"tierwise: {config_path} has no `dispatch` section: its redis_url, prefix and tenant "
+                       "decide the rules (see docs/distributed.md)", err=True)
+            sys.exit(CONFIG_PROBLEM)
+        from tierwise.dispatch.acl import caller_rules, presence_reader_rules, setuser, url_db
+
+        if print_acl == "caller":
+            click.echo(setuser(f"tierwise-caller-{d.tenant}-{d.caller}",
+                               caller_rules(d.prefix, d.tenant, d.caller, db=url_db(d.redis_url))))
+        else:
+            click.echo(setuser(f"tierwise-presence-{d.tenant}",
+                               presence_reader_rules(d.prefix, d.tenant, db=url_db(d.redis_url))))
         return
     if d is None or d.worker is None:
         click.echo(f"tierwise: {config_path} has no `dispatch.worker` section: a worker needs its capabilities "

@@ -12,7 +12,8 @@ and zones. A worker serving `classify` cannot touch the results of other capabil
 of local-only tasks unless it is local. A caller (a gateway or an application) may publish tasks,
 read its tenant's presence index and completion marks, and read results: every caller's of its
 tenant, or with `caller` (its `dispatch.caller` name) only its own. `tierwise worker --acl` prints
-the `ACL SETUSER` line for a worker's config; docs/distributed.md shows both roles.
+the `ACL SETUSER` line for a worker's config (`--acl caller`, `--acl presence` the other roles' lines for a
+config's `dispatch` section); docs/distributed.md shows all three.
 """
 
 from __future__ import annotations

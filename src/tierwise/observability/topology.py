@@ -73,6 +73,17 @@ return {r[1], keep}
 """
 
 
+def _noperm_hint(e: Exception) -> str:
+    """What to do when the refusal is an ACL one: a script's refused command comes back as a plain ResponseError
+    ("The user executing the script can't run this command"), which named no cause and no user (session 35)."""
+    from redis.exceptions import NoPermissionError
+
+    said = str(e).lower()
+    if isinstance(e, NoPermissionError) or "can't run this command" in said or "no permissions" in said:
+        return (": NOPERM, this Redis user may not run SCAN/EVALSHA; log in as the presence reader "
+                "(`tierwise worker -c <config> --acl presence` prints its ACL SETUSER line; docs/distributed.md)")
+    return ""
+
 class RedisPresence:
     def __init__(self, url: str | None, prefix: str = PRESENCE_PREFIX, tenant: str | None = None,
                  client: Any = None) -> None:
@@ -148,8 +159,8 @@ class RedisPresence:
                         break
                 return keys[:MAX_WORKERS]
             except ResponseError as e:  # refused (NOPERM, no scripting): the names filtered here instead
-                log.warning("presence: Redis refused the SCAN script (%s); long key names are dropped after SCAN",
-                            type(e).__name__)
+                log.warning("presence: Redis refused the SCAN script (%s); long key names are dropped after SCAN%s",
+                            type(e).__name__, _noperm_hint(e))
                 self._scripts = False
                 keys = []
         async for key in self.client.scan_iter(match=self.match, count=200):
