@@ -18,6 +18,10 @@ from tierwise.canonical import Request
 
 SUBAGENT_HEADER = "x-openai-subagent"
 NOT_DELEGATED = frozenset({"compact", "review", "guardian"})
+# A Codex request carries its whole instructions and tool list: 39,208 characters in session 35 (newuser35, `codex
+# exec`), ~10,000 tokens at four characters a token; a spawned subagent starts from the same instructions and tools.
+# Like Claude Code's (clients.claude_code.TOKENS), such a turn does not fit a local model under MIN_WINDOW.
+SUBAGENT_TOKENS = 10_000
 
 
 def subagent_kind(req: Request) -> str | None:

@@ -111,14 +111,16 @@ def blind_to_unpriced(cfg: Config) -> list[str]:
 
 
 def claude_code_windows(cfg: Config, lists: dict[str, list[dict[str, Any]]] | None = None) -> list[str]:
-    """Local models that rules send Claude Code's subagent (or main, compaction) turns to, with a
+    """Local models that rules send coding agents' big turns to — Claude Code's subagent (or main, compaction) turns,
+    and with `subagent: true` also Codex's subagent turns (`x-openai-subagent`, since session 35) — with a
     `context_window` smaller than such a turn: each of them goes to the route's next target instead. `lists`
     (each provider's model list): a llama.cpp model trained for no more than that needs another model, not -c."""
-    from tierwise.clients import claude_code
+    from tierwise.clients import claude_code, codex
     from tierwise.route_map import models_of
     from tierwise.starter import llama_window
 
     too_small: dict[str, list[str]] = {}
+    codex_too: set[str] = set()  # models a `subagent: true` rule sends Codex's subagent turns to
     for rname, pc in cfg.routes.items():
         for i, rule in enumerate(getattr(pc, "rules", None) or []):
             m = rule.match
@@ -126,12 +128,15 @@ def claude_code_windows(cfg: Config, lists: dict[str, list[dict[str, Any]]] | No
             big = sorted(c for c in classes if claude_code.TOKENS.get(c, 0) > claude_code.MIN_WINDOW // 2)
             if not big:
                 continue
+            codex_rule = bool(m.subagent) and codex.SUBAGENT_TOKENS > claude_code.MIN_WINDOW // 2
             for mname in models_of(cfg, rule.target):
                 model = cfg.models[mname]
                 prov = cfg.providers.get(model.provider)
                 if prov is not None and prov.locality == "local" and model.context_window and \
                         model.context_window < claude_code.MIN_WINDOW:
                     too_small.setdefault(mname, []).append(f"rule {rule.name or i} of route {rname} ({', '.join(big)})")
+                    if codex_rule:
+                        codex_too.add(mname)
     out = []
     for mname, where in too_small.items():
         window = cfg.models[mname].context_window or 0
@@ -143,8 +148,12 @@ def claude_code_windows(cfg: Config, lists: dict[str, list[dict[str, Any]]] | No
             fix = (f"its model was trained for {trained:,} tokens, and llama-server holds no more per request whatever "
                    "-c asks: serve a model trained for 32,768 or more, then set the model's context_window to its "
                    "size (`tierwise init --force` reads it from the server)")
-        out.append(f"model {mname}: context_window {window:,} is smaller than Claude Code's subagent turns "
-                   f"(~{claude_code.TOKENS['subagent']:,} tokens, main turns ~{claude_code.TOKENS['main']:,}), which "
+        turns = (f"Claude Code's subagent turns (~{claude_code.TOKENS['subagent']:,} tokens, main turns "
+                 f"~{claude_code.TOKENS['main']:,})")
+        if mname in codex_too:
+            turns += (f" and Codex's subagent turns (x-openai-subagent: collab_spawn, ~{codex.SUBAGENT_TOKENS:,} "
+                      "tokens)")
+        out.append(f"model {mname}: context_window {window:,} is smaller than {turns}, which "
                    f"{'; '.join(where)} sends to it: each goes to the route's next target. Fix: {fix}")
     return out
 

@@ -18,7 +18,7 @@ import click
                    "8080 (llama.cpp) and 1234 (LM Studio).")
 def command(path: str, force: bool, local_url: str | None) -> None:
     """Write a starter config (detects a local Ollama/llama.cpp/LM Studio and API keys)."""
-    from tierwise.clients import claude_code
+    from tierwise.clients import claude_code, codex
     from tierwise.starter import detect, served_models, starter_yaml
 
     p = Path(path)
@@ -58,7 +58,8 @@ def command(path: str, force: bool, local_url: str | None) -> None:
                 fix = (f"Its model was trained for {trained:,} tokens, and llama-server holds no more per request "
                        "whatever -c asks: serve a model trained for 32,768 or more, then `tierwise init --force`")
             click.echo(f"  warning: {window:,} tokens per request is less than a Claude Code subagent turn "
-                       f"(~{claude_code.TOKENS['subagent']:,} tokens): the rules written below send those here, and each "
+                       f"(~{claude_code.TOKENS['subagent']:,} tokens) or a Codex one (~{codex.SUBAGENT_TOKENS:,}): "
+                       "the rules written below send those here, and each "
                        f"will go to the frontier instead. {fix}")
     else:
         click.echo("  no local model server found on 11434/8080/1234: the config points at Ollama (ollama serve); "

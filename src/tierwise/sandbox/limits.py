@@ -44,6 +44,8 @@ class SandboxResult:
     # Who the code was outside its sandbox: "uid 65534" (a root gateway's `run_as`, or a uid of
     # `run_as_range`), "the gateway's own user (uid 1000)", or "ROOT (uid 0)" where that was allowed.
     runs_as: str = ""
+    # The run could start threads (SandboxLimits.threads): `flock` answers ENOSYS in such a run (seccomp_filter).
+    threads: bool = False
 
     @property
     def ok(self) -> bool:
@@ -65,4 +67,19 @@ class SandboxResult:
             return f"killed by {self.signal}"
         tail = self.stderr.strip().splitlines()[-3:]
         text = " | ".join(tail) if tail else f"exit status {self.returncode}"
-        return text[-limit:]
+        return with_flock_hint(text, self.stderr, self.threads, limit)
+
+
+# What a threaded run's stderr shows when it called `flock`, which the sandbox answers ENOSYS with threads (session
+# 35: a lock that excludes nothing was a channel between runs): Python's OSError, and filelock < 3.30's own refusal.
+# An agent reading the traceback alone took it for a broken filesystem; the hint says what works instead.
+_NO_FLOCK = ("[Errno 38] Function not implemented", "does not appear to support flock")
+FLOCK_HINT = ("hint: with threads the sandbox answers flock with ENOSYS (Errno 38); lock between threads with "
+              "threading.Lock, or use filelock's SoftFileLock (filelock 3.30+ falls back to it by itself)")
+
+
+def with_flock_hint(text: str, stderr: str, threads: bool, limit: int = 600) -> str:
+    """`text` cut to `limit` characters, ending in FLOCK_HINT when a threaded run's `stderr` shows flock's ENOSYS."""
+    if threads and any(mark in stderr for mark in _NO_FLOCK):
+        return text[-max(0, limit - len(FLOCK_HINT) - 3):] + " | " + FLOCK_HINT
+    return text[-limit:]

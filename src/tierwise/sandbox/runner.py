@@ -474,4 +474,4 @@ async def _supervise(proc: asyncio.subprocess.Process, stdin: bytes | None, limi
     elif rc is not None and rc > 128 and rc - 128 in signal.valid_signals():
         sig = signal.Signals(rc - 128).name  # bwrap exits 128 + the signal that killed the program
     return SandboxResult(rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), timed_out,
-                         sig, out_cut or err_cut, layers)
+                         sig, out_cut or err_cut, layers, threads=limits.threads)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from tierwise.sandbox import SandboxLimits, backend
 from tierwise.sandbox.capacity import SandboxBusy
+from tierwise.sandbox.limits import with_flock_hint
 from tierwise.sandbox.runner import LiveRun, _read_capped, open_python
 from tierwise.verifiers import crossing
 
@@ -303,14 +304,19 @@ async def _relay(chk: LiveRun, ans: LiveRun, token: str, limits: SandboxLimits) 
         who = "the tests" if killed_for_output[0] is chk else "the answer"
         return CheckResult(False, f"killed: output limit ({who} wrote more than {drain:,} bytes to stderr)", layers, rc)
     if broke:
-        said = " | ".join(a_err.decode("utf-8", "replace").strip().splitlines()[-2:])[-300:]
-        return CheckResult(False, broke + (f"; its stderr: {said}" if said else ""), layers, rc)
+        a_text = a_err.decode("utf-8", "replace")
+        said = " | ".join(a_text.strip().splitlines()[-2:])[-300:]
+        return CheckResult(False, with_flock_hint(broke + (f"; its stderr: {said}" if said else ""), a_text,
+                                                  limits.threads, 1_000), layers, rc)
     if done and rc == 0:
         return CheckResult(True, "", layers, rc)
-    tail = " | ".join(c_err.decode("utf-8", "replace").strip().splitlines()[-3:])
+    err = c_err.decode("utf-8", "replace")
+    tail = " | ".join(err.strip().splitlines()[-3:])
     if rc is not None and rc < 0:
         tail = tail or f"the tests' process was killed by signal {-rc}"
-    return CheckResult(False, tail[-600:] or f"the tests' process exited with status {rc}", layers, rc)
+    # the answer's flock ENOSYS comes back to the tests as an OSError, in the tests' stderr
+    return CheckResult(False, with_flock_hint(tail or f"the tests' process exited with status {rc}", err,
+                                              limits.threads), layers, rc)
 
 
 async def _exchange(c: asyncio.subprocess.Process, a: asyncio.subprocess.Process, token: str) -> bool:
