@@ -61,3 +61,30 @@ def test_a_file_named_like_a_benchmark_is_named_on_stderr(tmp_path: Path, monkey
     assert "`gsm8k` is read as the gsm8k benchmark, not the file ./gsm8k" in res.stderr
     assert "give `./gsm8k` to read the file" in res.stderr
     assert json.loads(res.stdout)["n"] > 1  # the benchmark, as before; `./gsm8k` still reads the one-row file
+
+
+def test_reading_the_judged_rows_of_a_large_ledger_holds_one_row_at_a_time(tmp_path: Path) -> None:
+    """`eval --ledger` kept every row of the ledger in memory to pick the judged ones (a 617 MB ledger: 733 MB
+    resident); now the rows pass one at a time. 200 unjudged rows of 100 KB each (20 MB) and 3 judged ones."""
+    import tracemalloc
+
+    from tierwise.evaluation.loaders import load_ledger
+
+    path = str(tmp_path / "ledger.db")
+    Ledger.open(path).close()
+    with sqlite3.connect(path) as db:
+        db.executemany("INSERT INTO requests (request_id, ts, route, prompt, kind) VALUES (?, ?, 'r', ?, 'chat')",
+                       [(f"big{i}", float(i), "p" * 100_000 + str(i)) for i in range(200)])
+        db.executemany("INSERT INTO requests (request_id, ts, route, extra, prompt, kind) VALUES (?, ?, 'r', ?, ?, "
+                       "'chat')", [(f"j{i}", 1000.0 + i, orjson.dumps({"outcome": {"strong": 1, "weak": i % 2}}).decode(),
+                                    f"judged {i}") for i in range(3)])
+    led = Ledger.open(path)
+    try:
+        tracemalloc.start()
+        ds = load_ledger(led)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    finally:
+        led.close()
+    assert ds.prompts == ["judged 0", "judged 1", "judged 2"]
+    assert peak < 5_000_000, peak  # a quarter of the 20 MB the unjudged rows hold together

@@ -404,7 +404,7 @@ def load_ledger(ledger: Any, *, route: str | None = None) -> OutcomeDataset:
     """
     prompts, strong, weak, groups, sr, wr = [], [], [], [], [], []
     unjudged = 0  # shadow pairs whose answers no judge has graded: the usual reason for an empty data set
-    for rec in ledger.query(route=route):
+    for rec in ledger.scan(route=route):
         pair = _outcome_pair(rec)
         sh = rec.shadow or {}
         prompt = rec.prompt or sh.get("prompt")

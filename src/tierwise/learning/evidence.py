@@ -33,7 +33,7 @@ class Verdict:
 
 
 def verdicts(ledger: Any, *, route: str | None = None, since: float | None = None) -> Iterator[Verdict]:
-    for rec in ledger.query(kind="eval", route=route, since=since):
+    for rec in ledger.scan(kind="eval", route=route, since=since):
         ev = (rec.extra or {}).get("evaluation")
         if not isinstance(ev, dict) or ev.get("skipped"):  # a budget refused it: no verdict, not evidence
             continue
@@ -52,7 +52,7 @@ def shadow_pairs(ledger: Any, *, route: str | None = None) -> Iterator[Verdict]:
 
 def feedback(ledger: Any, *, route: str | None = None) -> Iterator[dict[str, Any]]:
     """Every rating users gave, with the request's route, task type, tier and model."""
-    for rec in ledger.query(route=route):
+    for rec in ledger.scan(route=route):
         for f in (rec.extra or {}).get("feedback") or []:
             yield {"request_id": rec.request_id, "route": rec.route, "task_type": (rec.extra or {}).get("task_type"),
                    "tier": rec.locality, "model": rec.decision, **f}

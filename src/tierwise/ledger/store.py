@@ -23,7 +23,7 @@ import queue
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -495,6 +495,15 @@ class Ledger:
             args.append(limit)
         with self._connect() as db:
             return [_record(r) for r in db.execute(sql, args)]
+
+    def scan(self, *, route: str | None = None, kind: str | None = None,
+             since: float | None = None) -> Iterator[LedgerRecord]:
+        """`query`'s records one at a time, for reports that read the whole ledger: `eval --ledger` on a 617 MB
+        ledger held every row at once (733 MB resident) to keep the 600 judged ones."""
+        where, args = _filters(route=route, kind=kind, since=since)
+        with closing(self._connect()) as db:
+            for r in db.execute(f"SELECT * FROM requests{where} ORDER BY ts", args):
+                yield _record(r)
 
     def recent(self, *, limit: int = 20, route: str | None = None, model: str | None = None,
                status: str | None = None, since: float | None = None) -> list[LedgerRecord]:
