@@ -88,3 +88,24 @@ def test_reading_the_judged_rows_of_a_large_ledger_holds_one_row_at_a_time(tmp_p
         led.close()
     assert ds.prompts == ["judged 0", "judged 1", "judged 2"]
     assert peak < 5_000_000, peak  # a quarter of the 20 MB the unjudged rows hold together
+
+
+def test_flywheel_export_leaves_out_evaluations_that_are_no_verdict(tmp_path: Path) -> None:
+    """A judge's row edited by hand or written by another tool (`grade: "x"`, `accepted: "yes"`, an answer that is a
+    list) was exported as an SFT example with the text "['l']" and a judge triple with verdict "x"."""
+    (tmp_path / "tierwise.yaml").write_text("ledger:\n  path: ./ledger.db\n")
+    Ledger.open(str(tmp_path / "ledger.db")).close()
+    odd = {"evaluation": {"grade": "x", "accepted": "yes", "task_type": 5, "reason": {"a": 1}}, "local_answer": ["l"]}
+    good = {"evaluation": {"grade": "good", "accepted": True, "task_type": "summary", "reason": "fine"},
+            "local_answer": "a fine summary"}
+    with sqlite3.connect(tmp_path / "ledger.db") as db:
+        db.executemany("INSERT INTO requests (request_id, ts, route, kind, prompt, extra) VALUES (?, ?, 'r', 'eval', "
+                       "'summarise this', ?)", [("odd", 1.0, orjson.dumps(odd).decode()),
+                                                 ("good", 2.0, orjson.dumps(good).decode())])
+    res = CliRunner().invoke(main, ["flywheel", "export", "-c", str(tmp_path / "tierwise.yaml"), "--out",
+                                    str(tmp_path / "out"), "--no-redact"])
+    assert res.exit_code == 0, res.output
+    sft = [json.loads(line) for line in (tmp_path / "out" / "sft.jsonl").read_text().splitlines()]
+    judge = [json.loads(line) for line in (tmp_path / "out" / "judge.jsonl").read_text().splitlines()]
+    assert [r["request_id"] for r in sft] == ["good"] and sft[0]["messages"][1]["content"] == "a fine summary"
+    assert [(r["request_id"], r["verdict"]) for r in judge] == [("good", "good")]
