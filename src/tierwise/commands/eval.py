@@ -272,6 +272,10 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
         raise click.UsageError("give DATA or --ledger, not both")
     if data is None and not from_ledger:
         raise click.UsageError("missing DATA (a benchmark, a JSONL file, or `ledger` / --ledger)")
+    if data is not None and not from_ledger and "ledger" in [p.strip() for p in data.split(",")]:
+        from tierwise.evaluation.loaders import shadowed_file_note
+
+        shadowed_file_note("ledger", "the configured ledger")
     data = "ledger" if from_ledger else data
     assert data is not None
     # --save trains the first spec that is not a saved router; checked before any training (a CV takes minutes)

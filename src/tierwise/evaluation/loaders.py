@@ -352,7 +352,17 @@ def load_dataset(spec: str, root: str | os.PathLike[str] | None = None) -> Outco
         if near:
             raise DataError(f"no file or benchmark {spec!r}; did you mean {' or '.join(f'`{n}`' for n in near)}? "
                             "(a file's path with its extension)")
+    else:
+        shadowed_file_note(spec, f"the {spec} benchmark")
     return load_benchmark(spec, root)
+
+
+def shadowed_file_note(name: str, what: str) -> None:
+    """A file in the working folder named exactly like a benchmark (or `ledger`) was silently passed over for it:
+    say on stderr which was read and how to read the file instead."""
+    if Path(name).exists():
+        print(f"tierwise: `{name}` is read as {what}, not the file ./{name} in this folder (give "
+              f"`./{name}` to read the file)", file=sys.stderr)
 
 
 def _outcome_pair(rec: Any) -> tuple[float, float] | None:
@@ -362,11 +372,26 @@ def _outcome_pair(rec: Any) -> tuple[float, float] | None:
         return None  # the shadow call failed: its empty answer says nothing about the model
     out = (rec.extra or {}).get("outcome")
     if isinstance(out, dict) and "strong" in out and "weak" in out:
-        return float(out["strong"]), float(out["weak"])
+        return _grades(rec, out["strong"], out["weak"])
     s, w = sh.get("strong") or {}, sh.get("weak") or {}
     if isinstance(s, dict) and isinstance(w, dict) and s.get("outcome") is not None and w.get("outcome") is not None:
-        return float(s["outcome"]), float(w["outcome"])
+        return _grades(rec, s["outcome"], w["outcome"])
     return None
+
+
+def _grades(rec: Any, strong: Any, weak: Any) -> tuple[float, float] | None:
+    """Both outcomes as finite numbers, or None with a line on stderr naming the row: a hand-edited or foreign row
+    with `"x"` as a grade ended `eval` on "could not convert string to float" with no row named, and a NaN one
+    turned every figure into NaN."""
+    try:
+        pair = float(strong), float(weak)
+    except (TypeError, ValueError):
+        pair = (math.nan, math.nan)
+    if not all(map(math.isfinite, pair)):
+        print(f"tierwise: ledger row {rec.request_id!r}: outcomes strong={strong!r:.40}, weak={weak!r:.40} are not "
+              "both numbers; row left out", file=sys.stderr)
+        return None
+    return pair
 
 
 def load_ledger(ledger: Any, *, route: str | None = None) -> OutcomeDataset:
@@ -379,7 +404,7 @@ def load_ledger(ledger: Any, *, route: str | None = None) -> OutcomeDataset:
     """
     prompts, strong, weak, groups, sr, wr = [], [], [], [], [], []
     unjudged = 0  # shadow pairs whose answers no judge has graded: the usual reason for an empty data set
-    for rec in ledger.query(route=route):
+    for rec in ledger.scan(route=route):
         pair = _outcome_pair(rec)
         sh = rec.shadow or {}
         prompt = rec.prompt or sh.get("prompt")

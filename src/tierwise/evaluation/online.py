@@ -373,7 +373,7 @@ def pair_from_shadow(shadow: dict[str, Any]) -> JudgedPair | None:
 def ledger_pairs(ledger: Any, route: str | None = None) -> dict[str, list[JudgedPair]]:
     """Judged shadow pairs per learned route, oldest first."""
     out: dict[str, list[JudgedPair]] = {}
-    for rec in ledger.query(kind="shadow", route=route):  # in time order
+    for rec in ledger.scan(kind="shadow", route=route):  # in time order
         p = pair_from_shadow(rec.shadow or {})
         if p is not None:
             out.setdefault(rec.route, []).append(p)

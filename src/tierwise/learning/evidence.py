@@ -5,12 +5,15 @@ online validation of learned routes).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tierwise.learning.boundary import Move, move_back_mass, read_moves
+
+log = logging.getLogger("tierwise.learning")
 
 
 @dataclass(frozen=True)
@@ -33,14 +36,29 @@ class Verdict:
 
 
 def verdicts(ledger: Any, *, route: str | None = None, since: float | None = None) -> Iterator[Verdict]:
-    for rec in ledger.query(kind="eval", route=route, since=since):
+    for rec in ledger.scan(kind="eval", route=route, since=since):
         ev = (rec.extra or {}).get("evaluation")
         if not isinstance(ev, dict) or ev.get("skipped"):  # a budget refused it: no verdict, not evidence
             continue
-        yield Verdict(str(ev.get("of") or rec.request_id), rec.route, str(ev.get("task_type") or ""),
-                      ev.get("grade"), ev.get("accepted"), bool(ev.get("shadow")), str(ev.get("schedule") or ""),
-                      str(ev.get("reason") or ""), rec.ts, rec.cost_usd, rec.prompt,
-                      (rec.extra or {}).get("local_answer"), (rec.extra or {}).get("frontier_answer"))
+        grade, accepted = ev.get("grade"), ev.get("accepted")
+        if grade not in _GRADES or not (accepted is None or isinstance(accepted, bool)):
+            # a row edited by hand or written by another tool: `grade: "x", accepted: "yes"` was exported as an
+            # SFT example with verdict "x" (and counted as accepted by the boundary)
+            log.warning("ledger row %r: evaluation grade %.40r, accepted %.40r is no verdict; left out",
+                        rec.request_id, grade, accepted)
+            continue
+        extra = rec.extra or {}
+        yield Verdict(str(ev.get("of") or rec.request_id), rec.route, _text(ev.get("task_type")), grade, accepted,
+                      bool(ev.get("shadow")), _text(ev.get("schedule")), _text(ev.get("reason")), rec.ts,
+                      rec.cost_usd, rec.prompt, _text(extra.get("local_answer"), None),
+                      _text(extra.get("frontier_answer"), None))
+
+
+_GRADES = (None, "good", "acceptable", "poor")
+
+
+def _text(v: Any, default: Any = "") -> Any:
+    return v if isinstance(v, str) else default
 
 
 def shadow_pairs(ledger: Any, *, route: str | None = None) -> Iterator[Verdict]:
@@ -52,7 +70,7 @@ def shadow_pairs(ledger: Any, *, route: str | None = None) -> Iterator[Verdict]:
 
 def feedback(ledger: Any, *, route: str | None = None) -> Iterator[dict[str, Any]]:
     """Every rating users gave, with the request's route, task type, tier and model."""
-    for rec in ledger.query(route=route):
+    for rec in ledger.scan(route=route):
         for f in (rec.extra or {}).get("feedback") or []:
             yield {"request_id": rec.request_id, "route": rec.route, "task_type": (rec.extra or {}).get("task_type"),
                    "tier": rec.locality, "model": rec.decision, **f}

@@ -127,7 +127,7 @@ def judged_shadow_pairs(ledger: Any, *, route: str | None = None) -> Iterable[di
     """A `learned` route's shadow pairs whose two answers its `validation` judge graded (1 good, 0.5 acceptable,
     0 poor): the prompt, both answers and both grades. A pair whose call failed, or without both grades and
     answers, is left out."""
-    for rec in ledger.query(kind="shadow", route=route):
+    for rec in ledger.scan(kind="shadow", route=route):
         sh = rec.shadow or {}
         weak, strong = sh.get("weak"), sh.get("strong")
         if not isinstance(weak, dict) or not isinstance(strong, dict) or not sh.get("prompt"):
