@@ -152,6 +152,9 @@ class ReferenceLoop(LearningLoop):
             self._judged_by[request_id] = key
             while len(self._judged_by) > PENDING_SIGNALS:
                 self._judged_by.popitem(last=False)
+        # Session 35 (loop39): every plan adds to the route's evaluation account (`value.audit_budget`); the account
+        # is state both paths learn, so the reference keeps it as the route does.
+        self.budget.note(p.judge, p.shadow, p.tier == "local", self.costs, self.saving())
         return p
 
     def _forecast(self, task_type: str) -> tuple[float, float]:
