@@ -125,11 +125,15 @@ def _json_column(row: sqlite3.Row, c: str, v: Any) -> Any:
         out = orjson.loads(v)
     except orjson.JSONDecodeError:
         out = None
-    if isinstance(out, list if c == "steps" else dict):
+    array = c in _JSON_ARRAYS  # (steps, and the privacy crossings; extra and shadow are objects)
+    if isinstance(out, list if array else dict):
         return out
     log.warning("ledger row %r: its %s column is not a JSON %s; read as empty", row["request_id"], c,
-                "array" if c == "steps" else "object")
+                "array" if array else "object")
     return empty
+
+
+_JSON_ARRAYS = frozenset({"steps", "privacy"})
 
 
 def _add_missing_columns(db: sqlite3.Connection) -> None:
