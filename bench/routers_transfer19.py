@@ -220,20 +220,26 @@ def main() -> None:
     args.cache.mkdir(parents=True, exist_ok=True)
     for proxy in args.proxies.split(","):
         files = load(args.dumps, proxy, args.cache, any(c.startswith(("len", "sub")) for c in cands))
-        if proxy == "indomain":
-            groups = {n: [files[k] for k in sorted(files) if k.startswith(n + "-")] for n in ("mmlu", "gsm8k")}
-        else:
-            groups = {k: [f] for k, f in files.items()}
-        res: dict[str, list[float]] = {c: [] for c in cands}
-        for fs in groups.values():
-            strong = np.concatenate([f["strong"] for f in fs])
-            weak = np.concatenate([f["weak"] for f in fs])
-            for c in cands:
-                res[c].append(apgr(routing_curve(np.concatenate([score(f, c) for f in fs]), strong, weak)))
-        t = np.array(res["T"])
-        print(f"| {proxy} ({len(groups)}) | " + " | ".join(
-            f"{c} {np.mean(v):.3f} ({np.mean(np.array(v) - t):+.3f}, low {np.min(np.array(v) - t):+.3f})"
-            for c, v in res.items()) + " |", flush=True)
+        table_row(proxy, files, cands, score)
+
+
+def table_row(proxy: str, files: dict[str, Any], cands: list[str], scorer: Any) -> None:
+    """One proxy's row: each candidate's mean APGR over its folds (in-domain: per benchmark), its paired lead over T
+    and the lowest fold's lead (also rounds 20's table)."""
+    if proxy == "indomain":
+        groups = {n: [files[k] for k in sorted(files) if k.startswith(n + "-")] for n in ("mmlu", "gsm8k")}
+    else:
+        groups = {k: [f] for k, f in files.items()}
+    res: dict[str, list[float]] = {c: [] for c in cands}
+    for fs in groups.values():
+        strong = np.concatenate([f["strong"] for f in fs])
+        weak = np.concatenate([f["weak"] for f in fs])
+        for c in cands:
+            res[c].append(apgr(routing_curve(np.concatenate([scorer(f, c) for f in fs]), strong, weak)))
+    t = np.array(res["T"])
+    print(f"| {proxy} ({len(groups)}) | " + " | ".join(
+        f"{c} {np.mean(v):.3f} ({np.mean(np.array(v) - t):+.3f}, low {np.min(np.array(v) - t):+.3f})"
+        for c, v in res.items()) + " |", flush=True)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,6 @@ import routers_transfer19 as r19
 from question_features20 import NAMES, matrix
 from scipy.stats import spearmanr
 
-from tierwise.evaluation.metrics import apgr, routing_curve
 from tierwise.routers.transfer import _unit_outcomes, sources
 
 P14_SEED = 20381206
@@ -160,20 +159,7 @@ def main() -> None:
                 add_features(files[part], test, train, args.cache / f"{proxy}--{part}--trfeat.npy")
                 if any(c.startswith("sm") for c in cands):
                     add_margin(files[part], test, train, args.cache / f"{proxy}--{part}--margin.npy")
-        if proxy == "indomain":
-            groups = {n: [files[k] for k in sorted(files) if k.startswith(n + "-")] for n in ("mmlu", "gsm8k")}
-        else:
-            groups = {k: [f] for k, f in files.items()}
-        res: dict[str, list[float]] = {c: [] for c in cands}
-        for fs in groups.values():
-            strong = np.concatenate([f["strong"] for f in fs])
-            weak = np.concatenate([f["weak"] for f in fs])
-            for c in cands:
-                res[c].append(apgr(routing_curve(np.concatenate([score(f, c) for f in fs]), strong, weak)))
-        t = np.array(res["T"])
-        print(f"| {proxy} ({len(groups)}) | " + " | ".join(
-            f"{c} {np.mean(v):.3f} ({np.mean(np.array(v) - t):+.3f}, low {np.min(np.array(v) - t):+.3f})"
-            for c, v in res.items()) + " |", flush=True)
+        r19.table_row(proxy, files, cands, score)
 
 
 if __name__ == "__main__":
