@@ -12,10 +12,14 @@ from typing import Any
 
 # KEYS: index, target stream, wake list, every priority stream of the capability and zone
 # ARGV: max_pending, wake_max, field, value, ...
-# Presence is compared with Redis's clock, which the workers' heartbeats also use.
+# Presence is compared with Redis's clock, which the workers' heartbeats also use. The expired entries are removed
+# here (workers may only ZADD into the index); under a caller's rules of before session 36 (no ZREMRANGEBYSCORE)
+# the pcall is refused and they stay, uncounted.
 ENQUEUE = """
 local t = redis.call('TIME')
-local present = redis.call('ZCOUNT', KEYS[1], t[1] * 1000 + math.floor(t[2] / 1000), '+inf')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+redis.pcall('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local present = redis.call('ZCOUNT', KEYS[1], now, '+inf')
 if present == 0 then return {'noworker', 0} end
 local pending = 0
 for i = 4, #KEYS do pending = pending + redis.call('XLEN', KEYS[i]) end
