@@ -32,11 +32,14 @@ class PresencePublisher:
         self.info = info
         self.zones = zones  # capability -> the zones it is read from
         self.ttl_ms = int(ttl * 1000)
+        # Redis's clock less this machine's, from the last heartbeat: tasks' deadlines are in Redis's clock
+        self.offset_ms = 0
 
     async def beat(self, **live: Any) -> None:
         """Renew presence (`live` adds fields such as in_flight and status)."""
         sec, usec = await self.client.time()  # Redis's clock: callers on other machines compare against it
         t = int(sec) * 1000 + int(usec) // 1000
+        self.offset_ms = t - now_ms()
         pipe = self.client.pipeline(transaction=False)
         record = {**self.info, **live, "heartbeat_ms": t}
         pipe.set(self.keys.presence(self.worker_id), orjson.dumps(record), px=self.ttl_ms)
