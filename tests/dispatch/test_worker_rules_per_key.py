@@ -106,3 +106,31 @@ async def test_publishing_prunes_the_expired_entries_a_worker_no_longer_removes(
             assert await admin.zscore(index, "w1") == 0  # withdrawn: expired, not counted
     finally:
         await admin.aclose()
+
+
+@pytest.mark.asyncio
+async def test_a_named_caller_publishes_without_the_right_to_empty_the_index(acl_users, openai_up, redis_prefix,
+                                                                            tmp_path):  # noqa: F811
+    """The prune is the publishing script's pcall: a named caller's rules (one application of several) do not allow
+    ZREMRANGEBYSCORE, which would let it empty the index for the others; its tasks are served all the same, and
+    the expired entry stays (uncounted)."""
+    from tierwise.dispatch.acl import caller_rules
+
+    openai_up.default = echo()
+    keys = Keyspace(redis_prefix, "acme")
+    index = keys.index("any", "classify")
+    admin = aredis.from_url(REDIS_URL)
+    url = acl_users(caller_rules(redis_prefix, "acme", caller="app"))
+    app = aredis.from_url(url)
+    data = worker_config(openai_up.url, redis_prefix, worker_id="w1", locality="remote", provider_locality="remote")
+    try:
+        async with running_worker(data, tmp_path / "w"), \
+                Dispatcher(url, tenant="acme", prefix=redis_prefix, caller="app") as d:
+            await admin.zadd(index, {"died-long-ago": 1})
+            assert (await d.dispatch("classify", "x", timeout=20)).text == "echo:x"
+            assert await admin.zscore(index, "died-long-ago") == 1
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                await app.zremrangebyscore(index, "-inf", "+inf")
+    finally:
+        await app.aclose()
+        await admin.aclose()

@@ -45,12 +45,15 @@ ANSWER_COMMANDS = ["+xadd", "+expire"]
 # NOPERM, and its queue depth never reached the gateways; session 35). The script drops an oversized hash (DEL)
 # and renews its expiry.
 BOARD_COMMANDS = ["+hset", "+hgetall", "+hdel", "+hlen", "+memory|usage", "+del", "+pexpire"]
-# (ZREMRANGEBYSCORE: the publishing script prunes the presence index's expired entries)
+# (ZREMRANGEBYSCORE: the publishing script prunes the presence index's expired entries; this user may DEL the
+# index anyway)
 CALLER_COMMANDS = ["+xadd", "+xlen", "+zcount", "+zrangebyscore", "+zremrangebyscore", "+lpush", "+ltrim", "+xread",
                    "+xrange", "+xdel", "+exists", "+del", "+expire"]
 # A named caller: publishing (the publishing script's commands, and a task published again after an outage) on
 # the tenant's queues, wake lists and presence index, with no read of a queue and no deletion...
-PUBLISH_COMMANDS = ["+xadd", "+xlen", "+zcount", "+zrangebyscore", "+zremrangebyscore", "+lpush", "+ltrim", "+exists"]
+# (no ZREMRANGEBYSCORE: with it one application could empty the presence index, every caller then refused with
+# NoWorker; under these rules the publishing script's prune is refused and expired entries stay, uncounted)
+PUBLISH_COMMANDS = ["+xadd", "+xlen", "+zcount", "+zrangebyscore", "+lpush", "+ltrim", "+exists"]
 # ... and reading, renewing and deleting its own result streams and inbox only (a selector).
 RESULT_COMMANDS = ["+xread", "+xadd", "+xdel", "+del", "+expire", "+exists"]
 

@@ -16,8 +16,8 @@ from typing import Any
 # The deadline (`dl`) is stamped with Redis's clock, which workers compare it with: the caller's wall clock and a
 # worker's could be minutes apart, and every task then "expired" before it ran (session 36).
 # Presence is compared with Redis's clock, which the workers' heartbeats also use. The expired entries are removed
-# here (workers may only ZADD into the index); under a caller's rules of before session 36 (no ZREMRANGEBYSCORE)
-# the pcall is refused and they stay, uncounted.
+# here (workers may only ZADD into the index); under a named caller's rules, or a caller's of before session 36 (no
+# ZREMRANGEBYSCORE), the pcall is refused and they stay, uncounted.
 ENQUEUE = """
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
