@@ -109,8 +109,8 @@ async def test_publishing_prunes_the_expired_entries_a_worker_no_longer_removes(
 
 
 @pytest.mark.asyncio
-async def test_a_named_caller_publishes_without_the_right_to_empty_the_index(acl_users, openai_up, redis_prefix,
-                                                                            tmp_path):  # noqa: F811
+async def test_a_named_caller_publishes_without_the_right_to_empty_the_index(
+        acl_users, openai_up, redis_prefix, tmp_path):  # noqa: F811
     """The prune is the publishing script's pcall: a named caller's rules (one application of several) do not allow
     ZREMRANGEBYSCORE, which would let it empty the index for the others; its tasks are served all the same, and
     the expired entry stays (uncounted)."""
