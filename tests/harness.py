@@ -27,7 +27,8 @@ from tierwise.server.asgi import App
 from tierwise.server.build import build_gateway, uvicorn_config
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
-REDIS_URL = "redis://127.0.0.1:6379/0"
+# the shared fixtures' Redis (keys under a prefix of each test's own); a session given other databases sets it
+REDIS_URL = os.environ.get("TIERWISE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def unavailable(what: str) -> NoReturn:

@@ -6,9 +6,8 @@ from collections.abc import Iterator
 import pytest
 
 from tests.gateway.conftest import anthropic_up, gateway, openai_up, two_tier  # noqa: F401 (the same fixtures)
-from tests.harness import drop_redis_keys
+from tests.harness import REDIS_URL, drop_redis_keys  # noqa: F401 (REDIS_URL: imported from here too)
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 # The Redis budget store's timeout for tests that are not about it (the product's default is 0.5 s): a loop stalled
 # that long on a busy machine ran it out, and an admission was a 503 "budget store unavailable". The tests of store
 # timeouts and outages set their own.

@@ -293,7 +293,7 @@ def test_worker_command_prints_its_acl_and_refuses_configs_without_a_worker(tmp_
     assert out.exit_code == 0, out.output
     line = out.output.strip()
     assert line.startswith("ACL SETUSER tierwise-worker-acme-local-classify-gpu-1 on ><password> resetkeys")
-    assert "~tw:{acme}:q:local:classify:*" in line and "~tw:presence:acme:gpu-1 " in line
+    assert "~tw:{acme}:q:local:classify:*" in line and "~tw:presence:acme:gpu-1)" in line
     assert "+hset" not in line  # no blackboard in this config: no access to its hash
     data = worker_config("http://127.0.0.1:9", "tw:", worker_id="gpu-1")
     data["blackboard"] = {"enabled": True, "key_prefix": "tw:board:"}
@@ -349,6 +349,7 @@ def test_dispatch_sync_from_code_without_an_event_loop(openai_up, redis_prefix, 
     openai_up.default = echo()
     monkeypatch.setenv("TIERWISE_PREFIX", redis_prefix)
     monkeypatch.setenv("TIERWISE_TENANT", "acme")
+    monkeypatch.setenv("TIERWISE_REDIS_URL", REDIS_URL)  # (the fixtures' database: TIERWISE_TEST_REDIS_URL)
     worker_processes(worker_config(openai_up.url, redis_prefix, worker_id="box-1"), "w").wait_ready()
     assert tierwise.dispatch.dispatch_sync("classify", "from a script", timeout=10).text == "echo:from a script"
 

@@ -62,5 +62,5 @@ def test_an_unnamed_workers_rules_say_they_reach_the_whole_presence_prefix(tmp_p
     assert out.exit_code == 0 and "~tw:presence:acme:*" in out.stdout
     assert "no dispatch.worker.id" in out.stderr
     out = CliRunner().invoke(main, ["worker", "-c", str(tmp_path / "worker.yaml"), "--acl", "--id", "gpu-7"])
-    assert "~tw:presence:acme:gpu-7 " in out.stdout and "presence:acme:*" not in out.stdout and not out.stderr
+    assert "~tw:presence:acme:gpu-7)" in out.stdout and "presence:acme:*" not in out.stdout and not out.stderr
     assert "ACL SETUSER tierwise-worker-acme-local-classify-gpu-7 on" in out.stdout

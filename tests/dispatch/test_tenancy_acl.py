@@ -19,7 +19,7 @@ import redis
 import redis.asyncio as aredis
 
 from tests.dispatch.conftest import REDIS_URL, echo, running_worker, worker_config
-from tierwise.dispatch.acl import caller_rules, worker_rules
+from tierwise.dispatch.acl import caller_rules, url_db, worker_rules
 from tierwise.dispatch.client import Dispatcher
 from tierwise.dispatch.errors import NoWorker
 from tierwise.dispatch.keys import GROUP, Keyspace
@@ -35,9 +35,10 @@ def acl_users() -> Iterator[object]:
         name = f"tierwise-test-{uuid.uuid4().hex[:10]}"
         password = secrets.token_hex(16)
         admin.acl_setuser(name, enabled=True, passwords=[f"+{password}"])
-        admin.execute_command("ACL", "SETUSER", name, *rules)
+        db = url_db(REDIS_URL)  # (the rules of a test name no database: the fixtures' own, when it is not 0)
+        admin.execute_command("ACL", "SETUSER", name, *rules, *([f"+select|{db}"] if db else []))
         made.append(name)
-        return f"redis://{name}:{password}@127.0.0.1:6379/0"
+        return f"redis://{name}:{password}@127.0.0.1:6379/{url_db(REDIS_URL)}"
 
     yield make
     for name in made:

@@ -35,3 +35,40 @@ def test_a_gateway_key_s_recent_builds_only_the_rows_it_answers_with(two_tier, a
     assert got.status_code == 200, got.text
     assert [r["id"] for r in got.json()["rows"]] == mine[-50:]  # its newest 50, oldest first
     assert len(built) == 50, f"{len(built)} rows built for an answer of 50"
+
+
+def test_a_gateway_key_s_recent_reads_no_other_keys_requests(two_tier, anthropic_up, monkeypatch):
+    """At `recent: 100,000`, a key with one request among 99,999 of another key's: the walk back to find its 50
+    looked at every one of them (7.2 ms of the event loop a call, any gateway key, as often as it asked; session
+    35's left item). Its rows now come from its own index: the other key's requests are not looked at."""
+    from types import SimpleNamespace as NS
+
+    from tests.doubles import Reply
+    from tierwise.server import roles
+
+    monkeypatch.setenv("OPS", "key-ops")
+    monkeypatch.setenv("OTHER", "key-other")
+    anthropic_up.default = Reply(text="hi")
+    g = two_tier(server={"api_keys_env": ["OPS", "OTHER"], "default_route": "main"},
+                 observability={"dashboard": {"enabled": True, "recent": 100_000}})
+    mine = oai(g, api_key="key-ops").chat.completions.with_raw_response.create(
+        model="main", messages=[{"role": "user", "content": "q"}]).headers["x-tierwise-request-id"]
+    feed = g.app.routes[("GET", "/dashboard/api/recent")].__self__.obs.live
+    other = feed.recent[-1][1]
+    own_key = other.key
+    for i in range(99_999):  # the other key's requests (its records' fields, another key name and id)
+        feed.add(NS(**{**{k: getattr(other, k) for k in ("wall", "route", "api", "stream", "status", "error_type",
+                                                           "latency_ms", "ttft_ms", "answered", "cost",
+                                                           "reference_cost", "trace", "steps")},
+                       "request_id": f"other-{i}", "key": "another-key"}))
+    assert len(feed.recent) == 100_000 and feed.recent[0][1].request_id == mine
+    looked = []
+    real = roles.Reader.owns
+    monkeypatch.setattr(roles.Reader, "owns", lambda self, k: looked.append(k) or real(self, k))
+    got = httpx.get(g.url + "/dashboard/api/recent", headers={"authorization": "Bearer key-ops"})
+    assert got.status_code == 200, got.text
+    assert [r["id"] for r in got.json()["rows"]] == [mine]
+    assert len(looked) <= 50, f"{len(looked)} requests looked at for an answer of 1"
+    feed.add(NS(**{**vars(feed.recent[-1][1]), "request_id": "other-last"}))  # its request leaves the view
+    got = httpx.get(g.url + "/dashboard/api/recent", headers={"authorization": "Bearer key-ops"})
+    assert got.json()["rows"] == [] and own_key not in feed.by_key

@@ -23,21 +23,36 @@ from tierwise.dispatch.keys import Keyspace
 
 CONNECTION = ["+ping", "+hello", "+auth", "+client|setname", "+client|id", "+time",
               "+evalsha", "+eval", "+script|load", "+script|exists"]
-WORKER_COMMANDS = ["+blpop", "+xgroup|create", "+xreadgroup", "+xautoclaim", "+xpending", "+xclaim", "+xack",
-                   "+xdel", "+xadd", "+set", "+exists", "+zadd", "+zrem", "+zremrangebyscore", "+zrangebyscore",
-                   "+pexpire", "+expire", "+del", "+lpush", "+ltrim", "+xlen"]
-# What a worker may do to a result stream of its own capabilities and zones: run the completion script (its
-# KEYS hold the task's stream, the completion mark and the result stream, and Redis wants every key of EVALSHA
-# allowed in one selector), which adds the result and renews the stream's expiry. No read of any kind.
-ANSWER_COMMANDS = ["+evalsha", "+eval", "+xadd", "+expire"]
+# What a worker may do, per kind of key, each in a selector of its own (Redis 7): with one command list over every
+# key, a worker could DEL or SET any key it may read or write (its capabilities' task queues: every caller's waiting
+# tasks and the consumer group gone, or WRONGTYPE for every publish; their presence index; the done marks of every
+# task of the tenant; the blackboard's hash), and XADD with MAXLEN 0 or PEXPIRE 1 emptied or deleted a queue or the
+# index (session 36, dist7).
+QUEUE_COMMANDS = ["+xgroup|create", "+xreadgroup", "+xautoclaim", "+xpending", "+xclaim", "+xack", "+xdel", "+xlen"]
+WAKE_COMMANDS = ["+blpop", "+ltrim"]
+# The presence index: a worker adds or renews its own entry, and reads nothing (no member name to aim at). Expired
+# entries are pruned by the publishing script, not by workers: ZREMRANGEBYSCORE, ZREM, DEL and PEXPIRE each let one
+# worker empty the index, and every caller got NoWorker until the others' next heartbeat.
+INDEX_COMMANDS = ["+zadd"]
+DONE_COMMANDS = ["+set", "+exists"]  # the completion script's SET NX of a task's mark
+PRESENCE_COMMANDS = ["+set", "+del"]  # its own record (with `worker_id`)
+DEAD_COMMANDS = ["+xadd"]
+# What a worker may do to a result stream of its own capabilities and zones: the completion script adds the result
+# and renews the stream's expiry. No read of any kind.
+ANSWER_COMMANDS = ["+xadd", "+expire"]
 # A worker with the blackboard on publishes its statistics into one hash (the exchange script, which also counts
 # and measures the hash before reading it: without `hlen` every exchange of a worker under these rules failed,
-# NOPERM, and its queue depth never reached the gateways; session 35).
-BOARD_COMMANDS = ["+hset", "+hgetall", "+hdel", "+hlen", "+memory|usage"]
-CALLER_COMMANDS = ["+xadd", "+xlen", "+zcount", "+zrangebyscore", "+lpush", "+ltrim", "+xread", "+xrange", "+xdel",
-                   "+exists", "+del", "+expire"]
+# NOPERM, and its queue depth never reached the gateways; session 35). The script drops an oversized hash (DEL)
+# and renews its expiry.
+BOARD_COMMANDS = ["+hset", "+hgetall", "+hdel", "+hlen", "+memory|usage", "+del", "+pexpire"]
+# (ZREMRANGEBYSCORE: the publishing script prunes the presence index's expired entries; this user may DEL the
+# index anyway)
+CALLER_COMMANDS = ["+xadd", "+xlen", "+zcount", "+zrangebyscore", "+zremrangebyscore", "+lpush", "+ltrim", "+xread",
+                   "+xrange", "+xdel", "+exists", "+del", "+expire"]
 # A named caller: publishing (the publishing script's commands, and a task published again after an outage) on
 # the tenant's queues, wake lists and presence index, with no read of a queue and no deletion...
+# (no ZREMRANGEBYSCORE: with it one application could empty the presence index, every caller then refused with
+# NoWorker; under these rules the publishing script's prune is refused and expired entries stay, uncounted)
 PUBLISH_COMMANDS = ["+xadd", "+xlen", "+zcount", "+zrangebyscore", "+lpush", "+ltrim", "+exists"]
 # ... and reading, renewing and deleting its own result streams and inbox only (a selector).
 RESULT_COMMANDS = ["+xread", "+xadd", "+xdel", "+del", "+expire", "+exists"]
@@ -74,18 +89,28 @@ def worker_rules(prefix: str, tenant: str, locality: str, capabilities: list[str
     k = Keyspace(prefix, tenant)
     zones = ["any", "local"] if locality == "local" else ["any"]
     caps = ["*"] if capabilities is None else sorted(capabilities)
-    keys = [f"~{k.base}q:{zone}:{cap}:*" for zone in zones for cap in caps]
-    keys += [f"~{k.base}{part}:{zone}:{cap}" for zone in zones for part in ("wake", "w") for cap in caps]
-    keys += [f"~{k.base}dead:{cap}" for cap in caps]
-    presence = f"{prefix}presence:{tenant}:" + ("*" if worker_id is None else check_name(worker_id, "worker id"))
-    keys += [f"~{k.base}done:*", f"~{presence}"]
-    board = [*BOARD_COMMANDS, f"~{glob_escaped(board_key)}"] if board_key else []
+    queues = [f"~{k.base}q:{zone}:{cap}:*" for zone in zones for cap in caps]
+    wakes = [f"~{k.base}wake:{zone}:{cap}" for zone in zones for cap in caps]
+    index = [f"~{k.base}w:{zone}:{cap}" for zone in zones for cap in caps]
+    dead = [f"~{k.base}dead:{cap}" for cap in caps]
+    done = [f"~{k.base}done:*"]
+    presence = [f"~{prefix}presence:{tenant}:" + ("*" if worker_id is None else check_name(worker_id, "worker id"))]
     # `*` is the caller process (`<name>:<instance>`); names hold no `:`, so the pattern reaches no other
     # capability's or zone's result stream
     results = [f"~{k.base}r:*:{zone}:{cap}" for zone in zones for cap in caps]
-    answer = "(" + " ".join([*ANSWER_COMMANDS, *keys, *results]) + ")"
-    return ["resetkeys", "resetchannels", "-@all", *connection(db), *WORKER_COMMANDS, *board, *keys, "clearselectors",
-            answer]
+    board = [f"~{glob_escaped(board_key)}"] if board_key else []
+
+    def selector(commands: list[str], keys: list[str]) -> str:
+        return "(" + " ".join([*commands, *keys]) + ")"
+
+    # Redis checks the keys of EVALSHA in one selector, then each command the script runs on its own
+    scripts = selector(["+evalsha", "+eval"], [*queues, *wakes, *dead, *done, *results, *board])
+    parts = [selector(QUEUE_COMMANDS, queues), selector(WAKE_COMMANDS, wakes), selector(INDEX_COMMANDS, index),
+             selector(DEAD_COMMANDS, dead), selector(DONE_COMMANDS, done), selector(PRESENCE_COMMANDS, presence),
+             selector(ANSWER_COMMANDS, results), scripts]
+    if board_key:
+        parts.append(selector(BOARD_COMMANDS, board))
+    return ["resetkeys", "resetchannels", "-@all", *connection(db), "clearselectors", *parts]
 
 
 def caller_rules(prefix: str, tenant: str, caller: str | None = None, db: int = 0) -> list[str]:

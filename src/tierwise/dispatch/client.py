@@ -201,7 +201,7 @@ class Dispatcher:
         # completion marks so their real answers are dropped).
         task_id = "task_" + secrets.token_hex(12)
         results = self.results_key(zone, capability)
-        fields = task_fields(task_id, results, raw, int(time.time() * 1000 + wait_s * 1000))
+        fields = task_fields(task_id, results, raw)  # (its deadline: the publishing script's, Redis's clock)
         w = _Waiting(asyncio.get_running_loop().create_future(), capability,
                      self.keys.stream(zone, capability, priority), self.keys.wake(zone, capability), fields, results)
         self._waiting[task_id] = w  # before publishing: the result may come back before XADD returns here
@@ -240,8 +240,11 @@ class Dispatcher:
         down_since: float | None = None
         while True:
             try:
-                status, value = await self._scripts.enqueue(keys=keys, args=[self.cfg.max_pending, WAKE_MAX,
-                                                                             *w.fields])
+                status, value, *dl = await self._scripts.enqueue(
+                    keys=keys, args=[self.cfg.max_pending, WAKE_MAX, max(0, int((deadline - time.monotonic()) * 1000)),
+                                     *w.fields])
+                if dl and "dl" not in w.fields[::2]:  # kept for publishing it again after an outage
+                    w.fields += ["dl", str(int(dl[0]))]
                 return status, value
             except REDIS_DOWN:
                 now = self._outage_at = time.monotonic()

@@ -4,7 +4,8 @@ A worker renews two things every heartbeat, both expiring on their own when it s
 included): its presence record `<prefix>presence:<tenant>:<worker>` (JSON, read by the
 dashboard and `tierwise worker --list`) and its entry in the per-capability index
 `{tenant}:w:<zone>:<capability>` (a sorted set scored by expiry time), which publishing a task
-checks inside the same script that queues it, so "no capable worker" is known without a scan.
+checks inside the same script that queues it, so "no capable worker" is known without a scan. Workers only add
+or renew their own entries there; the publishing script removes the expired ones.
 """
 
 from __future__ import annotations
@@ -31,20 +32,23 @@ class PresencePublisher:
         self.info = info
         self.zones = zones  # capability -> the zones it is read from
         self.ttl_ms = int(ttl * 1000)
+        # Redis's clock less this machine's, from the last heartbeat: tasks' deadlines are in Redis's clock
+        self.offset_ms = 0
 
     async def beat(self, **live: Any) -> None:
         """Renew presence (`live` adds fields such as in_flight and status)."""
         sec, usec = await self.client.time()  # Redis's clock: callers on other machines compare against it
         t = int(sec) * 1000 + int(usec) // 1000
+        self.offset_ms = t - now_ms()
         pipe = self.client.pipeline(transaction=False)
         record = {**self.info, **live, "heartbeat_ms": t}
         pipe.set(self.keys.presence(self.worker_id), orjson.dumps(record), px=self.ttl_ms)
         for cap, zones in self.zones.items():
             for zone in zones:
                 idx = self.keys.index(zone, cap)
+                # Only its own entry: the publishing script prunes the expired ones (a worker's rules allow ZADD
+                # alone on the index, since ZREMRANGEBYSCORE, ZREM, DEL or PEXPIRE let one worker empty it)
                 pipe.zadd(idx, {self.worker_id: t + self.ttl_ms})
-                pipe.zremrangebyscore(idx, 0, t)  # the expired entries of workers that died
-                pipe.pexpire(idx, self.ttl_ms * 2)
         await pipe.execute()
 
     async def withdraw(self) -> None:
@@ -53,7 +57,8 @@ class PresencePublisher:
         pipe.delete(self.keys.presence(self.worker_id))
         for cap, zones in self.zones.items():
             for zone in zones:
-                pipe.zrem(self.keys.index(zone, cap), self.worker_id)
+                # expired at once (ZADD XX: no ZREM in a worker's rules); the publishing script prunes it
+                pipe.zadd(self.keys.index(zone, cap), {self.worker_id: 0}, xx=True)
         await pipe.execute()
 
 

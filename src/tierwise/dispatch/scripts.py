@@ -11,19 +11,27 @@ from __future__ import annotations
 from typing import Any
 
 # KEYS: index, target stream, wake list, every priority stream of the capability and zone
-# ARGV: max_pending, wake_max, field, value, ...
-# Presence is compared with Redis's clock, which the workers' heartbeats also use.
+# ARGV: max_pending, wake_max, how long the task may wait (ms), field, value, ...
+# -> {'ok', entry id, the deadline it was given (Redis's clock, ms)} | {'noworker', 0} | {'full', pending}
+# The deadline (`dl`) is stamped with Redis's clock, which workers compare it with: the caller's wall clock and a
+# worker's could be minutes apart, and every task then "expired" before it ran (session 36).
+# Presence is compared with Redis's clock, which the workers' heartbeats also use. The expired entries are removed
+# here (workers may only ZADD into the index); under a named caller's rules, or a caller's of before session 36 (no
+# ZREMRANGEBYSCORE), the pcall is refused and they stay, uncounted.
 ENQUEUE = """
 local t = redis.call('TIME')
-local present = redis.call('ZCOUNT', KEYS[1], t[1] * 1000 + math.floor(t[2] / 1000), '+inf')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+redis.pcall('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local present = redis.call('ZCOUNT', KEYS[1], now, '+inf')
 if present == 0 then return {'noworker', 0} end
 local pending = 0
 for i = 4, #KEYS do pending = pending + redis.call('XLEN', KEYS[i]) end
 if pending >= tonumber(ARGV[1]) then return {'full', pending} end
-local id = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3))
+local dl = now + tonumber(ARGV[3])
+local id = redis.call('XADD', KEYS[2], '*', 'dl', string.format('%.0f', dl), unpack(ARGV, 4))
 redis.call('LPUSH', KEYS[3], '1')
 redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[2]) - 1)
-return {'ok', id}
+return {'ok', id, dl}
 """
 
 # Taking tasks, shared by TAKE and COMPLETE: from the `n` streams at KEYS[off+1..off+n] (highest

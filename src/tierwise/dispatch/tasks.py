@@ -84,5 +84,7 @@ def parse_task(flat: Any, keys: Keyspace, max_bytes: int, zone: str, capability:
     return Task(task_id, reply_ok, payload, deadline)
 
 
-def task_fields(task_id: str, reply: str, payload: bytes, deadline_ms: int) -> list[Any]:
-    return ["id", task_id, "reply", reply, "p", payload, "dl", str(deadline_ms)]
+def task_fields(task_id: str, reply: str, payload: bytes, deadline_ms: int | None = None) -> list[Any]:
+    """A task's fields; without `deadline_ms` the publishing script adds `dl` from Redis's clock."""
+    fields = ["id", task_id, "reply", reply, "p", payload]
+    return fields if deadline_ms is None else [*fields, "dl", str(deadline_ms)]

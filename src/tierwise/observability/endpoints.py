@@ -328,7 +328,7 @@ class Endpoints:
         if reader.sees_all:
             _, rows, skipped = live.since(max(0, live.seq - 50), 50)
         else:  # the newest 50 of its own among those kept
-            rows, skipped = live.newest(50, reader.owns), 0
+            rows, skipped = live.newest(50, reader.key.name if reader.key is not None else None), 0
         await self._json(scope, send, {"rows": rows, "skipped": skipped})
 
     async def trace(self, scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -1,0 +1,136 @@
+"""A worker's printed ACL gives each kind of key only the commands the worker runs on it (Redis 7 selectors).
+
+One command list over every key let a worker under `tierwise worker --acl`'s rules DEL, SET or empty (XADD MAXLEN 0,
+PEXPIRE 1, ZREMRANGEBYSCORE) any key it may touch: its capabilities' task queues (every caller's waiting tasks
+gone, or WRONGTYPE for every publish), their presence index (every caller refused with NoWorker), the tenant's
+done marks and its blackboard hash (session 36, dist7). The honest worker serves under the same rules, and the
+publishing script now prunes the index's expired entries (workers only ZADD their own). ACL users are made on
+the shared Redis and deleted after."""
+
+from __future__ import annotations
+
+import shlex
+
+import pytest
+import redis
+import redis.asyncio as aredis
+import yaml
+from click.testing import CliRunner
+
+from tests.dispatch.conftest import REDIS_URL, echo, running_worker, worker_config
+from tests.dispatch.test_tenancy_acl import acl_users  # noqa: F401 (the same fixture)
+from tierwise.cli import main
+from tierwise.dispatch.client import Dispatcher
+from tierwise.dispatch.keys import GROUP, Keyspace
+
+
+def _printed_rules(data: dict[str, object], tmp_path, name: str) -> list[str]:
+    (tmp_path / name).write_text(yaml.safe_dump(data))
+    out = CliRunner().invoke(main, ["worker", "-c", str(tmp_path / name), "--acl"])
+    assert out.exit_code == 0, out.output
+    return shlex.split(out.stdout)[5:]
+
+
+@pytest.mark.asyncio
+async def test_a_worker_under_its_printed_rules_cannot_destroy_the_shared_keys_of_its_capabilities(
+        acl_users, openai_up, redis_prefix, tmp_path):  # noqa: F811
+    openai_up.default = echo()
+    keys = Keyspace(redis_prefix, "acme")
+    board = {"enabled": True, "key_prefix": redis_prefix + "board:", "timeout": 30}
+    honest = worker_config(openai_up.url, redis_prefix, worker_id="w1", locality="remote", provider_locality="remote")
+    honest["blackboard"] = board
+    honest["dispatch"]["redis_url"] = acl_users(_printed_rules(honest, tmp_path, "w1.yaml"))
+    other = worker_config(openai_up.url, redis_prefix, worker_id="w2", locality="remote", provider_locality="remote")
+    other["blackboard"] = board
+    hostile = aredis.from_url(acl_users(_printed_rules(other, tmp_path, "w2.yaml")))
+    admin = aredis.from_url(REDIS_URL)
+    queue, index = keys.stream("any", "classify", "normal"), keys.index("any", "classify")
+    waiting = keys.stream("any", "classify", "low")
+    board_key = redis_prefix + "board:workers:acme"
+    try:
+        async with running_worker(honest, tmp_path / "w"), \
+                Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix) as d:
+            assert (await d.dispatch("classify", "first", timeout=20)).text == "echo:first"  # served under the rules
+            await admin.xadd(waiting, {"junk": "1"})  # (a stream with an entry, for the emptying attempts)
+            attempts = {
+                "DEL a task queue": lambda: hostile.delete(queue),
+                "SET a task queue (WRONGTYPE for every publish)": lambda: hostile.set(waiting, "x"),
+                "XADD MAXLEN 0 to a task queue": lambda: hostile.xadd(waiting, {"x": "1"}, maxlen=0),
+                "PEXPIRE a task queue": lambda: hostile.pexpire(waiting, 1),
+                "DEL the presence index": lambda: hostile.delete(index),
+                "SET the presence index": lambda: hostile.set(index, "x"),
+                "ZREMRANGEBYSCORE the presence index": lambda: hostile.zremrangebyscore(index, "-inf", "+inf"),
+                "ZREM from the presence index": lambda: hostile.zrem(index, "w1"),
+                "PEXPIRE the presence index": lambda: hostile.pexpire(index, 1),
+                "read the index's member names": lambda: hostile.zrangebyscore(index, "-inf", "+inf"),
+                "DEL a done mark": lambda: hostile.delete(keys.done("task_x")),
+                "SET the board hash (WRONGTYPE for every exchange)": lambda: hostile.set(board_key, "x"),
+                "DEL the wake list": lambda: hostile.delete(keys.wake("any", "classify")),
+            }
+            allowed = []
+            for what, call in attempts.items():
+                try:
+                    await call()
+                    allowed.append(what)
+                except redis.exceptions.NoPermissionError:
+                    pass
+                except redis.exceptions.ResponseError:  # (WRONGTYPE after an earlier SET: it was let through)
+                    allowed.append(what)
+            assert allowed == [], f"a worker's printed rules allowed: {allowed}"
+            assert await admin.xlen(waiting) == 1 and await admin.type(waiting) == b"stream"
+            assert await admin.type(board_key) in (b"hash", b"none")
+            assert (await d.dispatch("classify", "second", timeout=20)).text == "echo:second"
+            # what its own serving takes still works for it (the selectors of its keys)
+            assert (await hostile.xgroup_create(waiting, GROUP + "-probe", id="0")) is True
+            assert await hostile.zadd(index, {"w2": 1}) == 1
+    finally:
+        await hostile.aclose()
+        await admin.aclose()
+
+
+@pytest.mark.asyncio
+async def test_publishing_prunes_the_expired_entries_a_worker_no_longer_removes(openai_up, redis_prefix, tmp_path):
+    """Workers no longer ZREMRANGEBYSCORE the index at each heartbeat: the publishing script removes what expired,
+    and a worker stopping on purpose scores its entry 0 (expired at once) instead of ZREM."""
+    openai_up.default = echo()
+    keys = Keyspace(redis_prefix, "acme")
+    index = keys.index("any", "classify")
+    admin = aredis.from_url(REDIS_URL)
+    data = worker_config(openai_up.url, redis_prefix, worker_id="w1", locality="remote", provider_locality="remote")
+    try:
+        async with Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix) as d:
+            async with running_worker(data, tmp_path / "w"):
+                await admin.zadd(index, {"died-long-ago": 1, "died-now": 2})
+                assert (await d.dispatch("classify", "x", timeout=20)).text == "echo:x"
+                assert await admin.zrange(index, 0, -1) == [b"w1"]
+            assert await admin.zscore(index, "w1") == 0  # withdrawn: expired, not counted
+    finally:
+        await admin.aclose()
+
+
+@pytest.mark.asyncio
+async def test_a_named_caller_publishes_without_the_right_to_empty_the_index(
+        acl_users, openai_up, redis_prefix, tmp_path):  # noqa: F811
+    """The prune is the publishing script's pcall: a named caller's rules (one application of several) do not allow
+    ZREMRANGEBYSCORE, which would let it empty the index for the others; its tasks are served all the same, and
+    the expired entry stays (uncounted)."""
+    from tierwise.dispatch.acl import caller_rules
+
+    openai_up.default = echo()
+    keys = Keyspace(redis_prefix, "acme")
+    index = keys.index("any", "classify")
+    admin = aredis.from_url(REDIS_URL)
+    url = acl_users(caller_rules(redis_prefix, "acme", caller="app"))
+    app = aredis.from_url(url)
+    data = worker_config(openai_up.url, redis_prefix, worker_id="w1", locality="remote", provider_locality="remote")
+    try:
+        async with running_worker(data, tmp_path / "w"), \
+                Dispatcher(url, tenant="acme", prefix=redis_prefix, caller="app") as d:
+            await admin.zadd(index, {"died-long-ago": 1})
+            assert (await d.dispatch("classify", "x", timeout=20)).text == "echo:x"
+            assert await admin.zscore(index, "died-long-ago") == 1
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                await app.zremrangebyscore(index, "-inf", "+inf")
+    finally:
+        await app.aclose()
+        await admin.aclose()
