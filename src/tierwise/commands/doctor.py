@@ -542,13 +542,14 @@ def command(config_path: str) -> None:
         if m.provider not in reachable:
             say(f"  model {mname} ({m.model}) is unavailable until provider {m.provider} is fixed")
     from tierwise.commands.privacy_checks import (
+        local_only_without_local,
         remote_marked_local,
         resolved_public,
         unmarked_local_providers,
     )
 
     for warning in remote_marked_local(cfg, resolved_public) + unmarked_local_providers(cfg) + unpriced_models(cfg) + \
-            blind_to_unpriced(cfg):
+            blind_to_unpriced(cfg) + local_only_without_local(cfg):
         say(f"! {warning}")
     if cfg.budgets is not None and (split := cfg.budgets.per_process_ensemble_warning()) is not None:
         say(f"! {split}")
