@@ -267,5 +267,12 @@ def starter_yaml(found: dict[str, object] | None = None) -> str:
         "    policy: fallback",
         f"    targets: [{big}, local]",
         "",
+        # The rules above send coding agents' turns to the frontier model, and with them whatever the agent read: a
+        # `.env` would reach it key by key. Secrets only (no NER model loads); `tierwise doctor` warned of this very
+        # config before it had the section (session 36, newuser36).
+        "privacy:                       # secrets a coding agent reads (.env, keys) leave only as placeholders",
+        "  classes: {secrets: {}}       # add `pii: {}` and a policy for it to treat names, e-mails ... too",
+        "  policy: {secrets: redact}    # (docs/privacy.md); `secrets: allow` turns it off",
+        "",
     ]
     return "\n".join(lines)

@@ -80,17 +80,18 @@ def test_local_only_fails_clearly_when_local_is_down(gateway, openai_up, anthrop
         oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": MSG}])
     assert e.value.status_code >= 500
     assert anthropic_up.requests == []
-    # a route whose only target is remote answers 403 naming the class, never the value
-    with pytest.raises(anthropic.PermissionDeniedError) as e2:
+    # a route whose only target is remote answers a final 400 naming the class, never the value (a 403 before
+    # session 36: Claude Code shows it as "Failed to authenticate"; tests/privacy/test_refused_remote_only.py)
+    with pytest.raises(anthropic.BadRequestError) as e2:
         ant(g).messages.create(model="solo", max_tokens=50, messages=[{"role": "user", "content": MSG}])
-    assert e2.value.body["error"]["type"] == "permission_error" and "'pii'" in e2.value.message
+    assert e2.value.body["error"]["type"] == "invalid_request_error" and "'pii'" in e2.value.message
     assert SEEDS["EMAIL_ADDRESS"] not in e2.value.message
     assert anthropic_up.requests == []
 
 
 def test_local_only_refusal_names_the_class(gateway, openai_up, anthropic_up):
     g = gateway(privacy_config(openai_up.url, anthropic_up.url, FB, policy={"pii": "local_only", "secrets": "block"}))
-    with pytest.raises(openai.PermissionDeniedError) as e:
+    with pytest.raises(openai.BadRequestError) as e:
         oai(g).chat.completions.create(model="solo", messages=[{"role": "user", "content": MSG}])
     assert "'pii'" in e.value.message and "local_only" in e.value.message
     assert SEEDS["EMAIL_ADDRESS"] not in e.value.message
@@ -149,7 +150,7 @@ def test_detector_failure_fails_closed(gateway, openai_up, anthropic_up):
     r = oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": big}])
     assert r.choices[0].message.content == "local"
     assert anthropic_up.requests == []
-    with pytest.raises(openai.PermissionDeniedError) as e:
+    with pytest.raises(openai.BadRequestError) as e:  # a 403 before session 36 (newuser36)
         oai(g).chat.completions.create(model="solo", messages=[{"role": "user", "content": big}])
     assert "detector failed" in e.value.message
 

@@ -35,10 +35,10 @@ def test_naming_the_route_s_remote_model_directly_keeps_the_route_s_local_only(a
     g = _gateway(gateway, openai_up, anthropic_up)
     text = f"Write to {EMAIL} about the invoice"
     if api == "openai":
-        with pytest.raises(openai.PermissionDeniedError) as err:
+        with pytest.raises(openai.BadRequestError) as err:
             oai(g).chat.completions.create(model="frontier", messages=[{"role": "user", "content": text}])
     else:
-        with pytest.raises(anthropic.PermissionDeniedError) as err:
+        with pytest.raises(anthropic.BadRequestError) as err:
             ant(g).messages.create(model="frontier", max_tokens=50, messages=[{"role": "user", "content": text}])
     assert "local_only" in str(err.value) and EMAIL not in str(err.value), str(err.value)
     assert _remote_calls(anthropic_up) == [], "the route's local_only data reached its remote model"
@@ -66,7 +66,7 @@ def test_a_route_inside_the_route_named_directly_keeps_it_too(gateway, openai_up
                                route_policy={"main": {"pii": "local_only"}}))
     text = f"Write to {EMAIL} about the invoice"
     for name in ("inner", "frontier"):
-        with pytest.raises(openai.PermissionDeniedError):
+        with pytest.raises(openai.BadRequestError):
             oai(g).chat.completions.create(model=name, messages=[{"role": "user", "content": text}])
     assert _remote_calls(anthropic_up) == []
     oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": text}])

@@ -160,6 +160,21 @@ def _check_gateway(url: str, config_path: str, key: str | None = None) -> None:
             "runs, a local model server not started)")
 
 
+def _check_url(url: str) -> None:
+    """`--url` must be an http(s) address: `--url $URL -- -p hi` with URL unset made `--` the URL, and the user read
+    "no gateway answers at -- (ValueError)" (newuser36)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise click.BadParameter(f"{url!r} is not an http(s) URL such as http://127.0.0.1:4000 (an empty shell "
+                                 "variable after --url makes the next argument its value)", param_hint="--url")
+
+
 def _refuses(url: str, headers: dict[str, str]) -> bool:
     """Does the gateway answer 401 to this key? (`/health` answers any caller; `/v1/models` checks the key.)"""
     import urllib.error
@@ -224,6 +239,8 @@ def command(config_path: str, url: str | None, haiku_model: str | None, subagent
             claude_args: tuple[str, ...]) -> None:
     """Launch `claude` with ANTHROPIC_BASE_URL pointing at the gateway (and its client key, when it
     wants one); extra arguments go to claude."""
+    if url is not None:
+        _check_url(url)
     cfg = load_or_exit(config_path, allow_starter=True)
     if url is None:
         host = "127.0.0.1" if cfg.server.host in ("0.0.0.0", "::") else cfg.server.host

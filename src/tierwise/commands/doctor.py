@@ -542,13 +542,14 @@ def command(config_path: str) -> None:
         if m.provider not in reachable:
             say(f"  model {mname} ({m.model}) is unavailable until provider {m.provider} is fixed")
     from tierwise.commands.privacy_checks import (
+        local_only_without_local,
         remote_marked_local,
         resolved_public,
         unmarked_local_providers,
     )
 
     for warning in remote_marked_local(cfg, resolved_public) + unmarked_local_providers(cfg) + unpriced_models(cfg) + \
-            blind_to_unpriced(cfg):
+            blind_to_unpriced(cfg) + local_only_without_local(cfg):
         say(f"! {warning}")
     if cfg.budgets is not None and (split := cfg.budgets.per_process_ensemble_warning()) is not None:
         say(f"! {split}")
@@ -560,9 +561,13 @@ def command(config_path: str) -> None:
 
     if (silent := silent_tracing_endpoint(cfg)) is not None:
         say(f"! {silent}")
-    from tierwise.commands.doctor_models import claude_code_windows, coding_agent_secrets
+    from tierwise.commands.doctor_models import (
+        claude_code_windows,
+        coding_agent_secrets,
+        downgrade_without_local,
+    )
 
-    for warning in claude_code_windows(cfg, lists) + coding_agent_secrets(cfg):
+    for warning in claude_code_windows(cfg, lists) + coding_agent_secrets(cfg) + downgrade_without_local(cfg):
         say(f"! {warning}")
     if port_open(cfg.server.port, cfg.server.host if cfg.server.host != "0.0.0.0" else "127.0.0.1"):
         say(f"! port {cfg.server.port} is already in use (a running gateway?): "

@@ -189,3 +189,33 @@ def coding_agent_secrets(cfg: Config) -> list[str]:
 
 def _names(v: str | list[str] | None) -> list[str]:
     return [] if v is None else [v] if isinstance(v, str) else list(v)
+
+
+def downgrade_without_local(cfg: Config) -> list[str]:
+    """`budgets.on_exhausted: downgrade` as the section's default does nothing on a route that reaches no local model
+    and names no `downgrade_to`: once a budget covering it is spent, that route refuses (429) like `refuse` would.
+    Documented (docs/budgets.md), but an Aider team with `architect: frontier` learned it from a 429 only (session 36,
+    newuser36). One line naming the routes."""
+    from tierwise.route_map import models_of
+
+    b = cfg.budgets
+    if b is None or not b.limits:
+        return []
+    names = []
+    for rname in cfg.routes:
+        rs = b.routes.get(rname)
+        if ((rs.on_exhausted if rs is not None else None) or b.on_exhausted) != "downgrade" or (rs and rs.downgrade_to):
+            continue
+        if not any(lim.routes is None or rname in lim.routes for lim in b.limits):
+            continue
+        models = [m for m in models_of(cfg, rname) if m in cfg.models and cfg.models[m].provider in cfg.providers]
+        kinds = {cfg.providers[cfg.models[m].provider].locality for m in models}
+        if "remote" in kinds and "local" not in kinds:
+            names.append(rname)
+    if not names:
+        return []
+    s = "s" if len(names) > 1 else ""
+    return [f"budgets.on_exhausted is downgrade, but route{s} {', '.join(names)} reach{'' if s else 'es'} no local "
+            f"model: once a budget covering {'them' if s else 'it'} is spent, {'they refuse' if s else 'it refuses'} "
+            f"(429) until it resets. Fix: `budgets.routes.{names[0]}.downgrade_to: <a local model>`, or a local "
+            "target after the remote one"]

@@ -130,3 +130,28 @@ def remote_marked_local(cfg: Config, resolve: Callable[[str], str | None] | None
                    f"{'not a server of yours' if hosted is not None else 'reached over the internet'}: {guarded}, "
                    f"and its calls are priced and reported as local ones. Fix: {fix}")
     return out
+
+
+def local_only_without_local(cfg: Config) -> list[str]:
+    """Routes whose every model is remote while a data class is `local_only` for them: each request
+    holding that class is refused there (a 400), whatever the client retries, because nothing may take it. An Aider
+    team with `pii: local_only` and `architect: frontier` had every planning turn that named a person refused; the
+    config gave no hint of it before a request failed (newuser36)."""
+    from tierwise.route_map import models_of
+
+    privacy = cfg.privacy
+    if privacy is None or not hasattr(privacy, "policy"):
+        return []
+    out = []
+    for rname in cfg.routes:
+        models = [m for m in models_of(cfg, rname) if m in cfg.models and cfg.models[m].provider in cfg.providers]
+        if not models or any(cfg.providers[cfg.models[m].provider].locality == "local" for m in models):
+            continue
+        rules = {**privacy.policy, **privacy.routes.get(rname, {})}
+        kept = sorted(c for c, pol in rules.items() if pol.action == "local_only")
+        if kept:
+            out.append(f"route {rname} reaches no local model, and {', '.join(repr(c) for c in kept)} "
+                       f"{'is' if len(kept) == 1 else 'are'} local_only there: every request to it holding such "
+                       f"data is refused (400). Give it a local target after the remote one (`policy: fallback`, "
+                       f"`targets: [{models[0]}, <a local model>]`) or set `privacy.routes.{rname}.{kept[0]}: redact`")
+    return out

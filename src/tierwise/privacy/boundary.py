@@ -100,7 +100,8 @@ class PrivacyRefused(UpstreamError):
     deployment's breaker does not count it (providers/error_classes.py)."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(message, status=403, retryable=False, kind="permission_error",
+        # A 400, final, as a `block` is: Claude Code shows a 403 as "Failed to authenticate" (newuser36).
+        super().__init__(message, status=400, retryable=False, kind="invalid_request_error",
                          error_class="privacy_refused")
 
 

@@ -92,6 +92,13 @@ def stricter(a: Mapping[str, ClassPolicy], b: Mapping[str, ClassPolicy]) -> dict
     return out
 
 
+def _kinds(classes: Iterable[str], class_entities: Mapping[str, frozenset[str]], found: frozenset[str]) -> str:
+    """` (found: EMAIL_ADDRESS, PHONE_NUMBER)`: the kinds of value behind a refusal, never a value, so the user
+    learns what in the request was that class (an Aider chat's file held an e-mail address: newuser36)."""
+    kinds = sorted({e for c in classes for e in class_entities.get(c, frozenset()) if e in found})
+    return f" (found: {', '.join(kinds)})" if kinds else ""
+
+
 def decide(policies: Mapping[str, ClassPolicy], present: Iterable[str], class_entities: Mapping[str, frozenset[str]],
            regions: frozenset[str], found_entities: Iterable[str] = ()) -> Verdict:
     """The verdict for sending a request holding classes `present` to a remote destination tagged `regions`."""
@@ -100,11 +107,13 @@ def decide(policies: Mapping[str, ClassPolicy], present: Iterable[str], class_en
     blocked = [c for c in present if policies.get(c, DEFAULT).action == "block"]
     if blocked:
         return Verdict("block", classes=tuple(blocked),
-                       reason=f"holds data of class {', '.join(repr(c) for c in blocked)}, which is blocked")
+                       reason=f"holds data of class {', '.join(repr(c) for c in blocked)}"
+                       f"{_kinds(blocked, class_entities, found)}, which is blocked")
     local = [c for c in present if policies.get(c, DEFAULT).action == "local_only"]
     if local:
         return Verdict("refuse", classes=tuple(local),
-                       reason=f"data of class {', '.join(repr(c) for c in local)} is local_only")
+                       reason=f"data of class {', '.join(repr(c) for c in local)} is local_only"
+                       f"{_kinds(local, class_entities, found)}")
     outside = [c for c in present
                if (r := policies.get(c, DEFAULT).regions) is not None and not (regions & frozenset(r))]
     if outside:
