@@ -96,9 +96,26 @@ def usage_in(u: Any, timings: Any = None) -> Usage:
     if not cached:  # DeepSeek reports its cache hits in a field of its own
         hit = u.get("prompt_cache_hit_tokens")
         cached = hit if type(hit) is int and 0 < hit <= prompt - writes else 0  # (past the writes: input -100,000, review31c)
-    return Usage(input_tokens=prompt - cached - writes, output_tokens=token_count(u.get("completion_tokens")),
+    return Usage(input_tokens=prompt - cached - writes, output_tokens=_output_tokens(u, prompt),
                  cache_read_tokens=cached, cache_write_tokens=writes,
                  billed_usd=usd_billed(u) if "cost" in u else 0.0)
+
+
+def _output_tokens(u: dict[str, Any], prompt: int) -> int:
+    """The output tokens billed: `completion_tokens`, which OpenAI's include the hidden reasoning. Gemini's OpenAI
+    layer (and proxies in front of it) left the reasoning out of it and put it in `total_tokens` and
+    `completion_tokens_details.reasoning_tokens` only (completion 0, reasoning 60, total 81:
+    router-for-me/CLIProxyAPI#5733); read alone, a $0.05 budget counted 10 tokens of answers that billed 2,010
+    (session 36, costs8). So: a completion count below its own reasoning part left it out, and a total above
+    prompt + completion holds output the completion count did not say (output priced, the dearer side)."""
+    out = token_count(u.get("completion_tokens"))
+    det = u.get("completion_tokens_details")
+    if isinstance(det, dict):
+        reasoning = token_count(det.get("reasoning_tokens"))
+        if reasoning > out:
+            out += reasoning
+    rest = token_count(u.get("total_tokens")) - prompt
+    return rest if rest > out else out  # (a lying total is cut to the call's max_tokens: usage_bounds)
 
 
 def _message_blocks(msg: dict[str, Any]) -> list[Block]:
