@@ -29,7 +29,7 @@ from tierwise.ids import new_id
 from tierwise.providers.error_classes import body_error
 from tierwise.secret_scrub import scrub
 from tierwise.wire import model_name
-from tierwise.wire._check import token_count, usd_billed
+from tierwise.wire._check import INT_MAX, token_count, usd_billed
 from tierwise.wire.json_prefix import tool_input
 
 FORMAT: WireFormat = "openai"
@@ -109,13 +109,15 @@ def _output_tokens(u: dict[str, Any], prompt: int) -> int:
     (session 36, costs8). So: a completion count below its own reasoning part left it out, and a total above
     prompt + completion holds output the completion count did not say (output priced, the dearer side)."""
     out = token_count(u.get("completion_tokens"))
+    # (whole numbers only, no token_count call: this runs on every answer; a lying count is cut to the call's
+    # max_tokens in usage_bounds, and to INT_MAX here for the encoders)
     det = u.get("completion_tokens_details")
-    if isinstance(det, dict):
-        reasoning = token_count(det.get("reasoning_tokens"))
-        if reasoning > out:
-            out += reasoning
-    rest = token_count(u.get("total_tokens")) - prompt
-    return rest if rest > out else out  # (a lying total is cut to the call's max_tokens: usage_bounds)
+    if det.__class__ is dict and (r := det.get("reasoning_tokens")).__class__ is int and r > out:
+        out = min(out + r, INT_MAX)
+    total = u.get("total_tokens")
+    if total.__class__ is int and total - prompt > out:
+        out = min(total - prompt, INT_MAX)
+    return out
 
 
 def _message_blocks(msg: dict[str, Any]) -> list[Block]:
