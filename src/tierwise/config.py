@@ -162,6 +162,10 @@ class ModelConfig(_Strict):
                                           "writes in one call (its published max output): a client's larger "
                                           "max_tokens is lowered to it before the call, and a budget reserves no "
                                           "more for it (docs/budgets.md)")
+    hidden_reasoning: bool | None = Field(None, description="does the model write reasoning it bills and does not "
+                                          "stream: a call cut before its usage came is billed what it can have "
+                                          "written by then (docs/budgets.md); unset = when the request asks for "
+                                          "reasoning, or the id is OpenAI's o-series/gpt-5 or Gemini 2.5/3")
 
     @field_validator("context_window", "default_max_tokens", "max_output_tokens", mode="before")
     @classmethod

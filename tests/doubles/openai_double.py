@@ -132,10 +132,14 @@ class OpenAIDouble(DoubleServer):
         det: dict[str, Any] = {"cached_tokens": reply.cache_read_tokens, "audio_tokens": 0}
         if reply.cache_write_tokens:  # (as OpenRouter reports the writes of an upstream that bills them: Anthropic's)
             det["cache_write_tokens"] = reply.cache_write_tokens
+        hidden = reply.reasoning_tokens
+        if not reply.reasoning_outside_completion:
+            out += hidden
         usage = {
-            "prompt_tokens": inp, "completion_tokens": out, "total_tokens": inp + out,
+            "prompt_tokens": inp, "completion_tokens": out,
+            "total_tokens": inp + out + (hidden if reply.reasoning_outside_completion else 0),
             "prompt_tokens_details": det,
-            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
+            "completion_tokens_details": {"reasoning_tokens": hidden, "audio_tokens": 0,
                                           "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
         }
         if reply.cost is not None:  # (as OpenRouter reports what it billed: its credits are dollars)

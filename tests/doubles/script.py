@@ -51,6 +51,10 @@ class Reply:
     cost: float | None = None  # OpenRouter's `usage.cost` (USD billed for the call, its fees included), if given
     model: str | None = None
     matched_stop: str | None = None
+    # Hidden reasoning (OpenAI double): reported in `completion_tokens_details.reasoning_tokens`; OpenAI counts it in
+    # `completion_tokens` too, Gemini's OpenAI layer (and proxies before it) left it out there and in `total_tokens` only.
+    reasoning_tokens: int = 0
+    reasoning_outside_completion: bool = False
 
     def pieces(self) -> list[str]:
         """The text split the way it is streamed: one word (with its leading space) per piece."""

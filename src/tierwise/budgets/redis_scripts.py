@@ -75,14 +75,22 @@ local lo = ARGV[3]
 if string.sub(lo, 1, 1) == '[' then lo = string.sub(lo, 2) else lo = '(' .. lo end
 local m = redis.call('ZRANGEBYSCORE', recent, lo, '+inf', 'WITHSCORES', 'LIMIT', 0, 2048)
 local out = {epoch, string.format('%.6f', rnow), string.format('%.6f', rnow)}
+-- settled + counted dead (`d`/`e`: a killed gateway's reservation kept as spent, dead_reservations: count): both are
+-- spend to add back; `s` alone before session 36 (costs8), and an emptied Redis forgot every dead share. A field
+-- that is not a number is passed on as read (the mirror skips it), a `d` that is not one adds nothing
+local function plus(a, b)
+  local x, y = tonumber(a or '0'), tonumber(b or '0')
+  if x == nil or y == nil or not (y > 0 and y < math.huge) then return a or '0' end
+  return string.format('%.17g', x + y)
+end
 for i = 1, #m, 2 do
   local key, slot = string.match(m[i], '^(%S+) (%S+)$')
   -- (a counter's key of another type, written from outside, failed every later look before review32a: skipped)
-  local v = key and redis.pcall('HMGET', key, 's' .. slot, 'k' .. slot)
+  local v = key and redis.pcall('HMGET', key, 's' .. slot, 'k' .. slot, 'd' .. slot, 'e' .. slot)
   if v and not v.err then
     out[#out + 1] = m[i]
-    out[#out + 1] = v[1] or '0'
-    out[#out + 1] = v[2] or '0'
+    out[#out + 1] = plus(v[1], v[3])
+    out[#out + 1] = plus(v[2], v[4])
     out[#out + 1] = redis.call('TTL', key)
   end
 end
@@ -130,8 +138,9 @@ end
 
 -- (a reservation's record is this script's: one planted with a word or a non-finite amount, or a record of another
 -- type, stopped every call before review32a, the sweep being in every call; such a record gives back nothing)
--- what reservation `r` holds, added to each counter's fields `uf`/`tf` of its slot, times `sign`
-local function move(r, uf, tf, sign)
+-- what reservation `r` holds, added to each counter's fields `uf`/`tf` of its slot, times `sign`; `seen`: the
+-- counter is marked settled lately, so the gateways' mirrors sample it (a dead share counted, spend_mirror.py)
+local function move(r, uf, tf, sign, seen)
   local h = redis.pcall('HGETALL', rprefix .. r)
   if h.err then h = {} end
   for i = 1, #h, 2 do
@@ -140,6 +149,11 @@ local function move(r, uf, tf, sign)
     if slot and nu and nu >= 0 and nu < math.huge and #t <= 15 and redis.call('EXISTS', h[i]) == 1 then
       if u ~= '0' then add(h[i], uf .. slot, sign * nu, true) end
       if t ~= '0' then add(h[i], tf .. slot, (sign < 0 and '-' or '') .. t) end
+      if seen then
+        local left = redis.call('TTL', h[i])
+        redis.call('ZADD', recent, rnow, h[i] .. ' ' .. slot)
+        if left > 0 then redis.call('ZADD', recent .. ':ends', 'GT', rnow + left, h[i] .. ' ' .. slot) end
+      end
     end
   end
 end
@@ -157,7 +171,7 @@ local function sweep()
       -- (dead_reservations: count) it stays spent; its record stays until it expires, so that a settlement
       -- that still comes replaces it rather than adding to it. Its share is also kept apart (`d`/`e`): a refusal
       -- tells reservations in flight (`u` - `s` - `d`) from spend, this among spend (refusals.py)
-      move(r, 'd', 'e', 1)
+      move(r, 'd', 'e', 1, true)
       redis.call('ZREM', zkey, r)
     else
       give_back(r)
@@ -176,7 +190,7 @@ local function settle(a)
     elseif redis.call('EXISTS', rprefix .. rid) == 1 then
       -- counted past its deadline (dead_reservations: count): its `d`/`e` share goes too (review35c: it stayed,
       -- and refusals took that much of later reservations in flight for spend)
-      move(rid, 'd', 'e', -1)
+      move(rid, 'd', 'e', -1, true)
       give_back(rid)
     end
     return 1
@@ -200,7 +214,7 @@ local function settle(a)
     -- the settled spend alone, which the gateways mirror (spend_mirror.py) to add back should Redis come back empty
     if a[b + 4] ~= '0' then add(key, 's' .. slot, a[b + 4], true) end
     if a[b + 5] ~= '0' then add(key, 'k' .. slot, a[b + 5]) end
-    if a[b + 4] ~= '0' or a[b + 5] ~= '0' then
+    if dead or a[b + 4] ~= '0' or a[b + 5] ~= '0' then  -- (dead: its `d` share replaced, the mirrors' sample too)
       redis.call('ZADD', recent, rnow, key .. ' ' .. slot)
       redis.call('ZADD', recent .. ':ends', 'GT', rnow + tonumber(a[b + 6]), key .. ' ' .. slot)
     end

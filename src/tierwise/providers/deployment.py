@@ -38,8 +38,16 @@ from tierwise.providers.breaker import CircuitBreaker
 from tierwise.providers.error_classes import class_of, config_fault, counts_against_deployment
 from tierwise.providers.http import Provider, mark_answering
 from tierwise.providers.live_stats import LiveStats
-from tierwise.providers.usage_bounds import answer_chars, bound_usage, text_units
-from tierwise.tokens import PER_FETCHED_DOCUMENT, estimate_request, estimate_text_chars, fetched_documents_in
+from tierwise.providers.usage_bounds import (
+    answer_chars,
+    at_least_relayed,
+    bound_usage,
+    hides_reasoning,
+    text_units,
+    too_few,
+    unseen_output,
+)
+from tierwise.tokens import PER_FETCHED_DOCUMENT, estimate_request, fetched_documents_in
 from tierwise.wire import anthropic_messages, openai_chat, strict_output
 from tierwise.wire.sse import EventTooLarge, EventTooManyLines
 from tierwise.wire.strict_tools import StrictCalls, answer_calls, violation, whole_reason
@@ -253,11 +261,11 @@ class Deployment:
             # would refuse every request until restart.
             self._release()
             step.ok, step.reason = False, "cancelled" if isinstance(e, asyncio.CancelledError) else type(e).__name__
-            if step.reason == "cancelled":
-                self._bill_cut(step, req, Usage())
+            if step.reason == "cancelled":  # what it wrote before the client left was not seen: bounded by time
+                self._bill_cut(step, req, self._unseen(Usage(), req, t0, hidden=True))
             raise
-        if _too_few(resp.usage, chars := answer_chars(resp)):  # no usage reported (or less than none could be)
-            _at_least_relayed(resp.usage, chars)
+        if too_few(resp.usage, chars := answer_chars(resp)):  # no usage reported (or less than none could be)
+            at_least_relayed(resp.usage, chars)
         bound_usage(resp.usage, self._usage_caps(req))
         if req.strict_tools is not None:  # an OpenAI client's strict tools: the answer must honour them
             err = await _strict_answer(self.provider.name, req.strict_tools, resp)
@@ -314,7 +322,7 @@ class Deployment:
             )
         except UpstreamError as e:
             if e.answering:  # it took the request, no answer headers in time: billed as a stream that stalled
-                self._bill_cut(step, req, Usage())
+                self._bill_cut(step, req, self._unseen(Usage(), req, t0))
                 step.detail["billed_cut"] = True
             self._fail(step, e, t0)
             raise
@@ -322,9 +330,16 @@ class Deployment:
             self._release()
             if isinstance(e, asyncio.CancelledError):  # the client left before the first event
                 step.ok, step.reason = False, "cancelled"
-                self._bill_cut(step, req, Usage())
+                self._bill_cut(step, req, self._unseen(Usage(), req, t0))
             raise
         return self._relay(resp, step, t0, req, self._usage_caps(req))
+
+    def _unseen(self, usage: Usage, req: Request, t0: float, hidden: bool = False) -> Usage:
+        """`usage` of a call cut before its usage came, at least what it can have written unseen since `t0` when it
+        is not streamed (`hidden`) or its model reasons without streaming it (usage_bounds.unseen_output)."""
+        if hidden or hides_reasoning(req, self.cfg.model, self.cfg.hidden_reasoning):
+            unseen_output(usage, t0, self._usage_caps(req)[1])
+        return usage
 
     def _usage_caps(self, req: Request) -> tuple[int, int]:
         """The most tokens the upstream can truly have counted for `req`: (any count, output)."""
@@ -433,31 +448,31 @@ class Deployment:
             done = True
         except UpstreamError as e:
             self._fail(step, e, t0)
-            _at_least_relayed(usage, produced + decoder.other_chars)  # the usage of a failed stream is a running total, if any
+            at_least_relayed(usage, produced + decoder.other_chars)  # the usage of a failed stream is a running total, if any
             step.usage = bound_usage(usage, caps)
             # A stream that stalled, ran past its time or was cut, or failed after producing tokens, was read and
             # run by the provider, which bills its input and what it streamed: its cost says so (the input
             # estimated when unreported). Before (session 26's leftovers), a failed stream's step had no cost:
             # the ledger and the savings reports showed a hung upstream's streams as free.
             if isinstance(e, UpstreamTimeout) or produced or e.message.endswith("cut the stream"):
-                self._bill_cut(step, req, usage)
+                self._bill_cut(step, req, self._unseen(usage, req, t0))
                 step.detail["billed_cut"] = True
             else:
                 step.cost = self._cost(self.price, usage)  # what the upstream reported, if anything
             raise
         finally:
             if done:
-                if _too_few(usage, produced + decoder.other_chars):  # no usage in streams, or a placeholder
-                    _at_least_relayed(usage, produced + decoder.other_chars)
+                if too_few(usage, produced + decoder.other_chars):  # no usage in streams, or a placeholder
+                    at_least_relayed(usage, produced + decoder.other_chars)
                 self._finish(step, bound_usage(usage, caps), t0)
                 _give_back(resp)
             else:
                 if step.ok is None:  # client went away: not the deployment's fault
                     step.ok, step.reason = False, "cancelled"
                     # Usage arrives with a stream's end: a cut one is billed for the deltas it relayed.
-                    _at_least_relayed(usage, produced + decoder.other_chars)
+                    at_least_relayed(usage, produced + decoder.other_chars)
                     bound_usage(usage, caps)
-                    self._bill_cut(step, req, usage)
+                    self._bill_cut(step, req, self._unseen(usage, req, t0))
                     step.latency_ms = (time.perf_counter() - t0) * 1000
                     self._release()
                 resp.close()  # drop the connection so the upstream stops generating
@@ -550,27 +565,6 @@ async def _strict_answer(provider: str, schemas: dict[str, Any], resp: Response)
 def _stream_failure(chunk: StreamChunk) -> StreamError | None:
     events = chunk.events
     return events[-1] if events and isinstance(events[-1], StreamError) else None
-
-
-# Characters per output token past which a reported count is not believed: no tokenizer averages more on an answer
-# (English prose ~4, code ~3, long runs of spaces a few dozen at most).
-MAX_CHARS_PER_TOKEN = 32
-
-
-def _too_few(usage: Usage, chars: int) -> bool:
-    """The upstream reported no output tokens, or fewer than the answer's characters could make. Before session 34
-    (costs6) only none counted: an Anthropic-format stream whose final `message_delta` usage never came kept
-    `message_start`'s placeholder of 1 output token, and a host reporting 1 token for 10,000 characters was believed
-    (a $1 budget counted $0.0003 an answer; tests/budgets/test_implausible_usage.py)."""
-    return usage.output_tokens * MAX_CHARS_PER_TOKEN < chars
-
-
-def _at_least_relayed(usage: Usage, chars: int) -> None:
-    """Output tokens no fewer than the relayed characters' estimate (a stream whose usage never came:
-    cut, failed, or from an upstream that reports none; budgets bill it, budgets/controller.py)."""
-    out = estimate_text_chars(chars)
-    if out > usage.output_tokens:
-        usage.output_tokens, usage.estimated = out, True
 
 
 def _count(chunk: StreamChunk, usage: Usage) -> int:

@@ -3,15 +3,18 @@ upstream is not trusted to report its own bill (providers/deployment.py applies 
 
 from __future__ import annotations
 
+import re
+import time
 from typing import Any
 
 import orjson
 
-from tierwise.canonical import TextBlock, ThinkingBlock, ToolUseBlock, Usage
+from tierwise.canonical import Request, TextBlock, ThinkingBlock, ToolUseBlock, Usage
 from tierwise.pricing import MAX_SEARCHES
-from tierwise.tokens import text_units
+from tierwise.tokens import estimate_text_chars, text_units
 
-__all__ = ["answer_chars", "bound_usage", "text_units"]  # web searches one answer is counted (and reserved) at most
+__all__ = ["answer_chars", "at_least_relayed", "bound_usage", "hides_reasoning", "text_units", "too_few",
+           "unseen_output"]  # web searches one answer is counted (and reserved) at most
 
 
 def bound_usage(usage: Usage, caps: tuple[int, int]) -> Usage:
@@ -49,3 +52,58 @@ def answer_chars(resp: Any) -> int:
             elif isinstance(b, ThinkingBlock):
                 n += text_units(b.thinking)
     return n
+
+
+# Characters per output token past which a reported count is not believed: no tokenizer averages more on an answer
+# (English prose ~4, code ~3, long runs of spaces a few dozen at most).
+MAX_CHARS_PER_TOKEN = 32
+
+
+def too_few(usage: Usage, chars: int) -> bool:
+    """The upstream reported no output tokens, or fewer than the answer's characters could make. Before session 34
+    (costs6) only none counted: an Anthropic-format stream whose final `message_delta` usage never came kept
+    `message_start`'s placeholder of 1 output token, and a host reporting 1 token for 10,000 characters was believed
+    (a $1 budget counted $0.0003 an answer; tests/budgets/test_implausible_usage.py)."""
+    return usage.output_tokens * MAX_CHARS_PER_TOKEN < chars
+
+
+def at_least_relayed(usage: Usage, chars: int) -> None:
+    """Output tokens no fewer than the relayed characters' estimate (a stream whose usage never came:
+    cut, failed, or from an upstream that reports none; budgets bill it, budgets/controller.py)."""
+    out = estimate_text_chars(chars)
+    if out > usage.output_tokens:
+        usage.output_tokens, usage.estimated = out, True
+
+
+# The fastest a hosted model writes, in tokens a second, with a margin: what a call cut before its usage came can
+# have written that nobody saw. OpenAI's reasoning models and Gemini 2.5 write ~100-400 tokens a second, Claude
+# ~50-100; hosts on custom silicon reach 1,000-3,000 (their reasoning is streamed as text, counted as relayed).
+UNSEEN_TOKENS_PER_SECOND = 1000
+
+# Models that reason in tokens they bill and do not stream, without being asked (`models.<m>.hidden_reasoning`
+# says otherwise): OpenAI's o-series and gpt-5 (not gpt-5-chat), Gemini 2.5 Pro/Flash and 3 (thinking on by default).
+_REASONS_UNASKED = re.compile(r"(?:^|/)(?:o[134](?:-|$)|gpt-5(?!.*-chat)|gemini-(?:2\.5-(?:pro|flash(?!-lite))|3))")
+
+
+def hides_reasoning(req: Request, model: str, configured: bool | None) -> bool:
+    """Does a call write output it does not stream (hidden reasoning: OpenAI's reasoning tokens, Gemini's thoughts,
+    Claude 4's thinking, billed in full and streamed as a summary)? `configured`: the model's `hidden_reasoning`."""
+    if configured is not None:
+        return configured
+    if req.reasoning_effort and req.reasoning_effort != "none":
+        return True
+    t = req.thinking
+    if isinstance(t, dict) and t.get("type") not in (None, "disabled"):
+        return True
+    return _REASONS_UNASKED.search(model) is not None
+
+
+def unseen_output(usage: Usage, since: float, out_cap: int) -> None:
+    """Output tokens no fewer than what the call can have written since `since` (time.perf_counter) and nobody saw:
+    a non-streamed call, or a stream of hidden reasoning, cut before its usage came (the client left, the upstream
+    stalled or cut it). The provider bills what was written; nothing reports how much. Before session 36 (costs8)
+    such a call counted its input only (and a stream its visible characters ÷ 4): a client leaving each reasoning
+    stream before its answer spent what the budget never counted. At most the call's output cap."""
+    written = min(out_cap, int((time.perf_counter() - since) * UNSEEN_TOKENS_PER_SECOND) + 1)
+    if written > usage.output_tokens:
+        usage.output_tokens, usage.estimated = written, True

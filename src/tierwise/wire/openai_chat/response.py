@@ -29,7 +29,7 @@ from tierwise.ids import new_id
 from tierwise.providers.error_classes import body_error
 from tierwise.secret_scrub import scrub
 from tierwise.wire import model_name
-from tierwise.wire._check import token_count, usd_billed
+from tierwise.wire._check import INT_MAX, token_count, usd_billed
 from tierwise.wire.json_prefix import tool_input
 
 FORMAT: WireFormat = "openai"
@@ -96,9 +96,28 @@ def usage_in(u: Any, timings: Any = None) -> Usage:
     if not cached:  # DeepSeek reports its cache hits in a field of its own
         hit = u.get("prompt_cache_hit_tokens")
         cached = hit if type(hit) is int and 0 < hit <= prompt - writes else 0  # (past the writes: input -100,000, review31c)
-    return Usage(input_tokens=prompt - cached - writes, output_tokens=token_count(u.get("completion_tokens")),
+    return Usage(input_tokens=prompt - cached - writes, output_tokens=_output_tokens(u, prompt),
                  cache_read_tokens=cached, cache_write_tokens=writes,
                  billed_usd=usd_billed(u) if "cost" in u else 0.0)
+
+
+def _output_tokens(u: dict[str, Any], prompt: int) -> int:
+    """The output tokens billed: `completion_tokens`, which OpenAI's include the hidden reasoning. Gemini's OpenAI
+    layer (and proxies in front of it) left the reasoning out of it and put it in `total_tokens` and
+    `completion_tokens_details.reasoning_tokens` only (completion 0, reasoning 60, total 81:
+    router-for-me/CLIProxyAPI#5733); read alone, a $0.05 budget counted 10 tokens of answers that billed 2,010
+    (session 36, costs8). So: a completion count below its own reasoning part left it out, and a total above
+    prompt + completion holds output the completion count did not say (output priced, the dearer side)."""
+    out = token_count(u.get("completion_tokens"))
+    # (whole numbers only, no token_count call: this runs on every answer; a lying count is cut to the call's
+    # max_tokens in usage_bounds, and to INT_MAX here for the encoders)
+    det = u.get("completion_tokens_details")
+    if det.__class__ is dict and (r := det.get("reasoning_tokens")).__class__ is int and r > out:
+        out = min(out + r, INT_MAX)
+    total = u.get("total_tokens")
+    if total.__class__ is int and total - prompt > out:
+        out = min(total - prompt, INT_MAX)
+    return out
 
 
 def _message_blocks(msg: dict[str, Any]) -> list[Block]:
