@@ -1,6 +1,6 @@
 """An upstream that reports fewer output tokens than its answer's characters could make (a host that under-reports,
 an Anthropic-format stream whose final `message_delta` usage says 0 after `message_start`'s placeholder of 1) is
-billed as one that reports none: the answer's characters ÷ 4 (`providers/deployment.py`, `_too_few`). Before
+billed as one that reports none: the answer's characters ÷ 4 (`providers/usage_bounds.py`, `too_few`). Before
 session 34 (costs6) only a count of exactly 0 was doubted: 10,000 characters reported as 1 output token counted
 $0.000315 an answer, and a $0.05 budget answered 10 of 10 (each $0.0375 at the characters). Real gateway, the
 openai SDK, the Anthropic double, memory store."""

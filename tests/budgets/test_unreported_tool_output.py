@@ -1,4 +1,4 @@
-"""An answer without usage is billed for what it holds (providers/deployment.py `_at_least_relayed`): a non-streamed
+"""An answer without usage is billed for what it holds (providers/usage_bounds.py `at_least_relayed`): a non-streamed
 answer counted its text only, so one whose answer was a tool call (or reasoning) counted no output at all, in its first
 choice as in the others of `n` (a stream counts its tool arguments and reasoning: the two paths disagreed). Before
 review31c: 3 choices of 3,200 characters of tool arguments each, 0 output tokens counted."""

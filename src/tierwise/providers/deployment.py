@@ -38,8 +38,9 @@ from tierwise.providers.breaker import CircuitBreaker
 from tierwise.providers.error_classes import class_of, config_fault, counts_against_deployment
 from tierwise.providers.http import Provider, mark_answering
 from tierwise.providers.live_stats import LiveStats
-from tierwise.providers.usage_bounds import answer_chars, bound_usage, text_units
-from tierwise.tokens import PER_FETCHED_DOCUMENT, estimate_request, estimate_text_chars, fetched_documents_in
+from tierwise.providers.usage_bounds import answer_chars, at_least_relayed, bound_usage, text_units, too_few
+from tierwise.providers.whole_body_stream import choose
+from tierwise.tokens import PER_FETCHED_DOCUMENT, estimate_request, fetched_documents_in
 from tierwise.wire import anthropic_messages, openai_chat, strict_output
 from tierwise.wire.sse import EventTooLarge, EventTooManyLines
 from tierwise.wire.strict_tools import StrictCalls, answer_calls, violation, whole_reason
@@ -256,8 +257,8 @@ class Deployment:
             if step.reason == "cancelled":
                 self._bill_cut(step, req, Usage())
             raise
-        if _too_few(resp.usage, chars := answer_chars(resp)):  # no usage reported (or less than none could be)
-            _at_least_relayed(resp.usage, chars)
+        if too_few(resp.usage, chars := answer_chars(resp)):  # no usage reported (or less than none could be)
+            at_least_relayed(resp.usage, chars)
         bound_usage(resp.usage, self._usage_caps(req))
         if req.strict_tools is not None:  # an OpenAI client's strict tools: the answer must honour them
             err = await _strict_answer(self.provider.name, req.strict_tools, resp)
@@ -346,12 +347,15 @@ class Deployment:
         strict = StrictCalls(req.strict_tools) if req.strict_tools is not None else None
         out = _structured(req, decoder) if req.response_format is not None else None
         held: list[StreamChunk] = []  # what the strict checks keep back from the client until judged
+        unknown = True  # the body's kind: a stream, or one JSON body (wire13: providers/whole_body_stream.py)
         try:
             try:
                 async for data in resp.content.iter_any():
                     received += len(data)
                     if received > pcfg.max_response_bytes:
                         raise self.provider.too_large()
+                    if unknown:
+                        unknown, decoder = choose(decoder, data, self.codec)
                     try:
                         chunks = decoder.feed(data)
                     except EventTooManyLines as e:
@@ -433,7 +437,7 @@ class Deployment:
             done = True
         except UpstreamError as e:
             self._fail(step, e, t0)
-            _at_least_relayed(usage, produced + decoder.other_chars)  # the usage of a failed stream is a running total, if any
+            at_least_relayed(usage, produced + decoder.other_chars)  # the usage of a failed stream is a running total, if any
             step.usage = bound_usage(usage, caps)
             # A stream that stalled, ran past its time or was cut, or failed after producing tokens, was read and
             # run by the provider, which bills its input and what it streamed: its cost says so (the input
@@ -447,15 +451,15 @@ class Deployment:
             raise
         finally:
             if done:
-                if _too_few(usage, produced + decoder.other_chars):  # no usage in streams, or a placeholder
-                    _at_least_relayed(usage, produced + decoder.other_chars)
+                if too_few(usage, produced + decoder.other_chars):  # no usage in streams, or a placeholder
+                    at_least_relayed(usage, produced + decoder.other_chars)
                 self._finish(step, bound_usage(usage, caps), t0)
                 _give_back(resp)
             else:
                 if step.ok is None:  # client went away: not the deployment's fault
                     step.ok, step.reason = False, "cancelled"
                     # Usage arrives with a stream's end: a cut one is billed for the deltas it relayed.
-                    _at_least_relayed(usage, produced + decoder.other_chars)
+                    at_least_relayed(usage, produced + decoder.other_chars)
                     bound_usage(usage, caps)
                     self._bill_cut(step, req, usage)
                     step.latency_ms = (time.perf_counter() - t0) * 1000
@@ -550,27 +554,6 @@ async def _strict_answer(provider: str, schemas: dict[str, Any], resp: Response)
 def _stream_failure(chunk: StreamChunk) -> StreamError | None:
     events = chunk.events
     return events[-1] if events and isinstance(events[-1], StreamError) else None
-
-
-# Characters per output token past which a reported count is not believed: no tokenizer averages more on an answer
-# (English prose ~4, code ~3, long runs of spaces a few dozen at most).
-MAX_CHARS_PER_TOKEN = 32
-
-
-def _too_few(usage: Usage, chars: int) -> bool:
-    """The upstream reported no output tokens, or fewer than the answer's characters could make. Before session 34
-    (costs6) only none counted: an Anthropic-format stream whose final `message_delta` usage never came kept
-    `message_start`'s placeholder of 1 output token, and a host reporting 1 token for 10,000 characters was believed
-    (a $1 budget counted $0.0003 an answer; tests/budgets/test_implausible_usage.py)."""
-    return usage.output_tokens * MAX_CHARS_PER_TOKEN < chars
-
-
-def _at_least_relayed(usage: Usage, chars: int) -> None:
-    """Output tokens no fewer than the relayed characters' estimate (a stream whose usage never came:
-    cut, failed, or from an upstream that reports none; budgets bill it, budgets/controller.py)."""
-    out = estimate_text_chars(chars)
-    if out > usage.output_tokens:
-        usage.output_tokens, usage.estimated = out, True
 
 
 def _count(chunk: StreamChunk, usage: Usage) -> int:

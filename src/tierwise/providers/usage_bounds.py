@@ -9,7 +9,7 @@ import orjson
 
 from tierwise.canonical import TextBlock, ThinkingBlock, ToolUseBlock, Usage
 from tierwise.pricing import MAX_SEARCHES
-from tierwise.tokens import text_units
+from tierwise.tokens import estimate_text_chars, text_units
 
 __all__ = ["answer_chars", "bound_usage", "text_units"]  # web searches one answer is counted (and reserved) at most
 
@@ -49,3 +49,24 @@ def answer_chars(resp: Any) -> int:
             elif isinstance(b, ThinkingBlock):
                 n += text_units(b.thinking)
     return n
+
+
+# Characters per output token past which a reported count is not believed: no tokenizer averages more on an answer
+# (English prose ~4, code ~3, long runs of spaces a few dozen at most).
+MAX_CHARS_PER_TOKEN = 32
+
+
+def too_few(usage: Usage, chars: int) -> bool:
+    """The upstream reported no output tokens, or fewer than the answer's characters could make. Before session 34
+    (costs6) only none counted: an Anthropic-format stream whose final `message_delta` usage never came kept
+    `message_start`'s placeholder of 1 output token, and a host reporting 1 token for 10,000 characters was believed
+    (a $1 budget counted $0.0003 an answer; tests/budgets/test_implausible_usage.py)."""
+    return usage.output_tokens * MAX_CHARS_PER_TOKEN < chars
+
+
+def at_least_relayed(usage: Usage, chars: int) -> None:
+    """Output tokens no fewer than the relayed characters' estimate (a stream whose usage never came:
+    cut, failed, or from an upstream that reports none; budgets bill it, budgets/controller.py)."""
+    out = estimate_text_chars(chars)
+    if out > usage.output_tokens:
+        usage.output_tokens, usage.estimated = out, True
