@@ -8,6 +8,8 @@ It is an estimate and the ledger marks it as one.
 
 from __future__ import annotations
 
+from typing import Any
+
 from tierwise.canonical import ImageBlock, OtherBlock, Request, TextBlock, ToolResultBlock
 
 CHARS_PER_TOKEN = 4.0
@@ -43,7 +45,8 @@ def estimate_request(req: Request) -> int:
     n += PER_MESSAGE * (len(req.messages) + (1 if req.system else 0))
     for t in req.tools:
         n += estimate_text(t.name) + estimate_text(t.description or "") + estimate_text(str(t.input_schema))
-    return n + PER_IMAGE * images_in(req)
+    images, chars = _images_and_document_chars(req)
+    return n + PER_IMAGE * images + estimate_text_chars(chars)
 
 
 def hidden_input(req: Request) -> int:
@@ -77,6 +80,49 @@ def fetched_documents_in(req: Request) -> int:
                 if isinstance(src, dict) and src.get("type") not in ("base64", "text", "content"):
                     n += 1
     return n
+
+
+def _images_and_document_chars(req: Request) -> tuple[int, int]:
+    """The images of a request's messages, and the characters of its inline text documents and search results
+    (wire13: not in `Request.text()`, so a 100,000-token document counted nothing against a model's window), tool
+    results' included."""
+    n = chars = 0
+    for m in req.messages:
+        for b in m.content:
+            t = type(b)
+            if t is TextBlock:
+                continue
+            if t is ImageBlock:
+                n += 1
+            elif t is ToolResultBlock:
+                for c in b.content:  # type: ignore[union-attr]
+                    if type(c) is ImageBlock:
+                        n += 1
+                    elif type(c) is OtherBlock:
+                        chars += _document_chars(c.raw)
+            elif t is OtherBlock:
+                chars += _document_chars(b.raw)  # type: ignore[union-attr]
+    return n, chars
+
+
+def _document_chars(raw: dict[str, Any]) -> int:
+    """The characters of an inline text document or a search result (its text pieces; 0 for other blocks)."""
+    kind = raw.get("type")
+    if kind == "search_result":
+        content = raw.get("content")
+    elif kind == "document":
+        src = raw.get("source")
+        if not isinstance(src, dict):
+            return 0
+        content = src.get("data") if src.get("type") == "text" else src.get("content") if src.get(
+            "type") == "content" else None
+    else:
+        return 0
+    if isinstance(content, str):
+        return len(content)
+    if isinstance(content, list):
+        return sum(len(c["text"]) for c in content if isinstance(c, dict) and isinstance(c.get("text"), str))
+    return 0
 
 
 def images_in(req: Request) -> int:

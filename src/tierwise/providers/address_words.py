@@ -6,8 +6,8 @@ what went wrong: `vllm 0.6.3.4`, `transformers 4.46.0.1` (a four-part version re
 `/src/ggml-cuda.cu:70`, `tokenizer.json:12` (a dotted name and a port), `length:4096`, `minute:60`, `code:400` (a
 one-label name and a port, as `ollama:11434`). Kept now, each only where its context says what it is:
 - a four-part version: decimal, ASCII dots, no port or path after it, and either one of five or more parts
-  (`1.2.3.4.5`: no address has five) or right after a version's cue: `version`/`ver`/`release`/`rev`, a requirement's
-  operator (`==`, `>=`, `~=`; then a non-private number), or the name of a serving stack's software with ` `, `/`, `-` (`vllm/0.6.3.4`, a
+  (`1.2.3.4.5`: no address has five) or right after a version's cue: `version`/`ver`/`release`/`rev` or a requirement's
+  operator (`==`, `>=`, `~=`; then a non-private number, wire13 for the words), or the name of a serving stack's software with ` `, `/`, `-` (`vllm/0.6.3.4`, a
   User-Agent; `vllm-0.6.3.4`, a wheel). After a software name, only a number that is no private address (public, or
   `0.x.x.x`, which nothing connects to): `vllm 10.0.0.5` is still masked, so is `host 4.46.0.1` (no cue);
 - a source file's position: `name.ext:N` where `ext` is a source or data file's suffix. Suffixes that are no
@@ -127,7 +127,9 @@ def _version(word: str, before: str, after: str, text: str, start: int, end: int
         return _not_private(word)
     cue = _last_word(before.rstrip(" :=")).lower()
     if cue in _VERSION_WORDS:
-        return cue != "release" or _not_private(word)
+        # (wire13: any quad was kept after `version`/`ver`/`rev`, `upstream rev 10.0.0.5` whole; a version that reads
+        # as a private address, `version 10.0.1.6`, is masked with them, as after `==`)
+        return _not_private(word)
     if before[-1:] not in (" ", "/", "-"):
         return False
     name = _last_word(before[:-1]).lower()

@@ -47,6 +47,7 @@ from tierwise.providers.usage_bounds import (
     too_few,
     unseen_output,
 )
+from tierwise.providers.whole_body_stream import choose
 from tierwise.tokens import PER_FETCHED_DOCUMENT, estimate_request, fetched_documents_in
 from tierwise.wire import anthropic_messages, openai_chat, strict_output
 from tierwise.wire.sse import EventTooLarge, EventTooManyLines
@@ -361,12 +362,15 @@ class Deployment:
         strict = StrictCalls(req.strict_tools) if req.strict_tools is not None else None
         out = _structured(req, decoder) if req.response_format is not None else None
         held: list[StreamChunk] = []  # what the strict checks keep back from the client until judged
+        unknown = True  # the body's kind: a stream, or one JSON body (wire13: providers/whole_body_stream.py)
         try:
             try:
                 async for data in resp.content.iter_any():
                     received += len(data)
                     if received > pcfg.max_response_bytes:
                         raise self.provider.too_large()
+                    if unknown:
+                        unknown, decoder = choose(decoder, data, self.codec)
                     try:
                         chunks = decoder.feed(data)
                     except EventTooManyLines as e:

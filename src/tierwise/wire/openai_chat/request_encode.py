@@ -16,6 +16,7 @@ from tierwise.canonical import (
     ToolChoice,
     ToolResultBlock,
 )
+from tierwise.wire.openai_chat.documents import CARRIED, document_parts
 from tierwise.wire.openai_chat.response import FORMAT, assistant_message
 
 
@@ -36,16 +37,34 @@ def _user_content(blocks: Sequence[Block]) -> str | list[dict[str, Any]]:
             parts.append({"type": "text", "text": b.text})
         elif isinstance(b, ImageBlock):
             parts.append(_image_url(b))
-        elif isinstance(b, OtherBlock) and b.raw.get("type") in ("input_audio", "file"):
-            parts.append(b.raw)
+        elif isinstance(b, OtherBlock):
+            t = b.raw.get("type")
+            if t in ("input_audio", "file"):
+                parts.append(b.raw)
+            elif t in CARRIED:  # (wire13: dropped before, unread by the model)
+                parts.extend(document_parts(b.raw))
     return parts
 
 
-def _tool_result_text(b: ToolResultBlock) -> str:
-    text = "".join(c.text for c in b.content if isinstance(c, TextBlock))
-    if any(isinstance(c, ImageBlock) for c in b.content):
-        text += "\n[image omitted]"
-    return ("Error: " + text) if b.is_error else text
+def _tool_result(b: ToolResultBlock) -> tuple[str, list[dict[str, Any]]]:
+    """A tool result's text, and the parts an OpenAI tool message cannot carry (images, files: a user turn's)."""
+    texts: list[str] = []
+    more: list[dict[str, Any]] = []
+    for c in b.content:
+        if isinstance(c, TextBlock):
+            texts.append(c.text)
+        elif isinstance(c, ImageBlock):
+            more.append(_image_url(c))
+        elif isinstance(c, OtherBlock) and c.raw.get("type") in CARRIED:  # (wire13: dropped before)
+            for p in document_parts(c.raw):
+                if p["type"] == "text":
+                    texts.append(p["text"])
+                else:
+                    more.append(p)
+    text = "".join(texts)
+    if more:
+        text += "\n[image omitted]" if all(p["type"] == "image_url" for p in more) else "\n[attachment follows]"
+    return ("Error: " + text) if b.is_error else text, more
 
 
 def encode_messages(req: Request) -> list[dict[str, Any]]:
@@ -57,10 +76,10 @@ def encode_messages(req: Request) -> list[dict[str, Any]]:
             results = [b for b in m.content if isinstance(b, ToolResultBlock)]
             rest = [b for b in m.content if not isinstance(b, ToolResultBlock)]
             for r in results:
-                out.append({"role": "tool", "tool_call_id": r.tool_use_id, "content": _tool_result_text(r)})
-                images = [c for c in r.content if isinstance(c, ImageBlock)]
-                if images:  # OpenAI tool messages can't carry images: pass them in a user turn
-                    out.append({"role": "user", "content": [_image_url(i) for i in images]})
+                text, more = _tool_result(r)
+                out.append({"role": "tool", "tool_call_id": r.tool_use_id, "content": text})
+                if more:  # OpenAI tool messages can't carry images or files: pass them in a user turn
+                    out.append({"role": "user", "content": more})
             if rest or not results:
                 out.append({"role": "user", "content": _user_content(rest)})
         else:

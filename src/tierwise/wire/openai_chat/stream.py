@@ -42,6 +42,7 @@ from tierwise.wire.openai_chat.response import (
     usage_in,
     usage_out,
 )
+from tierwise.wire.openai_chat.side_calls import SideCalls
 from tierwise.wire.sse import SSEParser, data_message
 
 MAX_TOOL_NAME = 1024  # longest tool name taken from a stream's pieces
@@ -67,6 +68,9 @@ class StreamDecoder:
         # max() over every call's position at each such piece, 75 us a piece behind 4,000 calls
         self.top: int | None = None
         self.places: dict[int, int] = {}  # a call's position -> its place in the answer's calls (0, 1, 2 …)
+        self.names: dict[int, str] = {}  # a started call's position -> its name (to drop a repeated one, wire13)
+        self.side_calls: dict[Any, SideCalls] | None = None  # choices past the first: their calls' places (wire13)
+        self.side_budget = [MAX_CALLS]  # the calls those may hold, all choices together
         self.renumbered = False  # the chunk being read had a call's `index` set to its place (relayed re-serialised)
         # Calls not started as a block yet, in order of arrival: position -> [id, name, argument pieces]. A call
         # starts (then streamed live) with its first argument piece, once every call before it has started and
@@ -139,10 +143,19 @@ class StreamDecoder:
             idx = self.next_index
             self.next_index += 1
             self.tools[ti] = idx
+            self.names[ti] = name
             ev.append(BlockStart(idx, ToolUseBlock(tid or f"call_{ti}", name, {})))
             ev.append(BlockDelta(idx, "input_json", "".join(args)))
             self.open, self.open_kind = idx, "tool"
             self.live_args, self.live_prefix = args, None
+
+    def _drop_name(self, tc: dict[str, Any], ti: int) -> None:
+        """Take out of `tc` (a piece that repeats call `ti`'s id) a name equal to the call's."""
+        fn = tc.get("function")
+        if type(fn) is dict and "name" in fn:
+            h = self.held.get(ti)
+            if fn["name"] == (h[1] if h is not None else self.names.get(ti)):
+                del fn["name"]
 
     def _flush(self, ev: list[StreamEvent]) -> None:
         """End the open block, then every held call as a whole block (the answer's end: nothing more comes)."""
@@ -153,6 +166,7 @@ class StreamDecoder:
             idx = self.next_index
             self.next_index += 1
             self.tools[ti] = idx
+            self.names[ti] = name
             ev.append(BlockStart(idx, ToolUseBlock(tid or f"call_{ti}", name, {})))
             if args:
                 ev.append(BlockDelta(idx, "input_json", "".join(args)))
@@ -282,8 +296,16 @@ class StreamDecoder:
                 if type(r) is str:
                     self.other_chars += text_units(r)
                 calls = d.get("tool_calls")
-                if type(calls) is list:
+                if type(calls) is list and calls:
+                    # (wire13) relayed by their places in the choice, as the first choice's are
+                    if self.side_calls is None:
+                        self.side_calls = {}
+                    sc = self.side_calls.get(ch["index"])
+                    if sc is None:
+                        sc = self.side_calls[ch["index"]] = SideCalls()
                     for tc in calls:
+                        if sc.place(tc, self.side_budget):
+                            self.renumbered = True
                         f = tc.get("function") if type(tc) is dict else None
                         a = f.get("arguments") if type(f) is dict else None
                         if type(a) is str:
@@ -328,6 +350,7 @@ class StreamDecoder:
                                 del tc["id"]
                                 tid = None
                                 self.renumbered = True
+                                self._drop_name(tc, ti)
                 fn = tc.get("function") or {}
                 if isinstance(tid, str) and tid and (ti in self.tools or ti in self.held) and \
                         self.call_ids.get(ti, tid) != tid and fn.get("name"):
@@ -343,8 +366,17 @@ class StreamDecoder:
                             self.reused[given] = known  # what comes next at that index continues this call
                     ti = known
                 if isinstance(tid, str) and tid:
-                    self.tool_ids.setdefault(tid, ti)
-                    self.call_ids.setdefault(ti, tid)
+                    if self.call_ids.get(ti) == tid and (ti in self.tools or ti in self.held):
+                        # (wire13) A server that repeats a call's header on every piece: the openai SDK joins every
+                        # repeated string of a delta (the caller got `id == "call_acall_a"`, `name == "ff"`, and the
+                        # next turn named no call); relayed once. Its name, repeated, was joined here too while the
+                        # call waited (an Anthropic client got `ff`).
+                        del tc["id"]
+                        self.renumbered = True
+                        self._drop_name(tc, ti)
+                    else:
+                        self.tool_ids.setdefault(tid, ti)
+                        self.call_ids.setdefault(ti, tid)
                 # (wire12) The bytes a same-format client gets name each call by its place, 0, 1, 2 …: the openai
                 # SDK's stream helper indexes its list of calls by `index`, so a server's own numbers (from 1, -1,
                 # gaps, none, or 0 for every call) relayed as sent raised IndexError/RuntimeError in the caller's
