@@ -1,0 +1,171 @@
+"""Privacy round 16 (session 36, privacy16). Real HTTP, the official SDKs, recording upstream doubles, `pii: redact` on
+a fallback route remote -> local (the `remote` fixture) unless said.
+
+1. Text an archive carries where no reader looks: a gzip header's FEXTRA subfields, a zip entry's extra fields other
+   than the Info-ZIP Unicode ones (central directory and local header), a tar's padding after a file's data and the
+   bytes after the terminating NUL of a header's text fields (`tarfile` cuts a name at its first NUL)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import struct
+import tarfile
+import zipfile
+
+import pytest
+
+from tests.privacy.test_attack_privacy15 import CODE, EMAIL, files_sent, send, sent, tar_of
+
+CARD16 = "4111111111111111"
+SHORT = "j@example.se"  # (12 bytes: a ustar header's pad)
+
+
+def _gzip_extra(sub: bytes) -> bytes:
+    """A gzip member with FEXTRA (RFC 1952 2.3.1.1) holding `sub` (subfields: SI1 SI2 LEN data)."""
+    raw = bytearray(gzip.compress(CODE, mtime=0))
+    raw[3] |= 0x04
+    raw[10:10] = struct.pack("<H", len(sub)) + sub
+    return bytes(raw)
+
+
+def _subfield(si: bytes, data: bytes) -> bytes:
+    return si + struct.pack("<H", len(data)) + data
+
+
+def _zip_extra(tag: int, data: bytes, where: str = "both") -> bytes:
+    field = struct.pack("<HH", tag, len(data)) + data
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        info = zipfile.ZipInfo("add.py")
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info.extra = field
+        z.writestr(info, CODE)
+    raw = bytearray(out.getvalue())
+    if where == "local":  # the central directory's copy zeroed out: the local header's alone carries it
+        c = raw.index(b"PK\x01\x02")
+        n = struct.unpack("<H", raw[c + 28:c + 30])[0]
+        at = c + 46 + n
+        raw[at:at + len(field)] = struct.pack("<HH", 0xCAFE, len(data)) + bytes(len(data))
+    elif where == "central":
+        n = struct.unpack("<H", raw[26:28])[0]
+        raw[30 + n:30 + n + len(field)] = struct.pack("<HH", 0xCAFE, len(data)) + bytes(len(data))
+    return bytes(raw)
+
+
+def _tar_padding(text: bytes) -> bytes:
+    """A tar whose first file's padding (after its data, to the next 512-byte block) holds `text`."""
+    raw = bytearray(tar_of({"add.py": CODE, "b.py": CODE}))
+    at = 512 + len(CODE)
+    raw[at:at + len(text)] = text
+    return bytes(raw)
+
+
+def _tar_slack(field_at: int, text: bytes, tar: bytes | None = None) -> bytes:
+    """A tar whose first header holds `text` after the NUL ending a field (checksum fixed)."""
+    raw = bytearray(tar or tar_of({"add.py": CODE}))
+    raw[field_at:field_at + len(text)] = text
+    raw[148:156] = b" " * 8
+    raw[148:156] = b"%06o\x00 " % sum(raw[:512])
+    assert tarfile.open(fileobj=io.BytesIO(bytes(raw))).getnames() == ["add.py"]
+    return bytes(raw)
+
+
+def _tar_split() -> bytes:
+    """An address cut in three, after the NULs of a header's name, uid (written `0`) and group name fields."""
+    raw = bytes(tar_of({"add.py": CODE}))
+    for at, piece in ((90, b"jane.doe"), (108, b"0\x00@\x00\x00\x00\x00\x00"), (310, b"example.com")):
+        raw = _tar_slack(at, piece, raw)
+    return raw
+
+
+def _tar_meta_tail(fmt: int, name: str) -> bytes:
+    """A tar whose pax record block (or GNU long-name block) holds an address after what tarfile reads: after the last
+    record, after the long name's NUL (within the header's declared size; checksum fixed)."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=fmt) as t:
+        info = tarfile.TarInfo(name)
+        info.size = len(CODE)
+        t.addfile(info, io.BytesIO(CODE))
+    raw = bytearray(out.getvalue())
+    size = int(raw[124:135], 8)
+    tail = b"\x00" + EMAIL.encode() if fmt == tarfile.GNU_FORMAT else EMAIL.encode()
+    raw[512 + size:512 + size + len(tail)] = tail
+    raw[124:136] = b"%011o\x00" % (size + len(tail))
+    raw[148:156] = b" " * 8
+    raw[148:156] = b"%06o\x00 " % sum(raw[:512])
+    assert tarfile.open(fileobj=io.BytesIO(bytes(raw))).getnames() == [name]
+    return bytes(raw)
+
+
+HIDDEN = {
+    "gzip-fextra-text": lambda: _gzip_extra(_subfield(b"AN", EMAIL.encode())),
+    "gzip-fextra-card": lambda: _gzip_extra(_subfield(b"ZZ", CARD16.encode())),
+    "gzip-fextra-after-bgzf": lambda: _gzip_extra(_subfield(b"BC", b"\x1b\x00") + _subfield(b"XX", EMAIL.encode())),
+    "zip-extra-central-and-local": lambda: _zip_extra(0x4E4F, EMAIL.encode()),
+    "zip-extra-local-only": lambda: _zip_extra(0x4E4F, EMAIL.encode(), "local"),
+    "zip-extra-central-only": lambda: _zip_extra(0x4E4F, EMAIL.encode(), "central"),
+    "zip-extra-in-a-timestamp-field": lambda: _zip_extra(0x5455, b"\x01\x00\x00\x00\x00" + EMAIL.encode()),
+    "tar-padding": lambda: _tar_padding(EMAIL.encode()),
+    "tar-padding-card": lambda: _tar_padding(CARD16.encode()),
+    "tar-name-after-nul": lambda: _tar_slack(7, EMAIL.encode()),
+    "tar-linkname-after-nul": lambda: _tar_slack(157 + 1, EMAIL.encode()),
+    "tar-header-pad": lambda: _tar_slack(500, SHORT.encode()),
+    "tar-value-cut-over-three-fields": lambda: _tar_split(),
+    "tar-after-the-pax-records": lambda: _tar_meta_tail(tarfile.PAX_FORMAT, "x/" * 60 + "add.py"),
+    "tar-after-a-gnu-long-name-s-nul": lambda: _tar_meta_tail(tarfile.GNU_FORMAT, "x/" * 60 + "add.py"),
+    "tar-prefix-field": lambda: _tar_slack(345 + 1, EMAIL.encode()),
+}
+
+
+@pytest.mark.parametrize("name", list(HIDDEN))
+@pytest.mark.parametrize("remote", ["openai", "anthropic"], indirect=True)
+def test_text_in_an_archive_s_extra_fields_and_padding_is_read(remote, openai_up, name):
+    g, up = remote
+    data = HIDDEN[name]()
+    send(g, up, openai_up, data, "application/zip")
+    body = sent(up)
+    assert data not in files_sent(up), name
+    assert EMAIL not in body and CARD16 not in body and SHORT not in body, name
+
+
+def _bgzf() -> bytes:
+    """A BGZF block (bgzip, BAM, tabix): FEXTRA subfield `BC` holding the block's size less one."""
+    body = gzip.compress(CODE, mtime=0)[10:]
+    sub = _subfield(b"BC", b"\x00\x00")
+    raw = bytearray(b"\x1f\x8b\x08\x04\x00\x00\x00\x00\x00\xff" + struct.pack("<H", len(sub)) + sub + body)
+    raw[16:18] = struct.pack("<H", len(raw) - 1)
+    return bytes(raw)
+
+
+def _tool_archive(tmp_path, argv: list[str], out: str) -> bytes:
+    """An archive made by the system's own `zip` / `tar` (Info-ZIP's UT/ux extra fields, GNU and pax headers with a
+    long name) of a folder with code in it."""
+    import subprocess
+
+    src = tmp_path / "src" / ("a-very-long-directory-name-" * 5) / "deeper"
+    src.mkdir(parents=True)
+    (src / "add.py").write_bytes(CODE)
+    subprocess.run([*argv, str(tmp_path / out), "src"], cwd=tmp_path, check=True, capture_output=True)
+    return (tmp_path / out).read_bytes()
+
+
+CLEAN = {
+    "bgzf-block": lambda tmp: _bgzf(),
+    "info-zip": lambda tmp: _tool_archive(tmp, ["zip", "-r"], "a.zip"),
+    "gnu-tar": lambda tmp: _tool_archive(tmp, ["tar", "--format=gnu", "-cf"], "a.tar"),
+    "pax-tar": lambda tmp: _tool_archive(tmp, ["tar", "--format=pax", "-cf"], "a.tar"),
+    "gnu-tar-gz": lambda tmp: _tool_archive(tmp, ["tar", "--format=gnu", "-czf"], "a.tgz"),
+    "python-pax-tar-with-a-long-name": lambda tmp: tar_of({"x/" * 80 + "add.py": CODE}, "w"),
+    "zip-with-a-timestamp-field": lambda tmp: _zip_extra(0x5455, b"\x03" + struct.pack("<II", 1700000000, 1700000001)),
+}
+
+
+@pytest.mark.parametrize("name", list(CLEAN))
+@pytest.mark.parametrize("remote", ["anthropic"], indirect=True)
+def test_clean_archives_with_binary_extra_fields_leave_whole(remote, openai_up, tmp_path, name):
+    """Regression guard: binary extra fields, BGZF's block size, GNU and pax long-name headers hold no text."""
+    g, up = remote
+    data = CLEAN[name](tmp_path)
+    send(g, up, openai_up, data, "application/zip")
+    assert data in files_sent(up), name
