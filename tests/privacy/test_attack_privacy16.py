@@ -12,6 +12,7 @@ import io
 import struct
 import tarfile
 import zipfile
+import zlib
 
 import pytest
 
@@ -168,4 +169,90 @@ def test_clean_archives_with_binary_extra_fields_leave_whole(remote, openai_up, 
     g, up = remote
     data = CLEAN[name](tmp_path)
     send(g, up, openai_up, data, "application/zip")
+    assert data in files_sent(up), name
+
+
+# ---------------------------------------------------------------- 2. a PDF alone: what its reader never reaches
+
+from tests.privacy.pdfs import _FONT, _HELLO, _page, _stream, make_pdf, pdf_document  # noqa: E402
+
+_CAT, _PAGES = b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>"
+
+
+def _plain(*more: bytes, page: bytes = b"") -> bytes:
+    return pdf_document([_CAT, _PAGES, _page(page), _HELLO, _FONT, *more])
+
+
+def _object_stream() -> bytes:
+    """An object stream holding an object no cross-reference entry names (pypdf reads only listed ones)."""
+    data = zlib.compress(b"9 0 << /Note (" + EMAIL.encode() + b") >>")
+    return _plain(b"<< /Type /ObjStm /N 1 /First 4 /Length %d /Filter /FlateDecode >>\nstream\n" % len(data) + data +
+                  b"\nendstream")
+
+
+def _unlisted_object() -> bytes:
+    """An object written in the file that the cross-reference table does not list (an earlier revision's)."""
+    raw = _plain()
+    at = raw.index(b"xref\n")
+    obj = b"9 0 obj\n<< /Author <" + EMAIL.encode().hex().encode() + b"> >>\nendobj\n"
+    fixed = raw[:at] + obj + raw[at:]
+    return fixed.replace(b"startxref\n%d" % at, b"startxref\n%d" % (at + len(obj)))
+
+
+PDFS = {
+    "pdf-comment-line": lambda: _plain().replace(b"%PDF-1.7\n", b"%PDF-1.7\n%" + EMAIL.encode() + b"\n", 1),
+    "pdf-stream-no-page-draws": lambda: _plain(_stream(zlib.compress(EMAIL.encode()), b" /Filter /FlateDecode")),
+    "pdf-name-object": lambda: _plain(page=b"/X /" + EMAIL.replace("@", "#40").encode()),
+    "pdf-name-as-a-key": lambda: _plain(page=b"/" + CARD16.encode() + b" true"),
+    "pdf-object-stream-unlisted-object": _object_stream,
+    "pdf-object-the-table-does-not-list": _unlisted_object,
+}
+
+
+@pytest.mark.parametrize("name", list(PDFS))
+@pytest.mark.parametrize("remote", ["openai", "anthropic"], indirect=True)
+def test_text_a_pdf_carries_outside_what_its_reader_reaches_is_read(remote, openai_up, name):
+    """A PDF's comments, its name objects (`#40` is `@`), a text stream no page draws, an object inside an object
+    stream or in the file that no cross-reference entry lists: pypdf's page text, metadata and listed objects' strings
+    never held them, and the PDF reached the remote model with the address inside. Now they are read with the PDF's
+    text (a finding replaces the PDF by its redacted text)."""
+    g, up = remote
+    data = PDFS[name]()
+    send(g, up, openai_up, data, "application/pdf")
+    body = sent(up)
+    assert up.requests and data not in files_sent(up), name
+    assert EMAIL not in body and CARD16 not in body and EMAIL.replace("@", "#40") not in body, name
+
+
+CLEAN_PDFS = {
+    "plain": lambda: make_pdf(["Hello, the quarterly report is attached.", "Totals: 1,234 units at 56.78 each."],
+                              title="Report 2026"),
+    "matplotlib-figure": lambda: _matplotlib_pdf(),
+}
+
+
+def _matplotlib_pdf() -> bytes:
+    """A real writer's PDF: a figure with text (embedded Type 3 fonts, font programs, an `/Info` with dates)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot([1, 2, 3], [4, 1, 9])
+    ax.set_xticks([])  # (tick labels `1.00 1.25 1.50 ...` read as a phone number: a false finding of the page text)
+    ax.set_title("Latency per request (ms)")
+    ax.set_xlabel("run 20261207")
+    out = io.BytesIO()
+    fig.savefig(out, format="pdf")
+    plt.close(fig)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("name", list(CLEAN_PDFS))
+@pytest.mark.parametrize("remote", ["anthropic"], indirect=True)
+def test_clean_pdfs_leave_whole(remote, openai_up, name):
+    g, up = remote
+    data = CLEAN_PDFS[name]()
+    send(g, up, openai_up, data, "application/pdf")
     assert data in files_sent(up), name
