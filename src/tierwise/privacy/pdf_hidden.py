@@ -159,7 +159,8 @@ def _drawn(reader: Any) -> set[int]:
     out: set[int] = set()
     for page in reader.pages:
         c = page.get("/Contents")
-        refs = c.get_object() if isinstance(c, IndirectObject) and isinstance(c.get_object(), ArrayObject) else [c]
+        got = c.get_object() if isinstance(c, IndirectObject) else c
+        refs: list[Any] = list(got) if isinstance(got, ArrayObject) else [c]
         out.update(r.idnum for r in refs if isinstance(r, IndirectObject))
     return out
 
