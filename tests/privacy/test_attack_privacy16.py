@@ -256,3 +256,89 @@ def test_clean_pdfs_leave_whole(remote, openai_up, name):
     data = CLEAN_PDFS[name]()
     send(g, up, openai_up, data, "application/pdf")
     assert data in files_sent(up), name
+
+
+# ---------------------------------------------------------------- 3. where a photo or a video was taken, outside Pillow
+
+def _box(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", 8 + len(body)) + kind + body
+
+
+def _gps_exif(lat: tuple = (59.0, 19.0, 45.0), lon: tuple = (18.0, 4.0, 7.0)) -> bytes:
+    from PIL import Image
+
+    ex = Image.Exif()
+    ex.get_ifd(0x8825).update({1: "N", 2: lat, 3: "E", 4: lon})
+    return ex.tobytes()  # `Exif\0\0` and the TIFF structure, as HEIF's Exif item holds it after a 4-byte offset
+
+
+def _heic(exif: bytes) -> bytes:
+    """An HEIC (iPhone photo) whose Exif item (in `mdat`, as iOS writes it) holds a GPS IFD: Pillow opens no HEIC
+    without the pillow-heif plugin, so nothing read it."""
+    ftyp = _box(b"ftyp", b"heic\x00\x00\x00\x00mif1heic")
+    return ftyp + _box(b"meta", b"\x00" * 4 + _box(b"hdlr", b"\x00" * 8 + b"pict" + b"\x00" * 13)) + _box(
+        b"mdat", struct.pack(">I", 0) + exif + bytes(range(256)) * 4)
+
+
+def _mp4_location(iso6709: bytes) -> bytes:
+    """An MP4 whose `udta` holds the `\xa9xyz` location (ISO 6709, as phones and cameras write it)."""
+    xyz = _box(b"\xa9xyz", struct.pack(">HH", len(iso6709), 0x15C7) + iso6709)
+    return _box(b"ftyp", b"isom\x00\x00\x02\x00isomiso2mp41") + _box(b"moov", _box(b"udta", xyz)) + _box(
+        b"mdat", bytes(range(256)) * 4)
+
+
+def _mov_apple_location(iso6709: bytes) -> bytes:
+    """A QuickTime movie (an iPhone video) with `com.apple.quicktime.location.ISO6709` in its `meta` keys."""
+    key = b"com.apple.quicktime.location.ISO6709"
+    keys = _box(b"keys", b"\x00" * 4 + struct.pack(">I", 1) + _box(b"mdta", key))
+    ilst = _box(b"ilst", _box(struct.pack(">I", 1), _box(b"data", struct.pack(">II", 1, 0) + iso6709)))
+    return _box(b"ftyp", b"qt  \x00\x00\x02\x00qt  ") + _box(b"moov", _box(b"meta", _box(b"hdlr", b"\x00" * 24) +
+                                                                           keys + ilst)) + _box(b"mdat", b"\x00" * 64)
+
+
+def _avif() -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), (10, 30, 200)).save(out, "AVIF", exif=_gps_exif())
+    return out.getvalue()
+
+
+PLACES = {
+    "heic-exif-gps": lambda: _heic(_gps_exif()),
+    "mp4-iso6709": lambda: _mp4_location(b"+59.3293+018.0686/"),
+    "mp4-iso6709-with-altitude": lambda: _mp4_location(b"-33.8688+151.2093+058.000/"),
+    "mov-apple-location": lambda: _mov_apple_location(b"+59.3293+018.0686+012.000/"),
+    "avif-exif-gps": _avif,
+}
+SPOTS = {"heic-exif-gps": "image/heic", "mp4-iso6709": "video/mp4", "mp4-iso6709-with-altitude": "video/mp4",
+         "mov-apple-location": "video/quicktime", "avif-exif-gps": "image/avif"}
+
+
+@pytest.mark.parametrize("name", list(PLACES))
+@pytest.mark.parametrize("remote", ["openai", "anthropic"], indirect=True)
+def test_a_position_in_a_heic_photo_or_a_video_does_not_reach_the_remote_model(remote, openai_up, name):
+    """privacy15 read GPS from what Pillow opens (JPEG, PNG, WebP; AVIF too, kept here as a guard); an iPhone's
+    HEIC photo (EXIF in an `mdat` item) and a phone's video (ISO 6709 `+59.3293+018.0686/` in `\xa9xyz` or Apple's
+    location key) left with where they were taken. Now withheld as a photo with a GPS position is."""
+    g, up = remote
+    data = PLACES[name]()
+    send(g, up, openai_up, data, SPOTS[name])
+    assert up.requests and data not in files_sent(up), name
+
+
+QUIET = {
+    "heic-gps-of-zeros": lambda: _heic(_gps_exif((0.0, 0.0, 0.0), (0.0, 0.0, 0.0))),
+    "heic-without-gps": lambda: _heic(b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x00\x00\x00\x00\x00"),
+    "mp4-without-location": lambda: _mp4_location(b""),
+    "mp4-location-of-zeros": lambda: _mp4_location(b"+00.0000+000.0000/"),
+}
+
+
+@pytest.mark.parametrize("name", list(QUIET))
+@pytest.mark.parametrize("remote", ["anthropic"], indirect=True)
+def test_a_heic_or_a_video_without_a_position_leaves_whole(remote, openai_up, name):
+    g, up = remote
+    data = QUIET[name]()
+    send(g, up, openai_up, data, "video/mp4" if name.startswith("mp4") else "image/heic")
+    assert data in files_sent(up), name
