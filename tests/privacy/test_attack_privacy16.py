@@ -342,3 +342,62 @@ def test_a_heic_or_a_video_without_a_position_leaves_whole(remote, openai_up, na
     data = QUIET[name]()
     send(g, up, openai_up, data, "video/mp4" if name.startswith("mp4") else "image/heic")
     assert data in files_sent(up), name
+
+
+# ---------------------------------------------------------------- 4. the detector's slowest inputs (privacy15's left)
+
+
+class _Tries:
+    """A compiled pattern that counts the start positions it is asked to try: a window's `finditer` tries every one
+    of its positions, a `match` one."""
+
+    def __init__(self, rx) -> None:
+        self.rx, self.tried = rx, 0
+
+    def finditer(self, text, pos=0, endpos=None):
+        self.tried += (len(text) if endpos is None else endpos) - pos
+        return self.rx.finditer(text, pos, *(() if endpos is None else (endpos,)))
+
+    def match(self, text, pos=0, endpos=None):
+        self.tried += 1
+        return self.rx.match(text, pos, *(() if endpos is None else (endpos,)))
+
+
+@pytest.mark.parametrize("unit", ["key=", "token: ", "api_key=", "Bearer x"])
+def test_dense_cue_words_do_not_search_a_window_each(monkeypatch, unit):
+    """`key=` repeated (review35f's slowest unit: 1.2 s of CPU per 200,000 characters, ~25 s at the 4 M-character
+    request bound) had `_ASSIGN` and `_BEARER` search the 280-character window of every cue again: ~140 start
+    positions tried per character. Now they are tried where a cue word can start; what is found covers at least as
+    much (bench/privacy_window_equiv.py)."""
+    from tierwise.privacy.recognizers import secrets
+
+    tries = [_Tries(secrets._ASSIGN), _Tries(secrets._BEARER)]
+    monkeypatch.setattr(secrets, "_ASSIGN", tries[0])
+    monkeypatch.setattr(secrets, "_BEARER", tries[1])
+    text = (unit * (20_000 // len(unit)))[:20_000]
+    found = list(secrets.SecretRecognizer().find(text))
+    assert bool(found) == (unit in ("token: ", "api_key=")), found[:3]  # (`key` alone is no assignment's cue word)
+    assert sum(t.tried for t in tries) <= 4 * len(text), [t.tried for t in tries]
+
+
+@pytest.mark.parametrize("unit", ["://a", "://a@", "a://b:c@d "])
+def test_repeated_scheme_separators_do_not_search_a_window_each(monkeypatch, unit):
+    """`://a` repeated (1.1 s per 200,000 characters) had the URL-credentials pattern search 622 characters around
+    every `://`. Now it is tried at the 23 starts a scheme can have, and only when an `@` follows."""
+    from tierwise.privacy.recognizers.contact import UrlCredentialsRecognizer
+
+    r = UrlCredentialsRecognizer()
+    tries = _Tries(r._rx)
+    monkeypatch.setattr(r, "_rx", tries)
+    text = (unit * (20_000 // len(unit)))[:20_000]
+    list(r.find(text))
+    assert tries.tried <= 8 * len(text), tries.tried
+
+
+def test_a_credential_in_a_url_and_an_assignment_are_still_found():
+    from tierwise.privacy.recognizers.contact import UrlCredentialsRecognizer
+    from tierwise.privacy.recognizers.secrets import SecretRecognizer
+
+    text = "fetch https://deploy:Hunter2Hunter2@git.example.com/x and set api_key = Zx8Qw2Lp9Rt4Vb7N then go"
+    assert [text[f.start:f.end] for f in UrlCredentialsRecognizer().find(text)] == ["deploy:Hunter2Hunter2"]
+    assert "Zx8Qw2Lp9Rt4Vb7N" in [text[f.start:f.end] for f in SecretRecognizer().find(text)]
