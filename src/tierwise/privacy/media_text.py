@@ -236,8 +236,29 @@ _ISO6709 = re.compile(rb"([+-]\d{2}\.\d+)([+-]\d{3}\.\d+)(?:[+-]\d+(?:\.\d+)?)?(
 _MAX_BLOCKS = 8  # EXIF blocks parsed a file (each is a bounded parse of at most 1 MB)
 
 
+def _boxes_but_media(raw: bytes) -> bytes:
+    """An ISO base media file's (MP4, MOV, HEIC, AVIF: `ftyp` first) top-level boxes but `mdat` (the samples: most
+    of the file, and no place for metadata), joined; b"" for other files."""
+    if raw[4:8] != b"ftyp":
+        return b""
+    out, pos = [], 0
+    while pos + 8 <= len(raw):
+        size, kind = int.from_bytes(raw[pos:pos + 4], "big"), raw[pos + 4:pos + 8]
+        if size == 1 and pos + 16 <= len(raw):
+            size = int.from_bytes(raw[pos + 8:pos + 16], "big")
+        elif size == 0:
+            size = len(raw) - pos
+        if size < 8:
+            out.append(raw[pos:])  # a broken box: the rest is read
+            break
+        if kind != b"mdat":
+            out.append(raw[pos:pos + size])
+        pos += size
+    return b"".join(out)
+
+
 def _position_elsewhere(raw: bytes) -> bool:
-    for i, m in enumerate(_ISO6709.finditer(raw)):
+    for i, m in enumerate(_ISO6709.finditer(_boxes_but_media(raw))):
         if any(float(x) != 0 for x in m.groups()):
             return True
         if i >= _MAX_BLOCKS:
