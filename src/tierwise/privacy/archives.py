@@ -180,7 +180,8 @@ def _gzip_fields(raw: bytes) -> list[tuple[str, bytes]]:
     """A gzip member's FNAME and FCOMMENT (RFC 1952 2.3.1), as (a name for it, its bytes)."""
     flags, pos, out = raw[3], 10, []
     if flags & 0x04:  # FEXTRA: binary subfields (BGZF's block sizes), or text (privacy16: read)
-        out.append(("#gzip-extra", gzip_extra(raw)))
+        if extra := gzip_extra(raw):
+            out.append(("#gzip-extra", extra))
         pos += 2 + int.from_bytes(raw[10:12], "little")
     for bit, what in ((0x08, "#gzip-name"), (0x10, "#gzip-comment")):
         if flags & bit:
@@ -225,7 +226,8 @@ def _zip(raw: bytes, cap: int, b: _Budget) -> list[tuple[str, bytes]]:
         total += n
         out.append((info.filename, b"".join(chunks)))
         out.extend(_zip_fields(info))
-        out.append((f"{info.filename}#extra", zip_extras(raw, info.extra, info.header_offset)))
+        if extra := zip_extras(raw, info.extra, info.header_offset):
+            out.append((f"{info.filename}#extra", extra))
     if z.comment:  # review35f: `unzip` prints the archive's comment; its files' comments and Unicode names too
         out.append(("#zip-comment", z.comment))
     out.extend(("#outside its files", gap) for gap in _zip_gaps(raw, z.start_dir, infos))  # type: ignore[attr-defined]
@@ -311,5 +313,6 @@ def _tar(raw: bytes, b: _Budget) -> list[tuple[str, bytes]]:
         raise ArchiveUnreadable("a broken tar") from e
     if raw[end:].strip(b"\x00"):  # review35f: past the end blocks (`tar -i` reads on): as a file of it
         out.append(("#after its end", raw[end:].lstrip(b"\x00")))
-    out.append(("#headers and padding", tar_hidden(raw, seen)))  # privacy16: after fields' NULs, in the padding
+    if hidden := tar_hidden(raw, seen):  # privacy16: after header fields' NULs, in the padding
+        out.append(("#headers and padding", hidden))
     return out
