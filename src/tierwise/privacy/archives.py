@@ -26,6 +26,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import NamedTuple
 
+from tierwise.privacy.archive_hidden import gzip_extra, tar_hidden, zip_extras
 from tierwise.privacy.charsets import decode
 
 MAX_MEMBERS = 1_000
@@ -178,7 +179,9 @@ def _stream(raw: bytes, k: str | None, cap: int, b: _Budget, fields: list[tuple[
 def _gzip_fields(raw: bytes) -> list[tuple[str, bytes]]:
     """A gzip member's FNAME and FCOMMENT (RFC 1952 2.3.1), as (a name for it, its bytes)."""
     flags, pos, out = raw[3], 10, []
-    if flags & 0x04:  # FEXTRA: skipped (binary subfields, BGZF's block sizes)
+    if flags & 0x04:  # FEXTRA: binary subfields (BGZF's block sizes), or text (privacy16: read)
+        if extra := gzip_extra(raw):
+            out.append(("#gzip-extra", extra))
         pos += 2 + int.from_bytes(raw[10:12], "little")
     for bit, what in ((0x08, "#gzip-name"), (0x10, "#gzip-comment")):
         if flags & bit:
@@ -223,6 +226,8 @@ def _zip(raw: bytes, cap: int, b: _Budget) -> list[tuple[str, bytes]]:
         total += n
         out.append((info.filename, b"".join(chunks)))
         out.extend(_zip_fields(info))
+        if extra := zip_extras(raw, info.extra, info.header_offset):
+            out.append((f"{info.filename}#extra", extra))
     if z.comment:  # review35f: `unzip` prints the archive's comment; its files' comments and Unicode names too
         out.append(("#zip-comment", z.comment))
     out.extend(("#outside its files", gap) for gap in _zip_gaps(raw, z.start_dir, infos))  # type: ignore[attr-defined]
@@ -284,10 +289,12 @@ def _zip_gaps(raw: bytes, start_dir: int, infos: list[zipfile.ZipInfo]) -> list[
 def _tar(raw: bytes, b: _Budget) -> list[tuple[str, bytes]]:
     """A tar's regular files (a tar stores them whole: its size bounds them); links and devices hold no data."""
     out: list[tuple[str, bytes]] = []
+    seen: list[tarfile.TarInfo] = []
     try:
         with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as t:
             while (m := t.next()) is not None:
                 b.member()
+                seen.append(m)
                 # review35f: a link's target, the owner's names and pax records (`tar -tv` shows them) are text
                 fields = "\n".join([m.linkname, m.uname, m.gname, *(f"{k}={v}" for k, v in m.pax_headers.items())])
                 if fields.strip():
@@ -306,4 +313,6 @@ def _tar(raw: bytes, b: _Budget) -> list[tuple[str, bytes]]:
         raise ArchiveUnreadable("a broken tar") from e
     if raw[end:].strip(b"\x00"):  # review35f: past the end blocks (`tar -i` reads on): as a file of it
         out.append(("#after its end", raw[end:].lstrip(b"\x00")))
+    if hidden := tar_hidden(raw, seen):  # privacy16: after header fields' NULs, in the padding
+        out.append(("#headers and padding", hidden))
     return out

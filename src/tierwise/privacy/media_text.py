@@ -92,6 +92,8 @@ def _file_texts(raw: bytes) -> tuple[str, ...]:
         got = decode(raw)
         return (got[0],) if got is not None else ()
     parts, end = _metadata(raw)
+    if GPS_POSITION not in parts and _position_elsewhere(raw):
+        parts.append(GPS_POSITION)
     # An image Pillow reads: its text fields, and words after its end (a note appended after a PNG's IEND or a
     # JPEG's last EOI); anything else (audio, video, a spoofed signature): words anywhere outside ICC profiles
     rest = _without_icc(raw[end:] if end is not None else raw)
@@ -223,6 +225,62 @@ def _xmp_values(xmp: str) -> list[str]:
 # GPS coordinates are numbers no recognizer reads, and a phone's photo left with where it was taken)
 GPS_POSITION = "\x00tierwise: the GPS position of a photo\x00"
 _XMP_GPS = re.compile(r"exif:GPS(?:Latitude|Longitude)(?:=\"[^\"]*\d|>[^<]*\d)")
+
+
+# privacy16: where a file Pillow does not open says it was taken: an EXIF block anywhere in it (an HEIC photo's Exif
+# item, in `mdat`: Pillow opens no HEIC without the pillow-heif plugin), an ISO 6709 position (`+59.3293+018.0686/`:
+# an MP4's `\xa9xyz`, a QuickTime movie's `com.apple.quicktime.location.ISO6709`); decimals in both numbers and the
+# closing `/` make random bytes match about never
+_EXIF_BLOCK = re.compile(rb"Exif\x00\x00(?:II\*\x00|MM\x00\*)")
+_ISO6709 = re.compile(rb"([+-]\d{2}\.\d+)([+-]\d{3}\.\d+)(?:[+-]\d+(?:\.\d+)?)?(?:CRS[\x21-\x2e\x30-\x7e]*)?/")
+_MAX_BLOCKS = 8  # EXIF blocks parsed a file (each is a bounded parse of at most 1 MB)
+
+
+def _boxes_but_media(raw: bytes) -> bytes:
+    """An ISO base media file's (MP4, MOV, HEIC, AVIF: `ftyp` first) top-level boxes but `mdat` (the samples: most
+    of the file, and no place for metadata), joined; b"" for other files."""
+    if raw[4:8] != b"ftyp":
+        return b""
+    out, pos = [], 0
+    while pos + 8 <= len(raw):
+        size, kind = int.from_bytes(raw[pos:pos + 4], "big"), raw[pos + 4:pos + 8]
+        if size == 1 and pos + 16 <= len(raw):
+            size = int.from_bytes(raw[pos + 8:pos + 16], "big")
+        elif size == 0:
+            size = len(raw) - pos
+        if size < 8:
+            out.append(raw[pos:])  # a broken box: the rest is read
+            break
+        if kind != b"mdat":
+            out.append(raw[pos:pos + size])
+        pos += size
+    return b"".join(out)
+
+
+def _position_elsewhere(raw: bytes) -> bool:
+    for i, m in enumerate(_ISO6709.finditer(_boxes_but_media(raw))):
+        if any(float(x) != 0 for x in m.groups()):
+            return True
+        if i >= _MAX_BLOCKS:
+            break
+    try:
+        from PIL import Image
+    except ImportError:
+        return False
+    for i, m in enumerate(_EXIF_BLOCK.finditer(raw)):
+        if i >= _MAX_BLOCKS:
+            break
+        ex = Image.Exif()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ex.load(raw[m.start():m.start() + 2**20])
+                gps = dict(ex.get_ifd(0x8825))
+        except Exception:  # noqa: BLE001 - a broken block: no position read from it (Pillow's own open has failed too)
+            continue
+        if _has_position(gps):
+            return True
+    return False
 
 
 def _has_position(gps: dict[int, object]) -> bool:

@@ -15,6 +15,7 @@ objects of an earlier revision or outside the cross-reference table (docs/privac
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -86,8 +87,11 @@ def strings(reader: Any, decode: Callable[[bytes], str | None]) -> Iterator[str]
     size = int(reader.trailer.get("/Size", 0) or 0)
 
     def walk(v: Any, depth: int) -> Iterator[str]:
-        if isinstance(v, str):  # TextStringObject (and names, which are short words: skipped by length below)
-            if len(v) >= _MIN_STRING and not v.startswith("/"):
+        if isinstance(v, str):  # TextStringObject, and names (privacy16: `/jane.doe#40example.com`, see `_NAME`)
+            if v.startswith("/"):
+                if _NAME.search(v):
+                    yield v[1:]
+            elif len(v) >= _MIN_STRING:
                 yield str(v)
         elif isinstance(v, bytes):
             got = decode(bytes(v))
@@ -95,21 +99,108 @@ def strings(reader: Any, decode: Callable[[bytes], str | None]) -> Iterator[str]
                 yield got
         elif depth < _MAX_DEPTH and isinstance(v, DictionaryObject):
             for k, x in v.items():
+                yield from walk(k, depth + 1)  # (a key is a name: any name may be written)
                 if k not in ("/Contents",) or not isinstance(x, ArrayObject):
                     yield from walk(x, depth + 1)
         elif depth < _MAX_DEPTH and isinstance(v, ArrayObject):
             for x in v:
                 yield from walk(x, depth + 1)
 
+    drawn = _drawn(reader)
     for i in range(1, min(size, _MAX_OBJECTS)):
         try:
             obj = reader.get_object(i)
         except Exception:  # noqa: BLE001 - a free or broken entry: other objects are still read
             continue
-        if isinstance(obj, StreamObject):
-            kind = (obj.get("/Type"), obj.get("/Subtype"))
-            if "/EmbeddedFile" in kind or "/Metadata" in kind or "/XML" in kind or "/JS" in obj:
-                got = decode(obj.get_data())
-                if got:
-                    yield got
+        if isinstance(obj, StreamObject) and obj.get("/Type") == "/ObjStm":
+            try:  # privacy16: an object stream's objects that no table lists
+                yield from texts(obj.get_data(), decode)
+            except Exception:  # noqa: BLE001 - as above
+                pass
+        elif isinstance(obj, StreamObject) and i not in drawn and not _BINARY_KEYS.intersection(obj) and not (
+                _BINARY_KINDS.intersection((obj.get("/Type"), obj.get("/Subtype")))):
+            # XMP, attachments, JavaScript; privacy16: any other stream that is text and that no page draws (a
+            # stream no object refers to, a private application's data): the file carries it. Page contents and
+            # forms are read as drawn; fonts, images, colour profiles and functions are binary.
+            try:
+                data = obj.get_data()
+            except Exception:  # noqa: BLE001 - a stream pypdf cannot decode (its filter): the bound of its reading
+                data = b""
+            got = decode(data) if data else None
+            if got and (_drawing(got) or "begincmap" in got):  # a Type 3 glyph, a pattern, a CMap: strings only
+                yield from texts(data, decode)
+            elif got:
+                yield got
         yield from walk(obj, 0)
+
+
+# A name read as text: one with an `@` or a `.` between letters or digits, or four digits (an address, a card); the
+# names a PDF's structure uses are words and short numbers (`/Type1`, `/F12`, `/ABCDEF+Helvetica-Bold`)
+_NAME = re.compile(r"\w[@.]\w|\d{4}")
+_BINARY_KINDS = frozenset({"/XObject", "/Image", "/Form", "/Font", "/FontFile", "/FontFile2", "/FontFile3", "/ObjStm",
+                           "/XRef", "/Type1C", "/CIDFontType0C", "/OpenType", "/Pattern", "/Shading"})
+_BINARY_KEYS = frozenset({"/Length1", "/Length2", "/Length3", "/Width", "/BitsPerComponent", "/FunctionType",
+                          "/PatternType", "/ShadingType", "/N", "/BBox", "/Matrix"})
+
+
+_OPERAND = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)|/\S+|[A-Za-z][A-Za-z01]{0,2}\*?|[\[\]'\"<>{}()]+")
+
+
+def _drawing(text: str) -> bool:
+    """Is `text` PDF drawing syntax (numbers, names, one- to three-letter operators), nine words in ten or more?"""
+    words = text.split()[:2000]
+    return bool(words) and sum(1 for w in words if _OPERAND.fullmatch(w)) * 10 >= len(words) * 9
+
+
+def _drawn(reader: Any) -> set[int]:
+    """The object numbers of the pages' content streams (read as the pages' text)."""
+    from pypdf.generic import ArrayObject, IndirectObject
+
+    out: set[int] = set()
+    for page in reader.pages:
+        c = page.get("/Contents")
+        got = c.get_object() if isinstance(c, IndirectObject) else c
+        refs: list[Any] = list(got) if isinstance(got, ArrayObject) else [c]
+        out.update(r.idnum for r in refs if isinstance(r, IndirectObject))
+    return out
+
+
+_STREAM = re.compile(rb"stream\r?\n.*?endstream", re.S)
+_COMMENT = re.compile(rb"%(?!PDF-|%EOF)([^\r\n]{4,})")
+
+
+def outside_objects(raw: bytes, decode: Callable[[bytes], str | None]) -> list[str]:
+    """What a PDF's bytes carry outside the objects its reader reaches (privacy16): its comments (`%` to the end of a
+    line: readers skip them), and the strings of every object written in it, outside streams, whether or not the
+    cross-reference table lists it (an object no table lists, an earlier revision's `/Author`). Approximate: a `%`
+    inside a string reads the string's rest as a comment too."""
+    bare = _STREAM.sub(b"", raw)
+    out = [*texts(bare, decode)]
+    for m in _COMMENT.finditer(bare):
+        got = decode(m.group(1))
+        if got and got.strip():
+            out.append(got)
+    return out
+
+
+_LITERAL = re.compile(rb"\((?:\\.|[^\\()]|\((?:\\.|[^\\()])*\))*\)", re.S)
+_HEX = re.compile(rb"<([0-9A-Fa-f\s]{8,})>")
+_ESC = re.compile(rb"\\([0-7]{1,3}|\r\n|.)", re.S)
+_ESCAPES = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f", b"\r\n": b"", b"\n": b"", b"\r": b""}
+
+
+def texts(data: bytes, decode: Callable[[bytes], str | None]) -> Iterator[str]:
+    """The literal `( )` and hex `< >` strings written in `data` (PDF syntax), as text; those `decode` reads and
+    `_MIN_STRING` long or more."""
+    def unescape(m: re.Match[bytes]) -> bytes:
+        e = m.group(1)
+        return bytes([int(e, 8) & 0xFF]) if e[:1].isdigit() else _ESCAPES.get(e, e)
+
+    found = [_ESC.sub(unescape, m.group()[1:-1]) for m in _LITERAL.finditer(data)]
+    for m in _HEX.finditer(data):
+        h = re.sub(rb"\s", b"", m.group(1))
+        found.append(bytes.fromhex((h + b"0" * (len(h) % 2)).decode()))
+    for b in found:
+        got = decode(b[2:].decode("utf-16-be", "replace").encode() if b[:2] == b"\xfe\xff" else b)
+        if got and len(got.strip()) >= _MIN_STRING:
+            yield got

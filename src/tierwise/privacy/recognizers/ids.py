@@ -96,12 +96,18 @@ class CardRecognizer:
             return
         bounds = [0, *(i + 1 for i in seps)]
         ends = [*seps, len(raw)]
+        # privacy16: digits before each position, so that only the pieces of 13-19 digits are joined and checked
+        # (`1 1 1 1 ...` joined all ~400 pairs of a run's bounds: the card recognizer's share of the detector's
+        # slowest input, ~1.4 us a character)
+        before = [0]
+        for c in raw:
+            before.append(before[-1] + (c not in " -"))
         for a in bounds:
             for b in ends:
-                if b <= a:
+                if b <= a or not 13 <= before[b] - before[a] <= 19:
                     continue
                 digits = raw[a:b].replace(" ", "").replace("-", "")
-                if 13 <= len(digits) <= 19 and card_ok(digits):
+                if card_ok(digits):
                     yield Finding("CREDIT_CARD", base + a, base + b, 0.9, self.name)
                     return
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterator
 
@@ -109,6 +110,71 @@ def shannon_bits(s: str) -> float:
     return -sum(c / n * math.log2(c / n) for c in Counter(s).values())
 
 
+def _windows(hits: list[tuple[int, int]], n: int) -> Iterator[tuple[int, int]]:
+    """The windows (20 characters before a cue, 260 from it) of sorted cue positions `hits`, overlapping ones joined."""
+    lo = hi = -1
+    for i, _e in hits:
+        a, b = max(0, i - 20), min(n, i + 260)
+        if a <= hi:
+            hi = b
+            continue
+        if hi >= 0:
+            yield lo, hi
+        lo, hi = a, b
+    if hi >= 0:
+        yield lo, hi
+
+
+# Where an assignment's cue word can start before the cue `_ASSIGN_AC` finds in it (`private_key`: 8 before `key`),
+# and the letters such a word starts with
+_BACK = 8
+_FIRST = frozenset("psakctrlmb")
+_ASSIGN_KEYS_ANY_CASE = re.compile("(?i)" + "|".join(re.escape(k) for k in sorted(_ASSIGN_KEYS, key=len, reverse=True)))
+
+
+def _assignments(text: str, lowered: str, exact: bool = True) -> Iterator[Finding]:
+    """`password = ...`, `api_key: ...`, `Bearer ...` values: `_ASSIGN` and `_BEARER` matched where a cue word can
+    start, inside the windows of the cues `_ASSIGN_GATE` lets through (a cue followed by `=`, `:`, `is`).
+
+    privacy16: each cue's window (20 characters before it, 260 after) was searched whole, again for every cue in it:
+    `key=` repeated cost ~5 us a character (the detector's worst case: 20 s of a worker thread at the 4 M-character
+    request bound). Now the patterns are tried only at the starts a cue word can have, every one of them (a window's
+    search skipped starts inside an earlier match: what it found is found here too, with a value as long or longer),
+    and matches are kept in order of their values' starts, each one reaching past the last kept (one inside another
+    is covered by it)."""
+    n = len(text)
+    found = [(s, e) for _i, s, e in _ASSIGN_AC.find_matches_as_indexes(lowered, overlapping=True)]
+    gated = sorted((s, e) for s, e in found if _ASSIGN_GATE.match(text, e))
+    if not gated:
+        return
+    if not exact:  # `lowered` is the text as written (lower-casing changes its length): the patterns ignore case
+        found = [(m.start(), m.end()) for m in _ASSIGN_KEYS_ANY_CASE.finditer(text)]
+        lowered = text  # (first letters are compared lower-cased below)
+    windows = list(_windows(gated, n))
+    los = [lo for lo, _hi in windows]
+    starts: set[int] = set()
+    for s, _e in found:
+        for p in range(max(0, s - _BACK), s + 1):
+            w = bisect_right(los, p) - 1  # the window that may hold `p` (disjoint, sorted)
+            if w >= 0 and p < windows[w][1] and lowered[p:p + 1].lower() in _FIRST:
+                starts.add(p)
+    matches: list[re.Match[str]] = []
+    for p in sorted(starts):
+        for rx in (_ASSIGN, _BEARER):
+            m = rx.match(text, p, min(n, p + 280))
+            if m:
+                matches.append(m)
+    last_end = 0
+    for m in sorted(matches, key=lambda m: (m.start("v"), -m.end("v"))):
+        v = m.group("v")
+        if m.end("v") <= last_end:
+            continue
+        if v.startswith(("<", "{", "$", "%")) or v.lower() in _SETTING_WORDS:
+            continue  # a template variable, a placeholder or a switch's setting, not a value
+        last_end = m.end("v")
+        yield Finding("SECRET", m.start("v"), m.end("v"), 0.85, "secrets.assignment")
+
+
 class SecretRecognizer:
     name = "secrets"
     entities = frozenset({"SECRET"})
@@ -147,23 +213,7 @@ class SecretRecognizer:
         # lower() may change lengths (rare letters): `pre.lower` is then the text itself and the cue
         # search is case-sensitive
         lowered = pre.lower
-        hits = sorted(
-            (s, e) for _i, s, e in _ASSIGN_AC.find_matches_as_indexes(lowered, overlapping=True)
-            if _ASSIGN_GATE.match(text, e)
-        )
-        last_end = 0
-        for i, _e in hits:
-            # the full patterns run only in a window around each cue word
-            lo, hi = max(0, i - 20), min(len(text), i + 260)
-            for rx in (_ASSIGN, _BEARER):
-                for m in rx.finditer(text, lo, hi):
-                    v = m.group("v")
-                    if m.end("v") <= last_end:
-                        continue
-                    if v.startswith(("<", "{", "$", "%")) or v.lower() in _SETTING_WORDS:
-                        continue  # a template variable, a placeholder or a switch's setting, not a value
-                    last_end = m.end("v")
-                    yield Finding("SECRET", m.start("v"), m.end("v"), 0.85, "secrets.assignment")
+        yield from _assignments(text, lowered, pre.lower_exact)
 
     def _token_secret(self, text: str, start: int, end: int) -> tuple[int, int] | None:
         """The secret span in the token `text[start:end]`, if any. A `.env` line (`NAME=value`) is one
