@@ -200,7 +200,7 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
             return
         yield LiveRun(proc, ["rlimits"] + (["seccomp"] if confine else []) + (["audit"] if audit_hook else [])
                       + (["unprivileged"] if user is not None or os.geteuid() != 0 else [])
-                      + (["readonly_host"] if read_only else []) + (["landlock"] if lock else [])
+                      + (["readonly_host", "pidns"] if read_only else []) + (["landlock"] if lock else [])
                       + (["own_uid"] if own else []) + (group.layers if bounded else []), group=group,
                       runs_as=backend.runs_as(user))
     finally:

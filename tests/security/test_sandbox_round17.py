@@ -1,0 +1,100 @@
+"""Session 36's sandbox round (bench/RESULTS.md, "Sandbox round 17"): a weak run whose host is read-only (a root
+gateway's mount namespace, or a user namespace of a gateway that is not root) saw the host's PIDs: `getppid` named
+the gateway, `F_GETLK` on a file a host process held locked named that process, a thread's id counted the host's
+tasks. It now runs as PID 2 of a PID namespace of its own (tierwise.sandbox.pidns), under an init of ours, as a
+bubblewrap run does. OS layer alone (no audit hook)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+
+from tests.harness import unavailable
+from tests.security.sandbox_programs import weak_only  # noqa: F401 (the fixture: weak runs)
+from tests.security.test_weak_sandbox_own_user import _gateway_runs, _user_namespaces
+from tierwise.sandbox import SandboxLimits, backend, run_python
+
+LIMITS = SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256)
+
+# What the run learns of PIDs: its own, its parent's, a thread's, and the holder of a lock the gateway holds on a file
+# every run may read (the standard library's os.py: a shared POSIX lock, F_GETLK asks about an exclusive one).
+THREAD = """
+t = threading.Thread(target=lambda: ids.append(threading.get_native_id()))
+t.start()
+t.join()
+"""
+PIDS = """
+import fcntl, os, struct, threading
+ids = [0]
+""" + THREAD + """
+fd = os.open(os.__file__, os.O_RDONLY)
+holder = struct.unpack("hhqqi", fcntl.fcntl(fd, fcntl.F_GETLK, struct.pack("hhqqi", fcntl.F_WRLCK, 0, 0, 0, 0)))[4]
+print("PIDS", os.getpid(), os.getppid(), ids[-1], holder)
+"""
+
+
+def _read_only_host() -> None:
+    if not backend.weak_read_only_host():
+        unavailable("the weak sandbox cannot make a mount namespace here: its host is not read-only, nor hidden")
+
+
+def _pids(stdout: str) -> list[int]:
+    line = next((x for x in stdout.splitlines() if x.startswith("PIDS ")), None)
+    assert line is not None, stdout
+    return [int(v) for v in line.split()[1:]]
+
+
+async def test_a_weak_run_sees_no_pid_of_the_host() -> None:
+    """Before: `PIDS <host pid> <the gateway's pid> <a host tid> <the gateway's pid>`: the gateway named by getppid and
+    as the holder of its lock. Now the run is PID 2, its parent our init (1), its thread 3, and a holder outside its
+    namespace reads 0 (the kernel's answer for a PID the caller cannot see)."""
+    _read_only_host()
+    fd = os.open(os.path.realpath(os.__file__), os.O_RDONLY)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_SH)
+        r = await run_python(PIDS, limits=SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256, threads=True),
+                             audit_hook=False)
+    finally:
+        os.close(fd)
+    assert r.ok, r.stderr
+    pid, parent, thread, holder = _pids(r.stdout)
+    assert os.getpid() not in (pid, parent, holder)
+    assert (pid, parent, holder) == (2, 1, 0), r.stdout
+    assert thread < pid + 64, r.stdout  # a PID of its namespace (the host's counter is far beyond)
+    assert "pidns" in r.layers
+
+
+def test_the_run_of_a_gateway_that_is_not_root_sees_no_pid_of_the_host() -> None:
+    """A gateway that is not root makes its weak run's mounts in a user namespace; there the run was the gateway's own
+    user and `getppid` its PID (the filter refuses signals to it; its /proc files are root's). Now the same namespace
+    tree: the gateway's PID is nowhere in what the run learns."""
+    if os.geteuid() == 0 and not _user_namespaces():
+        unavailable("an unprivileged user may not make a user namespace here")
+    fd = os.open(os.path.realpath(os.__file__), os.O_RDONLY)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_SH)  # (this process holds it: the run would name its PID)
+        out = _gateway_runs(PIDS.replace(THREAD, "") + "print('GW', GATEWAY)\n")  # (one task: no thread)
+    finally:
+        os.close(fd)
+    gateway = int(next(x for x in out.splitlines() if x.startswith("GW "))[3:])
+    pid, parent, _, holder = _pids(out)
+    assert not {gateway, os.getpid()} & {pid, parent, holder}, out
+    assert (pid, parent, holder) == (2, 1, 0), out
+    assert "'pidns'" in out, out
+
+
+async def test_a_weak_run_ends_as_its_program_ended() -> None:
+    """The run's end passes through the init and the keeper unchanged: its exit status, the signal that killed it
+    (RLIMIT_CPU's SIGXCPU reaches the run: a namespace's init ignores signals it has no handler for, so the run
+    itself is not PID 1), its output and its input."""
+    _read_only_host()
+    r = await run_python("import sys\nprint(input())\nsys.exit(3)", stdin="echo\n", limits=LIMITS, audit_hook=False)
+    assert (r.returncode, r.stdout.strip(), r.signal) == (3, "echo", None), r.stderr
+    r = await run_python("while True:\n    pass", limits=SandboxLimits(wall_s=30, cpu_s=1, memory_mb=256),
+                         audit_hook=False)
+    assert (r.signal, r.timed_out) == ("SIGXCPU", False), (r.returncode, r.stderr)
+    r = await run_python("import os\nos.abort()", limits=LIMITS, audit_hook=False)
+    assert r.signal == "SIGABRT", (r.returncode, r.stderr)
+    r = await run_python("import time\ntime.sleep(60)", limits=SandboxLimits(wall_s=2, memory_mb=256),
+                         audit_hook=False)
+    assert r.timed_out and r.signal == "SIGKILL"
