@@ -6,14 +6,19 @@ bubblewrap run does. OS layer alone (no audit hook)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import fcntl
 import os
+
+import pytest
 
 from tests.harness import unavailable
 from tests.security.sandbox_programs import weak_only  # noqa: F401 (the fixture: weak runs)
 from tests.security.test_weak_sandbox_own_user import _gateway_runs, _user_namespaces
 from tierwise.sandbox import SandboxLimits, backend, run_python
 
+SECRET = "sk-ROUND17-KEEPER-ENVIRONMENT-0123456789"
 LIMITS = SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256)
 
 # What the run learns of PIDs: its own, its parent's, a thread's, and the holder of a lock the gateway holds on a file
@@ -98,3 +103,47 @@ async def test_a_weak_run_ends_as_its_program_ended() -> None:
     r = await run_python("import time\ntime.sleep(60)", limits=SandboxLimits(wall_s=2, memory_mb=256),
                          audit_hook=False)
     assert r.timed_out and r.signal == "SIGKILL"
+
+
+def _below(root: int) -> list[int]:
+    """Every process below `root`, at any depth."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError), open(f"/proc/{entry}/stat") as fh:
+                parents[int(entry)] = int(fh.read().rsplit(")", 1)[1].split()[1])
+    below, grown = {root}, True
+    while grown:
+        more = {p for p, parent in parents.items() if parent in below} - below
+        below |= more
+        grown = bool(more)
+    return sorted(below - {root})
+
+
+async def test_no_process_of_a_weak_run_holds_the_gateways_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The keeper and the init are the gateway's forks until they exec: exec'd with the gateway's environment (the
+    provider keys) they showed it in /proc/<pid>/environ, readable by every process of their user (the gateway's own,
+    where it is not root: the gateway itself is made not dumpable for that reason). Every process below the gateway
+    during a run has an empty environment, as the run has."""
+    _read_only_host()
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    run = asyncio.create_task(run_python("import time\nprint('STARTED', flush=True)\ntime.sleep(30)",
+                                         limits=SandboxLimits(wall_s=60, memory_mb=256), audit_hook=False))
+    seen: dict[int, bytes] = {}
+    try:
+        for _ in range(600):  # until the run's three processes are there (at most a minute on a loaded machine)
+            await asyncio.sleep(0.1)
+            procs = _below(os.getpid())
+            if len(procs) >= 3:
+                await asyncio.sleep(0.5)  # (each has exec'd: the run prints nothing we wait for)
+                for pid in _below(os.getpid()):
+                    with contextlib.suppress(OSError), open(f"/proc/{pid}/environ", "rb") as fh:
+                        seen[pid] = fh.read()
+                break
+    finally:
+        run.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await run
+    assert len(seen) >= 3, seen
+    assert not [pid for pid, env in seen.items() if SECRET.encode() in env], seen
+    assert not [pid for pid, env in seen.items() if env], seen

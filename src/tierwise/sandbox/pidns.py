@@ -23,6 +23,9 @@ from typing import Any
 
 CLONE_NEWPID = 0x20000000
 PR_SET_PDEATHSIG = 1
+# What the keeper and the init hold in the run's memory cgroup (an interpreter each: ~3.6 MB of their own measured),
+# added to its limit, which bounds the run's memory, folder and kernel memory in total.
+KEEPERS_MB = 8
 RUN, INIT = 2, 1  # the run's PID and its parent's, in its namespace (PID 2 of the host's is kthreadd, no process of ours)
 
 # What the keeper ("outside": its child is the init) and the init ("init": its child is the run) run after exec:
@@ -93,6 +96,9 @@ def _become(python: bytes, role: str, fd: int, child: int) -> None:
         null = os.open(os.devnull, os.O_RDWR)
         for std in (0, 1, 2):
             os.dup2(null, std)
-        os.execv(python, [python, b"-I", b"-S", b"-c", KEEPER.encode(), role.encode(), b"%d" % fd, b"%d" % child])
+        # (an empty environment, as the run's: the gateway's holds the provider keys, which a keeper exec'd with it
+        # showed in its /proc/<pid>/environ to every process of its user; exec makes a process dumpable again)
+        os.execve(python, [python, b"-I", b"-S", b"-c", KEEPER.encode(), role.encode(), b"%d" % fd, b"%d" % child],
+                  {})
     finally:
         os._exit(127)

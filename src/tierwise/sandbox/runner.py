@@ -27,6 +27,7 @@ from tierwise.sandbox import (
     landlock,
     orphans,
     paced_output,
+    pidns,
     seccomp_filter,
     weak,
 )
@@ -171,8 +172,9 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
         # The cgroups bubblewrap's runs get (where the gateway can make them): without, a weak run with threads
         # allowed started as many as it asked (1,000 of 1,000), and kernel memory had no bound but the folder's.
         try:
-            group = cgroup.RunCgroup(limits.memory_mb, limits.work_mb, limits.threads,
-                                   backend.capacity.max_concurrent)
+            # (with the host read-only, the PID namespace's keeper and init are in them too: tierwise.sandbox.pidns)
+            group = cgroup.RunCgroup(limits.memory_mb, limits.work_mb + (pidns.KEEPERS_MB if read_only else 0),
+                                     limits.threads, backend.capacity.max_concurrent)
         except OSError as e:
             cgroup.log.warning("sandbox: the run's cgroup cannot be made: %s", e)
             yield LiveRun(None, [], SandboxResult(None, "", f"sandbox: the run's cgroup cannot be made "
