@@ -16,7 +16,8 @@ import pytest
 from tests.harness import unavailable
 from tests.security.sandbox_programs import weak_only  # noqa: F401 (the fixture: weak runs)
 from tests.security.test_weak_sandbox_own_user import _gateway_runs, _user_namespaces
-from tierwise.sandbox import SandboxLimits, backend, run_python
+from tierwise import sandbox
+from tierwise.sandbox import SandboxLimits, backend, bwrap, run_python, weak
 
 SECRET = "sk-ROUND17-KEEPER-ENVIRONMENT-0123456789"
 LIMITS = SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256)
@@ -124,7 +125,7 @@ async def test_no_process_of_a_weak_run_holds_the_gateways_environment(monkeypat
     """The keeper and the init are the gateway's forks until they exec: exec'd with the gateway's environment (the
     provider keys) they showed it in /proc/<pid>/environ, readable by every process of their user (the gateway's own,
     where it is not root: the gateway itself is made not dumpable for that reason). Every process below the gateway
-    during a run has an empty environment, as the run has."""
+    during a run has an empty environment, but for what the run is given (bwrap.ENVIRONMENT)."""
     _read_only_host()
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     run = asyncio.create_task(run_python("import time\nprint('STARTED', flush=True)\ntime.sleep(30)",
@@ -146,4 +147,40 @@ async def test_no_process_of_a_weak_run_holds_the_gateways_environment(monkeypat
             await run
     assert len(seen) >= 3, seen
     assert not [pid for pid, env in seen.items() if SECRET.encode() in env], seen
-    assert not [pid for pid, env in seen.items() if env], seen
+    allowed = {f"{name}={value}".encode() for name, value in bwrap.ENVIRONMENT}  # (the run's own)
+    assert not [pid for pid, env in seen.items() if set(env.split(b"\0")) - {b""} - allowed], seen
+
+
+THREADS = """
+import threading, time
+threading.stack_size(1 << 20)
+started = 0
+def work():
+    kept = [bytes(1000) for _ in range(100)]  # (an allocation in the thread: glibc gives it an arena)
+    time.sleep(2)
+try:
+    for _ in range(40):
+        threading.Thread(target=work, daemon=True).start()
+        started += 1
+except RuntimeError as e:
+    print(e)
+print("STARTED", started)
+"""
+
+
+@pytest.mark.parametrize("mode", ["bwrap", "weak"])
+async def test_a_run_with_threads_starts_as_many_as_its_memory_holds(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """glibc's malloc arenas (one per allocating thread, up to 8 per CPU, 64 MB of address space each) ate RLIMIT_AS:
+    `STARTED 37` at 256 MB with 1 MB stacks on a 2-CPU machine (fewer with more CPUs). One arena: all 40."""
+    if mode == "bwrap":
+        monkeypatch.undo()  # (the module's fixture hides bubblewrap)
+        sandbox.status.cache_clear()
+        sandbox.configure()
+        if not backend.status().strong:
+            unavailable("bubblewrap cannot run here")
+    elif not backend.weak_read_only_host() and not weak.folder_root():
+        unavailable("the weak sandbox is refused here")
+    r = await run_python(THREADS, limits=SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256, threads=True),
+                         audit_hook=False)
+    assert "STARTED 40" in r.stdout, (r.stdout, r.stderr[-500:])
+    assert ("bwrap" in r.layers) == (mode == "bwrap")

@@ -49,6 +49,12 @@ SEARCHED = 200_000
 # set by any run (utimensat with NULL needs only write permission) and seen by every other run and by the host, so the
 # filter makes the time-setting calls do nothing in bubblewrap runs (seccomp_filter.TIMES; docs/security/sandbox.md).
 DEVICES = ("null", "zero", "full", "random", "urandom")
+# The run's environment (session 36), in bubblewrap and weak runs alike: glibc gives each new thread that allocates a
+# malloc arena of its own, up to 8 per CPU, each reserving 64 MB of address space, which RLIMIT_AS counts; a run with
+# threads allowed started 14 sleeping threads at `memory_mb` 512 (its pids cgroup allows 64), fewer on a machine with
+# more CPUs, where a ThreadPoolExecutor's workers failed with "can't start new thread" far below the run's memory. One
+# arena: 62 at 512 MB (their 8 MB stacks the bound); `threading.stack_size` lowers that.
+ENVIRONMENT = (("MALLOC_ARENA_MAX", "1"),)
 DEV_SIZE = 16 * 1024
 NOT_SEARCHED = ("/nix/store",)
 
@@ -142,6 +148,8 @@ def command(*, seccomp_fd: int, files: Sequence[tuple[int, str]], work_mb: int, 
     # fresh autogroup at nice 0, weighed as much as the gateway's whole session: 4 runs took ~4x its CPU.
     cmd = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
            "--cap-drop", "ALL", "--uid", str(UID), "--gid", str(UID), "--hostname", "sandbox", "--clearenv"]
+    for name, value in ENVIRONMENT:
+        cmd += ["--setenv", name, value]
     for path in lay.binds:
         cmd += ["--ro-bind", path, path]
     for link, target in lay.links:
