@@ -184,3 +184,49 @@ async def test_a_run_with_threads_starts_as_many_as_its_memory_holds(mode: str, 
                          audit_hook=False)
     assert "STARTED 40" in r.stdout, (r.stdout, r.stderr[-500:])
     assert ("bwrap" in r.layers) == (mode == "bwrap")
+
+
+SHARED_MEMORY = """
+import errno, multiprocessing, os
+from multiprocessing.pool import ThreadPool
+lock = multiprocessing.Lock()
+with lock:
+    print("LOCK held")
+with ThreadPool(2) as pool:
+    print("POOL", pool.map(abs, [-1, -2, 3]))
+q = multiprocessing.Queue()
+q.put("x")
+print("QUEUE", q.get(timeout=5))
+print("SHM", sorted(os.listdir("/dev/shm")), oct(os.stat("/dev/shm").st_mode & 0o7777))
+try:
+    with open("/dev/shm/fill", "wb") as fh:
+        for _ in range(64):
+            fh.write(b"x" * (1 << 20))
+    print("FILLED 64 MB")
+except OSError as e:
+    print("FILL", errno.errorcode[e.errno], os.path.getsize("/dev/shm/fill") >> 20, "MB")
+for name in ("/dev/x", "/dev/null2"):
+    try:
+        os.mkdir(name)
+        print("MADE", name)
+    except OSError as e:
+        print("DEV", errno.errorcode[e.errno])
+"""
+
+
+async def test_a_bubblewrap_run_with_threads_has_shared_memory_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No /dev/shm in bubblewrap runs: `multiprocessing.Lock()` (sem_open) raised FileNotFoundError, and so did
+    `multiprocessing.Queue` and the thread-only `multiprocessing.pool.ThreadPool` (it makes a SimpleQueue). Now a
+    tmpfs of the run's own of bwrap.SHM_MB (filling it stops there); the rest of /dev stays read-only."""
+    monkeypatch.undo()  # (the module's fixture hides bubblewrap)
+    sandbox.status.cache_clear()
+    sandbox.configure()
+    if not backend.status().strong:
+        unavailable("bubblewrap cannot run here")
+    r = await run_python(SHARED_MEMORY, limits=SandboxLimits(wall_s=30, cpu_s=10, memory_mb=256, threads=True),
+                         audit_hook=False)
+    assert "LOCK held" in r.stdout and "POOL [1, 2, 3]" in r.stdout and "QUEUE x" in r.stdout, r.stderr[-800:]
+    assert "SHM [] 0o1777" in r.stdout, r.stdout
+    filled = next(x for x in r.stdout.splitlines() if x.startswith(("FILL", "FILLED")))
+    assert filled.startswith("FILL ENOSPC ") and int(filled.split()[2]) <= bwrap.SHM_MB, r.stdout
+    assert r.stdout.count("DEV EROFS") == 2, r.stdout

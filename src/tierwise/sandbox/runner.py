@@ -239,7 +239,8 @@ async def _started_bwrap(files: dict[str, bytes], entry: str, args: list[str], s
     layers = [la for la in status.layers if not (limits.threads and la == "one_task") and not la.startswith("cgroup_")]
     fds: list[int] = []
     try:
-        group = cgroup.RunCgroup(limits.memory_mb, limits.work_mb, limits.threads, backend.capacity.max_concurrent)
+        group = cgroup.RunCgroup(limits.memory_mb, limits.work_mb + bwrap.SHM_MB, limits.threads,  # (its /dev/shm)
+                                 backend.capacity.max_concurrent)
     except OSError as e:  # it could be made at start: not run without it (a failed check, not a 500)
         cgroup.log.warning("sandbox: the run's cgroup cannot be made: %s", e)
         yield LiveRun(None, [], SandboxResult(None, "", f"sandbox: the run's cgroup cannot be made ({e.strerror}); "
