@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import select
 import signal
+import warnings
 from typing import Any
 
 CLONE_NEWPID = 0x20000000
@@ -66,6 +67,9 @@ def enter(libc: Any, gateway: int, python: bytes) -> None:
         os._exit(1)  # (the gateway died before the setting)
     libc.check(libc.unshare(CLONE_NEWPID), "a PID namespace")
     read, write = os.pipe()
+    # (Python 3.12+ warns of fork in a process with threads, counting the gateway's from its copied state: on the
+    # run's stderr. This process has one thread, and the forks exec at once or return to system calls.)
+    warnings.simplefilter("ignore", DeprecationWarning)
     init = os.fork()
     if init != 0:
         os.close(write)
