@@ -463,7 +463,8 @@ def switch(prepared: tuple | None) -> None:
         libc.check(libc.set_attr(b"/", AT_RECURSIVE, libc.read_only), "the host read-only")
         libc.check(libc.set_attr(folder.path, 0, libc.writable), "the run's folder writable")
         os.chdir(folder.path)  # the working folder was entered before the mount: the host's under it
-        pidns.enter(libc, gateway, python)  # (returns in the run alone: PID 2 of a namespace of its own)
+        # (returns in the run alone: PID 2 of a namespace of its own; its keeper and init the run's user, from root)
+        pidns.enter(libc, gateway, python, (user.uid, user.gid) if prepared is not None else None)
     if prepared is None:
         return
     _drop_bounding_set(libc)

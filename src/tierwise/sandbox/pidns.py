@@ -20,6 +20,7 @@ import os
 import select
 import signal
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 CLONE_NEWPID = 0x20000000
@@ -60,11 +61,11 @@ os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
 """
 
 
-def enter(libc: Any, gateway: int, python: bytes) -> None:
+def enter(libc: Any, gateway: int, python: bytes, ids: tuple[int, int] | None) -> None:
     """In the gateway's child between fork and exec (system calls, and two forks): returns only in the run, PID 2 of
-    a new PID namespace; the keeper and the init exec KEEPER. `gateway`: the PID of the process that started it."""
-    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0 or os.getppid() != gateway:
-        os._exit(1)  # (the gateway died before the setting)
+    a new PID namespace; the keeper and the init exec KEEPER. `gateway`: the PID of the process that started it;
+    `ids`: the run's (uid, gid), which the keeper and the init become too where the gateway is root (as bubblewrap's
+    processes are the sandbox's user: no task of a run is root, with any capability)."""
     libc.check(libc.unshare(CLONE_NEWPID), "a PID namespace")
     read, write = os.pipe()
     # (Python 3.12+ warns of fork in a process with threads, counting the gateway's from its copied state: on the
@@ -73,16 +74,13 @@ def enter(libc: Any, gateway: int, python: bytes) -> None:
     init = os.fork()
     if init != 0:
         os.close(write)
-        _become(python, "outside", read, init)
+        _become(libc, python, "outside", read, init, ids, lambda: os.getppid() == gateway)
     os.close(read)
-    # PID 1: dies with the keeper; gone already, its end of the pipe is closed (POLLERR on this one).
     poll = select.poll()
     poll.register(write, select.POLLOUT)
-    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0 or any(ev & select.POLLERR for _, ev in poll.poll(0)):
-        os._exit(1)
     run = os.fork()
-    if run != 0:
-        _become(python, "init", write, run)
+    if run != 0:  # PID 1: dies with the keeper (gone already, its end of the pipe is closed: POLLERR on this one)
+        _become(libc, python, "init", write, run, ids, lambda: not any(ev & select.POLLERR for _, ev in poll.poll(0)))
     os.close(write)  # the run: nothing of the keepers' (the rest of its descriptors close at exec)
 
 
@@ -91,9 +89,17 @@ def inside() -> bool:
     return os.getpid() == RUN and os.getppid() == INIT
 
 
-def _become(python: bytes, role: str, fd: int, child: int) -> None:
-    """Exec KEEPER with only `fd` (and no standard streams: the run's output pipes close when the run's do)."""
+def _become(libc: Any, python: bytes, role: str, fd: int, child: int, ids: tuple[int, int] | None,
+            parent_alive: Callable[[], bool]) -> None:
+    """Exec KEEPER with only `fd` (and no standard streams: the run's output pipes close when the run's do), as the
+    run's user, dying with its parent (set after the switch of user, which clears it; `parent_alive`: not gone first)."""
     try:
+        if ids is not None:  # (from root: the capabilities go with the uid)
+            os.setgroups([])
+            os.setresgid(ids[1], ids[1], ids[1])
+            os.setresuid(ids[0], ids[0], ids[0])
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0 or not parent_alive():
+            os._exit(1)
         os.closerange(3, fd)  # (whatever the gateway held without close-on-exec)
         os.closerange(fd + 1, max(fd + 1, os.sysconf("SC_OPEN_MAX")))
         os.set_inheritable(fd, True)
