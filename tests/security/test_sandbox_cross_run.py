@@ -400,15 +400,24 @@ asyncio.run(run_python("import time\\ntime.sleep(120)", limits=SandboxLimits(wal
 
 
 def _children(pid: int) -> list[int]:
-    found = []
+    """The processes below `pid` (at any depth: a weak run is the grandchild of the gateway's child since session 36,
+    tierwise.sandbox.pidns), once the run itself is among them (the read-only probe's process is not)."""
+    parents: dict[int, int] = {}
+    commands: dict[int, bytes] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             with contextlib.suppress(OSError), open(f"/proc/{entry}/stat") as fh:
-                if int(fh.read().rsplit(")", 1)[1].split()[1]) == pid:
-                    with open(f"/proc/{entry}/cmdline", "rb") as cmd:
-                        if b"tierwise-sandbox-" in cmd.read():  # the run (not the read-only probe)
-                            found.append(int(entry))
-    return found
+                parents[int(entry)] = int(fh.read().rsplit(")", 1)[1].split()[1])
+                with open(f"/proc/{entry}/cmdline", "rb") as cmd:
+                    commands[int(entry)] = cmd.read()
+    below, grown = {pid}, True
+    while grown:
+        more = {p for p, parent in parents.items() if parent in below} - below
+        below |= more
+        grown = bool(more)
+    below.discard(pid)
+    found = sorted(below)
+    return found if any(b"tierwise-sandbox-" in commands.get(p, b"") for p in found) else []
 
 
 def test_a_weak_run_does_not_outlive_its_gateway_process() -> None:

@@ -114,9 +114,9 @@ async def test_without_bubblewrap_nothing_runs_unless_the_weak_sandbox_is_allowe
     verdict = await v(req(), resp(GOOD), VerifyContext())
     assert verdict.passed, verdict.reason
     # and nothing it does not have ("unprivileged": not root outside, tierwise.sandbox.identity; a root
-    # gateway's weak runs see the host read-only but for their folder: "readonly_host"; each run has the cgroups a
+    # gateway's weak runs see the host read-only but for their folder: "readonly_host", and no PID of it: "pidns"; each run has the cgroups a
     # bubblewrap run has, where this machine lets the gateway make them)
-    expected = ["rlimits", "seccomp", "audit", "unprivileged"] + (["readonly_host"] if os.geteuid() == 0 else []) \
+    expected = ["rlimits", "seccomp", "audit", "unprivileged"] + (["readonly_host", "pidns"] if os.geteuid() == 0 else []) \
         + (["landlock"] if landlock.abi() else []) + [f"cgroup_{place.controller}" for place in cgroup.places()[0]] \
         + (["cgroup_cpu"] if cgroup.runs_cpu() else [])  # (the runs' shared cpu cgroup, v1: review31a)
     assert verdict.detail["layers"] == expected

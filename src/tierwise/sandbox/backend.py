@@ -261,7 +261,7 @@ def weak_read_only_host() -> bool:
                                                          files=weak.top_files(), inside=weak.private_inside()),
                                      identity.run_folder(folder, {"f": b"in"}, 1 << 20, user or identity.own_user()))
         probe = "import os\nassert open('f').read() == 'in'\nopen('w', 'w').close()\nassert not os.listdir('/proc')\n" \
-                "open('/dev/null', 'w').write('x')\n" \
+                "open('/dev/null', 'w').write('x')\nassert (os.getpid(), os.getppid()) == (2, 1)\n" \
                 "try:\n    open('/dev/shm/tw', 'w')\nexcept OSError as e:\n    assert e.errno in (2, 30), e\nelse:\n" \
                 "    raise SystemExit(2)"
         r = subprocess.run([bwrap.interpreter(), "-I", "-S", "-c", probe], capture_output=True, timeout=30, env={},

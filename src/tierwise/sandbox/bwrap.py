@@ -49,7 +49,19 @@ SEARCHED = 200_000
 # set by any run (utimensat with NULL needs only write permission) and seen by every other run and by the host, so the
 # filter makes the time-setting calls do nothing in bubblewrap runs (seccomp_filter.TIMES; docs/security/sandbox.md).
 DEVICES = ("null", "zero", "full", "random", "urandom")
+# The run's environment (session 36), in bubblewrap and weak runs alike: glibc gives each new thread that allocates a
+# malloc arena of its own, up to 8 per CPU, each reserving 64 MB of address space, which RLIMIT_AS counts; a run with
+# threads allowed started 14 sleeping threads at `memory_mb` 512 (its pids cgroup allows 64), fewer on a machine with
+# more CPUs, where a ThreadPoolExecutor's workers failed with "can't start new thread" far below the run's memory. One
+# arena: 62 at 512 MB (their 8 MB stacks the bound); `threading.stack_size` lowers that.
+ENVIRONMENT = (("MALLOC_ARENA_MAX", "1"),)
 DEV_SIZE = 16 * 1024
+# The run's /dev/shm (session 36): without one, `multiprocessing.Lock()` (sem_open makes a file there) failed, and
+# with it every primitive built on it: `multiprocessing.Queue`, and `multiprocessing.pool.ThreadPool` (threads alone,
+# but it makes a SimpleQueue, so a Lock) raised FileNotFoundError in every run with threads. A tmpfs of the run's own
+# of SHM_MB, writable (the rest of /dev stays read-only); its pages count in the run's memory cgroup, whose limit has
+# room for it (runner); processes are still refused, so `multiprocessing.Pool` still fails (at its fork).
+SHM_MB = 4
 NOT_SEARCHED = ("/nix/store",)
 
 
@@ -142,6 +154,8 @@ def command(*, seccomp_fd: int, files: Sequence[tuple[int, str]], work_mb: int, 
     # fresh autogroup at nice 0, weighed as much as the gateway's whole session: 4 runs took ~4x its CPU.
     cmd = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
            "--cap-drop", "ALL", "--uid", str(UID), "--gid", str(UID), "--hostname", "sandbox", "--clearenv"]
+    for name, value in ENVIRONMENT:
+        cmd += ["--setenv", name, value]
     for path in lay.binds:
         cmd += ["--ro-bind", path, path]
     for link, target in lay.links:
@@ -155,12 +169,13 @@ def command(*, seccomp_fd: int, files: Sequence[tuple[int, str]], work_mb: int, 
     for name in DEVICES:
         if os.path.exists(f"/dev/{name}"):
             cmd += ["--dev-bind", f"/dev/{name}", f"/dev/{name}"]
+    cmd += ["--size", str(SHM_MB << 20), "--perms", "1777", "--tmpfs", "/dev/shm"]
     cmd += ["--size", str(work_mb * 1024 * 1024), "--perms", "0700", "--tmpfs", WORK]
     for fd, name in files:
         cmd += ["--perms", "0600", "--file", str(fd), f"{WORK}/{name}"]
     # Read-only, like the root: a mask is an empty tmpfs owned by the sandbox's user, and writable
     # it was a second folder with no size but the kernel's default (half the RAM: 12 GB here).
-    for path in ("/", "/dev", *lay.masks):  # (not recursive: the device binds keep their own mounts)
+    for path in ("/", "/dev", *lay.masks):  # (not recursive: the device binds and /dev/shm keep their own mounts)
         cmd += ["--remount-ro", path]
     cmd += ["--chdir", WORK, "--seccomp", str(seccomp_fd)]
     if info_fd is not None:

@@ -35,7 +35,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from tierwise.sandbox import orphans
+from tierwise.sandbox import bwrap, orphans, pidns
 
 log = logging.getLogger("tierwise.sandbox")
 
@@ -394,7 +394,7 @@ def switcher(user: User | None, staging: Staging | None, folder: Folder | None =
     are made in a user namespace of the run's own (`own_user`)."""
     if user is None and folder is None:
         return None
-    return (_libc(), staging, user, folder)
+    return (_libc(), staging, user, folder, os.getpid(), os.fsencode(bwrap.interpreter()))
 
 
 def own_user() -> User:
@@ -410,7 +410,7 @@ def switch(prepared: tuple | None) -> None:
     folder without a user): the same mounts in a user namespace of the run's own, and no switch."""
     if prepared is None:
         return
-    libc, staging, user, folder = prepared
+    libc, staging, user, folder, gateway, python = prepared
     if user is None:  # a gateway that is not root: a user namespace mapping only its own uid and gid
         user = own_user()
         # Its /proc files are root's in a gateway made not dumpable (tierwise.sandbox.weak.shield_gateway), the
@@ -463,6 +463,8 @@ def switch(prepared: tuple | None) -> None:
         libc.check(libc.set_attr(b"/", AT_RECURSIVE, libc.read_only), "the host read-only")
         libc.check(libc.set_attr(folder.path, 0, libc.writable), "the run's folder writable")
         os.chdir(folder.path)  # the working folder was entered before the mount: the host's under it
+        # (returns in the run alone: PID 2 of a namespace of its own; its keeper and init the run's user, from root)
+        pidns.enter(libc, gateway, python, (user.uid, user.gid) if prepared is not None else None)
     if prepared is None:
         return
     _drop_bounding_set(libc)

@@ -81,7 +81,7 @@ print(json.dumps(out))
 '''
 NAMESPACES = {"mnt": "mntns", "net": "netns", "pid": "pidns", "ipc": "ipcns", "uts": "utsns"}
 # What the root of the sandbox may hold: the library folders, the run's folder, the folders
-# leading to the interpreter, and its /dev of the host's null, zero, full, random and urandom (bwrap.DEVICES).
+# leading to the interpreter, and its /dev of the host's null, zero, full, random and urandom (bwrap.DEVICES) and its own shm.
 _ALLOWED_TOP = {"usr", "lib", "lib64", "lib32", "libx32", "nix", "work", "dev"}
 
 
@@ -124,7 +124,7 @@ def probe(preexec: Callable[[SandboxLimits], None],
         with contextlib.suppress(OSError, KeyError):
             if info[f"{ns}-namespace"] != os.stat(f"/proc/self/ns/{ns}").st_ino:
                 layers.append(name)
-    if set(seen["root"]) <= tops and "work" in seen["root"] and set(seen.get("dev", ())) <= set(bwrap.DEVICES):
+    if set(seen["root"]) <= tops and "work" in seen["root"] and set(seen.get("dev", ())) <= {*bwrap.DEVICES, "shm"}:
         layers.append("fsroot")  # pivot_root into a root of library folders and the run's own folder
     if (seen["uid"], seen["gid"]) == (bwrap.UID, bwrap.UID):
         layers.append("userns")  # uid 65534 in its own user namespace

@@ -27,6 +27,7 @@ from tierwise.sandbox import (
     landlock,
     orphans,
     paced_output,
+    pidns,
     seccomp_filter,
     weak,
 )
@@ -171,8 +172,9 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
         # The cgroups bubblewrap's runs get (where the gateway can make them): without, a weak run with threads
         # allowed started as many as it asked (1,000 of 1,000), and kernel memory had no bound but the folder's.
         try:
-            group = cgroup.RunCgroup(limits.memory_mb, limits.work_mb, limits.threads,
-                                   backend.capacity.max_concurrent)
+            # (with the host read-only, the PID namespace's keeper and init are in them too: tierwise.sandbox.pidns)
+            group = cgroup.RunCgroup(limits.memory_mb, limits.work_mb + (pidns.KEEPERS_MB if read_only else 0),
+                                     limits.threads, backend.capacity.max_concurrent)
         except OSError as e:
             cgroup.log.warning("sandbox: the run's cgroup cannot be made: %s", e)
             yield LiveRun(None, [], SandboxResult(None, "", f"sandbox: the run's cgroup cannot be made "
@@ -200,7 +202,7 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
             return
         yield LiveRun(proc, ["rlimits"] + (["seccomp"] if confine else []) + (["audit"] if audit_hook else [])
                       + (["unprivileged"] if user is not None or os.geteuid() != 0 else [])
-                      + (["readonly_host"] if read_only else []) + (["landlock"] if lock else [])
+                      + (["readonly_host", "pidns"] if read_only else []) + (["landlock"] if lock else [])
                       + (["own_uid"] if own else []) + (group.layers if bounded else []), group=group,
                       runs_as=backend.runs_as(user))
     finally:
@@ -237,7 +239,8 @@ async def _started_bwrap(files: dict[str, bytes], entry: str, args: list[str], s
     layers = [la for la in status.layers if not (limits.threads and la == "one_task") and not la.startswith("cgroup_")]
     fds: list[int] = []
     try:
-        group = cgroup.RunCgroup(limits.memory_mb, limits.work_mb, limits.threads, backend.capacity.max_concurrent)
+        group = cgroup.RunCgroup(limits.memory_mb, limits.work_mb + bwrap.SHM_MB, limits.threads,  # (its /dev/shm)
+                                 backend.capacity.max_concurrent)
     except OSError as e:  # it could be made at start: not run without it (a failed check, not a 500)
         cgroup.log.warning("sandbox: the run's cgroup cannot be made: %s", e)
         yield LiveRun(None, [], SandboxResult(None, "", f"sandbox: the run's cgroup cannot be made ({e.strerror}); "
@@ -396,7 +399,7 @@ async def _exec(argv: list[str], stdin: bool, limits: SandboxLimits, *, cwd: str
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         cwd=cwd,
-        env={},
+        env=dict(bwrap.ENVIRONMENT),  # (bubblewrap clears its own and sets the run's: bwrap.command)
         start_new_session=True,
         pass_fds=pass_fds,
         preexec_fn=functools.partial(_limit_child, limits, group, confine, switch),

@@ -23,7 +23,7 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
-from tierwise.sandbox import bwrap, cgroup, identity, landlock, orphans, seccomp_filter
+from tierwise.sandbox import bwrap, cgroup, identity, landlock, orphans, pidns, seccomp_filter
 from tierwise.sandbox.audit_boot import WEAK_BOOT
 from tierwise.sandbox.cleanup import remove_tree
 
@@ -158,7 +158,9 @@ def dying_with(parent: int, confine: Callable[[], None] | None,
         if prctl is not None and prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
             err = ctypes.get_errno()
             raise OSError(err, f"the parent-death signal cannot be set: {os.strerror(err)}")
-        if prctl is not None and os.getppid() != parent:  # the gateway died before the setting
+        # (the gateway died before the setting; in a PID namespace of its own the run's parent is its init, which
+        # dies with the gateway and takes the namespace with it: tierwise.sandbox.pidns)
+        if prctl is not None and os.getppid() != parent and not pidns.inside():
             os._exit(1)
         if lock is not None:  # what it may open of the host (tierwise.sandbox.landlock), before the seccomp filter
             landlock.restrict(lock)
