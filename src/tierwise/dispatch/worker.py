@@ -28,6 +28,7 @@ import redis.exceptions as rexc
 
 import tierwise
 from tierwise.config import Config
+from tierwise.dispatch.acl import script_refused
 from tierwise.dispatch.config import PRIORITIES
 from tierwise.dispatch.connection import REDIS_ANY, REDIS_DOWN, Backoff, connect, text, waiting_for, where
 from tierwise.dispatch.keys import GROUP, Keyspace
@@ -152,6 +153,10 @@ class Worker:
                     await self.scripts.take(keys=keys, args=[GROUP, self.id, 0])  # takes nothing; ACL-checks the keys
                     break
                 except rexc.NoPermissionError as e:  # (Redis's words: a refused SELECT is no zone's fault)
+                    stale = script_refused(e)
+                    if stale is not None:  # no zone's fault either: every zone would be dropped
+                        await self.client.aclose()
+                        raise ValueError(f"worker {self.id}: {stale} (Redis said: {scrub(str(e))[:200]})") from None
                     log.error("worker %s: its Redis user may not read the %s zone of tenant %s; not taking those "
                               "tasks (see `tierwise worker --acl`; Redis said: %s)", self.id, zone, self.d.tenant,
                               scrub(str(e))[:200])
