@@ -66,8 +66,11 @@ async def present_count(client: Any, keys: Keyspace, zone: str, capability: str)
     """How many workers are present that read the capability's tasks in that zone (ZCOUNT: any worker of the
     capability may ZADD into the index, so its member names are not read: `present` of a planted 8 MB member sent
     it to the caller at each local-only request no local worker could take; session 35, obs6)."""
+    from tierwise.dispatch.scripts import HORIZON_MS
+
     sec, usec = await client.time()
-    return int(await client.zcount(keys.index(zone, capability), int(sec) * 1000 + int(usec) // 1000, "+inf"))
+    now = int(sec) * 1000 + int(usec) // 1000
+    return int(await client.zcount(keys.index(zone, capability), now, now + HORIZON_MS))  # (see HORIZON_MS)
 
 
 async def records(client: Any, keys: Keyspace) -> list[dict[str, Any]]:

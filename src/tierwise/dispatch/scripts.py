@@ -10,6 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from tierwise.dispatch.config import PRESENCE_TTL_MAX_S
+
+# An index entry scored further ahead than any heartbeat puts one is not a worker's: a worker may ZADD any score
+# (Redis cannot limit it), and one scored 9e15 was counted present for ever, after its worker and its user were
+# gone: every task of the capability then waited out its caller's timeout instead of NoWorker (session 36,
+# review36d). Such entries are not counted, and are removed with the expired ones.
+HORIZON_MS = PRESENCE_TTL_MAX_S * 1000 + 60_000  # (a minute for the worker's clock offset's error)
 # KEYS: index, target stream, wake list, every priority stream of the capability and zone
 # ARGV: max_pending, wake_max, how long the task may wait (ms), field, value, ...
 # -> {'ok', entry id, the deadline it was given (Redis's clock, ms)} | {'noworker', 0} | {'full', pending}
@@ -21,8 +28,10 @@ from typing import Any
 ENQUEUE = """
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local horizon = now + """ + str(HORIZON_MS) + """
 redis.pcall('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local present = redis.call('ZCOUNT', KEYS[1], now, '+inf')
+redis.pcall('ZREMRANGEBYSCORE', KEYS[1], '(' .. string.format('%.0f', horizon), '+inf')
+local present = redis.call('ZCOUNT', KEYS[1], now, horizon)
 if present == 0 then return {'noworker', 0} end
 local pending = 0
 for i = 4, #KEYS do pending = pending + redis.call('XLEN', KEYS[i]) end
