@@ -326,8 +326,8 @@ class Worker:
         # withdrawing the task no longer waits, and a call that never ends would hold this slot for as long as
         # its upstream's read timeout. A task without one (not the Dispatcher's) gets `dispatch.timeout`.
         # (deadlines are in Redis's clock: this machine's may be minutes off the caller's; session 36)
-        offset = self.presence.offset_ms if self.presence is not None else 0
-        left_s = ((task.deadline_ms - now_ms() - offset) / 1000 if task.deadline_ms is not None else self.d.timeout)
+        redis_now = self.presence.redis_now_ms() if self.presence is not None else now_ms()
+        left_s = ((task.deadline_ms - redis_now) / 1000 if task.deadline_ms is not None else self.d.timeout)
         if left_s <= 0:
             result = failure(504, "timeout_error", "the task expired before a worker could run it", self.id)
         else:
