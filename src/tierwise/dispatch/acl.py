@@ -56,7 +56,8 @@ WORKER_SCRIPTS = (_scripts.TAKE, _scripts.RECLAIM, _scripts.COMPLETE, _scripts.D
 # tasks and the consumer group gone, or WRONGTYPE for every publish; their presence index; the done marks of every
 # task of the tenant; the blackboard's hash), and XADD with MAXLEN 0 or PEXPIRE 1 emptied or deleted a queue or the
 # index (session 36, dist7).
-QUEUE_COMMANDS = ["+xgroup|create", "+xreadgroup", "+xautoclaim", "+xpending", "+xclaim", "+xack", "+xdel", "+xlen"]
+# (no XCLAIM: its LASTID moves the group's last-delivered id past every later task; scripts.py KEEPALIVE)
+QUEUE_COMMANDS = ["+xgroup|create", "+xreadgroup", "+xautoclaim", "+xpending", "+xack", "+xdel", "+xlen"]
 WAKE_COMMANDS = ["+blpop", "+ltrim"]
 # The presence index: a worker adds or renews its own entry, and reads nothing (no member name to aim at). Expired
 # entries are pruned by the publishing script, not by workers: ZREMRANGEBYSCORE, ZREM, DEL and PEXPIRE each let one

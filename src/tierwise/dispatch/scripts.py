@@ -144,13 +144,17 @@ return 1
 # KEYS: the stream of each running task (repeats allowed)
 # ARGV: group, consumer, entry id of each task (aligned with KEYS)
 # -> entry ids this consumer no longer holds (re-claimed elsewhere, withdrawn, or lost by Redis)
+# XAUTOCLAIM from the entry's own id, COUNT 1, JUSTID: the entry's idle time restarts and its delivery count does
+# not move. Not XCLAIM: its LASTID argument moves the group's last-delivered id, and a worker that may XCLAIM set it
+# to 9999999999999-0, after which no task of the queue was ever handed out (session 36, review36d); workers' rules
+# no longer allow XCLAIM.
 KEEPALIVE = """
 local lost = {}
 for i = 1, #KEYS do
   local id = ARGV[i + 2]
   local p = redis.pcall('XPENDING', KEYS[i], ARGV[1], id, id, 1)
   if type(p) == 'table' and not p.err and p[1] and p[1][2] == ARGV[2] then
-    redis.call('XCLAIM', KEYS[i], ARGV[1], ARGV[2], 0, id, 'JUSTID')
+    redis.call('XAUTOCLAIM', KEYS[i], ARGV[1], ARGV[2], 0, id, 'COUNT', 1, 'JUSTID')
   else
     lost[#lost + 1] = id
   end
