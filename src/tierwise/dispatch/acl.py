@@ -148,7 +148,10 @@ def worker_rules(prefix: str, tenant: str, locality: str, capabilities: list[str
 def caller_rules(prefix: str, tenant: str, caller: str | None = None, db: int = 0) -> list[str]:
     """With `caller` (the `dispatch.caller` name of the gateways or applications that log in as this user) the
     user reaches only that caller's result streams, and reads no task stream: another caller of the tenant can
-    read neither its answers nor its prompts, nor delete its tasks. (Such a caller cannot tell, after a Redis
+    read neither its answers nor its prompts, nor DEL its tasks; but publishing needs XADD on the queues, and Redis
+    cannot limit its arguments: `XADD … MAXLEN 0` empties a queue and an XADD of the largest id makes every later
+    publish to it fail (session 36, review36d, left: closing it needs publishing without a direct XADD right,
+    e.g. Redis functions). (Such a caller cannot tell, after a Redis
     outage, whether a waiting task's entry survived, only whether its stream did: see client.py.)"""
     k = Keyspace(prefix, tenant)
     publish = run_scripts(_scripts.ENQUEUE)
