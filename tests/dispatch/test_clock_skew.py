@@ -50,3 +50,22 @@ async def test_a_task_runs_when_the_worker_and_the_caller_disagree_on_the_time(o
         got = await d.dispatch("classify", "on time", timeout=20)
     assert got.text == "echo:on time", got
 
+
+
+@pytest.mark.asyncio
+async def test_a_worker_s_clock_stepped_between_heartbeats_does_not_expire_its_tasks(openai_up, redis_prefix,
+                                                                                     tmp_path, monkeypatch):
+    """The worker's offset to Redis's clock was its wall clock's at the last heartbeat: when that clock stepped
+    after it (an NTP correction, a VM resumed), every task until the next heartbeat (up to `heartbeat`, 5 s by
+    default, at most an hour) was compared against the stepped clock: 5 minutes ahead, each answered "the task
+    expired before a worker could run it" (session 36, review36d). Redis's time is now carried forward from the
+    last heartbeat by the monotonic clock, which no step moves."""
+    openai_up.default = echo()
+    data = worker_config(openai_up.url, redis_prefix, worker_id="w1", locality="remote", provider_locality="remote",
+                         presence_ttl=120.0, visibility_timeout=121.0)
+    data["dispatch"]["worker"]["heartbeat"] = 60.0  # no heartbeat between the step and the task
+    async with running_worker(data, tmp_path / "w"), \
+            Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix, timeout=20) as d:
+        _worker_clock(monkeypatch, SKEW_S)  # the worker machine's clock steps 5 minutes ahead
+        got = await d.dispatch("classify", "after the step", timeout=20)
+    assert got.text == "echo:after the step", got

@@ -66,6 +66,10 @@ async def test_a_worker_under_its_printed_rules_cannot_destroy_the_shared_keys_o
                 "DEL a done mark": lambda: hostile.delete(keys.done("task_x")),
                 "SET the board hash (WRONGTYPE for every exchange)": lambda: hostile.set(board_key, "x"),
                 "DEL the wake list": lambda: hostile.delete(keys.wake("any", "classify")),
+                # XCLAIM's LASTID moves the consumer group's last-delivered id: at 9999999999999-0 no task published
+                # after it was ever handed out, long after the worker and its user were gone (review36d)
+                "XCLAIM LASTID (every later task undeliverable)": lambda: hostile.execute_command(
+                    "XCLAIM", queue, GROUP, "w2", 0, "0-1", "LASTID", "9999999999999-0"),
             }
             allowed = []
             for what, call in attempts.items():
@@ -134,3 +138,23 @@ async def test_a_named_caller_publishes_without_the_right_to_empty_the_index(
     finally:
         await app.aclose()
         await admin.aclose()
+
+
+@pytest.mark.asyncio
+async def test_a_long_task_keeps_its_claim_under_the_printed_rules(
+        acl_users, openai_up, redis_prefix, tmp_path):  # noqa: F811
+    """The claim renewal is XAUTOCLAIM from the task's own entry now (XCLAIM left the rules with its LASTID): a task
+    running 3 visibility timeouts on one worker is not re-claimed by the other, and runs once."""
+    openai_up.default = echo(delay=3.0)
+    workers = []
+    for wid in ("w1", "w2"):
+        data = worker_config(openai_up.url, redis_prefix, worker_id=wid, locality="remote", provider_locality="remote",
+                             capacity=1)
+        data["dispatch"]["redis_url"] = acl_users(_printed_rules(data, tmp_path, f"{wid}.yaml"))
+        workers.append(data)
+    async with running_worker(workers[0], tmp_path / "w1") as w1, running_worker(workers[1], tmp_path / "w2") as w2, \
+            Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix) as d:
+        got = await d.dispatch("classify", "slow", timeout=30)
+    assert got.text == "echo:slow" and got.attempt == 1, got
+    assert w1.stats["reclaimed"] + w2.stats["reclaimed"] == 0 and w1.stats["lost"] + w2.stats["lost"] == 0
+    assert len(openai_up.requests) == 1

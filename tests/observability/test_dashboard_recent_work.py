@@ -72,3 +72,22 @@ def test_a_gateway_key_s_recent_reads_no_other_keys_requests(two_tier, anthropic
     feed.add(NS(**{**vars(feed.recent[-1][1]), "request_id": "other-last"}))  # its request leaves the view
     got = httpx.get(g.url + "/dashboard/api/recent", headers={"authorization": "Bearer key-ops"})
     assert got.json()["rows"] == [] and own_key not in feed.by_key
+
+
+def test_the_per_key_index_keeps_no_request_that_left_recent():
+    """`recent` is the operator's bound on the requests the live view keeps. Each key's own index kept its newest
+    50 for as long as its newest was still among `recent`, so with many keys all busy (a team gateway, a key per
+    user) the requests kept alive were up to 50 per key, not `recent`: at `recent: 100` and 20 keys, 1,000 (session
+    36, review36d). A key's oldest row now leaves its index when it leaves `recent`."""
+    import time
+    from types import SimpleNamespace as NS
+
+    feed = live.LiveFeed(100)
+    for i in range(1000):  # 20 keys taking turns
+        feed.add(NS(request_id=f"r{i}", key=f"user-{i % 20}", wall=time.time(), status=200, cost=0.0,
+                    reference_cost=None, latency_ms=1.0, answered=None, route="main", steps=[]))
+    kept = {id(r) for _, r in feed.recent}
+    indexed = [r for own in feed.by_key.values() for _, r in own]
+    assert len(indexed) <= len(feed.recent) and {id(r) for r in indexed} <= kept, \
+        f"{len(indexed)} requests held by the per-key index, {len(feed.recent)} in recent"
+    assert [r.request_id for _, r in feed.by_key["user-7"]] == [f"r{i}" for i in range(907, 1000, 20)]

@@ -18,17 +18,46 @@ config's `dispatch` section); docs/distributed.md shows all three.
 
 from __future__ import annotations
 
+import hashlib
+
+from tierwise.dispatch import scripts as _scripts
 from tierwise.dispatch.config import check_name
 from tierwise.dispatch.keys import Keyspace
 
-CONNECTION = ["+ping", "+hello", "+auth", "+client|setname", "+client|id", "+time",
-              "+evalsha", "+eval", "+script|load", "+script|exists"]
+# No EVAL and no plain EVALSHA: `EVALSHA <sha> 0` takes no key, so with it in these lists a user under any of the
+# printed rules ran any Lua it loaded, and `while true do end` after one write cannot be killed (SCRIPT KILL refuses
+# a script that wrote): Redis answered BUSY to every client of every tenant until SHUTDOWN NOSAVE (session 36,
+# review36d). Each role may EVALSHA the scripts it runs, by their SHA-1 (`run_scripts`). SCRIPT LOAD stays: redis-py
+# loads a script again after a Redis restart, and on Redis 7 loading compiles a script without running it.
+CONNECTION = ["+ping", "+hello", "+auth", "+client|setname", "+client|id", "+time", "+script|load",
+              "+script|exists"]
+
+
+def run_scripts(*sources: str) -> list[str]:
+    """`+evalsha|<sha1>` for each script (Redis's first-argument rule): the user may run these scripts only. The
+    rules change with the scripts' text, so a tierwise upgrade that changes one needs its users' rules printed and
+    applied again (the worker and the caller say so when Redis refuses)."""
+    return [f"+evalsha|{hashlib.sha1(s.encode()).hexdigest()}" for s in sources]
+
+
+def script_refused(error: Exception) -> str | None:
+    """What to tell a person when Redis refused to run one of tierwise's scripts (NOPERM on EVALSHA): rules
+    printed by a version whose scripts differ (they name each script's SHA-1); None for any other refusal."""
+    if "'evalsha'" not in str(error):
+        return None
+    return ("the Redis user may not run this tierwise version's scripts: the ACL rules name each script by its "
+            "SHA-1 and these were printed by another version (or written by hand); print them again with "
+            "`tierwise worker --acl` (`--acl caller` for a gateway or application) and apply them")
+
+
+WORKER_SCRIPTS = (_scripts.TAKE, _scripts.RECLAIM, _scripts.COMPLETE, _scripts.DEAD_LETTER, _scripts.KEEPALIVE)
 # What a worker may do, per kind of key, each in a selector of its own (Redis 7): with one command list over every
 # key, a worker could DEL or SET any key it may read or write (its capabilities' task queues: every caller's waiting
 # tasks and the consumer group gone, or WRONGTYPE for every publish; their presence index; the done marks of every
 # task of the tenant; the blackboard's hash), and XADD with MAXLEN 0 or PEXPIRE 1 emptied or deleted a queue or the
 # index (session 36, dist7).
-QUEUE_COMMANDS = ["+xgroup|create", "+xreadgroup", "+xautoclaim", "+xpending", "+xclaim", "+xack", "+xdel", "+xlen"]
+# (no XCLAIM: its LASTID moves the group's last-delivered id past every later task; scripts.py KEEPALIVE)
+QUEUE_COMMANDS = ["+xgroup|create", "+xreadgroup", "+xautoclaim", "+xpending", "+xack", "+xdel", "+xlen"]
 WAKE_COMMANDS = ["+blpop", "+ltrim"]
 # The presence index: a worker adds or renews its own entry, and reads nothing (no member name to aim at). Expired
 # entries are pruned by the publishing script, not by workers: ZREMRANGEBYSCORE, ZREM, DEL and PEXPIRE each let one
@@ -104,7 +133,10 @@ def worker_rules(prefix: str, tenant: str, locality: str, capabilities: list[str
         return "(" + " ".join([*commands, *keys]) + ")"
 
     # Redis checks the keys of EVALSHA in one selector, then each command the script runs on its own
-    scripts = selector(["+evalsha", "+eval"], [*queues, *wakes, *dead, *done, *results, *board])
+    from tierwise.dispatch.blackboard_redis import SCRIPT as BOARD_SCRIPT
+
+    own = run_scripts(*WORKER_SCRIPTS, *([BOARD_SCRIPT] if board_key else []))
+    scripts = selector(own, [*queues, *wakes, *dead, *done, *results, *board])
     parts = [selector(QUEUE_COMMANDS, queues), selector(WAKE_COMMANDS, wakes), selector(INDEX_COMMANDS, index),
              selector(DEAD_COMMANDS, dead), selector(DONE_COMMANDS, done), selector(PRESENCE_COMMANDS, presence),
              selector(ANSWER_COMMANDS, results), scripts]
@@ -116,17 +148,22 @@ def worker_rules(prefix: str, tenant: str, locality: str, capabilities: list[str
 def caller_rules(prefix: str, tenant: str, caller: str | None = None, db: int = 0) -> list[str]:
     """With `caller` (the `dispatch.caller` name of the gateways or applications that log in as this user) the
     user reaches only that caller's result streams, and reads no task stream: another caller of the tenant can
-    read neither its answers nor its prompts, nor delete its tasks. (Such a caller cannot tell, after a Redis
+    read neither its answers nor its prompts, nor DEL its tasks; but publishing needs XADD on the queues, and Redis
+    cannot limit its arguments: `XADD … MAXLEN 0` empties a queue and an XADD of the largest id makes every later
+    publish to it fail (session 36, review36d, left: closing it needs publishing without a direct XADD right,
+    e.g. Redis functions). (Such a caller cannot tell, after a Redis
     outage, whether a waiting task's entry survived, only whether its stream did: see client.py.)"""
     k = Keyspace(prefix, tenant)
+    publish = run_scripts(_scripts.ENQUEUE)
     # The presence index is read inside the publishing script, and Redis checks a script's keys for
     # read and write alike: so `~` on it, where `%R~` (read only) would do for plain commands.
     if caller is None:
         keys = [f"~{k.base}q:*", f"~{k.base}wake:*", f"~{k.base}r:*", f"~{k.base}w:*", f"%R~{k.base}done:*"]
-        return ["resetkeys", "resetchannels", "-@all", *connection(db), *CALLER_COMMANDS, *keys]
+        return ["resetkeys", "resetchannels", "-@all", *connection(db), *CALLER_COMMANDS, *publish, *keys]
     own = f"~{k.base}r:{check_name(caller, 'caller')}:*"
     keys = [f"~{k.base}q:*", f"~{k.base}wake:*", f"~{k.base}w:*", f"%R~{k.base}done:*"]
-    return ["resetkeys", "resetchannels", "-@all", *connection(db), *PUBLISH_COMMANDS, *keys, "clearselectors",
+    return ["resetkeys", "resetchannels", "-@all", *connection(db), *PUBLISH_COMMANDS, *publish, *keys,
+            "clearselectors",
             "(" + " ".join([*RESULT_COMMANDS, own]) + ")"]
 
 
@@ -141,8 +178,10 @@ def presence_reader_rules(prefix: str, tenant: str, db: int = 0) -> list[str]:
     (`presence source unavailable (NoPermissionError)`) and a worker's user could not `--list` (session 35,
     newuser35b). SCAN takes no key, so Redis cannot limit which names it returns: this user can list the names of
     every key in the database (not read them)."""
+    from tierwise.observability.topology import _SCAN_SHORT
+
     return ["resetkeys", "resetchannels", "-@all", *connection(db), *PRESENCE_READ_COMMANDS,
-            f"%R~{glob_escaped(prefix + 'presence:' + tenant + ':')}*"]
+            *run_scripts(_SCAN_SHORT), f"%R~{glob_escaped(prefix + 'presence:' + tenant + ':')}*"]
 
 
 def setuser(user: str, rules: list[str], password_placeholder: str = "<password>") -> str:

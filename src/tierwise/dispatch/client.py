@@ -33,6 +33,7 @@ from typing import Any
 import orjson
 import redis.exceptions as rexc
 
+from tierwise.dispatch.acl import script_refused
 from tierwise.dispatch.config import PRIORITIES, DispatchConfig, check_name
 from tierwise.dispatch.connection import REDIS_ANY, REDIS_DOWN, Backoff, connect, text, where
 from tierwise.dispatch.errors import (
@@ -259,7 +260,9 @@ class Dispatcher:
                                               "(dispatch.unavailable_wait)") from None
                 await asyncio.sleep(min(backoff.next(), max(0.0, give_up - time.monotonic())))
             except rexc.ResponseError as e:
-                raise DispatchUnavailable(f"Redis refused the task: {scrub(str(e))[:200]}") from None
+                stale = script_refused(e)
+                raise DispatchUnavailable(f"Redis refused the task: {scrub(str(e))[:200]}"
+                                          + (f"; {stale}" if stale else "")) from None
 
     async def _no_worker(self, capability: str, zone: str) -> NoWorker:
         tenant = self.cfg.tenant

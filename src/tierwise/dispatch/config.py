@@ -25,6 +25,10 @@ def check_name(v: str, what: str) -> str:
     return v
 
 
+# The longest a worker's presence may outlive its heartbeat: an index entry scored further ahead of Redis's clock is
+# no heartbeat's (see scripts.py: not counted, and removed)
+PRESENCE_TTL_MAX_S = 86400
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -52,7 +56,7 @@ class WorkerConfig(_Strict):
     capacity: int = Field(4, ge=1, le=10_000, description="tasks run at once, at most")
     capabilities: dict[str, CapabilityConfig] = Field(min_length=1)
     heartbeat: float = Field(5.0, gt=0, le=3600, description="seconds between presence renewals")
-    presence_ttl: float = Field(15.0, gt=0, le=86400, description="seconds presence outlives the last heartbeat")
+    presence_ttl: float = Field(15.0, gt=0, le=PRESENCE_TTL_MAX_S, description="seconds presence outlives the last heartbeat")
     block: float = Field(1.0, gt=0, le=60, description="seconds one wait for new tasks blocks Redis reads")
 
     @field_validator("id")

@@ -32,14 +32,24 @@ class PresencePublisher:
         self.info = info
         self.zones = zones  # capability -> the zones it is read from
         self.ttl_ms = int(ttl * 1000)
-        # Redis's clock less this machine's, from the last heartbeat: tasks' deadlines are in Redis's clock
-        self.offset_ms = 0
+        # Redis's clock at the last heartbeat, and this machine's monotonic clock then: tasks' deadlines are in
+        # Redis's clock. Carried forward by the monotonic clock, not the wall clock: a wall clock that stepped after
+        # a heartbeat (NTP, a resumed VM) expired every task until the next one (session 36, review36d).
+        self._redis_ms: float | None = None
+        self._at = 0.0
+
+    def redis_now_ms(self) -> float:
+        """Redis's clock now, as well as this worker knows it (this machine's wall clock before the first beat)."""
+        if self._redis_ms is None:
+            return float(now_ms())
+        return self._redis_ms + (time.monotonic() - self._at) * 1000
 
     async def beat(self, **live: Any) -> None:
         """Renew presence (`live` adds fields such as in_flight and status)."""
+        sent = time.monotonic()
         sec, usec = await self.client.time()  # Redis's clock: callers on other machines compare against it
         t = int(sec) * 1000 + int(usec) // 1000
-        self.offset_ms = t - now_ms()
+        self._redis_ms, self._at = t, (sent + time.monotonic()) / 2  # (Redis read it about half way)
         pipe = self.client.pipeline(transaction=False)
         record = {**self.info, **live, "heartbeat_ms": t}
         pipe.set(self.keys.presence(self.worker_id), orjson.dumps(record), px=self.ttl_ms)
@@ -66,8 +76,11 @@ async def present_count(client: Any, keys: Keyspace, zone: str, capability: str)
     """How many workers are present that read the capability's tasks in that zone (ZCOUNT: any worker of the
     capability may ZADD into the index, so its member names are not read: `present` of a planted 8 MB member sent
     it to the caller at each local-only request no local worker could take; session 35, obs6)."""
+    from tierwise.dispatch.scripts import HORIZON_MS
+
     sec, usec = await client.time()
-    return int(await client.zcount(keys.index(zone, capability), int(sec) * 1000 + int(usec) // 1000, "+inf"))
+    now = int(sec) * 1000 + int(usec) // 1000
+    return int(await client.zcount(keys.index(zone, capability), now, now + HORIZON_MS))  # (see HORIZON_MS)
 
 
 async def records(client: Any, keys: Keyspace) -> list[dict[str, Any]]:

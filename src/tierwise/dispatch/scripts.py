@@ -10,6 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from tierwise.dispatch.config import PRESENCE_TTL_MAX_S
+
+# An index entry scored further ahead than any heartbeat puts one is not a worker's: a worker may ZADD any score
+# (Redis cannot limit it), and one scored 9e15 was counted present for ever, after its worker and its user were
+# gone: every task of the capability then waited out its caller's timeout instead of NoWorker (session 36,
+# review36d). Such entries are not counted, and are removed with the expired ones.
+HORIZON_MS = PRESENCE_TTL_MAX_S * 1000 + 60_000  # (a minute for the worker's clock offset's error)
 # KEYS: index, target stream, wake list, every priority stream of the capability and zone
 # ARGV: max_pending, wake_max, how long the task may wait (ms), field, value, ...
 # -> {'ok', entry id, the deadline it was given (Redis's clock, ms)} | {'noworker', 0} | {'full', pending}
@@ -21,8 +28,10 @@ from typing import Any
 ENQUEUE = """
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local horizon = now + """ + str(HORIZON_MS) + """
 redis.pcall('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local present = redis.call('ZCOUNT', KEYS[1], now, '+inf')
+redis.pcall('ZREMRANGEBYSCORE', KEYS[1], '(' .. string.format('%.0f', horizon), '+inf')
+local present = redis.call('ZCOUNT', KEYS[1], now, horizon)
 if present == 0 then return {'noworker', 0} end
 local pending = 0
 for i = 4, #KEYS do pending = pending + redis.call('XLEN', KEYS[i]) end
@@ -135,13 +144,17 @@ return 1
 # KEYS: the stream of each running task (repeats allowed)
 # ARGV: group, consumer, entry id of each task (aligned with KEYS)
 # -> entry ids this consumer no longer holds (re-claimed elsewhere, withdrawn, or lost by Redis)
+# XAUTOCLAIM from the entry's own id, COUNT 1, JUSTID: the entry's idle time restarts and its delivery count does
+# not move. Not XCLAIM: its LASTID argument moves the group's last-delivered id, and a worker that may XCLAIM set it
+# to 9999999999999-0, after which no task of the queue was ever handed out (session 36, review36d); workers' rules
+# no longer allow XCLAIM.
 KEEPALIVE = """
 local lost = {}
 for i = 1, #KEYS do
   local id = ARGV[i + 2]
   local p = redis.pcall('XPENDING', KEYS[i], ARGV[1], id, id, 1)
   if type(p) == 'table' and not p.err and p[1] and p[1][2] == ARGV[2] then
-    redis.call('XCLAIM', KEYS[i], ARGV[1], ARGV[2], 0, id, 'JUSTID')
+    redis.call('XAUTOCLAIM', KEYS[i], ARGV[1], ARGV[2], 0, id, 'COUNT', 1, 'JUSTID')
   else
     lost[#lost + 1] = id
   end

@@ -28,6 +28,7 @@ import redis.exceptions as rexc
 
 import tierwise
 from tierwise.config import Config
+from tierwise.dispatch.acl import script_refused
 from tierwise.dispatch.config import PRIORITIES
 from tierwise.dispatch.connection import REDIS_ANY, REDIS_DOWN, Backoff, connect, text, waiting_for, where
 from tierwise.dispatch.keys import GROUP, Keyspace
@@ -152,6 +153,10 @@ class Worker:
                     await self.scripts.take(keys=keys, args=[GROUP, self.id, 0])  # takes nothing; ACL-checks the keys
                     break
                 except rexc.NoPermissionError as e:  # (Redis's words: a refused SELECT is no zone's fault)
+                    stale = script_refused(e)
+                    if stale is not None:  # no zone's fault either: every zone would be dropped
+                        await self.client.aclose()
+                        raise ValueError(f"worker {self.id}: {stale} (Redis said: {scrub(str(e))[:200]})") from None
                     log.error("worker %s: its Redis user may not read the %s zone of tenant %s; not taking those "
                               "tasks (see `tierwise worker --acl`; Redis said: %s)", self.id, zone, self.d.tenant,
                               scrub(str(e))[:200])
@@ -321,8 +326,8 @@ class Worker:
         # withdrawing the task no longer waits, and a call that never ends would hold this slot for as long as
         # its upstream's read timeout. A task without one (not the Dispatcher's) gets `dispatch.timeout`.
         # (deadlines are in Redis's clock: this machine's may be minutes off the caller's; session 36)
-        offset = self.presence.offset_ms if self.presence is not None else 0
-        left_s = ((task.deadline_ms - now_ms() - offset) / 1000 if task.deadline_ms is not None else self.d.timeout)
+        redis_now = self.presence.redis_now_ms() if self.presence is not None else now_ms()
+        left_s = ((task.deadline_ms - redis_now) / 1000 if task.deadline_ms is not None else self.d.timeout)
         if left_s <= 0:
             result = failure(504, "timeout_error", "the task expired before a worker could run it", self.id)
         else:

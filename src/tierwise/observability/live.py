@@ -51,7 +51,8 @@ class LiveFeed:
     def __init__(self, recent: int) -> None:
         self.recent: collections.deque[tuple[int, Any]] = collections.deque(maxlen=recent)
         self.by_id: dict[str, Any] = {}
-        # key name -> its newest (seq, record) among `recent`: a gateway key's own rows without a walk of `recent`
+        # key name -> its newest (seq, record) among `recent` (none that left it): a gateway key's own rows without a
+        # walk of `recent`
         # (a key with none among 100,000 walked them all, 7.2 ms a call, any key, as often as it asked; session 36)
         self.by_key: dict[str | None, collections.deque[tuple[int, Any]]] = {}
         self.seconds: collections.deque[Second] = collections.deque(maxlen=WINDOW_S)
@@ -76,8 +77,12 @@ class LiveFeed:
             old_seq, old = self.recent[0]
             self.by_id.pop(old.request_id, None)
             own = self.by_key.get(old.key)
-            if own is not None and own[-1][0] == old_seq:  # its newest leaves: so do all its rows
-                del self.by_key[old.key]
+            # its oldest row leaves with it (a key's rows leave `recent` in the order they came): kept until its
+            # newest left, the index held up to OWN_ROWS requests per key, past `recent`'s bound (review36d)
+            if own is not None and own[0][0] == old_seq:
+                own.popleft()
+                if not own:
+                    del self.by_key[old.key]
         self.recent.append((self.seq, rec))
         self.by_id[rec.request_id] = rec
         own = self.by_key.get(rec.key)
