@@ -38,6 +38,7 @@ from tierwise.providers.breaker import CircuitBreaker
 from tierwise.providers.error_classes import class_of, config_fault, counts_against_deployment
 from tierwise.providers.http import Provider, mark_answering
 from tierwise.providers.live_stats import LiveStats
+from tierwise.providers.streamed_body import StreamedBody, streamed_answer
 from tierwise.providers.usage_bounds import (
     answer_chars,
     at_least_relayed,
@@ -240,10 +241,14 @@ class Deployment:
         self._admit(step)
         t0 = time.perf_counter()
         try:
-            body, raw = await self.provider.post_json(
-                self.provider.chat_url, self._body(req, check), self._headers(req, ctx)
-            )
-            resp: Response = self.codec.decode_response(body, raw)
+            try:
+                body, raw = await self.provider.post_json(
+                    self.provider.chat_url, self._body(req, check), self._headers(req, ctx)
+                )
+            except StreamedBody as e:  # (review36b) its answer, read from its events
+                resp: Response = streamed_answer(e.raw, self.codec, req.n, self.provider.cfg.max_stream_event_bytes)
+            else:
+                resp = self.codec.decode_response(body, raw)
         except UpstreamError as e:
             if e.answering:
                 self._bill_unread(step, req)
@@ -370,7 +375,7 @@ class Deployment:
                     if received > pcfg.max_response_bytes:
                         raise self.provider.too_large()
                     if unknown:
-                        unknown, decoder = choose(decoder, data, self.codec)
+                        unknown, decoder, data = choose(decoder, data, self.codec)
                     try:
                         chunks = decoder.feed(data)
                     except EventTooManyLines as e:

@@ -23,6 +23,7 @@ from tierwise.errors import UpstreamError, UpstreamTimeout
 from tierwise.providers import error_pages
 from tierwise.providers.api_shape import hint, other_api
 from tierwise.providers.error_classes import upstream_error
+from tierwise.providers.streamed_body import BOM, StreamedBody, streamed
 from tierwise.secret_scrub import note
 
 ERROR_BODY_BYTES = 64 * 1024  # an error body is a short message; the rest of a longer one is not read
@@ -243,6 +244,13 @@ class Provider:
         try:
             return orjson.loads(raw), raw
         except orjson.JSONDecodeError:
+            if raw[:3] == BOM:  # (review36b: orjson refuses a byte order mark)
+                try:
+                    return orjson.loads(raw[3:]), raw[3:]
+                except orjson.JSONDecodeError:
+                    pass
+            if streamed(raw):  # a stream where a whole answer was asked (providers/streamed_body.py)
+                raise mark_answering(StreamedBody(f"provider {self.name!r} answered with a stream", raw)) from None
             raise mark_answering(UpstreamError(f"provider {self.name!r} sent a body that is not valid JSON",
                                            retryable=True)) from None
 

@@ -20,16 +20,28 @@ import orjson
 from tierwise.canonical import StreamChunk
 from tierwise.errors import UpstreamError
 from tierwise.policies.escalation import response_events
+from tierwise.providers.streamed_body import BOM
 
 
-def choose(decoder: Any, data: bytes, codec: ModuleType) -> tuple[bool, Any]:
-    """(whether the body's kind is still unknown, the decoder for it) after its first read `data`."""
-    head = data.lstrip()[:1]
+def _unmarked(data: bytes) -> bytes:
+    """`data` without leading whitespace and a UTF-8 byte order mark (review36b: a Windows-made proxy's JSON body
+    opening with one was taken for a stream, then `upstream stream ended early`; orjson refuses the mark)."""
+    data = data.lstrip()
+    return data[3:].lstrip() if data[:3] == BOM else data
+
+
+def choose(decoder: Any, data: bytes, codec: ModuleType) -> tuple[bool, Any, bytes]:
+    """(whether the body's kind is still unknown, the decoder for it, `data` to feed it) after its first read `data`.
+    A stream's leading byte order mark is taken out (review36b): the SSE parser read `\ufeffdata:` as an unknown field
+    and dropped the first event, text and all, with a 200 (the SSE standard ignores one leading mark)."""
+    if data[:3] == BOM:
+        data = data[3:]
+    head = _unmarked(data)[:1]
     if not head:
-        return True, decoder
+        return True, decoder, data
     if head in (b"{", b"["):
-        return False, WholeBody(decoder, codec)
-    return False, decoder
+        return False, WholeBody(decoder, codec), data
+    return False, decoder, data
 
 
 class WholeBody:
@@ -51,7 +63,7 @@ class WholeBody:
         if self.ended:
             return []
         self.ended = True
-        raw, self.parts = b"".join(self.parts), []
+        raw, self.parts = _unmarked(b"".join(self.parts)), []
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:

@@ -70,8 +70,10 @@ class SideCalls:
                 if type(name) is str and name == self.names.get(at):
                     del fn["name"]  # type: ignore[union-attr]
             else:
-                self.owners.setdefault(at, tid)
                 self.ids.setdefault(tid, at)
+                if self.owners.setdefault(at, tid) != tid:  # (review36b) another id for the call's later piece
+                    del tc["id"]  # (the SDK would join the two: `call_acall_b`)
+                    changed = True
         if type(name) is str and at not in self.names and len(name) <= MAX_NAME:
             self.names[at] = name
         if given != at or type(given) is not int:

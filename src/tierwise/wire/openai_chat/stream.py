@@ -376,7 +376,12 @@ class StreamDecoder:
                         self._drop_name(tc, ti)
                     else:
                         self.tool_ids.setdefault(tid, ti)
-                        self.call_ids.setdefault(ti, tid)
+                        if self.call_ids.setdefault(ti, tid) != tid and (ti in self.tools or ti in self.held):
+                            # (review36b) Another id on a started call's later piece (no name: the servers above)
+                            # continues the call, and is relayed without it: the openai SDK joined the two
+                            # (`call_acall_b`), and the next turn named no call.
+                            del tc["id"]
+                            self.renumbered = True
                 # (wire12) The bytes a same-format client gets name each call by its place, 0, 1, 2 …: the openai
                 # SDK's stream helper indexes its list of calls by `index`, so a server's own numbers (from 1, -1,
                 # gaps, none, or 0 for every call) relayed as sent raised IndexError/RuntimeError in the caller's
