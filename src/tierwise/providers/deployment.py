@@ -38,7 +38,7 @@ from tierwise.providers.breaker import CircuitBreaker
 from tierwise.providers.error_classes import class_of, config_fault, counts_against_deployment
 from tierwise.providers.http import Provider, mark_answering
 from tierwise.providers.live_stats import LiveStats
-from tierwise.providers.streamed_body import StreamedBody, streamed_answer
+from tierwise.providers.streamed_body import answer_of
 from tierwise.providers.usage_bounds import (
     answer_chars,
     at_least_relayed,
@@ -241,14 +241,8 @@ class Deployment:
         self._admit(step)
         t0 = time.perf_counter()
         try:
-            try:
-                body, raw = await self.provider.post_json(
-                    self.provider.chat_url, self._body(req, check), self._headers(req, ctx)
-                )
-            except StreamedBody as e:  # (review36b) its answer, read from its events
-                resp: Response = streamed_answer(e.raw, self.codec, req.n, self.provider.cfg.max_stream_event_bytes)
-            else:
-                resp = self.codec.decode_response(body, raw)
+            resp: Response = await answer_of(self.provider, self.codec, req.n, self._body(req, check),
+                                             self._headers(req, ctx))
         except UpstreamError as e:
             if e.answering:
                 self._bill_unread(step, req)

@@ -12,6 +12,7 @@ byte order mark), already read whole within `max_response_bytes`, and decoded by
 from __future__ import annotations
 
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from tierwise.canonical import (
     BlockDelta,
@@ -28,6 +29,9 @@ from tierwise.canonical import (
 from tierwise.errors import UpstreamError
 from tierwise.wire.json_prefix import tool_input
 from tierwise.wire.sse import EventTooLarge, EventTooManyLines
+
+if TYPE_CHECKING:
+    from tierwise.providers.http import Provider
 
 _FIELDS = (b"data:", b"event:", b"id:", b"retry:", b":")
 BOM = b"\xef\xbb\xbf"
@@ -55,6 +59,15 @@ def _largest(usage: Usage, u: Usage) -> None:
               "web_searches", "billed_usd"):
         if getattr(u, f) > getattr(usage, f):
             setattr(usage, f, getattr(u, f))
+
+
+async def answer_of(provider: Provider, codec: ModuleType, n: int, body: bytes, headers: dict[str, str]) -> Response:
+    """A non-streamed call's answer: the JSON body decoded, or the answer of the stream a server sent instead."""
+    try:
+        data, raw = await provider.post_json(provider.chat_url, body, headers)
+    except StreamedBody as e:
+        return streamed_answer(e.raw, codec, n, provider.cfg.max_stream_event_bytes)
+    return codec.decode_response(data, raw)
 
 
 def streamed_answer(raw: bytes, codec: ModuleType, n: int, max_event: int) -> Response:
