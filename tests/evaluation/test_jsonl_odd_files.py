@@ -254,3 +254,28 @@ def test_a_prompt_under_another_data_sets_name_is_named_with_the_fix(tmp_path: P
     rows[0] = {"instruction": "Name a prime", "strong": 1, "weak": 1}
     assert "`instruction` is read only as `prompt`" in _error(tmp_path, _text(rows).encode())
     # (a CSV's header error already lists the columns it has beside the ones it needs)
+
+
+def test_an_empty_id_is_the_field_left_out_and_a_shared_one_is_named(tmp_path: Path) -> None:
+    # Before (session 36): `"id": ""` (a CSV-to-JSON tool's empty cell; the CSV reader already read it as absent) made
+    # every such row the one question "": "has 1 questions, fewer than k=5 folds" on 12 rows, with no word why.
+    p = tmp_path / "blank.jsonl"
+    p.write_text(_text([{**r, "id": "" if i % 2 else "  "} for i, r in enumerate(ROWS)]))
+    assert load_jsonl(p).groups == [str(n) for n in range(1, len(ROWS) + 1)]
+    res = CliRunner().invoke(main, ["eval", str(p), "-r", "linear", "-k", "3", "--ci", "0"])
+    assert res.exit_code == 0, res.output
+    # rows that really share an id: the error says how many rows the one question holds
+    p.write_text(_text([{**r, "id": "same"} for r in ROWS]))
+    res = CliRunner().invoke(main, ["eval", str(p), "-r", "linear"])
+    assert res.exit_code == 2
+    assert "has 1 questions, fewer than k=5 folds (12 rows: rows that share an `id` are one question)" in res.output
+
+
+def test_an_id_or_subject_that_is_not_text_is_named_by_its_line(tmp_path: Path) -> None:
+    # Before (session 36): `"id": ["x"]` became the question "['x']" and `{"a": 1}` "{'a': 1}" without a word.
+    rows = [*ROWS, {**ROWS[0], "id": ["x"]}, {**ROWS[1], "id": {"a": 1}}, {**ROWS[2], "subject": True},
+            {**ROWS[3], "id": 7, "subject": "math"}]
+    assert _error(tmp_path, _text(rows).encode()) == (
+        "mine.jsonl:13: `id` must be text (or a number), not [\"x\"]\n"
+        "mine.jsonl:14: `id` must be text (or a number), not {\"a\": 1}\n"
+        "mine.jsonl:15: `subject` must be text (or a number), not true\n(3 rows to fix)")

@@ -90,6 +90,26 @@ def test_guard_demotes_on_far_traffic_and_refits_the_threshold_on_recent_scores(
     assert sum(s.changed for s in far) == 1
 
 
+def test_a_guard_that_only_measures_shift_refits_the_threshold_on_far_traffic(saved):
+    # Before (session 36): with `shift: {demote: false}` (measure and record only; docs/routers.md: "only scores of
+    # requests that arrive while the route is not demoted for shift count") far traffic still kept every score out
+    # of the re-fit: the route went on routing far traffic by score at the training quantile, a router set for 30%
+    # sent 0% of a user's own shifted traffic to the strong tier, with `threshold_source: training` for good.
+    r = load_router(saved)
+    g = RouteGuard(r.profile, window=ShiftWindow(window=50, min_requests=20), demote=False, threshold=99.0,
+                   target_share=0.3, refit_threshold=True, refit_min=100, refit_window=200)
+    states = [g.observe(p, r.score_text(p)) for p in other(240)]
+    assert not any(s.demoted for s in states) and states[-1].detail == {"monitor_only_off": True}
+    assert states[-1].threshold_source.startswith("recent traffic"), states[-1].threshold_source
+    scores = np.array([r.score_text(p) for p in other(240)])
+    assert np.mean(scores[-200:] >= states[-1].threshold) == pytest.approx(0.3, abs=0.1)
+    # demoting for shift: far traffic goes to the fallback, and its scores still stay out of the threshold
+    g = RouteGuard(r.profile, window=ShiftWindow(window=50, min_requests=20), threshold=99.0, target_share=0.3,
+                   refit_threshold=True, refit_min=100, refit_window=200)
+    states = [g.observe(p, r.score_text(p)) for p in other(240)]
+    assert states[-1].demoted and states[-1].threshold_source == "training"
+
+
 def test_eval_warns_that_a_router_has_not_seen_data_like_yours(saved, tmp_path):
     mine = tmp_path / "mine.jsonl"
     mine.write_text("".join(json.dumps({"prompt": p, "strong": 1, "weak": i % 2}) + "\n"

@@ -45,5 +45,6 @@ def command(config_path: str, request_id: str, rating: str, reason: str | None) 
     if getattr(cfg.routes.get(linked["route"]), "policy", None) == "reflective" and linked["tier"] == "local":
         # The running route learns of a rating only from its own endpoint: this wrote the ledger row, nothing more.
         click.echo(f"note: only the ledger has this rating. Route {linked['route']} (reflective) counts a rating, or has "
-                   "its judge look at a poor answer, only when it comes through the gateway: POST "
-                   "/v1/tierwise/feedback with the same request id and rating (docs/learning.md#feedback)")
+                   "its judge look at a poor answer, only when it reaches the process serving it: POST "
+                   "/v1/tierwise/feedback to the gateway, or `await Tierwise.feedback(...)` in an app that runs the "
+                   "route as a library, with the same request id and rating (docs/learning.md#feedback)")

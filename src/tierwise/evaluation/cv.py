@@ -14,8 +14,11 @@ from tierwise.evaluation.dataset import OutcomeDataset
 class TooFewQuestions(ValueError):
     """Fewer questions (groups) than folds: `tierwise eval` turns it into advice on its own options."""
 
-    def __init__(self, name: str, questions: int, k: int) -> None:
-        super().__init__(f"dataset {name!r} has {questions} questions, fewer than k={k} folds")
+    def __init__(self, name: str, questions: int, k: int, rows: int | None = None) -> None:
+        # rows that share an `id` are one question: 50 rows under one id read "1 questions" with no word why
+        shared = (f" ({rows:,} rows: rows that share an `id` are one question)"
+                  if rows is not None and rows > questions else "")
+        super().__init__(f"dataset {name!r} has {questions} questions, fewer than k={k} folds{shared}")
         self.questions, self.k = questions, k
 
 
@@ -31,7 +34,7 @@ def group_folds(data: OutcomeDataset, k: int = 5, seed: int = 0, *, merge_prompt
         raise ValueError("k-fold cross-validation needs k ≥ 2")
     groups = sorted(set(data.groups))
     if len(groups) < k:
-        raise TooFewQuestions(data.name, len(groups), k)
+        raise TooFewQuestions(data.name, len(groups), k, len(data.groups))
     order = np.random.default_rng(seed).permutation(len(groups))
     fold_of = {groups[g]: i % k for i, g in enumerate(order)}
     if merge_prompts:

@@ -200,8 +200,9 @@ def load_jsonl(path: str | os.PathLike[str]) -> OutcomeDataset:
         strong.append(float(r["strong"]))
         weak.append(float(r["weak"]))
         # null in an optional field (a spreadsheet's empty cell) is the field left out: `"id": null` on every
-        # row made them all the question "None"
-        groups.append(str(n if r.get("id") is None else r["id"]))
+        # row made them all the question "None"; an empty or blank `"id": ""` (what a CSV-to-JSON tool writes for an
+        # empty cell, as the CSV reader already reads one) made them all the question "" (session 36)
+        groups.append(str(n if _absent_id(r.get("id")) else r["id"]))
         subjects.append(_text_or_empty(r.get("subject")))
         sr.append(_text_or_empty(r.get("strong_response")))
         wr.append(_text_or_empty(r.get("weak_response")))
@@ -245,6 +246,10 @@ def _row_problem(r: Any) -> str | None:
                 "gateway's `learned` route scores it, or the turns joined into one text")
     if not isinstance(r["prompt"], str):
         return "`prompt` must be text (a JSON string)"
+    for k in ("id", "subject"):  # a list or an object became its Python repr ("['x']"): no exporter means that
+        v = r.get(k)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (str, int, float))):
+            return f"`{k}` must be text (or a number), not {json.dumps(v)[:40]}"
     for k in ("prompt", "id", "subject", "strong_response", "weak_response"):
         bad = _surrogate(r.get(k))
         if bad is not None:  # json reads "\ud800" as a lone surrogate, which cannot be hashed or written as UTF-8
@@ -312,6 +317,11 @@ def _surrogate(v: Any) -> str | None:
     except UnicodeEncodeError as e:
         return v[e.start]
     return None
+
+
+def _absent_id(v: Any) -> bool:
+    """`id` null, empty or blank: the field left out (the row's default id is its line's number)."""
+    return v is None or (isinstance(v, str) and not v.strip())
 
 
 def _text_or_empty(v: Any) -> str:

@@ -95,8 +95,11 @@ class RouteGuard:
                 reasons.append(f"traffic is off the router's training distribution: {v.share_far:.0%} of the last "
                                f"{v.n} requests are farther from its training prompts than "
                                f"{self.window.far_quantile:.0%} of them (demote above {self.window.demote_above:.0%})")
-        if self.refit is not None and (v is None or not v.off):
-            self.refit.add(score, key)  # only traffic the router knows moves its threshold
+        if self.refit is not None and (v is None or not v.off or not self.demote):
+            # only traffic the router knows moves its threshold, while far traffic goes to the fallback; with
+            # `demote: false` far traffic is routed by score, so its scores set the threshold (before session 36 a
+            # router set for 30% kept its training quantile on such traffic and sent 0% of it to the strong tier)
+            self.refit.add(score, key)
         shift_off = bool(reasons)
         if not self.demote:  # shift measured and recorded only; the checks still demote
             reasons = []
