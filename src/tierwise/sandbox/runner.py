@@ -146,8 +146,9 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
     group: cgroup.RunCgroup | None = None
     try:
         read_only = await asyncio.to_thread(backend.weak_read_only_host)  # checked once
-        # (an extra layer where the kernel allows it: without, the host stays read-only, review36a)
-        pid_ns = read_only and await asyncio.to_thread(backend.weak_pid_namespace)
+        # (an extra layer where the kernel allows it: without, the host stays read-only, review36a; known once the
+        # read-only probe above has run: no second hop to a thread)
+        pid_ns = read_only and backend.weak_pid_namespace()
         # With its own tmpfs folder the run gets copies of its files there: on the host's disk they were readable
         # by every run of its uid (the tests of a split check, by the answer of another check running then).
         # With no mount namespace, the folder goes to the shared-memory tmpfs where its sum is bounded (weak.folder_root:
