@@ -281,6 +281,9 @@ from tierwise.sandbox import SandboxLimits, backend, bwrap, run_python
 bwrap.bwrap_path = lambda: None
 sandbox.configure(allow_weak=True)
 print("READ_ONLY", backend.weak_read_only_host())
+from tierwise.commands.doctor import sandbox_report
+from tierwise.config import Config
+print("DOCTOR", sandbox_report(Config.model_validate({"sandbox": {"allow_weak": True}})))
 r = asyncio.run(run_python(sys.argv[1], limits=SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256), audit_hook=False))
 print("LAYERS", r.layers)
 print("END", r.returncode, r.signal, os.getpid())
@@ -315,6 +318,7 @@ def test_a_kernel_refusing_pid_namespaces_keeps_the_read_only_host() -> None:
     assert r.returncode == 0, r.stderr[-2000:]
     out = r.stdout
     assert "READ_ONLY True" in out, out
+    assert "the host read-only" in out and "the host's PIDs in sight" in out, out  # (doctor)
     layers = next(x for x in out.splitlines() if x.startswith("LAYERS "))
     assert "'readonly_host'" in layers and "'pidns'" not in layers, layers
     end = next(x for x in out.splitlines() if x.startswith("END ")).split()
