@@ -10,6 +10,8 @@ import asyncio
 import contextlib
 import fcntl
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -44,6 +46,24 @@ def _read_only_host() -> None:
         unavailable("the weak sandbox cannot make a mount namespace here: its host is not read-only, nor hidden")
 
 
+def _pid_namespace() -> bool:
+    """The host read-only (else unavailable); whether the kernel allows its runs a PID namespace, which tierwise must
+    claim exactly then (where it does not, test_a_kernel_refusing_pid_namespaces_keeps_the_read_only_host)."""
+    _read_only_host()
+    allowed = _kernel_pid_namespace()
+    assert backend.weak_pid_namespace() == allowed
+    return allowed
+
+
+def _kernel_pid_namespace() -> bool:
+    """Whether this kernel lets a process like the gateway make a PID namespace with its mount namespace (as root; in a
+    user namespace of its own otherwise), asked of the kernel directly (a fresh process, not tierwise's probe)."""
+    flags = 0x20000000 | 0x00020000 | (0x10000000 if os.geteuid() != 0 else 0)  # CLONE_NEWPID | NEWNS (| NEWUSER)
+    r = subprocess.run([sys.executable, "-I", "-S", "-c", f"import ctypes\nraise SystemExit(ctypes.CDLL(None)"
+                        f".unshare({flags}) != 0)"], capture_output=True, timeout=60)
+    return r.returncode == 0
+
+
 def _pids(stdout: str) -> list[int]:
     line = next((x for x in stdout.splitlines() if x.startswith("PIDS ")), None)
     assert line is not None, stdout
@@ -54,7 +74,8 @@ async def test_a_weak_run_sees_no_pid_of_the_host() -> None:
     """Before: `PIDS <host pid> <the gateway's pid> <a host tid> <the gateway's pid>`: the gateway named by getppid and
     as the holder of its lock. Now the run is PID 2, its parent our init (1), its thread 3, and a holder outside its
     namespace reads 0 (the kernel's answer for a PID the caller cannot see)."""
-    _read_only_host()
+    if not _pid_namespace():
+        return
     fd = os.open(os.path.realpath(os.__file__), os.O_RDONLY)
     try:
         fcntl.lockf(fd, fcntl.LOCK_SH)
@@ -76,6 +97,8 @@ def test_the_run_of_a_gateway_that_is_not_root_sees_no_pid_of_the_host() -> None
     tree: the gateway's PID is nowhere in what the run learns."""
     if os.geteuid() == 0 and not _user_namespaces():
         unavailable("an unprivileged user may not make a user namespace here")
+    if not _pid_namespace():
+        return
     fd = os.open(os.path.realpath(os.__file__), os.O_RDONLY)
     try:
         fcntl.lockf(fd, fcntl.LOCK_SH)  # (this process holds it: the run would name its PID)
@@ -126,7 +149,7 @@ async def test_no_process_of_a_weak_run_holds_the_gateways_environment(monkeypat
     provider keys) they showed it in /proc/<pid>/environ, readable by every process of their user (the gateway's own,
     where it is not root: the gateway itself is made not dumpable for that reason). Every process below the gateway
     during a run has an empty environment, but for what the run is given (bwrap.ENVIRONMENT)."""
-    _read_only_host()
+    count = 3 if _pid_namespace() else 1  # (the keeper, the init and the run; the run alone without the namespace)
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     run = asyncio.create_task(run_python("import time\nprint('STARTED', flush=True)\ntime.sleep(30)",
                                          limits=SandboxLimits(wall_s=60, memory_mb=256), audit_hook=False))
@@ -135,7 +158,7 @@ async def test_no_process_of_a_weak_run_holds_the_gateways_environment(monkeypat
         for _ in range(600):  # until the run's three processes are there (at most a minute on a loaded machine)
             await asyncio.sleep(0.1)
             procs = _below(os.getpid())
-            if len(procs) >= 3:
+            if len(procs) >= count:
                 await asyncio.sleep(0.5)  # (each has exec'd: the run prints nothing we wait for)
                 for pid in _below(os.getpid()):
                     with contextlib.suppress(OSError), open(f"/proc/{pid}/environ", "rb") as fh:
@@ -145,7 +168,7 @@ async def test_no_process_of_a_weak_run_holds_the_gateways_environment(monkeypat
         run.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await run
-    assert len(seen) >= 3, seen
+    assert len(seen) >= count, seen
     assert not [pid for pid, env in seen.items() if SECRET.encode() in env], seen
     allowed = {f"{name}={value}".encode() for name, value in bwrap.ENVIRONMENT}  # (the run's own)
     assert not [pid for pid, env in seen.items() if set(env.split(b"\0")) - {b""} - allowed], seen
@@ -230,3 +253,76 @@ async def test_a_bubblewrap_run_with_threads_has_shared_memory_of_its_own(monkey
     filled = next(x for x in r.stdout.splitlines() if x.startswith(("FILL", "FILLED")))
     assert filled.startswith("FILL ENOSPC ") and int(filled.split()[2]) <= bwrap.SHM_MB, r.stdout
     assert r.stdout.count("DEV EROFS") == 2, r.stdout
+
+
+async def test_the_pid_namespace_is_a_layer_where_the_kernel_allows_one() -> None:
+    """`pidns` is claimed exactly where the kernel lets the gateway make a PID namespace; the read-only host does not
+    depend on it (review36a)."""
+    _read_only_host()
+    allowed = _kernel_pid_namespace()
+    assert backend.weak_pid_namespace() == allowed
+    r = await run_python("import os\nprint('PIDS', os.getpid(), os.getppid(), 0, 0)", limits=LIMITS, audit_hook=False)
+    assert r.ok, r.stderr
+    assert "readonly_host" in r.layers and ("pidns" in r.layers) == allowed, r.layers
+    assert (_pids(r.stdout)[:2] == [2, 1]) == allowed, r.stdout
+
+
+# A gateway on a kernel (or under a container's seccomp profile) that allows the mount namespace but refuses
+# CLONE_NEWPID: its own seccomp filter answers EPERM to unshare and clone with that flag, then it runs a weak run.
+GATEWAY_WITHOUT_PID_NAMESPACES = """
+import asyncio, errno, os, sys
+import pyseccomp as sc
+f = sc.SyscallFilter(sc.ALLOW)
+for name in ("unshare", "clone"):
+    f.add_rule(sc.ERRNO(errno.EPERM), name, sc.Arg(0, sc.MASKED_EQ, 0x20000000, 0x20000000))
+f.load()
+from tierwise import sandbox
+from tierwise.sandbox import SandboxLimits, backend, bwrap, run_python
+bwrap.bwrap_path = lambda: None
+sandbox.configure(allow_weak=True)
+print("READ_ONLY", backend.weak_read_only_host())
+from tierwise.commands.doctor import sandbox_report
+from tierwise.config import Config
+print("DOCTOR", sandbox_report(Config.model_validate({"sandbox": {"allow_weak": True}})))
+r = asyncio.run(run_python(sys.argv[1], limits=SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256), audit_hook=False))
+print("LAYERS", r.layers)
+print("END", r.returncode, r.signal, os.getpid())
+print(r.stdout, r.stderr[-500:])
+"""
+WITHOUT_PID_NAMESPACE = """
+import errno, os, sys
+print("PIDS", os.getpid(), os.getppid(), 0, 0)
+for path in ("/tmp/tw-review36a", "/usr/tw-review36a"):
+    try:
+        open(path, "w")
+        print("WROTE", path)
+    except OSError as e:
+        print("REFUSED", errno.errorcode[e.errno])
+try:
+    print("PROC", os.listdir("/proc"))
+except OSError as e:
+    print("PROC", errno.errorcode[e.errno])  # (Landlock's answer, where the kernel has it)
+sys.exit(3)
+"""
+
+
+def test_a_kernel_refusing_pid_namespaces_keeps_the_read_only_host() -> None:
+    """sandbox17 made the read-only-host probe require the PID namespace: where the kernel allows a mount namespace but
+    refuses CLONE_NEWPID, weak runs dropped to Landlock alone (the host in sight, the folder on /dev/shm). Now the
+    host stays read-only and covered, /proc hidden; only `pidns` is not claimed, and the run ends as its program did."""
+    _read_only_host()
+    src = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "src")
+    r = subprocess.run([sys.executable, "-c", GATEWAY_WITHOUT_PID_NAMESPACES, WITHOUT_PID_NAMESPACE],
+                       capture_output=True, text=True, timeout=180, cwd="/tmp",
+                       env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": src})
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = r.stdout
+    assert "READ_ONLY True" in out, out
+    assert "the host read-only" in out and "the host's PIDs in sight" in out, out  # (doctor)
+    layers = next(x for x in out.splitlines() if x.startswith("LAYERS "))
+    assert "'readonly_host'" in layers and "'pidns'" not in layers, layers
+    end = next(x for x in out.splitlines() if x.startswith("END ")).split()
+    assert end[1:3] == ["3", "None"], out
+    pid, parent = _pids(out)[:2]
+    assert parent == int(end[3]) and pid != 2, out  # (the host's PIDs: no keeper, no init)
+    assert "WROTE" not in out and out.count("REFUSED") == 2 and ("PROC []" in out or "PROC EACCES" in out), out

@@ -255,8 +255,11 @@ def sandbox_report(cfg: Config) -> tuple[bool, str]:
             else ""
         place = f"its folder on {weak.folder_root()}, " + ("counted in its memory cgroup" if cgroup.per_run_memory()
                                                             else "a small tmpfs the runs share (no memory cgroup)")
-        files = ("the host read-only but for the run's folder, only the system's folders in sight" + lock
-                 if backend.weak_read_only_host() else f"{lock[2:]} ({place}; stat of a guessed path answers"
+        read_only = backend.weak_read_only_host()
+        pids = (", a PID namespace of its own" if backend.weak_pid_namespace() else
+                ", the host's PIDs in sight (this kernel refuses it a PID namespace)") if read_only else ""
+        files = ("the host read-only but for the run's folder, only the system's folders in sight" + pids + lock
+                 if read_only else f"{lock[2:]} ({place}; stat of a guessed path answers"
                  + ("; a world-writable file's times can be set to now" if user is not None else "") + ")")
         return True, (f"sandbox: WEAK (allow_weak is set; rlimits, seccomp where libseccomp is installed and an audit "
                       f"hook; {files}): code runs as {who} outside: {st.problem}")

@@ -65,6 +65,7 @@ def configure(*, allow_weak: bool = False, max_concurrent: int | None = None, ma
                           "split check): each run needs its own")
     weak_run_as.cache_clear()
     weak_read_only_host.cache_clear()
+    _weak_host_view.cache_clear()
     weak.shield_gateway(allow_weak)
 
 
@@ -247,10 +248,40 @@ def _size(path: str) -> str:
 def weak_read_only_host() -> bool:
     """Whether the weak sandbox's runs can see the host read-only but for their folder, and no /proc: a root
     gateway that can make a mount namespace, or one that is not root where the kernel lets it make a user
-    namespace, with mount_setattr (Linux 5.12). Checked once, by a run."""
+    namespace, with mount_setattr (Linux 5.12). Checked once, by a run (two where no PID namespace can be made)."""
+    return _weak_host_view()[0]
+
+
+def weak_pid_namespace() -> bool:
+    """Whether those runs also get a PID namespace of their own (tierwise.sandbox.pidns): an extra layer. A kernel
+    that allows the mount namespace but refuses CLONE_NEWPID (max_pid_namespaces 0, a seccomp profile refusing it)
+    keeps the read-only host without it (review36a: requiring it dropped such machines' runs to Landlock alone)."""
+    return _weak_host_view()[1]
+
+
+@functools.cache
+def _weak_host_view() -> tuple[bool, bool]:
+    """(read-only host, PID namespace): the probe run with the PID namespace, then without it where that failed."""
+    why = _read_only_probe(True)
+    if why is None:
+        return True, True
     user = weak_run_as()
     if user is None and os.geteuid() == 0:
-        return False
+        return False, False
+    if _read_only_probe(False) is None:
+        log.warning("sandbox: the weak sandbox's runs get no PID namespace of their own here (%s): they see the "
+                    "host's PIDs (the host stays read-only)", why)
+        return True, False
+    log.warning("sandbox: the weak sandbox's runs cannot be given a read-only view of the host (%s); their code "
+                "may write wherever uid %d may", why, (user or identity.own_user()).uid)
+    return False, False
+
+
+def _read_only_probe(pid_namespace: bool) -> str | None:
+    """None when a probe run saw the host read-only (and, `pid_namespace`, was PID 2 under our init); else why not."""
+    user = weak_run_as()
+    if user is None and os.geteuid() == 0:
+        return "the gateway is root and cannot switch to its run_as user"
     folder = tempfile.mkdtemp(prefix="tierwise-check-")
     try:
         if user is not None:
@@ -259,23 +290,22 @@ def weak_read_only_host() -> bool:
         hide, shown = weak.masks([folder, *weak.installation()])
         prepared = identity.switcher(user, identity.plan([*weak.installation(), *shown], user, hide, stage=identity.PROC_STAGE,
                                                          files=weak.top_files(), inside=weak.private_inside()),
-                                     identity.run_folder(folder, {"f": b"in"}, 1 << 20, user or identity.own_user()))
+                                     identity.run_folder(folder, {"f": b"in"}, 1 << 20, user or identity.own_user(),
+                                                         pid_namespace))
         probe = "import os\nassert open('f').read() == 'in'\nopen('w', 'w').close()\nassert not os.listdir('/proc')\n" \
-                "open('/dev/null', 'w').write('x')\nassert (os.getpid(), os.getppid()) == (2, 1)\n" \
+                "open('/dev/null', 'w').write('x')\n" \
+                + ("assert (os.getpid(), os.getppid()) == (2, 1)\n" if pid_namespace else "") + \
                 "try:\n    open('/dev/shm/tw', 'w')\nexcept OSError as e:\n    assert e.errno in (2, 30), e\nelse:\n" \
                 "    raise SystemExit(2)"
         r = subprocess.run([bwrap.interpreter(), "-I", "-S", "-c", probe], capture_output=True, timeout=30, env={},
                            cwd=folder, preexec_fn=lambda: identity.switch(prepared))
         if r.returncode == 0:
-            return True
-        why = r.stderr.decode("utf-8", "replace").strip()[-300:] or f"exit {r.returncode}"
+            return None
+        return r.stderr.decode("utf-8", "replace").strip()[-300:] or f"exit {r.returncode}"
     except (OSError, subprocess.SubprocessError) as e:
-        why = str(e)
+        return str(e)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    log.warning("sandbox: the weak sandbox's runs cannot be given a read-only view of the host (%s); their code "
-                "may write wherever uid %d may", why, (user or identity.own_user()).uid)
-    return False
 
 
 def strong_or_weak() -> bool:

@@ -373,6 +373,9 @@ class Folder:
     path: bytes
     files: tuple[tuple[bytes, bytes], ...]
     options: bytes  # the tmpfs's mount options (size, owner, mode)
+    # Whether the run goes in a PID namespace of its own (tierwise.sandbox.pidns): an extra layer, where the kernel
+    # allows it (backend.weak_pid_namespace); without, the host stays read-only and the run sees the host's PIDs.
+    pid_namespace: bool = True
 
 
 # Inodes of the weak run's folder: one per page of its size. tmpfs keeps each inode and dentry in kernel memory
@@ -381,10 +384,10 @@ class Folder:
 INODE_BYTES = 4096
 
 
-def run_folder(path: str, files: Mapping[str, bytes], size: int, user: User) -> Folder:
+def run_folder(path: str, files: Mapping[str, bytes], size: int, user: User, pid_namespace: bool = True) -> Folder:
     return Folder(path.encode(), tuple((n.encode(), data) for n, data in files.items()),
                   f"mode=0700,uid={user.uid},gid={user.gid},size={size},"
-                  f"nr_inodes={max(64, size // INODE_BYTES)}".encode())
+                  f"nr_inodes={max(64, size // INODE_BYTES)}".encode(), pid_namespace)
 
 
 def switcher(user: User | None, staging: Staging | None, folder: Folder | None = None) -> tuple | None:
@@ -464,7 +467,8 @@ def switch(prepared: tuple | None) -> None:
         libc.check(libc.set_attr(folder.path, 0, libc.writable), "the run's folder writable")
         os.chdir(folder.path)  # the working folder was entered before the mount: the host's under it
         # (returns in the run alone: PID 2 of a namespace of its own; its keeper and init the run's user, from root)
-        pidns.enter(libc, gateway, python, (user.uid, user.gid) if prepared is not None else None)
+        if folder.pid_namespace:
+            pidns.enter(libc, gateway, python, (user.uid, user.gid) if prepared is not None else None)
     if prepared is None:
         return
     _drop_bounding_set(libc)

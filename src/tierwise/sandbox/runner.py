@@ -146,6 +146,9 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
     group: cgroup.RunCgroup | None = None
     try:
         read_only = await asyncio.to_thread(backend.weak_read_only_host)  # checked once
+        # (an extra layer where the kernel allows it: without, the host stays read-only, review36a; known once the
+        # read-only probe above has run: no second hop to a thread)
+        pid_ns = read_only and backend.weak_pid_namespace()
         # With its own tmpfs folder the run gets copies of its files there: on the host's disk they were readable
         # by every run of its uid (the tests of a split check, by the answer of another check running then).
         # With no mount namespace, the folder goes to the shared-memory tmpfs where its sum is bounded (weak.folder_root:
@@ -173,7 +176,7 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
         # allowed started as many as it asked (1,000 of 1,000), and kernel memory had no bound but the folder's.
         try:
             # (with the host read-only, the PID namespace's keeper and init are in them too: tierwise.sandbox.pidns)
-            group = cgroup.RunCgroup(limits.memory_mb, limits.work_mb + (pidns.KEEPERS_MB if read_only else 0),
+            group = cgroup.RunCgroup(limits.memory_mb, limits.work_mb + (pidns.KEEPERS_MB if pid_ns else 0),
                                      limits.threads, backend.capacity.max_concurrent)
         except OSError as e:
             cgroup.log.warning("sandbox: the run's cgroup cannot be made: %s", e)
@@ -193,7 +196,7 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
                                                        files=weak.top_files() if read_only else (),
                                                        inside=weak.private_inside() if read_only else ()),
                                    identity.run_folder(folder, files, limits.work_mb << 20,
-                                                       user or identity.own_user()) if read_only else None)
+                                                       user or identity.own_user(), pid_ns) if read_only else None)
         try:
             proc = await _spawn(argv, stdin, limits, cwd=folder, pass_fds=[], line_limit=line_limit, conversation=conversation, group=group,
                                 confine=weak.dying_with(os.getpid(), confine, lock), switch=switch)
@@ -202,7 +205,7 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
             return
         yield LiveRun(proc, ["rlimits"] + (["seccomp"] if confine else []) + (["audit"] if audit_hook else [])
                       + (["unprivileged"] if user is not None or os.geteuid() != 0 else [])
-                      + (["readonly_host", "pidns"] if read_only else []) + (["landlock"] if lock else [])
+                      + (["readonly_host"] if read_only else []) + (["pidns"] if pid_ns else []) + (["landlock"] if lock else [])
                       + (["own_uid"] if own else []) + (group.layers if bounded else []), group=group,
                       runs_as=backend.runs_as(user))
     finally:
