@@ -21,7 +21,9 @@ async def budgets(app: Any, scope: dict[str, Any], send: Any) -> None:
         reader = app.roles.reader(request_headers(scope), dashboard=False)  # its own buckets, whatever the dashboard says
         body = await app.gw.spend.status()
         if reader.key is not None:  # a gateway key sees its own buckets, not other keys' or clients'
-            body["budgets"] = [r for r in body["budgets"] if sees_bucket(reader.key, r)]
+            buckets, limits = applying(app, reader.key)
+            body["budgets"] = [r for r in body["budgets"] if (r["budget"], r["value"]) in buckets]
+            body["rate_limits"] = [r for r in body["rate_limits"] if r.get("name") in limits]
             body.pop("reservations_in_flight", None)
     except TierwiseError as e:
         await app.send_json(send, e.status, openai_chat.encode_error(e))
@@ -35,13 +37,25 @@ async def budgets(app: Any, scope: dict[str, Any], send: Any) -> None:
     await app.send_json(send, 200, orjson.dumps(scrub_value(body)))
 
 
-def sees_bucket(key: KeyScope, row: dict[str, Any]) -> bool:
-    per, value = row["per"], row["value"]
-    if per == "key":
-        return bool(value == key.name)
-    if per == "route":
-        return key.routes is None or value in key.routes
-    return per in ("global", "model")  # shared totals; tag/session/workflow values are other clients' text
+def applying(app: Any, key: KeyScope) -> tuple[set[tuple[str, str]], set[str]]:
+    """The budget buckets (budget, value) and the rate limits (names) that charge or count `key`'s requests: those
+    of the routes (and models, when it may name them) it may use, as the request path plans them. Before (authz36)
+    a key limited to its team's routes read every `per: global` and `per: model` bucket and every rate limit: the
+    spend of a budget covering only another team's route, a model only that route reaches, the limits naming the
+    other team's routes and keys. Tag, session and workflow buckets stay hidden (other clients' text)."""
+    spend = app.gw.spend
+    names = list(key.routes) if key.routes is not None else [
+        *app.gw.cfg.routes, *(app.gw.deployments if key.direct_models else ())]
+    buckets: set[tuple[str, str]] = set()
+    limits: set[str] = set()
+    for name in names:
+        try:
+            plan = spend.plan(name, key.name)
+        except Exception:  # (a name no plan is made for: nothing of it to show)
+            continue
+        buckets.update((c.budget.name, c.value) for c in plan.static)
+        limits.update(r.spec.name for r in plan.rates)
+    return buckets, limits
 
 
 async def blackboard(app: Any, scope: dict[str, Any], send: Any) -> None:
