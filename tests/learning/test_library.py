@@ -107,3 +107,24 @@ def test_the_docs_snippets_run_as_written(openai_up, anthropic_up, tmp_path, mon
     assert " remote claude " in printed.splitlines()[0], printed  # the conservative start
     assert " local qwen local summary" in printed.splitlines()[-2], printed  # summarisation earned the local tier
     assert printed.splitlines()[-1] == "summarisation local judging: True", printed
+
+
+def test_the_privacy_boundary_holds_for_library_calls(openai_up, anthropic_up, tmp_path, monkeypatch):  # noqa: F811
+    """A library call reaches the frontier model through the same boundary as a gateway request: the secret a
+    user's code passes goes as a placeholder, and the answer brings the value back."""
+    from tests.privacy.support import SECRET, leaked
+    from tests.privacy.test_init_config_secrets import DOTENV, init_config
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-not-real")
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "tierwise.yaml"
+    config.write_text(yaml.safe_dump(init_config(openai_up.url, anthropic_up.url)))
+
+    async def app():
+        async with Tierwise(config) as tw:
+            return await tw.chat("claude-opus-4-8", [{"role": "user", "content": DOTENV}], max_tokens=50)
+
+    r = asyncio.run(app())
+    assert r.locality == "remote" and len(anthropic_up.requests) == 1
+    sent = anthropic_up.requests[0].raw
+    assert not leaked(sent, [SECRET]) and b"<SECRET_1>" in sent, sent[:400]
