@@ -1,0 +1,88 @@
+"""Review of privacy round 16 (session 36, review36f), as an attacker who wants an address to reach the remote model
+inside a PDF. Real HTTP, the official SDKs, `pii: redact` on a fallback route remote -> local (the `remote` fixture).
+
+privacy16 read "objects in the file that no cross-reference entry lists" with a regular expression over the bytes
+outside streams (`pdf_hidden.outside_objects`): such an object's stream (Flate, ASCIIHex, an earlier revision's
+object stream), and a string of nested parentheses, were read by no one. A name object holding a phone number (no
+four digits in a row, no `@`) was not read either."""
+
+from __future__ import annotations
+
+import zlib
+
+import pytest
+
+from tests.privacy.file_parts import files_sent, send, sent
+from tests.privacy.pdfs import _FONT, _HELLO, _page, pdf_document
+
+EMAIL = b"jane.doe@example.com"
+PHONE = b"+46 70 123 45 67"
+_CAT, _PAGES = b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>"
+
+
+def _plain(*more: bytes, page: bytes = b"") -> bytes:
+    return pdf_document([_CAT, _PAGES, _page(page), _HELLO, _FONT, *more])
+
+
+def _unlisted(obj: bytes) -> bytes:
+    """`obj` (whole: `9 0 obj ... endobj`) written before the cross-reference table, which does not list it."""
+    raw = _plain()
+    at = raw.index(b"xref\n")
+    return (raw[:at] + obj + raw[at:]).replace(b"startxref\n%d" % at, b"startxref\n%d" % (at + len(obj)))
+
+
+def _stream_obj(num: int, data: bytes, extra: bytes = b"") -> bytes:
+    return b"%d 0 obj\n<< /Length %d%s >>\nstream\n" % (num, len(data), extra) + data + b"\nendstream\nendobj\n"
+
+
+def _object_stream(inner: bytes) -> bytes:
+    data = zlib.compress(inner)
+    return b"<< /Type /ObjStm /N 1 /First 4 /Length %d /Filter /FlateDecode >>\nstream\n" % len(data) + data + (
+        b"\nendstream")
+
+
+def _earlier_revision() -> bytes:
+    """Revision 1's object 6 is an object stream holding `/Author (address)`; revision 2 (an incremental update)
+    replaces object 6 with an empty dictionary: the object stream stays in the file, no table lists it."""
+    raw = _plain(_object_stream(b"10 0 << /Author (" + EMAIL + b") >>"))
+    prev = int(raw.rsplit(b"startxref\n", 1)[1].split(b"\n")[0])
+    at = len(raw)
+    upd = b"6 0 obj\n<< >>\nendobj\n"
+    x = at + len(upd)
+    return raw + upd + b"xref\n6 1\n%010d 00000 n \ntrailer\n<< /Size 7 /Root 1 0 R /Prev %d >>\nstartxref\n%d\n%%%%EOF\n" % (
+        at, prev, x)
+
+
+HIDDEN = {
+    "unlisted-flate-stream": lambda: _unlisted(_stream_obj(9, zlib.compress(b"Note: " + EMAIL), b" /Filter /FlateDecode")),
+    "unlisted-asciihex-stream": lambda: _unlisted(_stream_obj(9, EMAIL.hex().encode() + b">", b" /Filter /ASCIIHexDecode")),
+    "unlisted-plain-stream": lambda: _unlisted(_stream_obj(9, b"Note: " + EMAIL)),
+    "unlisted-object-stream": lambda: _unlisted(b"9 0 obj\n" + _object_stream(b"10 0 << /A (" + EMAIL + b") >>") +
+                                                b"\nendobj\n"),
+    "unlisted-nested-parentheses": lambda: _unlisted(b"9 0 obj\n<< /Author (" + EMAIL + b" ((x))) >>\nendobj\n"),
+    "earlier-revision-object-stream": _earlier_revision,
+    "name-phone-spaces": lambda: _plain(page=b"/X /" + PHONE.replace(b" ", b"#20")),
+    "name-phone-dashes": lambda: _plain(page=b"/X /" + PHONE.replace(b" ", b"-")),
+}
+
+
+@pytest.mark.parametrize("name", list(HIDDEN))
+@pytest.mark.parametrize("remote", ["openai", "anthropic"], indirect=True)
+def test_text_of_unlisted_objects_and_phone_names_is_read(remote, openai_up, name):
+    g, up = remote
+    data = HIDDEN[name]()
+    send(g, up, openai_up, data, "application/pdf")
+    body = sent(up)
+    assert up.requests and data not in files_sent(up), name
+    for v in (EMAIL, PHONE, PHONE.replace(b" ", b"-"), PHONE.replace(b" ", b"#20")):
+        assert v.decode() not in body, name
+
+
+def test_the_earlier_revision_is_one_a_reader_opens():
+    """Guard of the fixture: pypdf reads the updated file, object 6 as revision 2 wrote it."""
+    import io
+
+    from pypdf import PdfReader
+
+    r = PdfReader(io.BytesIO(_earlier_revision()), strict=True)
+    assert r.get_object(6) == {} and "Hello" in r.pages[0].extract_text()
