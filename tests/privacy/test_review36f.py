@@ -86,3 +86,53 @@ def test_the_earlier_revision_is_one_a_reader_opens():
 
     r = PdfReader(io.BytesIO(_earlier_revision()), strict=True)
     assert r.get_object(6) == {} and "Hello" in r.pages[0].extract_text()
+
+
+# ---------------------------------------------------------------- a tar's sparse file: stored bytes its map skips
+
+CODE = b"print(1)\n\n"
+
+
+def _gnu_sparse(stored: bytes, placed: int, tail: bytes = b"") -> bytes:
+    """A GNU tar whose one file is sparse (type `S`): its map places the first `placed` of the `stored` bytes;
+    `tail` is written in the padding after them. `tarfile` and `tar -x` read the placed bytes only."""
+    h = bytearray(512)
+    h[0:7] = b"add.py\x00"
+    for at, v in ((100, b"0000644\x00"), (108, b"0000000\x00"), (116, b"0000000\x00"), (124, b"%011o\x00" % len(stored)),
+                  (136, b"00000000000\x00"), (156, b"S"), (257, b"ustar  \x00"), (386, b"%011o\x00" % 0),
+                  (398, b"%011o\x00" % placed), (483, b"%011o\x00" % placed)):
+        h[at:at + len(v)] = v
+    h[148:156] = b" " * 8
+    h[148:156] = b"%06o\x00 " % sum(h)
+    pad = bytearray(-len(stored) % 512)
+    pad[2:2 + len(tail)] = tail
+    return bytes(h) + stored + bytes(pad) + bytes(1024)
+
+
+SPARSE = {
+    "gnu-sparse-bytes-its-map-skips": lambda: _gnu_sparse(CODE + b"note " + EMAIL, len(CODE)),
+    "gnu-sparse-padding": lambda: _gnu_sparse(CODE, len(CODE), EMAIL),
+}
+
+
+@pytest.mark.parametrize("name", list(SPARSE))
+@pytest.mark.parametrize("remote", ["openai", "anthropic"], indirect=True)
+def test_a_sparse_file_s_unplaced_bytes_are_read(remote, openai_up, name):
+    import io
+    import tarfile
+
+    data = SPARSE[name]()
+    with tarfile.open(fileobj=io.BytesIO(data)) as t:  # (the fixture: what tarfile gives is the code alone)
+        assert [t.extractfile(m).read() for m in t] == [CODE]  # type: ignore[union-attr]
+    g, up = remote
+    send(g, up, openai_up, data, "application/zip")
+    assert up.requests and data not in files_sent(up), name
+    assert EMAIL.decode() not in sent(up), name
+
+
+@pytest.mark.parametrize("remote", ["anthropic"], indirect=True)
+def test_a_sparse_file_with_nothing_past_its_map_leaves_whole(remote, openai_up):
+    g, up = remote
+    data = _gnu_sparse(CODE, len(CODE))
+    send(g, up, openai_up, data, "application/zip")
+    assert data in files_sent(up)
