@@ -136,3 +136,66 @@ def test_a_sparse_file_with_nothing_past_its_map_leaves_whole(remote, openai_up)
     data = _gnu_sparse(CODE, len(CODE))
     send(g, up, openai_up, data, "application/zip")
     assert data in files_sent(up)
+
+
+# ---------------------------------------------------------------- where a photo or a video was taken: forms privacy16 skipped
+
+def _places() -> dict:
+    import struct
+
+    from tests.privacy.test_attack_privacy16 import _box, _gps_exif, _heic, _mp4_location
+
+    def xyz(iso: bytes) -> bytes:
+        return _box(b"\xa9xyz", struct.pack(">HH", len(iso), 0x15C7) + iso)
+
+    ftyp_heic = _box(b"ftyp", b"heic\x00\x00\x00\x00mif1heic")
+    ftyp_mp4 = _box(b"ftyp", b"isom\x00\x00\x02\x00isomiso2mp41")
+    xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           b'<rdf:Description xmlns:exif="http://ns.adobe.com/exif/1.0/" exif:GPSLatitude="59,19.758N" '
+           b'exif:GPSLongitude="18,4.116E"/></rdf:RDF></x:xmpmeta>')
+    loci = _box(b"loci", b"\x00" * 4 + b"\x15\xc7" + b"home\x00" + b"\x00" +
+                struct.pack(">iii", int(18.0686 * 65536), int(59.3293 * 65536), 0) + b"Earth\x00\x00")
+    no_gps = b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x00\x00\x00\x00\x00"
+    return {
+        # an HEIF Exif item may hold the TIFF header with no `Exif\0\0` before it (libheif writes it so)
+        "heic-exif-item-without-its-prefix": (_box(b"ftyp", b"heic\x00\x00\x00\x00mif1heic") + _box(
+            b"mdat", struct.pack(">I", 0) + _gps_exif()[6:] + bytes(range(256)) * 4), "image/heic"),
+        "heic-xmp-item": (ftyp_heic + _box(b"mdat", xmp + bytes(range(256)) * 4), "image/heic"),
+        "heic-eight-exif-blocks-without-gps-first": (_heic(no_gps * 9 + _gps_exif()), "image/heic"),
+        "mov-without-ftyp": (_box(b"moov", _box(b"udta", xyz(b"+59.3293+018.0686/"))) + _box(b"mdat", bytes(256)),
+                             "video/quicktime"),
+        "mp4-free-box-before-ftyp": (_box(b"free", b"") + ftyp_mp4 + _box(b"moov", _box(b"udta", xyz(
+            b"+59.3293+018.0686/"))) + _box(b"mdat", bytes(256)), "video/mp4"),
+        "mp4-iso6709-degrees-minutes": (_mp4_location(b"+5919.76+01804.12/"), "video/mp4"),
+        "mp4-iso6709-whole-degrees": (_mp4_location(b"+59+018/"), "video/mp4"),
+        "mp4-nine-zero-positions-first": (_mp4_location(b"+00.0000+000.0000/" * 9 + b"+59.3293+018.0686/"),
+                                          "video/mp4"),
+        "3gp-loci-box": (_box(b"ftyp", b"3gp5\x00\x00\x02\x003gp5isom") + _box(b"moov", _box(b"udta", loci)) +
+                         _box(b"mdat", bytes(256)), "video/3gpp"),
+        "mp4-xmp-uuid-box": (ftyp_mp4 + _box(b"uuid", bytes.fromhex("BE7ACFCB97A942E89C71999491E3AFAC") + xmp) +
+                             _box(b"mdat", bytes(256)), "video/mp4"),
+    }
+
+
+PLACES = list(_places())
+
+
+@pytest.mark.parametrize("name", PLACES)
+@pytest.mark.parametrize("remote", ["openai", "anthropic"], indirect=True)
+def test_a_position_in_forms_privacy16_skipped_does_not_reach_the_remote_model(remote, openai_up, name):
+    g, up = remote
+    data, media = _places()[name]
+    send(g, up, openai_up, data, media)
+    assert up.requests and data not in files_sent(up), name
+
+
+@pytest.mark.parametrize("remote", ["anthropic"], indirect=True)
+def test_a_video_whose_title_says_loci_and_no_position_leaves_whole(remote, openai_up):
+    """Guard: the word `loci` in metadata text is no `loci` box; a QuickTime movie without a position leaves whole."""
+    from tests.privacy.test_attack_privacy16 import _box
+
+    data = _box(b"moov", _box(b"udta", _box(b"\xa9nam", b"\x00\x05\x15\xc7the loci of a curve"))) + _box(
+        b"mdat", bytes(range(256)) * 4)
+    g, up = remote
+    send(g, up, openai_up, data, "video/quicktime")
+    assert data in files_sent(up)
