@@ -199,3 +199,70 @@ def test_a_video_whose_title_says_loci_and_no_position_leaves_whole(remote, open
     g, up = remote
     send(g, up, openai_up, data, "video/quicktime")
     assert data in files_sent(up)
+
+
+# ---------------------------------------------------------------- a PDF's bounds and its encryption
+
+def _encrypted_with_unlisted_stream() -> bytes:
+    """A PDF encrypted with an empty user password (any reader opens it) and an unencrypted Flate stream no table
+    lists: `unlisted` decrypted it (garbage) and did not read it as written."""
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
+    from tests.privacy.pdfs import make_pdf
+
+    w = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf(["Hello"]))))
+    w.encrypt(user_password="", owner_password="owner-pw", algorithm="AES-128")
+    out = io.BytesIO()
+    w.write(out)
+    raw = out.getvalue()
+    at = raw.rindex(b"\nxref") + 1
+    obj = _stream_obj(99, zlib.compress(b"Note: " + EMAIL), b" /Filter /FlateDecode")
+    raw = raw[:at] + obj + raw[at:]
+    return raw[:raw.rindex(b"startxref")] + b"startxref\n%d\n%%%%EOF\n" % (at + len(obj))
+
+
+def _past_the_object_bound() -> bytes:
+    """100,000 unlisted objects (`_MAX_OBJECTS`), then the address in one more: read past the bound by no one."""
+    from tierwise.privacy.pdf_hidden import _MAX_OBJECTS
+
+    filler = b"".join(b"%d 0 obj\n(n)\nendobj\n" % (100 + i) for i in range(_MAX_OBJECTS))
+    return _unlisted(filler + b"9 0 obj\n<< /Author (" + EMAIL + b") >>\nendobj\n")
+
+
+@pytest.mark.parametrize("name", ["encrypted-empty-password-unlisted-stream", "past-the-object-bound"])
+@pytest.mark.parametrize("remote", ["anthropic"], indirect=True)
+def test_an_encrypted_pdf_s_plain_object_and_objects_past_the_bound_do_not_reach_the_remote_model(remote, openai_up,
+                                                                                                     name):
+    data = _encrypted_with_unlisted_stream() if name.startswith("encrypted") else _past_the_object_bound()
+    g, up = remote
+    send(g, up, openai_up, data, "application/pdf")  # (an unreadable PDF is not sent: the local target serves)
+    assert data not in files_sent(up), name
+    assert EMAIL.decode() not in sent(up), name
+
+
+def test_a_pdf_listing_more_objects_than_the_bound_is_not_read_in_part():
+    """`strings` read objects 1..99,999 of a file whose table lists more: an address in object 100,001 was read by no
+    one (and reached the remote model inside the PDF). Now such a PDF fails its reading (unreadable: fails closed)."""
+    from pypdf.generic import DictionaryObject, NameObject, TextStringObject
+
+    from tierwise.privacy import pdf_hidden
+
+    last = pdf_hidden._MAX_OBJECTS + 1
+
+    class Reader:
+        trailer = {"/Size": last + 1}
+        pages: list = []
+
+        def get_object(self, i: int) -> DictionaryObject:
+            if i != last:
+                raise KeyError(i)  # (a free entry)
+            return DictionaryObject({NameObject("/Note"): TextStringObject(EMAIL.decode())})
+
+    try:
+        got = list(pdf_hidden.strings(Reader(), lambda b: None))
+    except Exception as e:  # noqa: BLE001 - the bound's own exception
+        assert type(e).__name__ == "TooManyObjects", e
+        return
+    assert EMAIL.decode() in got

@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-_MAX_OBJECTS = 100_000  # indirect objects visited for strings (the child's time bound ends a larger file too)
+_MAX_OBJECTS = 100_000  # indirect objects read for strings, listed or not (past it: unreadable)
 _MAX_DEPTH = 8  # nesting of direct objects inside one indirect object
 _MIN_STRING = 4
 
@@ -79,12 +79,18 @@ def appearances(reader: Any, page: Any) -> Iterator[str]:
                 yield blank.extract_text()
 
 
+class TooManyObjects(Exception):
+    """A PDF with more objects than the scan reads: the extraction child fails, the PDF reads as unreadable."""
+
+
 def strings(reader: Any, decode: Callable[[bytes], str | None]) -> Iterator[str]:
     """Every string of the document's objects, and the text of its XMP and embedded-file streams (`decode`: bytes
     to text, or None for binary)."""
     size = int(reader.trailer.get("/Size", 0) or 0)
+    if size > _MAX_OBJECTS:  # review36f: objects past the bound were read by no one (now: unreadable, fails closed)
+        raise TooManyObjects(f"more than {_MAX_OBJECTS} objects")
     drawn = _drawn(reader)
-    for i in range(1, min(size, _MAX_OBJECTS)):
+    for i in range(1, size):
         try:
             obj = reader.get_object(i)
         except Exception:  # noqa: BLE001 - a free or broken entry: other objects are still read
@@ -101,9 +107,6 @@ def unlisted(reader: Any, raw: bytes, decode: Callable[[bytes], str | None]) -> 
     stream's strings). `outside_objects` reads only what lies outside streams, with a regular expression: such a
     stream (Flate, ASCIIHex, an earlier revision's object stream) and a string of nested parentheses reached the
     remote model unread."""
-    from pypdf._utils import read_non_whitespace
-    from pypdf.generic import read_object
-
     listed: set[int] = set()
     for table in reader.xref.values():
         for off in table.values():
@@ -116,18 +119,30 @@ def unlisted(reader: Any, raw: bytes, decode: Callable[[bytes], str | None]) -> 
         if m.start() in listed:
             continue
         n += 1
-        if n > _MAX_OBJECTS:
-            return
+        if n > _MAX_OBJECTS:  # (fails closed, as `strings`: the object after the bound held the address)
+            raise TooManyObjects(f"more than {_MAX_OBJECTS} objects no table lists")
         try:
-            reader.stream.seek(m.end())
-            read_non_whitespace(reader.stream)
-            reader.stream.seek(-1, 1)
-            obj = read_object(reader.stream, reader)
-            if crypt is not None and crypt.is_decrypted():
-                obj = crypt.decrypt_object(obj, int(m.group(1)), int(m.group(2)))
+            obj = _object_at(reader, m.end())
         except Exception:  # noqa: BLE001 - a broken object: the others are still read
             continue
         yield from _object_texts(obj, False, decode)
+        if crypt is not None and crypt.is_decrypted():  # an encrypted file's: as written, and decrypted
+            try:
+                plain = crypt.decrypt_object(_object_at(reader, m.end()), int(m.group(1)), int(m.group(2)))
+            except Exception:  # noqa: BLE001 - as above
+                continue
+            yield from _object_texts(plain, False, decode)
+
+
+def _object_at(reader: Any, at: int) -> Any:
+    """The object whose header ends at `at`, parsed (anew each time: decryption changes an object in place)."""
+    from pypdf._utils import read_non_whitespace
+    from pypdf.generic import read_object
+
+    reader.stream.seek(at)
+    read_non_whitespace(reader.stream)
+    reader.stream.seek(-1, 1)
+    return read_object(reader.stream, reader)
 
 
 def _object_texts(obj: Any, drawn: bool, decode: Callable[[bytes], str | None]) -> Iterator[str]:
