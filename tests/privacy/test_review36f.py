@@ -266,3 +266,18 @@ def test_a_pdf_listing_more_objects_than_the_bound_is_not_read_in_part():
         assert type(e).__name__ == "TooManyObjects", e
         return
     assert EMAIL.decode() in got
+
+
+# ---------------------------------------------------------------- a secret assignment in a text holding `İ`
+
+@pytest.mark.parametrize("text", ["İlkay: PASSWORD=hunter2abc", "İ Api_Key: Zx8Qw2Lp", "DB_PASSWORD=s3cr3tValue İstanbul"])
+def test_an_upper_case_cue_is_found_in_a_text_whose_lower_casing_changes_length(text):
+    """`İ` lower-cases to two characters, so the prescan's `lower` is the text as written and the cue search was
+    case-sensitive: one Turkish name anywhere in a request let `PASSWORD=...` through (before privacy16 too; the
+    differential fuzzer, bench/privacy_recognizer_diff.py, found both versions alike there)."""
+    from tierwise.privacy.detect import Detector
+    from tierwise.privacy.detect_config import DetectionConfig
+
+    value = {"İlkay: PASSWORD=hunter2abc": "hunter2abc", "İ Api_Key: Zx8Qw2Lp": "Zx8Qw2Lp"}.get(text, "s3cr3tValue")
+    found = [text[f.start:f.end] for f in Detector(DetectionConfig()).scan(text) if f.entity == "SECRET"]
+    assert value in found, found
