@@ -244,7 +244,9 @@ def _matplotlib_pdf() -> bytes:
     ax.set_title("Latency per request (ms)")
     ax.set_xlabel("run 20261207")
     out = io.BytesIO()
-    fig.savefig(out, format="pdf")
+    # review36f: no creation date (`D:20261207140009Z`, the second it ran: its 14 digits pass the card checksum in
+    # about one second in ten, and the PDF was replaced by its text: the test failed then)
+    fig.savefig(out, format="pdf", metadata={"CreationDate": None})
     plt.close(fig)
     return out.getvalue()
 

@@ -72,11 +72,12 @@ _GNU = (*_USTAR[:15], (345, 12), (357, 12), (369, 12), (381, 4), (385, 1), *((38
 _META = (b"x", b"g", b"L", b"K", b"X")  # pax, global pax, GNU long name, GNU long link, Solaris pax: a header whose data is text
 
 
-def tar_hidden(raw: bytes, members: list[tarfile.TarInfo]) -> bytes:
+def tar_hidden(raw: bytes, members: list[tarfile.TarInfo], end: int | None = None) -> bytes:
     """The text in a tar's header slack (after each field's NUL), in the padding after each header's and file's data,
-    and in the whole data of pax / GNU long-name headers."""
+    in the whole data of pax / GNU long-name headers, and in a sparse file's stored bytes past what its map places
+    (`end`: where the archive's members end, `tarfile`'s offset after the last)."""
     out: list[bytes] = []
-    for m in members:
+    for k, m in enumerate(members):
         pos = m.offset
         while pos < m.offset_data:
             header = raw[pos:pos + 512]
@@ -90,8 +91,15 @@ def tar_hidden(raw: bytes, members: list[tarfile.TarInfo]) -> bytes:
             out.append(text_of(raw[pos + size:pos + blocks]))
             pos += blocks
         if m.isreg() and not m.issparse():
-            end = m.offset_data + m.size
-            out.append(text_of(raw[end:-(-end // 512) * 512]))
+            stop = m.offset_data + m.size
+            out.append(text_of(raw[stop:-(-stop // 512) * 512]))
+        elif m.issparse():
+            # review36f: a sparse file's map places the first sum(sizes) stored bytes; `tarfile` (and `tar -x`) read
+            # only those, so bytes stored past them and the padding after were read by no one
+            spans: list[tuple[int, int]] = getattr(m, "sparse", None) or []  # (typeshed: `sparse` is an int)
+            placed = m.offset_data + sum(n for _o, n in spans)
+            stop = members[k + 1].offset if k + 1 < len(members) else (len(raw) if end is None else end)
+            out.append(text_of(raw[placed:stop]))
     return b"\n".join(t for t in out if t)
 
 

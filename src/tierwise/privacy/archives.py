@@ -313,6 +313,6 @@ def _tar(raw: bytes, b: _Budget) -> list[tuple[str, bytes]]:
         raise ArchiveUnreadable("a broken tar") from e
     if raw[end:].strip(b"\x00"):  # review35f: past the end blocks (`tar -i` reads on): as a file of it
         out.append(("#after its end", raw[end:].lstrip(b"\x00")))
-    if hidden := tar_hidden(raw, seen):  # privacy16: after header fields' NULs, in the padding
+    if hidden := tar_hidden(raw, seen, end):  # privacy16: after header fields' NULs, in the padding
         out.append(("#headers and padding", hidden))
     return out

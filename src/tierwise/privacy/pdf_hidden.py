@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-_MAX_OBJECTS = 100_000  # indirect objects visited for strings (the child's time bound ends a larger file too)
+_MAX_OBJECTS = 100_000  # indirect objects read for strings, listed or not (past it: unreadable)
 _MAX_DEPTH = 8  # nesting of direct objects inside one indirect object
 _MIN_STRING = 4
 
@@ -79,12 +79,75 @@ def appearances(reader: Any, page: Any) -> Iterator[str]:
                 yield blank.extract_text()
 
 
+class TooManyObjects(Exception):
+    """A PDF with more objects than the scan reads: the extraction child fails, the PDF reads as unreadable."""
+
+
 def strings(reader: Any, decode: Callable[[bytes], str | None]) -> Iterator[str]:
     """Every string of the document's objects, and the text of its XMP and embedded-file streams (`decode`: bytes
     to text, or None for binary)."""
-    from pypdf.generic import ArrayObject, DictionaryObject, StreamObject
-
     size = int(reader.trailer.get("/Size", 0) or 0)
+    if size > _MAX_OBJECTS:  # review36f: objects past the bound were read by no one (now: unreadable, fails closed)
+        raise TooManyObjects(f"more than {_MAX_OBJECTS} objects")
+    drawn = _drawn(reader)
+    for i in range(1, size):
+        try:
+            obj = reader.get_object(i)
+        except Exception:  # noqa: BLE001 - a free or broken entry: other objects are still read
+            continue
+        yield from _object_texts(obj, i in drawn, decode)
+
+
+_OBJ = re.compile(rb"(?<![0-9])([0-9]{1,10})[ \t\r\n\f\x00]+([0-9]{1,5})[ \t\r\n\f\x00]+obj(?![A-Za-z])")
+
+
+def unlisted(reader: Any, raw: bytes, decode: Callable[[bytes], str | None]) -> Iterator[str]:
+    """The texts of the objects written in `raw` at an offset no cross-reference entry gives (review36f): an earlier
+    revision's object, or one no table lists, read as `strings` reads a listed one (its streams decoded, an object
+    stream's strings). `outside_objects` reads only what lies outside streams, with a regular expression: such a
+    stream (Flate, ASCIIHex, an earlier revision's object stream) and a string of nested parentheses reached the
+    remote model unread."""
+    listed: set[int] = set()
+    for table in reader.xref.values():
+        for off in table.values():
+            if isinstance(off, int) and 0 <= off < len(raw):
+                head = raw[off:off + 64]
+                listed.add(off + len(head) - len(head.lstrip()))
+    crypt = getattr(reader, "_encryption", None)
+    n = 0
+    for m in _OBJ.finditer(raw):
+        if m.start() in listed:
+            continue
+        n += 1
+        if n > _MAX_OBJECTS:  # (fails closed, as `strings`: the object after the bound held the address)
+            raise TooManyObjects(f"more than {_MAX_OBJECTS} objects no table lists")
+        try:
+            obj = _object_at(reader, m.end())
+        except Exception:  # noqa: BLE001 - a broken object: the others are still read
+            continue
+        yield from _object_texts(obj, False, decode)
+        if crypt is not None and crypt.is_decrypted():  # an encrypted file's: as written, and decrypted
+            try:
+                plain = crypt.decrypt_object(_object_at(reader, m.end()), int(m.group(1)), int(m.group(2)))
+            except Exception:  # noqa: BLE001 - as above
+                continue
+            yield from _object_texts(plain, False, decode)
+
+
+def _object_at(reader: Any, at: int) -> Any:
+    """The object whose header ends at `at`, parsed (anew each time: decryption changes an object in place)."""
+    from pypdf._utils import read_non_whitespace
+    from pypdf.generic import read_object
+
+    reader.stream.seek(at)
+    read_non_whitespace(reader.stream)
+    reader.stream.seek(-1, 1)
+    return read_object(reader.stream, reader)
+
+
+def _object_texts(obj: Any, drawn: bool, decode: Callable[[bytes], str | None]) -> Iterator[str]:
+    """The strings of indirect object `obj`, and its stream's text unless a page draws it (`drawn`) or it is binary."""
+    from pypdf.generic import ArrayObject, DictionaryObject, StreamObject
 
     def walk(v: Any, depth: int) -> Iterator[str]:
         if isinstance(v, str):  # TextStringObject, and names (privacy16: `/jane.doe#40example.com`, see `_NAME`)
@@ -106,37 +169,33 @@ def strings(reader: Any, decode: Callable[[bytes], str | None]) -> Iterator[str]
             for x in v:
                 yield from walk(x, depth + 1)
 
-    drawn = _drawn(reader)
-    for i in range(1, min(size, _MAX_OBJECTS)):
+    if isinstance(obj, StreamObject) and obj.get("/Type") == "/ObjStm":
+        try:  # privacy16: an object stream's objects that no table lists
+            yield from texts(obj.get_data(), decode)
+        except Exception:  # noqa: BLE001 - as above
+            pass
+    elif isinstance(obj, StreamObject) and not drawn and not _BINARY_KEYS.intersection(obj) and not (
+            _BINARY_KINDS.intersection((obj.get("/Type"), obj.get("/Subtype")))):
+        # XMP, attachments, JavaScript; privacy16: any other stream that is text and that no page draws (a
+        # stream no object refers to, a private application's data): the file carries it. Page contents and
+        # forms are read as drawn; fonts, images, colour profiles and functions are binary.
         try:
-            obj = reader.get_object(i)
-        except Exception:  # noqa: BLE001 - a free or broken entry: other objects are still read
-            continue
-        if isinstance(obj, StreamObject) and obj.get("/Type") == "/ObjStm":
-            try:  # privacy16: an object stream's objects that no table lists
-                yield from texts(obj.get_data(), decode)
-            except Exception:  # noqa: BLE001 - as above
-                pass
-        elif isinstance(obj, StreamObject) and i not in drawn and not _BINARY_KEYS.intersection(obj) and not (
-                _BINARY_KINDS.intersection((obj.get("/Type"), obj.get("/Subtype")))):
-            # XMP, attachments, JavaScript; privacy16: any other stream that is text and that no page draws (a
-            # stream no object refers to, a private application's data): the file carries it. Page contents and
-            # forms are read as drawn; fonts, images, colour profiles and functions are binary.
-            try:
-                data = obj.get_data()
-            except Exception:  # noqa: BLE001 - a stream pypdf cannot decode (its filter): the bound of its reading
-                data = b""
-            got = decode(data) if data else None
-            if got and (_drawing(got) or "begincmap" in got):  # a Type 3 glyph, a pattern, a CMap: strings only
-                yield from texts(data, decode)
-            elif got:
-                yield got
-        yield from walk(obj, 0)
+            data = obj.get_data()
+        except Exception:  # noqa: BLE001 - a stream pypdf cannot decode (its filter): the bound of its reading
+            data = b""
+        got = decode(data) if data else None
+        if got and (_drawing(got) or "begincmap" in got):  # a Type 3 glyph, a pattern, a CMap: strings only
+            yield from texts(data, decode)
+        elif got:
+            yield got
+    yield from walk(obj, 0)
 
 
 # A name read as text: one with an `@` or a `.` between letters or digits, or four digits (an address, a card); the
-# names a PDF's structure uses are words and short numbers (`/Type1`, `/F12`, `/ABCDEF+Helvetica-Bold`)
-_NAME = re.compile(r"\w[@.]\w|\d{4}")
+# names a PDF's structure uses are words and short numbers (`/Type1`, `/F12`, `/ABCDEF+Helvetica-Bold`). Review36f:
+# or a space (`#20`), or digits joined by `-` or `/` (a phone number `/+46#2070#20123#2045#2067`, `/+46-70-123-45-67`
+# has no four digits in a row: it left unread)
+_NAME = re.compile(r"\w[@.]\w|\d{4}|\s|\d[-/]\d")
 _BINARY_KINDS = frozenset({"/XObject", "/Image", "/Form", "/Font", "/FontFile", "/FontFile2", "/FontFile3", "/ObjStm",
                            "/XRef", "/Type1C", "/CIDFontType0C", "/OpenType", "/Pattern", "/Shading"})
 _BINARY_KEYS = frozenset({"/Length1", "/Length2", "/Length3", "/Width", "/BitsPerComponent", "/FunctionType",

@@ -255,7 +255,8 @@ def _pages(raw: bytes) -> str:
         out.extend(str(v) for v in (reader.get_form_text_fields() or {}).values() if v)
         # review33d: and strings in any object (outlines, links, attachments' names), XMP, text attachments
         seen = set(out)
-        for s in (*pdf_hidden.outside_objects(raw, _bytes_text), *pdf_hidden.strings(reader, _bytes_text)):
+        for s in (*pdf_hidden.outside_objects(raw, _bytes_text), *pdf_hidden.strings(reader, _bytes_text),
+                  *pdf_hidden.unlisted(reader, raw, _bytes_text)):
             if s not in seen:
                 seen.add(s)
                 size += len(s) + 2

@@ -143,13 +143,16 @@ def _assignments(text: str, lowered: str, exact: bool = True) -> Iterator[Findin
     and matches are kept in order of their values' starts, each one reaching past the last kept (one inside another
     is covered by it)."""
     n = len(text)
-    found = [(s, e) for _i, s, e in _ASSIGN_AC.find_matches_as_indexes(lowered, overlapping=True)]
+    if exact:
+        found = [(s, e) for _i, s, e in _ASSIGN_AC.find_matches_as_indexes(lowered, overlapping=True)]
+    else:  # `lowered` is the text as written (lower-casing changes its length): the patterns ignore case. Review36f:
+        # the gate's cues too (one `İ` anywhere in a request let `PASSWORD=hunter2abc` through: the case-sensitive
+        # search of the text as written found no cue in `PASSWORD`)
+        found = [(m.start(), m.end()) for m in _ASSIGN_KEYS_ANY_CASE.finditer(text)]
+        lowered = text  # (first letters are compared lower-cased below)
     gated = sorted((s, e) for s, e in found if _ASSIGN_GATE.match(text, e))
     if not gated:
         return
-    if not exact:  # `lowered` is the text as written (lower-casing changes its length): the patterns ignore case
-        found = [(m.start(), m.end()) for m in _ASSIGN_KEYS_ANY_CASE.finditer(text)]
-        lowered = text  # (first letters are compared lower-cased below)
     windows = list(_windows(gated, n))
     los = [lo for lo, _hi in windows]
     starts: set[int] = set()
