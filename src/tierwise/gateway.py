@@ -30,6 +30,7 @@ from tierwise.providers import image_urls
 from tierwise.providers.breaker import CircuitBreaker
 from tierwise.providers.deployment import Deployment
 from tierwise.providers.http import Provider
+from tierwise.providers.sent_clock import StampingConnector
 from tierwise.secret_scrub import register_config
 from tierwise.trace import Trace
 
@@ -159,7 +160,7 @@ class Gateway:
         session = self._sessions.get(provider)
         if session is None or session.closed:
             limit = self.cfg.providers[provider].max_connections
-            connector = aiohttp.TCPConnector(limit=limit, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=30)
+            connector = StampingConnector(limit=limit, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=30)
             session = self._sessions[provider] = aiohttp.ClientSession(
                 connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",)
             )

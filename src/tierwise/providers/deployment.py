@@ -33,7 +33,7 @@ from tierwise.console_log import upstream_refused, upstream_unreachable
 from tierwise.errors import CircuitOpen, InvalidRequest, RateLimitHold, UpstreamError, UpstreamTimeout
 from tierwise.policies.base import Context
 from tierwise.pricing import Price
-from tierwise.providers import window
+from tierwise.providers import sent_clock, window
 from tierwise.providers.breaker import CircuitBreaker
 from tierwise.providers.error_classes import class_of, config_fault, counts_against_deployment
 from tierwise.providers.http import Provider, mark_answering
@@ -239,7 +239,7 @@ class Deployment:
         if mine is not None:  # the call's own steps, for its own settlement (budgets/background.py)
             mine.append(step)
         self._admit(step)
-        t0 = time.perf_counter()
+        t0 = sent_clock.start()  # (unseen output counts from when it got a connection)
         try:
             resp: Response = await answer_of(self.provider, self.codec, req.n, self._body(req, check),
                                              self._headers(req, ctx))
@@ -315,7 +315,7 @@ class Deployment:
         if mine is not None:
             mine.append(step)
         self._admit(step)
-        t0 = time.perf_counter()
+        t0 = sent_clock.start()  # (unseen output counts from when it got a connection)
         try:
             resp = await self.provider.open(
                 self.provider.chat_url, self._body(req, check), self._headers(req, ctx)
@@ -337,8 +337,9 @@ class Deployment:
     def _unseen(self, usage: Usage, req: Request, t0: float, hidden: bool = False) -> Usage:
         """`usage` of a call cut before its usage came, at least what it can have written unseen since `t0` when it
         is not streamed (`hidden`) or its model reasons without streaming it (usage_bounds.unseen_output)."""
-        if hidden or hides_reasoning(req, self.cfg.model, self.cfg.hidden_reasoning):
-            unseen_output(usage, t0, self._usage_caps(req)[1])
+        if (hidden or hides_reasoning(req, self.cfg.model, self.cfg.hidden_reasoning)) and \
+                (since := sent_clock.sent_since(t0)) is not None:  # (None: it never left the pool's queue)
+            unseen_output(usage, since, self._usage_caps(req)[1])
         return usage
 
     def _usage_caps(self, req: Request) -> tuple[int, int]:
