@@ -144,12 +144,14 @@ def test_a_gateway_route_keeps_the_account_over_http_and_across_a_restart(gatewa
     """Through the official SDK: the reflective route's loop accounts what its judge calls and shadow runs cost
     (measured from the upstreams' usage) against what its local answers saved, and its saved state keeps it."""
     cfg = reflective_config(openai_up, anthropic_up, sampling="value",
-                            value={"audit_budget": 0.5, "audit_boost": 3.0})
+                            value={"audit_budget": 0.5, "audit_boost": 3.0, "audit_boost_for": "established",
+                                   "audit_charge": "watch"})
     openai_up.default = Reply(text="local summary")
     anthropic_up.default = judge_or_answer("good")
     g = gateway(cfg)
     route = g.gateway.resolve("main")
-    assert route.loop.settings.value.audit_budget == 0.5 and route.loop.settings.value.audit_boost == 3.0
+    v = route.loop.settings.value
+    assert (v.audit_budget, v.audit_boost, v.audit_boost_for, v.audit_charge) == (0.5, 3.0, "established", "watch")
     for i in range(12):
         oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": f"{SUMMARY} (#{i})"}])
         assert wait_for(lambda: not route._background, timeout=30)

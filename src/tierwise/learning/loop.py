@@ -39,7 +39,7 @@ from tierwise.learning.near_rank import NearRank
 from tierwise.learning.order import GainOrder, OrderSettings
 from tierwise.learning.request_bound import request_tier
 from tierwise.learning.request_model_settings import RequestModelSettings, make_request_model
-from tierwise.learning.schedule import Decision, EvaluationSchedule, ScheduleSettings, unit_hash
+from tierwise.learning.schedule import Decision, EvaluationSchedule, ScheduleSettings, systematic, unit_hash
 from tierwise.learning.value import (
     ValueSettings,
     audit_stretch,
@@ -388,7 +388,8 @@ class LearningLoop:
             extra = 1.0 - 1.0 / v.audit_boost if boost and credit >= 1.0 else 0.0  # the boost's share of its audits
             hit = credit >= 1.0
         else:  # every 1/rate-th use; under the boost, `audit_boost` - 1 more between each two (`boosted_systematic`)
-            hit, extra = boosted_systematic(uses, rate, v.audit_boost if boost else 1.0, f"{self.route}\x00{task_type}")
+            key = f"{self.route}\x00{task_type}"
+            hit, extra = boosted_systematic(uses, rate, v.audit_boost, key) if boost else (systematic(uses, rate, key), 0.0)
         if hit:
             if extra and v.audit_charge == "watch":  # what its rejection is expected to set off, paid ahead
                 judge = self.costs["judge"]
