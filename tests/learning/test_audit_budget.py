@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 
 import pytest
 from pydantic import ValidationError
@@ -17,7 +18,8 @@ from tests.doubles import Reply
 from tests.gateway.conftest import anthropic_up, gateway, oai, openai_up  # noqa: F401
 from tests.learning.replay_loop import loop_with, replay_settings, settle_local
 from tests.learning.test_reflective_route import SUMMARY, judge_or_answer, reflective_config, wait_for
-from tierwise.learning.audit_budget import AuditBudget
+from tierwise.learning.audit_budget import AuditBudget, expected_watch
+from tierwise.learning.drift import Cusum, threshold, update
 from tierwise.learning.loop import LearningLoop
 from tierwise.learning.value import ValueSettings
 
@@ -142,12 +144,14 @@ def test_a_gateway_route_keeps_the_account_over_http_and_across_a_restart(gatewa
     """Through the official SDK: the reflective route's loop accounts what its judge calls and shadow runs cost
     (measured from the upstreams' usage) against what its local answers saved, and its saved state keeps it."""
     cfg = reflective_config(openai_up, anthropic_up, sampling="value",
-                            value={"audit_budget": 0.5, "audit_boost": 3.0})
+                            value={"audit_budget": 0.5, "audit_boost": 3.0, "audit_boost_for": "established",
+                                   "audit_charge": "watch"})
     openai_up.default = Reply(text="local summary")
     anthropic_up.default = judge_or_answer("good")
     g = gateway(cfg)
     route = g.gateway.resolve("main")
-    assert route.loop.settings.value.audit_budget == 0.5 and route.loop.settings.value.audit_boost == 3.0
+    v = route.loop.settings.value
+    assert (v.audit_budget, v.audit_boost, v.audit_boost_for, v.audit_charge) == (0.5, 3.0, "established", "watch")
     for i in range(12):
         oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": f"{SUMMARY} (#{i})"}])
         assert wait_for(lambda: not route._background, timeout=30)
@@ -159,3 +163,99 @@ def test_a_gateway_route_keeps_the_account_over_http_and_across_a_restart(gatewa
     assert saved["audit_budget"] == account
     again = gateway(cfg).gateway.resolve("main").loop
     assert again.budget.dump() == account
+
+
+# ---------------------------------------------------------------- round 40: what the extra audits set off
+
+
+def test_round_40_options_are_off_by_default_and_the_replay_sets_them() -> None:
+    v = ValueSettings()
+    assert (v.audit_boost_for, v.audit_charge) == ("local", "none")
+    for bad in ({"audit_boost_for": "all"}, {"audit_charge": "move"}):
+        with pytest.raises(ValidationError):
+            ValueSettings(**bad)
+    v = replay_settings("--audit-budget", "0.08", "--audit-boost-for", "established", "--audit-charge", "watch").value
+    assert (v.audit_boost_for, v.audit_charge) == ("established", "watch")
+
+
+def settle_at(loop: LearningLoop, name: str, rejected_per_100: int, n: int = 600) -> None:
+    """A local type judged on every request with `rejected_per_100` rejections spread evenly over each 100."""
+    bad = {round(k * 100 / rejected_per_100) for k in range(rejected_per_100)}
+    for i in range(n):
+        loop.plan(name, f"{name}-q{i}")
+        loop.verdict(name, 0.0 if i % 100 in bad else 1.0)
+    st = loop.boundary.state(name)
+    assert st.tier == "local" and st.cusum.s == 0.0
+
+
+def audits_of(loop: LearningLoop, name: str, n: int = 1000) -> int:
+    plans = [loop.plan(name, f"{name}-s{i}") for i in range(n)]
+    assert {p.reason for p in plans if p.judge} <= {"audit"}
+    return sum(p.judge for p in plans)
+
+
+def test_established_only_boosts_types_well_above_the_target_not_near_it() -> None:
+    # qa at 90% (established: over 80% after 20 verdicts), qn at 79% (local, settled, but near the 75% target)
+    got = {}
+    for boost_for in ("local", "established"):
+        loop = loop_with(audit_budget=0.08, audit_boost_for=boost_for)
+        settle_at(loop, "qa", 10)
+        settle_at(loop, "qn", 21)
+        loop.budget.spent, loop.budget.saved = 0.0, 1e6  # all the headroom it could want
+        got[boost_for] = (audits_of(loop, "qa"), audits_of(loop, "qn"))
+    assert got["local"] == (40, 40)
+    assert got["established"] == (40, 20)  # the near-target type is audited as without a budget
+
+
+def test_expected_watch_grows_toward_the_target() -> None:
+    got = [expected_watch(p, 0.75) for p in (0.95, 0.9, 0.85, 0.8, 0.76)]
+    assert got == sorted(got) and got[0] < 0.3 and got[-1] > 1.0
+
+
+def test_expected_watch_matches_the_change_tests_own_runs() -> None:
+    # Wald's approximation against the change-point test itself on an unchanged model: the verdicts a watch that
+    # judges every request (`watch: decide`) takes after a rejection, times the rejection rate
+    rng = random.Random(7)
+    for p0 in (0.8, 0.9):
+        h, runs, total = threshold(0.99), 4000, 0
+        for _ in range(runs):
+            c = Cusum()
+            update(c, 0.0, p0, 0.75, h)  # the rejected audit opens the run
+            c.p0 = p0
+            while c.run:
+                update(c, 1.0 if rng.random() < p0 else 0.0, p0, 0.75, h)
+                total += 1
+        simulated = (1.0 - p0) * total / runs
+        assert simulated == pytest.approx(expected_watch(p0, 0.75), rel=0.35), (p0, simulated)
+
+
+def test_the_charge_makes_the_account_pay_ahead_for_the_watches() -> None:
+    spent = {}
+    for charge in ("none", "watch"):
+        loop = loop_with(audit_budget=0.08, audit_charge=charge)
+        settle_local(loop)
+        loop.budget.spent, loop.budget.saved = 0.0, 1e6
+        n = audits_of(loop, "qa")
+        assert n == 40
+        spent[charge] = loop.budget.spent
+    mean = loop.boundary.state("qa").mean()
+    assert spent["watch"] - spent["none"] == pytest.approx(40 * 0.5 * 0.015 * expected_watch(mean, 0.75))
+
+
+def test_the_charge_ends_the_boost_sooner() -> None:
+    got = {}
+    for charge in ("none", "watch"):
+        loop = settled(0.02, 1.9, 100.0)
+        loop.settings.value.audit_charge = charge
+        got[charge] = (len(audits(loop, 2000)), loop.budget.spent)
+    assert got["watch"][0] < got["none"][0]
+
+
+def test_a_budget_the_evaluation_is_over_audits_exactly_as_none() -> None:
+    # round 39 spaced audits by accumulated rate whenever a budget was set: over it, the same number of audits but
+    # at other requests, so a drift met "as without a budget" met other luck (seeds 865, 869: never under 8%)
+    unset = audits(settled(None, 0.0, 100.0))
+    over = audits(settled(0.08, 20.0, 100.0))
+    assert over == unset
+    under = audits(settled(0.08, 0.0, 100.0))
+    assert set(unset) < set(under)  # the boost adds audits between the base ones and moves none of them

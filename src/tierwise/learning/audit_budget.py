@@ -9,12 +9,59 @@ and they cost; the account spends on them only the headroom the route's evaluati
 evaluation is already at the budget audits exactly as before). The account is the loop's planned spend: each
 judge call and shadow run at the route's judge and shadow costs (measured, or the settings'), each locally
 served request at the route's saving; nothing the deployed route does not know.
+
+Round 39 found the account bounded the audits but not what their rejections set off (the change-watch's verdicts,
+moves of near-target types), so on some seeds the evaluation ran past the goal after the boost had stopped. Two
+answers (round 40): `audit_charge: watch` charges each extra audit, when planned, with the watch verdicts its
+rejection is expected to set off (`expected_watch`), and `audit_boost_for: established` keeps the boost for types
+far enough above the target that a rejection is rarely anything but a drift.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from tierwise.learning.drift import weights
+from tierwise.learning.schedule import unit_hash
+
+if TYPE_CHECKING:
+    from tierwise.learning.boundary import TaskState
+    from tierwise.learning.schedule import ScheduleSettings
+
+MAX_WATCH = 100.0  # the most verdicts one rejection is expected to set off (a type at the drop's own acceptance)
+
+
+def expected_watch(p0: float, target: float) -> float:
+    """The change-watch verdicts one audit of a type accepted at rate `p0` is expected to set off on an unchanged
+    model: its rejection rate times the verdicts the change-point test needs to come back to zero from one
+    rejection, by Wald's approximation (the rejection's weight over the test's drift per verdict, the
+    Kullback-Leibler divergence of the no-change and drop acceptances)."""
+    p0 = min(max(p0, 0.02), 0.99)
+    rejection, acceptance = weights(p0, target)
+    drift = p0 * acceptance - (1.0 - p0) * rejection
+    return (1.0 - p0) * (min(MAX_WATCH, rejection / drift) if drift > 0.0 else MAX_WATCH)
+
+
+def boosted_systematic(uses: int, rate: float, boost: float, key: str) -> tuple[bool, float]:
+    """The fixed audit spacing (`schedule.systematic`: every k = round(1 / rate)-th use, at an offset per type) and,
+    with `boost` > 1, ceil(boost) - 1 more audits evenly between each two: (audit now, 1.0 if it is one of the extra
+    ones). The base audits stay where they are, so a budget the evaluation is over audits exactly as none (round 39
+    spaced audits by accumulated rate whenever a budget was set, which moved them even where it never boosted)."""
+    if rate <= 0.0:
+        return False, 0.0
+    k = max(1, round(1.0 / rate))
+    pos = (uses + int(unit_hash(key, "audit-offset") * k)) % k
+    if pos == 0:
+        return True, 0.0
+    extra = boost > 1.0 and any(pos == round(j * k / boost) for j in range(1, math.ceil(boost)))
+    return extra, 1.0 if extra else 0.0
+
+
+def established(st: TaskState, schedule: ScheduleSettings) -> bool:
+    """`audit_boost_for: established`: the issue's established pair (more than `established_uses` verdicts since the
+    type's last move, its posterior mean over `established_acceptance`)."""
+    return st.judged > schedule.established_uses and st.mean() > schedule.established_acceptance
 
 
 class AuditBudget:
@@ -33,6 +80,10 @@ class AuditBudget:
         if local:
             self.saved += saving_usd
 
+    def charge(self, usd: float) -> None:
+        """Evaluation the loop expects a plan to set off later (`audit_charge`), counted when it is planned."""
+        self.spent += usd
+
     def under(self, share: float) -> bool:
         """Whether the evaluation so far is under `share` of the savings so far."""
         return self.saved > 0.0 and self.spent < share * self.saved
@@ -50,4 +101,4 @@ class AuditBudget:
             self.spent, self.saved = float(spent), float(saved)  # type: ignore[arg-type]
 
 
-__all__ = ["AuditBudget"]
+__all__ = ["AuditBudget", "boosted_systematic", "established", "expected_watch"]

@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tierwise.learning.audit_budget import AuditBudget
+from tierwise.learning.audit_budget import AuditBudget, boosted_systematic, established, expected_watch
 from tierwise.learning.boundary import Boundary, BoundarySettings, Move, TaskState, Tier, beta_cdf, beta_lower
 from tierwise.learning.drift import check_step, model_back, recheck_rate, threshold, weights
 from tierwise.learning.key_share import KeyShare
@@ -373,20 +373,27 @@ class LearningLoop:
                               per_request=per_request, slope=self.within.slope(task_type) if per_request else 0.0):
                 return Decision(True, "value")
         rate = s.schedule.audit_rate if tier == "local" else s.schedule.shadow_audit_rate
-        budget = s.value.audit_budget
-        if tier == "local" and budget is not None and self.budget.under(budget):
-            rate *= s.value.audit_boost  # the evaluation so far leaves headroom under the budget: denser audits
-        if tier == "local" and (s.value.audit != "fixed" or budget is not None):
+        budget, v = s.value.audit_budget, s.value
+        boost = (tier == "local" and budget is not None and self.budget.under(budget)
+                 and (v.audit_boost_for == "local" or established(st, s.schedule)))
+        if tier == "local" and v.audit != "fixed":
             # a varying rate: spaced by accumulated rate, not by `uses` modulo a step that would jump as it changes
-            if s.value.audit == "margin":
-                rate /= audit_stretch(st.mean(), target, s.value.audit_stretch)
-            elif s.value.audit == "detect":  # as sparse as detecting a drop within `detect_within` allows
-                rate = 1.0 / detect_interval(st.mean(), target, s.boundary.drift_credible, s.value.detect_within)
+            rate *= v.audit_boost if boost else 1.0  # headroom under the budget: denser audits
+            if v.audit == "margin":
+                rate /= audit_stretch(st.mean(), target, v.audit_stretch)
+            elif v.audit == "detect":  # as sparse as detecting a drop within `detect_within` allows
+                rate = 1.0 / detect_interval(st.mean(), target, s.boundary.drift_credible, v.detect_within)
             credit = self.audit_credit.get(task_type, unit_hash(f"{self.route}\x00{task_type}", "audit-offset")) + rate
             self.audit_credit[task_type] = credit - 1.0 if credit >= 1.0 else credit
-            if credit >= 1.0:
-                return Decision(True, "audit")
-        elif systematic(uses, rate, f"{self.route}\x00{task_type}"):
+            extra = 1.0 - 1.0 / v.audit_boost if boost and credit >= 1.0 else 0.0  # the boost's share of its audits
+            hit = credit >= 1.0
+        else:  # every 1/rate-th use; under the boost, `audit_boost` - 1 more between each two (`boosted_systematic`)
+            key = f"{self.route}\x00{task_type}"
+            hit, extra = boosted_systematic(uses, rate, v.audit_boost, key) if boost else (systematic(uses, rate, key), 0.0)
+        if hit:
+            if extra and v.audit_charge == "watch":  # what its rejection is expected to set off, paid ahead
+                judge = self.costs["judge"]
+                self.budget.charge(extra * (self.saving() if judge is None else judge) * expected_watch(st.mean(), target))
             return Decision(True, "audit")
         return Decision(False, "skip-settled" if settled else ("skip-reexplore" if thinned else "skip-value"))
 
