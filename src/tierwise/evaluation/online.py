@@ -33,6 +33,10 @@ from typing import Any
 import numpy as np
 
 RANDOM_APGR = 0.5  # expected APGR of random routing, whatever the data
+# Once demoted, the lower end must clear random by this much to re-promote (`validation.promote_margin`): the demote
+# and promote thresholds of the online verdict, as shift's `demote_above`/`promote_below`. Without it a lower end
+# hovering at 0.494-0.506 flipped the route 9 times in 20 requests (bench/RESULTS.md, newuser36b's "Not fixed").
+PROMOTE_MARGIN = 0.02
 # Widest interval that still tells anything: as wide as the whole way from the weak tier's quality to the strong's.
 # A bootstrap of APGR, a ratio over the tiers' judged gap, had intervals of 2-10 at 50 pairs (resamples where the
 # gap nearly vanishes), whose low end under 0.5 read "not better than random" and let the guard demote on it.
@@ -193,9 +197,12 @@ class OnlineValidator:
     Pairs without a key name (a gateway without keys) share one entry, neither capped nor left out."""
 
     def __init__(self, *, window: int = 500, min_pairs: int = 50, rounds: int = 300, level: float = 0.95,
-                 every: int = 1, key_share: float = 1.0, prompts_kept: int = 0, prompts_floor: int = 0) -> None:
+                 every: int = 1, key_share: float = 1.0, prompts_kept: int = 0, prompts_floor: int = 0,
+                 promote_margin: float = PROMOTE_MARGIN) -> None:
         if not 1 <= min_pairs <= window:
             raise ValueError("need 1 ≤ min_pairs ≤ window")
+        if not 0.0 <= promote_margin < 1.0 - RANDOM_APGR:
+            raise ValueError("validation.promote_margin must be at least 0 and below 0.5")
         if not 0.0 < key_share <= 1.0:
             raise ValueError("refit_key_share must be above 0 and at most 1")
         self.window = window
@@ -215,6 +222,8 @@ class OnlineValidator:
         # and one key's at most this many of them (as `key_cap` of the window; at least the adaptation's min_pairs)
         self.prompt_cap = max(prompts_floor, math.ceil(prompts_kept * key_share))
         self.adaptation: dict[str, Any] | None = None  # the adapter's latest out-of-fold summary
+        self.promote_margin = promote_margin
+        self.demoted = False  # the verdict with hysteresis (`decide`), as `ShiftWindow.off`; kept by the route memory
 
     def _keep(self, pair: JudgedPair) -> None:
         """Append under the lock: a key at its cap drops its own oldest pair, else a full window its oldest."""
@@ -326,9 +335,12 @@ class OnlineValidator:
         with self._lock:
             return list(self._pairs)
 
-    def restore(self, pairs: list[JudgedPair]) -> OnlineEstimate:
-        """Start again from saved pairs (oldest first), estimated once."""
+    def restore(self, pairs: list[JudgedPair], demoted: bool | None = None) -> OnlineEstimate:
+        """Start again from saved pairs (oldest first), estimated once, and the saved verdict (the hysteresis's
+        state; None keeps the current one: the privacy boundary's re-cleaning of the same pairs)."""
         with self._lock:
+            if demoted is not None:
+                self.demoted = demoted
             self._pairs.clear()
             self._held.clear()
             self._prompts = 0
@@ -345,9 +357,32 @@ class OnlineValidator:
     def check(self) -> tuple[bool, str] | None:
         """For `RouteGuard`: None while there is too little evidence, else (demote?, why)."""
         est = self.latest
-        if est.better_than_random is None:
+        return self.decide(est.verdict, est.low, est.sentence())
+
+    def decide(self, verdict: str, low: float | None, why: str) -> tuple[bool, str] | None:
+        """The guard's answer from a verdict and its interval's lower end, with hysteresis (as shift's window): a
+        route is demoted when its lower end is not above random, and once demoted, re-promoted only when it clears
+        random by `promote_margin`. None (no opinion: too few pairs, undefined) clears the state, as the guard then
+        re-promotes. (`LiveAdapter.check` passes the adapted verdict here: one state for the route.)"""
+        if verdict not in ("better-than-random", "not-better-than-random") or low is None:
+            with self._lock:
+                self.demoted = False
             return None
-        return (not est.better_than_random, est.sentence())
+        bar = RANDOM_APGR + self.promote_margin
+        with self._lock:
+            was = self.demoted
+            if verdict == "not-better-than-random":
+                self.demoted = True
+            elif was and low > bar:
+                self.demoted = False
+            demoted = self.demoted
+        if demoted and verdict == "better-than-random":
+            why += (f"; still demoted: its lower end {low:.3f} has not cleared random by the promote margin "
+                    f"{self.promote_margin:g} (re-promoted above {bar:.3f})")
+        elif was and not demoted:
+            why += (f"; its lower end {low:.3f} clears random by more than the promote margin {self.promote_margin:g} "
+                    f"(above {bar:.3f})")
+        return demoted, why
 
 
 def pair_from_shadow(shadow: dict[str, Any]) -> JudgedPair | None:

@@ -509,7 +509,8 @@ def _validator(cfg: LearnedConfig, name: str) -> OnlineValidator | None:
     try:
         return OnlineValidator(window=vc.window, min_pairs=vc.min_pairs, rounds=vc.rounds, level=vc.level,
                                key_share=cfg.refit_key_share, prompts_kept=cfg.adapt.window if cfg.adapt else 0,
-                               prompts_floor=cfg.adapt.min_pairs if cfg.adapt else 0)
+                               prompts_floor=cfg.adapt.min_pairs if cfg.adapt else 0,
+                               promote_margin=vc.promote_margin)
     except ValueError as e:
         raise ConfigError(f"route {name!r}: {e}", path=f"routes.{name}.validation") from None
 

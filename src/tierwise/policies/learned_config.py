@@ -15,6 +15,7 @@ PLACEMENT: Literal["none", "window", "window-tokens"] = "window-tokens"
 # whether a route with online validation also places its scores by judged verdicts (`placement_judged`): round 18 passed
 # its registered rule on P13 (bench/RESULTS.md, "Transfer round 18"; +0.001 at a 10% judged share: a pass, not a gain)
 PLACEMENT_JUDGED = True
+PROMOTE_MARGIN = 0.02  # the online verdict's hysteresis (evaluation/online.PROMOTE_MARGIN, tested equal)
 REFIT_KEY_SHARE = 0.25  # the share of the re-fit window one gateway key's scores may hold
 
 
@@ -62,6 +63,8 @@ class ValidationConfig(BaseModel):
     rounds: int = Field(300, ge=50, le=5_000, description="bootstrap resamples of the interval")
     level: float = Field(0.95, gt=0.5, lt=1.0, description="confidence level of the interval")
     demote: bool = Field(True, description="demote while the estimate is not better than random with confidence")
+    promote_margin: float = Field(PROMOTE_MARGIN, ge=0, lt=0.5, description="once demoted, re-promote only when the "
+                                  "interval's lower end clears random (0.5) by this much (the hysteresis)")
 
     @model_validator(mode="after")
     def _consistent(self) -> ValidationConfig:

@@ -213,10 +213,8 @@ class LiveAdapter:
         """For `RouteGuard`: while adapted, the adapted route's out-of-fold verdict; before, the router's own."""
         if self.live is None or self.summary is None:
             return self.validator.check()
-        est = self.summary["estimate"]
-        if est["verdict"] not in ("better-than-random", "not-better-than-random"):
-            return None
-        return est["verdict"] == "not-better-than-random", "adapted: " + self.summary["sentence"]
+        est = self.summary["estimate"]  # (the validator's hysteresis: one demoted state for the route)
+        return self.validator.decide(est["verdict"], est.get("low"), "adapted: " + self.summary["sentence"])
 
 
 def adaptation_sentence(summary: dict[str, Any] | None) -> str:

@@ -176,6 +176,7 @@ class RouteMemory:
             snap["guard"] = (self.guard.demoted, self.guard.reason)
         if self.validator is not None:
             snap["pairs"] = self.validator.pairs()
+            snap["online"] = self.validator.demoted
         if self.adapter is not None:
             snap["adapt"] = self.adapter.copy_state()
         if self.window is not None:
@@ -216,6 +217,7 @@ class RouteMemory:
             names = list(dict.fromkeys(p.key for p in snap["pairs"]))
             index = {k: i for i, k in enumerate(names)}
             data["pair_key_names"] = names
+            data["online"] = {"demoted": bool(snap.get("online"))}  # the verdict's hysteresis state (session 36)
             data["pairs"] = [[p.prompt_chars, p.score, p.threshold, p.strong, p.weak, index[p.key]]
                              + ([p.prompt] if p.prompt else []) for p in snap["pairs"]]
             if self.cleaned:
@@ -386,6 +388,9 @@ class RouteMemory:
                     name = _strings(key[:1])[0] if key else ""
                 pairs.append(JudgedPair(n, vals[0], vals[1], vals[2], vals[3], name, prompt))
         adapt = self._adapt_part(data, pairs, first) if pairs is not None else None
+        online = data.get("online", {"demoted": False}) if pairs is not None else {"demoted": False}  # (older: none)
+        if not isinstance(online, dict) or not isinstance(online.get("demoted"), bool):
+            raise ValueError("online.demoted is not a boolean")
         self.raw_prompts = bool(pairs) and any(p.prompt for p in pairs) and data.get("prompts_cleaned") is not True
         claimed = data.get("cleaned_for")
         self._file_cleaned_for = frozenset(claimed) if data.get("prompts_cleaned") is True and isinstance(
@@ -397,7 +402,7 @@ class RouteMemory:
         if guard is not None and self.guard is not None:
             self.guard.demoted, self.guard.reason = guard
         if pairs is not None and self.validator is not None:
-            self.validator.restore(pairs)
+            self.validator.restore(pairs, demoted=online["demoted"])
         if adapt is not None and self.adapter is not None:
             self.adapter.restore(*adapt)
         for part, win in (("window", self.window), ("judged", self.judged)):
