@@ -35,6 +35,7 @@ from tierwise.learning.audit_budget import AuditBudget, boosted_systematic, esta
 from tierwise.learning.boundary import Boundary, BoundarySettings, Move, TaskState, Tier, beta_cdf, beta_lower
 from tierwise.learning.drift import check_step, model_back, recheck_rate, threshold, weights
 from tierwise.learning.key_share import KeyShare
+from tierwise.learning.loop_state import STATE_VERSION, load_state
 from tierwise.learning.near_rank import NearRank
 from tierwise.learning.order import GainOrder, OrderSettings
 from tierwise.learning.request_bound import request_tier
@@ -51,7 +52,6 @@ from tierwise.learning.value import (
 from tierwise.learning.within import WithinSettings, WithinType
 
 log = logging.getLogger("tierwise")
-STATE_VERSION = 1
 EWMA = 0.05  # weight of a new cost observation in the measured costs
 PENDING_SIGNALS = 4096  # standardised signals kept for requests whose verdict may still come
 TEXT_MEAN_RATE = 0.02  # `request_model.cap: half`: weight of a request in its type's running mean text estimate
@@ -486,44 +486,13 @@ class LearningLoop:
         return {"version": STATE_VERSION, "route": self.route, "boundary": self.boundary.dump(),
                 "schedule": self.schedule.dump(), "seen": dict(self.seen), "total": self.total,
                 "costs": dict(self.costs), "within": self.within.dump(),
-                "audit_credit": dict(self.audit_credit), "audit_budget": self.budget.dump(), "keys": self.keys.dump(), "served_local": dict(self.served_local),
+                "audit_credit": dict(self.audit_credit), "audit_budget": self.budget.dump(), "keys": self.keys.dump(),
+                "served_local": dict(self.served_local),
                 "request_model": self.request_model.dump() if self.request_model is not None else None,
                 "order": self.order.dump() if self.order is not None else None}
 
     def load(self, data: dict[str, Any]) -> None:
-        if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
-            return
-        if data.get("route") not in (None, self.route):  # another route's evidence is not this one's
-            return
-        self.boundary.load(data.get("boundary") or {})
-        self.schedule.load(data.get("schedule") or [])
-        seen = data.get("seen") or {}
-        if isinstance(seen, dict):
-            self.seen = {str(k): int(v) for k, v in seen.items() if isinstance(v, int) and v >= 0}
-        self.total = max(int(data.get("total") or 0), sum(self.seen.values()))
-        served = data.get("served_local") or {}
-        if isinstance(served, dict):
-            self.served_local = {str(k): v for k, v in served.items() if isinstance(v, int) and v >= 0}
-        credit = data.get("audit_credit") or {}
-        if isinstance(credit, dict):
-            self.audit_credit = {str(k): float(v) for k, v in credit.items()
-                                 if isinstance(v, (int, float)) and 0.0 <= v < 1.0}
-        self.budget.load(data.get("audit_budget"))
-        bs = self.settings.boundary  # a state saved before the keys' parts were: its evidence counts as the gateway's
-        self.keys.load(data.get("keys"), {t: st.a - bs.prior_accept + st.b - bs.prior_reject
-                                          for t, st in self.boundary.states.items()})
-        if isinstance(data.get("within"), dict):
-            self.within.load(data["within"])
-        if self.request_model is not None:
-            self.request_model.unlabelled = self._moved_types()
-            if isinstance(data.get("request_model"), dict):
-                self.request_model.load(data["request_model"])  # (its refit reads `unlabelled`)
-        if self.order is not None and isinstance(data.get("order"), dict):
-            self.order.load(data["order"])
-        for k, v in (data.get("costs") or {}).items():
-            if k in self.costs and isinstance(v, (int, float)) and v >= 0:
-                if {"judge": self.settings.value.judge_usd, "shadow": self.settings.value.shadow_usd}.get(k) is None:
-                    self.costs[k] = float(v)
+        load_state(self, data)
 
     def _moved_types(self) -> set[str]:
         """The task types the boundary has moved (local now, or on the frontier after a move: `total_judged` counts
