@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.sandbox_attack_round11 import command_line, run_attacks  # noqa: E402 (one way to pick a mode)
+from tests.security.sandbox_programs import processes_below, threads_program  # noqa: E402 (the test's)
 
 PIDS = """
 import fcntl, os, struct, threading
@@ -34,24 +35,6 @@ holder = struct.unpack("hhqqi", fcntl.fcntl(fd, fcntl.F_GETLK, struct.pack("hhqq
 print("getpid", os.getpid(), "getppid", os.getppid(), "thread", ids[0], "F_GETLK holder", holder)
 """
 
-THREADS = """
-import threading, time
-if STACK:
-    threading.stack_size(STACK)
-started = 0
-def work():
-    kept = [bytes(1000) for _ in range(100)]
-    time.sleep(3)
-try:
-    for _ in range(64):
-        threading.Thread(target=work, daemon=True).start()
-        started += 1
-except RuntimeError as e:
-    pass
-print(started)
-"""
-
-
 async def _pids() -> str:
     from tierwise.sandbox import SandboxLimits, run_python
 
@@ -62,23 +45,6 @@ async def _pids() -> str:
     finally:
         os.close(fd)
     return f"gateway {os.getpid()}: {r.stdout.strip() or r.summary()} [{', '.join(r.layers)}]"
-
-
-def _below(root: int) -> list[int]:
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as fh:
-                    parents[int(entry)] = int(fh.read().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                pass
-    below, grown = {root}, True
-    while grown:
-        more = {p for p, parent in parents.items() if parent in below} - below
-        below |= more
-        grown = bool(more)
-    return sorted(below - {root})
 
 
 def _anon_kb(pid: int) -> int:
@@ -96,7 +62,7 @@ async def _cost() -> str:
     run = asyncio.create_task(run_python("import time\ntime.sleep(3)", limits=SandboxLimits(wall_s=10),
                                          audit_hook=False))
     await asyncio.sleep(1.5)
-    procs = _below(os.getpid())
+    procs = processes_below(os.getpid())
     memory = [_anon_kb(p) for p in procs]
     await run
     walls, cpus = [], []
@@ -116,9 +82,10 @@ async def _threads() -> str:
 
     said = []
     for memory, stack in ((512, 0), (256, 1 << 20)):
-        r = await run_python(f"STACK = {stack}\n" + THREADS, audit_hook=False,
+        r = await run_python(threads_program(64, stack, sleep_s=3), audit_hook=False,
                              limits=SandboxLimits(wall_s=30, memory_mb=memory, threads=True))
-        said.append(f"memory_mb {memory}, stack {stack or 'default'}: {r.stdout.strip() or r.summary()} of 64 started")
+        started = r.stdout.strip().rpartition("STARTED ")[2] if "STARTED " in r.stdout else r.summary()
+        said.append(f"memory_mb {memory}, stack {stack or 'default'}: {started} of 64 started")
     return "; ".join(said)
 
 

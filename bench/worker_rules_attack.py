@@ -9,11 +9,15 @@ refused (NOPERM). Redis db 9 of 127.0.0.1:6379, a prefix and an ACL user of its 
 from __future__ import annotations
 
 import secrets
+import sys
+from pathlib import Path
 
 import redis
 
-from tierwise.dispatch.acl import worker_rules
-from tierwise.dispatch.keys import Keyspace
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.dispatch.shared_key_attempts import shared_key_attempts  # noqa: E402 (the test's list of attempts)
+from tierwise.dispatch.acl import worker_rules  # noqa: E402
+from tierwise.dispatch.keys import Keyspace  # noqa: E402
 
 
 def main() -> None:
@@ -27,19 +31,7 @@ def main() -> None:
     w = redis.Redis(db=9, username=user, password=pw)
     queue, index = keys.stream("any", "classify", "normal"), keys.index("any", "classify")
     attempts = {
-        "DEL the task queue": lambda: w.delete(queue),
-        "SET the task queue": lambda: w.set(queue, "x"),
-        "XADD MAXLEN 0 to the task queue": lambda: w.xadd(queue, {"x": "1"}, maxlen=0),
-        "PEXPIRE the task queue": lambda: w.pexpire(queue, 1),
-        "DEL the presence index": lambda: w.delete(index),
-        "SET the presence index": lambda: w.set(index, "x"),
-        "ZREMRANGEBYSCORE -inf +inf on the index": lambda: w.zremrangebyscore(index, "-inf", "+inf"),
-        "ZREM another worker from the index": lambda: w.zrem(index, "w1"),
-        "PEXPIRE the index": lambda: w.pexpire(index, 1),
-        "ZRANGEBYSCORE (member names) of the index": lambda: w.zrangebyscore(index, "-inf", "+inf"),
-        "DEL a done mark": lambda: w.delete(keys.done("task_x")),
-        "SET the board hash": lambda: w.set(board, "x"),
-        "DEL the wake list": lambda: w.delete(keys.wake("any", "classify")),
+        **shared_key_attempts(w, keys, queue, queue, board),
         "ZADD its own index entry": lambda: w.zadd(index, {"w2": 1}),
         "XREADGROUP its queue": lambda: w.xreadgroup("g", "w2", {queue: ">"}),
     }

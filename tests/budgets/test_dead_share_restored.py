@@ -2,24 +2,18 @@
 comes back empty. It sits in the counter's `u`/`d` fields; the gateways mirrored the settled `s` fields only, so a
 Redis restarted without persistence forgot it, and the budget admitted its worst case again (review35c, "found, not
 fixed" (1)). Now the mirror samples settled + dead (the sweep marks the counter for the next look, redis_scripts.py
-LOOK). Two `tierwise serve` processes, one SIGKILLed with a call in flight, real Redis (db 8), the Anthropic double."""
+LOOK). Two `tierwise serve` processes, one SIGKILLed with a call in flight, real Redis, the Anthropic double."""
 
 from __future__ import annotations
 
-import os
-import signal
 import sqlite3
-import threading
-import time
 
 import openai
 import pytest
 
-from tests.budgets.test_race import MAX_TOKENS, USAGE, Serve, _ask_quietly, config, spent
+from tests.budgets.test_race import MAX_TOKENS, USAGE, Serve, config, kill_with_a_reservation_counted, spent
 from tests.doubles import AnthropicDouble, Delay, Reply
-from tests.harness import drop_redis_keys, free_port, own_keys, wait_for
-
-REDIS_URL = "redis://127.0.0.1:6379/8"
+from tests.harness import REDIS_URL, drop_redis_keys, free_port, own_keys, wait_for
 
 
 @pytest.fixture
@@ -45,16 +39,7 @@ def test_a_dead_reservation_counted_spent_survives_an_emptied_redis(tmp_path, pr
     g1 = Serve(config(p1, tmp_path, up.url, store, ttl=10, usd=0.005), p1, tmp_path)
     g2 = Serve(config(p2, tmp_path, up.url, store, ttl=10, usd=0.005), p2, tmp_path)
     try:
-        threading.Thread(target=lambda: _ask_quietly(g1.url), daemon=True).start()
-        assert up.wait_until(lambda: len(up.requests) == 1, timeout=20)
-        reserved = spent(g2.url)["budgets"][0]["usd_used"]
-        assert reserved > 0.005  # one reservation: the cap is reached
-        os.kill(g1.p.pid, signal.SIGKILL)
-        g1.p.wait(timeout=10)
-        deadline = time.monotonic() + 40
-        while (st := spent(g2.url))["reservations_in_flight"] and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert st["reservations_in_flight"] == 0 and st["budgets"][0]["usd_used"] == pytest.approx(reserved), st
+        reserved = kill_with_a_reservation_counted(g1, g2, up)
         # the live gateway's mirror has it (saved to its ledger at its look), then Redis comes back empty
         assert wait_for(lambda: _mirrored(str(tmp_path / f"ledger-{p2}.db")) == pytest.approx(reserved), timeout=30), \
             f"the live gateway's mirror never held the dead share: {_mirrored(str(tmp_path / f'ledger-{p2}.db'))}"

@@ -227,14 +227,9 @@ def test_a_killed_gateways_reservation_leaves_the_status_without_new_traffic(tmp
     g1 = Serve(config(p1, tmp_path, up.url, store, ttl=10, dead="release"), p1, tmp_path)
     g2 = Serve(config(p2, tmp_path, up.url, store, ttl=10, dead="release"), p2, tmp_path)
     try:
-        threading.Thread(target=lambda: _ask_quietly(g1.url), daemon=True).start()
-        assert up.wait_until(lambda: len(up.requests) == 1, timeout=20)
-        os.kill(g1.p.pid, signal.SIGKILL)
-        g1.p.wait(timeout=10)
+        kill_with_a_call_in_flight(g1, up)
         assert spent(g2.url)["reservations_in_flight"] == 1  # within reservation_ttl: held
-        deadline = time.monotonic() + 40
-        while (st := spent(g2.url))["reservations_in_flight"] and time.monotonic() < deadline:
-            time.sleep(0.5)
+        st = swept(g2.url)
         assert st["reservations_in_flight"] == 0 and st["budgets"][0]["usd_used"] == 0, st
         assert len(up.requests) == 1  # no request came since
     finally:
@@ -258,16 +253,7 @@ def test_dead_reservations_count_keeps_a_killed_gateways_reservation_spent(tmp_p
     g1 = Serve(text(p1), p1, tmp_path)
     g2 = Serve(text(p2), p2, tmp_path)
     try:
-        threading.Thread(target=lambda: _ask_quietly(g1.url), daemon=True).start()
-        assert up.wait_until(lambda: len(up.requests) == 1, timeout=20)
-        reserved = spent(g2.url)["budgets"][0]["usd_used"]
-        assert reserved > 0.005  # one reservation: the cap is reached
-        os.kill(g1.p.pid, signal.SIGKILL)
-        g1.p.wait(timeout=10)
-        deadline = time.monotonic() + 40
-        while (st := spent(g2.url))["reservations_in_flight"] and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert st["reservations_in_flight"] == 0 and st["budgets"][0]["usd_used"] == pytest.approx(reserved), st
+        kill_with_a_reservation_counted(g1, g2, up)
         up.default = Reply(text="fresh", usage=USAGE)
         with pytest.raises(openai.RateLimitError) as e:  # still spent: nothing more goes upstream
             g2.keep(openai.OpenAI(base_url=g2.url + "/v1", api_key="k", max_retries=0, timeout=30)).chat.completions.create(
@@ -279,6 +265,33 @@ def test_dead_reservations_count_keeps_a_killed_gateways_reservation_spent(tmp_p
         g1.stop()
         g2.stop()
         up.stop()
+
+
+def kill_with_a_call_in_flight(g: ServeProcess, up: AnthropicDouble) -> None:
+    """SIGKILL gateway `g` while its one call (to an upstream that hangs) is out: its reservation is left behind."""
+    threading.Thread(target=lambda: _ask_quietly(g.url), daemon=True).start()
+    assert up.wait_until(lambda: len(up.requests) == 1, timeout=20)
+    os.kill(g.p.pid, signal.SIGKILL)
+    g.p.wait(timeout=10)
+
+
+def swept(url: str, timeout: float = 40) -> dict:
+    """The budgets' status at `url` once no reservation is in flight there (past reservation_ttl), or at `timeout`."""
+    deadline = time.monotonic() + timeout
+    while (st := spent(url))["reservations_in_flight"] and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return st
+
+
+def kill_with_a_reservation_counted(g1: ServeProcess, g2: ServeProcess, up: AnthropicDouble) -> float:
+    """Under `dead_reservations: count` and a cap below one reservation: kill `g1` with a call in flight, wait for
+    `g2` to sweep its reservation past reservation_ttl, and check it stayed spent. Returns the USD it holds."""
+    kill_with_a_call_in_flight(g1, up)
+    reserved = spent(g2.url)["budgets"][0]["usd_used"]  # (counted spent past reservation_ttl: the same then)
+    assert reserved > 0.005  # one reservation: the cap is reached
+    st = swept(g2.url)
+    assert st["reservations_in_flight"] == 0 and st["budgets"][0]["usd_used"] == pytest.approx(reserved), st
+    return float(reserved)
 
 
 def _ask_quietly(url: str) -> None:

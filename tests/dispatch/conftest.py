@@ -6,22 +6,28 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
+import shlex
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import yaml
+from click.testing import CliRunner
 
 from tests.budgets.conftest import REDIS_URL, redis_prefix  # noqa: F401 (the same fixture)
 from tests.gateway.conftest import anthropic_up, gateway, openai_up  # noqa: F401 (the same fixtures)
-from tests.harness import make_config
+from tests.harness import make_config, own_keys
+from tierwise.cli import main
 
 FAST = {"visibility_timeout": 1.0, "max_attempts": 3, "timeout": 20}
 FAST_WORKER = {"heartbeat": 0.2, "block": 0.5}
@@ -160,3 +166,59 @@ def worker_processes(tmp_path: Path) -> Iterator[Any]:
     yield start
     for p in started:
         p.stop()
+
+
+def printed_rules(data: dict[str, Any], tmp_path: Path, name: str) -> list[str]:
+    """The rules `tierwise worker --acl` prints for the worker config `data` (written to tmp_path/name): the words
+    after `ACL SETUSER <user> on ><password>`, as an operator applies them."""
+    (tmp_path / name).write_text(yaml.safe_dump(data))
+    out = CliRunner().invoke(main, ["worker", "-c", str(tmp_path / name), "--acl"])
+    assert out.exit_code == 0, out.output
+    words = shlex.split(out.stdout)
+    assert words[:2] == ["ACL", "SETUSER"] and words[3:5] == ["on", "><password>"], out.stdout
+    return words[5:]
+
+
+@pytest.fixture
+def db_prefix(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A key prefix of the test's own on the database its module names (`DB`), its keys deleted after."""
+    yield from own_keys(f"redis://127.0.0.1:6379/{request.module.DB}", "tierwise-test:")
+
+
+@pytest.fixture
+def db_acl_users(request: pytest.FixtureRequest) -> Iterator[Callable[..., str]]:
+    """acl_user_maker on the database the test's module names (`DB`)."""
+    with acl_user_maker(request.module.DB) as make:
+        yield make
+
+
+@contextmanager
+def acl_user_maker(db: int) -> Iterator[Callable[..., str]]:
+    """`make(rules, db=db)`: a Redis ACL user of the shared Redis (127.0.0.1:6379) with these rules, a fresh name and
+    password; returns a redis URL on database `db` that logs in as it. The users are deleted on exit."""
+    admin = redis.Redis.from_url(f"redis://127.0.0.1:6379/{db}")
+    made: list[str] = []
+
+    def make(rules: list[str], db: int = db) -> str:
+        name = f"tierwise-test-{uuid.uuid4().hex[:10]}"
+        password = secrets.token_hex(16)
+        admin.execute_command("ACL", "SETUSER", name, "on", f">{password}", *rules)
+        made.append(name)
+        return f"redis://{name}:{password}@127.0.0.1:6379/{db}"
+
+    try:
+        yield make
+    finally:
+        for name in made:
+            admin.acl_deluser(name)
+        admin.close()
+
+
+def presence_confined(r: redis.Redis, prefix: str) -> None:
+    """The presence reader's user (`--acl presence`, tenant `acme`) reads no task stream, no other tenant's presence
+    record, and writes no presence record."""
+    for key in (f"{prefix}{{acme}}:q:any:classify:normal", f"{prefix}presence:globex:w"):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            r.get(key)
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        r.set(f"{prefix}presence:acme:planted", b"{}")

@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import shlex
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 import redis
 import yaml
 from click.testing import CliRunner
 
-from tests.dispatch.conftest import echo, running_worker, worker_config
-from tests.harness import drop_redis_keys
+from tests.dispatch.conftest import echo, presence_confined, running_worker, worker_config
 from tierwise.cli import main
 from tierwise.dispatch.client import Dispatcher
 
@@ -28,32 +25,15 @@ ADMIN_URL = f"redis://127.0.0.1:6379/{DB}"
 
 
 @pytest.fixture
-def db_prefix() -> Iterator[str]:
-    prefix = f"tierwise-test:{uuid.uuid4().hex[:12]}:"
-    yield prefix
-    drop_redis_keys(ADMIN_URL, prefix)
-
-
-@pytest.fixture
-def apply() -> Iterator[object]:
+def apply(db_acl_users: Callable[..., str]) -> Callable[[str], str]:
     """Applies a printed ACL SETUSER line as an operator would (a fresh name and password in place of the printed
     ones) and returns the redis URL that logs in as that user."""
-    admin = redis.Redis.from_url(ADMIN_URL)
-    made: list[str] = []
-
-    def make(line: str) -> str:
+    def applied(line: str) -> str:
         words = shlex.split(line)
         assert words[:2] == ["ACL", "SETUSER"] and words[3:5] == ["on", "><password>"], line
-        name = f"tierwise-test-{uuid.uuid4().hex[:10]}"
-        password = secrets.token_hex(16)
-        admin.execute_command("ACL", "SETUSER", name, "on", f">{password}", *words[5:])
-        made.append(name)
-        return f"redis://{name}:{password}@127.0.0.1:6379/{DB}"
+        return db_acl_users(words[5:])
 
-    yield make
-    for name in made:
-        admin.acl_deluser(name)
-    admin.close()
+    return applied
 
 
 def _acl(path: str, *role: str) -> str:
@@ -93,11 +73,7 @@ async def test_the_caller_and_presence_lines_printed_from_a_gateway_config_work_
             caller.xread({f"{db_prefix}{{acme}}:r:other:1:any:classify": 0})
         with pytest.raises(redis.exceptions.NoPermissionError):
             caller.scan(0)
-        for key in (f"{db_prefix}{{acme}}:q:any:classify:normal", f"{db_prefix}presence:globex:w"):
-            with pytest.raises(redis.exceptions.NoPermissionError):
-                reader.get(key)
-        with pytest.raises(redis.exceptions.NoPermissionError):
-            reader.set(f"{db_prefix}presence:acme:planted", b"{}")
+        presence_confined(reader, db_prefix)
     finally:
         caller.close()
         reader.close()

@@ -6,18 +6,12 @@ its capabilities' task queues`, after logging that it "may not read" either zone
 
 from __future__ import annotations
 
-import secrets
-import shlex
-import uuid
-from collections.abc import Iterator
-
 import pytest
 import redis
 import yaml
 from click.testing import CliRunner
 
-from tests.dispatch.conftest import echo, running_worker, worker_config
-from tests.harness import drop_redis_keys
+from tests.dispatch.conftest import echo, presence_confined, printed_rules, running_worker, worker_config
 from tierwise.cli import main
 from tierwise.dispatch.acl import caller_rules
 from tierwise.dispatch.client import Dispatcher
@@ -26,53 +20,23 @@ DB = 11
 ADMIN_URL = f"redis://127.0.0.1:6379/{DB}"
 
 
-@pytest.fixture
-def db_prefix() -> Iterator[str]:
-    prefix = f"tierwise-test:{uuid.uuid4().hex[:12]}:"
-    yield prefix
-    drop_redis_keys(ADMIN_URL, prefix)
-
-
-@pytest.fixture
-def users() -> Iterator[object]:
-    admin = redis.Redis.from_url(ADMIN_URL)
-    made: list[str] = []
-
-    def make(rules: list[str], db: int = DB) -> str:
-        name = f"tierwise-test-{uuid.uuid4().hex[:10]}"
-        password = secrets.token_hex(16)
-        admin.execute_command("ACL", "SETUSER", name, "on", f">{password}", *rules)
-        made.append(name)
-        return f"redis://{name}:{password}@127.0.0.1:6379/{db}"
-
-    yield make
-    for name in made:
-        admin.acl_deluser(name)
-    admin.close()
-
-
-async def test_a_worker_and_a_caller_under_their_rules_serve_a_task_on_database_11(users, openai_up, db_prefix,
-                                                                                 tmp_path):
+async def test_a_worker_and_a_caller_under_their_rules_serve_a_task_on_database_11(db_acl_users, openai_up,
+                                                                                 db_prefix, tmp_path):
     openai_up.default = echo()
     data = worker_config(openai_up.url, db_prefix, worker_id="gpu-1", redis_url=ADMIN_URL)
-    (tmp_path / "worker.yaml").write_text(yaml.safe_dump(data))
-    out = CliRunner().invoke(main, ["worker", "-c", str(tmp_path / "worker.yaml"), "--acl"])
-    assert out.exit_code == 0, out.output
-    words = shlex.split(out.output)
-    assert words[:2] == ["ACL", "SETUSER"] and words[3:5] == ["on", "><password>"]
-    data["dispatch"]["redis_url"] = users(words[5:])  # as an operator would apply them
-    caller_url = users(caller_rules(db_prefix, "acme", db=DB))
+    data["dispatch"]["redis_url"] = db_acl_users(printed_rules(data, tmp_path, "worker.yaml"))  # as an operator would
+    caller_url = db_acl_users(caller_rules(db_prefix, "acme", db=DB))
     async with running_worker(data, tmp_path / "w"):
         async with Dispatcher(caller_url, tenant="acme", prefix=db_prefix) as d:
             got = await d.dispatch("classify", "hello", timeout=20)
     assert got.text == "echo:hello" and got.worker == "gpu-1"
     # the rules reach the configured database only
-    other = users(caller_rules(db_prefix, "acme", db=DB), db=12)
+    other = db_acl_users(caller_rules(db_prefix, "acme", db=DB), db=12)
     with pytest.raises(redis.exceptions.NoPermissionError):
         redis.Redis.from_url(other).ping()
 
 
-async def test_a_worker_with_a_wrong_password_says_so(users, openai_up, db_prefix, tmp_path, caplog):
+async def test_a_worker_with_a_wrong_password_says_so(db_acl_users, openai_up, db_prefix, tmp_path, caplog):
     """redis-py's AuthenticationError is a ConnectionError: a worker whose password was wrong logged "Redis at … is
     not reachable yet; retrying" (and `--list` "did not answer"), sending its operator after the network."""
     import asyncio
@@ -82,7 +46,7 @@ async def test_a_worker_with_a_wrong_password_says_so(users, openai_up, db_prefi
     from tierwise.dispatch.worker import Worker
     from tierwise.server.build import build_gateway
 
-    url = users(caller_rules(db_prefix, "acme", db=DB))
+    url = db_acl_users(caller_rules(db_prefix, "acme", db=DB))
     wrong = url.replace("@", "x@", 1)  # the right user, one character more in the password
     data = worker_config(openai_up.url, db_prefix, worker_id="gpu-1", redis_url=wrong)
     (tmp_path / "worker.yaml").write_text(yaml.safe_dump(data))
@@ -107,7 +71,7 @@ async def test_a_worker_with_a_wrong_password_says_so(users, openai_up, db_prefi
         await gw.close()
 
 
-async def test_the_dashboards_presence_user_lists_the_workers(users, openai_up, db_prefix, tmp_path):
+async def test_the_dashboards_presence_user_lists_the_workers(db_acl_users, openai_up, db_prefix, tmp_path):
     """Neither a caller's rules nor a worker's let a user walk the presence records: a gateway logged in as its
     caller user showed no workers (`presence source unavailable (NoPermissionError)`), and a worker's own config
     could not `--list`. `presence_reader_rules` is what `presence_redis_url` and `--list` need, and no more."""
@@ -116,7 +80,7 @@ async def test_the_dashboards_presence_user_lists_the_workers(users, openai_up, 
     from tierwise.dispatch.acl import presence_reader_rules
     from tierwise.observability.topology import RedisPresence
 
-    reader = users(presence_reader_rules(db_prefix, "acme", db=DB))
+    reader = db_acl_users(presence_reader_rules(db_prefix, "acme", db=DB))
     data = worker_config(openai_up.url, db_prefix, worker_id="gpu-1", redis_url=ADMIN_URL)
     async with running_worker(data, tmp_path / "w"):
         source = RedisPresence(reader, f"{db_prefix}presence:", "acme")
@@ -131,10 +95,6 @@ async def test_the_dashboards_presence_user_lists_the_workers(users, openai_up, 
         assert out.exit_code == 0 and '"id": "gpu-1"' in out.output, out.output
     r = redis.Redis.from_url(reader)
     try:
-        for key in (f"{db_prefix}{{acme}}:q:any:classify:normal", f"{db_prefix}presence:globex:w"):
-            with pytest.raises(redis.exceptions.NoPermissionError):
-                r.get(key)
-        with pytest.raises(redis.exceptions.NoPermissionError):
-            r.set(f"{db_prefix}presence:acme:planted", b"{}")
+        presence_confined(r, db_prefix)
     finally:
         r.close()

@@ -12,9 +12,8 @@ from __future__ import annotations
 import pytest
 import redis.asyncio as aredis
 
-from tests.dispatch.conftest import REDIS_URL, worker_config
+from tests.dispatch.conftest import REDIS_URL, printed_rules, worker_config
 from tests.dispatch.test_tenancy_acl import acl_users  # noqa: F401 (the same fixture)
-from tests.dispatch.test_worker_rules_per_key import _printed_rules
 from tierwise.dispatch.client import Dispatcher
 from tierwise.dispatch.errors import NoWorker
 from tierwise.dispatch.keys import Keyspace
@@ -27,7 +26,7 @@ async def test_an_entry_scored_for_ever_is_not_a_present_worker(
     keys = Keyspace(redis_prefix, "acme")
     index = keys.index("any", "classify")
     data = worker_config(openai_up.url, redis_prefix, worker_id="w2", locality="remote", provider_locality="remote")
-    hostile = aredis.from_url(acl_users(_printed_rules(data, tmp_path, "w2.yaml")))
+    hostile = aredis.from_url(acl_users(printed_rules(data, tmp_path, "w2.yaml")))
     admin = aredis.from_url(REDIS_URL)
     try:
         assert await hostile.zadd(index, {"w2": 9e15}) == 1  # allowed: its own entry, any score

@@ -6,8 +6,6 @@ shared Redis and deleted after."""
 
 from __future__ import annotations
 
-import shlex
-
 import orjson
 import pytest
 import redis
@@ -15,18 +13,11 @@ import redis.asyncio as aredis
 import yaml
 from click.testing import CliRunner
 
-from tests.dispatch.conftest import REDIS_URL, running_worker, worker_config
+from tests.dispatch.conftest import REDIS_URL, printed_rules, running_worker, worker_config
 from tests.dispatch.test_tenancy_acl import acl_users  # noqa: F401 (the same fixture)
 from tierwise.cli import main
 from tierwise.dispatch.keys import Keyspace
 from tierwise.dispatch.presence import records
-
-
-def _printed_rules(data: dict[str, object], tmp_path, name: str) -> list[str]:
-    (tmp_path / name).write_text(yaml.safe_dump(data))
-    out = CliRunner().invoke(main, ["worker", "-c", str(tmp_path / name), "--acl"])
-    assert out.exit_code == 0, out.output
-    return shlex.split(out.stdout)[5:]
 
 
 @pytest.mark.asyncio
@@ -34,9 +25,9 @@ async def test_a_named_workers_rules_reach_its_own_presence_record_only(acl_user
                                                                         redis_prefix, tmp_path):
     keys = Keyspace(redis_prefix, "acme")
     honest = worker_config(openai_up.url, redis_prefix, worker_id="w1", locality="remote", provider_locality="remote")
-    honest["dispatch"]["redis_url"] = acl_users(_printed_rules(honest, tmp_path, "w1.yaml"))
+    honest["dispatch"]["redis_url"] = acl_users(printed_rules(honest, tmp_path, "w1.yaml"))
     other = worker_config(openai_up.url, redis_prefix, worker_id="w2", locality="remote", provider_locality="remote")
-    hostile = aredis.from_url(acl_users(_printed_rules(other, tmp_path, "w2.yaml")))
+    hostile = aredis.from_url(acl_users(printed_rules(other, tmp_path, "w2.yaml")))
     admin = aredis.from_url(REDIS_URL)
     try:
         async with running_worker(honest, tmp_path / "w") as w:  # it renews its own record under these rules

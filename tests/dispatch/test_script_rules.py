@@ -18,9 +18,8 @@ import pytest
 import redis
 import redis.asyncio as aredis
 
-from tests.dispatch.conftest import REDIS_URL, echo, running_worker, worker_config
+from tests.dispatch.conftest import REDIS_URL, echo, printed_rules, running_worker, worker_config
 from tests.dispatch.test_tenancy_acl import acl_users  # noqa: F401 (the same fixture)
-from tests.dispatch.test_worker_rules_per_key import _printed_rules
 from tierwise.dispatch.acl import caller_rules, presence_reader_rules
 from tierwise.dispatch.client import Dispatcher
 from tierwise.dispatch.keys import Keyspace
@@ -52,12 +51,12 @@ async def test_no_role_under_its_printed_rules_runs_lua_of_its_own(
     board = {"enabled": True, "key_prefix": redis_prefix + "board:", "timeout": 30}
     honest = worker_config(openai_up.url, redis_prefix, worker_id="w1", locality="remote", provider_locality="remote")
     honest["blackboard"] = board
-    worker_url = acl_users(_printed_rules(honest, tmp_path, "w1.yaml"))
+    worker_url = acl_users(printed_rules(honest, tmp_path, "w1.yaml"))
     honest["dispatch"]["redis_url"] = worker_url
     unnamed = worker_config(openai_up.url, redis_prefix, worker_id="x", locality="local")
     del unnamed["dispatch"]["worker"]["id"]
     users = {"named worker": worker_url,
-             "unnamed local worker": acl_users(_printed_rules(unnamed, tmp_path, "w2.yaml")),
+             "unnamed local worker": acl_users(printed_rules(unnamed, tmp_path, "w2.yaml")),
              "named caller": acl_users(caller_rules(redis_prefix, "acme", caller="app")),
              "unnamed caller": acl_users(caller_rules(redis_prefix, "acme")),
              "presence reader": acl_users(presence_reader_rules(redis_prefix, "acme"))}
@@ -112,7 +111,7 @@ async def test_rules_printed_for_other_scripts_are_named_as_the_reason(
 
     openai_up.default = echo()
     data = worker_config(openai_up.url, redis_prefix, worker_id="w1", locality="remote", provider_locality="remote")
-    data["dispatch"]["redis_url"] = acl_users(_as_of_another_version(_printed_rules(data, tmp_path, "w1.yaml")))
+    data["dispatch"]["redis_url"] = acl_users(_as_of_another_version(printed_rules(data, tmp_path, "w1.yaml")))
     cfg = make_config(data, tmp_path)
     gw = build_gateway(cfg)
     try:

@@ -9,26 +9,15 @@ the shared Redis and deleted after."""
 
 from __future__ import annotations
 
-import shlex
-
 import pytest
 import redis
 import redis.asyncio as aredis
-import yaml
-from click.testing import CliRunner
 
-from tests.dispatch.conftest import REDIS_URL, echo, running_worker, worker_config
+from tests.dispatch.conftest import REDIS_URL, echo, printed_rules, running_worker, worker_config
+from tests.dispatch.shared_key_attempts import shared_key_attempts
 from tests.dispatch.test_tenancy_acl import acl_users  # noqa: F401 (the same fixture)
-from tierwise.cli import main
 from tierwise.dispatch.client import Dispatcher
 from tierwise.dispatch.keys import GROUP, Keyspace
-
-
-def _printed_rules(data: dict[str, object], tmp_path, name: str) -> list[str]:
-    (tmp_path / name).write_text(yaml.safe_dump(data))
-    out = CliRunner().invoke(main, ["worker", "-c", str(tmp_path / name), "--acl"])
-    assert out.exit_code == 0, out.output
-    return shlex.split(out.stdout)[5:]
 
 
 @pytest.mark.asyncio
@@ -39,10 +28,10 @@ async def test_a_worker_under_its_printed_rules_cannot_destroy_the_shared_keys_o
     board = {"enabled": True, "key_prefix": redis_prefix + "board:", "timeout": 30}
     honest = worker_config(openai_up.url, redis_prefix, worker_id="w1", locality="remote", provider_locality="remote")
     honest["blackboard"] = board
-    honest["dispatch"]["redis_url"] = acl_users(_printed_rules(honest, tmp_path, "w1.yaml"))
+    honest["dispatch"]["redis_url"] = acl_users(printed_rules(honest, tmp_path, "w1.yaml"))
     other = worker_config(openai_up.url, redis_prefix, worker_id="w2", locality="remote", provider_locality="remote")
     other["blackboard"] = board
-    hostile = aredis.from_url(acl_users(_printed_rules(other, tmp_path, "w2.yaml")))
+    hostile = aredis.from_url(acl_users(printed_rules(other, tmp_path, "w2.yaml")))
     admin = aredis.from_url(REDIS_URL)
     queue, index = keys.stream("any", "classify", "normal"), keys.index("any", "classify")
     waiting = keys.stream("any", "classify", "low")
@@ -53,19 +42,7 @@ async def test_a_worker_under_its_printed_rules_cannot_destroy_the_shared_keys_o
             assert (await d.dispatch("classify", "first", timeout=20)).text == "echo:first"  # served under the rules
             await admin.xadd(waiting, {"junk": "1"})  # (a stream with an entry, for the emptying attempts)
             attempts = {
-                "DEL a task queue": lambda: hostile.delete(queue),
-                "SET a task queue (WRONGTYPE for every publish)": lambda: hostile.set(waiting, "x"),
-                "XADD MAXLEN 0 to a task queue": lambda: hostile.xadd(waiting, {"x": "1"}, maxlen=0),
-                "PEXPIRE a task queue": lambda: hostile.pexpire(waiting, 1),
-                "DEL the presence index": lambda: hostile.delete(index),
-                "SET the presence index": lambda: hostile.set(index, "x"),
-                "ZREMRANGEBYSCORE the presence index": lambda: hostile.zremrangebyscore(index, "-inf", "+inf"),
-                "ZREM from the presence index": lambda: hostile.zrem(index, "w1"),
-                "PEXPIRE the presence index": lambda: hostile.pexpire(index, 1),
-                "read the index's member names": lambda: hostile.zrangebyscore(index, "-inf", "+inf"),
-                "DEL a done mark": lambda: hostile.delete(keys.done("task_x")),
-                "SET the board hash (WRONGTYPE for every exchange)": lambda: hostile.set(board_key, "x"),
-                "DEL the wake list": lambda: hostile.delete(keys.wake("any", "classify")),
+                **shared_key_attempts(hostile, keys, queue, waiting, board_key),
                 # XCLAIM's LASTID moves the consumer group's last-delivered id: at 9999999999999-0 no task published
                 # after it was ever handed out, long after the worker and its user were gone (review36d)
                 "XCLAIM LASTID (every later task undeliverable)": lambda: hostile.execute_command(
@@ -141,7 +118,7 @@ async def test_a_named_caller_publishes_without_the_right_to_empty_the_index(
 
 
 @pytest.mark.asyncio
-async def test_a_long_task_keeps_its_claim_under_the_printed_rules(
+async def test_a_long_task_keeps_its_claim_under_theprinted_rules(
         acl_users, openai_up, redis_prefix, tmp_path):  # noqa: F811
     """The claim renewal is XAUTOCLAIM from the task's own entry now (XCLAIM left the rules with its LASTID): a task
     running 3 visibility timeouts on one worker is not re-claimed by the other, and runs once."""
@@ -150,7 +127,7 @@ async def test_a_long_task_keeps_its_claim_under_the_printed_rules(
     for wid in ("w1", "w2"):
         data = worker_config(openai_up.url, redis_prefix, worker_id=wid, locality="remote", provider_locality="remote",
                              capacity=1)
-        data["dispatch"]["redis_url"] = acl_users(_printed_rules(data, tmp_path, f"{wid}.yaml"))
+        data["dispatch"]["redis_url"] = acl_users(printed_rules(data, tmp_path, f"{wid}.yaml"))
         workers.append(data)
     async with running_worker(workers[0], tmp_path / "w1") as w1, running_worker(workers[1], tmp_path / "w2") as w2, \
             Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix) as d:

@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from tests.gateway.conftest import oai
-from tests.gateway.upstream_errors import error_said, local_only, script_error
+from tests.gateway.upstream_errors import local_only, said_through
 
 FORMS = [
     ("cannot reach http://2130706433/v1", ("2130706433",)),
@@ -48,18 +48,14 @@ PROSE = ("used 4096 of 128000 tokens (2130706433 bytes, 167772161 steps); versio
 
 @pytest.mark.parametrize("said, hidden", FORMS, ids=[f[0][:40] for f in FORMS])
 def test_address_forms_are_masked_in_a_providers_json_message(two_tier, openai_up, said, hidden):
-    g = local_only(two_tier)
-    script_error(openai_up, said, "json")
-    text = error_said(g)
+    text = said_through(two_tier, openai_up, said, "json")
     assert "[address]" in text and said.split()[0] in text, text
     assert not any(h in text for h in hidden), text
 
 
 @pytest.mark.parametrize("said, hidden", FORMS, ids=[f[0][:40] for f in FORMS])
 def test_address_forms_are_masked_in_a_proxys_plain_text(two_tier, openai_up, said, hidden):
-    g = local_only(two_tier)
-    script_error(openai_up, said, "text")
-    text = error_said(g)
+    text = said_through(two_tier, openai_up, said, "text")
     assert "[address]" in text and said.split()[0] in text, text
     assert not any(h in text for h in hidden), text
 
@@ -75,7 +71,5 @@ def test_an_embeddings_error_masks_the_forms(two_tier, openai_up):
 
 
 def test_numbers_and_versions_in_prose_are_kept(two_tier, openai_up):
-    g = local_only(two_tier)
-    script_error(openai_up, PROSE, "json")
-    text = error_said(g)
+    text = said_through(two_tier, openai_up, PROSE, "json")
     assert PROSE in text and "[address]" not in text, text

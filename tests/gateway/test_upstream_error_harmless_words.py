@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.gateway.upstream_errors import error_said, local_only, script_error
+from tests.gateway.upstream_errors import said_through
 
 KEPT = [
     "vllm 0.6.3.4 could not load the model",
@@ -39,16 +39,12 @@ MASKED = [
 @pytest.mark.parametrize("carrier", ["json", "text"])
 @pytest.mark.parametrize("said", KEPT, ids=[k[:40] for k in KEPT])
 def test_versions_source_positions_and_fields_are_kept(two_tier, openai_up, carrier, said):
-    g = local_only(two_tier)
-    script_error(openai_up, said, carrier)
-    text = error_said(g)
+    text = said_through(two_tier, openai_up, said, carrier)
     assert said in text and "[address]" not in text, text
 
 
 @pytest.mark.parametrize("carrier", ["json", "text"])
 @pytest.mark.parametrize("said, hidden", MASKED, ids=[m[0][:40] for m in MASKED])
 def test_addresses_in_the_same_shapes_are_still_masked(two_tier, openai_up, carrier, said, hidden):
-    g = local_only(two_tier)
-    script_error(openai_up, said, carrier)
-    text = error_said(g)
+    text = said_through(two_tier, openai_up, said, carrier)
     assert "[address]" in text and hidden not in text, text

@@ -34,3 +34,11 @@ def error_said(g: Any) -> str:
         oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": "hi"}])
     body = getattr(e.value, "body", None)
     return orjson.dumps(body).decode() if body is not None else str(e.value)
+
+
+def said_through(two_tier: Any, up: Any, said: str, carrier: str) -> str:
+    """The error body the client reads when `up`, the local double that route `main` reaches alone (local_only),
+    says `said` in `carrier` (script_error)."""
+    g = local_only(two_tier)
+    script_error(up, said, carrier)
+    return error_said(g)

@@ -33,6 +33,14 @@ def send(g: Any, up: Any, openai_up: Any, data: bytes, media: str) -> None:
         assert msg.content
 
 
+def send_and_read(remote: tuple[Any, Any], openai_up: Any, data: bytes, media: str) -> tuple[Any, str]:
+    """`data` sent through the `remote` fixture's gateway (`send`); the remote double, and every request body it
+    received as text (`sent`)."""
+    g, up = remote
+    send(g, up, openai_up, data, media)
+    return up, sent(up)
+
+
 def files_sent(up: Any) -> list[bytes]:
     """The decoded bytes of every file part / document / image the remote double received."""
     out: list[bytes] = []

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from tests.gateway.conftest import ant, oai
-from tests.privacy.file_parts import b64, files_sent, send, sent
+from tests.privacy.file_parts import b64, files_sent, send, send_and_read, sent
 from tests.privacy.support import SEEDS
 from tierwise.privacy.detect import Detector
 from tierwise.privacy.detect_config import DetectionConfig
@@ -138,10 +138,8 @@ def test_utf16_text_inside_a_file_is_read_and_the_file_withheld(remote, openai_u
     """ASCII runs were read from a file's bytes (review34d), UTF-16 ones not: an MP3 whose ID3 comment is UTF-16 (as
     most taggers write it) or a PNG with a UTF-16 note after its end reached the remote model with the address and
     card inside."""
-    g, up = remote
     data = UTF16[name]()
-    send(g, up, openai_up, data, "image/png")
-    body = sent(up)
+    up, body = send_and_read(remote, openai_up, data, "image/png")
     assert up.requests and b64(data)[-60:] not in body, name
     assert all(EMAIL.encode("utf-16-le") not in f and EMAIL.encode("utf-16-be") not in f for f in files_sent(up))
     assert "withheld by the privacy guard" in body, name
@@ -224,10 +222,8 @@ DIRTY = {
 @pytest.mark.parametrize("remote", ["openai", "anthropic"], indirect=True)
 def test_an_archive_s_values_are_redacted_and_its_text_goes_in_its_place(remote, openai_up, name):
     """The archive is withheld; its files' text, redacted, goes in its place (the value never leaves)."""
-    g, up = remote
     data = DIRTY[name]()
-    send(g, up, openai_up, data, "application/zip")
-    body = sent(up)
+    up, body = send_and_read(remote, openai_up, data, "application/zip")
     assert up.requests and b64(data)[:40] not in body and EMAIL not in body and CARD not in body, name
     assert "withheld by the privacy guard" in body, name
     if name in ("zip-of-a-note-and-code", "tar-gz"):
@@ -293,10 +289,8 @@ def test_text_outside_an_archive_s_files_is_read_too(remote, openai_up, name):
     """zipfile reads a zip by its central directory and tarfile stops at its end blocks: a note appended to a clean
     archive (or between its entries) was no file of it, and reached the remote model unread with this round's first
     reader. Words anywhere in an archive's bytes are read as in a media file's."""
-    g, up = remote
     data = HIDING[name]()
-    send(g, up, openai_up, data, "application/zip")
-    body = sent(up)
+    up, body = send_and_read(remote, openai_up, data, "application/zip")
     assert b64(data)[:40] not in body and EMAIL not in body, name
 
 

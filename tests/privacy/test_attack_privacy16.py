@@ -16,7 +16,8 @@ import zlib
 
 import pytest
 
-from tests.privacy.test_attack_privacy15 import CODE, EMAIL, files_sent, send, sent, tar_of
+from tests.privacy.file_parts import files_sent, send, send_and_read
+from tests.privacy.test_attack_privacy15 import CODE, EMAIL, tar_of
 
 CARD16 = "4111111111111111"
 SHORT = "j@example.se"  # (12 bytes: a ustar header's pad)
@@ -122,10 +123,8 @@ HIDDEN = {
 @pytest.mark.parametrize("name", list(HIDDEN))
 @pytest.mark.parametrize("remote", ["openai", "anthropic"], indirect=True)
 def test_text_in_an_archive_s_extra_fields_and_padding_is_read(remote, openai_up, name):
-    g, up = remote
     data = HIDDEN[name]()
-    send(g, up, openai_up, data, "application/zip")
-    body = sent(up)
+    up, body = send_and_read(remote, openai_up, data, "application/zip")
     assert data not in files_sent(up), name
     assert EMAIL not in body and CARD16 not in body and SHORT not in body, name
 
@@ -216,10 +215,8 @@ def test_text_a_pdf_carries_outside_what_its_reader_reaches_is_read(remote, open
     stream or in the file that no cross-reference entry lists: pypdf's page text, metadata and listed objects' strings
     never held them, and the PDF reached the remote model with the address inside. Now they are read with the PDF's
     text (a finding replaces the PDF by its redacted text)."""
-    g, up = remote
     data = PDFS[name]()
-    send(g, up, openai_up, data, "application/pdf")
-    body = sent(up)
+    up, body = send_and_read(remote, openai_up, data, "application/pdf")
     assert up.requests and data not in files_sent(up), name
     assert EMAIL not in body and CARD16 not in body and EMAIL.replace("@", "#40") not in body, name
 

@@ -9,7 +9,7 @@ import pytest
 
 from tests.gateway.conftest import ant, oai
 from tests.privacy import media_files as mf
-from tests.privacy.file_parts import b64, files_sent, send, sent
+from tests.privacy.file_parts import b64, files_sent, send, send_and_read, sent
 from tests.privacy.support import SEEDS
 
 EMAIL, CARD = SEEDS["EMAIL_ADDRESS"], SEEDS["CREDIT_CARD"]
@@ -65,10 +65,8 @@ def test_text_inside_a_known_format_is_read_and_the_file_withheld(remote, openai
     """Each passed as "an image or audio format" by its first bytes and reached the remote model with the address
     (and card) inside. Now the file's metadata and words are scanned; a file holding a value is withheld from the
     remote call (replaced by a note), the rest of the request goes."""
-    g, up = remote
     data = HIDDEN[name]()
-    send(g, up, openai_up, data, "image/png")
-    body = sent(up)
+    up, body = send_and_read(remote, openai_up, data, "image/png")
     assert up.requests, name
     assert b64(data)[:60] not in body and b64(data)[-60:] not in body, name
     assert EMAIL.encode() not in b"".join(files_sent(up)), name

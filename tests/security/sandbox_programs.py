@@ -3,6 +3,7 @@ their runs weak ones (no bubblewrap)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -66,6 +67,41 @@ for i in range(8):
     os.close(other)
 print(got)
 """
+
+
+def threads_program(count: int, stack: int = 0, sleep_s: float = 2) -> str:
+    """A program that starts `count` sleeping threads with stacks of `stack` bytes (0: the default), each allocating
+    (glibc gives such a thread a malloc arena); prints the error that stopped it, if any, then `STARTED <n>`."""
+    return f"""
+import threading, time
+{f"threading.stack_size({stack})" if stack else ""}
+started = 0
+def work():
+    kept = [bytes(1000) for _ in range(100)]  # (an allocation in the thread: glibc gives it an arena)
+    time.sleep({sleep_s})
+try:
+    for _ in range({count}):
+        threading.Thread(target=work, daemon=True).start()
+        started += 1
+except RuntimeError as e:
+    print(e)
+print("STARTED", started)
+"""
+
+
+def processes_below(root: int) -> list[int]:
+    """Every process below `root`, at any depth (from /proc/<pid>/stat's parent ids)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError), open(f"/proc/{entry}/stat") as fh:
+                parents[int(entry)] = int(fh.read().rsplit(")", 1)[1].split()[1])
+    below, grown = {root}, True
+    while grown:
+        more = {p for p, parent in parents.items() if parent in below} - below
+        below |= more
+        grown = bool(more)
+    return sorted(below - {root})
 
 
 def host_file(prefix: str, content: str = '{"host": "state"}', name: str = "state.json") -> str:

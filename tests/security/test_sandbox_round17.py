@@ -16,7 +16,7 @@ import sys
 import pytest
 
 from tests.harness import unavailable
-from tests.security.sandbox_programs import weak_only  # noqa: F401 (the fixture: weak runs)
+from tests.security.sandbox_programs import processes_below, threads_program, weak_only  # noqa: F401 (weak_only: the fixture)
 from tests.security.test_weak_sandbox_own_user import _gateway_runs, _user_namespaces
 from tierwise import sandbox
 from tierwise.sandbox import SandboxLimits, backend, bwrap, run_python, weak
@@ -129,21 +129,6 @@ async def test_a_weak_run_ends_as_its_program_ended() -> None:
     assert r.timed_out and r.signal == "SIGKILL"
 
 
-def _below(root: int) -> list[int]:
-    """Every process below `root`, at any depth."""
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError), open(f"/proc/{entry}/stat") as fh:
-                parents[int(entry)] = int(fh.read().rsplit(")", 1)[1].split()[1])
-    below, grown = {root}, True
-    while grown:
-        more = {p for p, parent in parents.items() if parent in below} - below
-        below |= more
-        grown = bool(more)
-    return sorted(below - {root})
-
-
 async def test_no_process_of_a_weak_run_holds_the_gateways_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """The keeper and the init are the gateway's forks until they exec: exec'd with the gateway's environment (the
     provider keys) they showed it in /proc/<pid>/environ, readable by every process of their user (the gateway's own,
@@ -157,10 +142,10 @@ async def test_no_process_of_a_weak_run_holds_the_gateways_environment(monkeypat
     try:
         for _ in range(600):  # until the run's three processes are there (at most a minute on a loaded machine)
             await asyncio.sleep(0.1)
-            procs = _below(os.getpid())
+            procs = processes_below(os.getpid())
             if len(procs) >= count:
                 await asyncio.sleep(0.5)  # (each has exec'd: the run prints nothing we wait for)
-                for pid in _below(os.getpid()):
+                for pid in processes_below(os.getpid()):
                     with contextlib.suppress(OSError), open(f"/proc/{pid}/environ", "rb") as fh:
                         seen[pid] = fh.read()
                 break
@@ -174,21 +159,7 @@ async def test_no_process_of_a_weak_run_holds_the_gateways_environment(monkeypat
     assert not [pid for pid, env in seen.items() if set(env.split(b"\0")) - {b""} - allowed], seen
 
 
-THREADS = """
-import threading, time
-threading.stack_size(1 << 20)
-started = 0
-def work():
-    kept = [bytes(1000) for _ in range(100)]  # (an allocation in the thread: glibc gives it an arena)
-    time.sleep(2)
-try:
-    for _ in range(40):
-        threading.Thread(target=work, daemon=True).start()
-        started += 1
-except RuntimeError as e:
-    print(e)
-print("STARTED", started)
-"""
+THREADS = threads_program(40, stack=1 << 20)
 
 
 @pytest.mark.parametrize("mode", ["bwrap", "weak"])
