@@ -10,19 +10,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
-GATEWAY = """
-import asyncio, errno, sys, time
-if sys.argv[1] == "refused":
-    import pyseccomp as sc
-    f = sc.SyscallFilter(sc.ALLOW)
-    for name in ("unshare", "clone"):
-        f.add_rule(sc.ERRNO(errno.EPERM), name, sc.Arg(0, sc.MASKED_EQ, 0x20000000, 0x20000000))
-    f.load()
-from tierwise import sandbox
-from tierwise.sandbox import SandboxLimits, backend, bwrap, run_python
-bwrap.bwrap_path = lambda: None
-sandbox.configure(allow_weak=True)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.security.sandbox_programs import REFUSE_PID_NAMESPACES, WEAK_GATEWAY  # noqa: E402 (the test's pieces)
+
+GATEWAY = WEAK_GATEWAY + """
+import asyncio, sys, time
 t = time.perf_counter()
 view = backend.weak_read_only_host(), backend.weak_pid_namespace()
 probe_ms = (time.perf_counter() - t) * 1000
@@ -36,7 +30,8 @@ print(f"{sys.argv[1]:8} read_only={view[0]} pidns={view[1]} probe={probe_ms:.0f}
 def main() -> None:
     src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
     for mode in ("kernel", "refused"):
-        r = subprocess.run([sys.executable, "-c", GATEWAY, mode], capture_output=True, text=True, timeout=180,
+        program = (REFUSE_PID_NAMESPACES if mode == "refused" else "") + GATEWAY
+        r = subprocess.run([sys.executable, "-c", program, mode], capture_output=True, text=True, timeout=180,
                            cwd="/tmp", env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": src})
         print(r.stdout.strip() or r.stderr[-1000:])
 

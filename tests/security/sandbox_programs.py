@@ -13,6 +13,25 @@ import pytest
 from tierwise import sandbox
 from tierwise.sandbox import bwrap as bwrap_mod
 
+# A gateway process on a kernel (or under a container's seccomp profile) that allows the mount namespace but refuses
+# CLONE_NEWPID: its own seccomp filter answers EPERM to unshare and clone with that flag (review36a).
+REFUSE_PID_NAMESPACES = """
+import errno
+import pyseccomp as sc
+f = sc.SyscallFilter(sc.ALLOW)
+for name in ("unshare", "clone"):
+    f.add_rule(sc.ERRNO(errno.EPERM), name, sc.Arg(0, sc.MASKED_EQ, 0x20000000, 0x20000000))
+f.load()
+"""
+
+# The start of a gateway program whose sandbox runs are weak ones (bubblewrap hidden, `allow_weak` on).
+WEAK_GATEWAY = """
+from tierwise import sandbox
+from tierwise.sandbox import SandboxLimits, backend, bwrap, run_python
+bwrap.bwrap_path = lambda: None
+sandbox.configure(allow_weak=True)
+"""
+
 
 @pytest.fixture(autouse=True)
 def weak_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:

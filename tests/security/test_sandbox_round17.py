@@ -16,7 +16,13 @@ import sys
 import pytest
 
 from tests.harness import unavailable
-from tests.security.sandbox_programs import processes_below, threads_program, weak_only  # noqa: F401 (weak_only: the fixture)
+from tests.security.sandbox_programs import (  # noqa: F401 (weak_only: the fixture)
+    REFUSE_PID_NAMESPACES,
+    WEAK_GATEWAY,
+    processes_below,
+    threads_program,
+    weak_only,
+)
 from tests.security.test_weak_sandbox_own_user import _gateway_runs, _user_namespaces
 from tierwise import sandbox
 from tierwise.sandbox import SandboxLimits, backend, bwrap, run_python, weak
@@ -240,17 +246,7 @@ async def test_the_pid_namespace_is_a_layer_where_the_kernel_allows_one() -> Non
 
 # A gateway on a kernel (or under a container's seccomp profile) that allows the mount namespace but refuses
 # CLONE_NEWPID: its own seccomp filter answers EPERM to unshare and clone with that flag, then it runs a weak run.
-GATEWAY_WITHOUT_PID_NAMESPACES = """
-import asyncio, errno, os, sys
-import pyseccomp as sc
-f = sc.SyscallFilter(sc.ALLOW)
-for name in ("unshare", "clone"):
-    f.add_rule(sc.ERRNO(errno.EPERM), name, sc.Arg(0, sc.MASKED_EQ, 0x20000000, 0x20000000))
-f.load()
-from tierwise import sandbox
-from tierwise.sandbox import SandboxLimits, backend, bwrap, run_python
-bwrap.bwrap_path = lambda: None
-sandbox.configure(allow_weak=True)
+GATEWAY_WITHOUT_PID_NAMESPACES = "import asyncio, os, sys\n" + REFUSE_PID_NAMESPACES + WEAK_GATEWAY + """
 print("READ_ONLY", backend.weak_read_only_host())
 from tierwise.commands.doctor import sandbox_report
 from tierwise.config import Config
