@@ -103,7 +103,8 @@ async def test_a_named_caller_publishes_without_the_right_to_empty_the_index(
     admin = aredis.from_url(REDIS_URL)
     url = acl_users(caller_rules(redis_prefix, "acme", caller="app"))
     app = aredis.from_url(url)
-    data = worker_config(openai_up.url, redis_prefix, worker_id="w1", locality="remote", provider_locality="remote")
+    data = worker_config(openai_up.url, redis_prefix, worker_id="w1", locality="remote", provider_locality="remote",
+                         callers=["app"])
     try:
         async with running_worker(data, tmp_path / "w"), \
                 Dispatcher(url, tenant="acme", prefix=redis_prefix, caller="app") as d:
