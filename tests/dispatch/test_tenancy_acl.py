@@ -161,7 +161,8 @@ async def test_a_hostile_worker_cannot_end_or_forge_the_results_of_tasks_it_may_
     admin = aredis.from_url(REDIS_URL)
     hostile = aredis.from_url(acl_users(worker_rules(redis_prefix, "acme", "remote", ["classify"])))
     honest = worker_config(openai_up.url, redis_prefix, worker_id="honest",
-                           redis_url=acl_users(worker_rules(redis_prefix, "acme", "local", ["summarize"])),
+                           redis_url=acl_users(worker_rules(redis_prefix, "acme", "local", ["summarize"],
+                                                            worker_id="honest")),
                            capabilities={"summarize": {"model": "small"}})
     caller_url = acl_users(caller_rules(redis_prefix, "acme"))
     now_ms = int((await admin.time())[0]) * 1000

@@ -80,11 +80,12 @@ async def test_publishing_prunes_the_expired_entries_a_worker_no_longer_removes(
     data = worker_config(openai_up.url, redis_prefix, worker_id="w1", locality="remote", provider_locality="remote")
     try:
         async with Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix) as d:
-            async with running_worker(data, tmp_path / "w"):
+            async with running_worker(data, tmp_path / "w") as w:
                 await admin.zadd(index, {"died-long-ago": 1, "died-now": 2})
                 assert (await d.dispatch("classify", "x", timeout=20)).text == "echo:x"
-                assert await admin.zrange(index, 0, -1) == [b"w1"]
-            assert await admin.zscore(index, "w1") == 0  # withdrawn: expired, not counted
+                member = w.presence.member  # (its id and a secret of its process)
+                assert await admin.zrange(index, 0, -1) == [member.encode()]
+            assert await admin.zscore(index, member) == 0  # withdrawn: expired, not counted
     finally:
         await admin.aclose()
 

@@ -22,7 +22,7 @@ import hashlib
 
 from tierwise.dispatch import scripts as _scripts
 from tierwise.dispatch.config import check_name
-from tierwise.dispatch.keys import Keyspace
+from tierwise.dispatch.keys import Keyspace, unnamed_tag
 
 # No EVAL and no plain EVALSHA: `EVALSHA <sha> 0` takes no key, so with it in these lists a user under any of the
 # printed rules ran any Lua it loaded, and `while true do end` after one write cannot be killed (SCRIPT KILL refuses
@@ -131,7 +131,13 @@ def worker_rules(prefix: str, tenant: str, locality: str, capabilities: list[str
     index = [f"~{k.base}w:{zone}:{cap}" for zone in zones for cap in caps]
     dead = [f"~{k.base}dead:{cap}" for cap in caps]
     done = [f"~{k.base}done:*"]
-    presence = [f"~{prefix}presence:{tenant}:" + ("*" if worker_id is None else check_name(worker_id, "worker id"))]
+    # Without an id: the records of workers of this locality and these capabilities (keys.unnamed_tag); without
+    # capabilities either (every capability's queues), every record of the tenant.
+    if worker_id is not None:
+        own_record = check_name(worker_id, "worker id")
+    else:
+        own_record = "*" if capabilities is None else f"{unnamed_tag(locality, capabilities)}-*"
+    presence = [f"~{prefix}presence:{tenant}:{own_record}"]
     # `*` is the caller process (`<name>:<instance>`); names hold no `:`, so the pattern reaches no other
     # capability's or zone's result stream
     results = [f"~{k.base}r:*:{zone}:{cap}" for zone in zones for cap in caps]

@@ -48,7 +48,8 @@ class CapabilityConfig(_Strict):
 
 
 class WorkerConfig(_Strict):
-    id: str | None = Field(None, description="this worker's name (default: host name and process id)")
+    id: str | None = Field(None, description="this worker's name (default: a tag of its locality and "
+                                    "capabilities, host name and process id)")
     locality: Literal["local", "remote"] = Field(
         "remote", description="local: this machine may see local-only data (it then also reads the local-only "
         "queues of capabilities whose models are all local)")

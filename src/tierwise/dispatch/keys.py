@@ -28,6 +28,7 @@ per process.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -37,6 +38,15 @@ GROUP = "tierwise-workers"
 DEFAULT_CALLER = "caller"  # `dispatch.caller`'s default
 ZONES = ("local", "any")
 _CALLER_PART = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")
+
+
+def unnamed_tag(locality: str, capabilities: list[str]) -> str:
+    """What the id of a worker without `dispatch.worker.id` starts with (`<tag>-<host>-<pid>`), and what its printed
+    ACL confines its presence records to: the tenant's whole presence prefix let such a worker overwrite and delete
+    every worker's record (session 37, dist8). Workers of one locality and set of capabilities share it (and the
+    printed user): they may touch each other's records, no one else's."""
+    digest = hashlib.sha1(f"{locality}:{','.join(sorted(capabilities))}".encode()).hexdigest()[:10]
+    return f"u{digest}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from tierwise.config import Config
 from tierwise.dispatch.acl import script_refused
 from tierwise.dispatch.config import PRIORITIES
 from tierwise.dispatch.connection import REDIS_ANY, REDIS_DOWN, Backoff, connect, text, waiting_for, where
-from tierwise.dispatch.keys import GROUP, Keyspace
+from tierwise.dispatch.keys import GROUP, Keyspace, unnamed_tag
 from tierwise.dispatch.presence import PresencePublisher, now_ms
 from tierwise.dispatch.scripts import Scripts
 from tierwise.dispatch.serving import CapabilityRunner, failure
@@ -50,9 +50,10 @@ def _rotated(items: list[Any], by: int) -> list[Any]:
     return items[by:] + items[:by]
 
 
-def default_worker_id() -> str:
+def default_worker_id(locality: str, capabilities: list[str]) -> str:
+    """`<tag>-<host>-<pid>`: the tag (keys.unnamed_tag) is what the printed rules of a worker without an id name."""
     host = re.sub(r"[^A-Za-z0-9_.-]", "-", socket.gethostname())[:40] or "worker"
-    return f"{host}-{os.getpid()}"
+    return f"{unnamed_tag(locality, capabilities)}-{host}-{os.getpid()}"
 
 
 class Worker:
@@ -63,7 +64,7 @@ class Worker:
         if self.d.visibility_timeout <= 2 * self.w.heartbeat:
             raise ValueError("dispatch.visibility_timeout must be more than twice worker.heartbeat, or a running "
                              "task's claim lapses between two renewals")
-        self.id = worker_id or self.w.id or default_worker_id()
+        self.id = worker_id or self.w.id or default_worker_id(self.w.locality, list(self.w.capabilities))
         self.keys = Keyspace(self.d.prefix, self.d.tenant)
         self.gateway = gateway
         self.runner = CapabilityRunner(gateway, self.w, self.id)
