@@ -6,13 +6,15 @@ with every other user), for K callers: Redis's own time per take script call (IN
 usec_per_call), for a take that finds nothing (an idle worker's, once per wake-up or `block` seconds) and for one
 that takes a task and completes it (the worker's completion script takes the next task in the same call).
 
-    PYTHONPATH=src .venv/bin/python bench/caller_queues_cost.py [--calls 2000] [--callers 1,4,16,64]
+    PYTHONPATH=src .venv/bin/python bench/caller_queues_cost.py [--calls 2000] [--callers 1,4,16,64] [--rounds 5]
+    PYTHONPATH=/tmp/base_dist8/src .venv/bin/python bench/caller_queues_cost.py --callers 1   # the session's start
 """
 
 from __future__ import annotations
 
 import argparse
 import socket
+import statistics
 import subprocess
 import tempfile
 import time
@@ -39,8 +41,13 @@ def measure(r: redis.Redis, callers: int, calls: int) -> tuple[float, float]:
     r.flushdb()
     keys = Keyspace("bench:", "acme")
     names = [f"app{i}" for i in range(callers)]
-    streams = [keys.stream("any", "classify", p, n) for p in PRIORITIES for n in names]
-    wakes = [keys.wake("any", "classify", n) for p in PRIORITIES for n in names]
+    try:
+        streams = [keys.stream("any", "classify", p, n) for p in PRIORITIES for n in names]
+        wakes = [keys.wake("any", "classify", n) for p in PRIORITIES for n in names]
+    except TypeError:  # a tree of before per-caller queues (`--callers 1` only): the same scripts' cost
+        assert callers == 1
+        streams = [keys.stream("any", "classify", p) for p in PRIORITIES]  # type: ignore[call-arg]
+        wakes = [keys.wake("any", "classify") for p in PRIORITIES]  # type: ignore[call-arg]
     for s in streams:
         r.xgroup_create(s, GROUP, id="0", mkstream=True)
     take, complete = r.register_script(TAKE), r.register_script(COMPLETE)
@@ -69,6 +76,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=2000)
     ap.add_argument("--callers", default="1,4,16,64")
+    ap.add_argument("--rounds", type=int, default=5, help="each figure is the median of this many rounds")
     a = ap.parse_args()
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
@@ -85,7 +93,8 @@ def main() -> None:
             print("| callers listed | streams per take | idle take (us, Redis) | complete + take next (us, Redis) |")
             print("|---:|---:|---:|---:|")
             for k in [int(x) for x in a.callers.split(",")]:
-                idle, busy = measure(r, k, a.calls)
+                runs = [measure(r, k, a.calls) for _ in range(a.rounds)]
+                idle, busy = statistics.median(x for x, _ in runs), statistics.median(y for _, y in runs)
                 print(f"| {k} | {3 * k} | {idle:.1f} | {busy:.1f} |")
         finally:
             proc.terminate()
