@@ -59,10 +59,12 @@ WORKER_SCRIPTS = (_scripts.TAKE, _scripts.RECLAIM, _scripts.COMPLETE, _scripts.D
 # (no XCLAIM: its LASTID moves the group's last-delivered id past every later task; scripts.py KEEPALIVE)
 QUEUE_COMMANDS = ["+xgroup|create", "+xreadgroup", "+xautoclaim", "+xpending", "+xack", "+xdel", "+xlen"]
 WAKE_COMMANDS = ["+blpop", "+ltrim"]
-# The presence index: a worker adds or renews its own entry, and reads nothing (no member name to aim at). Expired
-# entries are pruned by the publishing script, not by workers: ZREMRANGEBYSCORE, ZREM, DEL and PEXPIRE each let one
-# worker empty the index, and every caller got NoWorker until the others' next heartbeat.
-INDEX_COMMANDS = ["+zadd"]
+# The presence index: a worker adds or renews its own entry, removes it when it stops, and reads nothing (no member
+# name to aim at). Expired entries are pruned by the publishing script, not by workers: ZREMRANGEBYSCORE, DEL and
+# PEXPIRE each let one worker empty the index, and every caller got NoWorker until the others' next heartbeat. ZREM
+# names the members it removes, and an entry's name holds a secret of its worker's process (presence.py): a worker
+# can remove its own only (since session 37; before, ZREM of the others' ids emptied the index too).
+INDEX_COMMANDS = ["+zadd", "+zrem"]
 DONE_COMMANDS = ["+set", "+exists"]  # the completion script's SET NX of a task's mark
 PRESENCE_COMMANDS = ["+set", "+del"]  # its own record (with `worker_id`)
 DEAD_COMMANDS = ["+xadd"]

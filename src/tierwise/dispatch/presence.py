@@ -73,8 +73,8 @@ class PresencePublisher:
         pipe.delete(self.keys.presence(self.worker_id))
         for cap, zones in self.zones.items():
             for zone in zones:
-                # expired at once (ZADD XX: no ZREM in a worker's rules); the publishing script prunes it
-                pipe.zadd(self.keys.index(zone, cap), {self.member: 0}, xx=True)
+                # (its own entry only: ZREM of another's needs its secret)
+                pipe.zrem(self.keys.index(zone, cap), self.member)
         await pipe.execute()
 
 
