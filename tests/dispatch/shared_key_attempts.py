@@ -23,7 +23,6 @@ def shared_key_attempts(r: Any, keys: Keyspace, queue: str, waiting: str, board_
         "DEL the presence index": lambda: r.delete(index),
         "SET the presence index": lambda: r.set(index, "x"),
         "ZREMRANGEBYSCORE the presence index": lambda: r.zremrangebyscore(index, "-inf", "+inf"),
-        "ZREM from the presence index": lambda: r.zrem(index, "w1"),
         "PEXPIRE the presence index": lambda: r.pexpire(index, 1),
         "read the index's member names": lambda: r.zrangebyscore(index, "-inf", "+inf"),
         "DEL a done mark": lambda: r.delete(keys.done("task_x")),

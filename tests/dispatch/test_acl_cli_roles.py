@@ -45,7 +45,7 @@ def _acl(path: str, *role: str) -> str:
 async def test_the_caller_and_presence_lines_printed_from_a_gateway_config_work_and_reach_no_further(
         apply, openai_up, db_prefix, tmp_path):
     openai_up.default = echo()
-    worker = worker_config(openai_up.url, db_prefix, worker_id="gpu-1", redis_url=ADMIN_URL)
+    worker = worker_config(openai_up.url, db_prefix, worker_id="gpu-1", redis_url=ADMIN_URL, callers=["billing"])
     gateway = {"dispatch": {"redis_url": ADMIN_URL, "prefix": db_prefix, "tenant": "acme", "caller": "billing"}}
     (tmp_path / "worker.yaml").write_text(yaml.safe_dump(worker))
     (tmp_path / "gateway.yaml").write_text(yaml.safe_dump(gateway))
@@ -68,7 +68,7 @@ async def test_the_caller_and_presence_lines_printed_from_a_gateway_config_work_
     caller, reader = redis.Redis.from_url(caller_url), redis.Redis.from_url(reader_url)
     try:
         with pytest.raises(redis.exceptions.NoPermissionError):  # a named caller reads no task stream
-            caller.xrange(f"{db_prefix}{{acme}}:q:any:classify:normal")
+            caller.xrange(f"{db_prefix}{{acme}}:q:any:classify:normal:other")  # (another caller's)
         with pytest.raises(redis.exceptions.NoPermissionError):  # nor another caller's results
             caller.xread({f"{db_prefix}{{acme}}:r:other:1:any:classify": 0})
         with pytest.raises(redis.exceptions.NoPermissionError):

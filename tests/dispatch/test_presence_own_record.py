@@ -45,12 +45,16 @@ async def test_a_named_workers_rules_reach_its_own_presence_record_only(acl_user
         await admin.aclose()
 
 
-def test_an_unnamed_workers_rules_say_they_reach_the_whole_presence_prefix(tmp_path):
+def test_an_unnamed_workers_rules_reach_its_kind_of_workers_records_only_and_say_so(tmp_path):
+    """(Until session 37 they reached the tenant's whole presence prefix: test_worker_presence_forgery.py.)"""
+    from tierwise.dispatch.keys import unnamed_tag
+
     data = worker_config("http://127.0.0.1:9", "tw:", worker_id="gpu-1")
     del data["dispatch"]["worker"]["id"]
     (tmp_path / "worker.yaml").write_text(yaml.safe_dump(data))
     out = CliRunner().invoke(main, ["worker", "-c", str(tmp_path / "worker.yaml"), "--acl"])
-    assert out.exit_code == 0 and "~tw:presence:acme:*" in out.stdout
+    assert out.exit_code == 0 and f"~tw:presence:acme:{unnamed_tag('local', ['classify'])}-*)" in out.stdout
+    assert "~tw:presence:acme:*" not in out.stdout
     assert "no dispatch.worker.id" in out.stderr
     out = CliRunner().invoke(main, ["worker", "-c", str(tmp_path / "worker.yaml"), "--acl", "--id", "gpu-7"])
     assert "~tw:presence:acme:gpu-7)" in out.stdout and "presence:acme:*" not in out.stdout and not out.stderr

@@ -49,7 +49,8 @@ async def test_no_role_under_its_printed_rules_runs_lua_of_its_own(
         acl_users, openai_up, redis_prefix, tmp_path):  # noqa: F811
     openai_up.default = echo()
     board = {"enabled": True, "key_prefix": redis_prefix + "board:", "timeout": 30}
-    honest = worker_config(openai_up.url, redis_prefix, worker_id="w1", locality="remote", provider_locality="remote")
+    honest = worker_config(openai_up.url, redis_prefix, worker_id="w1", locality="remote", provider_locality="remote",
+                           callers=["app"])
     honest["blackboard"] = board
     worker_url = acl_users(printed_rules(honest, tmp_path, "w1.yaml"))
     honest["dispatch"]["redis_url"] = worker_url

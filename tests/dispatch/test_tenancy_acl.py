@@ -161,7 +161,8 @@ async def test_a_hostile_worker_cannot_end_or_forge_the_results_of_tasks_it_may_
     admin = aredis.from_url(REDIS_URL)
     hostile = aredis.from_url(acl_users(worker_rules(redis_prefix, "acme", "remote", ["classify"])))
     honest = worker_config(openai_up.url, redis_prefix, worker_id="honest",
-                           redis_url=acl_users(worker_rules(redis_prefix, "acme", "local", ["summarize"])),
+                           redis_url=acl_users(worker_rules(redis_prefix, "acme", "local", ["summarize"],
+                                                            worker_id="honest")),
                            capabilities={"summarize": {"model": "small"}})
     caller_url = acl_users(caller_rules(redis_prefix, "acme"))
     now_ms = int((await admin.time())[0]) * 1000
@@ -211,12 +212,12 @@ async def test_a_callers_user_named_for_it_reads_no_other_callers_results(
     app_a = acl_users(caller_rules(redis_prefix, "acme", caller="app-a"))
     app_b = aredis.from_url(acl_users(caller_rules(redis_prefix, "acme", caller="app-b")))
     cfg = worker_config(openai_up.url, redis_prefix, worker_id="box-1",
-                        redis_url=acl_users(worker_rules(redis_prefix, "acme", "local")))
+                        redis_url=acl_users(worker_rules(redis_prefix, "acme", "local")), callers=["app-a"])
     async with running_worker(cfg, tmp_path), Dispatcher(app_a, tenant="acme", prefix=redis_prefix,
                                                          caller="app-a") as d:
         assert (await d.dispatch("classify", "mine", timeout=20)).text == "echo:mine"
         theirs = d.results_key("any", "classify")
-        queue = Keyspace(redis_prefix, "acme").stream("any", "classify", "normal")  # its prompts pass here
+        queue = Keyspace(redis_prefix, "acme").stream("any", "classify", "normal", "app-a")  # its prompts pass here
         for what, call in {"xrange": lambda: app_b.xrange(theirs), "xread": lambda: app_b.xread({theirs: "0-0"}),
                            "del": lambda: app_b.delete(theirs), "xadd": lambda: app_b.xadd(d.inbox, {"w": "1"}),
                            "xrange queue": lambda: app_b.xrange(queue), "xread queue": lambda: app_b.xread({queue: "0"}),
@@ -285,8 +286,9 @@ async def test_a_worker_cannot_open_the_gateways_breakers_through_the_blackboard
 
 
 async def test_a_named_caller_republishes_a_task_whose_stream_redis_lost(acl_users, redis_prefix):
-    """A named caller's user may not read task streams: after an outage it checks whether its waiting task's
-    stream survived (XRANGE of its entry is refused) and publishes the task again when the stream is gone."""
+    """A named caller's user reads its own task streams only (they are per caller since session 37): after an
+    outage it checks whether its waiting task's entry survived, and publishes the task again when it is gone, with
+    its stream or alone (before, it could tell only whether the shared stream survived)."""
     keys = Keyspace(redis_prefix, "acme")
     admin = aredis.from_url(REDIS_URL)
     now_ms = int((await admin.time())[0]) * 1000
@@ -294,14 +296,18 @@ async def test_a_named_caller_republishes_a_task_whose_stream_redis_lost(acl_use
     async with Dispatcher(acl_users(caller_rules(redis_prefix, "acme", caller="app-a")), tenant="acme",
                           prefix=redis_prefix, caller="app-a") as d:
         task = asyncio.create_task(d.dispatch("classify", "kept", timeout=20))
-        stream = keys.stream("any", "classify", "normal")
+        stream = keys.stream("any", "classify", "normal", "app-a")
         while not await admin.exists(stream):
             await asyncio.sleep(0.01)
-        await d._recover()  # the stream is there: nothing is published again
+        await d._recover()  # the entry is there: nothing is published again
         assert d.republished == 0 and await admin.xlen(stream) == 1
         await admin.delete(stream)  # as a Redis that restarted without its data
         await d._recover()
         assert d.republished == 1 and await admin.xlen(stream) == 1
+        await admin.xadd(stream, {"other": "task"})  # the stream survives, the entry does not
+        await admin.xdel(stream, d._waiting[next(iter(d._waiting))].entry_id)
+        await d._recover()
+        assert d.republished == 2 and await admin.xlen(stream) == 2
         task.cancel()
     await admin.aclose()
 

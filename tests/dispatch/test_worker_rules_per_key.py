@@ -64,6 +64,10 @@ async def test_a_worker_under_its_printed_rules_cannot_destroy_the_shared_keys_o
             # what its own serving takes still works for it (the selectors of its keys)
             assert (await hostile.xgroup_create(waiting, GROUP + "-probe", id="0")) is True
             assert await hostile.zadd(index, {"w2": 1}) == 1
+            # ZREM (a worker removes its own entry when it stops) names what it removes: the others' ids are not
+            # their entries' names, which hold a secret of their process
+            assert await hostile.zrem(index, "w1", "w1#", "w2") == 1  # (only its own)
+            assert (await d.dispatch("classify", "third", timeout=20)).text == "echo:third"
     finally:
         await hostile.aclose()
         await admin.aclose()
@@ -72,7 +76,8 @@ async def test_a_worker_under_its_printed_rules_cannot_destroy_the_shared_keys_o
 @pytest.mark.asyncio
 async def test_publishing_prunes_the_expired_entries_a_worker_no_longer_removes(openai_up, redis_prefix, tmp_path):
     """Workers no longer ZREMRANGEBYSCORE the index at each heartbeat: the publishing script removes what expired,
-    and a worker stopping on purpose scores its entry 0 (expired at once) instead of ZREM."""
+    and a worker stopping on purpose removes its entry (ZREM: its name holds a secret of its process since session
+    37; before, a worker stopping scored it 0, since ZREM of the others' ids let a worker empty the index)."""
     openai_up.default = echo()
     keys = Keyspace(redis_prefix, "acme")
     index = keys.index("any", "classify")
@@ -80,11 +85,12 @@ async def test_publishing_prunes_the_expired_entries_a_worker_no_longer_removes(
     data = worker_config(openai_up.url, redis_prefix, worker_id="w1", locality="remote", provider_locality="remote")
     try:
         async with Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix) as d:
-            async with running_worker(data, tmp_path / "w"):
+            async with running_worker(data, tmp_path / "w") as w:
                 await admin.zadd(index, {"died-long-ago": 1, "died-now": 2})
                 assert (await d.dispatch("classify", "x", timeout=20)).text == "echo:x"
-                assert await admin.zrange(index, 0, -1) == [b"w1"]
-            assert await admin.zscore(index, "w1") == 0  # withdrawn: expired, not counted
+                member = w.presence.member  # (its id and a secret of its process)
+                assert await admin.zrange(index, 0, -1) == [member.encode()]
+            assert await admin.zscore(index, member) is None  # withdrawn: its entry removed
     finally:
         await admin.aclose()
 
@@ -103,7 +109,8 @@ async def test_a_named_caller_publishes_without_the_right_to_empty_the_index(
     admin = aredis.from_url(REDIS_URL)
     url = acl_users(caller_rules(redis_prefix, "acme", caller="app"))
     app = aredis.from_url(url)
-    data = worker_config(openai_up.url, redis_prefix, worker_id="w1", locality="remote", provider_locality="remote")
+    data = worker_config(openai_up.url, redis_prefix, worker_id="w1", locality="remote", provider_locality="remote",
+                         callers=["app"])
     try:
         async with running_worker(data, tmp_path / "w"), \
                 Dispatcher(url, tenant="acme", prefix=redis_prefix, caller="app") as d:

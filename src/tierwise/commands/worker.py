@@ -90,8 +90,9 @@ def command(config_path: str, worker_id: str | None, log_level: str, print_acl: 
         board = workers_key(cfg.blackboard.key_prefix, d.tenant) if cfg.blackboard.enabled is True else None
         wid = worker_id or d.worker.id  # named: one user per worker, writing its own presence record only
         if wid is None:
-            click.echo("tierwise: no dispatch.worker.id (or --id): these rules let the worker write and delete "
-                       "every presence record of the tenant (see docs/distributed.md)", err=True)
+            click.echo("tierwise: no dispatch.worker.id (or --id): every worker of this locality and these "
+                       "capabilities shares these rules, and may write and delete the others' presence records "
+                       "(see docs/distributed.md)", err=True)
         click.echo(setuser(f"tierwise-worker-{d.tenant}-{d.worker.locality}-{caps}" + (f"-{wid}" if wid else ""),
                            worker_rules(d.prefix, d.tenant, d.worker.locality, list(d.worker.capabilities), board,
                                         wid, db=url_db(d.redis_url))))

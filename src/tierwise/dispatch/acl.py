@@ -22,7 +22,7 @@ import hashlib
 
 from tierwise.dispatch import scripts as _scripts
 from tierwise.dispatch.config import check_name
-from tierwise.dispatch.keys import Keyspace
+from tierwise.dispatch.keys import Keyspace, unnamed_tag
 
 # No EVAL and no plain EVALSHA: `EVALSHA <sha> 0` takes no key, so with it in these lists a user under any of the
 # printed rules ran any Lua it loaded, and `while true do end` after one write cannot be killed (SCRIPT KILL refuses
@@ -59,10 +59,12 @@ WORKER_SCRIPTS = (_scripts.TAKE, _scripts.RECLAIM, _scripts.COMPLETE, _scripts.D
 # (no XCLAIM: its LASTID moves the group's last-delivered id past every later task; scripts.py KEEPALIVE)
 QUEUE_COMMANDS = ["+xgroup|create", "+xreadgroup", "+xautoclaim", "+xpending", "+xack", "+xdel", "+xlen"]
 WAKE_COMMANDS = ["+blpop", "+ltrim"]
-# The presence index: a worker adds or renews its own entry, and reads nothing (no member name to aim at). Expired
-# entries are pruned by the publishing script, not by workers: ZREMRANGEBYSCORE, ZREM, DEL and PEXPIRE each let one
-# worker empty the index, and every caller got NoWorker until the others' next heartbeat.
-INDEX_COMMANDS = ["+zadd"]
+# The presence index: a worker adds or renews its own entry, removes it when it stops, and reads nothing (no member
+# name to aim at). Expired entries are pruned by the publishing script, not by workers: ZREMRANGEBYSCORE, DEL and
+# PEXPIRE each let one worker empty the index, and every caller got NoWorker until the others' next heartbeat. ZREM
+# names the members it removes, and an entry's name holds a secret of its worker's process (presence.py): a worker
+# can remove its own only (since session 37; before, ZREM of the others' ids emptied the index too).
+INDEX_COMMANDS = ["+zadd", "+zrem"]
 DONE_COMMANDS = ["+set", "+exists"]  # the completion script's SET NX of a task's mark
 PRESENCE_COMMANDS = ["+set", "+del"]  # its own record (with `worker_id`)
 DEAD_COMMANDS = ["+xadd"]
@@ -78,12 +80,20 @@ BOARD_COMMANDS = ["+hset", "+hgetall", "+hdel", "+hlen", "+memory|usage", "+del"
 # index anyway)
 CALLER_COMMANDS = ["+xadd", "+xlen", "+zcount", "+zrangebyscore", "+zremrangebyscore", "+lpush", "+ltrim", "+xread",
                    "+xrange", "+xdel", "+exists", "+del", "+expire"]
-# A named caller: publishing (the publishing script's commands, and a task published again after an outage) on
-# the tenant's queues, wake lists and presence index, with no read of a queue and no deletion...
-# (no ZREMRANGEBYSCORE: with it one application could empty the presence index, every caller then refused with
-# NoWorker; under these rules the publishing script's prune is refused and expired entries stay, uncounted)
-PUBLISH_COMMANDS = ["+xadd", "+xlen", "+zcount", "+zrangebyscore", "+lpush", "+ltrim", "+exists"]
-# ... and reading, renewing and deleting its own result streams and inbox only (a selector).
+# A named caller, each kind of key in a selector of its own. Its task queues and wake lists are its own
+# (`q:…:<caller>`, keys.py): it publishes, withdraws (XDEL) and, after an outage, looks for and publishes again its
+# own tasks there. On queues shared by the tenant's callers, the XADD that publishing takes let one caller empty
+# the others' waiting tasks (`XADD … MAXLEN 0`) or stop every later publish (an XADD of the largest id,
+# 18446744073709551615-18446744073709551615); and with one command list over every key, LPUSH made a queue not
+# created yet a list and XADD a wake list a stream (WRONGTYPE for every publish of every caller) (session 37, dist8).
+# Redis functions do not help: a function's commands are checked against the calling user's rules like a script's.
+OWN_QUEUE_COMMANDS = ["+xadd", "+xlen", "+xdel", "+xrange", "+exists"]
+OWN_WAKE_COMMANDS = ["+lpush", "+ltrim"]
+# The presence index is only counted (no ZREMRANGEBYSCORE: with it one application could empty the index, every
+# caller then refused with NoWorker; under these rules the publishing script's prune is refused and expired entries
+# stay, uncounted)
+INDEX_READ_COMMANDS = ["+zcount"]
+# ... and reading, renewing and deleting its own result streams and inbox only.
 RESULT_COMMANDS = ["+xread", "+xadd", "+xdel", "+del", "+expire", "+exists"]
 
 
@@ -119,11 +129,17 @@ def worker_rules(prefix: str, tenant: str, locality: str, capabilities: list[str
     zones = ["any", "local"] if locality == "local" else ["any"]
     caps = ["*"] if capabilities is None else sorted(capabilities)
     queues = [f"~{k.base}q:{zone}:{cap}:*" for zone in zones for cap in caps]
-    wakes = [f"~{k.base}wake:{zone}:{cap}" for zone in zones for cap in caps]
+    wakes = [f"~{k.base}wake:{zone}:{cap}:*" for zone in zones for cap in caps]  # (`*`: each caller's)
     index = [f"~{k.base}w:{zone}:{cap}" for zone in zones for cap in caps]
     dead = [f"~{k.base}dead:{cap}" for cap in caps]
     done = [f"~{k.base}done:*"]
-    presence = [f"~{prefix}presence:{tenant}:" + ("*" if worker_id is None else check_name(worker_id, "worker id"))]
+    # Without an id: the records of workers of this locality and these capabilities (keys.unnamed_tag); without
+    # capabilities either (every capability's queues), every record of the tenant.
+    if worker_id is not None:
+        own_record = check_name(worker_id, "worker id")
+    else:
+        own_record = "*" if capabilities is None else f"{unnamed_tag(locality, capabilities)}-*"
+    presence = [f"~{prefix}presence:{tenant}:{own_record}"]
     # `*` is the caller process (`<name>:<instance>`); names hold no `:`, so the pattern reaches no other
     # capability's or zone's result stream
     results = [f"~{k.base}r:*:{zone}:{cap}" for zone in zones for cap in caps]
@@ -147,12 +163,10 @@ def worker_rules(prefix: str, tenant: str, locality: str, capabilities: list[str
 
 def caller_rules(prefix: str, tenant: str, caller: str | None = None, db: int = 0) -> list[str]:
     """With `caller` (the `dispatch.caller` name of the gateways or applications that log in as this user) the
-    user reaches only that caller's result streams, and reads no task stream: another caller of the tenant can
-    read neither its answers nor its prompts, nor DEL its tasks; but publishing needs XADD on the queues, and Redis
-    cannot limit its arguments: `XADD … MAXLEN 0` empties a queue and an XADD of the largest id makes every later
-    publish to it fail (session 36, review36d, left: closing it needs publishing without a direct XADD right,
-    e.g. Redis functions). (Such a caller cannot tell, after a Redis
-    outage, whether a waiting task's entry survived, only whether its stream did: see client.py.)"""
+    user reaches only that caller's result streams, task queues and wake lists (keys.py), counts the presence index
+    and reads completion marks: another caller of the tenant can neither read its answers or its prompts, nor
+    delete, trim or block its queued tasks (tests/dispatch/test_caller_queue_attacks.py). Workers read the queues of
+    the callers their config lists (`dispatch.callers`)."""
     k = Keyspace(prefix, tenant)
     publish = run_scripts(_scripts.ENQUEUE)
     # The presence index is read inside the publishing script, and Redis checks a script's keys for
@@ -160,11 +174,19 @@ def caller_rules(prefix: str, tenant: str, caller: str | None = None, db: int = 
     if caller is None:
         keys = [f"~{k.base}q:*", f"~{k.base}wake:*", f"~{k.base}r:*", f"~{k.base}w:*", f"%R~{k.base}done:*"]
         return ["resetkeys", "resetchannels", "-@all", *connection(db), *CALLER_COMMANDS, *publish, *keys]
-    own = f"~{k.base}r:{check_name(caller, 'caller')}:*"
-    keys = [f"~{k.base}q:*", f"~{k.base}wake:*", f"~{k.base}w:*", f"%R~{k.base}done:*"]
-    return ["resetkeys", "resetchannels", "-@all", *connection(db), *PUBLISH_COMMANDS, *publish, *keys,
-            "clearselectors",
-            "(" + " ".join([*RESULT_COMMANDS, own]) + ")"]
+    name = check_name(caller, "caller")
+    # (names hold no `:`: `q:*:<name>` reaches no other caller's queue)
+    queues, wakes, index = f"~{k.base}q:*:{name}", f"~{k.base}wake:*:{name}", f"~{k.base}w:*"
+    results, done = f"~{k.base}r:{name}:*", f"%R~{k.base}done:*"
+
+    def selector(commands: list[str], keys: list[str]) -> str:
+        return "(" + " ".join([*commands, *keys]) + ")"
+
+    # Redis checks the keys of EVALSHA in one selector (read and write alike), then each command the script runs
+    return ["resetkeys", "resetchannels", "-@all", *connection(db), *publish, queues, wakes, index, "clearselectors",
+            selector(OWN_QUEUE_COMMANDS, [queues]), selector(OWN_WAKE_COMMANDS, [wakes]),
+            selector(INDEX_READ_COMMANDS, [f"%R{index}"]), selector(["+exists"], [done]),
+            selector(RESULT_COMMANDS, [results])]
 
 
 # What reading a tenant's presence records takes (observability/topology.py: the SCAN script, then TYPE and TTL,

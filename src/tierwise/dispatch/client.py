@@ -204,7 +204,8 @@ class Dispatcher:
         results = self.results_key(zone, capability)
         fields = task_fields(task_id, results, raw)  # (its deadline: the publishing script's, Redis's clock)
         w = _Waiting(asyncio.get_running_loop().create_future(), capability,
-                     self.keys.stream(zone, capability, priority), self.keys.wake(zone, capability), fields, results)
+                     self.keys.stream(zone, capability, priority, self.cfg.caller),
+                     self.keys.wake(zone, capability, self.cfg.caller), fields, results)
         self._waiting[task_id] = w  # before publishing: the result may come back before XADD returns here
         try:
             if results not in self._reading:
@@ -218,7 +219,8 @@ class Dispatcher:
                 raise await self._no_worker(capability, zone)
             if status == b"full":
                 raise Overloaded(f"capability {capability!r} has {int(value)} tasks queued or running (max_pending "
-                                 f"{self.cfg.max_pending}); try again shortly", retry_after=1.0)
+                                 f"{self.cfg.max_pending}) from caller {self.cfg.caller!r} (the bound is per caller); "
+                                 "try again shortly", retry_after=1.0)
             w.entry_id = value
             try:
                 result = await asyncio.wait_for(asyncio.shield(w.future), max(0.0, deadline - time.monotonic()))
@@ -236,7 +238,7 @@ class Dispatcher:
     async def _publish(self, w: _Waiting, zone: str, deadline: float) -> tuple[bytes, Any]:
         assert self._scripts is not None
         cap = w.capability
-        keys = [self.keys.index(zone, cap), w.stream, w.wake, *self.keys.streams(zone, cap)]
+        keys = [self.keys.index(zone, cap), w.stream, w.wake, *self.keys.streams(zone, cap, self.cfg.caller)]
         backoff = Backoff()
         down_since: float | None = None
         while True:

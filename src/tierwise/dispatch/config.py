@@ -48,7 +48,8 @@ class CapabilityConfig(_Strict):
 
 
 class WorkerConfig(_Strict):
-    id: str | None = Field(None, description="this worker's name (default: host name and process id)")
+    id: str | None = Field(None, description="this worker's name (default: a tag of its locality and "
+                                    "capabilities, host name and process id)")
     locality: Literal["local", "remote"] = Field(
         "remote", description="local: this machine may see local-only data (it then also reads the local-only "
         "queues of capabilities whose models are all local)")
@@ -86,14 +87,17 @@ class DispatchConfig(_Strict):
                         "workers are in keys of this tenant only")
     caller: str = Field("caller", description="this caller's name (a gateway or an application) in its result "
                         "streams' keys: a caller's Redis user can be limited to its own (docs/distributed.md)")
+    callers: list[str] | None = Field(
+        None, max_length=64, description="a worker's: the callers (their `dispatch.caller` names) whose task queues "
+        "it reads; default: `caller` alone (each caller publishes to queues of its own, see docs/distributed.md)")
     local_only: list[str] = Field(default_factory=list, description="capabilities whose tasks go only to workers "
                                   "with locality local (published where only they can read)")
     visibility_timeout: float = Field(30.0, gt=0, le=86400, description="seconds a taken task may go without its "
                                       "worker's heartbeat before another worker re-claims it")
     max_attempts: int = Field(3, ge=1, le=100, description="deliveries of one task before it goes to the "
                               "dead-letter stream and its caller gets an error")
-    max_pending: int = Field(1000, ge=1, description="tasks queued or running per capability and zone; more are "
-                             "refused (back-pressure)")
+    max_pending: int = Field(1000, ge=1, description="tasks queued or running per caller, capability and zone; "
+                             "more are refused (back-pressure)")
     max_payload_bytes: int = Field(1 << 20, ge=1024, le=64 << 20, description="largest task payload or result")
     timeout: float = Field(120.0, gt=0, le=86400, description="seconds a caller waits for a result by default")
     unavailable_wait: float = Field(
@@ -111,6 +115,15 @@ class DispatchConfig(_Strict):
     @classmethod
     def _caller(cls, v: str) -> str:
         return check_name(v, "caller")
+
+    @field_validator("callers")
+    @classmethod
+    def _callers(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else list(dict.fromkeys(check_name(c, "caller") for c in v))
+
+    def read_callers(self) -> list[str]:
+        """The callers whose queues a worker of this config reads."""
+        return self.callers if self.callers else [self.caller]
 
     @field_validator("local_only")
     @classmethod

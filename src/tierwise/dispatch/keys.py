@@ -2,7 +2,11 @@
 
 All keys of a tenant carry the hash tag `{tenant}`, so on Redis Cluster a tenant's streams,
 results and worker index live on one shard (the Lua scripts touch several of them at once) and
-tenants spread over shards. A task is published to a *zone*: `local` (read only by workers whose
+tenants spread over shards. Task queues and wake lists are per caller (`dispatch.caller`): publishing takes XADD
+on the queue, and Redis cannot limit XADD's arguments, so on a queue shared by callers one caller's
+`XADD … MAXLEN 0` emptied the others' waiting tasks and an XADD of the largest id made every later publish fail
+(session 37, dist8). A caller's ACL user reaches only its own queues; workers read the queues of the callers
+their config names (`dispatch.callers`). A task is published to a *zone*: `local` (read only by workers whose
 locality is local; tenants' remote workers get no ACL on it) or `any`. The presence keys sit
 outside the hash tag, under `<prefix>presence:`, where the dashboard looks for them.
 
@@ -12,8 +16,8 @@ trim, expire or write into those of the tasks it may not take. `<caller>` is the
 name (`dispatch.caller`; a caller's ACL user can be limited to `r:<caller>:*`), `<inst>` a random id
 per process.
 
-    <p>{<t>}:q:<zone>:<capability>:<priority>   task stream (consumer group GROUP)
-    <p>{<t>}:wake:<zone>:<capability>           wake-up tokens for idle workers (list)
+    <p>{<t>}:q:<zone>:<capability>:<priority>:<caller>  task stream (consumer group GROUP)
+    <p>{<t>}:wake:<zone>:<capability>:<caller>  wake-up tokens for idle workers (list)
     <p>{<t>}:w:<zone>:<capability>              workers present (zset: worker -> expiry, ms)
     <p>{<t>}:dead:<capability>                  dead-letter stream
     <p>{<t>}:r:<caller>:<inst>                  a caller process's inbox: wakes its result reader (stream)
@@ -24,14 +28,25 @@ per process.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
 from tierwise.dispatch.config import PRIORITIES
 
 GROUP = "tierwise-workers"
+DEFAULT_CALLER = "caller"  # `dispatch.caller`'s default
 ZONES = ("local", "any")
 _CALLER_PART = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")
+
+
+def unnamed_tag(locality: str, capabilities: list[str]) -> str:
+    """What the id of a worker without `dispatch.worker.id` starts with (`<tag>-<host>-<pid>`), and what its printed
+    ACL confines its presence records to: the tenant's whole presence prefix let such a worker overwrite and delete
+    every worker's record (session 37, dist8). Workers of one locality and set of capabilities share it (and the
+    printed user): they may touch each other's records, no one else's."""
+    digest = hashlib.sha1(f"{locality}:{','.join(sorted(capabilities))}".encode()).hexdigest()[:10]
+    return f"u{digest}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,15 +58,21 @@ class Keyspace:
     def base(self) -> str:
         return f"{self.prefix}{{{self.tenant}}}:"
 
-    def stream(self, zone: str, capability: str, priority: str) -> str:
-        return f"{self.base}q:{zone}:{capability}:{priority}"
+    def stream(self, zone: str, capability: str, priority: str, caller: str = DEFAULT_CALLER) -> str:
+        """`caller` is the caller's configured name (`dispatch.caller`), not its process id."""
+        return f"{self.base}q:{zone}:{capability}:{priority}:{caller}"
 
-    def streams(self, zone: str, capability: str) -> list[str]:
-        """The capability's streams in the zone, highest priority first."""
-        return [self.stream(zone, capability, p) for p in PRIORITIES]
+    def streams(self, zone: str, capability: str, caller: str = DEFAULT_CALLER) -> list[str]:
+        """The caller's streams of the capability in the zone, highest priority first."""
+        return [self.stream(zone, capability, p, caller) for p in PRIORITIES]
 
-    def wake(self, zone: str, capability: str) -> str:
-        return f"{self.base}wake:{zone}:{capability}"
+    def wake(self, zone: str, capability: str, caller: str = DEFAULT_CALLER) -> str:
+        return f"{self.base}wake:{zone}:{capability}:{caller}"
+
+    def stream_parts(self, stream: str) -> tuple[str, str, str, str]:
+        """(zone, capability, priority, caller) of a task stream's key."""
+        zone, cap, priority, caller = stream[len(self.base) + 2:].split(":")
+        return zone, cap, priority, caller
 
     def index(self, zone: str, capability: str) -> str:
         return f"{self.base}w:{zone}:{capability}"

@@ -3,13 +3,14 @@
 A worker renews two things every heartbeat, both expiring on their own when it stops (a kill -9
 included): its presence record `<prefix>presence:<tenant>:<worker>` (JSON, read by the
 dashboard and `tierwise worker --list`) and its entry in the per-capability index
-`{tenant}:w:<zone>:<capability>` (a sorted set scored by expiry time), which publishing a task
-checks inside the same script that queues it, so "no capable worker" is known without a scan. Workers only add
-or renew their own entries there; the publishing script removes the expired ones.
+`{tenant}:w:<zone>:<capability>` (a sorted set of `<worker>#<secret of its process>` scored by expiry time),
+which publishing a task checks inside the same script that queues it, so "no capable worker" is known without a
+scan. Workers only add or renew their own entries there; the publishing script removes the expired ones.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any
 
@@ -29,6 +30,11 @@ class PresencePublisher:
         self.client = client
         self.keys = keys
         self.worker_id = worker_id
+        # Its entry in the presence index: the id and a secret of this process. Named by the id alone, any worker of
+        # the capability (whose rules allow ZADD on the index, and Redis cannot limit ZADD's members) scored another
+        # worker's entry 0, and with its own too every caller got NoWorker while the workers were there (session 37,
+        # dist8). Workers read no member names, so they cannot name another's entry.
+        self.member = f"{worker_id}#{secrets.token_hex(16)}"
         self.info = info
         self.zones = zones  # capability -> the zones it is read from
         self.ttl_ms = int(ttl * 1000)
@@ -58,7 +64,7 @@ class PresencePublisher:
                 idx = self.keys.index(zone, cap)
                 # Only its own entry: the publishing script prunes the expired ones (a worker's rules allow ZADD
                 # alone on the index, since ZREMRANGEBYSCORE, ZREM, DEL or PEXPIRE let one worker empty it)
-                pipe.zadd(idx, {self.worker_id: t + self.ttl_ms})
+                pipe.zadd(idx, {self.member: t + self.ttl_ms})
         await pipe.execute()
 
     async def withdraw(self) -> None:
@@ -67,8 +73,8 @@ class PresencePublisher:
         pipe.delete(self.keys.presence(self.worker_id))
         for cap, zones in self.zones.items():
             for zone in zones:
-                # expired at once (ZADD XX: no ZREM in a worker's rules); the publishing script prunes it
-                pipe.zadd(self.keys.index(zone, cap), {self.worker_id: 0}, xx=True)
+                # (its own entry only: ZREM of another's needs its secret)
+                pipe.zrem(self.keys.index(zone, cap), self.member)
         await pipe.execute()
 
 

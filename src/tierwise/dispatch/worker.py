@@ -31,7 +31,7 @@ from tierwise.config import Config
 from tierwise.dispatch.acl import script_refused
 from tierwise.dispatch.config import PRIORITIES
 from tierwise.dispatch.connection import REDIS_ANY, REDIS_DOWN, Backoff, connect, text, waiting_for, where
-from tierwise.dispatch.keys import GROUP, Keyspace
+from tierwise.dispatch.keys import GROUP, Keyspace, unnamed_tag
 from tierwise.dispatch.presence import PresencePublisher, now_ms
 from tierwise.dispatch.scripts import Scripts
 from tierwise.dispatch.serving import CapabilityRunner, failure
@@ -45,9 +45,15 @@ DEAD_MAXLEN = 10_000
 DEAD_FIELD_BYTES = 4096  # a dead-lettered entry keeps this much of each field, for a person to look at
 
 
-def default_worker_id() -> str:
+def _rotated(items: list[Any], by: int) -> list[Any]:
+    by %= max(1, len(items))
+    return items[by:] + items[:by]
+
+
+def default_worker_id(locality: str, capabilities: list[str]) -> str:
+    """`<tag>-<host>-<pid>`: the tag (keys.unnamed_tag) is what the printed rules of a worker without an id name."""
     host = re.sub(r"[^A-Za-z0-9_.-]", "-", socket.gethostname())[:40] or "worker"
-    return f"{host}-{os.getpid()}"
+    return f"{unnamed_tag(locality, capabilities)}-{host}-{os.getpid()}"
 
 
 class Worker:
@@ -58,7 +64,7 @@ class Worker:
         if self.d.visibility_timeout <= 2 * self.w.heartbeat:
             raise ValueError("dispatch.visibility_timeout must be more than twice worker.heartbeat, or a running "
                              "task's claim lapses between two renewals")
-        self.id = worker_id or self.w.id or default_worker_id()
+        self.id = worker_id or self.w.id or default_worker_id(self.w.locality, list(self.w.capabilities))
         self.keys = Keyspace(self.d.prefix, self.d.tenant)
         self.gateway = gateway
         self.runner = CapabilityRunner(gateway, self.w, self.id)
@@ -74,7 +80,8 @@ class Worker:
         self.running: dict[bytes, tuple[asyncio.Task[None], str]] = {}
         self.stats = {"done": 0, "failed": 0, "dead": 0, "reclaimed": 0, "duplicates": 0, "lost": 0}
         self._slot = asyncio.Event()
-        self._next: dict[bytes, list[Any]] = {}  # tasks taken when another completed, to start in its slot
+        # tasks taken when another completed, to start in its slot (with the order of streams they were taken in)
+        self._next: dict[bytes, tuple[list[tuple[str, str]], list[Any]]] = {}
         self._stopping = False
         self._gone = False
         self.client: Any = None
@@ -127,15 +134,32 @@ class Worker:
             await self.client.aclose()
 
     def _set_streams(self) -> None:
-        # (stream key, capability), highest priority first
-        self.streams = [(self.keys.stream(z, c, p), c) for p in PRIORITIES for c in self.zones for z in self.zones[c]]
-        self.wake_keys = [self.keys.wake(z, c) for c in self.zones for z in self.zones[c]]
-        # the take script's keys: the streams, then the wake list of each
-        self._take_keys = [s for s, _ in self.streams] + [self._wake_of(s) for s, _ in self.streams]
+        # (stream key, capability), highest priority first; each caller's queues of a priority together
+        callers = self.d.read_callers()
+        self.streams = [(self.keys.stream(z, c, p, who), c) for p in PRIORITIES for who in callers
+                        for c in self.zones for z in self.zones[c]]
+        self.wake_keys = [self.keys.wake(z, c, who) for who in callers for c in self.zones for z in self.zones[c]]
+        # The take script's keys (the streams, then the wake list of each), once per caller taken first: the script
+        # reads its keys in order, and with one order the first caller's backlog would starve the others' tasks of
+        # the same priority. Takes go round the orders.
+        per_priority = len(self.streams) // len(PRIORITIES)
+        per_caller = per_priority // len(callers)
+        self._orders: list[tuple[list[tuple[str, str]], list[str]]] = []
+        for r in range(len(callers)):
+            shift = r * per_caller
+            order = [pair for i in range(len(PRIORITIES))
+                     for pair in _rotated(self.streams[i * per_priority:(i + 1) * per_priority], shift)]
+            self._orders.append((order, [s for s, _ in order] + [self._wake_of(s) for s, _ in order]))
+        self._turn = 0
+
+    def _take_order(self) -> tuple[list[tuple[str, str]], list[str]]:
+        """The streams (and the take script's keys) of this take, the callers' turn moved by one."""
+        self._turn = (self._turn + 1) % len(self._orders)
+        return self._orders[self._turn]
 
     def _wake_of(self, stream: str) -> str:
-        zone, cap = stream[len(self.keys.base) + 2:].split(":")[:2]
-        return self.keys.wake(zone, cap)
+        zone, cap, _priority, caller = self.keys.stream_parts(stream)
+        return self.keys.wake(zone, cap, caller)
 
     def _zone_of(self, stream: str) -> str:
         return stream[len(self.keys.base) + 2:].split(":", 1)[0]
@@ -197,7 +221,6 @@ class Worker:
 
     async def _take_loop(self) -> None:
         assert self.scripts is not None
-        keys = self._take_keys
         backoff = Backoff()
         while not self._stopping:
             free = self.w.capacity - len(self.running)
@@ -206,11 +229,12 @@ class Worker:
                 self._slot.clear()
                 continue
             try:
+                order, keys = self._take_order()
                 got = await self.scripts.take(keys=keys, args=[GROUP, self.id, free])
                 backoff.reset()
                 if got:
                     for idx, entry_id, fields in got:
-                        self._start(int(idx) - 1, entry_id, fields, 1)
+                        self._start(order[int(idx) - 1], entry_id, fields, 1)
                     continue
                 await self.client.blpop(self.wake_keys, timeout=self.w.block)
             except REDIS_DOWN:
@@ -238,7 +262,7 @@ class Worker:
             for idx, entry_id, fields, deliveries in got:
                 self.stats["reclaimed"] += 1
                 log.info("worker %s re-claimed task entry %s (delivery %s)", self.id, text(entry_id), deliveries)
-                self._start(int(idx) - 1, entry_id, fields, int(deliveries))
+                self._start(self.streams[int(idx) - 1], entry_id, fields, int(deliveries))
 
     async def _beat_loop(self) -> None:
         backoff = Backoff(cap=self.w.heartbeat)  # back in presence within a heartbeat of Redis's return
@@ -299,16 +323,17 @@ class Worker:
 
     # ------------------------------------------------------------------ one task
 
-    def _start(self, idx: int, entry_id: bytes, fields: Any, deliveries: int) -> None:
-        key, cap = self.streams[idx]
+    def _start(self, stream: tuple[str, str], entry_id: bytes, fields: Any, deliveries: int) -> None:
+        key, cap = stream
         t = asyncio.create_task(self._handle(key, cap, entry_id, fields, deliveries))
         self.running[entry_id] = (t, key)
         t.add_done_callback(lambda _t: self._finished(entry_id))
 
     def _finished(self, entry_id: bytes) -> None:
         self.running.pop(entry_id, None)
-        for idx, next_id, fields in self._next.pop(entry_id, []):
-            self._start(int(idx) - 1, next_id, fields, 1)
+        order, taken = self._next.pop(entry_id, ([], []))
+        for idx, next_id, fields in taken:
+            self._start(order[int(idx) - 1], next_id, fields, 1)
         self._slot.set()
 
     async def _handle(self, key: str, cap: str, entry_id: bytes, fields: Any, deliveries: int) -> None:
@@ -344,13 +369,14 @@ class Worker:
             encoded = orjson.dumps(failure(502, "api_error", f"the result is {len(encoded)} bytes, more than "
                                            f"max_payload_bytes ({self.d.max_payload_bytes})", self.id))
         want = 0 if self._stopping else 1  # the slot this task frees, filled in the same round trip
+        order, take_keys = self._take_order()
         reply = await self._with_redis(lambda: self.scripts.complete(  # type: ignore[union-attr]
-            keys=[key, self.keys.done(task.id), task.reply, *self._take_keys],
+            keys=[key, self.keys.done(task.id), task.reply, *take_keys],
             args=[GROUP, entry_id, task.id, encoded, int(self.d.result_ttl), RESULTS_MAXLEN, int(self.d.result_ttl),
                   self.id, want]))
         delivered, taken = (reply[0], reply[1]) if reply else (None, [])
         if taken:
-            self._next[entry_id] = taken  # started once this task has left its slot
+            self._next[entry_id] = (order, taken)  # started once this task has left its slot
         if delivered == 0:
             self.stats["duplicates"] += 1  # an earlier run of the task already answered
         elif result.get("ok"):

@@ -1,0 +1,50 @@
+"""A worker takes from the callers it lists in turn (session 37, dist8): with a queue per caller, a take that read
+the callers' queues in one fixed order served the first caller's whole backlog before another caller's task of the
+same priority."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from tests.dispatch.conftest import REDIS_URL, running_worker, worker_config
+from tierwise.dispatch.client import Dispatcher
+
+
+@pytest.mark.asyncio
+async def test_one_callers_backlog_does_not_starve_another_callers_task(openai_up, redis_prefix, tmp_path):
+    from tests.doubles import Gate, Reply
+
+    held = threading.Event()
+    order: list[str] = []
+
+    def answer(rec):  # noqa: ANN001, ANN202
+        prompt = str(rec.body["messages"][-1]["content"])
+        order.append(prompt)
+        reply = Reply(text="echo:" + prompt, usage=(5, 2))
+        return Gate(held, then=reply) if len(order) == 1 else reply
+
+    openai_up.default = answer
+    data = worker_config(openai_up.url, redis_prefix, worker_id="w1", locality="remote", provider_locality="remote",
+                         capacity=1, callers=["app-a", "app-b"])
+    async with running_worker(data, tmp_path / "w"), \
+            Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix, caller="app-a") as a, \
+            Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix, caller="app-b") as b:
+        try:
+            backlog = [asyncio.create_task(a.dispatch("classify", f"a{i}", timeout=60)) for i in range(10)]
+            deadline = time.monotonic() + 20
+            while not order:  # the worker's one slot holds a0 until the rest are queued
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.01)
+            other = asyncio.create_task(b.dispatch("classify", "b0", timeout=60))
+            while len(a._waiting) < 9 or not b._waiting or any(w.entry_id is None for w in
+                                                               [*a._waiting.values(), *b._waiting.values()]):
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.01)
+        finally:
+            held.set()
+        await asyncio.gather(*backlog, other)
+    assert order.index("b0") <= 2, order
