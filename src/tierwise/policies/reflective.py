@@ -170,7 +170,11 @@ class ReflectiveRoute:
         target = self.local if plan.tier == "local" else self.frontier
         st = self.loop.boundary.states.get(task_type)
         evidence = f"{st.total_good} good of {st.total_judged} judged" if st else "no evidence yet"
-        ctx.trace.decide(self.name, f"{task_type}: boundary {plan.tier} ({evidence}) -> {target.name}",
+        on = st.tier if st else "frontier"
+        # a request the within-type routing (or an exploration) puts on the other tier than its type's: said so,
+        # or the trace read "boundary local" for a type `tierwise boundary` listed on the frontier (newuser37)
+        this = "" if plan.tier == on else f"; this request {plan.tier} ({plan.reason})"
+        ctx.trace.decide(self.name, f"{task_type}: boundary {on} ({evidence}){this} -> {target.name}",
                          detail={"tier": plan.tier, "task_type": task_type, "judge": plan.judge,
                                  "shadow": plan.shadow, "schedule": plan.reason})
         return target, plan, task_type
