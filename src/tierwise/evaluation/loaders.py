@@ -246,6 +246,8 @@ def _row_problem(r: Any) -> str | None:
                 "gateway's `learned` route scores it, or the turns joined into one text")
     if not isinstance(r["prompt"], str):
         return "`prompt` must be text (a JSON string)"
+    if not r["prompt"].strip():  # a router fitted to outcomes of no text (accepted without a word before session 37)
+        return "`prompt` is empty (or only whitespace): the router has nothing to read; fill it in or drop the row"
     for k in ("id", "subject"):  # a list or an object became its Python repr ("['x']"): no exporter means that
         v = r.get(k)
         if v is not None and (isinstance(v, bool) or not isinstance(v, (str, int, float))):
