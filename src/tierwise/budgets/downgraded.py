@@ -18,7 +18,7 @@ from tierwise.errors import BudgetExceeded, ContextOverflow
 class Downgraded:
     """Calls `target` (the route's local tier); a context overflow there becomes the budget's refusal."""
 
-    def __init__(self, target: Any, name: str, error: BudgetExceeded) -> None:
+    def __init__(self, target: Any, name: str | None, error: BudgetExceeded) -> None:
         self.target = target
         self.name = getattr(target, "name", name)
         self._to = name
