@@ -14,6 +14,7 @@ import pytest
 
 from tests.doubles import Reply
 from tests.gateway.conftest import ant, oai
+from tierwise.budgets.report import budget_events
 
 USAGE = (40, 400)
 COST = USAGE[0] * 3 / 1e6 + USAGE[1] * 15 / 1e6
@@ -42,3 +43,5 @@ def test_a_downgrade_the_local_model_cannot_hold_is_refused_naming_the_budget(tw
         ant(g).messages.create(model="main", max_tokens=500, messages=[{"role": "user", "content": LONG}])
     assert "budget 'daily'" in str(e2.value)
     assert len(openai_up.requests) == 1  # the overflowing requests never reached the local server
+    g.flush()  # `tierwise report`'s budget line counts them as refused, not as downgraded
+    assert budget_events(g.ledger)["daily"] == {"refused": 3, "downgraded": 1}

@@ -24,7 +24,10 @@ class Downgraded:
         self._to = name
         self._error = error
 
-    def _refusal(self, e: ContextOverflow) -> BudgetExceeded:
+    def _refusal(self, e: ContextOverflow, ctx: Any) -> BudgetExceeded:
+        for step in ctx.trace.steps:  # refused after all: `tierwise report` counts it so, not as downgraded
+            if step.kind == "decision" and step.name == "budget" and step.detail.get("action") == "downgrade":
+                step.detail["action"], step.detail["downgrade_failed"] = "refuse", "context_window"
         held = f"~{e.tokens:,} tokens" if e.tokens else "this request"
         window = f" > its window of {e.limit:,}" if e.limit else ""
         err = BudgetExceeded(f"{self._error.message}; the local model {self._to!r} this route answers from once "
@@ -37,10 +40,10 @@ class Downgraded:
         try:
             return await self.target.complete(req, ctx)
         except ContextOverflow as e:
-            raise self._refusal(e) from None
+            raise self._refusal(e, ctx) from None
 
     async def stream(self, req: Any, ctx: Any) -> AsyncIterator[Any]:
         try:
             return await self.target.stream(req, ctx)  # type: ignore[no-any-return]
         except ContextOverflow as e:
-            raise self._refusal(e) from None
+            raise self._refusal(e, ctx) from None
