@@ -44,3 +44,14 @@ def test_an_empty_prompt_cell_in_a_csv_is_an_error_too(tmp_path: Path) -> None:
     text = str(e.value)
     assert "tickets.csv:3: no `prompt`" in text, text  # an empty cell is the field left out (already refused)
     assert "tickets.csv:4: `prompt` is empty" in text, text  # a blank one was read as a prompt
+
+
+def test_outcomes_named_by_the_tiers_say_which_field_to_rename(tmp_path: Path) -> None:
+    # newuser37: tierwise calls the tiers `frontier` and `local` (boundary, feedback, a reflective route's keys); a
+    # team that wrote its outcomes under those names got "no `strong` and no `weak`" and no word on its own fields.
+    path = tmp_path / "tiers.jsonl"
+    path.write_text("".join(json.dumps({"prompt": r["prompt"], "frontier": r["strong"], "local": r["weak"]}) + "\n"
+                            for r in rows()), encoding="utf-8")
+    with pytest.raises(DataError) as e:
+        load_jsonl(path)
+    assert "rename this row's `frontier` as `strong` and `local` as `weak`" in str(e.value), str(e.value)
