@@ -19,15 +19,16 @@ from tierwise.canonical import Response
 from tierwise.config import Config, load_config
 from tierwise.errors import InvalidRequest, TierwiseError
 from tierwise.gateway import Gateway, new_request_id
-from tierwise.learning.feedback import notify_route, parse_feedback, record_feedback, wants_judging
+from tierwise.learning.feedback import notify_route, parse_feedback, record_feedback, tier_of, wants_judging
 from tierwise.server.build import build_gateway
 from tierwise.wire import openai_chat
 
 
 @dataclass(slots=True)
 class Result:
-    """One answer: its text, the request id (for `feedback`, `tierwise trace`), the route that served it, the tier
-    (`local`/`remote`) and deployment that answered, and the canonical response and trace steps."""
+    """One answer: its text, the request id (for `feedback`, `tierwise trace`), the route that served it, where the
+    deployment that answered runs (`locality`: `local`/`remote`) and its tier (`tier`: `local`/`frontier`, the words
+    of `feedback` and `tierwise boundary`), the deployment, and the canonical response and trace steps."""
 
     text: str
     request_id: str
@@ -36,6 +37,10 @@ class Result:
     model: str | None
     response: Response
     steps: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def tier(self) -> str | None:
+        return tier_of(self.locality)
 
 
 class Tierwise:

@@ -104,7 +104,9 @@ def test_boundary_lists_types_served_but_not_judged_and_why(gateway, openai_up, 
     g.flush()  # the gateway still runs: its state file has not been written
     res = CliRunner().invoke(main, ["boundary", "-c", str(path)])
     assert res.exit_code == 0, res.output
-    assert "summarisation" in res.output and "3 request(s), 0 good of 0 judged" in res.output, res.output
+    # (the privacy rule kept all three local, on a type that is itself on the frontier: said since session 37)
+    assert "summarisation" in res.output and "3 request(s) (3 answered locally), 0 good of 0 judged" in res.output, \
+        res.output
     assert "1 type(s) served but not judged yet (summarisation)" in res.output
     assert "`sampling: value`" in res.output and "keep local are never judged" in res.output
     row = json.loads(CliRunner().invoke(main, ["boundary", "-c", str(path), "--json"]).output)["main"]["task_types"][0]

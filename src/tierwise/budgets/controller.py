@@ -33,6 +33,7 @@ from tierwise.budgets.checks import (
 )
 from tierwise.budgets.config import BudgetsConfig, RateLimitsConfig
 from tierwise.budgets.dimension_values import OVERFLOW, DimensionValues
+from tierwise.budgets.downgraded import Downgraded
 from tierwise.budgets.plan import (
     Budget,
     RatePlan,
@@ -400,7 +401,7 @@ class SpendController:
             if refused is not None:
                 raise rate_error(plan.rates[refused.index], refused, rates[refused.index], frac)
             ctx.notes[NOTE] = Held(ctx.trace.request_id, [], [], rates, minute, est_in, plan)
-        return plan.downgrade
+        return Downgraded(plan.downgrade, plan.downgrade_name, err)  # (refuses as spent if it cannot hold the request)
 
     def _store_failed(self, e: Exception, target: Any, ctx: Any) -> Any:
         self.health.failed(e)  # (one log line per outage: one per refused request flooded the log)

@@ -69,6 +69,8 @@ def command(config_path: str, route: str | None, history: bool, as_json: bool) -
             blank = f" ({r['no_verdict']} judge repl{'y' if r['no_verdict'] == 1 else 'ies'} without a grade)" \
                 if r.get("no_verdict") else ""
             seen = f"{r['requests']} request(s), " if "requests" in r else ""
+            if seen and (local := r.get("local_requests", 0)) != (r["requests"] if r["tier"] == "local" else 0):
+                seen = f"{r['requests']} request(s) ({local} answered locally), "  # e.g. within-type routing
             click.echo(f"  {inert(r['task_type']):<24} {r['tier']:<8} {seen}{r['good']} good of {r['judged']} judged"
                        f"{blank}, {r['moves']} move(s){why}")
         if (wait := value_wait(cfg, n, data["task_types"])) is not None:

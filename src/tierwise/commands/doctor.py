@@ -567,10 +567,12 @@ def command(config_path: str) -> None:
     from tierwise.commands.doctor_models import (
         claude_code_windows,
         coding_agent_secrets,
+        downgrade_too_small,
         downgrade_without_local,
     )
 
-    for warning in claude_code_windows(cfg, lists) + coding_agent_secrets(cfg) + downgrade_without_local(cfg):
+    for warning in claude_code_windows(cfg, lists) + coding_agent_secrets(cfg) + downgrade_without_local(cfg) + \
+            downgrade_too_small(cfg):
         say(f"! {warning}")
     if port_open(cfg.server.port, cfg.server.host if cfg.server.host != "0.0.0.0" else "127.0.0.1"):
         say(f"! port {cfg.server.port} is already in use (a running gateway?): "

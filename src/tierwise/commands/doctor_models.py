@@ -219,3 +219,39 @@ def downgrade_without_local(cfg: Config) -> list[str]:
             f"model: once a budget covering {'them' if s else 'it'} is spent, {'they refuse' if s else 'it refuses'} "
             f"(429) until it resets. Fix: `budgets.routes.{names[0]}.downgrade_to: <a local model>`, or a local "
             "target after the remote one"]
+
+
+def downgrade_too_small(cfg: Config) -> list[str]:
+    """A route set up for coding agents (a rule on Claude Code's classes or on subagents) that a spent budget sends
+    down to a local model whose `context_window` is smaller than their turns: once spent, each such turn is refused
+    (429 naming the budget) instead of answered. The `claude_code_windows` line covers the rules' own targets only;
+    a downgrade takes the main turns too (session 37, newuser37: Codex on `main`, a 4,096-token llama.cpp model)."""
+    from tierwise.clients import claude_code, codex
+    from tierwise.route_map import models_of
+
+    b = cfg.budgets
+    if b is None or not b.limits:
+        return []
+    out = []
+    for rname, pc in cfg.routes.items():
+        rules = getattr(pc, "rules", None) or []
+        if not any(r.match.claude_code is not None or r.match.subagent is not None for r in rules):
+            continue
+        rs = b.routes.get(rname)
+        if ((rs.on_exhausted if rs is not None else None) or b.on_exhausted) != "downgrade":
+            continue
+        if not any(lim.routes is None or rname in lim.routes for lim in b.limits):
+            continue
+        known = [m for m in models_of(cfg, rname) if m in cfg.models and cfg.models[m].provider in cfg.providers]
+        to = (rs.downgrade_to if rs is not None else None) or next(
+            (m for m in known if cfg.providers[cfg.models[m].provider].locality == "local"), None)
+        model = cfg.models.get(to) if to is not None else None
+        window = model.context_window if model is not None else None
+        if not window or window >= claude_code.MIN_WINDOW:
+            continue
+        out.append(f"route {rname}: once a budget covering it is spent it answers from model {to} (context_window "
+                   f"{window:,}), which cannot hold Claude Code's turns (~{claude_code.TOKENS['main']:,} tokens) nor "
+                   f"Codex's (~{codex.SUBAGENT_TOKENS:,}): those are then refused (429) until the budget resets. Fix: "
+                   f"a local model with {claude_code.MIN_WINDOW * 2:,} tokens or more (its context_window), or "
+                   f"`budgets.routes.{rname}.downgrade_to: <such a model>`")
+    return out

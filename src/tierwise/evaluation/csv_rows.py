@@ -1,6 +1,7 @@
 """A user's outcomes as a spreadsheet writes them: a `.csv` (or `.tsv`) file with a header row naming the JSONL
 format's fields (`prompt`, `strong`, `weak`, and optionally `id`, `subject`, `strong_response`,
-`weak_response`; other columns are left out). Each record becomes the row the JSONL reader would have read:
+`weak_response`; other columns are left out), separated by commas, tabs (`.tsv`) or semicolons (a spreadsheet's
+export where the decimal mark is a comma: its outcomes may be written `7,5`). Each record becomes the row the JSONL reader would have read:
 the outcomes' text read as numbers, an empty cell of an optional field left out. Errors name the file's line
 where the record starts (a quoted prompt may span lines)."""
 
@@ -26,6 +27,9 @@ def csv_rows(path: str | Path, error: type[Exception]) -> Iterator[tuple[int, di
     delimiter = "\t" if str(path).lower().endswith(".tsv") else ","
     try:
         with open(path, encoding="utf-8-sig", newline="") as f:
+            if delimiter == "," and _semicolons(f.readline()):
+                delimiter = ";"  # a spreadsheet's export where the decimal mark is a comma (most of Europe)
+            f.seek(0)
             # strict: a quote never closed is an error, not every line after it read into one cell (rows lost)
             reader = csv.DictReader(f, delimiter=delimiter, strict=True)
             start = 1
@@ -49,7 +53,7 @@ def csv_rows(path: str | Path, error: type[Exception]) -> Iterator[tuple[int, di
                     continue
                 for k in OUTCOMES:
                     if k in row:  # a cell that is no number is reported with the other rows' problems
-                        row[k] = _number(row[k])
+                        row[k] = _number(row[k], decimal_comma=delimiter == ";")
                 yield line, row
     except UnicodeDecodeError as e:
         raise error(f"{path}: not UTF-8 (byte 0x{e.object[e.start]:02x}); save the file as UTF-8") from None
@@ -67,8 +71,18 @@ class NotANumber(str):
         return f"`{field}` is {self[:20]!r}: write the outcome as a number (1/0 correctness or a grade)"
 
 
-def _number(text: str) -> float | NotANumber:
+def _semicolons(header: str) -> bool:
+    """A header row separated by semicolons, as Excel and LibreOffice write "CSV" where the decimal mark is a comma:
+    read as such (before session 37 it was refused as a header without `prompt`, though it named it; newuser37)."""
+    names = [c.strip().strip('"').strip() for c in header.rstrip("\r\n").split(";")]
+    return "prompt" in names and "prompt" not in [c.strip().strip('"') for c in header.split(",")]
+
+
+def _number(text: str, decimal_comma: bool = False) -> float | NotANumber:
+    t = text.strip()
+    if decimal_comma and t.count(",") == 1 and "." not in t:
+        t = t.replace(",", ".")  # `7,5` in a semicolon-separated file is seven and a half
     try:
-        return float(text.strip())
+        return float(t)
     except ValueError:
         return NotANumber(text)

@@ -239,6 +239,9 @@ def _row_problem(r: Any) -> str | None:
     if missing:
         alias = next((k for k in PROMPT_ALIASES if k in r), None) if "prompt" in missing else None
         hint = f"; this row's `{alias}` is read only as `prompt`: rename the field" if alias else ""
+        # the tiers by the names `tierwise boundary` and feedback use (session 37, newuser37)
+        tiers = [f"`{k}` as `{v}`" for k, v in OUTCOME_ALIASES.items() if k in r and v in missing]
+        hint += f"; rename this row's {' and '.join(tiers)} (the frontier and local tiers' outcomes)" if tiers else ""
         return (f"no {' and no '.join(f'`{k}`' for k in missing)} (each row needs `prompt` (text) and the "
                 f"outcomes `strong` and `weak` (numbers){hint})")
     if isinstance(r["prompt"], list) and all(isinstance(m, dict) and "content" in m for m in r["prompt"]):
@@ -246,6 +249,8 @@ def _row_problem(r: Any) -> str | None:
                 "gateway's `learned` route scores it, or the turns joined into one text")
     if not isinstance(r["prompt"], str):
         return "`prompt` must be text (a JSON string)"
+    if not r["prompt"].strip():  # a router fitted to outcomes of no text (accepted without a word before session 37)
+        return "`prompt` is empty (or only whitespace): the router has nothing to read; fill it in or drop the row"
     for k in ("id", "subject"):  # a list or an object became its Python repr ("['x']"): no exporter means that
         v = r.get(k)
         if v is not None and (isinstance(v, bool) or not isinstance(v, (str, int, float))):
@@ -274,6 +279,7 @@ def _row_problem(r: Any) -> str | None:
 
 
 JSONL_FIELDS = ("prompt", "strong", "weak", "id", "subject", "strong_response", "weak_response")
+OUTCOME_ALIASES = {"frontier": "strong", "remote": "strong", "local": "weak"}  # what a row may call the outcomes
 # What other data sets call the prompt (Hugging Face exports: MMLU-Pro `question`, Alpaca `instruction`, ...).
 PROMPT_ALIASES = ("question", "query", "input", "instruction", "text", "messages", "content")
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tierwise.learning.boundary import Move, move_back_mass, read_moves
+from tierwise.learning.feedback import tier_of
 
 log = logging.getLogger("tierwise.learning")
 
@@ -73,7 +74,7 @@ def feedback(ledger: Any, *, route: str | None = None) -> Iterator[dict[str, Any
     for rec in ledger.scan(route=route):
         for f in (rec.extra or {}).get("feedback") or []:
             yield {"request_id": rec.request_id, "route": rec.route, "task_type": (rec.extra or {}).get("task_type"),
-                   "tier": rec.locality, "model": rec.decision, **f}
+                   "tier": tier_of(rec.locality), "model": rec.decision, **f}
 
 
 def boundary_log_path(cfg: Any, route: str) -> Path | None:
@@ -212,8 +213,8 @@ def boundary_table(cfg: Any, ledger: Any | None, route: str) -> list[dict[str, A
             r = row(v.task_type)
             r["judged"] += 1
             r["good"] += int(v.accepted)
-        for t, n in served_types(ledger, route).items():  # a type served but never judged is on the boundary too
-            row(t)["requests"] = n
+        for t, (n, local) in served_types(ledger, route).items():  # a type served but never judged is listed too
+            row(t).update(requests=n, local_requests=local)
     states = saved_state(cfg, route)
     for t, (a, b) in saved_posteriors(cfg, route, states).items():
         if t in rows:
@@ -227,14 +228,16 @@ def boundary_table(cfg: Any, ledger: Any | None, route: str) -> list[dict[str, A
 SERVED_ROWS = 100_000  # the route's newest requests counted by `served_types` (a CLI read, not the whole ledger)
 
 
-def served_types(ledger: Any, route: str) -> dict[str, int]:
-    """How many of the route's newest `SERVED_ROWS` answered requests each task type had (from the ledger, so it is current
-    while the gateway runs; the route's state file is written only after a verdict and at shutdown)."""
+def served_types(ledger: Any, route: str) -> dict[str, tuple[int, int]]:
+    """How many of the route's newest `SERVED_ROWS` answered requests each task type had, and how many of them the
+    local tier answered (from the ledger, so it is current while the gateway runs; the route's state file is written
+    only after a verdict and at shutdown). A frontier type's requests can be answered locally (within-type routing,
+    explorations): without the count `boundary` showed such a type as `frontier` only (newuser37)."""
     rows = ledger.iter_rows(
-        "SELECT json_extract(extra, '$.task_type') AS t, count(*) AS n FROM (SELECT extra FROM requests "
-        "WHERE route = ? AND kind = 'chat' AND status < 400 ORDER BY ts DESC LIMIT ?) WHERE t IS NOT NULL GROUP BY t",
-        (route, SERVED_ROWS))
-    return {str(r["t"]): int(r["n"]) for r in rows}
+        "SELECT json_extract(extra, '$.task_type') AS t, count(*) AS n, sum(locality = 'local') AS l FROM (SELECT "
+        "extra, locality FROM requests WHERE route = ? AND kind = 'chat' AND status < 400 ORDER BY ts DESC LIMIT ?) "
+        "WHERE t IS NOT NULL GROUP BY t", (route, SERVED_ROWS))
+    return {str(r["t"]): (int(r["n"]), int(r["l"] or 0)) for r in rows}
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float] | None:

@@ -67,6 +67,12 @@ def not_an_answer(request_id: str) -> str:
     return f"no answer with request id {request_id!r} in the ledger"
 
 
+def tier_of(locality: str | None) -> str | None:
+    """The tier a user reads for a provider's `locality`: `local` or `frontier`, the words of `tierwise boundary`
+    and of a reflective route's config (the ledger's column keeps `remote`; before session 37 feedback said so)."""
+    return "frontier" if locality == "remote" else locality
+
+
 def record_feedback(ledger: Any, request_id: str, rating: str, reason: str | None = None, *,
                     source: str = "api", route_filter: Any = None, owner: str | None = None) -> dict[str, Any]:
     """Merge the feedback into the request's record; the linked route / task type / tier / model back.
@@ -85,8 +91,8 @@ def record_feedback(ledger: Any, request_id: str, rating: str, reason: str | Non
     if previous is None:
         raise NotFound(not_an_answer(request_id))
     return {"request_id": request_id, "rating": rating, "route": rec.route,
-            "task_type": (rec.extra or {}).get("task_type"), "tier": rec.locality, "model": rec.decision,
-            "upstream_model": rec.model, "first": not previous, "served_at": rec.ts,
+            "task_type": (rec.extra or {}).get("task_type"), "tier": tier_of(rec.locality),
+            "model": rec.decision, "upstream_model": rec.model, "first": not previous, "served_at": rec.ts,
             "poor_before": any(isinstance(p, dict) and p.get("rating") == "poor" for p in previous)}
 
 

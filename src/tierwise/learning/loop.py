@@ -79,6 +79,16 @@ class Plan:
     explore: bool = False  # a frontier task type's request served locally to be judged (`explore: serve`)
 
 
+def decision_reason(task_type: str, st: Any, plan: Plan) -> str:
+    """The trace's reason: the type's tier and evidence, and the request's own tier when it differs (within-type
+    routing, an exploration); before session 37 it read "boundary local" for a type `tierwise boundary` listed on the
+    frontier (newuser37)."""
+    evidence = f"{st.total_good} good of {st.total_judged} judged" if st else "no evidence yet"
+    on = st.tier if st else "frontier"
+    this = "" if plan.tier == on else f"; this request {plan.tier} ({plan.reason})"
+    return f"{task_type}: boundary {on} ({evidence}){this}"
+
+
 class LearningLoop:
     def __init__(self, route: str, settings: LoopSettings | None = None, *, log_path: str | None = None) -> None:
         self.route = route

@@ -30,7 +30,7 @@ from tierwise.learning.background import BackgroundWork
 from tierwise.learning.boundary import BoundarySettings
 from tierwise.learning.eval_record import record_evaluation
 from tierwise.learning.judge_privacy import as_request, has_boundary, judge_may_see, request_text
-from tierwise.learning.loop import LearningLoop, LoopSettings, Plan
+from tierwise.learning.loop import LearningLoop, LoopSettings, Plan, decision_reason
 from tierwise.learning.order import OrderSettings
 from tierwise.learning.request_model_settings import RequestModelSettings
 from tierwise.learning.schedule import ScheduleSettings, unit_hash
@@ -169,8 +169,7 @@ class ReflectiveRoute:
                               key=ctx.notes.get("key_name") or "")
         target = self.local if plan.tier == "local" else self.frontier
         st = self.loop.boundary.states.get(task_type)
-        evidence = f"{st.total_good} good of {st.total_judged} judged" if st else "no evidence yet"
-        ctx.trace.decide(self.name, f"{task_type}: boundary {plan.tier} ({evidence}) -> {target.name}",
+        ctx.trace.decide(self.name, f"{decision_reason(task_type, st, plan)} -> {target.name}",
                          detail={"tier": plan.tier, "task_type": task_type, "judge": plan.judge,
                                  "shadow": plan.shadow, "schedule": plan.reason})
         return target, plan, task_type
