@@ -80,7 +80,12 @@ def too_little_input(usage: Usage, req: Request) -> None:
     a 40,000-character prompt was billed $0.000003 of input for what cost $0.03, and a $0.05 budget answered 10 of 10
     such requests."""
     read = usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens
-    if read == 0 or read * MAX_CHARS_PER_TOKEN >= len(req.text()):  # (the common case: one join, one test)
+    if read == 0:
+        return
+    # (the common case without building the text: the client's body has at least as many bytes as its text has
+    # characters; a count that covers it covers the text)
+    cl = req.headers.get("content-length")
+    if cl and cl.isdigit() and read * MAX_CHARS_PER_TOKEN >= int(cl) or read * MAX_CHARS_PER_TOKEN >= len(req.text()):
         return
     est = estimate_request(req) - usage.cache_read_tokens - usage.cache_write_tokens
     if est > usage.input_tokens:
