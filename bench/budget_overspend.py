@@ -18,6 +18,8 @@ worst of `--runs` runs, per scenario:
 - online:      honest, on an OpenRouter `:online` model: its web plugin bills $0.02 a call on top of the tokens,
                and the upstream says what it billed in `usage.cost` (session 32);
 - online-unreported: the same without `usage.cost` (session 32).
+- small-input: honest, but each prompt is 40,000 characters (~10,000 tokens, $0.03 of input) and the upstream
+               reports 1 input token for it (session 37).
 
     PYTHONPATH=src .venv/bin/python bench/budget_overspend.py [--src /work/main/src] [--runs 5]
 """
@@ -67,7 +69,8 @@ class Upstream(OpenAIDouble):
         usd = (inp * PRICE_IN + out * n * PRICE_OUT) / 1e6 + (ONLINE_FEE if self.scenario.startswith("online") else 0)
         with self.lock:
             self.cost += usd
-        reply = Reply(text=WORD * (out // 10), usage=(inp, out * n), cost=usd if self.scenario == "online" else None)
+        said = 1 if self.scenario == "small-input" else inp  # (an upstream that under-reports what it read)
+        reply = Reply(text=WORD * (out // 10), usage=(said, out * n), cost=usd if self.scenario == "online" else None)
         if self.scenario == "mid-fail":
             return StreamError(after_chunks=out // 10, then=reply)
         return reply
@@ -107,8 +110,9 @@ async def clients(urls: list[str], m: int, per_client: int, scenario: str) -> di
             if scenario.startswith("n3"):
                 kw["n"] = 3
             try:
+                pad = " " + WORD * 1000 if scenario == "small-input" else ""  # (40,000 characters)
                 s = await oc.chat.completions.create(model="main", stream=True, messages=[
-                    {"role": "user", "content": f"client {i} question {j}"}], **kw)
+                    {"role": "user", "content": f"client {i} question {j}{pad}"}], **kw)
                 async for _ in s:
                     pass
                 seen["answered"] = seen.get("answered", 0) + 1

@@ -162,12 +162,16 @@ class ModelConfig(_Strict):
                                           "writes in one call (its published max output): a client's larger "
                                           "max_tokens is lowered to it before the call, and a budget reserves no "
                                           "more for it (docs/budgets.md)")
+    output_tokens_per_second: float | None = Field(None, gt=0, le=1_000_000, description="the fastest the model "
+                                                   "writes: a call cut before its usage came is billed what it can "
+                                                   "have written unseen at this rate; unset = measured from its own "
+                                                   "long answers (x2), at most 1,000 (docs/budgets.md)")
     hidden_reasoning: bool | None = Field(None, description="does the model write reasoning it bills and does not "
                                           "stream: a call cut before its usage came is billed what it can have "
                                           "written by then (docs/budgets.md); unset = when the request asks for "
                                           "reasoning, or the id is OpenAI's o-series/gpt-5 or Gemini 2.5/3")
 
-    @field_validator("context_window", "default_max_tokens", "max_output_tokens", mode="before")
+    @field_validator("context_window", "default_max_tokens", "max_output_tokens", "output_tokens_per_second", mode="before")
     @classmethod
     def _tokens_not_yes(cls, v: Any) -> Any:
         # YAML reads `yes`/`true` as a bool, and pydantic a bool as 1: `default_max_tokens: yes` cut every answer

@@ -188,7 +188,7 @@ class SpendController:
             price = d.price
             remote[m] = (price.input, price.output) if price is not None else (0.0, 0.0)
             ctx_windows.append(d.cfg.context_window)
-            outs.append(d.cfg.max_output_tokens)
+            outs.append(d.max_output)  # (config's, else the table of known models')
             if price is not None and price.request:
                 call_fee = max(call_fee, price.request)
             if d.provider.kind == "anthropic" or pricing.claude_model(d.cfg.model):  # (OpenRouter's Claude too, since costs3)

@@ -109,6 +109,8 @@ def embeddings_step(dep: Any, estimate: int, answer: Any = None, answering: bool
         usage = answer.get("usage") if type(answer) is dict else None
         given = usage.get("prompt_tokens") if type(usage) is dict else None
         tokens = token_count(given) or estimate  # (0 for a count that is not one)
+        if tokens < estimate // 8:  # too few for the inputs sent (~32 characters a token): not believed (costs9)
+            tokens = estimate
     elif answering:
         tokens = estimate
     else:

@@ -33,7 +33,7 @@ from tierwise.console_log import upstream_refused, upstream_unreachable
 from tierwise.errors import CircuitOpen, InvalidRequest, RateLimitHold, UpstreamError, UpstreamTimeout
 from tierwise.policies.base import Context
 from tierwise.pricing import Price
-from tierwise.providers import sent_clock, window
+from tierwise.providers import output_rate, sent_clock, window
 from tierwise.providers.breaker import CircuitBreaker
 from tierwise.providers.error_classes import class_of, config_fault, counts_against_deployment
 from tierwise.providers.http import Provider, mark_answering
@@ -75,6 +75,8 @@ class Deployment:
         self._cost = cost_fn
         self.codec = CODECS[provider.kind]
         self.locality = provider.locality
+        self.max_output = window.output_ceiling(cfg.max_output_tokens, cfg.model, self.locality == "remote")  # (the table's)
+        self.rate = output_rate.OutputRate(cfg.output_tokens_per_second)  # (how fast it writes: a cut call's unseen output)
         pc = provider.cfg
         self.regions = frozenset(r.lower() for r in [*pc.regions, *([pc.region] if pc.region else [])])
         # The privacy boundary (tierwise.privacy.boundary), set on remote deployments when the
@@ -169,11 +171,10 @@ class Deployment:
         step.detail["usage_unread"] = True
 
     def _finish(self, step: Any, usage: Usage, t0: float) -> None:
-        step.ok = True
-        step.status = 200
-        step.usage = usage
+        step.ok, step.status, step.usage = True, 200, usage
         step.cost = self._cost(self.price, usage)
         step.latency_ms = (time.perf_counter() - t0) * 1000
+        self.rate.observe(usage.output_tokens, step.latency_ms / 1000)
         self.breaker.success()
         self.provider.unreachable_said = False
         if self.stats is not None:
@@ -207,7 +208,7 @@ class Deployment:
         if req.n > 1 and self.provider.kind == "anthropic":
             return await self._fan_out(req, ctx)
         window.check_images(self.name, self.cfg.vision, req, ctx)
-        req = window.fit(self.name, self.cfg.context_window, req, ctx, self.cfg.max_output_tokens)
+        req = window.fit(self.name, self.cfg.context_window, req, ctx, self.max_output)
         if req.max_tokens is None and self.cfg.default_max_tokens is not None:  # (a runaway answer's bound)
             req = window.default_output(self.name, self.cfg.default_max_tokens, self.cfg.context_window, req, ctx)
         if self.locality == "remote":
@@ -266,7 +267,7 @@ class Deployment:
             raise
         if too_few(resp.usage, chars := answer_chars(resp)):  # no usage reported (or less than none could be)
             at_least_relayed(resp.usage, chars)
-        bound_usage(resp.usage, self._usage_caps(req))
+        bound_usage(resp.usage, self._usage_caps(req), req)
         if req.strict_tools is not None:  # an OpenAI client's strict tools: the answer must honour them
             err = await _strict_answer(self.provider.name, req.strict_tools, resp)
             if err is not None:
@@ -302,7 +303,7 @@ class Deployment:
         if req.n > 1 and self.provider.kind == "anthropic":
             raise InvalidRequest("n > 1 with stream=true needs an OpenAI-compatible upstream")
         window.check_images(self.name, self.cfg.vision, req, ctx)
-        req = window.fit(self.name, self.cfg.context_window, req, ctx, self.cfg.max_output_tokens)
+        req = window.fit(self.name, self.cfg.context_window, req, ctx, self.max_output)
         if req.max_tokens is None and self.cfg.default_max_tokens is not None:  # (a runaway answer's bound)
             req = window.default_output(self.name, self.cfg.default_max_tokens, self.cfg.context_window, req, ctx)
         if self.locality == "remote":
@@ -339,7 +340,7 @@ class Deployment:
         is not streamed (`hidden`) or its model reasons without streaming it (usage_bounds.unseen_output)."""
         if (hidden or hides_reasoning(req, self.cfg.model, self.cfg.hidden_reasoning)) and \
                 (since := sent_clock.sent_since(t0)) is not None:  # (None: it never left the pool's queue)
-            unseen_output(usage, since, self._usage_caps(req)[1])
+            unseen_output(usage, since, self._usage_caps(req)[1], self.rate.per_second())
         return usage
 
     def _usage_caps(self, req: Request) -> tuple[int, int]:
@@ -453,7 +454,7 @@ class Deployment:
         except UpstreamError as e:
             self._fail(step, e, t0)
             at_least_relayed(usage, produced + decoder.other_chars)  # the usage of a failed stream is a running total, if any
-            step.usage = bound_usage(usage, caps)
+            step.usage = bound_usage(usage, caps, req)
             # A stream that stalled, ran past its time or was cut, or failed after producing tokens, was read and
             # run by the provider, which bills its input and what it streamed: its cost says so (the input
             # estimated when unreported). Before (session 26's leftovers), a failed stream's step had no cost:
@@ -468,14 +469,14 @@ class Deployment:
             if done:
                 if too_few(usage, produced + decoder.other_chars):  # no usage in streams, or a placeholder
                     at_least_relayed(usage, produced + decoder.other_chars)
-                self._finish(step, bound_usage(usage, caps), t0)
+                self._finish(step, bound_usage(usage, caps, req), t0)
                 _give_back(resp)
             else:
                 if step.ok is None:  # client went away: not the deployment's fault
                     step.ok, step.reason = False, "cancelled"
                     # Usage arrives with a stream's end: a cut one is billed for the deltas it relayed.
                     at_least_relayed(usage, produced + decoder.other_chars)
-                    bound_usage(usage, caps)
+                    bound_usage(usage, caps, req)
                     self._bill_cut(step, req, self._unseen(usage, req, t0))
                     step.latency_ms = (time.perf_counter() - t0) * 1000
                     self._release()

@@ -11,18 +11,22 @@ import orjson
 
 from tierwise.canonical import Request, TextBlock, ThinkingBlock, ToolUseBlock, Usage
 from tierwise.pricing import MAX_SEARCHES
-from tierwise.tokens import estimate_text_chars, text_units
+from tierwise.providers.output_rate import UNSEEN_TOKENS_PER_SECOND
+from tierwise.tokens import estimate_request, estimate_text_chars, text_units
 
 __all__ = ["answer_chars", "at_least_relayed", "bound_usage", "hides_reasoning", "text_units", "too_few",
-           "unseen_output"]  # web searches one answer is counted (and reserved) at most
+           "too_little_input", "unseen_output"]  # web searches one answer is counted (and reserved) at most
 
 
-def bound_usage(usage: Usage, caps: tuple[int, int]) -> Usage:
+def bound_usage(usage: Usage, caps: tuple[int, int], req: Request | None = None) -> Usage:
     """Cut the upstream's token counts (in place) to what it can truly have counted: no more output than
     the call's max_tokens (per choice), no count past the provider's `max_usage_tokens`. The upstream is not
     trusted to report its own bill: one that said 2**31 output tokens was priced at $32,212 for one
-    answer of two words, a cost the budgets then charged (and token rate limits counted)."""
+    answer of two words, a cost the budgets then charged (and token rate limits counted). With `req` (what was
+    sent), an input count too small for it is raised too (`too_little_input`)."""
     cap, out_cap = caps
+    if req is not None:
+        too_little_input(usage, req)
     if usage.output_tokens > out_cap:
         usage.output_tokens = out_cap
     if usage.input_tokens > cap:
@@ -67,6 +71,27 @@ def too_few(usage: Usage, chars: int) -> bool:
     return usage.output_tokens * MAX_CHARS_PER_TOKEN < chars
 
 
+def too_little_input(usage: Usage, req: Request) -> None:
+    """An input count (read, cached and written together) below what the text sent could make at
+    `MAX_CHARS_PER_TOKEN` characters a token is not believed: the input is billed as tierwise estimates it
+    (`tokens.estimate_request`, about 4 characters a token, images and documents counted), as an answer's characters
+    are when its output count is (`too_few`). No count at all is left to the settlement (the admission's estimate,
+    budgets/controller.py). Before session 37 (costs9) any count was believed: a host that reported 1 input token for
+    a 40,000-character prompt was billed $0.000003 of input for what cost $0.03, and a $0.05 budget answered 10 of 10
+    such requests."""
+    read = usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens
+    if read == 0:
+        return
+    # (the common case without building the text: the client's body has at least as many bytes as its text has
+    # characters; a count that covers it covers the text)
+    cl = req.headers.get("content-length")
+    if cl and cl.isdigit() and read * MAX_CHARS_PER_TOKEN >= int(cl) or read * MAX_CHARS_PER_TOKEN >= len(req.text()):
+        return
+    est = estimate_request(req) - usage.cache_read_tokens - usage.cache_write_tokens
+    if est > usage.input_tokens:
+        usage.input_tokens, usage.estimated = est, True
+
+
 def at_least_relayed(usage: Usage, chars: int) -> None:
     """Output tokens no fewer than the relayed characters' estimate (a stream whose usage never came:
     cut, failed, or from an upstream that reports none; budgets bill it, budgets/controller.py)."""
@@ -78,7 +103,7 @@ def at_least_relayed(usage: Usage, chars: int) -> None:
 # The fastest a hosted model writes, in tokens a second, with a margin: what a call cut before its usage came can
 # have written that nobody saw. OpenAI's reasoning models and Gemini 2.5 write ~100-400 tokens a second, Claude
 # ~50-100; hosts on custom silicon reach 1,000-3,000 (their reasoning is streamed as text, counted as relayed).
-UNSEEN_TOKENS_PER_SECOND = 1000
+# A model's own rate, configured or measured, replaces it (providers/output_rate.py).
 
 # Models that reason in tokens they bill and do not stream, without being asked (`models.<m>.hidden_reasoning`
 # says otherwise): OpenAI's o-series and gpt-5 (not gpt-5-chat), Gemini 2.5 Pro/Flash and 3 (thinking on by default).
@@ -98,12 +123,13 @@ def hides_reasoning(req: Request, model: str, configured: bool | None) -> bool:
     return _REASONS_UNASKED.search(model) is not None
 
 
-def unseen_output(usage: Usage, since: float, out_cap: int) -> None:
+def unseen_output(usage: Usage, since: float, out_cap: int, per_second: float = UNSEEN_TOKENS_PER_SECOND) -> None:
     """Output tokens no fewer than what the call can have written since `since` (time.perf_counter) and nobody saw:
     a non-streamed call, or a stream of hidden reasoning, cut before its usage came (the client left, the upstream
     stalled or cut it). The provider bills what was written; nothing reports how much. Before session 36 (costs8)
     such a call counted its input only (and a stream its visible characters ÷ 4): a client leaving each reasoning
-    stream before its answer spent what the budget never counted. At most the call's output cap."""
-    written = min(out_cap, int((time.perf_counter() - since) * UNSEEN_TOKENS_PER_SECOND) + 1)
+    stream before its answer spent what the budget never counted. At most the call's output cap. `per_second`: how
+    fast the model writes (providers/output_rate.py: its config's, or measured; 1,000 tokens a second by default)."""
+    written = min(out_cap, int((time.perf_counter() - since) * per_second) + 1)
     if written > usage.output_tokens:
         usage.output_tokens, usage.estimated = written, True

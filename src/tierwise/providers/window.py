@@ -25,6 +25,7 @@ from typing import Any, NoReturn
 
 from tierwise.canonical import Request
 from tierwise.errors import ContextOverflow, UnsupportedInput
+from tierwise.providers.output_ceilings import output_ceiling as output_ceiling  # (Deployment's, re-exported)
 from tierwise.tokens import estimate_request
 
 _NOTE = "prompt_estimate"
@@ -85,8 +86,9 @@ def fit(name: str, window: int | None, req: Request, ctx: Any, max_output: int |
                       f"{max_output:,}")
             ctx.trace.decide(name, reason, detail={"skipped": True, "thinking_budget": budget,
                                                    "max_output_tokens": max_output})
-            raise UnsupportedInput(f"model {name!r} writes at most {max_output:,} tokens (max_output_tokens in its "
-                                   f"config): thinking.budget_tokens {budget:,} must be below that")
+            raise UnsupportedInput(f"model {name!r} writes at most {max_output:,} tokens (its max_output_tokens: the "
+                                   f"config's, or tierwise's table of known models'): thinking.budget_tokens "
+                                   f"{budget:,} must be below that")
         routing_reason = ctx.trace.reason
         ctx.trace.decide(name, f"{name}: max_tokens {req.max_tokens:,} -> {max_output:,} (the model's "
                          "max_output_tokens)", detail={"clamped": True, "max_tokens": req.max_tokens,
