@@ -166,7 +166,7 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
         # CAP_SYS_ADMIN: a container's default) changes only what that user owns, its folder's files: refused
         # there, shutil.copy, copy2 and copytree failed with EPERM.)
         confine = await asyncio.to_thread(weak.filter_loader, limits.threads, not read_only and user is None,
-                                          not read_only)
+                                          not read_only, not pid_ns)
         if read_only and (need := weak.folder_bytes(files)) > limits.work_mb << 20:
             # (copied into its tmpfs between fork and exec, they would fail there: as bubblewrap's run, not run)
             yield LiveRun(None, [], SandboxResult(None, "", f"sandbox: the run's files ({need} bytes) do not "

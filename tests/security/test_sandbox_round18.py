@@ -1,0 +1,80 @@
+"""Session 37's sandbox round (bench/RESULTS.md "Sandbox round 18", bench/sandbox_attack_round18.py). OS layer alone
+(no audit hook).
+
+- `kill(0, sig)` is the run's process group, which holds processes of ours outside the run: bubblewrap's (outside its
+  PID namespace) and, for a weak run in a PID namespace of its own, the keeper. With a handler of its own for the
+  signal a run killed them (the run ended "killed by SIGUSR1"): in bubblewrap whatever the Landlock ABI, in the weak
+  sandbox below ABI 6 (no signal scope). `kill` now reaches the run's own PID only, which it did not before (a program
+  signalling itself by `os.kill(os.getpid(), sig)` was refused).
+- Under Landlock alone (no PID namespace to be had) `getppid` named the gateway's PID; it answers 0 now, as for a parent
+  outside the caller's PID namespace."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.security.test_sandbox_cross_run import mode  # noqa: F401 (the fixture: bwrap, weak)
+from tierwise.sandbox import SandboxLimits, landlock, run_python
+
+LIMITS = SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256)
+
+SIGNALS = """
+import ctypes, os, signal, time
+libc = ctypes.CDLL(None, use_errno=True)
+def tgkill(tgid, tid, sig):
+    if libc.syscall(234, tgid, tid, sig) != 0:
+        raise OSError(ctypes.get_errno(), "tgkill")
+got = []
+signal.signal(signal.SIGUSR1, lambda *_: got.append(1))
+for name, fn in (("group", lambda: os.kill(0, signal.SIGUSR1)),
+                 ("itself", lambda: os.kill(os.getpid(), signal.SIGUSR1)),
+                 ("init", lambda: os.kill(1, signal.SIGUSR1)),
+                 ("init-thread", lambda: tgkill(1, 1, signal.SIGUSR1))):
+    before = len(got)
+    try:
+        fn()
+        time.sleep(0.2)
+        print(name, "sent", len(got) - before)
+    except OSError as e:
+        print(name, "refused", e.errno)
+print("STILL HERE")
+"""
+
+
+@pytest.fixture(params=[None, 5])
+def abi(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    """The Landlock ABI the weak sandbox builds its rules for: this kernel's, and 5 (Linux 6.10-6.11: no signal scope,
+    which came with ABI 6)."""
+    version = landlock.abi() if request.param is None else min(request.param, landlock.abi())
+    monkeypatch.setattr(landlock, "abi", lambda: version)
+    yield version
+
+
+async def test_a_run_signals_no_process_of_ours_through_its_group(mode: str, abi: int) -> None:  # noqa: F811
+    """Before: bubblewrap `killed by SIGUSR1` at every ABI (its process outside the namespace took the group's signal),
+    the weak sandbox the same at ABI 5 (the keeper); now `kill(0)` is refused and the run lives on."""
+    r = await run_python(SIGNALS, limits=LIMITS, audit_hook=False)
+    assert r.ok and "STILL HERE" in r.stdout, (r.summary(), r.stdout)
+    assert "group refused 1" in r.stdout, r.stdout
+    assert "init refused 1" in r.stdout and "init-thread refused 1" in r.stdout, r.stdout
+    assert "itself sent 1" in r.stdout, r.stdout  # (a program signals itself by its PID)
+
+
+async def test_a_run_under_landlock_alone_signals_no_process_of_ours(landlock_alone: None, abi: int) -> None:
+    r = await run_python(SIGNALS, limits=LIMITS, audit_hook=False)
+    assert "landlock" in r.layers and "pidns" not in r.layers, r.layers
+    assert r.ok and "STILL HERE" in r.stdout, (r.summary(), r.stdout)
+    assert "group refused 1" in r.stdout and "itself sent 1" in r.stdout, r.stdout
+    assert "init refused 1" in r.stdout and "init-thread refused 1" in r.stdout, r.stdout
+
+
+async def test_a_run_under_landlock_alone_is_not_told_the_gateway_s_pid(landlock_alone: None) -> None:
+    """Before: `getppid` was the gateway's PID (this process); now 0, as for a parent in another PID namespace."""
+    r = await run_python("import os\nprint('PARENT', os.getppid())", limits=LIMITS, audit_hook=False)
+    assert r.ok, r.summary()
+    assert "pidns" not in r.layers, r.layers
+    assert f"PARENT {os.getpid()}" not in r.stdout, r.stdout
+    assert "PARENT 0" in r.stdout, r.stdout
