@@ -93,6 +93,142 @@ for name, fn in (("kill(0, SIGUSR1)", lambda: os.kill(0, signal.SIGUSR1)),
 print("still here")
 """
 
+TRY = """
+def attempt(name, fn):
+    try:
+        r = fn()
+        print(name, "ok", repr(r)[:70])
+    except BaseException as e:
+        print(name, "FAILS", type(e).__name__, str(e)[:90])
+"""
+
+ORDINARY = TRY + """
+import os, sys, signal, time, tempfile, subprocess, fcntl, sqlite3, asyncio, socket, pathlib, getpass, shutil
+def pool():
+    import multiprocessing
+    with multiprocessing.Pool(2) as p:
+        return p.map(abs, [-1, -2])
+def executor():
+    from concurrent.futures import ProcessPoolExecutor
+    with ProcessPoolExecutor(2) as ex:
+        return list(ex.map(abs, [-1, -2]))
+def threadpool():
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(2) as ex:
+        return list(ex.map(abs, [-1, -2]))
+def own_signal():
+    got = []
+    signal.signal(signal.SIGTERM, lambda *_: got.append(1))
+    os.kill(os.getpid(), signal.SIGTERM)
+    return got
+def flock():
+    with open("lockfile", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        return "locked"
+attempt("open /dev/stdout", lambda: open("/dev/stdout", "w").write(""))
+attempt("open /dev/fd/1", lambda: open("/dev/fd/1", "w").write(""))
+attempt("open /dev/stdin", lambda: open("/dev/stdin").read())
+attempt("multiprocessing.Pool", pool)
+attempt("ProcessPoolExecutor", executor)
+attempt("ThreadPoolExecutor", threadpool)
+attempt("subprocess.run", lambda: subprocess.run([sys.executable, "-c", "1"]).returncode)
+attempt("os.kill(getpid)", own_signal)
+attempt("flock", flock)
+attempt("tempfile.mkstemp", lambda: tempfile.mkstemp()[1])
+attempt("tempfile.gettempdir", tempfile.gettempdir)
+attempt("sqlite3 file", lambda: sqlite3.connect("db.sqlite").execute("create table t(x)").fetchall())
+attempt("asyncio", lambda: asyncio.run(asyncio.sleep(0)))
+attempt("socketpair", lambda: socket.socketpair()[0].send(b"x"))
+attempt("Path.home", pathlib.Path.home)
+attempt("getpass.getuser", getpass.getuser)
+attempt("os.cpu_count", os.cpu_count)
+attempt("shutil.disk_usage", lambda: shutil.disk_usage("."))
+attempt("signal.alarm", lambda: signal.alarm(0))
+attempt("zoneinfo", lambda: __import__("zoneinfo").ZoneInfo("Europe/Stockholm").key)
+attempt("locale", lambda: __import__("locale").setlocale(__import__("locale").LC_ALL, ""))
+"""
+
+EXHAUST = TRY + """
+import ctypes, mmap, os, socket
+libc = ctypes.CDLL(None, use_errno=True)
+def count(make):
+    held = []
+    try:
+        while len(held) < 100000:
+            held.append(make())
+    except BaseException as e:
+        return len(held), type(e).__name__
+    return len(held), "no limit met"
+def syscall(n, *a):
+    r = libc.syscall(n, *a)
+    if r < 0:
+        raise OSError(ctypes.get_errno(), "call %d" % n)
+    return r
+attempt("fork", os.fork)
+attempt("posix_spawn", lambda: os.posix_spawn("/bin/true", ["true"], {}))
+attempt("pipes", lambda: count(os.pipe))
+attempt("socketpairs", lambda: count(socket.socketpair))
+attempt("eventfd", lambda: count(lambda: os.eventfd(0)))
+attempt("timerfd", lambda: count(lambda: syscall(283, 1, 0)))
+attempt("epoll", lambda: count(lambda: syscall(291, 0)))
+attempt("inotify_init1", lambda: syscall(294, 0))
+attempt("fanotify_init", lambda: syscall(300, 0x200, 0))
+attempt("memfd_create", lambda: os.memfd_create("x"))
+attempt("userfaultfd", lambda: syscall(323, 0))
+attempt("io_uring_setup", lambda: syscall(425, 8, ctypes.create_string_buffer(120)))
+def shm():
+    n = 0
+    with open("/dev/shm/fill", "wb") as fh:
+        try:
+            while n < 256:
+                fh.write(b"x" * (1 << 20)); fh.flush(); n += 1
+        except OSError as e:
+            return n, e.errno
+    return n, "all"
+attempt("/dev/shm MB", shm)
+def folder():
+    n = 0
+    try:
+        while n < 512:
+            with open("f%d" % n, "wb") as fh:
+                fh.write(b"x" * (1 << 20))
+            n += 1
+    except OSError as e:
+        return n, e.errno
+    return n, "all"
+attempt("folder MB", folder)
+attempt("anonymous 1 GB", lambda: len(mmap.mmap(-1, 1 << 30)))
+"""
+
+REACH = TRY + """
+import glob, os, socket
+attempt("environ", lambda: dict(os.environ))
+attempt("socket AF_INET", lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM).connect(("127.0.0.1", 6379)))
+attempt("socket AF_UNIX", lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM))
+def abstract():
+    a, b = socket.socketpair()
+    a.connect("\\0tierwise")
+attempt("abstract connect", abstract)
+attempt("/proc/self/environ", lambda: open("/proc/self/environ").read())
+attempt("/proc/self/mountinfo", lambda: open("/proc/self/mountinfo").read(80))
+attempt("/proc/net/unix", lambda: open("/proc/net/unix").read(80))
+attempt("/etc/passwd", lambda: open("/etc/passwd").read(40))
+attempt("/root", lambda: os.listdir("/root"))
+attempt("/work", lambda: os.listdir("/work"))
+attempt("/tmp", lambda: os.listdir("/tmp")[:5])
+attempt("/var/run", lambda: os.listdir("/var/run")[:5])
+attempt("/run/redis", lambda: os.listdir("/run/redis"))
+attempt("/sys/fs/cgroup", lambda: os.listdir("/sys/fs/cgroup")[:5])
+attempt("tierwise.yaml under /work", lambda: glob.glob("/work/**/tierwise.yaml", recursive=True)[:3])
+attempt("ledger sqlite", lambda: glob.glob("/work/*/*.sqlite*")[:3])
+attempt("write /tmp/leftover", lambda: open("/tmp/tierwise-leftover-18", "w").write("x"))
+attempt("write /dev/shm/leftover", lambda: open("/dev/shm/tierwise-leftover-18", "w").write("x"))
+attempt("write /var/tmp/leftover", lambda: open("/var/tmp/tierwise-leftover-18", "w").write("x"))
+attempt("find leftover", lambda: [p for p in ("/tmp/tierwise-leftover-18", "/dev/shm/tierwise-leftover-18",
+                                             "/var/tmp/tierwise-leftover-18", "leftover") if os.path.exists(p)])
+open("leftover", "w").write("x")
+"""
+
 
 async def _run(code: str, threads: bool = False, cpu_s: int = 5) -> str:
     from tierwise.sandbox import SandboxLimits, run_python
@@ -122,7 +258,20 @@ async def _keeper() -> str:
     return " || ".join(said)
 
 
-ATTACKS = {"hostpids": _hostpids, "keeper": _keeper}
+async def _ordinary() -> str:
+    return await _run(ORDINARY)
+
+
+async def _exhaust() -> str:
+    return await _run(EXHAUST, cpu_s=20)
+
+
+async def _reach() -> str:
+    first = await _run(REACH)
+    return first + "\n--- a second run: " + (await _run(REACH)).split("find leftover")[1].split("\n")[0]
+
+
+ATTACKS = {"hostpids": _hostpids, "keeper": _keeper, "ordinary": _ordinary, "exhaust": _exhaust, "reach": _reach}
 
 if __name__ == "__main__":
     modes, only = command_line(__doc__ or "", ATTACKS)

@@ -134,3 +134,26 @@ def test_hidepid_hides_the_host_s_processes_from_a_run_under_landlock_alone(hide
     assert "'landlock'" in r.stdout and "'readonly_host'" not in r.stdout, r.stdout
     # (PID 1 and the gateway: root's, or, for a gateway that is not root, not dumpable, so root's too)
     assert r.stdout.count("HIDDEN" if hidepid else "SEEN") == 2, r.stdout
+
+
+HOME = """
+import getpass, os, pathlib
+home = pathlib.Path.home()
+(home / ".cache").mkdir(exist_ok=True)
+(home / ".cache" / "x").write_text("kept")
+print("HOME", home == pathlib.Path.cwd(), os.path.expanduser("~/a") == str(home / "a"), getpass.getuser())
+"""
+
+
+async def test_a_run_has_a_home_of_its_own(mode: str) -> None:  # noqa: F811
+    """Before: `Path.home()` raised RuntimeError ("Could not determine home directory"), `getpass.getuser()` KeyError
+    (no passwd entry for uid 65534) in every mode. Now the home is the run's own folder and the user is `sandbox`."""
+    r = await run_python(HOME, limits=LIMITS, audit_hook=False)
+    assert r.ok, r.summary()
+    assert "HOME True True sandbox" in r.stdout, r.stdout
+
+
+async def test_a_run_under_landlock_alone_has_a_home_of_its_own(landlock_alone: None) -> None:
+    r = await run_python(HOME, limits=LIMITS, audit_hook=False)
+    assert r.ok, r.summary()
+    assert "HOME True True sandbox" in r.stdout, r.stdout

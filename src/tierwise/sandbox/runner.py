@@ -402,7 +402,8 @@ async def _exec(argv: list[str], stdin: bool, limits: SandboxLimits, *, cwd: str
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         cwd=cwd,
-        env=dict(bwrap.ENVIRONMENT),  # (bubblewrap clears its own and sets the run's: bwrap.command)
+        # (bubblewrap clears its own and sets the run's: bwrap.command; a weak run's home is its folder, `cwd`)
+        env={**dict(bwrap.ENVIRONMENT), bwrap.HOME: cwd},
         start_new_session=True,
         pass_fds=pass_fds,
         preexec_fn=functools.partial(_limit_child, limits, group, confine, switch),
