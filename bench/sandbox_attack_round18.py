@@ -157,8 +157,13 @@ def count(make):
         while len(held) < 100000:
             held.append(make())
     except BaseException as e:
-        return len(held), type(e).__name__
-    return len(held), "no limit met"
+        got = len(held), type(e).__name__
+    else:
+        got = len(held), "no limit met"
+    for h in held:
+        for x in (h if isinstance(h, tuple) else (h,)):
+            os.close(x) if isinstance(x, int) else x.close()
+    return got
 def syscall(n, *a):
     r = libc.syscall(n, *a)
     if r < 0:
@@ -221,11 +226,11 @@ attempt("/run/redis", lambda: os.listdir("/run/redis"))
 attempt("/sys/fs/cgroup", lambda: os.listdir("/sys/fs/cgroup")[:5])
 attempt("tierwise.yaml under /work", lambda: glob.glob("/work/**/tierwise.yaml", recursive=True)[:3])
 attempt("ledger sqlite", lambda: glob.glob("/work/*/*.sqlite*")[:3])
+attempt("leftover of a run before", lambda: [p for p in ("/tmp/tierwise-leftover-18", "/dev/shm/tierwise-leftover-18",
+                                             "/var/tmp/tierwise-leftover-18", "leftover") if os.path.exists(p)])
 attempt("write /tmp/leftover", lambda: open("/tmp/tierwise-leftover-18", "w").write("x"))
 attempt("write /dev/shm/leftover", lambda: open("/dev/shm/tierwise-leftover-18", "w").write("x"))
 attempt("write /var/tmp/leftover", lambda: open("/var/tmp/tierwise-leftover-18", "w").write("x"))
-attempt("find leftover", lambda: [p for p in ("/tmp/tierwise-leftover-18", "/dev/shm/tierwise-leftover-18",
-                                             "/var/tmp/tierwise-leftover-18", "leftover") if os.path.exists(p)])
 open("leftover", "w").write("x")
 """
 
@@ -268,7 +273,7 @@ async def _exhaust() -> str:
 
 async def _reach() -> str:
     first = await _run(REACH)
-    return first + "\n--- a second run: " + (await _run(REACH)).split("find leftover")[1].split("\n")[0]
+    return first + "\n--- a second run: " + (await _run(REACH)).split("leftover of a run before")[1].split("\n")[0]
 
 
 ATTACKS = {"hostpids": _hostpids, "keeper": _keeper, "ordinary": _ordinary, "exhaust": _exhaust, "reach": _reach}

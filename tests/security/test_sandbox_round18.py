@@ -157,3 +157,42 @@ async def test_a_run_under_landlock_alone_has_a_home_of_its_own(landlock_alone: 
     r = await run_python(HOME, limits=LIMITS, audit_hook=False)
     assert r.ok, r.summary()
     assert "HOME True True sandbox" in r.stdout, r.stdout
+
+
+SHM = """
+import multiprocessing, os
+print("BEFORE", os.listdir("/dev/shm"))
+lock = multiprocessing.Lock()
+with lock:
+    pass
+with open("/dev/shm/tierwise-round18", "w") as fh:
+    fh.write("x")
+n = 0
+try:
+    with open("/dev/shm/fill", "wb") as fh:
+        while n < 64:
+            fh.write(bytes(1 << 20))
+            fh.flush()
+            n += 1
+except OSError as e:
+    print("FULL", n, e.errno)
+print("LOCKED")
+"""
+
+
+async def test_a_run_has_a_dev_shm_of_its_own(mode: str) -> None:  # noqa: F811
+    """Before (weak runs with the host read-only): `multiprocessing.Lock()` raised FileNotFoundError (no /dev/shm: /dev
+    covered but for five devices), and with it Queue and the thread-only pool.ThreadPool, as bubblewrap's runs did until
+    session 36. Now a tmpfs of the run's own in both (bwrap.SHM_MB, ENOSPC past it), empty at its start, never the
+    host's."""
+    from tierwise.sandbox import backend, bwrap
+
+    if mode == "weak" and not backend.weak_read_only_host():
+        unavailable("the weak sandbox cannot make a mount namespace here")
+    for _ in range(2):  # (the second run sees nothing of the first's)
+        r = await run_python(SHM, limits=LIMITS, audit_hook=False)
+        assert r.ok, r.summary()
+        assert ("readonly_host" if mode == "weak" else "bwrap") in r.layers, r.layers
+        assert "BEFORE []" in r.stdout and "LOCKED" in r.stdout, r.stdout
+        assert f"FULL {bwrap.SHM_MB - 1} 28" in r.stdout or f"FULL {bwrap.SHM_MB} 28" in r.stdout, r.stdout
+    assert not os.path.exists("/dev/shm/tierwise-round18")

@@ -256,13 +256,15 @@ def _holds(folder: str, path: str) -> bool:
     return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
-def landlock_rules(folder: str, python: str, ro_binds: list[str]) -> landlock.Rules | None:
+def landlock_rules(folder: str, python: str, ro_binds: list[str], shm: bool = False) -> landlock.Rules | None:
     """The run's Landlock rules: the system's libraries, the interpreter's library folder (its standard library) and
     file, the folders bound in read and executed, but for what bubblewrap hides in them (`hidden`); its folder its own
     (None: no Landlock in this kernel). As bubblewrap's binds (bwrap.layout): not the whole installation, whose `bin`
     (69 console scripts here), `share` and `include` a weak run listed and read (session 29), and which for Docker's
-    Python is /usr/local whole (`etc`, `src`: an application and its data)."""
-    return landlock.rules([*bwrap.SYSTEM_PATHS, library(), python], folder, hidden(), ro_binds)
+    Python is /usr/local whole (`etc`, `src`: an application and its data). `shm`: /dev/shm is a tmpfs of the run's
+    own (a read-only host: tierwise.sandbox.identity.switch), never the host's, where other runs' folders are."""
+    return landlock.rules([*bwrap.SYSTEM_PATHS, library(), python], folder, hidden(), ro_binds,
+                          (SHARED_MEMORY,) if shm else ())
 
 
 def library() -> str:
