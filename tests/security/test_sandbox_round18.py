@@ -196,3 +196,37 @@ async def test_a_run_has_a_dev_shm_of_its_own(mode: str) -> None:  # noqa: F811
         assert "BEFORE []" in r.stdout and "LOCKED" in r.stdout, r.stdout
         assert f"FULL {bwrap.SHM_MB - 1} 28" in r.stdout or f"FULL {bwrap.SHM_MB} 28" in r.stdout, r.stdout
     assert not os.path.exists("/dev/shm/tierwise-round18")
+
+
+POOL = "import multiprocessing\nwith multiprocessing.Pool(2) as p:\n    print(p.map(abs, [-1, -2]))\n"
+SUBPROCESS = "import subprocess, sys\nsubprocess.run([sys.executable, '-c', '1'])\n"
+DEV_STDOUT = "with open('/dev/stdout', 'w') as fh:\n    fh.write('x')\n"
+
+
+@pytest.mark.parametrize("code", [POOL, SUBPROCESS])
+async def test_a_run_refused_a_second_process_says_what_to_do_instead(mode: str, code: str) -> None:  # noqa: F811
+    """Before: the reason a code verifier gave ended in `PermissionError: [Errno 1] Operation not permitted` (a weak
+    run's Pool: FileNotFoundError at its semaphore), read as a broken machine by an agent. Now it ends in a hint."""
+    from tierwise.sandbox.limits import PROCESS_HINT
+
+    r = await run_python(code, limits=LIMITS, audit_hook=False)
+    assert not r.ok and r.summary().endswith(PROCESS_HINT), r.summary()
+
+
+async def test_a_run_under_landlock_alone_refused_a_pool_says_what_to_do_instead(landlock_alone: None) -> None:
+    from tierwise.sandbox.limits import PROCESS_HINT
+
+    r = await run_python(POOL, limits=LIMITS, audit_hook=False)
+    assert not r.ok and r.summary().endswith(PROCESS_HINT), r.summary()
+
+
+async def test_a_run_opening_dev_stdout_is_told_to_use_sys_stdout(mode: str) -> None:  # noqa: F811
+    from tierwise.sandbox.limits import PROC_LINK_HINT
+
+    r = await run_python(DEV_STDOUT, limits=LIMITS, audit_hook=False)
+    assert not r.ok and r.summary().endswith(PROC_LINK_HINT) and "sys.stdout" in r.summary(), r.summary()
+
+
+async def test_a_plain_failure_gets_no_hint(mode: str) -> None:  # noqa: F811
+    r = await run_python("raise PermissionError(1, 'Operation not permitted')", limits=LIMITS, audit_hook=False)
+    assert not r.ok and "hint:" not in r.summary(), r.summary()
