@@ -10,6 +10,8 @@ layer alone (no audit hook). Not a test: it prints what it saw.
 - `ordinary`: programs a model writes: /dev/stdout, /dev/fd/N, multiprocessing.Pool, ProcessPoolExecutor, flock.
 - `exhaust`: resources a run takes: processes, pipes, socket pairs, eventfds/timerfds, inotify, /dev/shm, its folder.
 - `reach`: abstract unix sockets, TCP to loopback (the gateway, Redis), the gateway's files.
+- `crossfd`: while another run sleeps, a run looks for processes of its own user by `stat` of /proc/<pid> and opens
+  their /proc/<pid>/fd/0-2 (the other run's output pipes: a forged verdict line).
 """
 
 from __future__ import annotations
@@ -276,7 +278,40 @@ async def _reach() -> str:
     return first + "\n--- a second run: " + (await _run(REACH)).split("leftover of a run before")[1].split("\n")[0]
 
 
-ATTACKS = {"hostpids": _hostpids, "keeper": _keeper, "ordinary": _ordinary, "exhaust": _exhaust, "reach": _reach}
+CROSS_VICTIM = "import os, time\nprint('VICTIM', os.getpid(), flush=True)\ntime.sleep(6)\nprint('victim done')"
+CROSS_ATTACK = """
+import os
+me, found = os.getpid(), []
+for p in range(1, 1 << 16):
+    try:
+        if p != me and os.stat(f'/proc/{p}').st_uid == os.getuid():
+            found.append(p)
+    except OSError:
+        pass
+print('same-user pids', found)
+for p in found:
+    for fd, mode in ((1, 'w'), (0, 'r'), (2, 'w')):
+        try:
+            with open(f'/proc/{p}/fd/{fd}', mode) as fh:
+                if mode == 'w':
+                    fh.write('FORGED by another run\\n')
+            print('opened', p, fd)
+        except OSError as e:
+            print('refused', p, fd, e.errno)
+"""
+
+
+async def _crossfd() -> str:
+    from tierwise.sandbox import SandboxLimits, run_python
+
+    limits = SandboxLimits(wall_s=30, cpu_s=20, memory_mb=256)
+    victim = asyncio.create_task(run_python(CROSS_VICTIM, limits=limits, audit_hook=False))
+    await asyncio.sleep(2)
+    said = await _run(CROSS_ATTACK, cpu_s=20)
+    return f"{said}\n--- the other run's output: {(await victim).stdout.strip()}"
+
+
+ATTACKS = {"crossfd": _crossfd, "hostpids": _hostpids, "keeper": _keeper, "ordinary": _ordinary, "exhaust": _exhaust, "reach": _reach}
 
 if __name__ == "__main__":
     modes, only = command_line(__doc__ or "", ATTACKS)
