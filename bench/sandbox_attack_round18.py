@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.sandbox_attack_round11 import command_line, run_attacks  # noqa: E402 (one way to pick a mode)
+from tests.security.sandbox_programs import CROSS_ATTACK, CROSS_VICTIM  # noqa: E402 (the test's)
 
 HOSTPIDS = """
 import ctypes, os, signal
@@ -276,29 +277,6 @@ async def _exhaust() -> str:
 async def _reach() -> str:
     first = await _run(REACH)
     return first + "\n--- a second run: " + (await _run(REACH)).split("leftover of a run before")[1].split("\n")[0]
-
-
-CROSS_VICTIM = "import os, time\nprint('VICTIM', os.getpid(), flush=True)\ntime.sleep(6)\nprint('victim done')"
-CROSS_ATTACK = """
-import os
-me, found = os.getpid(), []
-for p in range(1, 1 << 16):
-    try:
-        if p != me and os.stat(f'/proc/{p}').st_uid == os.getuid():
-            found.append(p)
-    except OSError:
-        pass
-print('same-user pids', found)
-for p in found:
-    for fd, mode in ((1, 'w'), (0, 'r'), (2, 'w')):
-        try:
-            with open(f'/proc/{p}/fd/{fd}', mode) as fh:
-                if mode == 'w':
-                    fh.write('FORGED by another run\\n')
-            print('opened', p, fd)
-        except OSError as e:
-            print('refused', p, fd, e.errno)
-"""
 
 
 async def _crossfd() -> str:

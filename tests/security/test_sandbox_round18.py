@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import unavailable
-from tests.security.sandbox_programs import WEAK_GATEWAY
+from tests.security.sandbox_programs import CROSS_ATTACK, CROSS_VICTIM, WEAK_GATEWAY
 from tests.security.test_sandbox_cross_run import mode  # noqa: F401 (the fixture: bwrap, weak)
 from tierwise.sandbox import SandboxLimits, landlock, pidns, run_python
 
@@ -230,3 +230,21 @@ async def test_a_run_opening_dev_stdout_is_told_to_use_sys_stdout(mode: str) -> 
 async def test_a_plain_failure_gets_no_hint(mode: str) -> None:  # noqa: F811
     r = await run_python("raise PermissionError(1, 'Operation not permitted')", limits=LIMITS, audit_hook=False)
     assert not r.ok and "hint:" not in r.summary(), r.summary()
+
+
+async def test_a_run_under_landlock_alone_opens_no_pipe_of_another_run(landlock_alone: None) -> None:
+    """Under Landlock alone a run sees the other runs in progress (same uid: `stat` of /proc/<pid>), and Landlock does
+    not check files without a path (pipes): their /proc/<pid>/fd/0-2 are refused by Landlock's ptrace hook (another
+    domain), which this holds (a written line would be a forged verdict in the other run's output)."""
+    import asyncio
+
+    limits = SandboxLimits(wall_s=30, cpu_s=20, memory_mb=256)
+    victim = asyncio.create_task(run_python(CROSS_VICTIM, limits=limits, audit_hook=False))
+    await asyncio.sleep(2)
+    r = await run_python(CROSS_ATTACK, limits=limits, audit_hook=False)
+    v = await victim
+    assert r.ok and v.ok, (r.summary(), v.summary())
+    pid = int(v.stdout.split()[1])
+    assert str(pid) in r.stdout.splitlines()[0], r.stdout  # (it was found: the guarantee is Landlock's, not sight)
+    assert "opened" not in r.stdout and r.stdout.count(f"refused {pid}") == 3, r.stdout
+    assert "FORGED" not in v.stdout, v.stdout
