@@ -133,3 +133,29 @@ def host_file(prefix: str, content: str = '{"host": "state"}', name: str = "stat
         fh.write(content)
     os.chmod(path, 0o666)
     return path
+
+
+# A run (CROSS_VICTIM) that says its PID and sleeps 6 s, and one (CROSS_ATTACK) that looks for processes of its own
+# user by `stat` of /proc/<pid> and opens their /proc/<pid>/fd/0-2 (its pipes; a written line would be a forged verdict
+# in the other run's output): Landlock alone (session 37).
+CROSS_VICTIM = "import os, time\nprint('VICTIM', os.getpid(), flush=True)\ntime.sleep(6)\nprint('victim done')"
+CROSS_ATTACK = """
+import os
+me, found = os.getpid(), []
+for p in range(1, 1 << 16):
+    try:
+        if p != me and os.stat(f'/proc/{p}').st_uid == os.getuid():
+            found.append(p)
+    except OSError:
+        pass
+print('same-user pids', found)
+for p in found:
+    for fd, mode in ((1, 'w'), (0, 'r'), (2, 'w')):
+        try:
+            with open(f'/proc/{p}/fd/{fd}', mode) as fh:
+                if mode == 'w':
+                    fh.write('FORGED by another run\\n')
+            print('opened', p, fd)
+        except OSError as e:
+            print('refused', p, fd, e.errno)
+"""

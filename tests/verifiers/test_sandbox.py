@@ -58,8 +58,9 @@ async def test_environment_is_empty(monkeypatch: pytest.MonkeyPatch) -> None:
     assert r.ok, r.stderr
     assert "sk-should-not-leak" not in r.stdout
     # Nothing but what the interpreter sets itself (C locale coercion) and bwrap's working directory.
-    # (and one malloc arena, session 36: bwrap.ENVIRONMENT)
-    assert set(eval(r.stdout)) <= {"LC_CTYPE", "PWD", "MALLOC_ARENA_MAX"}, r.stdout  # noqa: S307 - our own printed list
+    # (and one malloc arena, session 36: bwrap.ENVIRONMENT; a home and a user name, session 37)
+    assert set(eval(r.stdout)) <= {"LC_CTYPE", "PWD", "MALLOC_ARENA_MAX", "USER", "LOGNAME", "HOME"}, \
+        r.stdout  # noqa: S307 - our own printed list
 
 
 # ------------------------------------------------------------------ filesystem
@@ -149,11 +150,12 @@ def shared_folder() -> Iterator[str]:
 async def test_host_files_are_out_of_reach(shared_folder: str, audit_hook: bool) -> None:
     ledger = os.path.join(shared_folder, "ledger.db")
     code = (f"import os, glob\nfor p in ('/etc/passwd', '/root', '/proc/1/environ', '/proc/self/environ', {ledger!r},\n"
-            "          os.path.expanduser('~'), '/var/run/postgresql'):\n"
+            "          '/var/run/postgresql'):\n"
             "    try:\n        print('READ', p, open(p).read()[:50])\n    except OSError as e:\n        print('no', p, type(e).__name__)\n"
             "    try:\n        print('LIST', p, os.listdir(p))\n    except OSError as e:\n        pass\n"
             f"try:\n    open({shared_folder + '/dropped.txt'!r}, 'w').write('x')\n    print('WROTE')\n"
             "except OSError as e:\n    print('NOWRITE', type(e).__name__)\n"
+            "print('HOME', os.path.expanduser('~'))\n"
             "print('GLOB', glob.glob('/tmp/*') + glob.glob('/home/*') + glob.glob('/root/*'))\n")
     r = await run_python(code, limits=FAST, audit_hook=audit_hook)
     assert "PROMPT-OF-ANOTHER-USER" not in r.stdout and "READ" not in r.stdout, r.stdout
@@ -164,6 +166,7 @@ async def test_host_files_are_out_of_reach(shared_folder: str, audit_hook: bool)
     assert "WROTE" not in r.stdout and os.listdir(shared_folder) == ["ledger.db"]
     if not audit_hook:
         assert "GLOB []" in r.stdout
+    assert "HOME /work" in r.stdout, r.stdout  # (the run's own folder since session 37; the gateway's home: above)
 
 
 async def test_the_interpreter_and_libraries_are_read_only() -> None:

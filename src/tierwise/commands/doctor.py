@@ -257,13 +257,21 @@ def sandbox_report(cfg: Config) -> tuple[bool, str]:
                                                             else "a small tmpfs the runs share (no memory cgroup)")
         read_only = backend.weak_read_only_host()
         pids = (", a PID namespace of its own" if backend.weak_pid_namespace() else
-                ", the host's PIDs in sight (this kernel refuses it a PID namespace)") if read_only else ""
+                ", the host's PIDs in sight (this kernel refuses it a PID namespace)" + _hidepid()) if read_only else ""
         files = ("the host read-only but for the run's folder, only the system's folders in sight" + pids + lock
-                 if read_only else f"{lock[2:]} ({place}; stat of a guessed path answers"
+                 if read_only else f"{lock[2:]} ({place}; stat of a guessed path answers" + _hidepid()
                  + ("; a world-writable file's times can be set to now" if user is not None else "") + ")")
         return True, (f"sandbox: WEAK (allow_weak is set; rlimits, seccomp where libseccomp is installed and an audit "
                       f"hook; {files}): code runs as {who} outside: {st.problem}")
     return False, f"sandbox: {st.problem}. python_code verifiers with run/tests will refuse to start"
+
+
+def _hidepid() -> str:
+    """Where a weak run sees the host's PIDs: whether /proc shows it other users' processes (tierwise.sandbox.pidns)."""
+    from tierwise.sandbox import pidns
+
+    return "" if pidns.proc_hides_processes() else \
+        "; /proc/<pid> tells it the host's processes: mount /proc with hidepid=invisible to hide them"
 
 
 def _run_uids(identity: Any, first: int) -> str:

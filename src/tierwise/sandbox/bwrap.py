@@ -54,7 +54,11 @@ DEVICES = ("null", "zero", "full", "random", "urandom")
 # threads allowed started 14 sleeping threads at `memory_mb` 512 (its pids cgroup allows 64), fewer on a machine with
 # more CPUs, where a ThreadPoolExecutor's workers failed with "can't start new thread" far below the run's memory. One
 # arena: 62 at 512 MB (their 8 MB stacks the bound); `threading.stack_size` lowers that.
-ENVIRONMENT = (("MALLOC_ARENA_MAX", "1"),)
+ENVIRONMENT = (("MALLOC_ARENA_MAX", "1"), ("USER", "sandbox"), ("LOGNAME", "sandbox"))
+# The run's home is its own folder (session 37): with no HOME and no passwd entry for its uid, `pathlib.Path.home()`
+# raised RuntimeError, `getpass.getuser()` KeyError and `os.path.expanduser("~")` answered "~" in every mode, so an
+# ordinary program that keeps a cache or a config in the home failed. USER/LOGNAME name no one of the host.
+HOME = "HOME"
 DEV_SIZE = 16 * 1024
 # The run's /dev/shm (session 36): without one, `multiprocessing.Lock()` (sem_open makes a file there) failed, and
 # with it every primitive built on it: `multiprocessing.Queue`, and `multiprocessing.pool.ThreadPool` (threads alone,
@@ -154,7 +158,7 @@ def command(*, seccomp_fd: int, files: Sequence[tuple[int, str]], work_mb: int, 
     # fresh autogroup at nice 0, weighed as much as the gateway's whole session: 4 runs took ~4x its CPU.
     cmd = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
            "--cap-drop", "ALL", "--uid", str(UID), "--gid", str(UID), "--hostname", "sandbox", "--clearenv"]
-    for name, value in ENVIRONMENT:
+    for name, value in (*ENVIRONMENT, (HOME, WORK)):
         cmd += ["--setenv", name, value]
     for path in lay.binds:
         cmd += ["--ro-bind", path, path]

@@ -382,6 +382,7 @@ class Folder:
 # (~1 KB) that its `size` does not count, by default up to half the RAM's pages of them: a weak run making empty
 # folders held 850 MB of unreclaimable slab when its 5 s of CPU ran out (more with a longer cpu_s).
 INODE_BYTES = 4096
+SHM = b"/dev/shm"
 
 
 def run_folder(path: str, files: Mapping[str, bytes], size: int, user: User, pid_namespace: bool = True) -> Folder:
@@ -458,6 +459,12 @@ def switch(prepared: tuple | None) -> None:
         libc.check(libc.mount(b"tmpfs", folder.path, b"tmpfs", 0, folder.options), "the run's folder")
         for name, data in folder.files:
             _write_own(folder.path + b"/" + name, data, user)
+        # A /dev/shm of its own, as bubblewrap's runs have (session 37): with /dev covered it had none, and
+        # `multiprocessing.Lock()` (sem_open), so Queue and the thread-only pool.ThreadPool, raised FileNotFoundError.
+        # bwrap.SHM_MB, mode 1777, in the run's memory cgroup (runner: its limit raised by as much); gone with the run.
+        _make(SHM, True)
+        libc.check(libc.mount(b"tmpfs", SHM, b"tmpfs", 0, b"mode=1777,size=%d,nr_inodes=%d" % (
+            bwrap.SHM_MB << 20, (bwrap.SHM_MB << 20) // INODE_BYTES)), "/dev/shm")
         # No /proc, as in bubblewrap: through it a run read the memory of any process of its uid (another run in
         # progress: a split check's tests, in its heap), and every process's command line.
         if staging is not None and staging.stage == PROC_STAGE.encode():
@@ -465,6 +472,7 @@ def switch(prepared: tuple | None) -> None:
         libc.check(libc.mount(b"tmpfs", b"/proc", b"tmpfs", MS_RDONLY, b"mode=0555,size=4k,nr_inodes=1"), "/proc hidden")
         libc.check(libc.set_attr(b"/", AT_RECURSIVE, libc.read_only), "the host read-only")
         libc.check(libc.set_attr(folder.path, 0, libc.writable), "the run's folder writable")
+        libc.check(libc.set_attr(SHM, 0, libc.writable), "/dev/shm writable")
         os.chdir(folder.path)  # the working folder was entered before the mount: the host's under it
         # (returns in the run alone: PID 2 of a namespace of its own; its keeper and init the run's user, from root)
         if folder.pid_namespace:

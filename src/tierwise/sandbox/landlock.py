@@ -84,10 +84,10 @@ class Rules:
 
 
 def rules(readable: Sequence[str], folder: str | None, hidden: Sequence[str] = (),
-          bound: Sequence[str] = ()) -> Rules | None:
+          bound: Sequence[str] = (), own: Sequence[str] = ()) -> Rules | None:
     """`readable`: folders and files read and executed beneath, but for the folders of `hidden` inside them (`around`);
     `bound`: folders read and executed beneath, whole; `folder`: the run's own, every right (None: nothing writable
-    but the devices). None: no Landlock here."""
+    but the devices); `own`: more folders of the run's own (a tmpfs its mount namespace made). None: no Landlock."""
     version = abi()
     if version < 1:
         return None
@@ -101,8 +101,8 @@ def rules(readable: Sequence[str], folder: str | None, hidden: Sequence[str] = (
         wanted[os.path.realpath(path)] = EXECUTE | READ_FILE | READ_DIR
     for device in DEVICES:
         wanted[device] = READ_FILE | WRITE_FILE | TRUNCATE
-    if folder is not None:
-        wanted[os.path.realpath(folder)] = fs
+    for path in (*own, *(() if folder is None else (folder,))):
+        wanted[os.path.realpath(path)] = fs
     made = list(_system(tuple(readable), tuple(hidden), fs))
     for path, allowed in sorted(wanted.items()):
         if not os.path.exists(path):

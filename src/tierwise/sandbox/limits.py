@@ -78,8 +78,28 @@ FLOCK_HINT = ("hint: with threads the sandbox answers flock with ENOSYS (Errno 3
               "threading.Lock, or use filelock's SoftFileLock (filelock 3.30+ falls back to it by itself)")
 
 
+# What an ordinary program meets that the sandbox refuses by design (session 37, docs/security/sandbox.md "Ordinary
+# programs"): a second process (multiprocessing.Pool, ProcessPoolExecutor, subprocess: EPERM at the fork, or EACCES
+# at Pool's semaphore under Landlock alone), and the links into a /proc the run has not. The traceback alone reads
+# as a broken machine; the hint says what works instead.
+_PROCESS_CALLERS = ("multiprocessing", "subprocess.py", "concurrent/futures/process.py", "os.fork", "posix_spawn")
+_REFUSED = ("[Errno 1] Operation not permitted", "[Errno 13] Permission denied")
+PROCESS_HINT = ("hint: the sandbox runs one process (fork, subprocess and multiprocessing.Pool are refused); "
+                "compute in this process, or with threads where allowed (ThreadPoolExecutor)")
+_PROC_LINKS = ("'/dev/stdout'", "'/dev/stdin'", "'/dev/stderr'", "'/dev/fd/")
+PROC_LINK_HINT = "hint: the sandbox has no /proc, so no /dev/stdout, /dev/stdin or /dev/fd: use sys.stdout, sys.stdin"
+
+
 def with_flock_hint(text: str, stderr: str, threads: bool, limit: int = 600) -> str:
-    """`text` cut to `limit` characters, ending in FLOCK_HINT when a threaded run's `stderr` shows flock's ENOSYS."""
+    """`text` cut to `limit` characters, ending in a hint when `stderr` shows what the sandbox refuses by design:
+    FLOCK_HINT (a threaded run's flock ENOSYS), PROCESS_HINT, PROC_LINK_HINT."""
+    hint = None
     if threads and any(mark in stderr for mark in _NO_FLOCK):
-        return text[-max(0, limit - len(FLOCK_HINT) - 3):] + " | " + FLOCK_HINT
+        hint = FLOCK_HINT
+    elif any(mark in stderr for mark in _REFUSED) and any(mark in stderr for mark in _PROCESS_CALLERS):
+        hint = PROCESS_HINT
+    elif any(mark in stderr for mark in _PROC_LINKS):
+        hint = PROC_LINK_HINT
+    if hint is not None:
+        return text[-max(0, limit - len(hint) - 3):] + " | " + hint
     return text[-limit:]

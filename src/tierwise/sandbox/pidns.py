@@ -112,3 +112,26 @@ def _become(libc: Any, python: bytes, role: str, fd: int, child: int, ids: tuple
                   {})
     finally:
         os._exit(127)
+
+
+MOUNTINFO = "/proc/self/mountinfo"
+
+
+def proc_hides_processes(mountinfo: str = MOUNTINFO) -> bool:
+    """Whether the host's /proc hides other users' processes (`hidepid=invisible`, or 2/`noaccess`: the same for a
+    process's folder, which still shows under 1). Where a weak run has no PID namespace (Landlock alone) Landlock
+    refuses to open /proc but not to `stat` it: a run told every living PID of the host and its owner from /proc/<pid>
+    (243 here, session 37); with `hidepid=invisible` it saw only its own (bench/sandbox_attack_round18.py --only
+    hostpids, in a mount namespace with such a /proc). Mounting /proc is the operator's (or the container runtime's)."""
+    try:
+        with open(mountinfo) as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return False
+    for line in reversed(lines):  # (the last mount on /proc is the one in sight)
+        before, _, after = line.partition(" - ")
+        fields, tail = before.split(), after.split()
+        if len(fields) > 4 and fields[4] == "/proc" and tail[:1] == ["proc"]:
+            options = tail[2].split(",") if len(tail) > 2 else []
+            return any(o in ("hidepid=2", "hidepid=invisible", "hidepid=noaccess") for o in options)
+    return False

@@ -166,7 +166,7 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
         # CAP_SYS_ADMIN: a container's default) changes only what that user owns, its folder's files: refused
         # there, shutil.copy, copy2 and copytree failed with EPERM.)
         confine = await asyncio.to_thread(weak.filter_loader, limits.threads, not read_only and user is None,
-                                          not read_only)
+                                          not read_only, not pid_ns)
         if read_only and (need := weak.folder_bytes(files)) > limits.work_mb << 20:
             # (copied into its tmpfs between fork and exec, they would fail there: as bubblewrap's run, not run)
             yield LiveRun(None, [], SandboxResult(None, "", f"sandbox: the run's files ({need} bytes) do not "
@@ -176,7 +176,9 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
         # allowed started as many as it asked (1,000 of 1,000), and kernel memory had no bound but the folder's.
         try:
             # (with the host read-only, the PID namespace's keeper and init are in them too: tierwise.sandbox.pidns)
-            group = cgroup.RunCgroup(limits.memory_mb, limits.work_mb + (pidns.KEEPERS_MB if pid_ns else 0),
+            # (and, with the host read-only, its /dev/shm: tierwise.sandbox.identity.switch)
+            group = cgroup.RunCgroup(limits.memory_mb, limits.work_mb + (pidns.KEEPERS_MB if pid_ns else 0)
+                                     + (bwrap.SHM_MB if read_only else 0),
                                      limits.threads, backend.capacity.max_concurrent)
         except OSError as e:
             cgroup.log.warning("sandbox: the run's cgroup cannot be made: %s", e)
@@ -187,7 +189,7 @@ async def _started(files: dict[str, bytes], entry: str, args: list[str], stdin: 
         # is not root, in cgroups delegated to its user, raised its own pids.max), so only another user or, with
         # /sys read-only, the run's mount namespace keeps it out (joined anyway: accounting, the cleanup).
         # (Landlock keeps the run out of /sys too: tierwise.sandbox.landlock)
-        lock = await asyncio.to_thread(weak.landlock_rules, folder, argv[0], ro_binds)
+        lock = await asyncio.to_thread(weak.landlock_rules, folder, argv[0], ro_binds, read_only)
         bounded = read_only or user is not None or lock is not None
         # The gateway's folder and home covered (with the host read-only), what the run needs in them shown again.
         hide, shown = weak.masks([folder, *weak.installation(), argv[0], *ro_binds]) if read_only else ((), ())
@@ -402,7 +404,8 @@ async def _exec(argv: list[str], stdin: bool, limits: SandboxLimits, *, cwd: str
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         cwd=cwd,
-        env=dict(bwrap.ENVIRONMENT),  # (bubblewrap clears its own and sets the run's: bwrap.command)
+        # (bubblewrap clears its own and sets the run's: bwrap.command; a weak run's home is its folder, `cwd`)
+        env={**dict(bwrap.ENVIRONMENT), bwrap.HOME: cwd},
         start_new_session=True,
         pass_fds=pass_fds,
         preexec_fn=functools.partial(_limit_child, limits, group, confine, switch),

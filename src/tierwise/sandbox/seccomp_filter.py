@@ -153,7 +153,7 @@ NODES = ("mknod", "mknodat")
 # and its init; the weak sandbox shares the gateway's user and PID space, and through them set the
 # gateway's own RLIMIT_NOFILE to 5 (it could open no file), its nice value to 19 and its CPUs to
 # one. Aimed at itself (PID 0) they stay; pidfds and queued signals to others are refused.
-AIMED_AT_A_PID = (("kill", 0), ("prlimit64", 0), ("setpriority", 1), ("sched_setaffinity", 0),
+AIMED_AT_A_PID = (("prlimit64", 0), ("setpriority", 1), ("sched_setaffinity", 0),
                   ("sched_setscheduler", 0), ("sched_setparam", 0), ("sched_setattr", 0), ("migrate_pages", 0),
                   ("move_pages", 0))
 # ... and read about one (session 27): /proc hidden, the weak sandbox's run still told every task of the host from a
@@ -187,6 +187,13 @@ FIOSETOWN, SIOCSPGRP = 0x8901, 0x8902
 # nothing else; the weak sandbox's filter compares the tgid with the run's own PID, written into the
 # compiled filter in place of OWN_PID between fork and exec (`for_pid`).
 OWN_PID = 0x7E57_AB1E  # never a PID (pid_max is at most 2**22)
+# kill() reaches only the run itself, by its own PID (session 37). kill(0, sig) is its process group, which holds
+# processes of ours outside the run: bubblewrap's (outside its PID namespace) and the weak run's keeper; below
+# Landlock ABI 6 (no signal scope) and in bubblewrap whatever the ABI, `kill(0, SIGUSR1)` with a handler of the run's
+# own killed them (and the run with them: "killed by SIGUSR1"). kill(getpid(), sig), which programs use to signal
+# themselves, was refused as "another PID". In bubblewrap the run is PID 2 of its namespace (RUN_PID_IN_BWRAP, its
+# init PID 1); the weak filter gets the run's PID between fork and exec (`own_pid_offsets`).
+RUN_PID_IN_BWRAP = 2
 OTHER_PROCESSES = ("pidfd_open", "pidfd_send_signal", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "tkill",
                    "process_madvise", "process_mrelease")
 FORKS = ("fork", "vfork")
@@ -366,14 +373,16 @@ def _rule(f: Any, action: int, name: str | int, *args: Any) -> None:
 @functools.cache
 def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: bool = False,
                host_in_sight: bool = False, no_truncate_by_path: bool = False, host_devices: bool = False,
-               owns_host_devices: bool = False) -> bytes:
-    """The compiled filter (BPF); `threads`: thread clones are allowed; `own_pid`: tgkill only to the
+               owns_host_devices: bool = False, hide_parent: bool = False) -> bytes:
+    """The compiled filter (BPF); `threads`: thread clones are allowed; `own_pid`: kill and tgkill only to the
     thread group OWN_PID (to be replaced with the run's PID: `own_pid_offsets`, `for_pid`);
     `no_path_metadata`: PATH_METADATA refused (a weak run on a writable host); `host_in_sight`: XATTR_READS_BY_PATH,
     access mode 3 and `openat2` refused (a weak run with no mount namespace: Landlock alone); `no_truncate_by_path`:
     TRUNCATE_BY_PATH and O_TRUNC without a write mode refused (the same, on a kernel whose Landlock does not handle
     truncation); `host_devices`: TIMES do nothing (a bubblewrap run, the host's device nodes bound in); `owns_host_devices`:
-    OWNER_METADATA too (such a run, root outside)."""
+    OWNER_METADATA too (such a run, root outside); `hide_parent`: `getppid` answers 0, as for a parent outside the
+    caller's PID namespace (a weak run in the host's: it named the gateway's PID). Without `own_pid`, OWN_PID is
+    RUN_PID_IN_BWRAP (kill() reaches the run's own PID only)."""
     import pyseccomp as sc  # here: a machine without libseccomp still loads the gateway (weak sandbox)
 
     eperm = sc.ERRNO(errno.EPERM)
@@ -409,8 +418,7 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
     _rule(f, eperm, "pipe2", sc.Arg(1, sc.MASKED_EQ, O_NOTIFICATION_PIPE, O_NOTIFICATION_PIPE))
     for block in SOCKET_IOCTL_BLOCKS:  # (FIOSETOWN, SIOCSPGRP among them)
         _rule(f, eperm, "ioctl", sc.Arg(1, sc.MASKED_EQ, IOCTL_BLOCK_MASK, block))
-    if own_pid:
-        _rule(f, eperm, "tgkill", sc.Arg(0, sc.NE, OWN_PID))
+    _rule(f, eperm, "tgkill", sc.Arg(0, sc.NE, OWN_PID))  # (in bubblewrap: its init's, PID 1, too)
     for name in ("preadv2", "pwritev2"):  # the flags, the sixth argument: RWF_NOWAIT tells a cached page
         _rule(f, eperm, name, sc.Arg(5, sc.MASKED_EQ, RWF_NOWAIT, RWF_NOWAIT))
     for name in ("fadvise64", "fadvise64_64"):  # (fd, offset, len, advice) where each is the native call
@@ -438,6 +446,7 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
             _rule(f, eperm, name)
     for name in (*FORKS, *NODES, *OTHER_PROCESSES):
         _rule(f, eperm, name)
+    _rule(f, eperm, "kill", sc.Arg(0, sc.NE, OWN_PID))
     for name, at in (*AIMED_AT_A_PID, *READ_BY_PID):
         _rule(f, eperm, name, sc.Arg(at, sc.NE, 0))
     _rule(f, eperm, "capget")
@@ -456,10 +465,13 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
         _rule(f, eperm, "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, 0))
         for flag in NAMESPACE_FLAGS:
             _rule(f, eperm, "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
+    if hide_parent:
+        _rule(f, sc.ERRNO(0), "getppid")
     with tempfile.TemporaryFile() as fh:
         f.export_bpf(fh)
         fh.seek(0)
-        return fh.read()
+        program = fh.read()
+    return program if own_pid else for_pid(program, RUN_PID_IN_BWRAP)
 
 
 BPF_JEQ_K = 0x15  # BPF_JMP | BPF_JEQ | BPF_K: a comparison with the instruction's constant

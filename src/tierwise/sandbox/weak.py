@@ -37,20 +37,23 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
-def filter_loader(threads: bool, host_writable: bool = False, host_in_sight: bool = False) -> Callable[[], None] | None:
+def filter_loader(threads: bool, host_writable: bool = False, host_in_sight: bool = False,
+                  host_pids: bool = True) -> Callable[[], None] | None:
     """What loads the seccomp filter into the calling process (between fork and exec: the process's
     own PID written into the filter's copy, then two prctl calls on memory prepared here, no
     allocation); None where libseccomp is missing. `host_in_sight`: no mount namespace hides the host (then Landlock
-    bounds the run, and where its ABI does not handle truncation the filter refuses it by path)."""
-    return _filter_loader(threads, host_writable, host_in_sight, host_in_sight and landlock.abi() < 3)
+    bounds the run, and where its ABI does not handle truncation the filter refuses it by path). `host_pids`: no PID
+    namespace of its own (tierwise.sandbox.pidns): `getppid` answers 0, not the gateway's PID (session 37)."""
+    return _filter_loader(threads, host_writable, host_in_sight, host_in_sight and landlock.abi() < 3, host_pids)
 
 
 @functools.cache
 def _filter_loader(threads: bool, host_writable: bool, host_in_sight: bool,
-                   no_truncate: bool) -> Callable[[], None] | None:
+                   no_truncate: bool, host_pids: bool) -> Callable[[], None] | None:
     try:
         program = seccomp_filter.filter_bpf(threads, own_pid=True, no_path_metadata=host_writable,
-                                            host_in_sight=host_in_sight, no_truncate_by_path=no_truncate)
+                                            host_in_sight=host_in_sight, no_truncate_by_path=no_truncate,
+                                            hide_parent=host_pids)
         offsets = seccomp_filter.own_pid_offsets(program)
         libc = ctypes.CDLL(None, use_errno=True)
     except (ImportError, OSError, RuntimeError, ValueError) as e:
@@ -253,13 +256,15 @@ def _holds(folder: str, path: str) -> bool:
     return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
-def landlock_rules(folder: str, python: str, ro_binds: list[str]) -> landlock.Rules | None:
+def landlock_rules(folder: str, python: str, ro_binds: list[str], shm: bool = False) -> landlock.Rules | None:
     """The run's Landlock rules: the system's libraries, the interpreter's library folder (its standard library) and
     file, the folders bound in read and executed, but for what bubblewrap hides in them (`hidden`); its folder its own
     (None: no Landlock in this kernel). As bubblewrap's binds (bwrap.layout): not the whole installation, whose `bin`
     (69 console scripts here), `share` and `include` a weak run listed and read (session 29), and which for Docker's
-    Python is /usr/local whole (`etc`, `src`: an application and its data)."""
-    return landlock.rules([*bwrap.SYSTEM_PATHS, library(), python], folder, hidden(), ro_binds)
+    Python is /usr/local whole (`etc`, `src`: an application and its data). `shm`: /dev/shm is a tmpfs of the run's
+    own (a read-only host: tierwise.sandbox.identity.switch), never the host's, where other runs' folders are."""
+    return landlock.rules([*bwrap.SYSTEM_PATHS, library(), python], folder, hidden(), ro_binds,
+                          (SHARED_MEMORY,) if shm else ())
 
 
 def library() -> str:
