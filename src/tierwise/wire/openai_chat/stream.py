@@ -488,6 +488,13 @@ class StreamEncoder:
         self.tool_args_sent: set[int] = set()  # block indexes of tool calls with some argument text
         self.usage = Usage()
         self.started = False
+        self.resumed = False
+
+    def resume(self) -> None:
+        """Continue a stream whose chunks went to the client as the upstream sent them (server/stream_relay.py):
+        no second opening, and no usage chunk of the encoder's own (it saw none of the upstream's)."""
+        self.resumed = self.started = True
+        self.include_usage = False
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None, logprobs: Any = None) -> bytes:
         choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": finish}
