@@ -127,16 +127,25 @@ def pdf_tokens(data: str) -> int:
 
 
 def _pdf_data(raw: dict[str, Any]) -> str | None:
-    """The base64 of an inline PDF block (an Anthropic base64 `document`, an OpenAI `file` part), else None."""
+    """The base64 of an inline PDF block (an Anthropic base64 `document`, an OpenAI `file` part), else None. A PDF by
+    its media type or by its opening bytes (`%PDF` is `JVBER` in base64); other files (a gzip document) are not."""
     kind = raw.get("type")
+    data: Any = None
+    media: Any = None
     if kind == "document":
         src = raw.get("source")
-        if isinstance(src, dict) and src.get("type") == "base64" and isinstance(src.get("data"), str):
-            return src["data"]  # type: ignore[no-any-return]
+        if isinstance(src, dict) and src.get("type") == "base64":
+            data, media = src.get("data"), src.get("media_type")
     elif kind == "file":
         f = raw.get("file")
-        if isinstance(f, dict) and isinstance(f.get("file_data"), str):
-            return f["file_data"]  # type: ignore[no-any-return]
+        if isinstance(f, dict):
+            data = f.get("file_data")
+            if isinstance(data, str) and data.startswith("data:"):
+                media = data[5:data.find(";")] if ";" in data[:200] else None
+    if not isinstance(data, str):
+        return None
+    if media == "application/pdf" or data[data.find(",") + 1 if data.startswith("data:") else 0:][:5] == "JVBER":
+        return data
     return None
 
 

@@ -114,3 +114,17 @@ def test_a_budget_reserves_the_pages_a_small_body_hides():
     req = Request(model="m", messages=[Message("user", [OtherBlock({"type": "document", "source": {
         "type": "base64", "media_type": "application/pdf", "data": data}})])])
     assert len(data) // 3 + hidden_input(req) >= MAX_PAGES * PER_PDF_PAGE
+
+
+def test_only_pdfs_are_counted_as_pages():
+    from tierwise.canonical import Message, OtherBlock, Request
+    from tierwise.tokens import estimate_request
+
+    gz = base64.b64encode(b"\x1f\x8b" + bytes(300_000)).decode()
+    blocks = [OtherBlock({"type": "document", "source": {"type": "base64", "media_type": "application/gzip", "data": gz}}),
+              OtherBlock({"type": "file", "file": {"file_data": "data:application/zip;base64," + gz}})]
+    assert estimate_request(Request(model="m", messages=[Message("user", blocks)])) < 100
+    pdf = b64(plain_pdf(3))
+    for raw in ({"type": "document", "source": {"type": "base64", "media_type": "application/octet-stream", "data": pdf}},
+                {"type": "file", "file": {"file_data": "data:application/pdf;base64," + pdf}}):
+        assert estimate_request(Request(model="m", messages=[Message("user", [OtherBlock(raw)])])) >= 3 * PER_PDF_PAGE
