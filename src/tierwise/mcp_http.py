@@ -53,6 +53,10 @@ SESSION_IDLE_S = 30 * 60
 # Sessions one client (address, and its network: server/stream_cap.py) holds: at this count its next session closes
 # its own least recently used one (mcp_sessions.py). Before, one client could hold all MAX_SESSIONS.
 MAX_SESSIONS_PER_CLIENT = 25
+# How long a session's calls may run before it may be closed for a new session at either bound (its call cancelled):
+# an ensemble run may rightly take minutes, so only past this, and only after idle and listening sessions (wire14:
+# before, sessions running calls that never ended were never closed, and took the server's room while they ran).
+MAX_CALL_S = 15 * 60
 _LOOPBACK_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
 _LOOPBACK_ORIGINS = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
 
@@ -146,7 +150,7 @@ class BearerAuth:
                                slot=CALL_SLOT)
         self.budget = BodyBudget(limits.max_body_bytes_in_flight)
         self.sessions = ClientSessions(sessions_per_client, SESSION_IDLE_S, limits.network_prefix_v4,
-                                       limits.network_prefix_v6, max_open=MAX_SESSIONS)
+                                       limits.network_prefix_v6, max_open=MAX_SESSIONS, max_call_s=MAX_CALL_S)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":  # the session manager's start and stop

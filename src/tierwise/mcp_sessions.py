@@ -23,7 +23,11 @@ The sessions a client got so within the idle window count as held by it for this
 opened, deleted its session and opened again ended another client's live sessions one after another).
 With no idle one, a session that only listens (its GET event stream open, no call running) is ended the same way
 (wire12: four clients listening on 25 sessions each still locked every other client out while they listened); its
-stream ends and its next request gets 404, so its MCP client opens a new session. A running call is never cut.
+stream ends and its next request gets 404, so its MCP client opens a new session. A call is cut only once it has run
+`max_call_s` (mcp_http.MAX_CALL_S), and then last, after idle and listening sessions, at either bound (wire14: before,
+sessions whose calls never ended, a tool waiting on a model that trickles, a hostile client's own long calls, were
+never closed: one address running 25 of them kept its 25 sessions and their memory, four kept every other client out,
+for as long as the calls ran). Its call is cancelled with the session (the DELETE) and its client gets its answer's end.
 
 Which sessions are open is followed from the outside (the package keeps its table private): one opens with a
 request without `mcp-session-id` answered below 400 with one, and ends with a DELETE answered below 400, a 404 for
@@ -54,16 +58,19 @@ class Session:
     running: int = 0  # requests in flight, a GET event stream included (the package's idle clock waits for them)
     posts: int = 0  # of them POSTs: calls running (a GET stream only listens)
     last: float = field(default=0.0)  # when its last request ended (time.monotonic)
+    calling: float = 0.0  # since when calls have run in it without a pause (`posts` > 0)
 
 
 class ClientSessions:
     def __init__(self, per_client: int, idle_s: float, v4: int = 32, v6: int = 48,
-                 clock: Callable[[], float] = time.monotonic, max_open: int | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, max_open: int | None = None,
+                 max_call_s: float | None = None) -> None:
         self.cap = ClientCap(per_client, v4, v6, what="MCP sessions open with no call left to close",
                              setting="mcp_http.MAX_SESSIONS_PER_CLIENT", slot=SLOT)
         self.idle_s = idle_s
         self.clock = clock
         self.max_open = max_open  # sessions open (and opening) at once on the server: at it, `_fair_victim`
+        self.max_call_s = max_call_s  # a session running calls for longer may be closed for a new one (None: never)
         self.open: dict[str, Session] = {}  # session id -> Session, oldest first
         # client -> when it got a session by ending another client's (`_fair_victim`), within `idle_s`: review35b,
         # one address opening, deleting its session and opening again ended a well-behaved client's sessions one
@@ -83,11 +90,12 @@ class ClientSessions:
             self.cap.take(holder)
         except RateLimited:
             mine, hint = self.cap.keys(holder), holder.get("hint", b"")
-            free = [(s.hint != hint, s.holder[SLOT][0][0] != mine[0], s.last, sid) for sid, s in self.open.items()
-                    if not s.running and set(s.holder[SLOT][0]) & set(mine)]
+            free = [(s.running > 0, s.hint != hint, s.holder[SLOT][0][0] != mine[0], s.last, sid)
+                    for sid, s in self.open.items()
+                    if (not s.running or self._overrun(s, now)) and set(s.holder[SLOT][0]) & set(mine)]
             if not free:
                 raise
-            victim = self.forget(min(free)[3])
+            victim = self.forget(min(free)[4])
             self.cap.take(holder)
             return victim
         if self.max_open is None or sum(n for k, n in self.cap.open.items() if not k.endswith(NET)) <= self.max_open:
@@ -109,25 +117,31 @@ class ClientSessions:
         sessions than `mine` now does (or `mine` itself), the one holding the most, its least recently used session
         with no request in flight; with none, its least recently used one that only listens (a GET event stream
         open, no call running: wire12, else clients listening on every session locked the others out for as long
-        as they listened). A session running a call is never chosen."""
+        as they listened); with none, its one whose calls have run the longest past `max_call_s` (wire14). A call
+        running for less is never cut."""
         counts = self.cap.open
         for k in [k for k, t in self.took.items() if now - t[-1] >= self.idle_s]:
             del self.took[k]  # (bounded: a client is here for one idle window after its last such session)
         took = self.took.get(mine, [])
         took[:] = [t for t in took if now - t < self.idle_s]
         floor = max(counts.get(mine, 0), len(took) + 1)  # (as if it still held each one it got so, and this one)
-        best: tuple[bool, int, float, str] | None = None
+        best: tuple[int, int, float, str] | None = None
         for sid, s in self.open.items():
-            if s.posts:
+            if s.posts and not self._overrun(s, now):
                 continue
             client = s.holder[SLOT][0][0]
             n = counts.get(client, 0)
             if client != mine and n <= floor:
                 continue
-            key = (s.running > 0, -n, s.last, sid)  # (idle ones first, then the client holding the most)
+            # (idle ones first, then listening ones, then overrun calls; of each the client holding the most)
+            key = (2 if s.posts else int(s.running > 0), -n, s.calling if s.posts else s.last, sid)
             if best is None or key < best:
                 best = key
         return None if best is None else best[3]
+
+    def _overrun(self, s: Session, now: float) -> bool:
+        """Whether `s` has run calls for longer than `max_call_s` (wire14) without a pause."""
+        return s.posts > 0 and self.max_call_s is not None and now - s.calling >= self.max_call_s
 
     def opened(self, sid: str, holder: dict[str, Any], headers: list[tuple[bytes, bytes]], path: str) -> None:
         """The session `holder` counted was opened by the app as `sid` (at `path`)."""
@@ -144,6 +158,8 @@ class ClientSessions:
         s = self.open.get(sid)
         if s is not None:
             s.running += 1
+            if post and not s.posts:
+                s.calling = self.clock()
             s.posts += post
         return s
 

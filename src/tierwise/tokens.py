@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from tierwise.canonical import ImageBlock, OtherBlock, Request, TextBlock, ToolResultBlock
+from tierwise.pdf_pages import base64_payload, pdf_pages
 
 CHARS_PER_TOKEN = 4.0
 PER_MESSAGE = 4
@@ -18,6 +19,9 @@ PER_IMAGE = 1000  # a mid-size image on the major APIs
 # A document the upstream fetches itself (an Anthropic `document` block by URL or file id): its size is not in
 # the request. PDFs of up to 100 pages are read, each page's text and image: about this many at the most.
 PER_FETCHED_DOCUMENT = 200_000
+# A page of an inline PDF: its text (Anthropic's docs: 1,500-3,000 tokens a page by density; the lower end) and the
+# image of it both APIs add (at `PER_IMAGE`). Before wire14 a base64 PDF counted 0 (tierwise/pdf_pages.py).
+PER_PDF_PAGE = 1_500 + PER_IMAGE
 
 
 def estimate_text(text: str) -> int:
@@ -45,14 +49,15 @@ def estimate_request(req: Request) -> int:
     n += PER_MESSAGE * (len(req.messages) + (1 if req.system else 0))
     for t in req.tools:
         n += estimate_text(t.name) + estimate_text(t.description or "") + estimate_text(str(t.input_schema))
-    images, chars = _images_and_document_chars(req)
-    return n + PER_IMAGE * images + estimate_text_chars(chars)
+    images, chars, pdf = _images_and_document_chars(req)
+    return n + PER_IMAGE * images + estimate_text_chars(chars) + pdf
 
 
 def hidden_input(req: Request) -> int:
     """Input tokens a request's bytes do not show (one pass over its blocks: this runs on every budgeted
     request): `PER_IMAGE` per image (tool results' included; one named by URL is a few dozen bytes) and
-    `PER_FETCHED_DOCUMENT` per document the upstream fetches itself."""
+    `PER_FETCHED_DOCUMENT` per document the upstream fetches itself, and what an inline PDF counts past a third of
+    its base64 (wire14: 1,000 blank pages in an object stream are 3.5 KB of base64)."""
     n = 0
     for m in req.messages:
         for b in m.content:
@@ -62,11 +67,18 @@ def hidden_input(req: Request) -> int:
             if t is ImageBlock:
                 n += PER_IMAGE
             elif isinstance(b, ToolResultBlock):
-                n += PER_IMAGE * sum(1 for c in b.content if isinstance(c, ImageBlock))
-            elif isinstance(b, OtherBlock) and b.raw.get("type") == "document":
-                src = b.raw.get("source")
-                if isinstance(src, dict) and src.get("type") not in ("base64", "text", "content"):
-                    n += PER_FETCHED_DOCUMENT
+                for c in b.content:
+                    if isinstance(c, ImageBlock):
+                        n += PER_IMAGE
+                    elif isinstance(c, OtherBlock) and (data := _pdf_data(c.raw)) is not None:
+                        n += max(0, pdf_tokens(data) - len(data) // 3)
+            elif isinstance(b, OtherBlock):
+                if b.raw.get("type") == "document":
+                    src = b.raw.get("source")
+                    if isinstance(src, dict) and src.get("type") not in ("base64", "text", "content"):
+                        n += PER_FETCHED_DOCUMENT
+                if (data := _pdf_data(b.raw)) is not None:  # (the part of its count its base64 bytes do not show)
+                    n += max(0, pdf_tokens(data) - len(data) // 3)
     return n
 
 
@@ -82,11 +94,11 @@ def fetched_documents_in(req: Request) -> int:
     return n
 
 
-def _images_and_document_chars(req: Request) -> tuple[int, int]:
-    """The images of a request's messages, and the characters of its inline text documents and search results
-    (wire13: not in `Request.text()`, so a 100,000-token document counted nothing against a model's window), tool
-    results' included."""
-    n = chars = 0
+def _images_and_document_chars(req: Request) -> tuple[int, int, int]:
+    """The images of a request's messages, the characters of its inline text documents and search results
+    (wire13: not in `Request.text()`, so a 100,000-token document counted nothing against a model's window), and the
+    tokens of its inline PDFs (wire14), tool results' included."""
+    n = chars = pdf = 0
     for m in req.messages:
         for b in m.content:
             t = type(b)
@@ -100,9 +112,41 @@ def _images_and_document_chars(req: Request) -> tuple[int, int]:
                         n += 1
                     elif type(c) is OtherBlock:
                         chars += _document_chars(c.raw)
+                        if (data := _pdf_data(c.raw)) is not None:
+                            pdf += pdf_tokens(data)
             elif t is OtherBlock:
                 chars += _document_chars(b.raw)  # type: ignore[union-attr]
-    return n, chars
+                if (data := _pdf_data(b.raw)) is not None:  # type: ignore[union-attr]
+                    pdf += pdf_tokens(data)
+    return n, chars, pdf
+
+
+def pdf_tokens(data: str) -> int:
+    """The input tokens of an inline PDF, `data` its base64 (bare or a data: URL): `PER_PDF_PAGE` a page."""
+    return PER_PDF_PAGE * pdf_pages(base64_payload(data))
+
+
+def _pdf_data(raw: dict[str, Any]) -> str | None:
+    """The base64 of an inline PDF block (an Anthropic base64 `document`, an OpenAI `file` part), else None. A PDF by
+    its media type or by its opening bytes (`%PDF` is `JVBER` in base64); other files (a gzip document) are not."""
+    kind = raw.get("type")
+    data: Any = None
+    media: Any = None
+    if kind == "document":
+        src = raw.get("source")
+        if isinstance(src, dict) and src.get("type") == "base64":
+            data, media = src.get("data"), src.get("media_type")
+    elif kind == "file":
+        f = raw.get("file")
+        if isinstance(f, dict):
+            data = f.get("file_data")
+            if isinstance(data, str) and data.startswith("data:"):
+                media = data[5:data.find(";")] if ";" in data[:200] else None
+    if not isinstance(data, str):
+        return None
+    if media == "application/pdf" or data[data.find(",") + 1 if data.startswith("data:") else 0:][:5] == "JVBER":
+        return data
+    return None
 
 
 def _document_chars(raw: dict[str, Any]) -> int:

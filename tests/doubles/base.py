@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -322,6 +323,8 @@ class DoubleServer:
         if isinstance(final, Raw):
             rec.status = final.status
             body = final.body.encode() if isinstance(final.body, str) else final.body
+            if final.split:
+                return await _send_split(request, final, body)
             return web.Response(status=final.status, body=body,
                                 headers={"content-type": final.content_type, **final.headers})
         rec.status = 200
@@ -411,6 +414,19 @@ def _damage(data: bytes, kind: str, *, stream: bool) -> bytes:
             return data.replace(b"data: {", b"data: {\"oops\" ", 1)
         return data[: len(data) // 2] + b"}"
     raise ValueError(f"unknown damage kind {kind!r}")
+
+
+async def _send_split(request: web.Request, raw: Raw, body: bytes) -> web.StreamResponse:
+    """`raw`'s body written in the pieces its `split` offsets cut, `raw.pause` seconds apart."""
+    resp = web.StreamResponse(status=raw.status, headers={"content-type": raw.content_type, **raw.headers})
+    await resp.prepare(request)
+    cuts = [0, *raw.split, len(body)]
+    for i, (a, b) in enumerate(itertools.pairwise(cuts)):
+        if i:
+            await asyncio.sleep(raw.pause)
+        await resp.write(body[a:b])
+    await resp.write_eof()
+    return resp
 
 
 async def _trickle(resp: web.StreamResponse, data: bytes, interval: float) -> None:

@@ -84,6 +84,10 @@ class Raw:
     body: bytes | str = b""
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)  # more response headers (e.g. Content-Encoding)
+    # Offsets at which the body is cut into writes `pause` seconds apart (each likely its own read at the gateway:
+    # a byte order mark or a UTF-8 character split across reads); empty: one write.
+    split: tuple[int, ...] = ()
+    pause: float = 0.1
 
 
 @dataclass

@@ -102,6 +102,9 @@ def test_the_pdfs_of_one_request_share_one_time_budget(remote, openai_up, monkey
 
     monkeypatch.setattr(pdf_text, "MAX_SECONDS", 1.0)
     monkeypatch.setattr(pdf_text, "MAX_REQUEST_SECONDS", 2.0, raising=False)
+    # (wire14: six pages count 15,000 tokens, past the local model's 8,192-token window; this test is about the scan's
+    # time budget, and the fallback must take the request)
+    monkeypatch.setattr("tierwise.tokens.PER_PDF_PAGE", 100)
     calls = _counting(monkeypatch)
     g, up = remote
     slow = [make_pdf([], content=zlib.compress(b"BT /F1 11 Tf (x) Tj ET\n" * (700_000 + i), 9)) for i in range(6)]

@@ -34,14 +34,34 @@ def choose(decoder: Any, data: bytes, codec: ModuleType) -> tuple[bool, Any, byt
     """(whether the body's kind is still unknown, the decoder for it, `data` to feed it) after its first read `data`.
     A stream's leading byte order mark is taken out (review36b): the SSE parser read `\ufeffdata:` as an unknown field
     and dropped the first event, text and all, with a 200 (the SSE standard ignores one leading mark)."""
+    if isinstance(decoder, _Held):  # (wire14: the mark's first bytes came alone)
+        decoder, data = decoder.decoder, decoder.data + data
     if data[:3] == BOM:
         data = data[3:]
+    elif len(data) < 3 and BOM.startswith(data) and data:  # a mark split across reads: wait for its end
+        return True, _Held(decoder, data), b""
     head = _unmarked(data)[:1]
     if not head:
         return True, decoder, data
     if head in (b"{", b"["):
         return False, WholeBody(decoder, codec), data
     return False, decoder, data
+
+
+class _Held:
+    """The stream decoder while the opening read was the first byte or two of a byte order mark (wire14: the mark
+    was then fed to the decoder as text, `\ufeffdata:` an unknown field, and the first event dropped with a 200; a
+    whole JSON body was taken for a stream). Feeds nothing; `choose` joins `data` to the next read."""
+
+    def __init__(self, decoder: Any, data: bytes) -> None:
+        self.decoder = decoder
+        self.data = data
+
+    def feed(self, data: bytes) -> list[StreamChunk]:
+        return []
+
+    def __getattr__(self, name: str) -> Any:  # (the body ended here: the decoder's own end, error and bounds)
+        return getattr(self.decoder, name)
 
 
 class WholeBody:

@@ -106,6 +106,11 @@ async def relay_stream(
             if drop_usage_chunk and USAGE_ONLY_CHUNK in data:
                 data = b"".join(e for e in SSE_EVENT_END.split(data) if USAGE_ONLY_CHUNK not in e)
             return data
+        if passthrough and not encoder.resumed:
+            # (wire14) an end the decoder made after the upstream's own bytes (a stream without [DONE] or
+            # message_stop): the encoder continues the relayed stream, never opens a second one (another id,
+            # a message_start mid-message, usage of zeros after the upstream's, which the SDKs keep)
+            encoder.resume()
         return b"".join([encoder.encode(ev) for ev in chunk.events])
 
     def ends(chunk: StreamChunk) -> bool:

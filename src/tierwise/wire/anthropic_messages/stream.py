@@ -207,6 +207,12 @@ class StreamEncoder:
         # the block's end closes what was sent into an object (wire/json_prefix.py).
         self.tool_args: dict[int, tuple[ObjectPrefix, list[str]]] = {}
         self.checked = [MAX_CHECKED]  # the characters their checks may still read, this stream
+        self.resumed = False
+
+    def resume(self) -> None:
+        """Continue a stream whose opening and message_delta went to the client as the upstream sent them
+        (server/stream_relay.py: the decoder adds only the end a server left out)."""
+        self.resumed = self.started = self.delta_sent = True
 
     def _start(self, usage: Usage | None = None) -> bytes:
         if self.started:

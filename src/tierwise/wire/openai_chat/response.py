@@ -120,6 +120,27 @@ def _output_tokens(u: dict[str, Any], prompt: int) -> int:
     return out
 
 
+def content_chunks(content: list[Any]) -> list[tuple[str, str]]:
+    """(kind, text) of each piece of a `content` sent as a list of chunks, `kind` "thinking" or "text": Mistral's
+    reasoning models send thinking chunks (`{"type": "thinking", "thinking": [{"type": "text", "text": ...}]}`) then
+    text chunks, streamed and not (wire14: a streamed answer so reached the client as an empty 200). Pieces of other
+    shapes carry nothing read here."""
+    out: list[tuple[str, str]] = []
+    for p in content:
+        if type(p) is not dict:
+            continue
+        if p.get("type") == "thinking":
+            t = p.get("thinking")
+            parts = [t] if type(t) is str else t if type(t) is list else ()
+            text = "".join(x if type(x) is str else str(x["text"]) if type(x) is dict and type(x.get("text")) is str
+                           else "" for x in parts)
+            if text:
+                out.append(("thinking", text))
+        elif type(p.get("text")) is str and p["text"]:
+            out.append(("text", p["text"]))
+    return out
+
+
 def _message_blocks(msg: dict[str, Any]) -> list[Block]:
     blocks: list[Block] = []
     rc = msg.get("reasoning_content") or msg.get("reasoning")
@@ -129,7 +150,13 @@ def _message_blocks(msg: dict[str, Any]) -> list[Block]:
     if isinstance(content, str) and content:
         blocks.append(TextBlock(content))
     elif isinstance(content, list):
-        blocks.extend(TextBlock(p.get("text", "")) for p in content if isinstance(p, dict) and "text" in p)
+        for kind, text in content_chunks(content):
+            if kind == "thinking" and blocks and isinstance(blocks[-1], ThinkingBlock):
+                blocks[-1].thinking += text
+            elif kind == "text" and blocks and isinstance(blocks[-1], TextBlock):
+                blocks[-1].text += text
+            else:
+                blocks.append(ThinkingBlock(text) if kind == "thinking" else TextBlock(text))
     if isinstance(msg.get("refusal"), str) and msg["refusal"]:
         blocks.append(TextBlock(msg["refusal"]))
     for i, tc in enumerate(msg.get("tool_calls") or []):

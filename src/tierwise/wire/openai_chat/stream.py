@@ -34,6 +34,7 @@ from tierwise.wire.openai_chat.response import (
     FINISH_TO_STOP,
     FORMAT,
     STOP_TO_FINISH,
+    content_chunks,
     error_object,
     logprobs_in,
     logprobs_out,
@@ -292,6 +293,8 @@ class StreamDecoder:
                 c = d.get("content")
                 if type(c) is str:
                     self.other_chars += text_units(c)
+                elif type(c) is list:  # (wire14: chunks)
+                    self.other_chars += sum(text_units(t) for _, t in content_chunks(c))
                 r = d.get("reasoning_content") or d.get("reasoning")  # (uncounted before review31c)
                 if type(r) is str:
                     self.other_chars += text_units(r)
@@ -324,6 +327,9 @@ class StreamDecoder:
                 idx = self._ensure("text", ev)
                 lp = ch.get("logprobs")
                 ev.append(BlockDelta(idx, "text", content, logprobs=logprobs_in(lp) if lp else None))
+            elif type(content) is list:  # (wire14) chunks: Mistral's reasoning models
+                for kind, text in content_chunks(content):
+                    ev.append(BlockDelta(self._ensure(kind, ev), kind, text))  # type: ignore[arg-type]
             for tc in delta.get("tool_calls") or ():
                 ti = tc.get("index")
                 tid = tc.get("id")
@@ -482,6 +488,13 @@ class StreamEncoder:
         self.tool_args_sent: set[int] = set()  # block indexes of tool calls with some argument text
         self.usage = Usage()
         self.started = False
+        self.resumed = False
+
+    def resume(self) -> None:
+        """Continue a stream whose chunks went to the client as the upstream sent them (server/stream_relay.py):
+        no second opening, and no usage chunk of the encoder's own (it saw none of the upstream's)."""
+        self.resumed = self.started = True
+        self.include_usage = False
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None, logprobs: Any = None) -> bytes:
         choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": finish}
