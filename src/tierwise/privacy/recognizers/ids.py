@@ -8,6 +8,7 @@ nearby (`BSN`, `SSN`, `personnummer`, ...); the formatted forms do not.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 
 import regex
@@ -96,18 +97,20 @@ class CardRecognizer:
             return
         bounds = [0, *(i + 1 for i in seps)]
         ends = [*seps, len(raw)]
-        # privacy16: digits before each position, so that only the pieces of 13-19 digits are joined and checked
-        # (`1 1 1 1 ...` joined all ~400 pairs of a run's bounds: the card recognizer's share of the detector's
-        # slowest input, ~1.4 us a character)
-        before = [0]
-        for c in raw:
-            before.append(before[-1] + (c not in " -"))
-        for a in bounds:
-            for b in ends:
-                if b <= a or not 13 <= before[b] - before[a] <= 19:
-                    continue
-                digits = raw[a:b].replace(" ", "").replace("-", "")
-                if card_ok(digits):
+        # privacy16: only the pieces of 13-19 digits are joined and checked (`1 1 1 1 ...` joined all ~400 pairs of a
+        # run's bounds). privacy17: the groups' digit counts added up (`cum[k]`: digits before group k) give, by
+        # bisection, the ends each start can have, instead of walking all ends for every start (the card
+        # recognizer's share of the slowest input, digits between spaces)
+        cum = [0]
+        for a, b in zip(bounds, ends, strict=True):
+            cum.append(cum[-1] + b - a)
+        every = raw.replace(" ", "").replace("-", "")
+        for k, a in enumerate(bounds):
+            lo = bisect_left(cum, cum[k] + 13, k + 1)
+            hi = bisect_right(cum, cum[k] + 19, lo)
+            for j in range(lo, hi):
+                b = ends[j - 1]
+                if card_ok(every[cum[k]:cum[j]]):
                     yield Finding("CREDIT_CARD", base + a, base + b, 0.9, self.name)
                     return
 
