@@ -3,14 +3,23 @@ a fallback route remote -> local (the `remote` fixture) unless said.
 
 1. The detector's slowest input, digits between spaces (`1 1 1 ...`, ~3.6 us a character after privacy16): the date
    recognizer tried its whole numeric pattern at every digit run, and the card recognizer's split of a long run walked
-   every (start, end) pair of its groups. Counted here (no timing): patterns tried, lines run."""
+   every (start, end) pair of its groups. Counted here (no timing): patterns tried, lines run.
+2. Image metadata no reader reached: a PNG's text chunks after its image data (`tEXt`/`zTXt`/`iTXt`, where libpng's
+   `png_write_end` puts them), an `eXIf` chunk there, private chunks anywhere, a text chunk's keyword; EXIF's
+   UTF-16 fields (Windows' XPAuthor/XPComment..., a UserComment marked UNICODE)."""
 
 from __future__ import annotations
 
+import io
+import struct
 import sys
+import zlib
 
 import pytest
+from PIL import Image
 
+from tests.gateway.conftest import ant, oai
+from tests.privacy.file_parts import b64, files_sent, sent
 from tierwise.privacy.recognizers import dates, ids
 from tierwise.privacy.recognizers.prescan import Prescan
 
@@ -82,3 +91,114 @@ def test_a_long_spaced_digit_run_is_split_without_walking_every_pair(unit):
 def test_a_card_inside_a_longer_run_is_still_found(text):
     got = [text[f.start:f.end].replace(" ", "").replace("-", "") for f in ids.CardRecognizer().find(text, Prescan(text))]
     assert "4111111111111111" in got, got
+
+
+# ---------------------------------------------------------------- 2. image metadata no reader reached
+
+EMAIL = "jane.doe@example.com"
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def _png(save_kw: dict | None = None) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), (1, 2, 3)).save(out, "PNG", **(save_kw or {}))
+    return out.getvalue()
+
+
+def _png_with(chunk: bytes, where: str = "after") -> bytes:
+    """A PNG with `chunk` after its image data (before IEND) or before it (after IHDR)."""
+    png = _png()
+    at = png.rindex(b"IEND") - 4 if where == "after" else 33
+    return png[:at] + chunk + png[at:]
+
+
+def _exif(tag: int, value: bytes, ifd: int | None = None) -> bytes:
+    exif = Image.Exif()
+    if ifd is None:
+        exif[tag] = value
+    else:
+        exif[ifd] = {tag: value}
+    return exif.tobytes()
+
+
+def _jpeg_with(exif: bytes) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), (1, 2, 3)).save(out, "JPEG", exif=exif)
+    return out.getvalue()
+
+
+NOTE = f"mail {EMAIL} now".encode()
+HIDDEN = {
+    "png-tEXt-after-image-data": lambda: _png_with(_chunk(b"tEXt", b"Comment\x00" + EMAIL.encode())),
+    "png-zTXt-after-image-data": lambda: _png_with(_chunk(b"zTXt", b"Comment\x00\x00" + zlib.compress(NOTE))),
+    "png-iTXt-compressed-after-image-data": lambda: _png_with(
+        _chunk(b"iTXt", b"Comment\x00\x01\x00\x00\x00" + zlib.compress(NOTE))),
+    "png-iTXt-translated-keyword": lambda: _png_with(_chunk(b"iTXt", b"Author\x00\x00\x00en\x00" + EMAIL.encode()
+                                                            + b"\x00x"), "before"),
+    "png-tEXt-keyword": lambda: _png_with(_chunk(b"tEXt", EMAIL.encode() + b"\x00x"), "before"),
+    "png-eXIf-after-image-data": lambda: _png_with(_chunk(b"eXIf", _exif(0x013B, EMAIL.encode()))),
+    "png-private-chunk-before": lambda: _png_with(_chunk(b"prVt", EMAIL.encode()), "before"),
+    "png-private-chunk-after": lambda: _png_with(_chunk(b"prVt", EMAIL.encode())),
+    "png-private-chunk-zlib": lambda: _png_with(_chunk(b"prVt", zlib.compress(NOTE)), "before"),
+    "jpeg-exif-xpauthor-utf16": lambda: _jpeg_with(_exif(0x9C9D, EMAIL.encode("utf-16-le") + b"\x00\x00")),
+    "jpeg-exif-xpcomment-utf16": lambda: _jpeg_with(_exif(0x9C9C, NOTE.decode().encode("utf-16-le"))),
+    "jpeg-exif-usercomment-unicode-be": lambda: _jpeg_with(
+        _exif(0x9286, b"UNICODE\x00" + EMAIL.encode("utf-16-be"), 0x8769)),
+    "jpeg-exif-usercomment-unicode-le": lambda: _jpeg_with(
+        _exif(0x9286, b"UNICODE\x00" + EMAIL.encode("utf-16-le"), 0x8769)),
+}
+
+
+def _send_image(g, up, openai_up, data: bytes, media: str) -> None:
+    if up is openai_up:
+        oai(g).chat.completions.create(model="fb", messages=[{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": f"data:{media};base64," + b64(data)}},
+            {"type": "text", "text": "Describe it."}]}])
+    else:
+        ant(g).messages.create(model="fb", max_tokens=50, messages=[{"role": "user", "content": [
+            {"type": "image", "source": {"type": "base64", "media_type": media, "data": b64(data)}},
+            {"type": "text", "text": "Describe it."}]}])
+
+
+@pytest.mark.parametrize("name", list(HIDDEN))
+@pytest.mark.parametrize("remote", ["openai", "anthropic"], indirect=True)
+def test_an_address_in_image_metadata_no_reader_reached_is_withheld(remote, openai_up, name):
+    """Each of these images reached the remote model whole, the address inside: Pillow's header read stops at the
+    first IDAT and keeps only the chunks it knows (and their keywords as keys, unscanned); EXIF's UTF-16 fields were
+    decoded as Latin-1 (`j\\x00a\\x00n...`). Now the image is withheld, as one whose metadata holds an address."""
+    g, up = remote
+    data = HIDDEN[name]()
+    media = "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
+    _send_image(g, up, openai_up, data, media)
+    body = sent(up)
+    assert up.requests and b64(data) not in body, name
+    assert data not in files_sent(up) and "withheld by the privacy guard" in body, name
+
+
+CLEAN = {
+    "png-text-after-image-data": lambda: _png_with(_chunk(b"tEXt", b"Software\x00GIMP 2.10")),
+    "png-private-binary-chunk": lambda: _png_with(_chunk(b"prVt", bytes(range(256)) * 4)),
+    "png-with-time-and-phys": lambda: _png_with(_chunk(b"tIME", b"\x07\xea\x0c\x07\x10\x23\x09")
+                                                + _chunk(b"pHYs", b"\x00\x00\x0b\x13\x00\x00\x0b\x13\x01")),
+    "jpeg-xptitle": lambda: _jpeg_with(_exif(0x9C9B, "Holiday at the lake".encode("utf-16-le"))),
+}
+
+
+@pytest.mark.parametrize("name", list(CLEAN))
+@pytest.mark.parametrize("remote", ["anthropic"], indirect=True)
+def test_an_image_whose_extra_chunks_hold_nothing_protected_leaves_whole(remote, openai_up, name):
+    g, up = remote
+    data = CLEAN[name]()
+    _send_image(g, up, openai_up, data, "image/png" if data.startswith(b"\x89PNG") else "image/jpeg")
+    assert b64(data) in sent(up), name
+
+
+def test_a_png_text_chunk_that_inflates_past_the_bound_fails_closed():
+    from tierwise.privacy.media_text import media_text
+    from tierwise.privacy.payload_bytes import OPAQUE
+
+    bomb = _png_with(_chunk(b"zTXt", b"Comment\x00\x00" + zlib.compress(b"a" * (2 << 20))))
+    assert OPAQUE in media_text(b64(bomb))
