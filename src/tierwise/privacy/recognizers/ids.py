@@ -73,7 +73,9 @@ class CardRecognizer:
                 yield Finding("CREDIT_CARD", m.start(), m.end(), 1.0, self.name)
                 continue
             # Two numbers run together, or a card followed by more digits: try the groups.
-            yield from self._split(raw, m.start())
+            split = list(self._split(raw, m.start()))
+            yield from split
+            yield from self._beyond(text, m.start(), raw, split[0].end - m.start() if split else 1)
         for m in finditer_near_digits(self._grouped, text, prescan_of(text, pre)):
             if card_ok(m.group().replace(m.group(1), "")):
                 yield Finding("CREDIT_CARD", m.start(), m.end(), 1.0, self.name)
@@ -112,6 +114,37 @@ class CardRecognizer:
                 b = ends[j - 1]
                 if card_ok(every[cum[k]:cum[j]]):
                     yield Finding("CREDIT_CARD", base + a, base + b, 0.9, self.name)
+                    return
+
+
+    _more = re.compile(r"(?:[ -]?\d){1,18}")
+
+    def _beyond(self, text: str, base: int, raw: str, after: int) -> Iterator[Finding]:
+        """privacy17: a card after another number one space before it (`order 123456 4111 1111 1111 1111`, a
+        space-separated table's `10042 4111 ...`, a 14-digit id that passes Luhn) was never found: the pattern took
+        the first 19 digits, the split found no piece or only the first number, and the next try started mid-group.
+        Pieces that start at a group of `raw` at `after` or later and end in the run's groups after it are tried
+        here (each (start, end) pair of a run at most once)."""
+        more = self._more.match(text, base + len(raw))
+        if more is None:
+            return
+        run = raw + more.group()
+        seps = [i for i, c in enumerate(run) if c in " -"]
+        bounds = [0, *(i + 1 for i in seps)]
+        ends = [*seps, len(run)]
+        cum = [0]
+        for a, b in zip(bounds, ends, strict=True):
+            cum.append(cum[-1] + b - a)
+        every = run.replace(" ", "").replace("-", "")
+        first_new = bisect_right(ends, len(raw))  # groups ending past `raw`: ends[first_new:]
+        for k in range(bisect_left(bounds, max(after, 1)), len(bounds)):
+            if bounds[k] >= len(raw):
+                return
+            lo = max(bisect_left(cum, cum[k] + 13, k + 1), first_new + 1)
+            hi = bisect_right(cum, cum[k] + 19, lo)
+            for j in range(lo, hi):
+                if card_ok(every[cum[k]:cum[j]]):
+                    yield Finding("CREDIT_CARD", base + bounds[k], base + ends[j - 1], 0.9, self.name)
                     return
 
 
