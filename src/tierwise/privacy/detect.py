@@ -32,9 +32,9 @@ from tierwise.privacy.markup import markup_findings
 from tierwise.privacy.media_text import GPS_POSITION
 from tierwise.privacy.packed import PackedCut
 from tierwise.privacy.payload_bytes import OPAQUE
+from tierwise.privacy.pdf_dates import without_pdf_dates
 from tierwise.privacy.pdf_text import UNREADABLE
 from tierwise.privacy.recognizers.prescan import Prescan
-from tierwise.privacy.pdf_dates import without_pdf_dates
 from tierwise.privacy.spaced import SINGLE_DIGITS, at_gap_findings, not_a_value, spaced_findings
 from tierwise.privacy.textnorm import SpanMap, confusables, normalise
 
