@@ -9,7 +9,9 @@ a fallback route remote -> local (the `remote` fixture) unless said.
    UTF-16 fields (Windows' XPAuthor/XPComment..., a UserComment marked UNICODE).
 3. Over-redaction: a PDF's dates (`D:20261207140009Z`) read as card or phone numbers (review36f's left).
 4. A card one space after another number (`order 123456 4111 1111 1111 1111`, a space-separated table's row, a
-   14-digit id that passes Luhn): the card pattern took the first 19 digits and the next try began mid-group."""
+   14-digit id that passes Luhn): the card pattern took the first 19 digits and the next try began mid-group.
+5. A PDF's earlier revision (an incremental update replaced the page's content stream): its kerned line
+   (`[(jane.d) -20 (oe@exam) 30 (ple.com)] TJ`, as most producers write text) was read string by string."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from PIL import Image
 
 from tests.gateway.conftest import ant, oai
 from tests.privacy.file_parts import b64, files_sent, send, sent
-from tests.privacy.pdfs import pdf_document
+from tests.privacy.pdfs import make_pdf, pdf_document
 from tierwise.privacy.recognizers import dates, ids
 from tierwise.privacy.recognizers.prescan import Prescan
 
@@ -255,3 +257,43 @@ def test_a_card_one_space_after_another_number_does_not_reach_the_remote_model(r
     ask_remote(g, up, text)
     card = "5500-0000-0000-0004" if "5500" in text else "4111 1111 1111 1111"  # (`leaked` checks its digits too)
     assert up.requests and not [r for r in up.requests if leaked(r.raw, [card])], text
+
+
+# ---------------------------------------------------------------- 5. a PDF's earlier revision, its text kerned
+
+
+def _revised(first: bytes) -> bytes:
+    """A PDF whose page content revision 1 wrote as `first` (Flate); revision 2, an incremental update, replaces that
+    stream (object 4) with `(Hello) Tj`: readers show Hello, the file still carries revision 1."""
+    raw = make_pdf([], content=zlib.compress(first))
+    prev = int(raw.rsplit(b"startxref", 1)[1].split()[0])
+    clean = zlib.compress(b"BT /F1 11 Tf 72 720 Td (Hello) Tj ET")
+    at = len(raw)
+    upd = b"4 0 obj\n<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(clean) + clean + b"\nendstream\nendobj\n"
+    return raw + upd + (b"xref\n4 1\n%010d 00000 n \ntrailer\n<< /Size 6 /Root 1 0 R /Prev %d >>\nstartxref\n%d\n"
+                        b"%%%%EOF\n" % (at, prev, at + len(upd)))
+
+
+REVISED = {
+    "kerned": b"BT /F1 11 Tf 72 720 Td [(Mail jane.d) -20 (oe@exam) 30.5 (ple.com now)] TJ ET",
+    "kerned-hex": b"BT /F1 11 Tf 72 720 Td [<6a616e652e646f65> -120 (@example.com)] TJ ET",
+    "kerned-escaped": b"BT /F1 11 Tf 72 720 Td [(jane.doe) -20 (\\100example.com)] TJ ET",
+}
+
+
+@pytest.mark.parametrize("name", list(REVISED))
+@pytest.mark.parametrize("remote", ["openai", "anthropic"], indirect=True)
+def test_an_earlier_revision_s_kerned_line_is_read(remote, openai_up, name):
+    g, up = remote
+    data = _revised(REVISED[name])
+    send(g, up, openai_up, data, "application/pdf")
+    assert up.requests and data not in files_sent(up), name
+    assert EMAIL not in sent(up), name
+
+
+def test_the_revised_pdf_shows_the_second_revision():
+    """Guard of the fixture: pypdf reads revision 2's page."""
+    from pypdf import PdfReader
+
+    r = PdfReader(io.BytesIO(_revised(REVISED["kerned"])), strict=True)
+    assert r.pages[0].extract_text().strip() == "Hello"
