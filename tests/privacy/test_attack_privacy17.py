@@ -10,6 +10,8 @@ a fallback route remote -> local (the `remote` fixture) unless said.
 3. Over-redaction: a PDF's dates (`D:20261207140009Z`) read as card or phone numbers (review36f's left).
 4. A card one space after another number (`order 123456 4111 1111 1111 1111`, a space-separated table's row, a
    14-digit id that passes Luhn): the card pattern took the first 19 digits and the next try began mid-group.
+6. A card printed in its groups with a letter or digit glued outside it (`ID4111 1111 1111 1111`; a restored value
+   the model wrote between characters, `9<CREDIT_CARD_1>5`, sent back after the client trimmed its history).
 5. A PDF's earlier revision (an incremental update replaced the page's content stream): its kerned line
    (`[(jane.d) -20 (oe@exam) 30 (ple.com)] TJ`, as most producers write text) was read string by string."""
 
@@ -297,3 +299,39 @@ def test_the_revised_pdf_shows_the_second_revision():
 
     r = PdfReader(io.BytesIO(_revised(REVISED["kerned"])), strict=True)
     assert r.pages[0].extract_text().strip() == "Hello"
+
+
+# ---------------------------------------------------------------- 6. a printed card with something glued outside it
+
+GLUED = ["ID4111 1111 1111 1111, thanks", "card x4111 1111 1111 1111y ok", "ref 4111-1111-1111-11115 b",
+         "amex A3782 822463 10005.", "Paid with 94111 1111 1111 11115 yesterday"]
+
+
+@pytest.mark.parametrize("text", GLUED)
+@pytest.mark.parametrize("remote", ["openai", "anthropic"], indirect=True)
+def test_a_printed_card_with_a_letter_or_digit_glued_outside_does_not_reach_the_remote_model(remote, text):
+    from tests.privacy.support import ask_remote, leaked
+
+    g, up = remote
+    ask_remote(g, up, text)
+    card = "3782 822463 10005" if "3782" in text else "4111-1111-1111-1111" if "-" in text else "4111 1111 1111 1111"
+    assert up.requests and not [r for r in up.requests if leaked(r.raw, [card])], text
+
+
+@pytest.mark.parametrize("remote", ["openai"], indirect=True)
+def test_a_restored_card_glued_by_the_model_is_not_resent_after_the_history_is_trimmed(remote, openai_up):
+    """Turn 1: the remote model writes the placeholder between two characters; the client gets the card restored
+    there (`94111 1111 1111 11115`). Turn 2: the client dropped turn 1's user message (a trimmed history) and sends
+    the answer back: the card went to the remote model in clear (session 36's left)."""
+    from tests.doubles import Reply
+    from tests.privacy.support import leaked
+
+    g, up = remote
+    openai_up.default = lambda rec: Reply(text="Saved 9<CREDIT_CARD_1>5 for you.")
+    c = oai(g)
+    first = c.chat.completions.create(model="fb", messages=[{"role": "user", "content": "My card is 4111 1111 1111 1111"}])
+    answer = first.choices[0].message.content
+    assert "94111 1111 1111 11115" in answer  # restored where the model put it
+    c.chat.completions.create(model="fb", messages=[{"role": "assistant", "content": answer},
+                                                    {"role": "user", "content": "Which card was that?"}])
+    assert len(up.requests) == 2 and not leaked(up.requests[1].raw, ["4111 1111 1111 1111"])

@@ -58,6 +58,11 @@ class CardRecognizer:
     # it. Only a card network's first digit (2-6: not a millisecond timestamp's 1), and not in a hex word (a hash).
     _glued = re.compile(r"(?:(?<=[A-Za-z])|(?<=[A-Za-z][-.]))\d{13,19}(?![0-9])"
                         r"|(?<![0-9A-Za-z])(?<![0-9][-.,])\d{13,19}(?=[-.]?[A-Za-z])")
+    # privacy17: a card printed in its groups (4-4-4-4, Amex's 4-6-5) with a letter or a digit or two glued to its
+    # outside (`ID4111 1111 1111 1111`, or a restored value the remote model wrote between characters,
+    # `9<CREDIT_CARD_1>5` -> `94111 1111 1111 11115`, sent back after the client trimmed the turn it came from): the
+    # number rules refuse a letter or a digit beside it, and the groups' pieces are no whole groups of the run
+    _glued_groups = re.compile(r"\d{4}([ -])\d{4}\1\d{4}\1\d{4}|\d{4}([ -])\d{6}\2\d{5}")
     _hex_word = re.compile(r"[0-9A-Fa-f]*[A-Fa-f][0-9A-Fa-f]*")
     _ctx = re.compile(r"(?i)\b(?:card|cc|credit|debit|maestro|visa|mastercard|amex|kort|karte|carte|tarjeta|carta)\b")
 
@@ -79,6 +84,11 @@ class CardRecognizer:
         for m in finditer_near_digits(self._grouped, text, prescan_of(text, pre)):
             if card_ok(m.group().replace(m.group(1), "")):
                 yield Finding("CREDIT_CARD", m.start(), m.end(), 1.0, self.name)
+        for m in finditer_near_digits(self._glued_groups, text, prescan_of(text, pre)):
+            a, b = m.span()
+            if ((a and text[a - 1].isalnum()) or (b < len(text) and text[b].isalnum())) and card_ok(
+                    m.group().replace(m.group(1) or m.group(2), "")):
+                yield Finding("CREDIT_CARD", a, b, 0.9, self.name)
         for m in finditer_near_digits(self._glued, text, prescan_of(text, pre)):
             if "2" <= text[m.start()] <= "6" and card_ok(m.group()) and not self._in_hex_word(text, m.start(), m.end()):
                 yield Finding("CREDIT_CARD", m.start(), m.end(), 0.9, self.name)
