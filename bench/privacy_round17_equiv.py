@@ -52,7 +52,7 @@ def cards(n: int, rng: random.Random) -> None:
     """Findings against the code before; a difference is `lost` when the old findings covered a character the new
     do not (privacy17's `_beyond` adds pieces after a number, so `more` is expected)."""
     old, new = old_ids().CardRecognizer(), ids.CardRecognizer()
-    same = lost = more = found = planted = old_held = new_held = 0
+    same = lost = more = found = planted = old_held = new_held = more_unplanted = 0
     for _ in range(n):
         text = "".join(rng.choice("0123456789 -4") for _ in range(rng.randint(10, 80)))
         span = None
@@ -74,9 +74,10 @@ def cards(n: int, rng: random.Random) -> None:
                 print("CARD LOST", repr(text), sorted((f.start, f.end) for f in fo), sorted((f.start, f.end) for f in fn))
         elif cn - co:
             more += 1
+            more_unplanted += span is None
         else:
             same += 1
-    print(f"card runs {n}: old found a card in {found}; covered the same {same}, new covers more {more}, lost {lost}")
+    print(f"card runs {n}: old found a card in {found}; covered the same {same}, new covers more {more} ({more_unplanted} without a planted card), lost {lost}")
     print(f"planted cards {planted}: wholly covered by the old code {old_held}, by the new {new_held}")
 
 

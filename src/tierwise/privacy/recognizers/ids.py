@@ -126,7 +126,6 @@ class CardRecognizer:
                     yield Finding("CREDIT_CARD", base + a, base + b, 0.9, self.name)
                     return
 
-
     _more = re.compile(r"(?:[ -]?\d){1,18}")
 
     def _beyond(self, text: str, base: int, raw: str, after: int) -> Iterator[Finding]:
@@ -139,13 +138,15 @@ class CardRecognizer:
         if more is None:
             return
         run = raw + more.group()
+        every = run.replace(" ", "").replace("-", "")
+        if every.count(every[0]) == len(every):  # one digit repeated: no piece is a card (`card_ok`)
+            return
         seps = [i for i, c in enumerate(run) if c in " -"]
         bounds = [0, *(i + 1 for i in seps)]
         ends = [*seps, len(run)]
         cum = [0]
         for a, b in zip(bounds, ends, strict=True):
             cum.append(cum[-1] + b - a)
-        every = run.replace(" ", "").replace("-", "")
         first_new = bisect_right(ends, len(raw))  # groups ending past `raw`: ends[first_new:]
         for k in range(bisect_left(bounds, max(after, 1)), len(bounds)):
             if bounds[k] >= len(raw):
