@@ -67,6 +67,7 @@ class CardRecognizer:
     _ctx = re.compile(r"(?i)\b(?:card|cc|credit|debit|maestro|visa|mastercard|amex|kort|karte|carte|tarjeta|carta)\b")
 
     def find(self, text: str, pre: Prescan | None = None) -> Iterator[Finding]:
+        seen: dict[str, bool] = {}  # card_ok of the pieces tried (a repeating run tries the same ones again)
         for m in finditer_near_digits(self._rx, text, prescan_of(text, pre)):
             raw = m.group()
             digits = raw.replace(" ", "").replace("-", "")
@@ -78,9 +79,9 @@ class CardRecognizer:
                 yield Finding("CREDIT_CARD", m.start(), m.end(), 1.0, self.name)
                 continue
             # Two numbers run together, or a card followed by more digits: try the groups.
-            split = list(self._split(raw, m.start()))
+            split = list(self._split(raw, m.start(), seen))
             yield from split
-            yield from self._beyond(text, m.start(), raw, split[0].end - m.start() if split else 1)
+            yield from self._beyond(text, m.start(), raw, split[0].end - m.start() if split else 1, seen)
         for m in finditer_near_digits(self._grouped, text, prescan_of(text, pre)):
             if card_ok(m.group().replace(m.group(1), "")):
                 yield Finding("CREDIT_CARD", m.start(), m.end(), 1.0, self.name)
@@ -103,7 +104,7 @@ class CardRecognizer:
             b += 1
         return self._hex_word.fullmatch(text, a, b) is not None
 
-    def _split(self, raw: str, base: int) -> Iterator[Finding]:
+    def _split(self, raw: str, base: int, seen: dict[str, bool]) -> Iterator[Finding]:
         seps = [i for i, c in enumerate(raw) if c in " -"]
         if not seps:
             return
@@ -122,13 +123,13 @@ class CardRecognizer:
             hi = bisect_right(cum, cum[k] + 19, lo)
             for j in range(lo, hi):
                 b = ends[j - 1]
-                if card_ok(every[cum[k]:cum[j]]):
+                if _card_ok(every[cum[k]:cum[j]], seen):
                     yield Finding("CREDIT_CARD", base + a, base + b, 0.9, self.name)
                     return
 
     _more = re.compile(r"(?:[ -]?\d){1,18}")
 
-    def _beyond(self, text: str, base: int, raw: str, after: int) -> Iterator[Finding]:
+    def _beyond(self, text: str, base: int, raw: str, after: int, seen: dict[str, bool]) -> Iterator[Finding]:
         """privacy17: a card after another number one space before it (`order 123456 4111 1111 1111 1111`, a
         space-separated table's `10042 4111 ...`, a 14-digit id that passes Luhn) was never found: the pattern took
         the first 19 digits, the split found no piece or only the first number, and the next try started mid-group.
@@ -154,9 +155,20 @@ class CardRecognizer:
             lo = max(bisect_left(cum, cum[k] + 13, k + 1), first_new + 1)
             hi = bisect_right(cum, cum[k] + 19, lo)
             for j in range(lo, hi):
-                if card_ok(every[cum[k]:cum[j]]):
+                if _card_ok(every[cum[k]:cum[j]], seen):
                     yield Finding("CREDIT_CARD", base + bounds[k], base + ends[j - 1], 0.9, self.name)
                     return
+
+
+def _card_ok(digits: str, seen: dict[str, bool]) -> bool:
+    """`card_ok`, remembered for one text (at most 4,096 pieces, then forgotten: memory stays bounded). privacy17:
+    the pieces of a repeating run (`12 12 12 ...`, `+46 +46 ...`, the slowest inputs) are the same few strings."""
+    got = seen.get(digits)
+    if got is None:
+        if len(seen) >= 4096:
+            seen.clear()
+        got = seen[digits] = card_ok(digits)
+    return got
 
 
 class IbanRecognizer:
