@@ -32,6 +32,7 @@ from tierwise.privacy.markup import markup_findings
 from tierwise.privacy.media_text import GPS_POSITION
 from tierwise.privacy.packed import PackedCut
 from tierwise.privacy.payload_bytes import OPAQUE
+from tierwise.privacy.pdf_dates import without_pdf_dates
 from tierwise.privacy.pdf_text import UNREADABLE
 from tierwise.privacy.recognizers.prescan import Prescan
 from tierwise.privacy.spaced import SINGLE_DIGITS, at_gap_findings, not_a_value, spaced_findings
@@ -215,6 +216,7 @@ class Detector:
             # single digits one space apart in a grid's row (`5 3 0 0 7 0 0 0 0`) are no card or phone number
             found = [f for f in self._structured(norm, pre)
                      if not (SINGLE_DIGITS.fullmatch(norm, f.start, f.end) and not_a_value(norm, f.start, f.end))]
+            found = without_pdf_dates(norm, found)  # `D:20261207140009Z` is no card: privacy/pdf_dates.py
             # values written with a space between every character (`5 3 6 - 2 2 - 8 1 4 7`): privacy/spaced.py
             found.extend(spaced_findings(norm, pre, self._joined))
             found.extend(at_gap_findings(norm, self._joined))  # `j o h n @ example.com`, wider gaps

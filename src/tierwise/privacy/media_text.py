@@ -26,10 +26,12 @@ import struct
 import warnings
 from collections.abc import Iterator
 from functools import lru_cache
+from typing import Any
 
 from tierwise.privacy.archives import ArchiveUnreadable, Member, is_archive, read_archive
 from tierwise.privacy.charsets import decode
 from tierwise.privacy.payload_bytes import OPAQUE, b64_bytes, known_media
+from tierwise.privacy.png_chunks import SIGNATURE, late_texts
 
 # Runs of printable bytes that read as words: 12 or more, two spaces or more, at most one byte in ten outside letters,
 # digits and `.@,:-+` (random bytes: ~4 runs of 12 per MB, ~1 in 1,000 of those reads as words; a finding in one of
@@ -94,6 +96,8 @@ def _file_texts(raw: bytes) -> tuple[str, ...]:
         got = decode(raw)
         return (got[0],) if got is not None else ()
     parts, end = _metadata(raw)
+    if raw.startswith(SIGNATURE):  # privacy17: text chunks after the image data, private chunks: png_chunks.py
+        parts.extend(late_texts(raw, _exif_chunk))
     if GPS_POSITION not in parts and _position_elsewhere(raw):
         parts.append(GPS_POSITION)
     # An image Pillow reads: its text fields, and words after its end (a note appended after a PNG's IEND or a
@@ -187,18 +191,33 @@ def _metadata(raw: bytes) -> tuple[list[str], int | None]:
                         out.extend(_xmp_values(_as_text(v)))
                     elif k in _META_KEYS or isinstance(v, str):
                         out.append(_as_text(v))
-                exif = im.getexif()
-                for tag in _EXIF_TEXT:
-                    if tag in exif:
-                        out.append(_as_text(exif[tag]))
-                for tag, v in exif.get_ifd(0x8769).items():  # the Exif IFD: UserComment and other strings
-                    if isinstance(v, (str, bytes)) and tag in _EXIF_TEXT:
-                        out.append(_as_text(v))
-                if _has_position(exif.get_ifd(0x8825)):  # privacy15: where the photo was taken
-                    out.append(GPS_POSITION)
+                out.extend(_exif_fields(im.getexif()))
     except Exception:  # noqa: BLE001 - not an image Pillow reads (audio, video, a spoof): its byte runs are read
         return out, None
     return out, _end(raw, fmt)
+
+
+def _exif_fields(exif: Any) -> list[str]:
+    """An EXIF block's text fields, and GPS_POSITION when it holds a position."""
+    out = [_as_text(exif[tag], tag) for tag in _EXIF_TEXT if tag in exif]
+    for tag, v in exif.get_ifd(0x8769).items():  # the Exif IFD: UserComment and other strings
+        if isinstance(v, (str, bytes)) and tag in _EXIF_TEXT:
+            out.append(_as_text(v, tag))
+    if _has_position(exif.get_ifd(0x8825)):  # privacy15: where the photo was taken
+        out.append(GPS_POSITION)
+    return out
+
+
+def _exif_chunk(data: bytes) -> list[str]:
+    """The text fields of EXIF bytes (a PNG's `eXIf` chunk after its image data: privacy/png_chunks.py)."""
+    from PIL import Image
+
+    exif = Image.Exif()
+    try:
+        exif.load(data)
+        return _exif_fields(exif)
+    except Exception:  # noqa: BLE001 - EXIF that does not parse: read as a file's bytes are
+        return [*word_runs(data), *utf16_runs(data)]
 
 
 def _end(raw: bytes, fmt: str | None) -> int:
@@ -360,11 +379,22 @@ def _raw_profile(v: object) -> str:
         return ""
 
 
-def _as_text(v: object) -> str:
+def _as_text(v: object, tag: int = 0) -> str:
+    if isinstance(v, tuple) and all(isinstance(b, int) and 0 <= b < 256 for b in v):
+        v = bytes(v)
     if isinstance(v, str):
         return v
     if isinstance(v, bytes):
-        if v[:8] in (b"ASCII\x00\x00\x00", b"UNICODE\x00"):  # EXIF UserComment's character code
+        # privacy17: Windows' XPTitle/XPComment/XPAuthor/XPKeywords/XPSubject (what Explorer's file properties write)
+        # are UTF-16LE always, and a UserComment marked UNICODE is UTF-16 in either byte order: short ones, with
+        # no byte-order mark, `decode` took for Latin-1 (`j\x00a\x00n\x00e...`, no address found in it)
+        if 0x9C9B <= tag <= 0x9C9F:
+            return v.decode("utf-16-le", "replace").rstrip("\x00")
+        if v[:8] == b"UNICODE\x00":
+            body = v[8:]
+            big = body[0::2].count(0) > body[1::2].count(0)  # ASCII's zero bytes come first in big-endian
+            return body.decode("utf-16-be" if big else "utf-16-le", "replace").rstrip("\x00")
+        if v[:8] == b"ASCII\x00\x00\x00":  # EXIF UserComment's character code
             v = v[8:]
         got = decode(v)
         return got[0] if got is not None else v.decode("latin-1")

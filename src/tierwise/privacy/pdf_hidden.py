@@ -188,6 +188,8 @@ def _object_texts(obj: Any, drawn: bool, decode: Callable[[bytes], str | None]) 
             yield from texts(data, decode)
         elif got:
             yield got
+        if got and "TJ" in got:
+            yield from kerned(got)
     yield from walk(obj, 0)
 
 
@@ -203,6 +205,34 @@ _BINARY_KEYS = frozenset({"/Length1", "/Length2", "/Length3", "/Width", "/BitsPe
 
 
 _OPERAND = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)|/\S+|[A-Za-z][A-Za-z01]{0,2}\*?|[\[\]'\"<>{}()]+")
+
+
+# privacy17: a `TJ` array's strings with the kerning numbers between them (`[(jane.d) -20 (oe@exam) 30 (ple.com)] TJ`,
+# how most producers write a line): in a content stream no page draws (an earlier revision's page, replaced by an
+# incremental update), its strings were read one by one and the address in pieces reached the remote model
+_TJ = re.compile(r"\[((?:\s*(?:\((?:\\.|[^\\)])*\)|<[0-9A-Fa-f\s]*>|[-+]?(?:\d+\.?\d*|\.\d+)))*)\s*\]\s*TJ")
+_TJ_PART = re.compile(r"\(((?:\\.|[^\\)])*)\)|<([0-9A-Fa-f\s]*)>")
+_TJ_ESCAPE = re.compile(r"\\([0-7]{1,3}|.)", re.S)
+_TJ_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f"}
+
+
+def kerned(text: str) -> Iterator[str]:
+    """Each `TJ` array of a content stream's `text`, its strings joined (what the page would show on that line)."""
+    for m in _TJ.finditer(text):
+        parts = []
+        for p in _TJ_PART.finditer(m.group(1)):
+            if p.group(2) is not None:
+                h = "".join(p.group(2).split())
+                parts.append(bytes.fromhex(h + "0" * (len(h) % 2)).decode("latin-1"))
+            else:
+                parts.append(_TJ_ESCAPE.sub(_unescape, p.group(1)))
+        if len(parts) > 1:
+            yield "".join(parts)
+
+
+def _unescape(m: re.Match[str]) -> str:
+    e = m.group(1)
+    return chr(int(e, 8) & 0xFF) if e[0] in "01234567" else _TJ_ESCAPES.get(e, e)
 
 
 def _drawing(text: str) -> bool:

@@ -26,7 +26,15 @@ IBAN_LENGTHS: dict[str, int] = {
 }
 
 
+_DOUBLED = str.maketrans("0123456789", "0246813579")  # a digit doubled, its two digits added (Luhn)
+
+
 def luhn_ok(digits: str) -> bool:
+    if digits.isascii() and digits.isdigit():
+        # privacy17: the byte sums in C (the card recognizer checks ~7 pieces per group of a long spaced run: the
+        # loop below was most of the detector's slowest input)
+        odd, even = digits[-1::-2], digits[-2::-2].translate(_DOUBLED)
+        return (sum(odd.encode()) + sum(even.encode()) - 48 * len(digits)) % 10 == 0
     total = 0
     for i, ch in enumerate(reversed(digits)):
         d = ord(ch) - 48

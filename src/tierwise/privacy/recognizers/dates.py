@@ -91,6 +91,25 @@ _WORD_STARTS = sorted({w.split("-")[0] for w in f"{_WEEKDAYS}|{_MONTHS}".split("
 _WORD_AC = ahocorasick_rs.AhoCorasick([f" {w} " for w in _WORD_STARTS])
 
 
+def _may_follow(text: str, b: int) -> bool:
+    """Whether a numeric date can start at a digit run ending at `b`: every shape of `_DATE_NUM` goes on from its
+    first run of digits with a separator (`-/.:`), an ordinal, `am`/`h`/`uhr`, or spaces then a month name or `am`.
+    privacy17: `1 1 1 ...` tried the whole pattern at every run (the detector's slowest input, digits between
+    spaces); the whitespace walked here is the gap to the next run, so all the calls read the text once."""
+    n = len(text)
+    if b >= n:
+        return False
+    c = text[b]
+    if not c.isspace():
+        return c in _AFTER_RUN or c.isalpha()
+    while b < n and text[b].isspace():
+        b += 1
+    return b < n and text[b].isalpha()
+
+
+_AFTER_RUN = frozenset("-/.:º°")
+
+
 class DateTimeRecognizer:
     name = "pattern.date_time"
     entities = frozenset({"DATE_TIME"})
@@ -99,8 +118,8 @@ class DateTimeRecognizer:
         pre = prescan_of(text, pre)
         # A date starts with a number, a weekday or a month name: the pattern is tried (anchored)
         # only at digit runs and at those words, never at every position of the text.
-        starts = [(a, _DATE_NUM) for a, _b in pre.digit_runs
-                  if a == 0 or not (text[a - 1].isalnum() or text[a - 1] in "_./:-")]
+        starts = [(a, _DATE_NUM) for a, b in pre.digit_runs
+                  if (a == 0 or not (text[a - 1].isalnum() or text[a - 1] in "_./:-")) and _may_follow(text, b)]
         if pre.lower_exact:
             starts += [(a, _DATE_WORD) for _i, a, _b in _WORD_AC.find_matches_as_indexes(pre.word_mask, overlapping=True)]
         else:  # offsets of the mask would not agree: try every word start

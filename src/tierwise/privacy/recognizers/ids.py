@@ -8,6 +8,7 @@ nearby (`BSN`, `SSN`, `personnummer`, ...); the formatted forms do not.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 
 import regex
@@ -57,10 +58,16 @@ class CardRecognizer:
     # it. Only a card network's first digit (2-6: not a millisecond timestamp's 1), and not in a hex word (a hash).
     _glued = re.compile(r"(?:(?<=[A-Za-z])|(?<=[A-Za-z][-.]))\d{13,19}(?![0-9])"
                         r"|(?<![0-9A-Za-z])(?<![0-9][-.,])\d{13,19}(?=[-.]?[A-Za-z])")
+    # privacy17: a card printed in its groups (4-4-4-4, Amex's 4-6-5) with a letter or a digit or two glued to its
+    # outside (`ID4111 1111 1111 1111`, or a restored value the remote model wrote between characters,
+    # `9<CREDIT_CARD_1>5` -> `94111 1111 1111 11115`, sent back after the client trimmed the turn it came from): the
+    # number rules refuse a letter or a digit beside it, and the groups' pieces are no whole groups of the run
+    _glued_groups = re.compile(r"\d{4}([ -])\d{4}\1\d{4}\1\d{4}|\d{4}([ -])\d{6}\2\d{5}")
     _hex_word = re.compile(r"[0-9A-Fa-f]*[A-Fa-f][0-9A-Fa-f]*")
     _ctx = re.compile(r"(?i)\b(?:card|cc|credit|debit|maestro|visa|mastercard|amex|kort|karte|carte|tarjeta|carta)\b")
 
     def find(self, text: str, pre: Prescan | None = None) -> Iterator[Finding]:
+        seen: dict[str, bool] = {}  # card_ok of the pieces tried (a repeating run tries the same ones again)
         for m in finditer_near_digits(self._rx, text, prescan_of(text, pre)):
             raw = m.group()
             digits = raw.replace(" ", "").replace("-", "")
@@ -72,10 +79,17 @@ class CardRecognizer:
                 yield Finding("CREDIT_CARD", m.start(), m.end(), 1.0, self.name)
                 continue
             # Two numbers run together, or a card followed by more digits: try the groups.
-            yield from self._split(raw, m.start())
+            split = list(self._split(raw, m.start(), seen))
+            yield from split
+            yield from self._beyond(text, m.start(), raw, split[0].end - m.start() if split else 1, seen)
         for m in finditer_near_digits(self._grouped, text, prescan_of(text, pre)):
             if card_ok(m.group().replace(m.group(1), "")):
                 yield Finding("CREDIT_CARD", m.start(), m.end(), 1.0, self.name)
+        for m in finditer_near_digits(self._glued_groups, text, prescan_of(text, pre)):
+            a, b = m.span()
+            if ((a and text[a - 1].isalnum()) or (b < len(text) and text[b].isalnum())) and card_ok(
+                    m.group().replace(m.group(1) or m.group(2), "")):
+                yield Finding("CREDIT_CARD", a, b, 0.9, self.name)
         for m in finditer_near_digits(self._glued, text, prescan_of(text, pre)):
             if "2" <= text[m.start()] <= "6" and card_ok(m.group()) and not self._in_hex_word(text, m.start(), m.end()):
                 yield Finding("CREDIT_CARD", m.start(), m.end(), 0.9, self.name)
@@ -90,26 +104,71 @@ class CardRecognizer:
             b += 1
         return self._hex_word.fullmatch(text, a, b) is not None
 
-    def _split(self, raw: str, base: int) -> Iterator[Finding]:
+    def _split(self, raw: str, base: int, seen: dict[str, bool]) -> Iterator[Finding]:
         seps = [i for i, c in enumerate(raw) if c in " -"]
         if not seps:
             return
         bounds = [0, *(i + 1 for i in seps)]
         ends = [*seps, len(raw)]
-        # privacy16: digits before each position, so that only the pieces of 13-19 digits are joined and checked
-        # (`1 1 1 1 ...` joined all ~400 pairs of a run's bounds: the card recognizer's share of the detector's
-        # slowest input, ~1.4 us a character)
-        before = [0]
-        for c in raw:
-            before.append(before[-1] + (c not in " -"))
-        for a in bounds:
-            for b in ends:
-                if b <= a or not 13 <= before[b] - before[a] <= 19:
-                    continue
-                digits = raw[a:b].replace(" ", "").replace("-", "")
-                if card_ok(digits):
+        # privacy16: only the pieces of 13-19 digits are joined and checked (`1 1 1 1 ...` joined all ~400 pairs of a
+        # run's bounds). privacy17: the groups' digit counts added up (`cum[k]`: digits before group k) give, by
+        # bisection, the ends each start can have, instead of walking all ends for every start (the card
+        # recognizer's share of the slowest input, digits between spaces)
+        cum = [0]
+        for a, b in zip(bounds, ends, strict=True):
+            cum.append(cum[-1] + b - a)
+        every = raw.replace(" ", "").replace("-", "")
+        for k, a in enumerate(bounds):
+            lo = bisect_left(cum, cum[k] + 13, k + 1)
+            hi = bisect_right(cum, cum[k] + 19, lo)
+            for j in range(lo, hi):
+                b = ends[j - 1]
+                if _card_ok(every[cum[k]:cum[j]], seen):
                     yield Finding("CREDIT_CARD", base + a, base + b, 0.9, self.name)
                     return
+
+    _more = re.compile(r"(?:[ -]?\d){1,18}")
+
+    def _beyond(self, text: str, base: int, raw: str, after: int, seen: dict[str, bool]) -> Iterator[Finding]:
+        """privacy17: a card after another number one space before it (`order 123456 4111 1111 1111 1111`, a
+        space-separated table's `10042 4111 ...`, a 14-digit id that passes Luhn) was never found: the pattern took
+        the first 19 digits, the split found no piece or only the first number, and the next try started mid-group.
+        Pieces that start at a group of `raw` at `after` or later and end in the run's groups after it are tried
+        here (each (start, end) pair of a run at most once)."""
+        more = self._more.match(text, base + len(raw))
+        if more is None:
+            return
+        run = raw + more.group()
+        every = run.replace(" ", "").replace("-", "")
+        if every.count(every[0]) == len(every):  # one digit repeated: no piece is a card (`card_ok`)
+            return
+        seps = [i for i, c in enumerate(run) if c in " -"]
+        bounds = [0, *(i + 1 for i in seps)]
+        ends = [*seps, len(run)]
+        cum = [0]
+        for a, b in zip(bounds, ends, strict=True):
+            cum.append(cum[-1] + b - a)
+        first_new = bisect_right(ends, len(raw))  # groups ending past `raw`: ends[first_new:]
+        for k in range(bisect_left(bounds, max(after, 1)), len(bounds)):
+            if bounds[k] >= len(raw):
+                return
+            lo = max(bisect_left(cum, cum[k] + 13, k + 1), first_new + 1)
+            hi = bisect_right(cum, cum[k] + 19, lo)
+            for j in range(lo, hi):
+                if _card_ok(every[cum[k]:cum[j]], seen):
+                    yield Finding("CREDIT_CARD", base + bounds[k], base + ends[j - 1], 0.9, self.name)
+                    return
+
+
+def _card_ok(digits: str, seen: dict[str, bool]) -> bool:
+    """`card_ok`, remembered for one text (at most 4,096 pieces, then forgotten: memory stays bounded). privacy17:
+    the pieces of a repeating run (`12 12 12 ...`, `+46 +46 ...`, the slowest inputs) are the same few strings."""
+    got = seen.get(digits)
+    if got is None:
+        if len(seen) >= 4096:
+            seen.clear()
+        got = seen[digits] = card_ok(digits)
+    return got
 
 
 class IbanRecognizer:

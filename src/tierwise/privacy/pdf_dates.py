@@ -1,0 +1,31 @@
+"""A PDF's dates are not card or phone numbers (privacy17; review36f's left).
+
+PDF writes its dates as `D:YYYYMMDDHHmmSS` and a zone (`Z`, `+01'00'`): `/CreationDate (D:20261207140009Z)` in every
+document's information dictionary, in annotations and signatures. The 14 digits passed the card checksum one time in
+ten and the phone parser in about half the zone forms (`D:...+01'00'`, or none): such a PDF, read by
+privacy/pdf_text.py and pdf_hidden.py, was withheld or replaced by its redacted text. A finding of another entity
+that lies inside such a date, with a month, day, hour, minute and second that exist and a year 1900-2099, is dropped.
+That leaves out nothing real: no card network issues a 14-digit number beginning 19 or 20 (Diners' are 30, 36, 38),
+and no country's phone numbers run to 14 digits after a `D:`.
+"""
+
+from __future__ import annotations
+
+import regex
+
+from tierwise.privacy.finding import Finding
+
+_DATE = regex.compile(r"(?<![A-Za-z0-9])D:(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
+                      r"(?:[01][0-9]|2[0-3])[0-5][0-9][0-5][0-9]"
+                      r"(?:Z(?:00'?00'?)?|[+-](?:[01][0-9]|2[0-3])(?:'[0-5][0-9]'?|'?))?(?![0-9])")
+_KEPT = frozenset({"DATE_TIME", "DATE_OF_BIRTH"})  # a date is a date
+
+
+def without_pdf_dates(text: str, found: list[Finding]) -> list[Finding]:
+    """`found` without the findings (other than dates) that lie inside a PDF date of `text`."""
+    if "D:" not in text or not found:
+        return found
+    spans = [(m.start() + 2, m.end()) for m in _DATE.finditer(text)]
+    if not spans:
+        return found
+    return [f for f in found if f.entity in _KEPT or not any(a <= f.start and f.end <= b for a, b in spans)]
