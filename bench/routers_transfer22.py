@@ -203,6 +203,10 @@ def screen(args: argparse.Namespace) -> None:
               + f" | {np.mean(d):+.3f} | {min(d):+.3f} |", flush=True)
 
 
+def subject_means(x: np.ndarray, subj: np.ndarray, names: np.ndarray) -> np.ndarray:
+    return np.array([x[subj == s].mean() for s in names])
+
+
 def subjects(args: argparse.Namespace) -> None:
     """Diagnostic (spent splits only): per part, the Spearman correlation over its subjects between the true subject
     mean gain and the subject means of D, of each member and of the weak-fails rate; size-weighted within-subject
@@ -221,9 +225,8 @@ def subjects(args: argparse.Namespace) -> None:
         cols = [f["s_D"], *f["m_rank"].T, f["m_opt"], 1 - f["weak"]]
         if "bank_tv" in f:
             cols += [cand.bank_labels(f, lab) for lab in ("gain", "wf", "only")]
-        mean = lambda x: np.array([x[subj == s].mean() for s in u])  # noqa: E731
-        g = mean(gain)
-        rs = [spearmanr(mean(c), g)[0] for c in cols]
+        g = subject_means(gain, subj, u)
+        rs = [spearmanr(subject_means(c, subj, u), g)[0] for c in cols]
         print(f"| {p} | {len(u)} | " + " | ".join(f"{r:+.2f}" for r in rs) + " |")
 
 
