@@ -348,6 +348,18 @@ PR_SET_PDEATHSIG = 1
 # pushes or pulls cookies to and from processes the run may trace; tasks of different cookies never share an SMT core.
 # Refused whole whatever the kernel (this one has no CONFIG_SCHED_CORE: EINVAL before); Python never calls it.
 PR_SCHED_CORE = 62
+# Process-shared futex waits (review37c): a futex word without FUTEX_PRIVATE_FLAG that lies on a page of a file is keyed
+# by the file (its inode and offset), not by the process, and every run maps the same system libraries: two runs met at
+# a word of libc's code, one blocked in FUTEX_WAIT on it, the other's FUTEX_WAKE woke it and was told it had (6 of 6
+# bits in every mode, threads off, bench/review37c_futex_channel.py). A one-task run has no other task to be woken by
+# (its named semaphores, multiprocessing.Lock's, are in its own /dev/shm), so such a wait answers ETIMEDOUT at once,
+# which glibc and Python read as a wait that timed out: `acquire()` of a lock it holds already returns False instead of
+# blocking until the wall clock. Waking stays (sem_post), and every private futex (threading's, the C library's).
+# `futex_wait` has its flags in an argument (FUTEX2_PRIVATE); `futex_waitv` in memory a filter cannot read: ENOSYS
+# (neither is called by glibc or Python). With `threads` they stay: a ThreadPool's workers wait on its
+# multiprocessing.Lock, and they would spin or race (docs/security/sandbox.md, "What it does not guarantee").
+FUTEX_OP_MASK, FUTEX_PRIVATE_FLAG = 0xFF, 0x80  # (the command and the private flag; FUTEX_CLOCK_REALTIME either way)
+FUTEX_SHARED_WAITS = (0, 9, 11)  # FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_WAIT_REQUEUE_PI (PI locks need a writable word)
 
 
 # seccomp compares an argument as the whole 64-bit register; the kernel reads an `int` or `unsigned int` argument
@@ -460,6 +472,10 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
         _rule(f, sc.ERRNO(errno.ENOSYS), number)
     if not threads:
         _rule(f, eperm, "clone")  # one task: no process, no thread
+        for command in FUTEX_SHARED_WAITS:
+            _rule(f, sc.ERRNO(errno.ETIMEDOUT), "futex", sc.Arg(1, sc.MASKED_EQ, FUTEX_OP_MASK, command))
+        _rule(f, sc.ERRNO(errno.ETIMEDOUT), "futex_wait", sc.Arg(3, sc.MASKED_EQ, FUTEX_PRIVATE_FLAG, 0))
+        _rule(f, sc.ERRNO(errno.ENOSYS), "futex_waitv")
     else:
         # A clone that is not a thread of this process is a new process (or namespace): refused.
         _rule(f, eperm, "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, 0))
