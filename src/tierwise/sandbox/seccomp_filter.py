@@ -348,6 +348,21 @@ PR_SET_PDEATHSIG = 1
 # pushes or pulls cookies to and from processes the run may trace; tasks of different cookies never share an SMT core.
 # Refused whole whatever the kernel (this one has no CONFIG_SCHED_CORE: EINVAL before); Python never calls it.
 PR_SCHED_CORE = 62
+# Process-shared futex waits (review37c): a futex word without FUTEX_PRIVATE_FLAG that lies on a page of a file is keyed
+# by the file (its inode and offset), not by the process, and every run maps the same system libraries: two runs met at
+# a word of libc's code, one blocked in FUTEX_WAIT on it, the other's FUTEX_WAKE woke it and was told it had (6 of 6
+# bits in every mode, threads off, bench/review37c_futex_channel.py). A one-task run has no other task to be woken by
+# (its named semaphores, multiprocessing.Lock's, are in its own /dev/shm), so such a wait answers ETIMEDOUT at once,
+# which glibc and Python read as a wait that timed out: `acquire()` of a lock it holds already returns False instead of
+# blocking until the wall clock. Its process-shared wakes wake nothing and answer 0 (no task of its own waits so; glibc's
+# sem_post wakes only where one does), so it reaches no waiter of a run with threads either. Private futexes
+# (threading's, the C library's) stay. `futex_wait`/`futex_wake` have their flags in an argument (FUTEX2_PRIVATE);
+# `futex_waitv`/`futex_requeue` in memory a filter cannot read: ENOSYS (glibc and Python call none of the four). With
+# `threads` they stay: a ThreadPool's workers wait on its multiprocessing.Lock, and they would spin or race; two runs
+# with threads keep the channel (docs/security/sandbox.md, "What it does not guarantee").
+FUTEX_OP_MASK, FUTEX_PRIVATE_FLAG = 0xFF, 0x80  # (the command and the private flag; FUTEX_CLOCK_REALTIME either way)
+FUTEX_SHARED_WAITS = (0, 9, 11)  # FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_WAIT_REQUEUE_PI (PI locks need a writable word)
+FUTEX_SHARED_WAKES = (1, 3, 4, 5, 10)  # FUTEX_WAKE, FUTEX_REQUEUE, FUTEX_CMP_REQUEUE, FUTEX_WAKE_OP, FUTEX_WAKE_BITSET
 
 
 # seccomp compares an argument as the whole 64-bit register; the kernel reads an `int` or `unsigned int` argument
@@ -460,6 +475,14 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
         _rule(f, sc.ERRNO(errno.ENOSYS), number)
     if not threads:
         _rule(f, eperm, "clone")  # one task: no process, no thread
+        for command in FUTEX_SHARED_WAITS:
+            _rule(f, sc.ERRNO(errno.ETIMEDOUT), "futex", sc.Arg(1, sc.MASKED_EQ, FUTEX_OP_MASK, command))
+        for command in FUTEX_SHARED_WAKES:
+            _rule(f, sc.ERRNO(0), "futex", sc.Arg(1, sc.MASKED_EQ, FUTEX_OP_MASK, command))
+        _rule(f, sc.ERRNO(errno.ETIMEDOUT), "futex_wait", sc.Arg(3, sc.MASKED_EQ, FUTEX_PRIVATE_FLAG, 0))
+        _rule(f, sc.ERRNO(0), "futex_wake", sc.Arg(3, sc.MASKED_EQ, FUTEX_PRIVATE_FLAG, 0))
+        for name in ("futex_waitv", "futex_requeue"):
+            _rule(f, sc.ERRNO(errno.ENOSYS), name)
     else:
         # A clone that is not a thread of this process is a new process (or namespace): refused.
         _rule(f, eperm, "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, 0))
