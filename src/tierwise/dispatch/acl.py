@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 
 from tierwise.dispatch import scripts as _scripts
-from tierwise.dispatch.config import check_name
+from tierwise.dispatch.config import check_caller, check_name
 from tierwise.dispatch.keys import Keyspace, unnamed_tag
 
 # No EVAL and no plain EVALSHA: `EVALSHA <sha> 0` takes no key, so with it in these lists a user under any of the
@@ -174,7 +174,7 @@ def caller_rules(prefix: str, tenant: str, caller: str | None = None, db: int = 
     if caller is None:
         keys = [f"~{k.base}q:*", f"~{k.base}wake:*", f"~{k.base}r:*", f"~{k.base}w:*", f"%R~{k.base}done:*"]
         return ["resetkeys", "resetchannels", "-@all", *connection(db), *CALLER_COMMANDS, *publish, *keys]
-    name = check_name(caller, "caller")
+    name = check_caller(caller)
     # (names hold no `:`: `q:*:<name>` reaches no other caller's queue)
     queues, wakes, index = f"~{k.base}q:*:{name}", f"~{k.base}wake:*:{name}", f"~{k.base}w:*"
     results, done = f"~{k.base}r:{name}:*", f"%R~{k.base}done:*"
