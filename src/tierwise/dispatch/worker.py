@@ -141,14 +141,14 @@ class Worker:
         self.wake_keys = [self.keys.wake(z, c, who) for who in callers for c in self.zones for z in self.zones[c]]
         # The take script's keys (the streams, then the wake list of each), once per caller taken first: the script
         # reads its keys in order, and with one order the first caller's backlog would starve the others' tasks of
-        # the same priority. Takes go round the orders.
-        per_priority = len(self.streams) // len(PRIORITIES)
-        per_caller = per_priority // len(callers)
+        # the same priority. Takes go round the orders. Within a turn the callers come one after the other, each
+        # with its own queues highest priority first: priority is the caller's to choose, and with every caller's
+        # high queues read before any caller's normal ones, one caller that published its backlog as `high` starved
+        # the others' tasks (session 37, review37a). A priority orders its own caller's tasks.
         self._orders: list[tuple[list[tuple[str, str]], list[str]]] = []
         for r in range(len(callers)):
-            shift = r * per_caller
-            order = [pair for i in range(len(PRIORITIES))
-                     for pair in _rotated(self.streams[i * per_priority:(i + 1) * per_priority], shift)]
+            order = [(self.keys.stream(z, c, p, who), c) for who in _rotated(callers, r) for p in PRIORITIES
+                     for c in self.zones for z in self.zones[c]]
             self._orders.append((order, [s for s, _ in order] + [self._wake_of(s) for s, _ in order]))
         self._turn = 0
 
