@@ -94,7 +94,8 @@ class Worker:
         return {"id": self.id, "tenant": self.d.tenant, "capabilities": sorted(self.w.capabilities),
                 "models": models, "locality": self.w.locality, "region": self.w.region,
                 "capacity": self.w.capacity, "version": tierwise.__version__, "host": socket.gethostname(),
-                "pid": os.getpid(), "zones": self.zones, "started": time.time()}
+                "pid": os.getpid(), "zones": self.zones, "started": time.time(),
+                "callers": self.d.read_callers()}  # (whose queues it reads: `tierwise doctor` compares)
 
     # ------------------------------------------------------------------ lifecycle
 
