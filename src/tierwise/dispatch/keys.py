@@ -33,8 +33,8 @@ import re
 from dataclasses import dataclass
 
 from tierwise.dispatch.config import PRIORITIES
+from tierwise.dispatch.scripts import GROUP as GROUP  # (its users import it from here)
 
-GROUP = "tierwise-workers"
 DEFAULT_CALLER = "caller"  # `dispatch.caller`'s default
 ZONES = ("local", "any")
 _CALLER_PART = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")
