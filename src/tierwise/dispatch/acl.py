@@ -78,8 +78,8 @@ ANSWER_COMMANDS = ["+xadd", "+expire"]
 BOARD_COMMANDS = ["+hset", "+hgetall", "+hdel", "+hlen", "+memory|usage", "+del", "+pexpire"]
 # (ZREMRANGEBYSCORE: the publishing script prunes the presence index's expired entries; this user may DEL the
 # index anyway)
-# (XINFO GROUPS/STREAM and XGROUP SETID: the publishing script puts back a group made ahead of its queue's last id)
-REPAIR_COMMANDS = ["+xinfo|groups", "+xinfo|stream", "+xgroup|setid"]
+# (XINFO GROUPS and XGROUP SETID: the publishing script puts back a group made ahead of its queue's last id)
+REPAIR_COMMANDS = ["+xinfo|groups", "+xgroup|setid"]
 CALLER_COMMANDS = ["+xadd", "+xlen", "+zcount", "+zrangebyscore", "+zremrangebyscore", "+lpush", "+ltrim", "+xread",
                    "+xrange", "+xdel", "+exists", "+del", "+expire", *REPAIR_COMMANDS]
 # A named caller, each kind of key in a selector of its own. Its task queues and wake lists are its own

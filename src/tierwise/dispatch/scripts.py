@@ -29,6 +29,8 @@ HORIZON_MS = PRESENCE_TTL_MAX_S * 1000 + 60_000  # (a minute for the worker's cl
 # new queues; Redis cannot limit the argument), and `… 18446744073709551615-18446744073709551615 MKSTREAM` on a queue
 # not published to yet (most of the per-caller ones) had every later task there wait out its timeout (session 37,
 # review37a). Only CREATE can put it there, on a stream its group had never read: back to the start loses nothing.
+# (Compared with the id just added, which is the stream's last: XINFO STREAM would copy its first and last entries,
+# payloads included, at each publish.)
 # Presence is compared with Redis's clock, which the workers' heartbeats also use. The expired entries are removed
 # here (workers may only ZADD into the index); under a named caller's rules, or a caller's of before session 36 (no
 # ZREMRANGEBYSCORE), the pcall is refused and they stay, uncounted.
@@ -52,23 +54,18 @@ local function after(a, b)
   if #as ~= #bs then return #as > #bs end
   return as > bs
 end
+local dl = now + tonumber(ARGV[3])
+local id = redis.call('XADD', KEYS[2], '*', 'dl', string.format('%.0f', dl), unpack(ARGV, 4))
 local groups = redis.pcall('XINFO', 'GROUPS', KEYS[2])
 if type(groups) == 'table' and not groups.err then
   for _, g in ipairs(groups) do
     local f = {}
     for i = 1, #g, 2 do f[g[i]] = g[i + 1] end
-    if f['name'] == '""" + GROUP + """' then
-      local s = redis.call('XINFO', 'STREAM', KEYS[2])
-      local sf = {}
-      for i = 1, #s, 2 do sf[s[i]] = s[i + 1] end
-      if after(f['last-delivered-id'], sf['last-generated-id']) then
-        redis.call('XGROUP', 'SETID', KEYS[2], '""" + GROUP + """', '0')
-      end
+    if f['name'] == '""" + GROUP + """' and after(f['last-delivered-id'], id) then
+      redis.call('XGROUP', 'SETID', KEYS[2], '""" + GROUP + """', '0')
     end
   end
 end
-local dl = now + tonumber(ARGV[3])
-local id = redis.call('XADD', KEYS[2], '*', 'dl', string.format('%.0f', dl), unpack(ARGV, 4))
 redis.call('LPUSH', KEYS[3], '1')
 redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[2]) - 1)
 return {'ok', id, dl}
