@@ -455,6 +455,7 @@ def built_routes(cfg: Config) -> None:
 @config_option
 def command(config_path: str) -> None:
     """Check the config, reach each provider, and say what to fix."""
+    from tierwise.commands.doctor_dispatch import unlisted_caller
     from tierwise.config import load_config, parse_config
     from tierwise.errors import ConfigError
     from tierwise.starter import port_open, starter_yaml
@@ -549,6 +550,8 @@ def command(config_path: str) -> None:
                 "$2.31 in bench/RESULTS.md); set `maxmemory-policy noeviction` (docs/budgets.md, Limits)")
     if (shared := cache_shares_redis(cfg)) is not None:
         say(f"! {shared}")
+    if cfg.dispatch is not None and (unlisted := asyncio.run(unlisted_caller(cfg))) is not None:
+        say(f"! {inert(unlisted)}")
     for mname, m in cfg.models.items():
         if m.provider not in reachable:
             say(f"  model {mname} ({m.model}) is unavailable until provider {m.provider} is fixed")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 
 from tierwise.dispatch import scripts as _scripts
-from tierwise.dispatch.config import check_name
+from tierwise.dispatch.config import check_caller, check_name
 from tierwise.dispatch.keys import Keyspace, unnamed_tag
 
 # No EVAL and no plain EVALSHA: `EVALSHA <sha> 0` takes no key, so with it in these lists a user under any of the
@@ -78,8 +78,10 @@ ANSWER_COMMANDS = ["+xadd", "+expire"]
 BOARD_COMMANDS = ["+hset", "+hgetall", "+hdel", "+hlen", "+memory|usage", "+del", "+pexpire"]
 # (ZREMRANGEBYSCORE: the publishing script prunes the presence index's expired entries; this user may DEL the
 # index anyway)
+# (XINFO GROUPS and XGROUP SETID: the publishing script puts back a group made ahead of its queue's last id)
+REPAIR_COMMANDS = ["+xinfo|groups", "+xgroup|setid"]
 CALLER_COMMANDS = ["+xadd", "+xlen", "+zcount", "+zrangebyscore", "+zremrangebyscore", "+lpush", "+ltrim", "+xread",
-                   "+xrange", "+xdel", "+exists", "+del", "+expire"]
+                   "+xrange", "+xdel", "+exists", "+del", "+expire", *REPAIR_COMMANDS]
 # A named caller, each kind of key in a selector of its own. Its task queues and wake lists are its own
 # (`q:…:<caller>`, keys.py): it publishes, withdraws (XDEL) and, after an outage, looks for and publishes again its
 # own tasks there. On queues shared by the tenant's callers, the XADD that publishing takes let one caller empty
@@ -87,7 +89,7 @@ CALLER_COMMANDS = ["+xadd", "+xlen", "+zcount", "+zrangebyscore", "+zremrangebys
 # 18446744073709551615-18446744073709551615); and with one command list over every key, LPUSH made a queue not
 # created yet a list and XADD a wake list a stream (WRONGTYPE for every publish of every caller) (session 37, dist8).
 # Redis functions do not help: a function's commands are checked against the calling user's rules like a script's.
-OWN_QUEUE_COMMANDS = ["+xadd", "+xlen", "+xdel", "+xrange", "+exists"]
+OWN_QUEUE_COMMANDS = ["+xadd", "+xlen", "+xdel", "+xrange", "+exists", *REPAIR_COMMANDS]
 OWN_WAKE_COMMANDS = ["+lpush", "+ltrim"]
 # The presence index is only counted (no ZREMRANGEBYSCORE: with it one application could empty the index, every
 # caller then refused with NoWorker; under these rules the publishing script's prune is refused and expired entries
@@ -174,7 +176,7 @@ def caller_rules(prefix: str, tenant: str, caller: str | None = None, db: int = 
     if caller is None:
         keys = [f"~{k.base}q:*", f"~{k.base}wake:*", f"~{k.base}r:*", f"~{k.base}w:*", f"%R~{k.base}done:*"]
         return ["resetkeys", "resetchannels", "-@all", *connection(db), *CALLER_COMMANDS, *publish, *keys]
-    name = check_name(caller, "caller")
+    name = check_caller(caller)
     # (names hold no `:`: `q:*:<name>` reaches no other caller's queue)
     queues, wakes, index = f"~{k.base}q:*:{name}", f"~{k.base}wake:*:{name}", f"~{k.base}w:*"
     results, done = f"~{k.base}r:{name}:*", f"%R~{k.base}done:*"

@@ -25,6 +25,18 @@ def check_name(v: str, what: str) -> str:
     return v
 
 
+def check_caller(v: str) -> str:
+    """A caller's name is the last part of its queues' keys (`q:<zone>:<cap>:<priority>:<caller>`), and its printed
+    rules cover `q:*:<caller>`. Before session 37 the queues were `q:<zone>:<cap>:<priority>`, shared by every caller,
+    and an upgrade leaves them behind with their waiting tasks: a caller named `normal` read (XRANGE) and emptied the
+    other callers' tasks there (session 37, review37a)."""
+    check_name(v, "caller")
+    if v in PRIORITIES:
+        raise ValueError(f"caller {v!r} is a priority's name; its rules would reach queues of before session 37 "
+                         "(choose another name)")
+    return v
+
+
 # The longest a worker's presence may outlive its heartbeat: an index entry scored further ahead of Redis's clock is
 # no heartbeat's (see scripts.py: not counted, and removed)
 PRESENCE_TTL_MAX_S = 86400
@@ -114,12 +126,12 @@ class DispatchConfig(_Strict):
     @field_validator("caller")
     @classmethod
     def _caller(cls, v: str) -> str:
-        return check_name(v, "caller")
+        return check_caller(v)
 
     @field_validator("callers")
     @classmethod
     def _callers(cls, v: list[str] | None) -> list[str] | None:
-        return None if v is None else list(dict.fromkeys(check_name(c, "caller") for c in v))
+        return None if v is None else list(dict.fromkeys(check_caller(c) for c in v))
 
     def read_callers(self) -> list[str]:
         """The callers whose queues a worker of this config reads."""

@@ -33,8 +33,8 @@ import re
 from dataclasses import dataclass
 
 from tierwise.dispatch.config import PRIORITIES
+from tierwise.dispatch.scripts import GROUP as GROUP  # (its users import it from here)
 
-GROUP = "tierwise-workers"
 DEFAULT_CALLER = "caller"  # `dispatch.caller`'s default
 ZONES = ("local", "any")
 _CALLER_PART = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")
@@ -69,10 +69,14 @@ class Keyspace:
     def wake(self, zone: str, capability: str, caller: str = DEFAULT_CALLER) -> str:
         return f"{self.base}wake:{zone}:{capability}:{caller}"
 
+    def legacy_stream(self, zone: str, capability: str, priority: str) -> str:
+        """A queue of before session 37, shared by the tenant's callers: workers drain what an upgrade left there."""
+        return f"{self.base}q:{zone}:{capability}:{priority}"
+
     def stream_parts(self, stream: str) -> tuple[str, str, str, str]:
-        """(zone, capability, priority, caller) of a task stream's key."""
-        zone, cap, priority, caller = stream[len(self.base) + 2:].split(":")
-        return zone, cap, priority, caller
+        """(zone, capability, priority, caller) of a task stream's key (caller `""`: a `legacy_stream`)."""
+        zone, cap, priority, *caller = stream[len(self.base) + 2:].split(":")
+        return zone, cap, priority, caller[0] if caller else ""
 
     def index(self, zone: str, capability: str) -> str:
         return f"{self.base}w:{zone}:{capability}"

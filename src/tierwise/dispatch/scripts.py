@@ -12,6 +12,8 @@ from typing import Any
 
 from tierwise.dispatch.config import PRESENCE_TTL_MAX_S
 
+GROUP = "tierwise-workers"  # (keys.GROUP: the one consumer group of every task queue)
+
 # An index entry scored further ahead than any heartbeat puts one is not a worker's: a worker may ZADD any score
 # (Redis cannot limit it), and one scored 9e15 was counted present for ever, after its worker and its user were
 # gone: every task of the capability then waited out its caller's timeout instead of NoWorker (session 36,
@@ -22,6 +24,13 @@ HORIZON_MS = PRESENCE_TTL_MAX_S * 1000 + 60_000  # (a minute for the worker's cl
 # -> {'ok', entry id, the deadline it was given (Redis's clock, ms)} | {'noworker', 0} | {'full', pending}
 # The deadline (`dl`) is stamped with Redis's clock, which workers compare it with: the caller's wall clock and a
 # worker's could be minutes apart, and every task then "expired" before it ran (session 36).
+# A consumer group whose last-delivered id is past its stream's last id hands out nothing: none is legitimately (a
+# group made with `0` or `$` is not), but a worker may XGROUP CREATE with any id (its take script makes the groups of
+# new queues; Redis cannot limit the argument), and `… 18446744073709551615-18446744073709551615 MKSTREAM` on a queue
+# not published to yet (most of the per-caller ones) had every later task there wait out its timeout (session 37,
+# review37a). Only CREATE can put it there, on a stream its group had never read: back to the start loses nothing.
+# (Compared with the id just added, which is the stream's last: XINFO STREAM would copy its first and last entries,
+# payloads included, at each publish.)
 # Presence is compared with Redis's clock, which the workers' heartbeats also use. The expired entries are removed
 # here (workers may only ZADD into the index); under a named caller's rules, or a caller's of before session 36 (no
 # ZREMRANGEBYSCORE), the pcall is refused and they stay, uncounted.
@@ -36,8 +45,27 @@ if present == 0 then return {'noworker', 0} end
 local pending = 0
 for i = 4, #KEYS do pending = pending + redis.call('XLEN', KEYS[i]) end
 if pending >= tonumber(ARGV[1]) then return {'full', pending} end
+local function after(a, b)
+  local am, as = string.match(a or '', '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b or '', '^(%d+)-(%d+)$')
+  if not am or not bm then return false end
+  if #am ~= #bm then return #am > #bm end
+  if am ~= bm then return am > bm end
+  if #as ~= #bs then return #as > #bs end
+  return as > bs
+end
 local dl = now + tonumber(ARGV[3])
 local id = redis.call('XADD', KEYS[2], '*', 'dl', string.format('%.0f', dl), unpack(ARGV, 4))
+local groups = redis.pcall('XINFO', 'GROUPS', KEYS[2])
+if type(groups) == 'table' and not groups.err then
+  for _, g in ipairs(groups) do
+    local f = {}
+    for i = 1, #g, 2 do f[g[i]] = g[i + 1] end
+    if f['name'] == '""" + GROUP + """' and after(f['last-delivered-id'], id) then
+      redis.call('XGROUP', 'SETID', KEYS[2], '""" + GROUP + """', '0')
+    end
+  end
+end
 redis.call('LPUSH', KEYS[3], '1')
 redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[2]) - 1)
 return {'ok', id, dl}

@@ -76,6 +76,7 @@ class Worker:
             self.zones[cap] = ["local", "any"] if local else ["any"]
         self.streams: list[tuple[str, str]] = []
         self.wake_keys: list[str] = []
+        self._old_queues = False  # whether the shared queues of before session 37 hold entries
         self._set_streams()
         self.running: dict[bytes, tuple[asyncio.Task[None], str]] = {}
         self.stats = {"done": 0, "failed": 0, "dead": 0, "reclaimed": 0, "duplicates": 0, "lost": 0}
@@ -93,7 +94,8 @@ class Worker:
         return {"id": self.id, "tenant": self.d.tenant, "capabilities": sorted(self.w.capabilities),
                 "models": models, "locality": self.w.locality, "region": self.w.region,
                 "capacity": self.w.capacity, "version": tierwise.__version__, "host": socket.gethostname(),
-                "pid": os.getpid(), "zones": self.zones, "started": time.time()}
+                "pid": os.getpid(), "zones": self.zones, "started": time.time(),
+                "callers": self.d.read_callers()}  # (whose queues it reads: `tierwise doctor` compares)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -135,22 +137,46 @@ class Worker:
 
     def _set_streams(self) -> None:
         # (stream key, capability), highest priority first; each caller's queues of a priority together
-        callers = self.d.read_callers()
-        self.streams = [(self.keys.stream(z, c, p, who), c) for p in PRIORITIES for who in callers
+        named = self.d.read_callers()
+        # ("": the shared queues of before session 37, while they hold entries; `_look_for_old_queues`)
+        callers = [*named, ""] if self._old_queues else named
+        self.streams = [(self._stream_key(z, c, p, who), c) for p in PRIORITIES for who in callers
                         for c in self.zones for z in self.zones[c]]
-        self.wake_keys = [self.keys.wake(z, c, who) for who in callers for c in self.zones for z in self.zones[c]]
+        self.wake_keys = [self.keys.wake(z, c, who) for who in named for c in self.zones for z in self.zones[c]]
         # The take script's keys (the streams, then the wake list of each), once per caller taken first: the script
         # reads its keys in order, and with one order the first caller's backlog would starve the others' tasks of
-        # the same priority. Takes go round the orders.
-        per_priority = len(self.streams) // len(PRIORITIES)
-        per_caller = per_priority // len(callers)
+        # the same priority. Takes go round the orders. Within a turn the callers come one after the other, each
+        # with its own queues highest priority first: priority is the caller's to choose, and with every caller's
+        # high queues read before any caller's normal ones, one caller that published its backlog as `high` starved
+        # the others' tasks (session 37, review37a). A priority orders its own caller's tasks.
         self._orders: list[tuple[list[tuple[str, str]], list[str]]] = []
         for r in range(len(callers)):
-            shift = r * per_caller
-            order = [pair for i in range(len(PRIORITIES))
-                     for pair in _rotated(self.streams[i * per_priority:(i + 1) * per_priority], shift)]
+            order = [(self._stream_key(z, c, p, who), c) for who in _rotated(callers, r) for p in PRIORITIES
+                     for c in self.zones for z in self.zones[c]]
             self._orders.append((order, [s for s, _ in order] + [self._wake_of(s) for s, _ in order]))
         self._turn = 0
+
+    def _stream_key(self, zone: str, capability: str, priority: str, caller: str) -> str:
+        if caller == "":
+            return self.keys.legacy_stream(zone, capability, priority)
+        return self.keys.stream(zone, capability, priority, caller)
+
+    async def _look_for_old_queues(self) -> None:
+        """Read the callers' shared queues of before session 37 while they hold entries (looked at each heartbeat):
+        the tasks an upgrade found waiting there or taken by an old worker, and those of a gateway not upgraded yet,
+        were otherwise never served, each waiting out its caller's timeout (session 37, review37a). Their wake
+        lists are not waited on (this version's rules do not name them): such a task waits at most `block` seconds
+        more. The take script is handed `wake:<zone>:<cap>:` for them, a key no caller's name makes."""
+        old = [self.keys.legacy_stream(z, c, p) for p in PRIORITIES for c in self.zones for z in self.zones[c]]
+        pipe = self.client.pipeline(transaction=False)
+        for key in old:
+            pipe.xlen(key)
+        found = any(isinstance(n, int) and n > 0 for n in await pipe.execute(raise_on_error=False))
+        if found != self._old_queues:
+            self._old_queues = found
+            log.info("worker %s: %s the shared task queues of before session 37", self.id,
+                     "reading" if found else "no longer reading (empty)")
+            self._set_streams()
 
     def _take_order(self) -> tuple[list[tuple[str, str]], list[str]]:
         """The streams (and the take script's keys) of this take, the callers' turn moved by one."""
@@ -245,14 +271,18 @@ class Worker:
 
     async def _reclaim_loop(self) -> None:
         assert self.scripts is not None
-        keys = [s for s, _ in self.streams]
-        cursors: list[Any] = ["0-0"] * len(keys)
+        streams = list(self.streams)
+        cursors: list[Any] = ["0-0"] * len(streams)
         every = self.d.visibility_timeout / 2
         while not self._stopping:
             await asyncio.sleep(every)
             free = self.w.capacity - len(self.running)
             if free <= 0:
                 continue
+            if streams != self.streams:  # (the old queues came or went)
+                streams = list(self.streams)
+                cursors = ["0-0"] * len(streams)
+            keys = [s for s, _ in streams]
             try:
                 got, cursors = await self.scripts.reclaim(
                     keys=keys, args=[GROUP, self.id, int(self.d.visibility_timeout * 1000), free, *cursors])
@@ -262,7 +292,7 @@ class Worker:
             for idx, entry_id, fields, deliveries in got:
                 self.stats["reclaimed"] += 1
                 log.info("worker %s re-claimed task entry %s (delivery %s)", self.id, text(entry_id), deliveries)
-                self._start(self.streams[int(idx) - 1], entry_id, fields, int(deliveries))
+                self._start(streams[int(idx) - 1], entry_id, fields, int(deliveries))
 
     async def _beat_loop(self) -> None:
         backoff = Backoff(cap=self.w.heartbeat)  # back in presence within a heartbeat of Redis's return
@@ -281,6 +311,7 @@ class Worker:
         assert self.presence is not None
         await self.presence.beat(in_flight=len(self.running), status="draining" if self._stopping else "online",
                                  done=self.stats["done"])
+        await self._look_for_old_queues()
         board = getattr(self.gateway, "blackboard", None)
         if board is not None:
             await self._publish_backlog(board)

@@ -1,0 +1,41 @@
+"""`tierwise doctor` says when the config's `dispatch.caller` is listed by none of the workers present (session 37,
+review37a).
+
+Workers read the queues of the callers their `dispatch.callers` names; a caller none of them lists publishes without
+error (its capability's workers are present) and each task waits out its timeout (120 s by default), with nothing
+anywhere saying why: doctor said all good. Workers now put the callers they read in their presence record, and
+doctor compares."""
+
+from __future__ import annotations
+
+import yaml
+from click.testing import CliRunner
+
+from tests.dispatch.conftest import REDIS_URL, echo, worker_config
+from tests.harness import free_port
+from tierwise.cli import main
+
+WARNING = "dispatch.caller 'app-b' is listed by none of the 1 worker(s) present"
+
+
+def gateway_config(prefix: str, caller: str) -> dict:
+    return {"providers": {"cloud": {"kind": "openai", "base_url": f"http://127.0.0.1:{free_port()}/v1",
+                                    "locality": "remote"}},
+            "models": {"frontier": {"provider": "cloud", "model": "big", "price": {"input": 3, "output": 15}}},
+            "routes": {"classify": {"capability": "classify"}},
+            "dispatch": {"redis_url": REDIS_URL, "prefix": prefix, "tenant": "acme", "caller": caller}}
+
+
+def test_doctor_warns_about_a_caller_no_present_worker_lists(openai_up, redis_prefix, tmp_path, worker_processes,
+                                                             monkeypatch):
+    openai_up.default = echo()
+    data = worker_config(openai_up.url, redis_prefix, worker_id="w1", locality="remote", provider_locality="remote",
+                         callers=["app-a", "gw"])
+    worker_processes(data, "w").wait_ready()
+    monkeypatch.chdir(tmp_path)
+    for caller in ("app-b", "app-a"):
+        (tmp_path / f"{caller}.yaml").write_text(yaml.safe_dump(gateway_config(redis_prefix, caller)))
+    out = CliRunner().invoke(main, ["doctor", "-c", "app-b.yaml"]).output
+    assert WARNING in out and "app-a, gw" in out, out
+    out = CliRunner().invoke(main, ["doctor", "-c", "app-a.yaml"]).output
+    assert "is listed by none" not in out, out
