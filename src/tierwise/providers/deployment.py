@@ -170,11 +170,11 @@ class Deployment:
         self._bill_cut(step, req, Usage(output_tokens=out, estimated=True))
         step.detail["usage_unread"] = True
 
-    def _finish(self, step: Any, usage: Usage, t0: float) -> None:
+    def _finish(self, step: Any, usage: Usage, t0: float, paused: float = 0.0) -> None:
         step.ok, step.status, step.usage = True, 200, usage
         step.cost = self._cost(self.price, usage)
         step.latency_ms = (time.perf_counter() - t0) * 1000
-        self.rate.observe(usage.output_tokens, step.latency_ms / 1000)
+        self.rate.observe(usage.output_tokens, step.latency_ms / 1000 - paused)  # (paused: a stream's client's pace)
         self.breaker.success()
         self.provider.unreachable_said = False
         if self.stats is not None:
@@ -357,7 +357,7 @@ class Deployment:
         done = False
         stall = pcfg.timeouts.read
         last_event = started = time.monotonic()
-        received = 0
+        received, paused = 0, 0.0  # (paused: seconds the client took to take what was relayed, not the model's)
         produced = 0  # characters of streamed deltas: what a cancelled stream is billed for
         relayed = False  # has a chunk gone up (to the policy, and so to the client)?
         strict = StrictCalls(req.strict_tools) if req.strict_tools is not None else None
@@ -433,7 +433,7 @@ class Deployment:
                     # Everything one read brought goes out as one chunk: one write to the client
                     # instead of one per event (the per-write cost dominated streaming's profile).
                     yield _merge(chunks)
-                    relayed = True
+                    relayed, paused = True, paused + time.monotonic() - now  # (a slow reader held the relay)
                     if decoder.ended:  # the answer is complete: don't wait on the upstream's EOF
                         break
                 for chunk in decoder.finish():
@@ -469,7 +469,7 @@ class Deployment:
             if done:
                 if too_few(usage, produced + decoder.other_chars):  # no usage in streams, or a placeholder
                     at_least_relayed(usage, produced + decoder.other_chars)
-                self._finish(step, bound_usage(usage, caps, req), t0)
+                self._finish(step, bound_usage(usage, caps, req), t0, paused)
                 _give_back(resp)
             else:
                 if step.ok is None:  # client went away: not the deployment's fault

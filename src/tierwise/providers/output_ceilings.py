@@ -67,10 +67,17 @@ KNOWN_OUTPUT_CEILINGS: dict[str, int] = {
     "gemini-2-5-pro": 65_536,
     "gemini-2-5-flash": 65_536,
     "gemini-2-5-flash-lite": 65_536,
-    # DeepSeek
-    "deepseek-chat": 8_192,
-    "deepseek-reasoner": 65_536,  # (8,192 for R1's first release, 64K since; the larger kept)
+    # (No DeepSeek: `deepseek-chat`/`deepseek-reasoner` are aliases that moved. From April 2026 they answered from
+    # DeepSeek V4 Flash, up to 384,000 output tokens, until DeepSeek retired both names on 2026-07-24; a ceiling of
+    # 8,192 cut those answers at 8,192. Other hosts still map the names to newer models. review37b.)
+    "claude-opus-4-0": 32_000,  # (Anthropic's aliases of the first Claude 4 snapshots)
+    "claude-sonnet-4-0": 64_000,
 }
+
+# OpenRouter's variants (`:free`, `:thinking`, ...) served within the model's own limits; any other (`:extended`,
+# "model versions with extended context windows" in OpenRouter's words) or one not known yet may write more than
+# the base model, so it has no ceiling from the table. Bedrock's `:0` is a version.
+_SAME_LIMITS = frozenset({"free", "thinking", "beta", "nitro", "floor", "online", "exacto"})
 
 # A version suffix dropped before the next look-up: a date (20241022, 2024-08-06, 05-20), -v2, -latest, -preview,
 # -exp, -001. Dropped one at a time from the end, so an entry for a dated snapshot is found before its family's.
@@ -82,7 +89,12 @@ def known_output_ceiling(model: str) -> int | None:
     """The published output ceiling of the hosted model `model` (an id as an upstream takes it: `claude-3-5-haiku-
     20241022`, OpenRouter's `anthropic/claude-3.5-haiku`, Bedrock's `us.anthropic.claude-3-5-haiku-20241022-v1:0`,
     Vertex's `claude-3-5-haiku@20241022`), or None when the table does not know it."""
-    s = model.strip().lower().rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0]
+    s = model.strip().lower()
+    fine_tune = s.startswith("ft:")  # OpenAI's `ft:<base>:<org>:<name>:<id>` writes what its base model does
+    s, _, variant = s.removeprefix("ft:").rsplit("/", 1)[-1].partition(":")
+    if variant and not fine_tune and not variant.isdigit() and variant not in _SAME_LIMITS:
+        return None
+    s = s.split("@", 1)[0]
     if "claude-" in s:  # (Bedrock's `<region>.anthropic.` prefix)
         s = s[s.index("claude-"):]
     s = s.replace(".", "-")

@@ -6,7 +6,9 @@ second: a Claude Code user's Esc after 10 s of thinking counted 10,000 tokens wh
 The rate is the model's `output_tokens_per_second` when its config sets one; else, once `SEEN` of its own completed
 calls have written at least `LONG` tokens each, `MARGIN` times the fastest of them (output tokens over the seconds
 since the call was sent: a lower bound of its writing speed, as the wait for the first token is in it), never above
-the default. Only long answers count: a short one is mostly the wait for its first token, and a client could bring
+the default. A stream's seconds leave out those its relay waited on its reader (review37b: a client reading its
+long streams slowly had taught the model its own slow pace, and so under-billed every later cut call of it). Only
+long answers count: a short one is mostly the wait for its first token, and a client could bring
 the rate down with many of them. The fastest seen is kept, so slow calls never lower it; a model that got faster
 (a new host) is counted at most the margin past its old best until it is seen faster.
 """
