@@ -308,8 +308,9 @@ def parser() -> argparse.ArgumentParser:
                     help="audits of local types --audit-boost times as dense while the evaluation spent so far is under "
                          "this share of the savings so far (value.audit_budget; unset: off)")
     ap.add_argument("--audit-boost", type=float, default=2.0, help="with --audit-budget (value.audit_boost)")
-    ap.add_argument("--audit-boost-for", choices=["local", "established"], default="local",
-                    help="with --audit-budget: boost every local type or only established ones (value.audit_boost_for)")
+    ap.add_argument("--audit-boost-for", choices=["local", "established", "mean"], default="local",
+                    help="with --audit-budget: boost every local type, only established ones, or those with a "
+                         "posterior mean over the established acceptance (value.audit_boost_for)")
     ap.add_argument("--audit-charge", choices=["none", "watch"], default="none",
                     help="with --audit-budget: charge each extra audit with its expected change-watch verdicts "
                          "(value.audit_charge)")

@@ -88,10 +88,12 @@ class ValueSettings(BaseModel):
         "audits at `schedule.audit_rate` always"))
     audit_boost: float = Field(2.0, ge=1.0, le=10.0, description=(
         "with `audit_budget`: how many times `schedule.audit_rate` local types are audited while under it"))
-    audit_boost_for: Literal["local", "established"] = Field("local", description=(
-        "with `audit_budget`: which local types the boost audits more: every local type (local) or only established "
+    audit_boost_for: Literal["local", "established", "mean"] = Field("local", description=(
+        "with `audit_budget`: which local types the boost audits more: every local type (local), only established "
         "ones (more than `schedule.established_uses` verdicts since their move and a posterior mean over "
-        "`schedule.established_acceptance`), whose rejections rarely set off watches and moves that are not a drift"))
+        "`schedule.established_acceptance`), whose rejections rarely set off watches and moves that are not a drift, "
+        "or those whose posterior mean alone is over `schedule.established_acceptance` (mean: no count of verdicts, "
+        "so a busy type audited at 2% is boosted before its 20th verdict since its move)"))
     audit_charge: Literal["none", "watch"] = Field("none", description=(
         "with `audit_budget`: what the account charges for an extra audit (one the boost adds) beyond its judge call: "
         "nothing (none) or, when it is planned, the change-watch verdicts its rejection is expected to set off on an "
