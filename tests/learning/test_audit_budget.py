@@ -229,6 +229,24 @@ def test_mean_is_a_setting_of_the_route_and_the_replay() -> None:
     assert (v.audit_budget, v.audit_boost_for, v.audit_charge) == (0.08, "mean", "watch")
 
 
+def test_a_window_forgets_the_cold_starts_spending() -> None:
+    # round 41: at the replay's drift (request 7,708) the cumulative account still stood over 8% on seeds that end
+    # the stream at 7-8%, the first 2,000 requests' exploration weighing in it; `audit_window` forgets at 1/N per
+    # request, so the recent share decides
+    assert ValueSettings().audit_window is None
+    with pytest.raises(ValidationError):
+        ValueSettings(audit_window=10)
+    assert replay_settings("--audit-budget", "0.08", "--audit-window", "2000").value.audit_window == 2000
+    got = {}
+    for window in (None, 1000):
+        loop = loop_with(audit_budget=0.08, audit_window=window)
+        settle_local(loop)
+        loop.budget.spent, loop.budget.saved = 4.0, 10.0  # 40% spent so far: over the budget
+        got[window] = [len(audits(loop, 1000)) for _ in range(4)]
+    assert got[None] == [20, 20, 20, 20]  # the cold start's spending holds the account over 8% throughout
+    assert got[1000][0] == 20 and got[1000][3] == 40  # the window forgets it: the fourth thousand is boosted throughout
+
+
 def test_expected_watch_grows_toward_the_target() -> None:
     got = [expected_watch(p, 0.75) for p in (0.95, 0.9, 0.85, 0.8, 0.76)]
     assert got == sorted(got) and got[0] < 0.3 and got[-1] > 1.0

@@ -77,14 +77,20 @@ def boosted(st: TaskState, schedule: ScheduleSettings, boost_for: str) -> bool:
 
 
 class AuditBudget:
-    def __init__(self) -> None:
+    def __init__(self, window: int | None = None) -> None:
         self.spent = 0.0  # USD of judge calls and shadow runs the loop has planned
         self.saved = 0.0  # USD the locally served requests saved against the frontier
+        # `audit_window`: both sums forget at 1/window per request, so the account reads the recent evaluation share,
+        # not one the cold start's exploration holds over 8% until the middle of the replay (round 41)
+        self.keep = 1.0 - 1.0 / window if window else 1.0
 
     def note(self, judged: bool, shadow: bool, local: bool, costs: dict[str, float | None], saving_usd: float) -> None:
         """One request's plan: its evaluation at the route's `costs` (a judge call not yet measured counts as a
         request's saving, as the value of information prices it) and, when served locally, its saving."""
         judge_usd, shadow_usd = costs.get("judge"), costs.get("shadow")
+        if self.keep < 1.0:
+            self.spent *= self.keep
+            self.saved *= self.keep
         if judged:
             self.spent += saving_usd if judge_usd is None else judge_usd
         if shadow:

@@ -87,7 +87,7 @@ class LearningLoop:
         self.boundary = Boundary(self.settings.boundary, log_path=log_path, route=route)
         self.seen: dict[str, int] = {}  # requests per task type (both tiers): its share of the traffic
         self.audit_credit: dict[str, float] = {}  # `audit: margin`: accumulated audit rate per local task type
-        self.budget = AuditBudget()  # `value.audit_budget`: evaluation spent and savings so far
+        self.budget = AuditBudget(self.settings.value.audit_window)  # `value.audit_budget`: evaluation and savings
         self.within = WithinType(self.settings.within)
         self.request_model = make_request_model(self.settings.request_model)
         self.order = GainOrder(self.settings.order) if self.settings.order.kind != "acceptance" else None

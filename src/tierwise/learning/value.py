@@ -100,6 +100,10 @@ class ValueSettings(BaseModel):
         "unchanged model (watch: the type's rejection rate times the verdicts the change-point test takes, by Wald's "
         "approximation, to come back to zero after one rejection, at the route's judge cost), so the extra audits stop "
         "while the headroom can still pay for what they set off"))
+    audit_window: int | None = Field(None, ge=100, le=10_000_000, description=(
+        "with `audit_budget`: the account forgets at 1/`audit_window` per request of the route (an exponentially "
+        "weighted account of about that many recent requests), so the boost reads the recent evaluation share; "
+        "unset: the account runs from the route's start, where the cold start's exploration weighs for long"))
     detect_within: int = Field(200, ge=10, le=1_000_000, description=(
         "with `audit: detect`: requests of a local type within which a drift should be detected on average"))
     watch: Literal["lean", "confirm", "decide"] = Field("confirm", description=(
