@@ -207,6 +207,46 @@ def test_established_only_boosts_types_well_above_the_target_not_near_it() -> No
     assert got["established"] == (40, 20)  # the near-target type is audited as without a budget
 
 
+def test_mean_boosts_a_type_above_the_acceptance_however_few_its_verdicts_since_its_move() -> None:
+    # round 41: the drifted (busiest) type is rarely "established" when a drift comes: 20 verdicts since its move take
+    # ~1,000 of its requests at 2% audits. `mean` reads the posterior mean alone.
+    got = {}
+    for boost_for in ("local", "established", "mean"):
+        loop = loop_with(audit_budget=0.08, audit_boost_for=boost_for)
+        settle_at(loop, "qa", 10)
+        settle_at(loop, "qn", 21)
+        loop.boundary.state("qa").judged = 13  # seed 892's mmlu/health at the drift: 13 verdicts since its move
+        loop.budget.spent, loop.budget.saved = 0.0, 1e6
+        got[boost_for] = (audits_of(loop, "qa"), audits_of(loop, "qn"))
+    assert got["local"] == (40, 40)
+    assert got["established"] == (20, 20)  # too few verdicts since the move: no boost
+    assert got["mean"] == (40, 20)  # the mean over 0.80 is enough; the near-target type is audited as without
+
+
+def test_mean_is_a_setting_of_the_route_and_the_replay() -> None:
+    assert ValueSettings(audit_boost_for="mean").audit_boost_for == "mean"
+    v = replay_settings("--audit-budget", "0.08", "--audit-boost-for", "mean", "--audit-charge", "watch").value
+    assert (v.audit_budget, v.audit_boost_for, v.audit_charge) == (0.08, "mean", "watch")
+
+
+def test_a_window_forgets_the_cold_starts_spending() -> None:
+    # round 41: at the replay's drift (request 7,708) the cumulative account still stood over 8% on seeds that end
+    # the stream at 7-8%, the first 2,000 requests' exploration weighing in it; `audit_window` forgets at 1/N per
+    # request, so the recent share decides
+    assert ValueSettings().audit_window is None
+    with pytest.raises(ValidationError):
+        ValueSettings(audit_window=10)
+    assert replay_settings("--audit-budget", "0.08", "--audit-window", "2000").value.audit_window == 2000
+    got = {}
+    for window in (None, 1000):
+        loop = loop_with(audit_budget=0.08, audit_window=window)
+        settle_local(loop)
+        loop.budget.spent, loop.budget.saved = 4.0, 10.0  # 40% spent so far: over the budget
+        got[window] = [len(audits(loop, 1000)) for _ in range(4)]
+    assert got[None] == [20, 20, 20, 20]  # the cold start's spending holds the account over 8% throughout
+    assert got[1000][0] == 20 and got[1000][3] == 40  # the window forgets it: the fourth thousand is boosted throughout
+
+
 def test_expected_watch_grows_toward_the_target() -> None:
     got = [expected_watch(p, 0.75) for p in (0.95, 0.9, 0.85, 0.8, 0.76)]
     assert got == sorted(got) and got[0] < 0.3 and got[-1] > 1.0

@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tierwise.learning.audit_budget import AuditBudget, boosted_systematic, established, expected_watch
+from tierwise.learning.audit_budget import AuditBudget, boosted, boosted_systematic, expected_watch
 from tierwise.learning.boundary import Boundary, BoundarySettings, Move, TaskState, Tier, beta_cdf, beta_lower
 from tierwise.learning.drift import check_step, model_back, recheck_rate, threshold, weights
 from tierwise.learning.key_share import KeyShare
@@ -97,7 +97,7 @@ class LearningLoop:
         self.boundary = Boundary(self.settings.boundary, log_path=log_path, route=route)
         self.seen: dict[str, int] = {}  # requests per task type (both tiers): its share of the traffic
         self.audit_credit: dict[str, float] = {}  # `audit: margin`: accumulated audit rate per local task type
-        self.budget = AuditBudget()  # `value.audit_budget`: evaluation spent and savings so far
+        self.budget = AuditBudget(self.settings.value.audit_window)  # `value.audit_budget`: evaluation and savings
         self.within = WithinType(self.settings.within)
         self.request_model = make_request_model(self.settings.request_model)
         self.order = GainOrder(self.settings.order) if self.settings.order.kind != "acceptance" else None
@@ -385,7 +385,7 @@ class LearningLoop:
         rate = s.schedule.audit_rate if tier == "local" else s.schedule.shadow_audit_rate
         budget, v = s.value.audit_budget, s.value
         boost = (tier == "local" and budget is not None and self.budget.under(budget)
-                 and (v.audit_boost_for == "local" or established(st, s.schedule)))
+                 and boosted(st, s.schedule, v.audit_boost_for))
         if tier == "local" and v.audit != "fixed":
             # a varying rate: spaced by accumulated rate, not by `uses` modulo a step that would jump as it changes
             rate *= v.audit_boost if boost else 1.0  # headroom under the budget: denser audits

@@ -88,16 +88,22 @@ class ValueSettings(BaseModel):
         "audits at `schedule.audit_rate` always"))
     audit_boost: float = Field(2.0, ge=1.0, le=10.0, description=(
         "with `audit_budget`: how many times `schedule.audit_rate` local types are audited while under it"))
-    audit_boost_for: Literal["local", "established"] = Field("local", description=(
-        "with `audit_budget`: which local types the boost audits more: every local type (local) or only established "
+    audit_boost_for: Literal["local", "established", "mean"] = Field("local", description=(
+        "with `audit_budget`: which local types the boost audits more: every local type (local), only established "
         "ones (more than `schedule.established_uses` verdicts since their move and a posterior mean over "
-        "`schedule.established_acceptance`), whose rejections rarely set off watches and moves that are not a drift"))
+        "`schedule.established_acceptance`), whose rejections rarely set off watches and moves that are not a drift, "
+        "or those whose posterior mean alone is over `schedule.established_acceptance` (mean: no count of verdicts, "
+        "so a busy type audited at 2% is boosted before its 20th verdict since its move)"))
     audit_charge: Literal["none", "watch"] = Field("none", description=(
         "with `audit_budget`: what the account charges for an extra audit (one the boost adds) beyond its judge call: "
         "nothing (none) or, when it is planned, the change-watch verdicts its rejection is expected to set off on an "
         "unchanged model (watch: the type's rejection rate times the verdicts the change-point test takes, by Wald's "
         "approximation, to come back to zero after one rejection, at the route's judge cost), so the extra audits stop "
         "while the headroom can still pay for what they set off"))
+    audit_window: int | None = Field(None, ge=100, le=10_000_000, description=(
+        "with `audit_budget`: the account forgets at 1/`audit_window` per request of the route (an exponentially "
+        "weighted account of about that many recent requests), so the boost reads the recent evaluation share; "
+        "unset: the account runs from the route's start, where the cold start's exploration weighs for long"))
     detect_within: int = Field(200, ge=10, le=1_000_000, description=(
         "with `audit: detect`: requests of a local type within which a drift should be detected on average"))
     watch: Literal["lean", "confirm", "decide"] = Field("confirm", description=(
