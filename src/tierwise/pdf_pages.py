@@ -29,6 +29,9 @@ MAX_PAGES = 1_000  # (the providers take 100 to 600 pages a request: past this t
 MAX_INFLATED = 16 * 1024 * 1024  # object-stream bytes inflated per request, over all its PDFs (a bomb stops here)
 MAX_OBJECT_STREAMS = 4_096  # read per PDF; past it each counts as its /N pages (no honest file has this many)
 BYTES_PER_UNSEEN_PAGE = 100_000
+# Page dictionaries read per PDF: past this many (an honest file holds each page object once, and a few times more
+# when updated in place) the PDF counts `MAX_PAGES` (review37d: a page object repeated 500,000 times cost 0.8 s of CPU)
+MAX_MATCHES = 16 * MAX_PAGES
 _DICT_BYTES = 4_096  # an object stream's dictionary before its data is far shorter (about 100 bytes)
 
 
@@ -75,7 +78,7 @@ def pdf_pages(raw: bytes, allowance: Allowance | None = None) -> int:
     loose = unread = 0  # page dictionaries outside a numbered object; pages streams not read may hold
     counts: list[int] = []
     spans: list[tuple[int, int]] = []  # object streams' data in `raw`, in order
-    pos = streams = 0
+    pos = streams = matched = 0
     for m in _OBJSTM.finditer(raw):
         if m.start() < pos:
             continue  # (inside the stream before)
@@ -109,7 +112,9 @@ def pdf_pages(raw: bytes, allowance: Allowance | None = None) -> int:
             if d.unconsumed_tail:  # (the allowance ran out inside it)
                 unread += room
         first = _FIRST.search(head)
-        _stream_pages(data, int(first.group(1)) if first else None, pages)
+        matched += _stream_pages(data, int(first.group(1)) if first else None, pages, MAX_MATCHES - matched)
+        if matched >= MAX_MATCHES:
+            return MAX_PAGES
         counts.extend(int(c) for c in _COUNT.findall(data))
     starts = [a for a, _ in spans]
     prev = 0
@@ -117,6 +122,9 @@ def pdf_pages(raw: bytes, allowance: Allowance | None = None) -> int:
         i = bisect_right(starts, m.start()) - 1
         if i >= 0 and m.start() < spans[i][1]:
             continue  # (read with its stream)
+        matched += 1
+        if matched >= MAX_MATCHES:
+            return MAX_PAGES
         num = _number_before(raw, prev, m.start())
         prev = m.end()
         if num is None:
@@ -142,15 +150,19 @@ def _number_before(raw: bytes, lo: int, pos: int) -> int | None:
     return int(h.group(1)) if h else None
 
 
-def _stream_pages(data: bytes, first: int | None, pages: set[int]) -> None:
-    """Add the numbers of the page objects in an object stream's `data` (its header: number, offset pairs)."""
+def _stream_pages(data: bytes, first: int | None, pages: set[int], most: int) -> int:
+    """Add the numbers of the page objects in an object stream's `data` (its header: number, offset pairs); the page
+    dictionaries read (at most `most`)."""
     pairs = [(first + int(b), int(a)) for a, b in _PAIR.findall(data, 0, first)] if first is not None else []
     if any(pairs[i][0] >= pairs[i + 1][0] for i in range(len(pairs) - 1)):
         pairs = []  # (offsets not rising: the header is not believed, each page dictionary counts)
     offsets = [o for o, _ in pairs]
     nums = [n for _, n in pairs]
+    read = 0
     for m in _PAGE.finditer(data):
+        read += 1
         i = bisect_right(offsets, m.start()) - 1
         pages.add(nums[i] if i >= 0 else -1 - m.start())  # (no header: each page dictionary its own)
-        if len(pages) >= MAX_PAGES:
-            return
+        if len(pages) >= MAX_PAGES or read >= most:
+            break
+    return read

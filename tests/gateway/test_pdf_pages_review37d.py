@@ -18,7 +18,7 @@ import tierwise.pdf_pages as pdf_pages_module
 from tests.doubles.script import Reply
 from tests.gateway.conftest import ant
 from tests.privacy.pdfs import pdf_document
-from tierwise.pdf_pages import MAX_INFLATED, MAX_PAGES, pdf_pages
+from tierwise.pdf_pages import MAX_INFLATED, MAX_MATCHES, MAX_PAGES, pdf_pages
 from tierwise.tokens import PER_PDF_PAGE
 
 _PAGE = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>"
@@ -177,3 +177,13 @@ def test_a_hostile_header_does_not_fold_pages_into_one():
     stm = (b"<< /Type /ObjStm /N %d /First %d /Length %d /Filter /FlateDecode >>\nstream\n"
            % (len(objs), len(head), len(data)) + data + b"\nendstream")
     assert pdf_pages(pdf_document([b"<< /Type /Catalog /Pages 2 0 R >>", stm])) == 12
+
+
+def test_a_page_object_repeated_past_the_reading_bound_counts_the_most():
+    # one page object written 500,000 times (0.8 s of CPU to read them all): past MAX_MATCHES dictionaries the PDF
+    # counts MAX_PAGES; the same in an object stream
+    assert pdf_pages(b"%PDF-1.7\n" + b"5 0 obj<</Type/Page>>" * (MAX_MATCHES + 1)) == MAX_PAGES
+    inner = b"1 0\n" + b"<</Type/Page>>" * (MAX_MATCHES + 1)
+    z = zlib.compress(inner, 9)
+    assert pdf_pages(b"%PDF\n1 0 obj<</Type/ObjStm/N 1/First 4/Filter/FlateDecode>>stream\n" + z + b"endstream") \
+        == MAX_PAGES
