@@ -1,8 +1,10 @@
 """What counting an inline PDF's pages (tierwise/pdf_pages.py, wire14) costs `estimate_request`: CPU time per call
 for a request carrying one base64 PDF of N pages, pages as plain objects and packed in an object stream, and for
-random bytes of the same size (nothing to find: the decode and the scans only).
+random bytes of the same size (nothing to find: the decode and the scans only). With `--hostile`, review37d's hostile
+requests: object-stream markers before one big stream, many small compression bombs in one request, one page
+object repeated, a body dense in `/` and `#` (the escaped-name patterns' worst case).
 
-    PYTHONPATH=src .venv/bin/python bench/pdf_pages_cost.py
+    PYTHONPATH=src .venv/bin/python bench/pdf_pages_cost.py [--hostile]
 """
 
 from __future__ import annotations
@@ -44,9 +46,10 @@ def packed(pages: int) -> bytes:
                  + body + b"\nendstream"])
 
 
-def per_call(pdf: bytes, n: int) -> float:
-    req = Request(model="m", messages=[Message("user", [OtherBlock({"type": "document", "source": {
-        "type": "base64", "media_type": "application/pdf", "data": base64.b64encode(pdf).decode()}}),
+def per_call(pdf: bytes | list[bytes], n: int) -> float:
+    pdfs = pdf if isinstance(pdf, list) else [pdf]
+    req = Request(model="m", messages=[Message("user", [*[OtherBlock({"type": "document", "source": {
+        "type": "base64", "media_type": "application/pdf", "data": base64.b64encode(p).decode()}}) for p in pdfs],
         TextBlock("summarise")])])
     estimate_request(req)
     t = time.process_time()
@@ -55,7 +58,22 @@ def per_call(pdf: bytes, n: int) -> float:
     return (time.process_time() - t) / n * 1000
 
 
+def hostile() -> list[tuple[str, bytes | list[bytes]]]:
+    bomb = zlib.compress(bytes(16 * 1024 * 1024), 9)
+    bomb_pdf = b"%PDF-1.7\n<</Type/ObjStm/N 1/Filter/FlateDecode>>stream\n" + bomb + b"\nendstream"
+    return [("4,096 ObjStm markers, one 8 MB stream", b"%PDF-1.7\n" + b"<</Type/ObjStm/N 1/Filter/FlateDecode>>" * 4096
+             + b"stream\n" + os.urandom(8_000_000)),
+            ("50 PDFs, each a 16 MB bomb", [bomb_pdf] * 50),
+            ("one page object 500,000 times", b"%PDF-1.7\n" + b"5 0 obj<</Type/Page>>" * 500_000),
+            ("/T#79pe# 1,000,000 times", b"/T#79pe#" * 1_000_000)]
+
+
 def main() -> None:
+    if "--hostile" in sys.argv:
+        for name, pdf in hostile():
+            size = sum(len(p) for p in pdf) if isinstance(pdf, list) else len(pdf)
+            print(f"{name:40} {size / 1e6:6.2f} MB  {per_call(pdf, 2):9.2f} ms CPU per estimate_request")
+        return
     cases = [("10 pages, 50 KB each (plain)", plain(10, 50_000)), ("100 pages, 50 KB each (plain)", plain(100, 50_000)),
              ("1,000 pages (object stream)", packed(1000)), ("random 1 MB", os.urandom(1_000_000)),
              ("random 10 MB", os.urandom(10_000_000))]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from tierwise.canonical import ImageBlock, OtherBlock, Request, TextBlock, ToolResultBlock
-from tierwise.pdf_pages import base64_payload, pdf_pages
+from tierwise.pdf_pages import Allowance, base64_payload, pdf_pages
 
 CHARS_PER_TOKEN = 4.0
 PER_MESSAGE = 4
@@ -59,6 +59,7 @@ def hidden_input(req: Request) -> int:
     `PER_FETCHED_DOCUMENT` per document the upstream fetches itself, and what an inline PDF counts past a third of
     its base64 (wire14: 1,000 blank pages in an object stream are 3.5 KB of base64)."""
     n = 0
+    allow: Allowance | None = None  # (one for all the request's PDFs: review37d)
     for m in req.messages:
         for b in m.content:
             t = type(b)
@@ -71,14 +72,16 @@ def hidden_input(req: Request) -> int:
                     if isinstance(c, ImageBlock):
                         n += PER_IMAGE
                     elif isinstance(c, OtherBlock) and (data := _pdf_data(c.raw)) is not None:
-                        n += max(0, pdf_tokens(data) - len(data) // 3)
+                        allow = allow or Allowance()
+                        n += max(0, pdf_tokens(data, allow) - len(data) // 3)
             elif isinstance(b, OtherBlock):
                 if b.raw.get("type") == "document":
                     src = b.raw.get("source")
                     if isinstance(src, dict) and src.get("type") not in ("base64", "text", "content"):
                         n += PER_FETCHED_DOCUMENT
                 if (data := _pdf_data(b.raw)) is not None:  # (the part of its count its base64 bytes do not show)
-                    n += max(0, pdf_tokens(data) - len(data) // 3)
+                    allow = allow or Allowance()
+                    n += max(0, pdf_tokens(data, allow) - len(data) // 3)
     return n
 
 
@@ -99,6 +102,7 @@ def _images_and_document_chars(req: Request) -> tuple[int, int, int]:
     (wire13: not in `Request.text()`, so a 100,000-token document counted nothing against a model's window), and the
     tokens of its inline PDFs (wire14), tool results' included."""
     n = chars = pdf = 0
+    allow: Allowance | None = None  # (one for all the request's PDFs: review37d, 50 bombs inflated 800 MB)
     for m in req.messages:
         for b in m.content:
             t = type(b)
@@ -113,17 +117,20 @@ def _images_and_document_chars(req: Request) -> tuple[int, int, int]:
                     elif type(c) is OtherBlock:
                         chars += _document_chars(c.raw)
                         if (data := _pdf_data(c.raw)) is not None:
-                            pdf += pdf_tokens(data)
+                            allow = allow or Allowance()
+                            pdf += pdf_tokens(data, allow)
             elif t is OtherBlock:
                 chars += _document_chars(b.raw)  # type: ignore[union-attr]
                 if (data := _pdf_data(b.raw)) is not None:  # type: ignore[union-attr]
-                    pdf += pdf_tokens(data)
+                    allow = allow or Allowance()
+                    pdf += pdf_tokens(data, allow)
     return n, chars, pdf
 
 
-def pdf_tokens(data: str) -> int:
-    """The input tokens of an inline PDF, `data` its base64 (bare or a data: URL): `PER_PDF_PAGE` a page."""
-    return PER_PDF_PAGE * pdf_pages(base64_payload(data))
+def pdf_tokens(data: str, allowance: Allowance | None = None) -> int:
+    """The input tokens of an inline PDF, `data` its base64 (bare or a data: URL): `PER_PDF_PAGE` a page. `allowance`:
+    what the request's PDFs may still inflate (pdf_pages.Allowance; a new one when None)."""
+    return PER_PDF_PAGE * pdf_pages(base64_payload(data), allowance)
 
 
 def _pdf_data(raw: dict[str, Any]) -> str | None:

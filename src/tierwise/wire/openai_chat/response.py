@@ -124,8 +124,10 @@ def content_chunks(content: list[Any]) -> list[tuple[str, str]]:
     """(kind, text) of each piece of a `content` sent as a list of chunks, `kind` "thinking" or "text": Mistral's
     reasoning models send thinking chunks (`{"type": "thinking", "thinking": [{"type": "text", "text": ...}]}`) then
     text chunks, streamed and not (wire14: a streamed answer so reached the client as an empty 200). Pieces of other
-    shapes carry nothing read here."""
-    out: list[tuple[str, str]] = []
+    shapes carry nothing read here. At most one piece of each kind, in the order each kind first came (review37d: a
+    piece each, 100,000 one-letter chunks in one upstream event of 2.7 MB were 100,000 client events, 11.6 MB, and
+    alternating kinds 300,000 events, 33 MB, each a block of its own)."""
+    kinds: dict[str, list[str]] = {}
     for p in content:
         if type(p) is not dict:
             continue
@@ -135,10 +137,10 @@ def content_chunks(content: list[Any]) -> list[tuple[str, str]]:
             text = "".join(x if type(x) is str else str(x["text"]) if type(x) is dict and type(x.get("text")) is str
                            else "" for x in parts)
             if text:
-                out.append(("thinking", text))
+                kinds.setdefault("thinking", []).append(text)
         elif type(p.get("text")) is str and p["text"]:
-            out.append(("text", p["text"]))
-    return out
+            kinds.setdefault("text", []).append(p["text"])
+    return [(k, "".join(v)) for k, v in kinds.items()]
 
 
 def _message_blocks(msg: dict[str, Any]) -> list[Block]:
