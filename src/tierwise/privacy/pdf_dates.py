@@ -7,9 +7,16 @@ privacy/pdf_text.py and pdf_hidden.py, was withheld or replaced by its redacted 
 that lies inside such a date, with a month, day, hour, minute and second that exist and a year 1900-2099, is dropped.
 That leaves out nothing real: no card network issues a 14-digit number beginning 19 or 20 (Diners' are 30, 36, 38),
 and no country's phone numbers run to 14 digits after a `D:`.
+
+review37e: a date's digits also ran into the value after it (`D:20261207140009 212-736-5000`, `...-4111111111111111`,
+`...+46701234567`): the recognizers read one longer number (a card in the date's digits, the value after it never
+tried), so dropping that finding left the value unread. Where a text has such dates, the recognizers also read it with
+each date's digits blanked to letters, and what they find there is added.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import regex
 
@@ -21,11 +28,21 @@ _DATE = regex.compile(r"(?<![A-Za-z0-9])D:(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0
 _KEPT = frozenset({"DATE_TIME", "DATE_OF_BIRTH"})  # a date is a date
 
 
-def without_pdf_dates(text: str, found: list[Finding]) -> list[Finding]:
-    """`found` without the findings (other than dates) that lie inside a PDF date of `text`."""
-    if "D:" not in text or not found:
+def without_pdf_dates(text: str, found: list[Finding],
+                      rescan: Callable[[str], list[Finding]] | None = None) -> list[Finding]:
+    """`found` without the findings (other than dates) that lie inside a PDF date of `text`, plus what `rescan` (the
+    recognizers) finds in `text` with the dates' digits blanked (the same length: its spans are `text`'s)."""
+    if "D:" not in text:
         return found
     spans = [(m.start() + 2, m.end()) for m in _DATE.finditer(text)]
     if not spans:
         return found
-    return [f for f in found if f.entity in _KEPT or not any(a <= f.start and f.end <= b for a, b in spans)]
+    kept = [f for f in found if f.entity in _KEPT or not any(a <= f.start and f.end <= b for a, b in spans)]
+    if rescan is None:
+        return kept
+    parts, at = [], 0
+    for a, b in spans:  # letters, not spaces: `x -4111...` is no card for the number rules, `x-4111...` is a glued one
+        parts += [text[at:a], "x" * (b - a)]
+        at = b
+    parts.append(text[at:])
+    return kept + [f for f in rescan("".join(parts)) if f.entity not in _KEPT]
