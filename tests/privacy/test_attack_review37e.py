@@ -5,15 +5,26 @@ doubles, `pii: redact` on a fallback route remote -> local (the `remote` fixture
    `D:20261207140009-4111111111111111`, `D:20261207140009+46701234567`. The recognizers read one longer number (a card
    in the date's 14 digits, the value after it never tried). Before privacy17 the date was redacted as a card and the
    value after it went out as written; since privacy17 drops findings inside PDF dates, nothing was redacted at all.
+2. A PNG's text chunks before its image data were left to Pillow (privacy17's png_chunks.py read only the ones after
+   it): Pillow keeps one text per keyword (a second `Comment` replaced the first), skips an iTXt that is not UTF-8,
+   keeps one `eXIf`, and reads nothing of a file whose text chunk has a bad CRC or inflates past its 1 MB bound or
+   names an unknown compression method; an `iCCP` profile's name was never read.
 """
 
 from __future__ import annotations
 
-import pytest
+import io
+import zlib
 
-from tests.privacy.file_parts import files_sent, send, sent
+import pytest
+from PIL import Image, ImageCms
+
+from tests.privacy.file_parts import b64, files_sent, send, sent
 from tests.privacy.pdfs import make_pdf
 from tests.privacy.support import ask_remote, leaked
+from tests.privacy.test_attack_privacy17 import _chunk, _exif, _png_with, _send_image
+from tierwise.privacy.media_text import media_text
+from tierwise.privacy.payload_bytes import OPAQUE
 
 # ---------------------------------------------------------------- 1. a value right after a PDF date
 
@@ -61,3 +72,90 @@ def test_a_pdf_whose_page_prints_a_date_then_a_phone_is_not_sent_as_is(remote, o
     send(g, up, openai_up, data, "application/pdf")
     assert up.requests and data not in files_sent(up)
     assert "736-5000" not in sent(up) and "7365000" not in sent(up)
+
+
+# ---------------------------------------------------------------- 2. a PNG's text chunks before its image data
+
+MAIL = b"jane.doe@example.com"
+
+
+def _icc(name: bytes) -> bytes:
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    return _chunk(b"iCCP", name + b"\x00\x00" + zlib.compress(profile))
+
+
+def _bad_crc(chunk: bytes) -> bytes:
+    return chunk[:-4] + b"\x00\x00\x00\x00"
+
+
+BEFORE = {
+    "second-comment-replaces-the-first": lambda: _png_with(
+        _chunk(b"tEXt", b"Comment\x00" + MAIL) + _chunk(b"tEXt", b"Comment\x00hello"), "before"),
+    "second-itxt-replaces-the-first": lambda: _png_with(
+        _chunk(b"iTXt", b"Comment\x00\x00\x00\x00\x00" + MAIL) + _chunk(b"iTXt", b"Comment\x00\x00\x00\x00\x00hi"), "before"),
+    "ztxt-then-text-same-keyword": lambda: _png_with(
+        _chunk(b"zTXt", b"Comment\x00\x00" + zlib.compress(MAIL)) + _chunk(b"tEXt", b"Comment\x00hi"), "before"),
+    "itxt-not-utf8": lambda: _png_with(_chunk(b"iTXt", b"Comment\x00\x00\x00\x00\x00" + MAIL + b" \xe9t\xe9"), "before"),
+    "itxt-language-not-ascii": lambda: _png_with(_chunk(b"iTXt", b"Comment\x00\x00\x00\xff\x00\x00" + MAIL), "before"),
+    "text-chunk-bad-crc": lambda: _png_with(_bad_crc(_chunk(b"tEXt", b"Comment\x00" + MAIL)), "before"),
+    "second-exif": lambda: _png_with(_chunk(b"eXIf", _exif(0x013B, MAIL)) + _chunk(b"eXIf", _exif(0x013B, b"hi")),
+                                     "before"),
+    "icc-profile-name": lambda: _png_with(_icc(MAIL), "before"),
+}
+
+
+@pytest.mark.parametrize("name", list(BEFORE))
+@pytest.mark.parametrize("remote", ["openai", "anthropic"], indirect=True)
+def test_an_address_in_a_png_text_chunk_pillow_drops_is_withheld(remote, openai_up, name):
+    g, up = remote
+    data = BEFORE[name]()
+    _send_image(g, up, openai_up, data, "image/png")
+    body = sent(up)
+    assert up.requests and b64(data) not in body, name
+    assert "withheld by the privacy guard" in body, name
+
+
+UNREAD = {
+    "itxt-unknown-method": lambda: _png_with(_chunk(b"iTXt", b"Comment\x00\x01\x01\x00\x00" + MAIL), "before"),
+    "ztxt-unknown-method": lambda: _png_with(_chunk(b"zTXt", b"Comment\x00\x01" + MAIL), "before"),
+    "ztxt-past-the-bound": lambda: _png_with(
+        _chunk(b"zTXt", b"Comment\x00\x00" + zlib.compress(b"a" * (1 << 20) + MAIL)), "before"),
+}
+
+
+@pytest.mark.parametrize("name", list(UNREAD))
+def test_a_png_text_chunk_no_one_can_read_fails_closed(name):
+    assert OPAQUE in media_text(b64(UNREAD[name]())), name
+
+
+@pytest.mark.parametrize("name", list(UNREAD))
+@pytest.mark.parametrize("remote", ["anthropic"], indirect=True)
+def test_a_png_text_chunk_no_one_can_read_does_not_reach_the_remote_model(remote, openai_up, name):
+    g, up = remote
+    data = UNREAD[name]()
+    _send_image(g, up, openai_up, data, "image/png")
+    assert b64(data) not in sent(up), name
+
+
+def _png_plain() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), (1, 2, 3)).save(out, "PNG", icc_profile=ImageCms.ImageCmsProfile(
+        ImageCms.createProfile("sRGB")).tobytes())
+    return out.getvalue()
+
+
+CLEAN_BEFORE = {
+    "two-plain-comments": lambda: _png_with(_chunk(b"tEXt", b"Software\x00GIMP 2.10")
+                                            + _chunk(b"tEXt", b"Software\x00GIMP 2.10.34"), "before"),
+    "named-icc-profile": lambda: _png_with(_icc(b"sRGB IEC61966-2.1"), "before"),
+    "pillow-written-icc": _png_plain,
+}
+
+
+@pytest.mark.parametrize("name", list(CLEAN_BEFORE))
+@pytest.mark.parametrize("remote", ["anthropic"], indirect=True)
+def test_a_png_whose_early_chunks_hold_nothing_protected_leaves_whole(remote, openai_up, name):
+    g, up = remote
+    data = CLEAN_BEFORE[name]()
+    _send_image(g, up, openai_up, data, "image/png")
+    assert b64(data) in sent(up), name
