@@ -9,6 +9,8 @@ doubles, `pii: redact` on a fallback route remote -> local (the `remote` fixture
    it): Pillow keeps one text per keyword (a second `Comment` replaced the first), skips an iTXt that is not UTF-8,
    keeps one `eXIf`, and reads nothing of a file whose text chunk has a bad CRC or inflates past its 1 MB bound or
    names an unknown compression method; an `iCCP` profile's name was never read.
+3. privacy17's glued-group step took one space or `-` between the groups: the same card printed with dots, slashes
+   or two spaces and a letter glued on (`ID4111.1111.1111.1111`, `A3782/822463/10005`) was not read.
 """
 
 from __future__ import annotations
@@ -159,3 +161,24 @@ def test_a_png_whose_early_chunks_hold_nothing_protected_leaves_whole(remote, op
     data = CLEAN_BEFORE[name]()
     _send_image(g, up, openai_up, data, "image/png")
     assert b64(data) in sent(up), name
+
+
+# ---------------------------------------------------------------- 3. glued groups with the other printed separators
+
+GLUED = ["ID4111.1111.1111.1111", "ID4111/1111/1111/1111", "4111.1111.1111.1111x", "Ref:A3782.822463.10005 ok",
+         "ID4111  1111  1111  1111", "No5500/0000/0000/0004."]
+
+
+@pytest.mark.parametrize("text", GLUED)
+@pytest.mark.parametrize("remote", ["openai", "anthropic"], indirect=True)
+def test_a_card_in_dotted_or_slashed_groups_with_a_letter_glued_does_not_reach_the_remote_model(remote, text):
+    g, up = remote
+    ask_remote(g, up, f"Charge {text} today")
+    digits = "".join(c for c in text if c.isdigit())
+    assert up.requests and not [r for r in up.requests if leaked(r.raw, [digits])], text
+    assert not [r for r in up.requests if text.strip(" .") in r.raw.decode()], text
+
+
+@pytest.mark.parametrize("text", ["v1234.5678.9012.3456", "build4111.1111.1111.1112", "pi 3.1415.9265.3589"])
+def test_dotted_groups_that_are_no_card_are_left(det, text):
+    assert "CREDIT_CARD" not in {f.entity for f in det.scan(text)}, text

@@ -62,7 +62,9 @@ class CardRecognizer:
     # outside (`ID4111 1111 1111 1111`, or a restored value the remote model wrote between characters,
     # `9<CREDIT_CARD_1>5` -> `94111 1111 1111 11115`, sent back after the client trimmed the turn it came from): the
     # number rules refuse a letter or a digit beside it, and the groups' pieces are no whole groups of the run
-    _glued_groups = re.compile(r"\d{4}([ -])\d{4}\1\d{4}\1\d{4}|\d{4}([ -])\d{6}\2\d{5}")
+    # review37e: the printed group separators of `_grouped` too (`ID4111.1111.1111.1111`, `A3782/822463/10005`) and
+    # up to three spaces (`ID4111  1111  1111  1111`): one separator the same throughout
+    _glued_groups = re.compile(r"\d{4}( {1,3}|[./_-])\d{4}\1\d{4}\1\d{4}|\d{4}( {1,3}|[./_-])\d{6}\2\d{5}")
     _hex_word = re.compile(r"[0-9A-Fa-f]*[A-Fa-f][0-9A-Fa-f]*")
     _ctx = re.compile(r"(?i)\b(?:card|cc|credit|debit|maestro|visa|mastercard|amex|kort|karte|carte|tarjeta|carta)\b")
 
