@@ -11,6 +11,8 @@ doubles, `pii: redact` on a fallback route remote -> local (the `remote` fixture
    names an unknown compression method; an `iCCP` profile's name was never read.
 3. privacy17's glued-group step took one space or `-` between the groups: the same card printed with dots, slashes
    or two spaces and a letter glued on (`ID4111.1111.1111.1111`, `A3782/822463/10005`) was not read.
+4. A compact card glued to letters that are hex digits (`CC4111111111111111`, `4111111111111111D`, `...BE`): the glued
+   rule left out any word of hex digits (taking it for a hash), however short.
 """
 
 from __future__ import annotations
@@ -181,4 +183,24 @@ def test_a_card_in_dotted_or_slashed_groups_with_a_letter_glued_does_not_reach_t
 
 @pytest.mark.parametrize("text", ["v1234.5678.9012.3456", "build4111.1111.1111.1112", "pi 3.1415.9265.3589"])
 def test_dotted_groups_that_are_no_card_are_left(det, text):
+    assert "CREDIT_CARD" not in {f.entity for f in det.scan(text)}, text
+
+
+# ---------------------------------------------------------------- 4. a compact card glued to hex letters
+
+HEX_GLUED = ["CC4111111111111111", "4111111111111111D", "card 5500000000000004BE", "acct:Fa4111111111111111"]
+
+
+@pytest.mark.parametrize("text", HEX_GLUED)
+@pytest.mark.parametrize("remote", ["openai", "anthropic"], indirect=True)
+def test_a_card_glued_to_hex_letters_does_not_reach_the_remote_model(remote, text):
+    g, up = remote
+    ask_remote(g, up, f"Use {text} for it")
+    card = "5500000000000004" if "5500" in text else "4111111111111111"
+    assert up.requests and not [r for r in up.requests if leaked(r.raw, [card])], text
+
+
+@pytest.mark.parametrize("text", ["sha256 3f4111111111111111d0c2e9a7b5c3d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4",
+                                  "commit 4111111111111111deadbeefcafe0123456789ab"])
+def test_a_hash_holding_a_card_shaped_run_is_still_left(det, text):
     assert "CREDIT_CARD" not in {f.entity for f in det.scan(text)}, text

@@ -96,15 +96,18 @@ class CardRecognizer:
             if "2" <= text[m.start()] <= "6" and card_ok(m.group()) and not self._in_hex_word(text, m.start(), m.end()):
                 yield Finding("CREDIT_CARD", m.start(), m.end(), 0.9, self.name)
 
+    _HASH_LEN = 24  # review37e: the shortest hex word taken for a hash (digests are 32-128, a UUID's groups 4-12)
+
     def _in_hex_word(self, text: str, start: int, end: int) -> bool:
-        """The word around a glued run (64 characters each side at most: a glued-run text stays linear) is hex."""
+        """The word around a glued run (64 characters each side at most: a glued-run text stays linear) is hex and as
+        long as a digest: `CC4111111111111111` or `4111111111111111D` (hex letters, 17-18 characters) is a card."""
         a, b = start, end
         lo, hi = max(0, start - 64), min(len(text), end + 64)
         while a > lo and text[a - 1].isascii() and text[a - 1].isalnum():
             a -= 1
         while b < hi and text[b].isascii() and text[b].isalnum():
             b += 1
-        return self._hex_word.fullmatch(text, a, b) is not None
+        return b - a >= self._HASH_LEN and self._hex_word.fullmatch(text, a, b) is not None
 
     def _split(self, raw: str, base: int, seen: dict[str, bool]) -> Iterator[Finding]:
         seps = [i for i, c in enumerate(raw) if c in " -"]
