@@ -13,11 +13,15 @@ doubles, `pii: redact` on a fallback route remote -> local (the `remote` fixture
    or two spaces and a letter glued on (`ID4111.1111.1111.1111`, `A3782/822463/10005`) was not read.
 4. A compact card glued to letters that are hex digits (`CC4111111111111111`, `4111111111111111D`, `...BE`): the glued
    rule left out any word of hex digits (taking it for a hash), however short.
+5. Many PDF dates (`D:20261207140009 ` repeated): privacy17's filter compared every finding with every date, quadratic
+   (100,000 characters 1.5 s, 25,000 0.2 s; the 4M-character limit would hold a worker for hours). Counted here (no
+   timing): lines of privacy/pdf_dates.py run.
 """
 
 from __future__ import annotations
 
 import io
+import sys
 import zlib
 
 import pytest
@@ -204,3 +208,39 @@ def test_a_card_glued_to_hex_letters_does_not_reach_the_remote_model(remote, tex
                                   "commit 4111111111111111deadbeefcafe0123456789ab"])
 def test_a_hash_holding_a_card_shaped_run_is_still_left(det, text):
     assert "CREDIT_CARD" not in {f.entity for f in det.scan(text)}, text
+
+
+# ---------------------------------------------------------------- 5. many PDF dates: linear
+
+
+def _pdf_dates_lines(fn) -> int:
+    """Lines of privacy/pdf_dates.py (its functions and their generator expressions) run while `fn` runs."""
+    from tierwise.privacy import pdf_dates
+
+    count = 0
+
+    def tracer(frame, event, _arg):
+        nonlocal count
+        if frame.f_code.co_filename != pdf_dates.__file__:
+            return None
+        if event == "line":
+            count += 1
+        return tracer
+
+    sys.settrace(tracer)
+    try:
+        fn()
+    finally:
+        sys.settrace(None)
+    return count
+
+
+@pytest.mark.parametrize("unit", ["D:20261207140009 ", "D:20261207140009Z 1 ", "(D:20261207140009+01'00') 4111 "])
+def test_many_pdf_dates_are_set_aside_in_linear_work(unit):
+    from tierwise.privacy.finding import Finding
+    from tierwise.privacy.pdf_dates import without_pdf_dates
+
+    text = unit * 2_000
+    found = [Finding("CREDIT_CARD", i + 2, i + 16, 1.0, "x") for i in range(0, len(text), len(unit))]
+    lines = _pdf_dates_lines(lambda: without_pdf_dates(text, found))
+    assert lines <= 40 * 2_000, lines / 2_000
