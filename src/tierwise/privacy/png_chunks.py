@@ -43,7 +43,8 @@ class _TooBig(Exception):
     pass
 
 
-def late_texts(raw: bytes, exif_texts: Callable[[bytes], list[str]]) -> list[str]:
+def late_texts(raw: bytes, exif_texts: Callable[[bytes], list[str]],
+               profile_texts: Callable[[str, str], list[str]] = lambda _k, _v: []) -> list[str]:
     """The texts of `raw`'s chunks Pillow does not read (see the module docstring); `exif_texts` reads an `eXIf`
     chunk's bytes. [OPAQUE] past the bounds."""
     out: list[str] = []
@@ -65,7 +66,7 @@ def late_texts(raw: bytes, exif_texts: Callable[[bytes], list[str]]) -> list[str
                 out.append(data[:80].partition(b"\x00")[0].decode("latin-1"))
             if kind in _NO_TEXT:
                 continue
-            out.extend(_chunk_texts(kind, data, exif_texts))
+            out.extend(_profiles_apart(_chunk_texts(kind, data, exif_texts), kind, profile_texts))
     except (_TooBig, zlib.error):  # a text chunk past the bound, or one that does not inflate: fails closed
         return [OPAQUE]
     return out
@@ -99,6 +100,14 @@ def _chunk_texts(kind: bytes, data: bytes, exif_texts: Callable[[bytes], list[st
         got = decode(inflated)
         return [got[0]] if got is not None else []
     return []
+
+
+def _profiles_apart(texts: list[str], kind: bytes, profile_texts: Callable[[str, str], list[str]]) -> list[str]:
+    """ImageMagick's `Raw profile type <name>` text chunks hold hex dumps of EXIF, ICC, IPTC, XMP, whose digits read as
+    phone and card numbers: their keyword and what `profile_texts` (media_text's reading of them) gives, not the dump."""
+    if kind in (b"tEXt", b"zTXt", b"iTXt") and texts and texts[0].startswith("Raw profile type"):
+        return [texts[0], *profile_texts(texts[0], texts[-1])]
+    return texts
 
 
 def _inflate(data: bytes) -> bytes:

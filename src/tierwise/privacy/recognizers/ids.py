@@ -100,14 +100,16 @@ class CardRecognizer:
 
     def _in_hex_word(self, text: str, start: int, end: int) -> bool:
         """The word around a glued run (64 characters each side at most: a glued-run text stays linear) is hex and as
-        long as a digest: `CC4111111111111111` or `4111111111111111D` (hex letters, 17-18 characters) is a card."""
+        long as a digest or holds the digits inside it: `CC4111111111111111`, `4111111111111111D` (hex letters on one side,
+        17-18 characters) are cards."""
         a, b = start, end
         lo, hi = max(0, start - 64), min(len(text), end + 64)
         while a > lo and text[a - 1].isascii() and text[a - 1].isalnum():
             a -= 1
         while b < hi and text[b].isascii() and text[b].isalnum():
             b += 1
-        return b - a >= self._HASH_LEN and self._hex_word.fullmatch(text, a, b) is not None
+        # hex letters on both sides of the digits, or a digest's length: a hash (`a4111111111111111b`)
+        return (b - a >= self._HASH_LEN or (a < start and end < b)) and self._hex_word.fullmatch(text, a, b) is not None
 
     def _split(self, raw: str, base: int, seen: dict[str, bool]) -> Iterator[Finding]:
         seps = [i for i, c in enumerate(raw) if c in " -"]
