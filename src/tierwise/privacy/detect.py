@@ -216,7 +216,8 @@ class Detector:
             # single digits one space apart in a grid's row (`5 3 0 0 7 0 0 0 0`) are no card or phone number
             found = [f for f in self._structured(norm, pre)
                      if not (SINGLE_DIGITS.fullmatch(norm, f.start, f.end) and not_a_value(norm, f.start, f.end))]
-            found = without_pdf_dates(norm, found)  # `D:20261207140009Z` is no card: privacy/pdf_dates.py
+            # `D:20261207140009Z` is no card, nor part of the number after it: privacy/pdf_dates.py
+            found = without_pdf_dates(norm, found, lambda blanked: self._structured(blanked, Prescan(blanked)))
             # values written with a space between every character (`5 3 6 - 2 2 - 8 1 4 7`): privacy/spaced.py
             found.extend(spaced_findings(norm, pre, self._joined))
             found.extend(at_gap_findings(norm, self._joined))  # `j o h n @ example.com`, wider gaps

@@ -97,7 +97,7 @@ def _file_texts(raw: bytes) -> tuple[str, ...]:
         return (got[0],) if got is not None else ()
     parts, end = _metadata(raw)
     if raw.startswith(SIGNATURE):  # privacy17: text chunks after the image data, private chunks: png_chunks.py
-        parts.extend(late_texts(raw, _exif_chunk))
+        parts.extend(late_texts(raw, _exif_chunk, _profile_texts))
     if GPS_POSITION not in parts and _position_elsewhere(raw):
         parts.append(GPS_POSITION)
     # An image Pillow reads: its text fields, and words after its end (a note appended after a PNG's IEND or a
@@ -206,6 +206,11 @@ def _exif_fields(exif: Any) -> list[str]:
     if _has_position(exif.get_ifd(0x8825)):  # privacy15: where the photo was taken
         out.append(GPS_POSITION)
     return out
+
+
+def _profile_texts(key: str, v: str) -> list[str]:
+    """An ImageMagick raw profile's texts, as `_metadata` reads them from Pillow: an XMP packet's values only."""
+    return _xmp_values(_raw_profile(v)) if key.endswith("xmp") else []
 
 
 def _exif_chunk(data: bytes) -> list[str]:

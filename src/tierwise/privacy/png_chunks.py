@@ -6,9 +6,16 @@ and keeps of those only the ones it knows. A PNG may hold its text chunks after 
 there), an `eXIf` chunk after it, and private chunks (`prVt`: a lower-case first letter, which a decoder skips)
 anywhere. Privacy round 17 sent each of these, with an e-mail address in it, to the remote model unread.
 
-`late_texts(raw)`: the text of every text chunk after the first `IDAT`, the EXIF text fields of an `eXIf` chunk
-after it, and the bytes of any chunk no decoder reads as image data (private or unknown) when they are text, or
-zlib-compressed text; every chunk Pillow reads before the image data is left to it. Bounded: each chunk inflates to
+review37e: the text chunks before the image data were left to Pillow, which keeps one text per keyword (a second
+`Comment` chunk replaced the first, the address in it unread), skips an iTXt whose text is not UTF-8 or whose
+compression method is unknown, keeps the first of two `eXIf` chunks, and gives up (reading none) past its own
+bounds (a zTXt inflating past 1 MB, a chunk whose CRC does not match, a zTXt of an unknown method); an `iCCP`
+chunk's profile name (a keyword the writer chose) was never read. Now every text chunk is read here wherever it is
+(the ones before the image data Pillow reads too: read twice), and a profile's name.
+
+`late_texts(raw)`: the text of every text chunk (`tEXt`, `zTXt`, `iTXt`: keyword, language, translated keyword,
+text), the EXIF text fields of every `eXIf` chunk, an `iCCP` chunk's profile name, and the bytes of any chunk no
+decoder reads as image data (private or unknown) when they are text, or zlib-compressed text. Bounded: each chunk inflates to
 at most `MAX_INFLATED` bytes and a file has at most `MAX_CHUNKS` chunks; past either the file is unreadable (fails
 closed: `OPAQUE`).
 """
@@ -30,18 +37,18 @@ MAX_CHUNKS = 10_000
 _NO_TEXT = frozenset({b"IHDR", b"PLTE", b"IDAT", b"IEND", b"fdAT", b"iCCP", b"bKGD", b"cHRM", b"gAMA", b"hIST",
                       b"pHYs", b"sBIT", b"sRGB", b"tIME", b"tRNS", b"acTL", b"fcTL", b"cICP", b"mDCv", b"cLLi",
                       b"sCAL", b"oFFs", b"sTER", b"vpAg"})
-_PILLOW_READS = frozenset({b"tEXt", b"zTXt", b"iTXt", b"eXIf"})  # before the image data
 
 
 class _TooBig(Exception):
     pass
 
 
-def late_texts(raw: bytes, exif_texts: Callable[[bytes], list[str]]) -> list[str]:
+def late_texts(raw: bytes, exif_texts: Callable[[bytes], list[str]],
+               profile_texts: Callable[[str, str], list[str]] = lambda _k, _v: []) -> list[str]:
     """The texts of `raw`'s chunks Pillow does not read (see the module docstring); `exif_texts` reads an `eXIf`
     chunk's bytes. [OPAQUE] past the bounds."""
     out: list[str] = []
-    at, seen_idat = len(SIGNATURE), False
+    at = len(SIGNATURE)
     try:
         for n in range(MAX_CHUNKS + 1):
             if at + 8 > len(raw):
@@ -55,21 +62,11 @@ def late_texts(raw: bytes, exif_texts: Callable[[bytes], list[str]]) -> list[str
             at += 12 + size
             if kind == b"IEND":
                 return out
-            if kind == b"IDAT":
-                seen_idat = True
+            if kind == b"iCCP":  # the profile's name (the profile itself is left out: see _NO_TEXT)
+                out.append(data[:80].partition(b"\x00")[0].decode("latin-1"))
             if kind in _NO_TEXT:
                 continue
-            if kind in _PILLOW_READS and not seen_idat:
-                # Pillow reads a text chunk's text but keeps its keyword as a key (and an iTXt's language and
-                # translated keyword as attributes), which no one scanned
-                if kind != b"eXIf":
-                    key, _, rest = data.partition(b"\x00")
-                    out.append(key.decode("latin-1"))
-                    if kind == b"iTXt":
-                        lang, _, rest = rest[2:].partition(b"\x00")
-                        out += [lang.decode("latin-1"), rest.partition(b"\x00")[0].decode("utf-8", "replace")]
-                continue
-            out.extend(_chunk_texts(kind, data, exif_texts))
+            out.extend(_profiles_apart(_chunk_texts(kind, data, exif_texts), kind, profile_texts))
     except (_TooBig, zlib.error):  # a text chunk past the bound, or one that does not inflate: fails closed
         return [OPAQUE]
     return out
@@ -103,6 +100,14 @@ def _chunk_texts(kind: bytes, data: bytes, exif_texts: Callable[[bytes], list[st
         got = decode(inflated)
         return [got[0]] if got is not None else []
     return []
+
+
+def _profiles_apart(texts: list[str], kind: bytes, profile_texts: Callable[[str, str], list[str]]) -> list[str]:
+    """ImageMagick's `Raw profile type <name>` text chunks hold hex dumps of EXIF, ICC, IPTC, XMP, whose digits read as
+    phone and card numbers: their keyword and what `profile_texts` (media_text's reading of them) gives, not the dump."""
+    if kind in (b"tEXt", b"zTXt", b"iTXt") and texts and texts[0].startswith("Raw profile type"):
+        return [texts[0], *profile_texts(texts[0], texts[-1])]
+    return texts
 
 
 def _inflate(data: bytes) -> bytes:

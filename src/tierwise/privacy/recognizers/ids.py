@@ -62,7 +62,9 @@ class CardRecognizer:
     # outside (`ID4111 1111 1111 1111`, or a restored value the remote model wrote between characters,
     # `9<CREDIT_CARD_1>5` -> `94111 1111 1111 11115`, sent back after the client trimmed the turn it came from): the
     # number rules refuse a letter or a digit beside it, and the groups' pieces are no whole groups of the run
-    _glued_groups = re.compile(r"\d{4}([ -])\d{4}\1\d{4}\1\d{4}|\d{4}([ -])\d{6}\2\d{5}")
+    # review37e: the printed group separators of `_grouped` too (`ID4111.1111.1111.1111`, `A3782/822463/10005`) and
+    # up to three spaces (`ID4111  1111  1111  1111`): one separator the same throughout
+    _glued_groups = re.compile(r"\d{4}( {1,3}|[./_-])\d{4}\1\d{4}\1\d{4}|\d{4}( {1,3}|[./_-])\d{6}\2\d{5}")
     _hex_word = re.compile(r"[0-9A-Fa-f]*[A-Fa-f][0-9A-Fa-f]*")
     _ctx = re.compile(r"(?i)\b(?:card|cc|credit|debit|maestro|visa|mastercard|amex|kort|karte|carte|tarjeta|carta)\b")
 
@@ -94,15 +96,20 @@ class CardRecognizer:
             if "2" <= text[m.start()] <= "6" and card_ok(m.group()) and not self._in_hex_word(text, m.start(), m.end()):
                 yield Finding("CREDIT_CARD", m.start(), m.end(), 0.9, self.name)
 
+    _HASH_LEN = 24  # review37e: the shortest hex word taken for a hash (digests are 32-128, a UUID's groups 4-12)
+
     def _in_hex_word(self, text: str, start: int, end: int) -> bool:
-        """The word around a glued run (64 characters each side at most: a glued-run text stays linear) is hex."""
+        """The word around a glued run (64 characters each side at most: a glued-run text stays linear) is hex and as
+        long as a digest or holds the digits inside it: `CC4111111111111111`, `4111111111111111D` (hex letters on one side,
+        17-18 characters) are cards."""
         a, b = start, end
         lo, hi = max(0, start - 64), min(len(text), end + 64)
         while a > lo and text[a - 1].isascii() and text[a - 1].isalnum():
             a -= 1
         while b < hi and text[b].isascii() and text[b].isalnum():
             b += 1
-        return self._hex_word.fullmatch(text, a, b) is not None
+        # hex letters on both sides of the digits, or a digest's length: a hash (`a4111111111111111b`)
+        return (b - a >= self._HASH_LEN or (a < start and end < b)) and self._hex_word.fullmatch(text, a, b) is not None
 
     def _split(self, raw: str, base: int, seen: dict[str, bool]) -> Iterator[Finding]:
         seps = [i for i, c in enumerate(raw) if c in " -"]
