@@ -8,6 +8,8 @@ doctor compares."""
 
 from __future__ import annotations
 
+import time
+
 import yaml
 from click.testing import CliRunner
 
@@ -53,8 +55,14 @@ def test_doctor_names_the_workers_of_a_capability_that_do_not_list_the_caller(op
                         callers=["app-a"])
     other = worker_config(openai_up.url, redis_prefix, worker_id="w3", locality="remote", provider_locality="remote",
                           callers=["app-c"], capabilities={"extract": {"model": "small"}})
-    for data, name in ((both, "w1"), (one, "w2"), (other, "w3")):
-        worker_processes(data, name).wait_ready()
+    started = [worker_processes(data, name) for data, name in ((both, "w1"), (one, "w2"), (other, "w3"))]
+    for p in started:
+        p.wait_ready()
+    # the worker says whose queues it reads when it starts (a restart after editing dispatch.callers: did it take?)
+    deadline = time.monotonic() + 10
+    while "ready (classify; reading the queues of callers app-a, app-b)" not in started[0].output():
+        assert time.monotonic() < deadline, started[0].output()
+        time.sleep(0.05)
     monkeypatch.chdir(tmp_path)
     for caller in ("app-a", "app-b", "app-c"):
         (tmp_path / f"{caller}.yaml").write_text(yaml.safe_dump(gateway_config(redis_prefix, caller)))
