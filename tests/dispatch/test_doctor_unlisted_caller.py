@@ -74,3 +74,16 @@ def test_doctor_names_the_workers_of_a_capability_that_do_not_list_the_caller(op
             "(their dispatch.callers: app-a, app-b)") in out, out
     out = CliRunner().invoke(main, ["doctor", "-c", "app-a.yaml"]).output
     assert "dispatch.caller 'app-a'" not in out, out
+
+
+def test_doctor_says_when_no_worker_serves_a_capability_the_routes_dispatch_to(openai_up, redis_prefix, tmp_path,
+                                                                               worker_processes, monkeypatch):
+    """A route to a capability no worker present serves: every request answers 503 "no worker serves capability",
+    and doctor said "All good." (newuser37b)."""
+    data = worker_config(openai_up.url, redis_prefix, worker_id="w1", locality="remote", provider_locality="remote",
+                         callers=["app-a"], capabilities={"extract": {"model": "small"}})
+    worker_processes(data, "w1").wait_ready()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "app-a.yaml").write_text(yaml.safe_dump(gateway_config(redis_prefix, "app-a")))
+    out = CliRunner().invoke(main, ["doctor", "-c", "app-a.yaml"]).output
+    assert "! no worker present serves capability 'classify' for tenant 'acme'" in out, out

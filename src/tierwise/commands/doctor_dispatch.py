@@ -24,12 +24,15 @@ def dispatched(cfg: Config) -> list[str]:
                    if getattr(pc, "policy", None) == "capability" and getattr(pc, "capability", None)})
 
 
-def caller_warnings(caller: str, capabilities: list[str], found: list[dict[str, Any]]) -> list[str]:
+def caller_warnings(caller: str, capabilities: list[str], found: list[dict[str, Any]], tenant: str = "") -> list[str]:
     """Warnings for `caller` given the presence records `found`: per capability the config dispatches to (the whole
-    tenant's workers when it names none), none of its workers lists the caller, or only some do."""
+    tenant's workers when it names none), no worker serves it (with `tenant`), none of its workers lists the caller,
+    or only some do."""
     saying = [r for r in found if isinstance(r.get("callers"), list)]
     groups = [(c, [r for r in saying if c in (r.get("capabilities") or [])]) for c in capabilities] or [("", saying)]
-    out = []
+    out = [f"no worker present serves capability {c!r} for tenant {tenant!r}: the routes dispatching to it answer 503 "
+           "'no worker serves capability' until one starts (`tierwise worker --list` lists those present)"
+           for c in capabilities if tenant and not any(c in (r.get("capabilities") or []) for r in found)]
     for cap, workers in groups:
         if not workers:
             continue
@@ -69,4 +72,4 @@ async def unlisted_caller(cfg: Config) -> list[str]:
         return []
     finally:
         await client.aclose()
-    return caller_warnings(d.caller, dispatched(cfg), found)
+    return caller_warnings(d.caller, dispatched(cfg), found, d.tenant)
