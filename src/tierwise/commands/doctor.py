@@ -550,7 +550,7 @@ def command(config_path: str) -> None:
                 "$2.31 in bench/RESULTS.md); set `maxmemory-policy noeviction` (docs/budgets.md, Limits)")
     if (shared := cache_shares_redis(cfg)) is not None:
         say(f"! {shared}")
-    if cfg.dispatch is not None and (unlisted := asyncio.run(unlisted_caller(cfg))) is not None:
+    for unlisted in asyncio.run(unlisted_caller(cfg)) if cfg.dispatch is not None else []:
         say(f"! {inert(unlisted)}")
     for mname, m in cfg.models.items():
         if m.provider not in reachable:

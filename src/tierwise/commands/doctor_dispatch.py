@@ -1,23 +1,64 @@
-"""`tierwise doctor`'s look at distributed mode from a caller's side: whether any worker present reads this config's
-queues. Workers read the queues of the callers their `dispatch.callers` lists (default: their own `caller`); a caller
-none of them lists publishes without error (the capability's workers are present) and each of its tasks waits out
-its timeout, 120 s by default, with nothing saying why (session 37, review37a)."""
+"""`tierwise doctor`'s look at distributed mode from a caller's side: whether the workers present that serve this
+config's capabilities read its queues. Workers read the queues of the callers their `dispatch.callers` lists
+(default: their own `caller`); a caller none of them lists publishes without error (the capability's workers are
+present) and each of its tasks waits out its timeout, 120 s by default, with nothing saying why (session 37,
+review37a). Listed by some of a capability's workers only, its tasks go to those alone (session 37, newuser37b)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from tierwise.config import Config
 
-MAX_NAMES = 8  # callers named in the warning at most
+MAX_NAMES = 8  # callers or workers named in a warning at most
 
 
-async def unlisted_caller(cfg: Config) -> str | None:
-    """A warning when workers of the tenant are present and none lists this config's `dispatch.caller`; None when
-    one does, when none is present, when the records cannot be read (a caller's Redis user may not walk them: the
-    dashboard's presence reader may, `observability.dashboard.presence_redis_url`), or when no worker says
-    which callers it reads (workers of before session 37's review)."""
+def _names(items: Any) -> str:
+    names = sorted({str(c) for c in items})
+    return ", ".join(names[:MAX_NAMES]) + (", …" if len(names) > MAX_NAMES else "")
+
+
+def dispatched(cfg: Config) -> list[str]:
+    """The capabilities this config's routes dispatch to (inline targets are routes `capability:<name>` by now)."""
+    return sorted({str(pc.capability) for pc in cfg.routes.values()
+                   if getattr(pc, "policy", None) == "capability" and getattr(pc, "capability", None)})
+
+
+def caller_warnings(caller: str, capabilities: list[str], found: list[dict[str, Any]], tenant: str = "") -> list[str]:
+    """Warnings for `caller` given the presence records `found`: per capability the config dispatches to (the whole
+    tenant's workers when it names none), no worker serves it (with `tenant`), none of its workers lists the caller,
+    or only some do."""
+    saying = [r for r in found if isinstance(r.get("callers"), list)]
+    groups = [(c, [r for r in saying if c in (r.get("capabilities") or [])]) for c in capabilities] or [("", saying)]
+    out = [f"no worker present serves capability {c!r} for tenant {tenant!r}: the routes dispatching to it answer 503 "
+           "'no worker serves capability' until one starts (`tierwise worker --list` lists those present)"
+           for c in capabilities if tenant and not any(c in (r.get("capabilities") or []) for r in found)]
+    for cap, workers in groups:
+        if not workers:
+            continue
+        where = f" for capability {cap!r}" if cap else ""
+        listing = [r for r in workers if caller in r["callers"]]
+        if not listing:
+            out.append(f"dispatch.caller {caller!r} is listed by none of the {len(workers)} worker(s) present{where} "
+                       f"(their dispatch.callers: {_names(c for r in workers for c in r['callers'])}): its tasks "
+                       "would wait out their timeout. Add it to the workers' dispatch.callers (docs/distributed.md)")
+        elif len(listing) < len(workers):
+            missing = [r.get("id", "?") for r in workers if caller not in r["callers"]]
+            out.append(f"dispatch.caller {caller!r} is listed by {len(listing)} of the {len(workers)} worker(s) "
+                       f"present{where}; not by {_names(missing)}: its tasks go to the others only. Add it to "
+                       "those workers' dispatch.callers (docs/distributed.md)")
+    return out
+
+
+async def unlisted_caller(cfg: Config) -> list[str]:
+    """Warnings when workers of the tenant are present and none, or not all, of those serving a capability this
+    config dispatches to list its `dispatch.caller`; none when no worker is present, when the records cannot be
+    read (a caller's Redis user may not walk them: the dashboard's presence reader may,
+    `observability.dashboard.presence_redis_url`), or when no worker says which callers it reads (workers of
+    before session 37's review)."""
     d = cfg.dispatch
     if d is None or d.worker is not None:
-        return None
+        return []
     import redis.asyncio as aredis
 
     from tierwise.dispatch.keys import Keyspace
@@ -28,14 +69,7 @@ async def unlisted_caller(cfg: Config) -> str | None:
     try:
         found = await records(client, Keyspace(d.prefix, d.tenant))
     except Exception:  # noqa: BLE001 - refused or away: the ping above said what it had to
-        return None
+        return []
     finally:
         await client.aclose()
-    saying = [r for r in found if isinstance(r.get("callers"), list)]
-    if not saying or any(d.caller in r["callers"] for r in saying):
-        return None
-    names = sorted({str(c) for r in saying for c in r["callers"]})
-    listed = ", ".join(names[:MAX_NAMES]) + (", …" if len(names) > MAX_NAMES else "")
-    return (f"dispatch.caller {d.caller!r} is listed by none of the {len(saying)} worker(s) present (their "
-            f"dispatch.callers: {listed}): its tasks would wait out their timeout. Add it to the workers' "
-            "dispatch.callers (docs/distributed.md)")
+    return caller_warnings(d.caller, dispatched(cfg), found, d.tenant)

@@ -146,7 +146,8 @@ async def _serve(cfg: object, gateway: object, worker_id: str | None) -> int:
 
     async def announce() -> None:
         await ready.wait()
-        click.echo(f"tierwise: worker {worker.id} ready ({', '.join(worker.zones)})", err=True)
+        click.echo(f"tierwise: worker {worker.id} ready ({', '.join(worker.zones)}; reading the queues of callers "
+                   f"{', '.join(worker.d.read_callers())})", err=True)  # after an upgrade: did it get them all?
 
     shout = asyncio.create_task(announce())
     try:

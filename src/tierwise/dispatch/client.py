@@ -47,7 +47,7 @@ from tierwise.dispatch.errors import (
 )
 from tierwise.dispatch.keys import Keyspace
 from tierwise.dispatch.presence import present_count
-from tierwise.dispatch.scripts import Scripts
+from tierwise.dispatch.scripts import GROUP, Scripts
 from tierwise.dispatch.tasks import task_fields
 from tierwise.secret_scrub import scrub
 
@@ -228,9 +228,10 @@ class Dispatcher:
                 await asyncio.shield(self._withdraw(w))
                 raise
             except TimeoutError:
+                why = await self._why_no_result(w)
                 await self._withdraw(w)
                 raise DispatchTimeout(f"task {task_id} for capability {capability!r} got no result in {wait_s:g} s "
-                                      "(its workers are busy, stalled or gone)") from None
+                                      f"({why})") from None
         finally:
             self._waiting.pop(task_id, None)
         return self._outcome(task_id, capability, result, t0)
@@ -307,6 +308,23 @@ class Dispatcher:
             await self._client.xadd(self.inbox, {"w": "1"}, maxlen=INBOX_MAXLEN, approximate=True)
         except REDIS_ANY:
             pass  # the reader's next read (within READ_BLOCK_MS) covers the stream anyway
+
+    async def _why_no_result(self, w: _Waiting) -> str:
+        """Why a task timed out, as far as its queue tells: no worker ever took it (its consumer group, made by the
+        first worker that reads the queue, missing or not yet past its entry: the workers present may not list this
+        caller, the usual mistake of an upgrade or a new caller), or one took it and did not answer."""
+        generic = "its workers are busy, stalled or gone"
+        try:
+            groups = await self._client.xinfo_groups(w.stream)
+        except rexc.ResponseError:  # no such key: nobody made the queue's group
+            groups = []
+        except REDIS_ANY:
+            return generic
+        last = next((text(g.get("last-delivered-id", "")) for g in groups if text(g.get("name", "")) == GROUP), None)
+        if last is not None and _stream_id(last) >= _stream_id(text(w.entry_id or "")):
+            return "a worker took it and sent no answer: stalled or gone"
+        return (f"no worker took it: the workers present may not list caller {self.cfg.caller!r} in their "
+                "dispatch.callers (`tierwise doctor` checks), or were busy all along")
 
     async def _withdraw(self, w: _Waiting) -> None:
         """A task nobody waits for any more leaves its stream, so no worker spends time on it (a worker
@@ -444,3 +462,12 @@ class Dispatcher:
 
 def _s(v: Any) -> str | None:
     return str(v)[:200] if isinstance(v, str) else None
+
+
+def _stream_id(entry: str) -> tuple[int, int]:
+    """A stream entry id (`<ms>-<seq>`) as a comparable pair; an unreadable one sorts first."""
+    ms, _, seq = entry.partition("-")
+    try:
+        return int(ms), int(seq or 0)
+    except ValueError:
+        return (0, 0)
