@@ -22,6 +22,7 @@ import aiohttp
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
+from tierwise.endpoint_url import endpoint
 from tierwise.ensembles.artifacts import read_artifact
 from tierwise.ensembles.library import PROMOTION_THRESHOLD, plain_name
 from tierwise.ensembles.service import EnsembleService
@@ -246,7 +247,7 @@ async def _probe(base_url: str) -> tuple[bool, str]:
     try:
         timeout = aiohttp.ClientTimeout(total=2)
         # Not followed: an answer is all it needs, and the gateway follows no upstream's redirect (session 29).
-        async with aiohttp.ClientSession(timeout=timeout) as s, s.get(base_url + "/models",
+        async with aiohttp.ClientSession(timeout=timeout) as s, s.get(endpoint(base_url, "/models"),
                                                                       allow_redirects=False) as r:
             return True, f"HTTP {r.status}"
     except (TimeoutError, aiohttp.ClientError) as e:

@@ -11,7 +11,7 @@ privacy mapping key, and every environment variable whose name says it holds a s
 - by shape, as a second net: `sk-…` keys, `Bearer`/`Basic` credentials, `x-api-key:`-style
   header and field values, AWS `AKIA…`, GitHub `ghp_…`, JWTs, Google `AIza…`, Slack `xox…`,
   Hugging Face `hf_…`, GitLab `glpat-…`, passwords in URLs and tokens written as a URL's whole userinfo
-  (`https://TOKEN@host`).
+  (`https://TOKEN@host`), and any key masked with asterisks the way upstreams echo it (`0a1b2c3d****e8f9`).
 
 One Aho-Corasick pass (ahocorasick-rs) over the lowered text finds both the value fragments and
 the anchors of the shapes; a shape's regular expression then runs only where its anchor is,
@@ -84,6 +84,9 @@ _SHAPES: dict[str, tuple[str, int]] = {
     # URL's `requirepass`): a userinfo without `:` counts when it looks like a key (12+ characters, a digit
     # among them), so `git@`, `default@` and `postgres@` stay as they are.
     "://": (r"://(?:[^/\s:@?#]*:(?P<v>[^/\s@?#]+)|(?=[^/\s:@?#]*[0-9])(?P<t>[^/\s:@?#]{12,}))@", 0),
+    # Any key as an upstream masks it in its 401 (OpenAI's, for every key: "0a1b2c3d****…e8f9"): the first
+    # characters before the asterisks are the key's own (`_masked_key` reads them backwards from the anchor).
+    "***": (r"\*+[A-Za-z0-9_-]*", 0),
 }
 for _name in ("x-api-key", "api-key", "api_key", "apikey", "x-goog-api-key", "authorization", "proxy-authorization",
               "access_token", "access-token", "refresh_token", "id_token", "auth_token", "auth-token", "api_token",
@@ -182,6 +185,11 @@ class SecretScrubber:
                 end = stop - 1
                 if vid < 0:
                     word = self._words[index]
+                    if word == "***":
+                        masked = _masked_key(text, start)
+                        if masked is not None:
+                            found.append(masked)
+                        continue
                     pattern = _COMPILED[word]
                     if start < shape_end.get(pattern, 0) - _INSIDE_MARGIN:
                         continue  # inside a match of this shape: it would end where that one did
@@ -251,6 +259,24 @@ def _secret_span(m: re.Match[str]) -> tuple[int, int]:
         if group in m.re.groupindex and m.start(group) >= 0:
             return m.span(group)
     return m.span(0)
+
+
+_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+_MASKED_HEAD = 64  # the most key characters read back from the asterisks (bounded work per run of them)
+
+
+def _masked_key(text: str, start: int) -> tuple[int, int] | None:
+    """A masked key whose asterisks start at `start`: 4+ key characters right before them, its visible tail after;
+    only the first anchor of a run of asterisks is read (every later one lies inside it: linear work)."""
+    if start > 0 and text[start - 1] == "*":
+        return None
+    head = start
+    while head > 0 and start - head < _MASKED_HEAD and text[head - 1] in _KEY_CHARS:
+        head -= 1
+    if start - head < 4:
+        return None
+    m = _COMPILED["***"].match(text, start, start + SHAPE_WINDOW)
+    return (head, m.end()) if m is not None else None
 
 
 def _shape_match(text: str, start: int, anchor: str) -> re.Match[str] | None:

@@ -56,10 +56,11 @@ def served_models(base_url: str, timeout: float = 2.0) -> list[dict[str, Any]] |
     import time
 
     from tierwise import no_redirects  # the list is read where the URL says, not elsewhere
+    from tierwise.endpoint_url import endpoint
 
     deadline = time.monotonic() + timeout
     try:
-        with no_redirects.urlopen(base_url.rstrip("/") + "/models", timeout=timeout) as r:
+        with no_redirects.urlopen(endpoint(base_url, "/models"), timeout=timeout) as r:
             parts, size = [], 0
             while size <= MODEL_LIST_BYTES:
                 if time.monotonic() > deadline:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from tierwise.commands._common import config_explicit, config_option
+from tierwise.endpoint_url import endpoint
 
 if TYPE_CHECKING:
     from tierwise.config import Config, ProviderConfig
@@ -157,7 +158,7 @@ async def _answering_base_url(session: Any, p: ProviderConfig, headers: dict[str
     alt = _base_url_variant(p.kind, p.base_url)
     if alt is None:
         return None
-    url = f"{alt}/models" if p.kind == "openai" else f"{alt}/v1/models"
+    url = endpoint(alt, "/models" if p.kind == "openai" else "/v1/models")
     try:
         async with session.get(url, headers=headers, allow_redirects=False) as r:
             return alt if r.status < 300 else None
@@ -180,11 +181,11 @@ async def probe(name: str, p: ProviderConfig, listed: list[dict[str, Any]] | Non
         return False, f"no API key: export {p.api_key_env}=... (requests to {name} will fail over to other targets)"
     headers = {}
     if p.kind == "openai":
-        url = f"{p.base_url}/models"
+        url = endpoint(p.base_url, "/models")
         if key:
             headers["authorization"] = f"Bearer {key}"
     else:
-        url = f"{p.base_url}/v1/models?limit=1000"  # (20 a page by default)
+        url = endpoint(p.base_url, "/v1/models?limit=1000")  # (20 a page by default)
         headers["anthropic-version"] = "2023-06-01"
         if key:
             headers["x-api-key"] = key
@@ -204,7 +205,7 @@ async def probe(name: str, p: ProviderConfig, listed: list[dict[str, Any]] | Non
             if r.status == 404 and (alt := await _answering_base_url(s, p, headers)):
                 call = "chat/completions" if p.kind == "openai" else "v1/messages"
                 return False, (f"{url} answered HTTP 404, but {alt} answers: set base_url: {alt} (every call now "
-                               f"goes to {p.base_url}/{call} and fails)")
+                               f"goes to {endpoint(p.base_url, '/' + call)} and fails)")
             if r.status >= 400:
                 return True, f"reached (HTTP {r.status} on {url}; chat may still work)"
             raw = await _read_at_most(r, MODEL_LIST_BYTES)

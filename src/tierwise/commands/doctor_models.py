@@ -67,9 +67,10 @@ async def serves_own_api(session: Any, p: ProviderConfig, headers: dict[str, str
     or a key header it does not read, is a wrong kind."""
     import aiohttp
 
+    from tierwise.endpoint_url import endpoint
     from tierwise.providers.http import WRONG_KIND_STATUSES
 
-    url = f"{p.base_url}/chat/completions" if p.kind == "openai" else f"{p.base_url}/v1/messages"
+    url = endpoint(p.base_url, "/chat/completions" if p.kind == "openai" else "/v1/messages")
     try:
         async with session.post(url, data=b"{}", headers={**headers, "content-type": "application/json"},
                                 allow_redirects=False) as r:

@@ -19,6 +19,8 @@ import click
 def command(path: str, force: bool, local_url: str | None) -> None:
     """Write a starter config (detects a local Ollama/llama.cpp/LM Studio and API keys)."""
     from tierwise.clients import claude_code, codex
+    from tierwise.console_log import shown_url
+    from tierwise.endpoint_url import endpoint
     from tierwise.starter import detect, served_models, starter_yaml
 
     p = Path(path)
@@ -29,16 +31,17 @@ def command(path: str, force: bool, local_url: str | None) -> None:
     if local_url is not None and not local_url.startswith(("http://", "https://")):
         raise click.BadParameter("an http(s) URL such as http://127.0.0.1:8000/v1", param_hint="--local")
     if local_url is not None:  # an endpoint pasted from the server's docs: every call would go to .../models/chat/...
-        base = re.sub(r"/(chat/completions|completions|responses|messages|models|embeddings)$", "",
-                      local_url.rstrip("/")).rstrip("/")
-        if base != local_url.rstrip("/"):
-            click.echo(f"  --local: using {base}, the base URL (the gateway adds /chat/completions itself)")
-        local_url = base
+        head, q, query = local_url.partition("?")  # (a query, `?key=...`, stays: endpoints go before it)
+        head = re.sub(r"/(chat/completions|completions|responses|messages|models|embeddings)$", "",
+                      head.rstrip("/")).rstrip("/")
+        if head != local_url.partition("?")[0].rstrip("/"):
+            click.echo(f"  --local: using {shown_url(head)}, the base URL (the gateway adds /chat/completions itself)")
+        local_url = head + q + query
     found = detect(local_url)
     local = found["local"]
-    if local_url is not None and served_models(local_url) is None:
-        click.echo(f"  warning: {local_url}/models did not answer: is the server running, and is /v1 in the URL? "
-                   "(`tierwise doctor` checks it again)")
+    if local_url is not None and served_models(local_url) is None:  # (printed without its userinfo and query)
+        click.echo(f"  warning: {endpoint(shown_url(local_url), '/models')} did not answer: is the server running, "
+                   "and is /v1 in the URL? (`tierwise doctor` checks it again)")
     try:  # `--path configs/tierwise.yaml` makes configs/ (the hint other commands print when a -c path is missing)
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(starter_yaml(found), encoding="utf-8")

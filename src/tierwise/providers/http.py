@@ -19,6 +19,7 @@ import aiohttp
 import orjson
 
 from tierwise.config import ProviderConfig
+from tierwise.endpoint_url import endpoint
 from tierwise.errors import UpstreamError, UpstreamTimeout
 from tierwise.providers import error_pages
 from tierwise.providers.api_shape import hint, other_api
@@ -90,9 +91,9 @@ class Provider:
         # with the body.
         self.head_s = pool + t.read
         if cfg.kind == "openai":
-            self.chat_url = f"{cfg.base_url}/chat/completions"
+            self.chat_url = endpoint(cfg.base_url, "/chat/completions")
         else:
-            self.chat_url = f"{cfg.base_url}/v1/messages"
+            self.chat_url = endpoint(cfg.base_url, "/v1/messages")
 
     @property
     def session(self) -> aiohttp.ClientSession:

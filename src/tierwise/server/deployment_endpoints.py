@@ -29,6 +29,7 @@ import orjson
 
 from tierwise.budgets.side import EmbeddingsCharge, admit_side, embeddings_step
 from tierwise.canonical import Message, Request, TextBlock
+from tierwise.endpoint_url import endpoint
 from tierwise.errors import Internal, InvalidRequest, RateLimited, TierwiseError, UpstreamError
 from tierwise.gateway import new_request_id
 from tierwise.ledger.records import LedgerRecord
@@ -198,7 +199,7 @@ async def embeddings(app: Any, scope: Scope, receive: Receive, send: Send) -> No
             status = 200
             t0 = time.perf_counter()
             try:
-                out, raw = await prov.post_json(f"{prov.cfg.base_url}/embeddings", raw_body, prov.headers())
+                out, raw = await prov.post_json(endpoint(prov.cfg.base_url, "/embeddings"), raw_body, prov.headers())
             except UpstreamError as e:
                 answering, status = bool(getattr(e, "answering", False)), e.status
                 raise
