@@ -328,10 +328,19 @@ def token_like(user: str) -> bool:
 
 
 def env_secrets(environ: Any = None) -> list[str]:
-    """Values of environment variables whose names say they hold a secret (API keys, tokens…)."""
+    """Values of environment variables whose names say they hold a secret (API keys, tokens…). A value naming a
+    file or folder that exists (`GOOGLE_APPLICATION_CREDENTIALS=/etc/creds.json`) is a path, not a secret; any other
+    value starting with `/` is kept: base64 secrets such as AWS secret keys start with `/` one time in 64."""
     env = os.environ if environ is None else environ
-    return [v for k, v in env.items() if _SECRET_NAME.search(k) and len(v) >= 8 and not v.startswith("/")
+    return [v for k, v in env.items() if _SECRET_NAME.search(k) and len(v) >= 8 and not _names_a_path(v)
             and not any(c.isspace() for c in v)]
+
+
+def _names_a_path(value: str) -> bool:
+    try:
+        return value.startswith("/") and os.path.lexists(value)
+    except (OSError, ValueError):
+        return False
 
 
 def config_secrets(cfg: Config) -> set[str]:
