@@ -55,6 +55,8 @@ class PlacementWindow:
         self.key_cap = max(k, math.ceil(size * key_share))
         self.vectors: np.ndarray | None = None  # (size, dims) float32, made at the first request
         self.scores = np.zeros(size, dtype=np.float64)
+        self.aux = np.zeros(size, dtype=np.float64)  # a number kept beside each score (the bank gain: routers/bank.py)
+        self.aux_of: Callable[[np.ndarray], float] | None = None  # what `add` keeps there when not given
         self.held = 0  # slots filled
         self.seen = 0  # requests kept so far
         self._slots: dict[str, deque[int]] = {}  # key name -> its slots, oldest first
@@ -74,10 +76,12 @@ class PlacementWindow:
         near = np.argpartition(sims, m - self.k)[m - self.k:]
         return self.weight * (float(self.scores[near].mean()) - float(self.scores[:m].mean()))
 
-    def add(self, vector: np.ndarray, score: float, key: str = "") -> None:
+    def add(self, vector: np.ndarray, score: float, key: str = "", aux: float | None = None) -> None:
         v = np.asarray(vector, dtype=np.float32).ravel()
         if not (math.isfinite(score) and np.isfinite(v).all()):
             return
+        if aux is None:
+            aux = self.aux_of(v) if self.aux_of is not None else 0.0
         if self.vectors is None or self.vectors.shape[1] != len(v):
             self._clear(len(v))
         assert self.vectors is not None
@@ -93,7 +97,7 @@ class PlacementWindow:
             owner.popleft()
             if not owner and self._owner[slot] != key:
                 del self._slots[self._owner[slot]]
-        self.vectors[slot], self.scores[slot], self._owner[slot] = v, float(score), key
+        self.vectors[slot], self.scores[slot], self.aux[slot], self._owner[slot] = v, float(score), float(aux), key
         self._order[slot] = None
         self._order.move_to_end(slot)
         mine.append(slot)
@@ -105,10 +109,10 @@ class PlacementWindow:
         self._slots.clear()
         self._order.clear()
 
-    def place(self, vector: np.ndarray, score: float, key: str = "") -> float:
+    def place(self, vector: np.ndarray, score: float, key: str = "", aux: float | None = None) -> float:
         """The request's placed score (against the requests before it); then the request joins the window."""
         placed = float(score) + self.shift(vector)
-        self.add(vector, score, key)
+        self.add(vector, score, key, aux)
         return placed
 
     def stream(self, vectors: np.ndarray, scores: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
@@ -191,17 +195,28 @@ class RoutePlacement:
     a tokenisation and a 64-column gather; or its static token vectors, a tokenisation and a 384-column gather), then
     `PlacementWindow.place`. With `judged` (a second window, of judged requests: their vectors and judged gains), the
     placed score also moves by `judged.shift`: the mean judged gain (strong outcome − weak outcome, what the judge
-    said of a shadow pair) of the request's nearest judged past requests less the judged window's mean."""
+    said of a shadow pair) of the request's nearest judged past requests less the judged window's mean. With `bank`
+    (routers/bank.py `BankTerm`, `placement_bank`), it also moves by the bank term: the request's training-bank gain
+    against the bank gains the window keeps beside its past requests' raw scores (recomputed from the saved vectors
+    when a window is restored)."""
 
     def __init__(self, encode: Callable[[Any], np.ndarray], window: PlacementWindow,
-                 judged: PlacementWindow | None = None) -> None:
+                 judged: PlacementWindow | None = None, bank: Any = None) -> None:
         self.encode = encode
         self.window = window
         self.judged = judged
+        self.bank = bank
+        if bank is not None:
+            window.aux_of = bank.bank.lookup
 
     def place(self, prompt: Any, score: float, key: str = "") -> float:
         v = self.encode(prompt)
-        placed = self.window.place(v, score, key)
+        if self.bank is None:
+            placed = self.window.place(v, score, key)
+        else:
+            w, gain = self.window, self.bank.bank.lookup(v)
+            term = self.bank.term(gain, w.aux[:w.held], w.scores[:w.held], w.k)
+            placed = w.place(v, score, key, gain) + term
         return placed if self.judged is None else placed + self.judged.shift(v)
 
     def verdict(self, prompt: Any, strong: float, weak: float, key: str = "") -> None:
@@ -228,6 +243,25 @@ def judged_stream(scores: np.ndarray, vectors: np.ndarray, strong: np.ndarray, w
     return out
 
 
+def route_stream(scores: np.ndarray, vectors: np.ndarray, seed: int = 0, bank: Any = None, bank_weight: float = 0.0,
+                 verdicts: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """A batch placed by the `RoutePlacement` a route builds (`tierwise eval`): the window, with `verdicts` (strong,
+    weak outcomes, which are judged) the judged window, with `bank` (routers/bank.py `NeighbourBank`) and
+    `bank_weight` > 0 the bank term; the requests arrive in the seeded order; returned in input order."""
+    from tierwise.routers.bank import BankTerm
+
+    s = np.asarray(scores, dtype=float)
+    out = s.copy()
+    route = RoutePlacement(lambda i: vectors[i], PlacementWindow(),
+                           PlacementWindow(JUDGED_SIZE, JUDGED_K, JUDGED_WEIGHT) if verdicts is not None else None,
+                           BankTerm(bank, bank_weight) if bank is not None and bank_weight > 0 else None)
+    for i in np.random.default_rng(seed).permutation(len(s)):
+        out[i] = route.place(i, s[i])
+        if verdicts is not None and verdicts[2][i]:
+            route.verdict(i, verdicts[0][i], verdicts[1][i])
+    return out
+
+
 def judged_draws(n: int, rate: float, seed: int = 0) -> np.ndarray:
     """Which of `n` requests (input order) `tierwise eval` treats as judged at a route's shadow rate `rate`."""
     return np.random.default_rng(seed + 1).random(n) < rate
@@ -246,12 +280,14 @@ def token_encoder(vectors: Any) -> Callable[[str], np.ndarray]:
 
 
 def route_placement(setting: str, router: Any, route: str, key_share: float = 1.0,
-                    judged: bool = False) -> RoutePlacement | None:
+                    judged: bool = False, bank_weight: float = 0.0) -> RoutePlacement | None:
     """The placement of a route's scores for `placement: window` / `window-tokens`, or None: for "none", for a router
     whose scores are not placed (only the transferred routers were measured: routers/placement.py `places`), for
     `window` a router saved without a training profile, for `window-tokens` one without static token vectors
     (`transfer-lsa`, `transfer-lsa-options-minilm`): both logged. `judged`: the placement also averages judged
-    verdicts (a route with online validation: `RoutePlacement.verdict`)."""
+    verdicts (a route with online validation: `RoutePlacement.verdict`). `bank_weight` > 0 (`placement_bank`): with
+    `window-tokens` the bank term of the router's training bank (routers/bank.py; a router saved without one: logged,
+    placed without it)."""
     from tierwise.routers.placement import places
 
     if setting not in WINDOWS:
@@ -264,13 +300,28 @@ def route_placement(setting: str, router: Any, route: str, key_share: float = 1.
             log.warning("route %s: its router carries no static token vectors (only `transfer` and "
                         "`transfer-lsa-options` do), so its scores are not placed by `window-tokens`", route)
             return None
-        return RoutePlacement(token_encoder(tokens), PlacementWindow(key_share=key_share), _judged(judged, key_share))
+        return RoutePlacement(token_encoder(tokens), PlacementWindow(key_share=key_share), _judged(judged, key_share),
+                              _bank(router, route, bank_weight))
     profile = getattr(router, "profile", None)
     if profile is None:
         log.warning("route %s: its router carries no training profile, so its scores are not placed by the window "
                     "(re-save it with `tierwise eval DATA -r SPEC --no-cv --save PATH`)", route)
         return None
     return RoutePlacement(profile.lsa.encode_one, PlacementWindow(key_share=key_share), _judged(judged, key_share))
+
+
+def _bank(router: Any, route: str, weight: float) -> Any:
+    if weight <= 0:
+        return None
+    from tierwise.routers.bank import BankTerm
+
+    bank = getattr(router, "bank", None)
+    if bank is None:
+        log.warning("route %s: its router carries no training bank (a `transfer` saved since session 37 does), so "
+                    "`placement_bank` adds nothing; re-save it with `tierwise eval DATA -r transfer --no-cv --save "
+                    "PATH`", route)
+        return None
+    return BankTerm(bank, weight)
 
 
 def _judged(on: bool, key_share: float) -> PlacementWindow | None:
