@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from tierwise.routers.window import PlacementWindow, RoutePlacement
+
 AXES = 64  # principal axes kept (round 22: 64 keep the neighbour gain's lead on fresh P15, within the 2 ms budget)
 K = 50  # nearest training questions averaged (as the `knn-wf` member)
 TEMPERATURE = 0.05  # softmax of cosines / TEMPERATURE
@@ -134,3 +136,38 @@ class BankTerm:
         if not sd > 0:
             return 0.0
         return self.weight * (gain - float(past_gains.mean())) / sd * float(past_scores.std())
+
+
+
+class BankWindow(PlacementWindow):
+    """A placement window that keeps each request's bank gain beside its raw score (recomputed from the vector when
+    a saved window is restored, `PlacementWindow.restore` adding each request again)."""
+
+    def __init__(self, bank: NeighbourBank, key_share: float = 1.0) -> None:
+        super().__init__(key_share=key_share)
+        self.bank = bank
+        self.gains = np.zeros(self.size)
+
+    def add(self, vector: np.ndarray, score: float, key: str = "", gain: float | None = None) -> int | None:
+        slot = super().add(vector, score, key)
+        if slot is not None:
+            self.gains[slot] = self.bank.lookup(vector) if gain is None else gain
+        return slot
+
+
+class BankedPlacement(RoutePlacement):
+    """`RoutePlacement` plus the bank term (`placement_bank`); a route without it runs `RoutePlacement` alone."""
+
+    def __init__(self, encode: Any, term: BankTerm, key_share: float = 1.0, judged: PlacementWindow | None = None
+                 ) -> None:
+        self.banked = BankWindow(term.bank, key_share)
+        super().__init__(encode, self.banked, judged)
+        self.bank = term
+
+    def place(self, prompt: Any, score: float, key: str = "") -> float:
+        v = self.encode(prompt)
+        w, gain = self.banked, self.bank.bank.lookup(v)
+        extra = self.bank.term(gain, w.gains[:w.held], w.scores[:w.held], w.k)
+        placed = float(score) + w.shift(v) + extra
+        w.add(v, score, key, gain)
+        return placed if self.judged is None else placed + self.judged.shift(v)

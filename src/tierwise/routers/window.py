@@ -55,8 +55,6 @@ class PlacementWindow:
         self.key_cap = max(k, math.ceil(size * key_share))
         self.vectors: np.ndarray | None = None  # (size, dims) float32, made at the first request
         self.scores = np.zeros(size, dtype=np.float64)
-        self.aux = np.zeros(size, dtype=np.float64)  # a number kept beside each score (the bank gain: routers/bank.py)
-        self.aux_of: Callable[[np.ndarray], float] | None = None  # what `add` keeps there when not given
         self.held = 0  # slots filled
         self.seen = 0  # requests kept so far
         self._slots: dict[str, deque[int]] = {}  # key name -> its slots, oldest first
@@ -76,12 +74,11 @@ class PlacementWindow:
         near = np.argpartition(sims, m - self.k)[m - self.k:]
         return self.weight * (float(self.scores[near].mean()) - float(self.scores[:m].mean()))
 
-    def add(self, vector: np.ndarray, score: float, key: str = "", aux: float | None = None) -> None:
+    def add(self, vector: np.ndarray, score: float, key: str = "") -> int | None:
+        """Keep one request; its slot (None: not kept, a number that is not finite)."""
         v = np.asarray(vector, dtype=np.float32).ravel()
         if not (math.isfinite(score) and np.isfinite(v).all()):
-            return
-        if aux is None:
-            aux = self.aux_of(v) if self.aux_of is not None else 0.0
+            return None
         if self.vectors is None or self.vectors.shape[1] != len(v):
             self._clear(len(v))
         assert self.vectors is not None
@@ -97,11 +94,12 @@ class PlacementWindow:
             owner.popleft()
             if not owner and self._owner[slot] != key:
                 del self._slots[self._owner[slot]]
-        self.vectors[slot], self.scores[slot], self.aux[slot], self._owner[slot] = v, float(score), float(aux), key
+        self.vectors[slot], self.scores[slot], self._owner[slot] = v, float(score), key
         self._order[slot] = None
         self._order.move_to_end(slot)
         mine.append(slot)
         self.seen += 1
+        return slot
 
     def _clear(self, dims: int) -> None:
         self.vectors = np.zeros((self.size, dims), dtype=np.float32)
@@ -109,10 +107,10 @@ class PlacementWindow:
         self._slots.clear()
         self._order.clear()
 
-    def place(self, vector: np.ndarray, score: float, key: str = "", aux: float | None = None) -> float:
+    def place(self, vector: np.ndarray, score: float, key: str = "") -> float:
         """The request's placed score (against the requests before it); then the request joins the window."""
         placed = float(score) + self.shift(vector)
-        self.add(vector, score, key, aux)
+        self.add(vector, score, key)
         return placed
 
     def stream(self, vectors: np.ndarray, scores: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
@@ -195,28 +193,20 @@ class RoutePlacement:
     a tokenisation and a 64-column gather; or its static token vectors, a tokenisation and a 384-column gather), then
     `PlacementWindow.place`. With `judged` (a second window, of judged requests: their vectors and judged gains), the
     placed score also moves by `judged.shift`: the mean judged gain (strong outcome − weak outcome, what the judge
-    said of a shadow pair) of the request's nearest judged past requests less the judged window's mean. With `bank`
-    (routers/bank.py `BankTerm`, `placement_bank`), it also moves by the bank term: the request's training-bank gain
-    against the bank gains the window keeps beside its past requests' raw scores (recomputed from the saved vectors
-    when a window is restored)."""
+    said of a shadow pair) of the request's nearest judged past requests less the judged window's mean. The bank term
+    (`placement_bank`) is `routers/bank.py`'s `BankedPlacement`, a subclass: a route without it runs this code only."""
+
+    bank: Any = None
 
     def __init__(self, encode: Callable[[Any], np.ndarray], window: PlacementWindow,
-                 judged: PlacementWindow | None = None, bank: Any = None) -> None:
+                 judged: PlacementWindow | None = None) -> None:
         self.encode = encode
         self.window = window
         self.judged = judged
-        self.bank = bank
-        if bank is not None:
-            window.aux_of = bank.bank.lookup
 
     def place(self, prompt: Any, score: float, key: str = "") -> float:
         v = self.encode(prompt)
-        if self.bank is None:
-            placed = self.window.place(v, score, key)
-        else:
-            w, gain = self.window, self.bank.bank.lookup(v)
-            term = self.bank.term(gain, w.aux[:w.held], w.scores[:w.held], w.k)
-            placed = w.place(v, score, key, gain) + term
+        placed = self.window.place(v, score, key)
         return placed if self.judged is None else placed + self.judged.shift(v)
 
     def verdict(self, prompt: Any, strong: float, weak: float, key: str = "") -> None:
@@ -248,13 +238,13 @@ def route_stream(scores: np.ndarray, vectors: np.ndarray, seed: int = 0, bank: A
     """A batch placed by the `RoutePlacement` a route builds (`tierwise eval`): the window, with `verdicts` (strong,
     weak outcomes, which are judged) the judged window, with `bank` (routers/bank.py `NeighbourBank`) and
     `bank_weight` > 0 the bank term; the requests arrive in the seeded order; returned in input order."""
-    from tierwise.routers.bank import BankTerm
+    from tierwise.routers.bank import BankedPlacement, BankTerm
 
     s = np.asarray(scores, dtype=float)
     out = s.copy()
-    route = RoutePlacement(lambda i: vectors[i], PlacementWindow(),
-                           PlacementWindow(JUDGED_SIZE, JUDGED_K, JUDGED_WEIGHT) if verdicts is not None else None,
-                           BankTerm(bank, bank_weight) if bank is not None and bank_weight > 0 else None)
+    judged = PlacementWindow(JUDGED_SIZE, JUDGED_K, JUDGED_WEIGHT) if verdicts is not None else None
+    route = BankedPlacement(lambda i: vectors[i], BankTerm(bank, bank_weight), judged=judged) \
+        if bank is not None and bank_weight > 0 else RoutePlacement(lambda i: vectors[i], PlacementWindow(), judged)
     for i in np.random.default_rng(seed).permutation(len(s)):
         out[i] = route.place(i, s[i])
         if verdicts is not None and verdicts[2][i]:
@@ -300,8 +290,12 @@ def route_placement(setting: str, router: Any, route: str, key_share: float = 1.
             log.warning("route %s: its router carries no static token vectors (only `transfer` and "
                         "`transfer-lsa-options` do), so its scores are not placed by `window-tokens`", route)
             return None
-        return RoutePlacement(token_encoder(tokens), PlacementWindow(key_share=key_share), _judged(judged, key_share),
-                              _bank(router, route, bank_weight))
+        term = _bank(router, route, bank_weight)
+        if term is not None:
+            from tierwise.routers.bank import BankedPlacement
+
+            return BankedPlacement(token_encoder(tokens), term, key_share, _judged(judged, key_share))
+        return RoutePlacement(token_encoder(tokens), PlacementWindow(key_share=key_share), _judged(judged, key_share))
     profile = getattr(router, "profile", None)
     if profile is None:
         log.warning("route %s: its router carries no training profile, so its scores are not placed by the window "
