@@ -1,7 +1,7 @@
 """CPU per decision of a `learned` route's scoring and placement on the library code (issue 22, round 23): a saved
 `transfer-lsa-options` with its training bank (routers/bank.py), `score_text` then `RoutePlacement.place` as the
-route runs them (routers/window.route_placement), with `placement_bank` 0 (today's default) and 0.25. One request
-at a time; each decision timed with `time.process_time_ns`; p50 / p90 over the requests, the window warmed first.
+route runs them (routers/window.route_placement), with `placement_bank` 0 (today's default) and 0.25, the two placements of each request back to back. One
+request at a time; each step timed with `time.process_time_ns`; p50 / p90 over the requests, the window warmed first.
 
     PYTHONPATH=$PWD/src:$PWD/bench HF_HUB_OFFLINE=1 TIERWISE_DATA=/work/shared/data OMP_NUM_THREADS=1 \\
         nice -n 5 .venv/bin/python bench/bank_decision_cost.py --router /tmp/transfer23/p16--fold0
@@ -31,25 +31,26 @@ def main() -> None:
     pick = [prompts[i] for i in rng.choice(len(prompts), args.warm + args.requests, replace=False)]
     print(f"bank {len(r.bank):,} rows × {r.bank.proj.shape[1]} axes; {args.requests} MMLU requests after "
           f"{args.warm} to fill the window")
-    print("| placement_bank | score_text p50 | place p50 | decision p50 | decision p90 | (CPU ms) |\n|---|---|---|---|---|---|")
-    for w in (0.0, 0.25):
-        route = route_placement("window-tokens", r, "bench", bank_weight=w)
-        assert route is not None
-        for p in pick[:args.warm]:
-            route.place(p, r.score_text(p))
-        st, pl = [], []
-        for p in pick[args.warm:]:
-            t0 = time.process_time_ns()
-            s = r.score_text(p)
+    routes = {w: route_placement("window-tokens", r, "bench", bank_weight=w) for w in (0.0, 0.25)}
+    for p in pick[:args.warm]:
+        s = r.score_text(p)
+        for route in routes.values():
+            route.place(p, s)
+    st: list[int] = []
+    pl: dict[float, list[int]] = {w: [] for w in routes}
+    for p in pick[args.warm:]:  # the two placements of each request back to back: paired under the same load
+        t0 = time.process_time_ns()
+        s = r.score_text(p)
+        st.append(time.process_time_ns() - t0)
+        for w, route in routes.items():
             t1 = time.process_time_ns()
             route.place(p, s)
-            t2 = time.process_time_ns()
-            st.append(t1 - t0)
-            pl.append(t2 - t1)
-        tot = np.add(st, pl) / 1e6
-        print(f"| {w} | {np.median(st) / 1e6:.3f} | {np.median(pl) / 1e6:.3f} | {np.median(tot):.3f} | "
+            pl[w].append(time.process_time_ns() - t1)
+    print("| placement_bank | score_text p50 | place p50 | decision p50 | decision p90 | (CPU ms) |\n|---|---|---|---|---|---|")
+    for w in routes:
+        tot = np.add(st, pl[w]) / 1e6
+        print(f"| {w} | {np.median(st) / 1e6:.3f} | {np.median(pl[w]) / 1e6:.3f} | {np.median(tot):.3f} | "
               f"{np.quantile(tot, 0.9):.3f} | |")
-
 
 if __name__ == "__main__":
     main()
