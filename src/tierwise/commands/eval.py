@@ -256,13 +256,17 @@ _AMOUNT = _Amount()
               help="With a windowed placement: also place each score by the judged gains of its nearest judged past "
                    "requests, as a `learned` route with `validation` at `shadow_rate` RATE and `placement_judged` "
                    "does (a seeded RATE share of DATA judged, its outcomes standing in for the judge).")
+@click.option("--bank-weight", "bank_weight", type=click.FloatRange(0, 4), default=None,
+              help="With `--placement window-tokens`: also add WEIGHT × the training-bank term of a `learned` route "
+                   "with `placement_bank: WEIGHT` (the gain of each request's nearest training questions, "
+                   "routers/bank.py) [default: the route's default `placement_bank`]")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def command(data: str | None, from_ledger: bool, config_path: str, routers: tuple[str, ...], folds: int, route: str | None,
             drop_subjects: tuple[str, ...], oracle: bool, price_strong: float, price_weak: float,
             tokens_per_query: float, ci_rounds: int, save_path: str | None, no_cv: bool, baseline: str,
             scores_path: str | None, target_share: float, emb_cache: str | None, no_emb_cache: bool,
             adapt_n: int | None, plot_path: str | None, placement: str | None, judged_rate: float,
-            as_json: bool) -> None:
+            bank_weight: float | None, as_json: bool) -> None:
     """Replay routers over DATA: a benchmark (mmlu, mmlu-no-hsm, gsm8k, mt-bench), `routellm` (all three),
     a JSONL file of {prompt, strong, weak} rows (see docs/routers.md), several of these joined by commas
     (trained on together), or `ledger` (judged shadow pairs from the configured ledger)."""
@@ -308,6 +312,7 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
         plot_curves,
         write_scores,
     )
+    from tierwise.policies.learned_config import PLACEMENT_BANK
     from tierwise.routers import RouterError, make_router, save_router
     from tierwise.routers.embedding_cache import EmbeddingCache
     from tierwise.routers.features import require_embeddings
@@ -360,7 +365,8 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
         unplaced: dict[str, Any] = {}
         rows = evaluate(ds, scored, folds=folds, prices=prices, oracle=oracle, ci_rounds=ci_rounds,
                         embedding_cache=cache, baseline=base, progress=progress, placement=placement or PLACEMENT,
-                        unplaced=unplaced, judged_rate=judged_rate)
+                        unplaced=unplaced, judged_rate=judged_rate,
+                        bank_weight=PLACEMENT_BANK if bank_weight is None else bank_weight)
         if save_path and progress is not None:
             progress(f"{train_spec}: training on all {len(ds):,} queries to save it")
         checks = [check_saved_router(r, ds, target_share, cache=cache) for r in routers if is_saved_router(r)]

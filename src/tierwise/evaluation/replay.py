@@ -31,23 +31,28 @@ def judged_verdicts(data: OutcomeDataset, rate: float, seed: int) -> tuple[np.nd
 
 
 def placed_by_fold(scores: np.ndarray, data: OutcomeDataset, k: int, seed: int, placement: str,
-                   spec: str | None = None, judged_rate: float = 0.0) -> np.ndarray:
+                   spec: str | None = None, judged_rate: float = 0.0, bank_weight: float = 0.0) -> np.ndarray:
     """Out-of-fold scores placed fold by fold (each fold of `cross_val_scores` is a batch); a windowed placement
     reads each fold's prompts as the router fitted on the other folds would (`spec`'s); `judged_rate` > 0: it also
-    averages the judged gains of a route judging that share (`judged_verdicts`)."""
+    averages the judged gains of a route judging that share (`judged_verdicts`); `bank_weight` > 0 with
+    "window-tokens": the bank term of the training bank the fold's router would carry (routers/bank.py)."""
     out = np.asarray(scores, dtype=float).copy()
     if placement == "none":
         return out
     for test in group_folds(data, k, seed, merge_prompts=True):
-        encode = None
+        encode, bank = None, None
         if placement in WINDOWED:
-            encode = window_encoder(placement, train_prompts=data.take(np.setdiff1d(np.arange(len(data)), test)).prompts,
-                                    spec=spec)
+            train = data.take(np.setdiff1d(np.arange(len(data)), test))
+            encode = window_encoder(placement, train_prompts=train.prompts, spec=spec)
             if encode is None:  # a router a route would not place this way: as scored
                 return np.asarray(scores, dtype=float).copy()
+            if bank_weight > 0 and placement == "window-tokens":
+                from tierwise.routers.bank import fit_bank
+
+                bank = fit_bank(encode, train)
         part = data.take(test)
         verdicts = judged_verdicts(part, judged_rate, seed) if placement in WINDOWED else None
-        out[test] = place(out[test], part.prompts, placement, encode, seed, verdicts)
+        out[test] = place(out[test], part.prompts, placement, encode, seed, verdicts, bank, bank_weight)
     return out
 
 
@@ -59,7 +64,8 @@ def evaluate(data: OutcomeDataset, routers: Sequence[str], *, folds: int = 5, pr
              seed: int = 0, baselines: bool = True, oracle: bool = False,
              embedding_cache: Any = None, ci_rounds: int = 0, baseline: str | None = None,
              progress: Callable[[str], None] | None = None, placement: str = PLACEMENT,
-             unplaced: dict[str, np.ndarray] | None = None, judged_rate: float = 0.0) -> list[Summary]:
+             unplaced: dict[str, np.ndarray] | None = None, judged_rate: float = 0.0,
+             bank_weight: float = 0.0) -> list[Summary]:
     """One row per router (and the baselines); `ci_rounds` > 0 adds a bootstrap interval to each APGR.
     With `baseline` (the name of one of the rows, e.g. `prompt-length`), every other row also gets its
     lead over that baseline and the paired bootstrap interval of the lead. `progress` hears what is being
@@ -68,7 +74,9 @@ def evaluate(data: OutcomeDataset, routers: Sequence[str], *, folds: int = 5, pr
     (routers/placement.py; "none": as a single request gets them); `unplaced`, when given, receives each placed
     row's scores before placement (what a calibration for single requests needs). `judged_rate` > 0: a windowed
     placement also averages judged verdicts, as a `learned` route with online validation at that shadow rate and
-    `placement_judged` would (the data set's outcomes as the judge's verdicts, each known to the requests after it)."""
+    `placement_judged` would (the data set's outcomes as the judge's verdicts, each known to the requests after it).
+    `bank_weight` > 0: "window-tokens" also adds the training-bank term of a route with `placement_bank`
+    (routers/bank.py; a saved router without a bank is placed without it, as a route would)."""
     from tierwise.routers import load_router, make_router
     from tierwise.routers.base import attach_embedding_cache
 
@@ -87,7 +95,8 @@ def evaluate(data: OutcomeDataset, routers: Sequence[str], *, folds: int = 5, pr
             encode = window_encoder(placement, r) if placing and placement in WINDOWED else None
             placing = placing and (placement not in WINDOWED or encode is not None)  # as a route would: as is
             verdicts = judged_verdicts(data, judged_rate, seed) if placement in WINDOWED else None
-            scores = place(raw, data.prompts, placement, encode, seed, verdicts) if placing else raw
+            scores = place(raw, data.prompts, placement, encode, seed, verdicts, getattr(r, "bank", None),
+                           bank_weight) if placing else raw
         else:
             make_router(spec, embedding_cache=embedding_cache)  # fail fast on an unknown spec
             say = None if progress is None else (
@@ -96,7 +105,8 @@ def evaluate(data: OutcomeDataset, routers: Sequence[str], *, folds: int = 5, pr
                                    progress=say)
             label = f"{spec} ({folds}-fold CV)"
             placing = places(spec)
-            scores = placed_by_fold(raw, data, folds, seed, placement, spec, judged_rate) if placing else raw
+            scores = placed_by_fold(raw, data, folds, seed, placement, spec, judged_rate,
+                                    bank_weight) if placing else raw
         if placing and unplaced is not None:
             unplaced[label] = raw
         rows.append(summarize(label, scores, data.strong, data.weak, prices, cascade=spec.startswith("posthoc"),

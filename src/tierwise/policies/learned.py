@@ -32,6 +32,7 @@ from tierwise.learning.judge_privacy import judge_may_see
 from tierwise.policies.base import Context, Target, drain_background, privacy_refusal
 from tierwise.policies.learned_config import (
     PLACEMENT,
+    PLACEMENT_BANK,
     PLACEMENT_JUDGED,
     REFIT_KEY_SHARE,
     REFIT_MIN,
@@ -92,6 +93,10 @@ class LearnedConfig(PolicyConfig):
     placement_judged: bool = Field(PLACEMENT_JUDGED, description=(
         "with `validation` and a windowed placement: each score also moves by the judged gains (strong − weak "
         "outcome) of its nearest judged past requests, less the judged window's mean (routers/window.py)"))
+    placement_bank: float = Field(PLACEMENT_BANK, ge=0.0, le=4.0, description=(
+        "with `placement: window-tokens`: each score also moves by this weight × the gain of the request's nearest "
+        "training questions (the router's training bank, routers/bank.py), z-scored over the placement window's past "
+        "requests and scaled to the spread of their raw scores; 0: off"))
     shift: ShiftConfig | None = Field(None, description="shift detection and safe demotion (off when absent)")
     validation: ValidationConfig | None = Field(None, description="online validation from judged shadow pairs "
                                                                   "(off when absent; needs shadow_rate > 0)")
@@ -107,6 +112,9 @@ class LearnedConfig(PolicyConfig):
             raise ValueError("refit_threshold needs `target_share`")
         if least > window:
             raise ValueError("refit_min must not exceed refit_window")
+        if self.placement_bank > 0 and self.placement != "window-tokens":
+            raise ValueError("placement_bank needs `placement: window-tokens` (the bank is read by the router's static "
+                             "token vectors)")
         if self.validation is not None and self.shadow_rate <= 0:
             raise ValueError("validation needs shadow_rate > 0: the judged shadow pairs are its evidence")
         if self.adapt is not None:
@@ -477,7 +485,7 @@ def _build(cfg: LearnedConfig, name: str, b: Builder) -> Target:
         guard.checks.append(adapter.check if adapter is not None else validator.check)
     vc = cfg.validation
     placement = route_placement(cfg.placement, router, name, cfg.refit_key_share,
-                                judged=cfg.placement_judged and validator is not None)
+                                judged=cfg.placement_judged and validator is not None, bank_weight=cfg.placement_bank)
     memory = _memory(cfg, name, path, b, refit=refit, guard=guard, validator=validator, adapter=adapter,
                      window=placement.window if placement is not None else None,
                      judged=placement.judged if placement is not None else None)

@@ -15,6 +15,9 @@ PLACEMENT: Literal["none", "window", "window-tokens"] = "window-tokens"
 # whether a route with online validation also places its scores by judged verdicts (`placement_judged`): round 18 passed
 # its registered rule on P13 (bench/RESULTS.md, "Transfer round 18"; +0.001 at a 10% judged share: a pass, not a gain)
 PLACEMENT_JUDGED = True
+# the weight of the training-bank term of a `window-tokens` placement (`placement_bank`, routers/bank.py): 0 (off)
+# unless round 23's registered rule passes on P16 (bench/RESULTS.md, "Transfer round 23")
+PLACEMENT_BANK = 0.0
 PROMOTE_MARGIN = 0.02  # the online verdict's hysteresis (evaluation/online.PROMOTE_MARGIN, tested equal)
 REFIT_KEY_SHARE = 0.25  # the share of the re-fit window one gateway key's scores may hold
 

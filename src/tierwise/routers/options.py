@@ -59,6 +59,7 @@ class OptionGeometryRouter:
         self.coef, self.mu, self.sd = np.zeros(len(NAMES) + 1), np.zeros(len(NAMES)), np.ones(len(NAMES))
         self.grid = np.array([0.0])
         self.train_quantiles: np.ndarray | None = None
+        self.bank: Any = None  # the training bank (routers/bank.py) of a `transfer` with static token vectors
 
     def _counts(self, prompts: Sequence[str], cached: bool = True) -> tuple[np.ndarray, np.ndarray]:
         opts = [verbal_options(p) for p in prompts]
@@ -123,6 +124,11 @@ class OptionGeometryRouter:
             fr = rows[verbal[rows]]
             self.coef, self.mu, self.sd = self._ridge(x[fr], gain[fr], subj[fr])
             self.grid = np.sort(self._predict((self.coef, self.mu, self.sd), x[fr]))
+        self.bank = None
+        if getattr(self.base, "kind", None) == "transfer" and getattr(self.vectors, "kind", None) == "static":
+            from tierwise.routers.bank import fit_bank
+
+            self.bank = fit_bank(self.vectors.encode, data)
         remember_quantiles(self, self.score(data))
         return self
 
@@ -146,12 +152,17 @@ class OptionGeometryRouter:
         return (1 - self.used) * base + self.used * float(self._member(x, verbal)[0])
 
     def meta(self) -> dict[str, Any]:
-        return {"weight": self.weight, "used": self.used, "vectors": self.vectors.meta(),
-                "base": {"kind": self.base.kind, **self.base.meta()}}
+        out = {"weight": self.weight, "used": self.used, "vectors": self.vectors.meta(),
+               "base": {"kind": self.base.kind, **self.base.meta()}}
+        if self.bank is not None:
+            out["bank"] = self.bank.meta()
+        return out
 
     def arrays(self) -> dict[str, np.ndarray]:
         own = {"coef": self.coef, "mu": self.mu, "sd": self.sd, "grid": self.grid}
         own.update({f"vectors/{k}": v for k, v in self.vectors.arrays().items()})
+        if self.bank is not None:
+            own.update({f"bank/{k}": v for k, v in self.bank.arrays().items()})
         return {**own, **{f"base/{k}": v for k, v in self.base.arrays().items()}}
 
     @classmethod
@@ -169,6 +180,13 @@ class OptionGeometryRouter:
         r = cls(base, vectors, float(meta["weight"]))
         r.used = float(meta["used"])
         r.coef, r.mu, r.sd, r.grid = (np.asarray(arrays[k], dtype=float) for k in ("coef", "mu", "sd", "grid"))
+        if "bank" in meta:  # saved since session 37 (transfer23); a router without one places without the bank term
+            from tierwise.routers.bank import NeighbourBank
+
+            if not isinstance(vectors, StaticTokenVectors) or vectors.table is None:
+                raise ValueError("bank: saved without static token vectors to read requests by")
+            r.bank = NeighbourBank.restore(meta["bank"], {k[5:]: v for k, v in arrays.items()
+                                                          if k.startswith("bank/")}, int(vectors.table.shape[1]))
         return r
 
 

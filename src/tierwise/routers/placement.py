@@ -61,11 +61,14 @@ def placed(scores: np.ndarray, cluster: np.ndarray, weight: float = WEIGHT) -> n
 
 def place(scores: np.ndarray, prompts: Sequence[str], placement: str = PLACEMENT,
           encode: Callable[[Sequence[str]], np.ndarray] | None = None, seed: int = 0,
-          verdicts: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+          verdicts: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None, bank: object = None,
+          bank_weight: float = 0.0) -> np.ndarray:
     """A batch's scores placed by its clusters ("clusters"), by a window streamed over it in a random arrival order
     ("window", "window-tokens": `encode` gives the prompts' vectors, `window_encoder`'s), or as they are ("none").
     `verdicts` (strong outcomes, weak outcomes, which requests are judged): a windowed placement also averages the
-    judged gains, as a route with online validation and `placement_judged` does (routers/window.judged_stream)."""
+    judged gains, as a route with online validation and `placement_judged` does (routers/window.judged_stream).
+    `bank` (a saved router's training bank, routers/bank.py) with `bank_weight` > 0: "window-tokens" also adds the
+    bank term, as a route with `placement_bank` does (routers/window.route_stream)."""
     if placement not in PLACEMENTS:
         raise ValueError(f"placement must be one of {PLACEMENTS}; got {placement!r}")
     if placement == "none" or len(scores) == 0:
@@ -76,6 +79,10 @@ def place(scores: np.ndarray, prompts: Sequence[str], placement: str = PLACEMENT
         if encode is None:
             raise ValueError(f"placement {placement!r} needs the prompts' vectors: the router's training profile "
                              "(window) or its static token vectors (window-tokens)")
+        if bank is not None and bank_weight > 0 and placement == "window-tokens":
+            from tierwise.routers.window import route_stream
+
+            return route_stream(np.asarray(scores, dtype=float), encode(prompts), seed, bank, bank_weight, verdicts)
         if verdicts is not None:
             from tierwise.routers.window import judged_stream
 

@@ -74,10 +74,11 @@ class PlacementWindow:
         near = np.argpartition(sims, m - self.k)[m - self.k:]
         return self.weight * (float(self.scores[near].mean()) - float(self.scores[:m].mean()))
 
-    def add(self, vector: np.ndarray, score: float, key: str = "") -> None:
+    def add(self, vector: np.ndarray, score: float, key: str = "") -> int | None:
+        """Keep one request; its slot (None: not kept, a number that is not finite)."""
         v = np.asarray(vector, dtype=np.float32).ravel()
         if not (math.isfinite(score) and np.isfinite(v).all()):
-            return
+            return None
         if self.vectors is None or self.vectors.shape[1] != len(v):
             self._clear(len(v))
         assert self.vectors is not None
@@ -98,6 +99,7 @@ class PlacementWindow:
         self._order.move_to_end(slot)
         mine.append(slot)
         self.seen += 1
+        return slot
 
     def _clear(self, dims: int) -> None:
         self.vectors = np.zeros((self.size, dims), dtype=np.float32)
@@ -191,7 +193,10 @@ class RoutePlacement:
     a tokenisation and a 64-column gather; or its static token vectors, a tokenisation and a 384-column gather), then
     `PlacementWindow.place`. With `judged` (a second window, of judged requests: their vectors and judged gains), the
     placed score also moves by `judged.shift`: the mean judged gain (strong outcome − weak outcome, what the judge
-    said of a shadow pair) of the request's nearest judged past requests less the judged window's mean."""
+    said of a shadow pair) of the request's nearest judged past requests less the judged window's mean. The bank term
+    (`placement_bank`) is `routers/bank.py`'s `BankedPlacement`, a subclass: a route without it runs this code only."""
+
+    bank: Any = None
 
     def __init__(self, encode: Callable[[Any], np.ndarray], window: PlacementWindow,
                  judged: PlacementWindow | None = None) -> None:
@@ -228,6 +233,25 @@ def judged_stream(scores: np.ndarray, vectors: np.ndarray, strong: np.ndarray, w
     return out
 
 
+def route_stream(scores: np.ndarray, vectors: np.ndarray, seed: int = 0, bank: Any = None, bank_weight: float = 0.0,
+                 verdicts: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """A batch placed by the `RoutePlacement` a route builds (`tierwise eval`): the window, with `verdicts` (strong,
+    weak outcomes, which are judged) the judged window, with `bank` (routers/bank.py `NeighbourBank`) and
+    `bank_weight` > 0 the bank term; the requests arrive in the seeded order; returned in input order."""
+    from tierwise.routers.bank import BankedPlacement, BankTerm
+
+    s = np.asarray(scores, dtype=float)
+    out = s.copy()
+    judged = PlacementWindow(JUDGED_SIZE, JUDGED_K, JUDGED_WEIGHT) if verdicts is not None else None
+    route = BankedPlacement(lambda i: vectors[i], BankTerm(bank, bank_weight), judged=judged) \
+        if bank is not None and bank_weight > 0 else RoutePlacement(lambda i: vectors[i], PlacementWindow(), judged)
+    for i in np.random.default_rng(seed).permutation(len(s)):
+        out[i] = route.place(i, s[i])
+        if verdicts is not None and verdicts[2][i]:
+            route.verdict(i, verdicts[0][i], verdicts[1][i])
+    return out
+
+
 def judged_draws(n: int, rate: float, seed: int = 0) -> np.ndarray:
     """Which of `n` requests (input order) `tierwise eval` treats as judged at a route's shadow rate `rate`."""
     return np.random.default_rng(seed + 1).random(n) < rate
@@ -246,12 +270,14 @@ def token_encoder(vectors: Any) -> Callable[[str], np.ndarray]:
 
 
 def route_placement(setting: str, router: Any, route: str, key_share: float = 1.0,
-                    judged: bool = False) -> RoutePlacement | None:
+                    judged: bool = False, bank_weight: float = 0.0) -> RoutePlacement | None:
     """The placement of a route's scores for `placement: window` / `window-tokens`, or None: for "none", for a router
     whose scores are not placed (only the transferred routers were measured: routers/placement.py `places`), for
     `window` a router saved without a training profile, for `window-tokens` one without static token vectors
     (`transfer-lsa`, `transfer-lsa-options-minilm`): both logged. `judged`: the placement also averages judged
-    verdicts (a route with online validation: `RoutePlacement.verdict`)."""
+    verdicts (a route with online validation: `RoutePlacement.verdict`). `bank_weight` > 0 (`placement_bank`): with
+    `window-tokens` the bank term of the router's training bank (routers/bank.py; a router saved without one: logged,
+    placed without it)."""
     from tierwise.routers.placement import places
 
     if setting not in WINDOWS:
@@ -264,6 +290,11 @@ def route_placement(setting: str, router: Any, route: str, key_share: float = 1.
             log.warning("route %s: its router carries no static token vectors (only `transfer` and "
                         "`transfer-lsa-options` do), so its scores are not placed by `window-tokens`", route)
             return None
+        term = _bank(router, route, bank_weight)
+        if term is not None:
+            from tierwise.routers.bank import BankedPlacement
+
+            return BankedPlacement(token_encoder(tokens), term, key_share, _judged(judged, key_share))
         return RoutePlacement(token_encoder(tokens), PlacementWindow(key_share=key_share), _judged(judged, key_share))
     profile = getattr(router, "profile", None)
     if profile is None:
@@ -271,6 +302,20 @@ def route_placement(setting: str, router: Any, route: str, key_share: float = 1.
                     "(re-save it with `tierwise eval DATA -r SPEC --no-cv --save PATH`)", route)
         return None
     return RoutePlacement(profile.lsa.encode_one, PlacementWindow(key_share=key_share), _judged(judged, key_share))
+
+
+def _bank(router: Any, route: str, weight: float) -> Any:
+    if weight <= 0:
+        return None
+    from tierwise.routers.bank import BankTerm
+
+    bank = getattr(router, "bank", None)
+    if bank is None:
+        log.warning("route %s: its router carries no training bank (a `transfer` saved since session 37 does), so "
+                    "`placement_bank` adds nothing; re-save it with `tierwise eval DATA -r transfer --no-cv --save "
+                    "PATH`", route)
+        return None
+    return BankTerm(bank, weight)
 
 
 def _judged(on: bool, key_share: float) -> PlacementWindow | None:
