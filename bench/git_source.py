@@ -1,5 +1,5 @@
-"""A module of this repository as it was at a git ref, loaded beside today's for old-vs-new comparisons in
-benchmarks (`git show <ref>:<path>`, written to a temporary file, imported under a name of its own)."""
+"""A module of this repository as it was at a git ref (or any Python file), loaded beside today's for old-vs-new
+comparisons in benchmarks (`git show <ref>:<path>`, written to a temporary file, imported under a name of its own)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,12 @@ def module_at(ref: str, path: str, name: str) -> ModuleType:
                          check=True).stdout
     file = Path(tempfile.mkdtemp()) / f"{name}.py"
     file.write_text(src)
-    spec = importlib.util.spec_from_file_location(name, file)
+    return load_file(file, name)
+
+
+def load_file(path: str | Path, name: str) -> ModuleType:
+    """The Python file at `path` imported as `name` (beside a module of the same name already imported)."""
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
