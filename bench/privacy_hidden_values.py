@@ -18,11 +18,8 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -31,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from git_source import module_at  # noqa: E402
 from privacy_boundary import big_request  # noqa: E402
 
 from tierwise.canonical import Message, Request, TextBlock  # noqa: E402
@@ -52,15 +50,7 @@ RUSSIAN = ("Добрый день! Напишите, пожалуйста, ко�
 
 
 def old_textnorm(ref: str) -> Any:
-    src = subprocess.run(["git", "-C", str(ROOT), "show", f"{ref}:src/tierwise/privacy/textnorm.py"],
-                         capture_output=True, text=True, check=True).stdout
-    path = Path(tempfile.mkdtemp()) / "textnorm_base.py"
-    path.write_text(src)
-    spec = importlib.util.spec_from_file_location("textnorm_base", path)
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return module_at(ref, "src/tierwise/privacy/textnorm.py", "textnorm_base")
 
 
 def chat(turns: int = 12) -> Request:

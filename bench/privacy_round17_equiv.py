@@ -8,10 +8,9 @@
 """
 
 import argparse
-import importlib.util
 import random
-import subprocess
-import tempfile
+
+from git_source import module_at  # bench/git_source.py (the script's folder is on sys.path)
 
 from tierwise.privacy.recognizers import dates, ids
 from tierwise.privacy.recognizers.prescan import Prescan
@@ -32,16 +31,7 @@ def find_all(text: str, every: bool) -> list[tuple[int, int]]:
 
 
 def old_ids():  # type: ignore[no-untyped-def]
-    src = subprocess.run(["git", "show", "3b370322:src/tierwise/privacy/recognizers/ids.py"], check=True,
-                         capture_output=True, text=True).stdout
-    path = f"{tempfile.mkdtemp()}/old_ids.py"
-    with open(path, "w") as f:
-        f.write(src)
-    spec = importlib.util.spec_from_file_location("old_ids", path)
-    assert spec and spec.loader
-    m = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(m)
-    return m
+    return module_at("3b370322", "src/tierwise/privacy/recognizers/ids.py", "old_ids")
 
 
 def _cover(found) -> set[int]:  # type: ignore[no-untyped-def]

@@ -6,7 +6,8 @@ layer alone (no audit hook). Not a test: it prints what it saw.
 - `hostpids`: what a run learns of and reaches in the host's processes: its own and its parent's PID, the living PIDs
   it tells by `stat` of /proc/<pid> (and their owners), what it opens or reads in /proc, signals and ptrace.
 - `keeper`: `kill(0, SIGUSR1)` with a handler of its own, at the Landlock ABI of this kernel and as if it were 5 (no
-  signal scope): does the signal reach a process of ours outside the run (the run's end says so)?
+  signal scope): does the signal reach a process of ours outside the run (the run's end says so)? Also its own PID,
+  PID 1 and tgkill(1, 1) (the test's program, tests/security/sandbox_programs.py SIGNALS).
 - `ordinary`: programs a model writes: /dev/stdout, /dev/fd/N, multiprocessing.Pool, ProcessPoolExecutor, flock.
 - `exhaust`: resources a run takes: processes, pipes, socket pairs, eventfds/timerfds, inotify, /dev/shm, its folder.
 - `reach`: abstract unix sockets, TCP to loopback (the gateway, Redis), the gateway's files.
@@ -23,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.sandbox_attack_round11 import command_line, run_attacks  # noqa: E402 (one way to pick a mode)
-from tests.security.sandbox_programs import CROSS_ATTACK, CROSS_VICTIM  # noqa: E402 (the test's)
+from tests.security.sandbox_programs import CROSS_ATTACK, CROSS_VICTIM, SIGNALS  # noqa: E402 (the tests')
 
 HOSTPIDS = """
 import ctypes, os, signal
@@ -75,26 +76,6 @@ attempt("process_vm_readv(parent)", vm)
 attempt("getpgid(parent)", lambda: os.getpgid(parent))
 """
 
-KEEPER = """
-import ctypes, os, signal, time
-libc = ctypes.CDLL(None, use_errno=True)
-def tgkill(tgid, tid, sig):
-    if libc.syscall(234, tgid, tid, sig) != 0:
-        raise OSError(ctypes.get_errno(), "tgkill")
-got = []
-signal.signal(signal.SIGUSR1, lambda *_: got.append(1))
-for name, fn in (("kill(0, SIGUSR1)", lambda: os.kill(0, signal.SIGUSR1)),
-                 ("kill(getpid(), SIGUSR1)", lambda: os.kill(os.getpid(), signal.SIGUSR1)),
-                 ("kill(1, SIGUSR1)", lambda: os.kill(1, signal.SIGUSR1)),
-                 ("tgkill(1, 1, SIGUSR1)", lambda: tgkill(1, 1, signal.SIGUSR1))):
-    try:
-        fn()
-        time.sleep(0.2)
-        print(name, "ok, handled", len(got))
-    except (OSError, ProcessLookupError) as e:
-        print(name, "refused", e.errno)
-print("still here")
-"""
 
 TRY = """
 def attempt(name, fn):
@@ -256,11 +237,11 @@ async def _hostpids() -> str:
 async def _keeper() -> str:
     from tierwise.sandbox import landlock
 
-    said = [f"abi {landlock.abi()}: " + await _run(KEEPER)]
+    said = [f"abi {landlock.abi()}: " + await _run(SIGNALS)]
     real = landlock.abi
     landlock.abi = lambda: min(5, real())  # type: ignore[assignment]  # as on a kernel before Linux 6.12
     try:
-        said.append("abi 5: " + await _run(KEEPER))
+        said.append("abi 5: " + await _run(SIGNALS))
     finally:
         landlock.abi = real  # type: ignore[assignment]
     return " || ".join(said)

@@ -1,7 +1,8 @@
 """Shared by the tests of what an Anthropic frontier model's answers spend of a budget (cache writes, web search
 fees): a two-tier config whose route `main` reaches only the frontier ($3/$15 per million, no `cache_write`), the
 requests answered in a row until the budget refuses (or of a number asked through the openai SDK), the budget's spend
-once nothing is in flight, the second of two requests in flight, and a request held upstream while a test asks again."""
+once nothing is in flight, the second of two requests in flight, and a request held upstream while a test asks again
+(and a second request answered meanwhile)."""
 
 from __future__ import annotations
 
@@ -100,6 +101,21 @@ def held_request(g, anthropic_up, max_tokens: int = 100_000) -> Iterator[list[An
     finally:
         release.set()
         t.join(30)
+
+
+def second_answered_beside_held(g, anthropic_up, sent_max_tokens: int) -> None:
+    """While a request asking 100,000 tokens of answer is held upstream, a second one asking 10 is answered (the
+    budget is not held by the first's reservation); the first is answered too, sent upstream with `sent_max_tokens`."""
+    from tests.doubles import Reply
+
+    with held_request(g, anthropic_up) as out:
+        anthropic_up.default = Reply(text="second", usage=(10, 5))
+        # Before: anthropic.RateLimitError "budget 'cap' is held by requests in flight ($1.5000 reserved ...)"
+        second = ant(g).messages.create(model="main", max_tokens=10, messages=[{"role": "user", "content": "q"}],
+                                        timeout=60).content[0]
+        assert isinstance(second, anthropic.types.TextBlock) and second.text == "second"
+    assert out and out[0].content[0].text == "long"
+    assert anthropic_up.requests[0].body["max_tokens"] == sent_max_tokens
 
 
 def answered_until_refused(g, request: Callable[[int], dict[str, Any]], stream: bool = False, most: int = 10) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import anthropic
 import pytest
 
-from tests.budgets.frontier_spend import frontier_config, held_request
+from tests.budgets.frontier_spend import frontier_config, held_request, second_answered_beside_held
 from tests.doubles import Reply
 from tests.gateway.conftest import ant, anthropic_up, gateway, oai, openai_up  # noqa: F401 (the same fixtures)
 from tierwise.providers.output_ceilings import known_output_ceiling
@@ -45,13 +45,7 @@ def _config(openai_up, anthropic_up, model: str = "claude-3-5-haiku-20241022", *
 
 def test_a_known_models_ceiling_bounds_the_reservation(gateway, openai_up, anthropic_up):  # noqa: F811
     g = gateway(_config(openai_up, anthropic_up))
-    with held_request(g, anthropic_up) as out:
-        anthropic_up.default = Reply(text="second", usage=(10, 5))
-        # Before: anthropic.RateLimitError "budget 'cap' is held by requests in flight ($1.5000 reserved ...)"
-        second = ant(g).messages.create(model="main", max_tokens=10, messages=MSG, timeout=60)
-        assert second.content[0].text == "second"
-    assert out and out[0].content[0].text == "long"
-    assert anthropic_up.requests[0].body["max_tokens"] == 8192  # (sent at the model's published ceiling)
+    second_answered_beside_held(g, anthropic_up, sent_max_tokens=8192)  # (sent at the model's published ceiling)
 
 
 def test_the_config_overrides_the_table(gateway, openai_up, anthropic_up):  # noqa: F811

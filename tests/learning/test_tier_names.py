@@ -17,13 +17,20 @@ from tests.harness import two_tier_config
 from tierwise.learning.evidence import feedback  # what `tierwise eval ledger` lists ratings by
 
 
-def test_feedback_on_a_frontier_answer_names_the_tier_frontier(gateway, openai_up, anthropic_up, tmp_path):  # noqa: F811
-    from tierwise.cli import main
-
+def _frontier_only(openai_up, anthropic_up, tmp_path) -> dict:  # noqa: F811
+    """Route `main` on the frontier model alone (it answers "frontier answer"), the config also in tmp_path's
+    tierwise.yaml."""
     anthropic_up.default = Reply(text="frontier answer")
     cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={
         "main": {"policy": "fallback", "targets": ["frontier"], "retries": 0}})
     (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump(cfg))
+    return cfg
+
+
+def test_feedback_on_a_frontier_answer_names_the_tier_frontier(gateway, openai_up, anthropic_up, tmp_path):  # noqa: F811
+    from tierwise.cli import main
+
+    cfg = _frontier_only(openai_up, anthropic_up, tmp_path)
     g = gateway(cfg)
     ids = []
     for _ in range(2):
@@ -47,10 +54,7 @@ def test_a_library_result_names_its_tier_as_feedback_does(openai_up, anthropic_u
 
     from tierwise.library import Tierwise
 
-    anthropic_up.default = Reply(text="frontier answer")
-    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={
-        "main": {"policy": "fallback", "targets": ["frontier"], "retries": 0}})
-    (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump(cfg))
+    _frontier_only(openai_up, anthropic_up, tmp_path)
 
     async def app():
         async with Tierwise(tmp_path / "tierwise.yaml") as tw:

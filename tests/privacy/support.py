@@ -169,6 +169,12 @@ def ask_remote(g: Any, up: Any, text: str) -> None:
             {"role": "user", "content": text}]).choices[0].message.content
 
 
+def ask_remote_not_leaking(g: Any, up: Any, text: str, value: str) -> None:
+    """`text` asked as in `ask_remote`: the remote double got a request and `value` (in any form) in none of them."""
+    ask_remote(g, up, text)
+    assert up.requests and not [r for r in up.requests if leaked(r.raw, [value])], text
+
+
 def strings(x: object) -> list[str]:
     """Every string in a decoded JSON body, values only (keys are the API's), depth first."""
     if isinstance(x, str):

@@ -253,12 +253,10 @@ AFTER_A_NUMBER = ["Order 123456 4111 1111 1111 1111, please refund it.", "10042 
 @pytest.mark.parametrize("text", AFTER_A_NUMBER)
 @pytest.mark.parametrize("remote", ["openai", "anthropic"], indirect=True)
 def test_a_card_one_space_after_another_number_does_not_reach_the_remote_model(remote, text):
-    from tests.privacy.support import ask_remote, leaked
+    from tests.privacy.support import ask_remote_not_leaking
 
-    g, up = remote
-    ask_remote(g, up, text)
     card = "5500-0000-0000-0004" if "5500" in text else "4111 1111 1111 1111"  # (`leaked` checks its digits too)
-    assert up.requests and not [r for r in up.requests if leaked(r.raw, [card])], text
+    ask_remote_not_leaking(*remote, text, card)
 
 
 # ---------------------------------------------------------------- 5. a PDF's earlier revision, its text kerned
@@ -310,12 +308,10 @@ GLUED = ["ID4111 1111 1111 1111, thanks", "card x4111 1111 1111 1111y ok", "ref 
 @pytest.mark.parametrize("text", GLUED)
 @pytest.mark.parametrize("remote", ["openai", "anthropic"], indirect=True)
 def test_a_printed_card_with_a_letter_or_digit_glued_outside_does_not_reach_the_remote_model(remote, text):
-    from tests.privacy.support import ask_remote, leaked
+    from tests.privacy.support import ask_remote_not_leaking
 
-    g, up = remote
-    ask_remote(g, up, text)
     card = "3782 822463 10005" if "3782" in text else "4111-1111-1111-1111" if "-" in text else "4111 1111 1111 1111"
-    assert up.requests and not [r for r in up.requests if leaked(r.raw, [card])], text
+    ask_remote_not_leaking(*remote, text, card)
 
 
 @pytest.mark.parametrize("remote", ["openai"], indirect=True)

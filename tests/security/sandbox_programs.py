@@ -135,6 +135,31 @@ def host_file(prefix: str, content: str = '{"host": "state"}', name: str = "stat
     return path
 
 
+# A run with a handler of its own for SIGUSR1 signals its process group, itself, PID 1 and PID 1's thread 1: each
+# line says how many signals its handler got (`sent N`) or the errno of the refusal; the run prints STILL HERE if
+# it was not killed (session 37, sandbox18: `kill(0, sig)` reached processes of ours outside the run).
+SIGNALS = """
+import ctypes, os, signal, time
+libc = ctypes.CDLL(None, use_errno=True)
+def tgkill(tgid, tid, sig):
+    if libc.syscall(234, tgid, tid, sig) != 0:
+        raise OSError(ctypes.get_errno(), "tgkill")
+got = []
+signal.signal(signal.SIGUSR1, lambda *_: got.append(1))
+for name, fn in (("group", lambda: os.kill(0, signal.SIGUSR1)),
+                 ("itself", lambda: os.kill(os.getpid(), signal.SIGUSR1)),
+                 ("init", lambda: os.kill(1, signal.SIGUSR1)),
+                 ("init-thread", lambda: tgkill(1, 1, signal.SIGUSR1))):
+    before = len(got)
+    try:
+        fn()
+        time.sleep(0.2)
+        print(name, "sent", len(got) - before)
+    except OSError as e:
+        print(name, "refused", e.errno)
+print("STILL HERE")
+"""
+
 # A run (CROSS_VICTIM) that says its PID and sleeps 6 s, and one (CROSS_ATTACK) that looks for processes of its own
 # user by `stat` of /proc/<pid> and opens their /proc/<pid>/fd/0-2 (its pipes; a written line would be a forged verdict
 # in the other run's output): Landlock alone (session 37).

@@ -21,33 +21,11 @@ from pathlib import Path
 import pytest
 
 from tests.harness import unavailable
-from tests.security.sandbox_programs import CROSS_ATTACK, CROSS_VICTIM, WEAK_GATEWAY
+from tests.security.sandbox_programs import CROSS_ATTACK, CROSS_VICTIM, SIGNALS, WEAK_GATEWAY
 from tests.security.test_sandbox_cross_run import mode  # noqa: F401 (the fixture: bwrap, weak)
 from tierwise.sandbox import SandboxLimits, landlock, pidns, run_python
 
 LIMITS = SandboxLimits(wall_s=30, cpu_s=5, memory_mb=256)
-
-SIGNALS = """
-import ctypes, os, signal, time
-libc = ctypes.CDLL(None, use_errno=True)
-def tgkill(tgid, tid, sig):
-    if libc.syscall(234, tgid, tid, sig) != 0:
-        raise OSError(ctypes.get_errno(), "tgkill")
-got = []
-signal.signal(signal.SIGUSR1, lambda *_: got.append(1))
-for name, fn in (("group", lambda: os.kill(0, signal.SIGUSR1)),
-                 ("itself", lambda: os.kill(os.getpid(), signal.SIGUSR1)),
-                 ("init", lambda: os.kill(1, signal.SIGUSR1)),
-                 ("init-thread", lambda: tgkill(1, 1, signal.SIGUSR1))):
-    before = len(got)
-    try:
-        fn()
-        time.sleep(0.2)
-        print(name, "sent", len(got) - before)
-    except OSError as e:
-        print(name, "refused", e.errno)
-print("STILL HERE")
-"""
 
 
 @pytest.fixture(params=[None, 5])

@@ -163,7 +163,6 @@ def coding_agent_secrets(cfg: Config) -> list[str]:
     """A config written for coding agents (a rule on Claude Code's classes or on subagents) whose routes reach a
     remote model, with no privacy class for secrets: what the agent reads (a `.env`, a key file) goes to the frontier
     model as written on its next turn. The config `tierwise init` writes is such a config (session 35, newuser35)."""
-    from tierwise.route_map import models_of
 
     privacy = cfg.privacy
     if privacy is not None:
@@ -174,11 +173,9 @@ def coding_agent_secrets(cfg: Config) -> list[str]:
             return []
     agent_routes = []
     for rname, pc in cfg.routes.items():
-        rules = getattr(pc, "rules", None) or []
-        if not any(r.match.claude_code is not None or r.match.subagent is not None for r in rules):
+        if not _for_coding_agents(pc):
             continue
-        if any(cfg.providers[cfg.models[m].provider].locality == "remote" for m in models_of(cfg, rname)
-               if m in cfg.models and cfg.models[m].provider in cfg.providers):
+        if any(cfg.providers[cfg.models[m].provider].locality == "remote" for m in _known_models(cfg, rname)):
             agent_routes.append(rname)
     if not agent_routes:
         return []
@@ -186,6 +183,26 @@ def coding_agent_secrets(cfg: Config) -> list[str]:
             "class catches secrets: a .env or key file Claude Code or Codex reads goes to the frontier model as "
             "written. Add `privacy: {classes: {secrets: {}}, policy: {secrets: redact}}` (README, \"Secrets stay "
             "here\"; examples/claude-code.yaml has it)"]
+
+
+def _for_coding_agents(pc: Any) -> bool:
+    """A route with a rule on Claude Code's request classes or on subagents."""
+    rules = getattr(pc, "rules", None) or []
+    return any(r.match.claude_code is not None or r.match.subagent is not None for r in rules)
+
+
+def _known_models(cfg: Config, rname: str) -> list[str]:
+    """The route's models that the config defines, on providers it defines."""
+    from tierwise.route_map import models_of
+
+    return [m for m in models_of(cfg, rname) if m in cfg.models and cfg.models[m].provider in cfg.providers]
+
+
+def _downgrades_when_spent(b: Any, rname: str) -> bool:
+    """A budget limit covers the route and its `on_exhausted` (its own, else the section's) is `downgrade`."""
+    rs = b.routes.get(rname)
+    return (((rs.on_exhausted if rs is not None else None) or b.on_exhausted) == "downgrade"
+            and any(lim.routes is None or rname in lim.routes for lim in b.limits))
 
 
 def _names(v: str | list[str] | None) -> list[str]:
@@ -197,20 +214,15 @@ def downgrade_without_local(cfg: Config) -> list[str]:
     and names no `downgrade_to`: once a budget covering it is spent, that route refuses (429) like `refuse` would.
     Documented (docs/budgets.md), but an Aider team with `architect: frontier` learned it from a 429 only (session 36,
     newuser36). One line naming the routes."""
-    from tierwise.route_map import models_of
-
     b = cfg.budgets
     if b is None or not b.limits:
         return []
     names = []
     for rname in cfg.routes:
         rs = b.routes.get(rname)
-        if ((rs.on_exhausted if rs is not None else None) or b.on_exhausted) != "downgrade" or (rs and rs.downgrade_to):
+        if not _downgrades_when_spent(b, rname) or (rs and rs.downgrade_to):
             continue
-        if not any(lim.routes is None or rname in lim.routes for lim in b.limits):
-            continue
-        models = [m for m in models_of(cfg, rname) if m in cfg.models and cfg.models[m].provider in cfg.providers]
-        kinds = {cfg.providers[cfg.models[m].provider].locality for m in models}
+        kinds = {cfg.providers[cfg.models[m].provider].locality for m in _known_models(cfg, rname)}
         if "remote" in kinds and "local" not in kinds:
             names.append(rname)
     if not names:
@@ -228,22 +240,16 @@ def downgrade_too_small(cfg: Config) -> list[str]:
     (429 naming the budget) instead of answered. The `claude_code_windows` line covers the rules' own targets only;
     a downgrade takes the main turns too (session 37, newuser37: Codex on `main`, a 4,096-token llama.cpp model)."""
     from tierwise.clients import claude_code, codex
-    from tierwise.route_map import models_of
 
     b = cfg.budgets
     if b is None or not b.limits:
         return []
     out = []
     for rname, pc in cfg.routes.items():
-        rules = getattr(pc, "rules", None) or []
-        if not any(r.match.claude_code is not None or r.match.subagent is not None for r in rules):
+        if not _for_coding_agents(pc) or not _downgrades_when_spent(b, rname):
             continue
         rs = b.routes.get(rname)
-        if ((rs.on_exhausted if rs is not None else None) or b.on_exhausted) != "downgrade":
-            continue
-        if not any(lim.routes is None or rname in lim.routes for lim in b.limits):
-            continue
-        known = [m for m in models_of(cfg, rname) if m in cfg.models and cfg.models[m].provider in cfg.providers]
+        known = _known_models(cfg, rname)
         to = (rs.downgrade_to if rs is not None else None) or next(
             (m for m in known if cfg.providers[cfg.models[m].provider].locality == "local"), None)
         model = cfg.models.get(to) if to is not None else None
