@@ -6,9 +6,10 @@ review37a). Listed by some of a capability's workers only, its tasks go to those
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tierwise.config import Config
+if TYPE_CHECKING:  # `tierwise --help` imports every command module: no pydantic at help time
+    from tierwise.config import Config
 
 MAX_NAMES = 8  # callers or workers named in a warning at most
 
