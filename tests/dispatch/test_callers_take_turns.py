@@ -14,8 +14,9 @@ from tests.dispatch.conftest import REDIS_URL, running_worker, worker_config
 from tierwise.dispatch.client import Dispatcher
 
 
-@pytest.mark.asyncio
-async def test_one_callers_backlog_does_not_starve_another_callers_task(openai_up, redis_prefix, tmp_path):
+async def served_order(openai_up, redis_prefix, tmp_path, hog: str, priority: str) -> list[str]:  # noqa: ANN001
+    """The order one worker (one slot) answered `hog`'s 10-task backlog at `priority` and app-b's one normal task
+    published after it, all queued while the worker held the backlog's first task."""
     from tests.doubles import Gate, Reply
 
     held = threading.Event()
@@ -29,17 +30,18 @@ async def test_one_callers_backlog_does_not_starve_another_callers_task(openai_u
 
     openai_up.default = answer
     data = worker_config(openai_up.url, redis_prefix, worker_id="w1", locality="remote", provider_locality="remote",
-                         capacity=1, callers=["app-a", "app-b"])
+                         capacity=1, callers=[hog, "app-b"])
     async with running_worker(data, tmp_path / "w"), \
-            Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix, caller="app-a") as a, \
+            Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix, caller=hog) as a, \
             Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix, caller="app-b") as b:
         try:
-            backlog = [asyncio.create_task(a.dispatch("classify", f"a{i}", timeout=60)) for i in range(10)]
+            backlog = [asyncio.create_task(a.dispatch("classify", f"a{i}", priority=priority, timeout=60))
+                       for i in range(10)]
             deadline = time.monotonic() + 20
             while not order:  # the worker's one slot holds a0 until the rest are queued
                 assert time.monotonic() < deadline
                 await asyncio.sleep(0.01)
-            other = asyncio.create_task(b.dispatch("classify", "b0", timeout=60))
+            other = asyncio.create_task(b.dispatch("classify", "b0", timeout=60))  # priority normal
             while len(a._waiting) < 9 or not b._waiting or any(w.entry_id is None for w in
                                                                [*a._waiting.values(), *b._waiting.values()]):
                 assert time.monotonic() < deadline
@@ -47,4 +49,10 @@ async def test_one_callers_backlog_does_not_starve_another_callers_task(openai_u
         finally:
             held.set()
         await asyncio.gather(*backlog, other)
+    return order
+
+
+@pytest.mark.asyncio
+async def test_one_callers_backlog_does_not_starve_another_callers_task(openai_up, redis_prefix, tmp_path):
+    order = await served_order(openai_up, redis_prefix, tmp_path, "app-a", "normal")
     assert order.index("b0") <= 2, order
