@@ -13,28 +13,14 @@ that takes a task and completes it (the worker's completion script takes the nex
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
-import subprocess
-import tempfile
-import time
 
 import redis
+from private_redis import evalsha_usec, private_redis
 
 from tierwise.dispatch.config import PRIORITIES
 from tierwise.dispatch.keys import GROUP, Keyspace
 from tierwise.dispatch.scripts import COMPLETE, TAKE
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def evalsha_usec(r: redis.Redis) -> tuple[int, float]:
-    st = r.info("commandstats").get("cmdstat_evalsha", {})
-    return int(st.get("calls", 0)), float(st.get("usec", 0))
 
 
 def measure(r: redis.Redis, callers: int, calls: int) -> tuple[float, float]:
@@ -78,27 +64,13 @@ def main() -> None:
     ap.add_argument("--callers", default="1,4,16,64")
     ap.add_argument("--rounds", type=int, default=5, help="each figure is the median of this many rounds")
     a = ap.parse_args()
-    port = free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                 "--appendonly", "no", "--dir", tmp], stdout=subprocess.DEVNULL)
-        try:
-            r = redis.Redis(port=port)
-            for _ in range(100):
-                try:
-                    r.ping()
-                    break
-                except redis.ConnectionError:
-                    time.sleep(0.05)
-            print("| callers listed | streams per take | idle take (us, Redis) | complete + take next (us, Redis) |")
-            print("|---:|---:|---:|---:|")
-            for k in [int(x) for x in a.callers.split(",")]:
-                runs = [measure(r, k, a.calls) for _ in range(a.rounds)]
-                idle, busy = statistics.median(x for x, _ in runs), statistics.median(y for _, y in runs)
-                print(f"| {k} | {3 * k} | {idle:.1f} | {busy:.1f} |")
-        finally:
-            proc.terminate()
-            proc.wait(10)
+    with private_redis() as r:
+        print("| callers listed | streams per take | idle take (us, Redis) | complete + take next (us, Redis) |")
+        print("|---:|---:|---:|---:|")
+        for k in [int(x) for x in a.callers.split(",")]:
+            runs = [measure(r, k, a.calls) for _ in range(a.rounds)]
+            idle, busy = statistics.median(x for x, _ in runs), statistics.median(y for _, y in runs)
+            print(f"| {k} | {3 * k} | {idle:.1f} | {busy:.1f} |")
 
 
 if __name__ == "__main__":

@@ -10,27 +10,13 @@ yet. Each figure is the median of `--rounds` rounds of `--calls` publishes; the 
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
-import subprocess
-import tempfile
-import time
 
 import redis
+from private_redis import evalsha_usec, private_redis
 
 from tierwise.dispatch.keys import GROUP, Keyspace
 from tierwise.dispatch.scripts import ENQUEUE
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def evalsha_usec(r: redis.Redis) -> tuple[int, float]:
-    st = r.info("commandstats").get("cmdstat_evalsha", {})
-    return int(st.get("calls", 0)), float(st.get("usec", 0))
 
 
 def measure(r: redis.Redis, calls: int, with_group: bool) -> float:
@@ -63,25 +49,11 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=5)
     a = ap.parse_args()
-    port = free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                 "--appendonly", "no", "--dir", tmp], stdout=subprocess.DEVNULL)
-        try:
-            r = redis.Redis(port=port)
-            for _ in range(100):
-                try:
-                    r.ping()
-                    break
-                except redis.ConnectionError:
-                    time.sleep(0.05)
-            for with_group in (True, False):
-                runs = [measure(r, a.calls, with_group) for _ in range(a.rounds)]
-                print(f"publish, queue {'with' if with_group else 'without'} its group: "
-                      f"{statistics.median(runs):.1f} us (Redis), rounds {', '.join(f'{x:.1f}' for x in runs)}")
-        finally:
-            proc.terminate()
-            proc.wait(10)
+    with private_redis() as r:
+        for with_group in (True, False):
+            runs = [measure(r, a.calls, with_group) for _ in range(a.rounds)]
+            print(f"publish, queue {'with' if with_group else 'without'} its group: "
+                  f"{statistics.median(runs):.1f} us (Redis), rounds {', '.join(f'{x:.1f}' for x in runs)}")
 
 
 if __name__ == "__main__":
