@@ -3,6 +3,8 @@
 - Two runs that both have threads passed bits through a process-shared futex on a word of libc's code (review37c
   closed it for one-task runs only): a threaded run's process-shared waits now sleep nowhere either (EAGAIN with no
   timeout, ETIMEDOUT with one) and its wakes wake nothing; multiprocessing's primitives still work among its threads.
+- F_GETLK stays (it tells of a host process's lock on a file the run may read, with its host PID under Landlock
+  alone): refused, SQLite's WAL mode failed to open ("disk I/O error"; it asks F_GETLK of its -shm file). A guard.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from tests.security.test_sandbox_cross_run import mode  # noqa: F401 (the fixtur
 from tests.security.test_sandbox_review37c import _FUTEX, FUTEX_WAKER
 from tierwise.sandbox import SandboxLimits, run_python
 
+LIMITS = SandboxLimits(wall_s=40, cpu_s=20, memory_mb=256)
 THREADED = SandboxLimits(wall_s=40, cpu_s=20, memory_mb=256, threads=True)
 
 # A waiter with no timeout (FUTEX_WAIT, FUTEX_WAIT_BITSET with NULL), without the private flag; where nothing else woke
@@ -105,3 +108,41 @@ async def test_multiprocessing_primitives_still_work_among_a_run_s_threads(mode:
     for line in ("total 800", "after holder", "semaphore True", "queue 5", "pool 250000"):
         assert line in r.stdout, r.stdout
     assert "timed False" in r.stdout, r.stdout
+
+
+
+SQLITE_WAL = r"""
+import sqlite3
+a, b = sqlite3.connect("d.db"), sqlite3.connect("d.db")
+a.execute("create table t(x)")
+a.execute("pragma journal_mode=wal")
+a.execute("insert into t values (1)")
+a.commit()
+print("wal", b.execute("select count(*) from t").fetchone()[0])
+"""
+
+
+async def test_sqlite_s_wal_mode_works_in_a_run(mode: str) -> None:  # noqa: F811
+    """Seen failing (disk I/O error) with F_GETLK refused (EINVAL): why a run is still told of other processes' locks."""
+    r = await run_python(SQLITE_WAL, limits=LIMITS, audit_hook=False)
+    assert r.ok and "wal 1" in r.stdout, (r.summary(), r.stdout)
+
+
+def test_doctor_says_a_run_under_landlock_alone_has_the_host_s_pid_and_thread_ids(landlock_alone: None) -> None:
+    """Under Landlock alone a run's PID and its threads' ids are the host's (the C library keeps them in the run's
+    memory: no filter hides them); with threads they read the host's PID counter, a channel between two such runs (30 of
+    32 bits at 4 bits/s, bench/sandbox_round19.py --only tids). Before: doctor named neither."""
+    from tierwise.commands.doctor import sandbox_report
+    from tierwise.config import Config
+
+    ok, text = sandbox_report(Config.model_validate({"sandbox": {"allow_weak": True}}))
+    assert ok, text
+    assert "threads' ids are the host's" in text and "PID counter" in text, text
+
+
+async def test_a_run_under_landlock_alone_reads_host_ids_a_bubblewrap_run_its_own(mode: str) -> None:  # noqa: F811
+    """What doctor's line rests on, bubblewrap's side: a run with threads in a PID namespace reads small ids of its own."""
+    code = "import os, threading\nt = threading.Thread(target=lambda: print('TID', threading.get_native_id()))\n" \
+           "t.start(); t.join()\nprint('PID', os.getpid())"
+    r = await run_python(code, limits=THREADED, audit_hook=False)
+    assert r.ok and "PID 2" in r.stdout and "TID 3" in r.stdout, (r.summary(), r.stdout)
