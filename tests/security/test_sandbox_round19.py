@@ -146,3 +146,16 @@ async def test_a_run_under_landlock_alone_reads_host_ids_a_bubblewrap_run_its_ow
            "t.start(); t.join()\nprint('PID', os.getpid())"
     r = await run_python(code, limits=THREADED, audit_hook=False)
     assert r.ok and "PID 2" in r.stdout and "TID 3" in r.stdout, (r.summary(), r.stdout)
+
+
+THREAD_POOL = "import multiprocessing.pool\nwith multiprocessing.pool.ThreadPool(2) as p:\n    print(p.map(abs, [-1]))\n"
+
+
+async def test_a_threaded_run_under_landlock_alone_refused_a_thread_pool_is_told_why(landlock_alone: None) -> None:
+    """Under Landlock alone a run has no /dev/shm: a ThreadPool (threads allowed) fails at its semaphore. Before: the
+    hint said fork, subprocess and multiprocessing.Pool are refused and to use threads, which it had."""
+    from tierwise.sandbox.limits import SEMLOCK_HINT
+
+    r = await run_python(THREAD_POOL, limits=THREADED, audit_hook=False)
+    assert not r.ok and r.summary().endswith(SEMLOCK_HINT), r.summary()
+    assert "ThreadPool" in SEMLOCK_HINT and "threading.Lock" in SEMLOCK_HINT
