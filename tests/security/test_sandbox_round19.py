@@ -10,6 +10,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+
+import pytest
 
 from tests.security.test_sandbox_cross_run import mode  # noqa: F401 (the fixture: bwrap, weak)
 from tests.security.test_sandbox_review37c import _FUTEX, FUTEX_WAKER
@@ -159,3 +162,66 @@ async def test_a_threaded_run_under_landlock_alone_refused_a_thread_pool_is_told
     r = await run_python(THREAD_POOL, limits=THREADED, audit_hook=False)
     assert not r.ok and r.summary().endswith(SEMLOCK_HINT), r.summary()
     assert "ThreadPool" in SEMLOCK_HINT and "threading.Lock" in SEMLOCK_HINT
+
+
+# System calls newer than this machine's libseccomp (it knows up to futex_requeue, 456): every number past the last it
+# knows answers ENOSYS, but a host whose libseccomp knows them (2.6 names Linux 6.13's) had no rule for them: the
+# host's mount table (listmount, statmount), extended attributes read or removed by path (getxattrat, listxattrat,
+# removexattrat: what XATTR_READS_BY_PATH and PATH_METADATA refuse), a tree's clone (open_tree_attr) and inode flags
+# by path (file_getattr, file_setattr). Simulated here: the filter built as if libseccomp knew every number to 469.
+NEWER = r"""
+import ctypes, os, struct
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+L, P = ctypes.c_long, ctypes.c_void_p
+buf = ctypes.create_string_buffer(4096)
+req = ctypes.create_string_buffer(struct.pack("IIQQ", 24, 0, 0xFFFFFFFFFFFFFFFF, 0))
+path, name = os.__file__.encode(), b"user.x"
+args = ctypes.create_string_buffer(struct.pack("QII", ctypes.addressof(buf), 64, 0))
+calls = {"statmount": (457, req, P(ctypes.addressof(buf)), L(4096), L(0)),
+         "listmount": (458, req, P(ctypes.addressof(buf)), L(64), L(0)),
+         "getxattrat": (464, L(-100), path, L(0), name, args, L(16)),
+         "listxattrat": (465, L(-100), path, L(0), P(ctypes.addressof(buf)), L(4096)),
+         "removexattrat": (466, L(-100), b"main.py", L(0), name),
+         "open_tree_attr": (467, L(-100), b"/", L(1), P(0), L(0)),
+         "file_getattr": (468, L(-100), path, P(ctypes.addressof(buf)), L(24), L(0)),
+         "file_setattr": (469, L(-100), b"main.py", P(ctypes.addressof(buf)), L(24), L(0))}
+for call, (number, *rest) in calls.items():
+    ctypes.set_errno(0)
+    r = libc.syscall(L(number), *rest)
+    print(call, r, ctypes.get_errno() if r < 0 else 0, flush=True)
+"""
+
+
+@pytest.fixture
+def knows_every_syscall(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The filter built as by a libseccomp that knows every system call to Linux 6.17's file_setattr (469)."""
+    from tierwise.sandbox import seccomp_filter, weak
+
+    monkeypatch.setattr(seccomp_filter, "unknown_syscalls", lambda sc: range(470, seccomp_filter.SYSCALL_NUMBERS))
+    seccomp_filter.filter_bpf.cache_clear()
+    weak._filter_loader.cache_clear()
+    yield
+    seccomp_filter.filter_bpf.cache_clear()
+    weak._filter_loader.cache_clear()
+
+
+def _all_refused(out: str) -> None:
+    lines = [line.split() for line in out.splitlines()]
+    assert len(lines) == 8 and all(line[1:] == ["-1", "38"] for line in lines), out
+
+
+async def test_newer_system_calls_answer_enosys_whatever_libseccomp_knows(mode: str,  # noqa: F811
+                                                                           knows_every_syscall: None) -> None:
+    """Before (filter as by a libseccomp knowing to 469): listmount answered the mount ids, getxattrat ENODATA (reached
+    the file), file_getattr its flags."""
+    r = await run_python(NEWER, limits=LIMITS, audit_hook=False)
+    assert r.ok, r.summary()
+    _all_refused(r.stdout)
+
+
+async def test_newer_system_calls_answer_enosys_under_landlock_alone(landlock_alone: None,
+                                                                     knows_every_syscall: None) -> None:
+    r = await run_python(NEWER, limits=LIMITS, audit_hook=False)
+    assert r.ok, r.summary()
+    _all_refused(r.stdout)
