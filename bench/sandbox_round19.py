@@ -10,6 +10,14 @@ each mode, OS layer alone (no audit hook). Not a test: it prints what it saw.
 - `tids`: bits from a run with threads to another run through the host's PID counter: the sender starts threads
   through a 1 slot, the receiver starts one thread at each slot's start and end and reads the ids' difference.
 - `stop`: a run stops itself (SIGSTOP, SIGTSTP): how long until it ends, and how.
+- `limits`: raising each rlimit's hard limit, what fds 0-2 are, /proc/self/* (the gateway's environment or command
+  line would be there), the environment and / as the run sees them.
+- `leftover`: a run leaves a folder tree of mode 000, 150 levels deep, a name with a newline, a symlink to
+  /etc/passwd: is its folder still there after it (weak and Landlock-alone runs; a bubblewrap run's is its tmpfs)?
+- `cost`: a run with threads passing 20,000 items through two queue.Queues (private futexes through the filter):
+  its CPU time (median of 5 runs); run with PYTHONPATH of a base tree and of this one to compare.
+- `churn`: a run with threads starts and joins threads for 2 s: how many host PIDs it took (the host's PID counter read
+  by starting a process here before and after it), against `kernel.pid_max`.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import asyncio
 import fcntl
 import os
 import struct
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -147,7 +156,95 @@ async def stop() -> str:
     return "; ".join(said)
 
 
-ATTACKS = {"spin": spin, "getlk": getlk, "hostpid": hostpid, "tids": tids, "stop": stop}
+CHURN = r"""
+import threading, time
+made, end = 0, time.monotonic() + 2
+while time.monotonic() < end:
+    t = threading.Thread(target=int); t.start(); t.join(); made += 1
+print("THREADS", made)
+"""
+
+
+def _host_pid() -> int:
+    return int(subprocess.run(["sh", "-c", "echo $$"], capture_output=True, text=True, check=True).stdout)
+
+
+async def churn() -> str:
+    with open("/proc/sys/kernel/pid_max") as fh:
+        pid_max = int(fh.read())
+    before = _host_pid()
+    out = await _run(CHURN, threads=True)
+    after = _host_pid()
+    return f"{out}; host PID counter moved {(after - before) % pid_max} (pid_max {pid_max}; the run's start included)"
+
+
+PINGPONG = r"""
+import queue, threading, time
+a, b = queue.Queue(), queue.Queue()
+def echo():
+    while (x := a.get()) is not None:
+        b.put(x)
+t = threading.Thread(target=echo); t.start()
+c0 = time.process_time()
+for i in range(20000):
+    a.put(i); b.get()
+a.put(None); t.join()
+print(f"{time.process_time() - c0:.3f}")
+"""
+
+
+async def cost() -> str:
+    said = sorted([float(await _run(PINGPONG, threads=True)) for _ in range(5)])
+    return f"CPU s for 20,000 round trips: median {said[2]:.3f} (all {said})"
+
+
+LIMITS_PROBE = r"""
+import os, resource, stat, fcntl
+def t(name, fn):
+    try:
+        print(name, "ok", repr(fn())[:150])
+    except Exception as e:
+        print(name, "refused", type(e).__name__, getattr(e, "errno", ""))
+for r in ("RLIMIT_CPU", "RLIMIT_AS", "RLIMIT_NOFILE", "RLIMIT_FSIZE", "RLIMIT_CORE", "RLIMIT_MEMLOCK", "RLIMIT_SIGPENDING"):
+    n = getattr(resource, r); cur = resource.getrlimit(n)
+    t(f"{r}{cur} hard raised", lambda: resource.setrlimit(n, (cur[0], resource.RLIM_INFINITY)))
+for fd in (0, 1, 2):
+    t(f"fd{fd}", lambda: (stat.filemode(os.fstat(fd).st_mode), oct(fcntl.fcntl(fd, fcntl.F_GETFL))))
+for p in ("/proc/self/environ", "/proc/self/cmdline", "/proc/self/mountinfo", "/proc/self/cgroup", "/proc/self/status"):
+    t(p, lambda: open(p, "rb").read(100))
+t("environ", lambda: sorted(os.environ))
+t("listdir /", lambda: os.listdir("/"))
+"""
+LEFTOVER = r"""
+import os
+print("CWD", os.getcwd())
+os.makedirs("a/b/c"); open("a/b/c/f", "w").write("x")
+for d in ("a/b/c", "a/b", "a"):
+    os.chmod(d, 0)
+p = "d"
+for i in range(150):
+    os.mkdir(p); os.chdir(p)
+os.chdir(os.environ["HOME"])
+open("new\nline", "w").write("x")
+os.symlink("/etc/passwd", "link")
+print("DONE")
+"""
+
+
+async def limits() -> str:
+    return await _run(LIMITS_PROBE)
+
+
+async def leftover() -> str:
+    out = await _run(LEFTOVER)
+    cwd = next((line.split()[1] for line in out.splitlines() if line.startswith("CWD")), "")
+    await asyncio.sleep(0.5)
+    if cwd == "/work":
+        return f"{out}; its folder is bubblewrap's tmpfs (the host's /work is another)"
+    return f"{out}; its folder {cwd} after the run: {'LEFT' if cwd and os.path.lexists(cwd) else 'gone'}"
+
+
+ATTACKS = {"limits": limits, "leftover": leftover, "cost": cost, "churn": churn, "spin": spin, "getlk": getlk, "hostpid": hostpid, "tids": tids, "stop": stop}
 
 if __name__ == "__main__":
     modes, only = command_line(__doc__, ATTACKS)

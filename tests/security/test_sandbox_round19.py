@@ -5,6 +5,11 @@
   timeout, ETIMEDOUT with one) and its wakes wake nothing; multiprocessing's primitives still work among its threads.
 - F_GETLK stays (it tells of a host process's lock on a file the run may read, with its host PID under Landlock
   alone): refused, SQLite's WAL mode failed to open ("disk I/O error"; it asks F_GETLK of its -shm file). A guard.
+- Under Landlock alone a run's PID and its threads' ids are the host's (no filter hides them): doctor says so.
+- A threaded run's ThreadPool under Landlock alone (no /dev/shm) was told fork and subprocess are refused: a hint of
+  its own now.
+- System calls a newer libseccomp names (statmount, listmount, getxattrat...) had no rule in a filter it built: ENOSYS
+  by number now.
 """
 
 from __future__ import annotations
