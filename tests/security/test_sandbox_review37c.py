@@ -83,8 +83,8 @@ async def test_two_runs_under_landlock_alone_pass_nothing_through_a_futex(landlo
 
 
 async def test_a_one_task_run_wakes_no_waiter_of_a_run_with_threads(mode: str) -> None:  # noqa: F811
-    """A run with threads keeps its process-shared waits (a ThreadPool's workers wait on a multiprocessing.Lock);
-    a one-task run's process-shared wakes wake nothing (answer 0). Before: woken 6 of 6 (bwrap, weak)."""
+    """A one-task run's process-shared wakes wake nothing (answer 0), and (session 38) a run with threads sleeps on no
+    process-shared word either. Before: woken 6 of 6 (bwrap, weak)."""
     threaded = SandboxLimits(wall_s=40, cpu_s=20, memory_mb=256, threads=True)
     waited, woke = await _futex_pair(threaded)
     assert "woken" not in waited.replace("not woken", ""), waited

@@ -192,10 +192,11 @@ async def test_a_run_refused_a_second_process_says_what_to_do_instead(mode: str,
 
 
 async def test_a_run_under_landlock_alone_refused_a_pool_says_what_to_do_instead(landlock_alone: None) -> None:
-    from tierwise.sandbox.limits import PROCESS_HINT
+    """(Its Pool fails at its semaphore there, no /dev/shm: session 38's hint says so.)"""
+    from tierwise.sandbox.limits import SEMLOCK_HINT
 
     r = await run_python(POOL, limits=LIMITS, audit_hook=False)
-    assert not r.ok and r.summary().endswith(PROCESS_HINT), r.summary()
+    assert not r.ok and r.summary().endswith(SEMLOCK_HINT), r.summary()
 
 
 async def test_a_run_opening_dev_stdout_is_told_to_use_sys_stdout(mode: str) -> None:  # noqa: F811

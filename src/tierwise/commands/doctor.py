@@ -271,8 +271,8 @@ def _hidepid() -> str:
     """Where a weak run sees the host's PIDs: whether /proc shows it other users' processes (tierwise.sandbox.pidns)."""
     from tierwise.sandbox import pidns
 
-    return "" if pidns.proc_hides_processes() else \
-        "; /proc/<pid> tells it the host's processes: mount /proc with hidepid=invisible to hide them"
+    return pidns.HOST_IDS + ("" if pidns.proc_hides_processes() else
+                             "; /proc/<pid> tells it the host's processes: mount /proc with hidepid=invisible to hide them")
 
 
 def _run_uids(identity: Any, first: int) -> str:

@@ -86,16 +86,24 @@ _PROCESS_CALLERS = ("multiprocessing", "subprocess.py", "concurrent/futures/proc
 _REFUSED = ("[Errno 1] Operation not permitted", "[Errno 13] Permission denied")
 PROCESS_HINT = ("hint: the sandbox runs one process (fork, subprocess and multiprocessing.Pool are refused); "
                 "compute in this process, or with threads where allowed (ThreadPoolExecutor)")
+# ... and under Landlock alone, where a run has no /dev/shm of its own, multiprocessing's named semaphores fail as they
+# are made (EACCES in SemLock): Pool, but also ThreadPool, Lock and Queue, which a run with threads may use elsewhere
+# (session 38: a threaded run's ThreadPool was told that fork and subprocess are refused, and to use threads).
+_SEMLOCK = "_multiprocessing.SemLock("
+SEMLOCK_HINT = ("hint: the sandbox runs one process and here has no /dev/shm: no multiprocessing Pool, ThreadPool, Lock "
+                "or Queue; use threading.Lock, queue.Queue, or ThreadPoolExecutor where threads are allowed")
 _PROC_LINKS = ("'/dev/stdout'", "'/dev/stdin'", "'/dev/stderr'", "'/dev/fd/")
 PROC_LINK_HINT = "hint: the sandbox has no /proc, so no /dev/stdout, /dev/stdin or /dev/fd: use sys.stdout, sys.stdin"
 
 
 def with_flock_hint(text: str, stderr: str, threads: bool, limit: int = 600) -> str:
     """`text` cut to `limit` characters, ending in a hint when `stderr` shows what the sandbox refuses by design:
-    FLOCK_HINT (a threaded run's flock ENOSYS), PROCESS_HINT, PROC_LINK_HINT."""
+    FLOCK_HINT (a threaded run's flock ENOSYS), SEMLOCK_HINT, PROCESS_HINT, PROC_LINK_HINT."""
     hint = None
     if threads and any(mark in stderr for mark in _NO_FLOCK):
         hint = FLOCK_HINT
+    elif _SEMLOCK in stderr and _REFUSED[1] in stderr:
+        hint = SEMLOCK_HINT
     elif any(mark in stderr for mark in _REFUSED) and any(mark in stderr for mark in _PROCESS_CALLERS):
         hint = PROCESS_HINT
     elif any(mark in stderr for mark in _PROC_LINKS):

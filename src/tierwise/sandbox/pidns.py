@@ -115,6 +115,12 @@ def _become(libc: Any, python: bytes, role: str, fd: int, child: int, ids: tuple
 
 
 MOUNTINFO = "/proc/self/mountinfo"
+# What no filter hides where a run has no PID namespace (session 38): its own PID and its threads' ids are the host's. The
+# C library keeps them in the run's memory (set_tid_address answers the PID at start, clone each thread's id), so a
+# filter that lied in getpid/gettid would hide nothing. With threads, a run reads the host's PID counter through them:
+# the rate at which the host starts tasks, and a channel from another run with threads (30 of 32 bits at 4 bits/s,
+# bench/sandbox_round19.py --only tids). Doctor says so (commands.doctor).
+HOST_IDS = "; its PID and its threads' ids are the host's (with threads: a channel between runs through the PID counter)"
 
 
 def proc_hides_processes(mountinfo: str = MOUNTINFO) -> bool:

@@ -202,6 +202,14 @@ FORKS = ("fork", "vfork")
 # falls back as on an older kernel). Without this, setxattrat (463 on x86-64, Linux 6.13) set the
 # extended attributes that setxattr may not.
 SYSCALL_NUMBERS = 1024
+# ... and the same calls by number (session 38), for a libseccomp that knows their names (2.6 names Linux 6.13's) and
+# so adds no rule for them above: simulated as such a build, a run listed the mount table (listmount: the host's where
+# Landlock alone bounds it, 26 mounts here), read and removed extended attributes by path (getxattrat, removexattrat:
+# ENODATA, the file reached), and read and set a file's inode flags (file_getattr, file_setattr). ENOSYS, what a
+# kernel without them answers; the C library and Python call none of them. (The numbers are the same on every
+# architecture for calls this new, the table unified at 424.)
+NEWER_BY_NUMBER = (("statmount", 457), ("listmount", 458), ("getxattrat", 464), ("listxattrat", 465),
+                   ("removexattrat", 466), ("open_tree_attr", 467), ("file_getattr", 468), ("file_setattr", 469))
 # clone flags that make namespaces (NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME):
 # refused even for a thread (no capabilities would let them work; defence in depth).
 NAMESPACE_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000, 0x80)
@@ -357,12 +365,19 @@ PR_SCHED_CORE = 62
 # blocking until the wall clock. Its process-shared wakes wake nothing and answer 0 (no task of its own waits so; glibc's
 # sem_post wakes only where one does), so it reaches no waiter of a run with threads either. Private futexes
 # (threading's, the C library's) stay. `futex_wait`/`futex_wake` have their flags in an argument (FUTEX2_PRIVATE);
-# `futex_waitv`/`futex_requeue` in memory a filter cannot read: ENOSYS (glibc and Python call none of the four). With
-# `threads` they stay: a ThreadPool's workers wait on its multiprocessing.Lock, and they would spin or race; two runs
-# with threads keep the channel (docs/security/sandbox.md, "What it does not guarantee").
+# `futex_waitv`/`futex_requeue` in memory a filter cannot read: ENOSYS (glibc and Python call none of the four).
+# With `threads` (session 38) no task of the run sleeps on a process-shared word either, so no other run can wake it: two
+# runs with threads passed 31 of 32 bits. In such a run only multiprocessing's primitives (named semaphores) wait so, and
+# only when contended (CPython's threading, queue, concurrent.futures, asyncio.to_thread, sqlite3 and numpy made 0 such
+# calls; bench/RESULTS.md, session 38): a wait with no timeout answers EAGAIN ("the word changed"), which glibc answers by
+# looking again, so a contended `multiprocessing.Lock` spins on the run's CPU until its holder releases it and mutual
+# exclusion holds; a wait with a timeout answers ETIMEDOUT at once (`acquire(timeout=t)` False early, as a one-task run's).
+# Its wakes answer 0 as a one-task run's: there is no sleeper of its own to wake.
 FUTEX_OP_MASK, FUTEX_PRIVATE_FLAG = 0xFF, 0x80  # (the command and the private flag; FUTEX_CLOCK_REALTIME either way)
 FUTEX_SHARED_WAITS = (0, 9, 11)  # FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_WAIT_REQUEUE_PI (PI locks need a writable word)
 FUTEX_SHARED_WAKES = (1, 3, 4, 5, 10)  # FUTEX_WAKE, FUTEX_REQUEUE, FUTEX_CMP_REQUEUE, FUTEX_WAKE_OP, FUTEX_WAKE_BITSET
+FUTEX_TIMEOUT_AT = 3  # futex(uaddr, op, val, timeout, ...): NULL waits for ever
+FUTEX2_TIMEOUT_AT = 4  # futex_wait(uaddr, val, mask, flags, timeout, clockid)
 
 
 # seccomp compares an argument as the whole 64-bit register; the kernel reads an `int` or `unsigned int` argument
@@ -471,18 +486,11 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
     _rule(f, eperm, "setrlimit", _low32(sc, 0, RLIMIT_CORE))
     for name, process in AIMED_AT_A_GROUP:
         _rule(f, eperm, name, sc.Arg(0, sc.NE, process))
-    for number in unknown_syscalls(sc):
+    for number in (*(n for _, n in NEWER_BY_NUMBER), *unknown_syscalls(sc)):
         _rule(f, sc.ERRNO(errno.ENOSYS), number)
+    _shared_futexes(f, sc, threads)
     if not threads:
         _rule(f, eperm, "clone")  # one task: no process, no thread
-        for command in FUTEX_SHARED_WAITS:
-            _rule(f, sc.ERRNO(errno.ETIMEDOUT), "futex", sc.Arg(1, sc.MASKED_EQ, FUTEX_OP_MASK, command))
-        for command in FUTEX_SHARED_WAKES:
-            _rule(f, sc.ERRNO(0), "futex", sc.Arg(1, sc.MASKED_EQ, FUTEX_OP_MASK, command))
-        _rule(f, sc.ERRNO(errno.ETIMEDOUT), "futex_wait", sc.Arg(3, sc.MASKED_EQ, FUTEX_PRIVATE_FLAG, 0))
-        _rule(f, sc.ERRNO(0), "futex_wake", sc.Arg(3, sc.MASKED_EQ, FUTEX_PRIVATE_FLAG, 0))
-        for name in ("futex_waitv", "futex_requeue"):
-            _rule(f, sc.ERRNO(errno.ENOSYS), name)
     else:
         # A clone that is not a thread of this process is a new process (or namespace): refused.
         _rule(f, eperm, "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, 0))
@@ -495,6 +503,23 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
         fh.seek(0)
         program = fh.read()
     return program if own_pid else for_pid(program, RUN_PID_IN_BWRAP)
+
+
+def _shared_futexes(f: Any, sc: Any, threads: bool) -> None:
+    """Process-shared futex waits sleep nowhere and wakes wake nothing (above, "Process-shared futex waits")."""
+    timed_out, changed = sc.ERRNO(errno.ETIMEDOUT), sc.ERRNO(errno.EAGAIN if threads else errno.ETIMEDOUT)
+    for command in FUTEX_SHARED_WAITS:
+        op = sc.Arg(1, sc.MASKED_EQ, FUTEX_OP_MASK, command)
+        _rule(f, changed, "futex", op, sc.Arg(FUTEX_TIMEOUT_AT, sc.EQ, 0))
+        _rule(f, timed_out, "futex", op, sc.Arg(FUTEX_TIMEOUT_AT, sc.NE, 0))
+    for command in FUTEX_SHARED_WAKES:
+        _rule(f, sc.ERRNO(0), "futex", sc.Arg(1, sc.MASKED_EQ, FUTEX_OP_MASK, command))
+    shared = sc.Arg(3, sc.MASKED_EQ, FUTEX_PRIVATE_FLAG, 0)
+    _rule(f, changed, "futex_wait", shared, sc.Arg(FUTEX2_TIMEOUT_AT, sc.EQ, 0))
+    _rule(f, timed_out, "futex_wait", shared, sc.Arg(FUTEX2_TIMEOUT_AT, sc.NE, 0))
+    _rule(f, sc.ERRNO(0), "futex_wake", shared)
+    for name in ("futex_waitv", "futex_requeue"):
+        _rule(f, sc.ERRNO(errno.ENOSYS), name)
 
 
 BPF_JEQ_K = 0x15  # BPF_JMP | BPF_JEQ | BPF_K: a comparison with the instruction's constant
