@@ -177,8 +177,10 @@ def caller_rules(prefix: str, tenant: str, caller: str | None = None, db: int = 
         keys = [f"~{k.base}q:*", f"~{k.base}wake:*", f"~{k.base}r:*", f"~{k.base}w:*", f"%R~{k.base}done:*"]
         return ["resetkeys", "resetchannels", "-@all", *connection(db), *CALLER_COMMANDS, *publish, *keys]
     name = check_caller(caller)
-    # (names hold no `:`: `q:*:<name>` reaches no other caller's queue)
-    queues, wakes, index = f"~{k.base}q:*:{name}", f"~{k.base}wake:*:{name}", f"~{k.base}w:*"
+    # (names hold no `:`: `q:*:<name>` reaches no other caller's queue.) One `*` per part of the key: with
+    # `wake:*:<name>` a caller named like a capability reached the shared wake list of before session 37
+    # (`wake:<zone>:<cap>`), which workers of that version wait on during an upgrade (session 38, dist9).
+    queues, wakes, index = f"~{k.base}q:*:*:*:{name}", f"~{k.base}wake:*:*:{name}", f"~{k.base}w:*"
     results, done = f"~{k.base}r:{name}:*", f"%R~{k.base}done:*"
 
     def selector(commands: list[str], keys: list[str]) -> str:
