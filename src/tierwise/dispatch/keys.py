@@ -94,13 +94,18 @@ class Keyspace:
     def done(self, task_id: str) -> str:
         return f"{self.base}done:{task_id}"
 
-    def is_results_key(self, key: str, zone: str, capability: str) -> bool:
+    def is_results_key(self, key: str, zone: str, capability: str, caller: str = "") -> bool:
         """Whether a task's reply address is a result stream of this tenant for the capability and zone the task
-        was published to (a task names it; a worker writes there only if it is)."""
+        was published to (a task names it; a worker writes there only if it is), and with `caller` (the caller whose
+        queue the task came from; `""`: a shared queue of before session 37) one of that caller's: a caller may XADD
+        its own queues directly, and its tasks named another caller's result streams, any instance, for workers to
+        fill (session 38, dist9)."""
         head, tail = self.base + "r:", f":{zone}:{capability}"
         if not key.startswith(head) or not key.endswith(tail) or len(key) <= len(head) + len(tail):
             return False
         parts = key[len(head):-len(tail)].split(":")
+        if caller and parts[0] != caller:
+            return False
         return len(parts) <= 2 and all(_CALLER_PART.match(p) for p in parts)
 
     def presence(self, worker: str) -> str:

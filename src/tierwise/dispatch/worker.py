@@ -187,9 +187,6 @@ class Worker:
         zone, cap, _priority, caller = self.keys.stream_parts(stream)
         return self.keys.wake(zone, cap, caller)
 
-    def _zone_of(self, stream: str) -> str:
-        return stream[len(self.keys.base) + 2:].split(":", 1)[0]
-
     async def _drop_refused_zones(self, stop: asyncio.Event) -> None:
         """Stop reading the zones this worker's Redis user may not read (a remote machine's user has no
         access to the local-only zone, whatever its config says), and say so loudly."""
@@ -369,7 +366,8 @@ class Worker:
 
     async def _handle(self, key: str, cap: str, entry_id: bytes, fields: Any, deliveries: int) -> None:
         try:
-            task = parse_task(fields, self.keys, self.d.max_payload_bytes, self._zone_of(key), cap)
+            zone, _cap, _priority, caller = self.keys.stream_parts(key)
+            task = parse_task(fields, self.keys, self.d.max_payload_bytes, zone, cap, caller)
         except Malformed as m:
             await self._dead_letter(key, cap, entry_id, m.reason, fields, m.task_id, m.reply)
             return
