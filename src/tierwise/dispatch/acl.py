@@ -50,14 +50,17 @@ def script_refused(error: Exception) -> str | None:
             "`tierwise worker --acl` (`--acl caller` for a gateway or application) and apply them")
 
 
-WORKER_SCRIPTS = (_scripts.TAKE, _scripts.RECLAIM, _scripts.COMPLETE, _scripts.DEAD_LETTER, _scripts.KEEPALIVE)
+WORKER_SCRIPTS = (_scripts.TAKE, _scripts.RECLAIM, _scripts.COMPLETE, _scripts.DEAD_LETTER, _scripts.KEEPALIVE,
+                  _scripts.BOUND)
 # What a worker may do, per kind of key, each in a selector of its own (Redis 7): with one command list over every
 # key, a worker could DEL or SET any key it may read or write (its capabilities' task queues: every caller's waiting
 # tasks and the consumer group gone, or WRONGTYPE for every publish; their presence index; the done marks of every
 # task of the tenant; the blackboard's hash), and XADD with MAXLEN 0 or PEXPIRE 1 emptied or deleted a queue or the
 # index (session 36, dist7).
 # (no XCLAIM: its LASTID moves the group's last-delivered id past every later task; scripts.py KEEPALIVE)
-QUEUE_COMMANDS = ["+xgroup|create", "+xreadgroup", "+xautoclaim", "+xpending", "+xack", "+xdel", "+xlen"]
+# (XTRIM: the bounding script trims a queue a caller filled past `max_pending` by direct XADDs; a worker that may
+# XREADGROUP and XDEL there could empty it anyway)
+QUEUE_COMMANDS = ["+xgroup|create", "+xreadgroup", "+xautoclaim", "+xpending", "+xack", "+xdel", "+xlen", "+xtrim"]
 WAKE_COMMANDS = ["+blpop", "+ltrim"]
 # The presence index: a worker adds or renews its own entry, removes it when it stops, and reads nothing (no member
 # name to aim at). Expired entries are pruned by the publishing script, not by workers: ZREMRANGEBYSCORE, DEL and

@@ -47,13 +47,12 @@ from tierwise.dispatch.errors import (
 )
 from tierwise.dispatch.keys import Keyspace
 from tierwise.dispatch.presence import present_count
-from tierwise.dispatch.scripts import GROUP, Scripts
+from tierwise.dispatch.scripts import GROUP, WAKE_MAX, Scripts
 from tierwise.dispatch.tasks import task_fields
 from tierwise.secret_scrub import scrub
 
 log = logging.getLogger("tierwise.dispatch")
 
-WAKE_MAX = 256  # wake-up tokens kept per capability; more would only wake idle workers for nothing
 READ_BLOCK_MS = 1000
 RECENT = 10_000  # task ids remembered after their result, to count late duplicates
 INBOX_MAXLEN = 64  # wake-up tokens kept in a caller's inbox

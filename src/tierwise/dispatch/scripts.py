@@ -13,6 +13,7 @@ from typing import Any
 from tierwise.dispatch.config import PRESENCE_TTL_MAX_S
 
 GROUP = "tierwise-workers"  # (keys.GROUP: the one consumer group of every task queue)
+WAKE_MAX = 256  # wake-up tokens kept per caller, capability and zone; more would only wake idle workers for nothing
 
 # An index entry scored further ahead than any heartbeat puts one is not a worker's: a worker may ZADD any score
 # (Redis cannot limit it), and one scored 9e15 was counted present for ever, after its worker and its user were
@@ -71,6 +72,28 @@ redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[2]) - 1)
 return {'ok', id, dl}
 """
 
+# An entry as a worker gets it: whole, or past `maxbytes` (its fields' and values' lengths) only its `id` and `reply`
+# (when short) and `oversize` (its length), for the worker to dead-letter it and tell its caller. A caller may XADD its
+# queues directly (publishing takes XADD, whose arguments Redis cannot limit), and an entry of 40 MB went whole to
+# every worker that took or re-claimed it (session 38, dist9).
+_SMALL = """
+local function small(fields, maxbytes)
+  local size = 0
+  for _, v in ipairs(fields) do size = size + #v end
+  if size <= maxbytes then return fields end
+  local kept = {}
+  for i = 1, #fields - 1, 2 do
+    if (fields[i] == 'id' or fields[i] == 'reply') and #fields[i + 1] <= 512 then
+      kept[#kept + 1] = fields[i]
+      kept[#kept + 1] = fields[i + 1]
+    end
+  end
+  kept[#kept + 1] = 'oversize'
+  kept[#kept + 1] = tostring(size)
+  return kept
+end
+"""
+
 # Taking tasks, shared by TAKE and COMPLETE: from the `n` streams at KEYS[off+1..off+n] (highest
 # priority first) and their wake lists at KEYS[off+n+1..off+2n], at most `want` tasks
 # -> {{stream index, entry id, {field, value, ...}}, ...}
@@ -80,8 +103,8 @@ return {'ok', id, dl}
 # not woken for tasks already gone. A take that finds nothing empties the wake lists: a caller may LPUSH its
 # own as often as it likes (Redis cannot limit it), and 100,000 tokens with no task behind them woke every idle
 # worker of the capability 100,000 times for nothing (session 37, dist8).
-_TAKE_FUNCTION = """
-local function take(off, n, group, consumer, want)
+_TAKE_FUNCTION = _SMALL + """
+local function take(off, n, group, consumer, want, maxbytes)
   local asked = want
   local out = {}
   for i = 1, n do
@@ -95,7 +118,7 @@ local function take(off, n, group, consumer, want)
     if r then
       local got = 0
       for _, e in ipairs(r[1][2]) do
-        out[#out + 1] = {i, e[1], e[2]}
+        out[#out + 1] = {i, e[1], small(e[2], maxbytes)}
         got = got + 1
       end
       want = want - got
@@ -110,24 +133,26 @@ end
 """
 
 # KEYS: the streams a worker reads, highest priority first, then the wake list of each (aligned)
-# ARGV: group, consumer, how many at most
+# ARGV: group, consumer, how many at most, the largest entry handed out whole (bytes)
 TAKE = _TAKE_FUNCTION + """
-return take(0, #KEYS / 2, ARGV[1], ARGV[2], tonumber(ARGV[3]))
+return take(0, #KEYS / 2, ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]))
 """
 
 # KEYS: the streams a worker reads, highest priority first
-# ARGV: group, consumer, min idle ms, how many at most, then the scan cursor of each stream
+# ARGV: group, consumer, min idle ms, how many at most, the largest entry handed out whole (bytes), then the scan
+# cursor of each stream
 # -> {{{stream index, entry id, {field, value, ...}, deliveries}, ...}, {next cursor of each stream}}
 # XAUTOCLAIM looks at COUNT x 10 pending entries per call: the cursors carry the scan over the
 # whole pending list across calls, so a dead worker's tasks deep in it are found too.
-RECLAIM = """
+RECLAIM = _SMALL + """
 local want = tonumber(ARGV[4])
+local maxbytes = tonumber(ARGV[5])
 local out = {}
 local cursors = {}
 for i = 1, #KEYS do
-  cursors[i] = ARGV[4 + i]
+  cursors[i] = ARGV[5 + i]
   if want > 0 then
-    local r = redis.pcall('XAUTOCLAIM', KEYS[i], ARGV[1], ARGV[2], ARGV[3], ARGV[4 + i], 'COUNT', want)
+    local r = redis.pcall('XAUTOCLAIM', KEYS[i], ARGV[1], ARGV[2], ARGV[3], ARGV[5 + i], 'COUNT', want)
     if type(r) == 'table' and not r.err then
       cursors[i] = r[1]
       for _, e in ipairs(r[2]) do
@@ -135,7 +160,7 @@ for i = 1, #KEYS do
           local p = redis.call('XPENDING', KEYS[i], ARGV[1], e[1], e[1], 1)
           local n = 1
           if p[1] then n = p[1][4] end
-          out[#out + 1] = {i, e[1], e[2], n}
+          out[#out + 1] = {i, e[1], small(e[2], maxbytes), n}
           want = want - 1
         end
       end
@@ -148,7 +173,8 @@ return {out, cursors}
 """
 
 # KEYS: stream, done mark, caller's result stream, then (optionally) TAKE's keys
-# ARGV: group, entry id, task id, result, done ttl s, results maxlen, results ttl s, consumer, how many to take
+# ARGV: group, entry id, task id, result, done ttl s, results maxlen, results ttl s, consumer, how many to take, the
+# largest entry handed out whole (bytes)
 # -> {1 when this completion delivered the result (0: the task had been completed already), tasks taken}
 # Completing a task and taking the next one for the slot it frees is one round trip.
 COMPLETE = _TAKE_FUNCTION + """
@@ -161,7 +187,7 @@ redis.pcall('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[2])
 local taken = {}
 local want = tonumber(ARGV[9])
-if want > 0 and #KEYS > 3 then taken = take(3, (#KEYS - 3) / 2, ARGV[1], ARGV[8], want) end
+if want > 0 and #KEYS > 3 then taken = take(3, (#KEYS - 3) / 2, ARGV[1], ARGV[8], want, tonumber(ARGV[10])) end
 if first then return {1, taken} end
 return {0, taken}
 """
@@ -173,6 +199,26 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 4))
 redis.pcall('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[2])
 return 1
+"""
+
+# KEYS: the task streams a worker reads, then the wake list of each (aligned)
+# ARGV: the most entries a stream keeps (`max_pending`), the most tokens a wake list keeps
+# -> {entries removed from each stream}
+# Run at each heartbeat. The publishing script keeps a caller's queues of a capability and zone to `max_pending`
+# entries in all and its wake list to WAKE_MAX tokens, but a caller may XADD and LPUSH its own directly: 300 XADDs
+# past a bound of 5 stayed queued, for workers to run and the blackboard to report as backlog (session 38, dist9).
+# The oldest go, as XTRIM does cheaply: only the caller past its bound loses tasks (a caller's own).
+BOUND = """
+local n = #KEYS / 2
+local limit = tonumber(ARGV[1])
+local removed = {}
+for i = 1, n do
+  removed[i] = 0
+  local len = redis.pcall('XLEN', KEYS[i])
+  if type(len) == 'number' and len > limit then removed[i] = redis.call('XTRIM', KEYS[i], 'MAXLEN', limit) end
+  redis.pcall('LTRIM', KEYS[n + i], 0, tonumber(ARGV[2]) - 1)
+end
+return removed
 """
 
 # KEYS: the stream of each running task (repeats allowed)
@@ -207,3 +253,4 @@ class Scripts:
         self.complete = client.register_script(COMPLETE)
         self.dead_letter = client.register_script(DEAD_LETTER)
         self.keepalive = client.register_script(KEEPALIVE)
+        self.bound = client.register_script(BOUND)

@@ -67,6 +67,9 @@ def parse_task(flat: Any, keys: Keyspace, max_bytes: int, zone: str, capability:
     if reply_ok is None:
         raise Malformed(f"the reply address is missing or not a result stream of this tenant for {capability} in "
                         f"the {zone} zone" + (f" of caller {caller}" if caller else ""), task_id, None)
+    if b"oversize" in f:  # (scripts.py `small`: the take left the entry's payload in Redis)
+        raise Malformed(f"the entry is {f[b'oversize'].decode('ascii', 'replace')[:20]} bytes, more than "
+                        f"max_payload_bytes ({max_bytes}) and its other fields", task_id, reply_ok)
     raw = f.get(b"p")
     if raw is None:
         raise Malformed("the payload is missing", task_id, reply_ok)

@@ -33,7 +33,7 @@ from tierwise.dispatch.config import PRIORITIES
 from tierwise.dispatch.connection import REDIS_ANY, REDIS_DOWN, Backoff, connect, text, waiting_for, where
 from tierwise.dispatch.keys import GROUP, Keyspace, unnamed_tag
 from tierwise.dispatch.presence import PresencePublisher, now_ms
-from tierwise.dispatch.scripts import Scripts
+from tierwise.dispatch.scripts import WAKE_MAX, Scripts
 from tierwise.dispatch.serving import CapabilityRunner, failure
 from tierwise.dispatch.tasks import Malformed, fields_of, parse_task
 from tierwise.secret_scrub import scrub
@@ -43,6 +43,7 @@ log = logging.getLogger("tierwise.dispatch")
 RESULTS_MAXLEN = 100_000
 DEAD_MAXLEN = 10_000
 DEAD_FIELD_BYTES = 4096  # a dead-lettered entry keeps this much of each field, for a person to look at
+ENTRY_SLACK = 4096  # an entry's fields besides its payload (id, reply, deadline): what a take hands out whole past it
 
 
 def _rotated(items: list[Any], by: int) -> list[Any]:
@@ -88,6 +89,7 @@ class Worker:
         self.client: Any = None
         self.scripts: Scripts | None = None
         self.presence: PresencePublisher | None = None
+        self._entry_max = self.d.max_payload_bytes + ENTRY_SLACK  # (scripts.py `small`)
 
     def info(self) -> dict[str, Any]:
         models = sorted({m for c in self.w.capabilities for m in self.runner.models(c)})
@@ -197,7 +199,7 @@ class Worker:
             keys = streams + [self._wake_of(s) for s in streams]
             while keys and not stop.is_set():
                 try:
-                    await self.scripts.take(keys=keys, args=[GROUP, self.id, 0])  # takes nothing; ACL-checks the keys
+                    await self.scripts.take(keys=keys, args=[GROUP, self.id, 0, self._entry_max])  # takes nothing; ACL-checks the keys
                     break
                 except rexc.NoPermissionError as e:  # (Redis's words: a refused SELECT is no zone's fault)
                     stale = script_refused(e)
@@ -253,7 +255,7 @@ class Worker:
                 continue
             try:
                 order, keys = self._take_order()
-                got = await self.scripts.take(keys=keys, args=[GROUP, self.id, free])
+                got = await self.scripts.take(keys=keys, args=[GROUP, self.id, free, self._entry_max])
                 backoff.reset()
                 if got:
                     for idx, entry_id, fields in got:
@@ -282,7 +284,8 @@ class Worker:
             keys = [s for s, _ in streams]
             try:
                 got, cursors = await self.scripts.reclaim(
-                    keys=keys, args=[GROUP, self.id, int(self.d.visibility_timeout * 1000), free, *cursors])
+                    keys=keys, args=[GROUP, self.id, int(self.d.visibility_timeout * 1000), free, self._entry_max,
+                                     *cursors])
             except REDIS_ANY:
                 cursors = ["0-0"] * len(keys)
                 continue
@@ -309,9 +312,25 @@ class Worker:
         await self.presence.beat(in_flight=len(self.running), status="draining" if self._stopping else "online",
                                  done=self.stats["done"])
         await self._look_for_old_queues()
+        await self._bound_queues()
         board = getattr(self.gateway, "blackboard", None)
         if board is not None:
             await self._publish_backlog(board)
+
+    async def _bound_queues(self) -> None:
+        """Trim the queues this worker reads to `max_pending` entries each, their wake lists to WAKE_MAX tokens
+        (scripts.py BOUND): what a caller XADDed or LPUSHed past its bound directly."""
+        assert self.scripts is not None
+        keys = [s for s, _ in self.streams]
+        removed = await self.scripts.bound(keys=[*keys, *[self._wake_of(k) for k in keys]],
+                                           args=[self.d.max_pending, WAKE_MAX])
+        for key, n in zip(keys, removed, strict=False):
+            if n:
+                _zone, cap, priority, caller = self.keys.stream_parts(key)
+                log.warning("worker %s: caller %s had %d %s-priority tasks of %s queued past max_pending (%d), "
+                            "published around the publishing script; the oldest were dropped", self.id,
+                            caller or "(before session 37)", n + self.d.max_pending, priority, cap,
+                            self.d.max_pending)
 
     async def _publish_backlog(self, board: Any) -> None:
         """Each served model's queue depth on the blackboard: the tasks waiting (not yet taken) in the
@@ -402,7 +421,7 @@ class Worker:
         reply = await self._with_redis(lambda: self.scripts.complete(  # type: ignore[union-attr]
             keys=[key, self.keys.done(task.id), task.reply, *take_keys],
             args=[GROUP, entry_id, task.id, encoded, int(self.d.result_ttl), RESULTS_MAXLEN, int(self.d.result_ttl),
-                  self.id, want]))
+                  self.id, want, self._entry_max]))
         delivered, taken = (reply[0], reply[1]) if reply else (None, [])
         if taken:
             self._next[entry_id] = (order, taken)  # started once this task has left its slot
@@ -434,7 +453,7 @@ class Worker:
             await self._with_redis(lambda: self.scripts.complete(  # type: ignore[union-attr]
                 keys=[key, self.keys.done(task_id), reply],
                 args=[GROUP, entry_id, task_id, encoded, int(self.d.result_ttl), RESULTS_MAXLEN,
-                      int(self.d.result_ttl), self.id, 0]))
+                      int(self.d.result_ttl), self.id, 0, self._entry_max]))
 
     async def _with_redis(self, call: Any) -> Any:
         """Run one Redis call, waiting out an outage (the result is kept until Redis is back, for as
