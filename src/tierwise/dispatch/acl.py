@@ -135,7 +135,8 @@ def worker_rules(prefix: str, tenant: str, locality: str, capabilities: list[str
     caps = ["*"] if capabilities is None else sorted(capabilities)
     queues = [f"~{k.base}q:{zone}:{cap}:*" for zone in zones for cap in caps]
     wakes = [f"~{k.base}wake:{zone}:{cap}:*" for zone in zones for cap in caps]  # (`*`: each caller's)
-    index = [f"~{k.base}w:{zone}:{cap}" for zone in zones for cap in caps]
+    # (`:*`: the indexes of the callers it reads, and of the workers that say whom they read; keys.py)
+    index = [f"~{k.base}w:{zone}:{cap}{tail}" for zone in zones for cap in caps for tail in ("", ":*")]
     dead = [f"~{k.base}dead:{cap}" for cap in caps]
     done = [f"~{k.base}done:*"]
     # Without an id: the records of workers of this locality and these capabilities (keys.unnamed_tag); without

@@ -19,6 +19,8 @@ per process.
     <p>{<t>}:q:<zone>:<capability>:<priority>:<caller>  task stream (consumer group GROUP)
     <p>{<t>}:wake:<zone>:<capability>:<caller>  wake-up tokens for idle workers (list)
     <p>{<t>}:w:<zone>:<capability>              workers present (zset: worker -> expiry, ms)
+    <p>{<t>}:w:<zone>:<capability>:<caller>     those of them reading that caller's queues (the same entries)
+    <p>{<t>}:w:<zone>:<capability>:_told        those of them that say whose queues they read
     <p>{<t>}:dead:<capability>                  dead-letter stream
     <p>{<t>}:r:<caller>:<inst>                  a caller process's inbox: wakes its result reader (stream)
     <p>{<t>}:r:<caller>:<inst>:<zone>:<capability>  that process's results of one capability and zone (stream)
@@ -80,6 +82,16 @@ class Keyspace:
 
     def index(self, zone: str, capability: str) -> str:
         return f"{self.base}w:{zone}:{capability}"
+
+    def listing(self, zone: str, capability: str, caller: str) -> str:
+        """The presence index of the workers that read `caller`'s queues of the capability in the zone."""
+        return f"{self.base}w:{zone}:{capability}:{caller}"
+
+    def listing_told(self, zone: str, capability: str) -> str:
+        """The presence index of the workers that say whom they read (`listing`; since session 38): a worker of
+        before says nothing, and while one is present a caller missing from every listing may still be read.
+        (`_told` starts no caller's name: names start with a letter or digit)"""
+        return f"{self.base}w:{zone}:{capability}:_told"
 
     def dead(self, capability: str) -> str:
         return f"{self.base}dead:{capability}"

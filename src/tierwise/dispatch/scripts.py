@@ -20,9 +20,14 @@ WAKE_MAX = 256  # wake-up tokens kept per caller, capability and zone; more woul
 # gone: every task of the capability then waited out its caller's timeout instead of NoWorker (session 36,
 # review36d). Such entries are not counted, and are removed with the expired ones.
 HORIZON_MS = PRESENCE_TTL_MAX_S * 1000 + 60_000  # (a minute for the worker's clock offset's error)
-# KEYS: index, target stream, wake list, every priority stream of the capability and zone
+# KEYS: index, target stream, wake list, every priority stream of the capability and zone, the index of the workers
+# reading the caller's queues, the index of the workers that say whose queues they read (keys.py)
 # ARGV: max_pending, wake_max, how long the task may wait (ms), field, value, ...
 # -> {'ok', entry id, the deadline it was given (Redis's clock, ms)} | {'noworker', 0} | {'full', pending}
+#    | {'unlisted', workers present}
+# 'unlisted': workers are present and none reads this caller's queues (`dispatch.callers`), so the task would wait
+# out its timeout (120 s by default; session 38, dist9); not said while a worker of before session 38 (not in the
+# last index) is present, since it may.
 # The deadline (`dl`) is stamped with Redis's clock, which workers compare it with: the caller's wall clock and a
 # worker's could be minutes apart, and every task then "expired" before it ran (session 36).
 # A consumer group whose last-delivered id is past its stream's last id hands out nothing: none is legitimately (a
@@ -39,12 +44,18 @@ ENQUEUE = """
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local horizon = now + """ + str(HORIZON_MS) + """
-redis.pcall('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-redis.pcall('ZREMRANGEBYSCORE', KEYS[1], '(' .. string.format('%.0f', horizon), '+inf')
+local listing, told = KEYS[#KEYS - 1], KEYS[#KEYS]
+for _, k in ipairs({KEYS[1], listing, told}) do
+  redis.pcall('ZREMRANGEBYSCORE', k, '-inf', now)
+  redis.pcall('ZREMRANGEBYSCORE', k, '(' .. string.format('%.0f', horizon), '+inf')
+end
 local present = redis.call('ZCOUNT', KEYS[1], now, horizon)
 if present == 0 then return {'noworker', 0} end
+if redis.call('ZCOUNT', listing, now, horizon) == 0 and redis.call('ZCOUNT', told, now, horizon) >= present then
+  return {'unlisted', present}
+end
 local pending = 0
-for i = 4, #KEYS do pending = pending + redis.call('XLEN', KEYS[i]) end
+for i = 4, #KEYS - 2 do pending = pending + redis.call('XLEN', KEYS[i]) end
 if pending >= tonumber(ARGV[1]) then return {'full', pending} end
 local function after(a, b)
   local am, as = string.match(a or '', '^(%d+)-(%d+)$')

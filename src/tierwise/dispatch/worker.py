@@ -109,7 +109,7 @@ class Worker:
             await self.client.aclose()
             raise ValueError(f"worker {self.id}: its Redis user may read none of its capabilities' task queues")
         self.presence = PresencePublisher(self.client, self.keys, self.id, self.info(), self.zones,
-                                          self.w.presence_ttl)
+                                          self.w.presence_ttl, self.d.read_callers())
         await self._first_beat(stop)
         if stop.is_set():  # stopped before Redis ever answered: it never served, so never say "ready"
             await self.client.aclose()
