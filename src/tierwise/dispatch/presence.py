@@ -10,6 +10,7 @@ scan. Workers only add or renew their own entries there; the publishing script r
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from typing import Any
@@ -24,17 +25,35 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def entry_member(worker_id: str, tenant: str, redis_url: str) -> str | None:
+    """A named worker's entry in the presence indexes, the same each time it starts: its id and a secret derived
+    from its Redis password (PBKDF2, so the unnamed callers, which may read the members, cannot cheaply try
+    passwords against it); None without a password (the caller then takes a random one). With a random secret per
+    process, each worker killed left its entries behind for good under named callers, one per index (the
+    capability's and, since session 38, one per caller it reads): no role but an unnamed caller may prune them, since
+    ZREMRANGEBYSCORE lets one user empty an index (session 38, dist9). Another user cannot work out the secret, so
+    it still cannot aim at the entry."""
+    from redis.connection import parse_url
+
+    password = parse_url(redis_url).get("password")
+    if not password:
+        return None
+    salt = f"tierwise-presence-entry:{tenant}:{worker_id}".encode()
+    return f"{worker_id}#{hashlib.pbkdf2_hmac('sha256', str(password).encode(), salt, 100_000, dklen=16).hex()}"
+
+
 class PresencePublisher:
     def __init__(self, client: Any, keys: Keyspace, worker_id: str, info: dict[str, Any],
-                 zones: dict[str, list[str]], ttl: float, callers: list[str] | None = None) -> None:
+                 zones: dict[str, list[str]], ttl: float, callers: list[str] | None = None,
+                 member: str | None = None) -> None:
         self.client = client
         self.keys = keys
         self.worker_id = worker_id
-        # Its entry in the presence index: the id and a secret of this process. Named by the id alone, any worker of
-        # the capability (whose rules allow ZADD on the index, and Redis cannot limit ZADD's members) scored another
-        # worker's entry 0, and with its own too every caller got NoWorker while the workers were there (session 37,
-        # dist8). Workers read no member names, so they cannot name another's entry.
-        self.member = f"{worker_id}#{secrets.token_hex(16)}"
+        # Its entry in the presence index: the id and a secret (`entry_member`, or one of this process). Named by the
+        # id alone, any worker of the capability (whose rules allow ZADD on the index, and Redis cannot limit ZADD's
+        # members) scored another worker's entry 0, and with its own too every caller got NoWorker while the workers
+        # were there (session 37, dist8). Workers read no member names, so they cannot name another's entry.
+        self.member = member or f"{worker_id}#{secrets.token_hex(16)}"
         self.info = info
         self.zones = zones  # capability -> the zones it is read from
         self.callers = list(callers or [])  # whose queues it reads (`dispatch.callers`)

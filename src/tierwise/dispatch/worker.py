@@ -32,7 +32,7 @@ from tierwise.dispatch.acl import script_refused
 from tierwise.dispatch.config import PRIORITIES
 from tierwise.dispatch.connection import REDIS_ANY, REDIS_DOWN, Backoff, connect, text, waiting_for, where
 from tierwise.dispatch.keys import GROUP, Keyspace, unnamed_tag
-from tierwise.dispatch.presence import PresencePublisher, now_ms
+from tierwise.dispatch.presence import PresencePublisher, entry_member, now_ms
 from tierwise.dispatch.scripts import WAKE_MAX, Scripts
 from tierwise.dispatch.serving import CapabilityRunner, failure
 from tierwise.dispatch.tasks import Malformed, fields_of, parse_task
@@ -66,6 +66,7 @@ class Worker:
             raise ValueError("dispatch.visibility_timeout must be more than twice worker.heartbeat, or a running "
                              "task's claim lapses between two renewals")
         self.id = worker_id or self.w.id or default_worker_id(self.w.locality, list(self.w.capabilities))
+        self._named = bool(worker_id or self.w.id)
         self.keys = Keyspace(self.d.prefix, self.d.tenant)
         self.gateway = gateway
         self.runner = CapabilityRunner(gateway, self.w, self.id)
@@ -108,8 +109,11 @@ class Worker:
         if not self.streams:
             await self.client.aclose()
             raise ValueError(f"worker {self.id}: its Redis user may read none of its capabilities' task queues")
+        # (a named worker's entry is the same each start; an unnamed one's id is per process anyway)
+        member = await asyncio.to_thread(entry_member, self.id, self.d.tenant, self.d.redis_url) \
+            if self._named else None
         self.presence = PresencePublisher(self.client, self.keys, self.id, self.info(), self.zones,
-                                          self.w.presence_ttl, self.d.read_callers())
+                                          self.w.presence_ttl, self.d.read_callers(), member)
         await self._first_beat(stop)
         if stop.is_set():  # stopped before Redis ever answered: it never served, so never say "ready"
             await self.client.aclose()
