@@ -45,9 +45,12 @@ local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local horizon = now + """ + str(HORIZON_MS) + """
 local listing, told = KEYS[#KEYS - 1], KEYS[#KEYS]
-for _, k in ipairs({KEYS[1], listing, told}) do
-  redis.pcall('ZREMRANGEBYSCORE', k, '-inf', now)
-  redis.pcall('ZREMRANGEBYSCORE', k, '(' .. string.format('%.0f', horizon), '+inf')
+-- (a caller whose rules refuse the first prune is refused them all: a refused command costs a script several us)
+if type(redis.pcall('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)) == 'number' then
+  for _, k in ipairs({KEYS[1], listing, told}) do
+    redis.pcall('ZREMRANGEBYSCORE', k, '-inf', now)
+    redis.pcall('ZREMRANGEBYSCORE', k, '(' .. string.format('%.0f', horizon), '+inf')
+  end
 end
 local present = redis.call('ZCOUNT', KEYS[1], now, horizon)
 if present == 0 then return {'noworker', 0} end
