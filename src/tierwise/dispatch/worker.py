@@ -98,7 +98,8 @@ class Worker:
                 "models": models, "locality": self.w.locality, "region": self.w.region,
                 "capacity": self.w.capacity, "version": tierwise.__version__, "host": socket.gethostname(),
                 "pid": os.getpid(), "zones": self.zones, "started": time.time(),
-                "callers": self.d.read_callers()}  # (whose queues it reads: `tierwise doctor` compares)
+                "callers": self.d.read_callers(),  # (whose queues it reads: `tierwise doctor` compares)
+                "max_pending": self.d.max_pending}  # (what it trims their queues to: doctor compares too)
 
     # ------------------------------------------------------------------ lifecycle
 
