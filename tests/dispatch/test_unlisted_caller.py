@@ -75,3 +75,42 @@ async def test_a_task_stranded_by_its_workers_death_ends_when_no_worker_lists_it
         upstream.release.set()
     assert "none lists caller 'app-b'" in str(ended.value), ended.value
     assert waited < 30
+
+
+@pytest.mark.asyncio
+async def test_a_waiting_task_outlives_a_restart_of_the_only_worker_listing_its_caller(
+        openai_up, redis_prefix, tmp_path):
+    """The refusal of a waiting task waits until no worker has listed its caller for a while (10 s): a restart of the
+    one worker that lists it (stop, start) must not end the tasks that worker will take when it is back."""
+    import asyncio
+    import threading
+
+    from tests.doubles import Gate
+
+    from tests.dispatch.conftest import echo
+
+    release = threading.Event()
+    calls: list[object] = []
+
+    def upstream(rec: object) -> object:
+        calls.append(rec)
+        return Gate(release, then=echo()) if len(calls) == 1 else echo()(rec)
+
+    openai_up.default = upstream
+    w1 = worker_config(openai_up.url, redis_prefix, worker_id="w1", locality="remote", provider_locality="remote",
+                       callers=["app-b"], capacity=1)
+    w2 = worker_config(openai_up.url, redis_prefix, worker_id="w2", locality="remote", provider_locality="remote",
+                       callers=["app-a"])
+    async with running_worker(w2, tmp_path / "w2"), \
+            Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix, caller="app-b") as b:
+        async with running_worker(w1, tmp_path / "w1"):
+            first = asyncio.create_task(b.dispatch("classify", "held", timeout=40))
+            while not calls:
+                await asyncio.sleep(0.05)
+            queued = asyncio.create_task(b.dispatch("classify", "queued", timeout=40))
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(5)  # w1 away for longer than two looks of the waiting tasks
+        release.set()
+        async with running_worker(w1, tmp_path / "w1-again"):
+            assert (await queued).text == "echo:queued"
+            first.cancel()

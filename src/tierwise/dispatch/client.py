@@ -62,8 +62,10 @@ STREAMS_KEPT = 64
 # After Redis was away, workers need a heartbeat or two (with backoff) to announce themselves
 # again, to a Redis that may have lost their presence: "no worker" is not believed for this long.
 PRESENCE_GRACE_S = 10.0
-# How often a task waiting for its result looks whether any worker present still reads its caller's queues.
+# How often a task waiting for its result looks whether any worker present still reads its caller's queues, and how
+# long none must have for the task to end: the only worker listing the caller restarting (stop, start) is not it.
 LISTING_CHECK_S = 2.0
+UNLISTED_FOR_S = 10.0
 
 
 @dataclass(slots=True)
@@ -132,7 +134,8 @@ class Dispatcher:
         self.republished = 0  # tasks published again after Redis lost them
         self._closing = False
         self._outage_at = -1e9  # when this dispatcher last saw Redis away (monotonic)
-        self._listing_seen: dict[tuple[str, str], tuple[float, int]] = {}  # (zone, capability) -> (when, _unread_by)
+        # (zone, capability) -> (when looked, workers present reading none of this caller's queues, since when)
+        self._listing_seen: dict[tuple[str, str], tuple[float, int, float]] = {}
 
     @classmethod
     def from_config(cls, d: DispatchConfig) -> Dispatcher:
@@ -277,8 +280,9 @@ class Dispatcher:
 
     async def _result(self, w: _Waiting, zone: str, deadline: float) -> dict[str, Any]:
         """The task's result, waited for until `deadline` (TimeoutError past it). Every LISTING_CHECK_S it looks
-        whether the workers present still read this caller's queues: a task taken by the last worker that listed
-        the caller, which then died, was re-claimed by none and waited out its timeout (session 38, dist9)."""
+        whether the workers present still read this caller's queues, and ends (NoWorker) when none has for
+        UNLISTED_FOR_S: a task taken by the last worker that listed the caller, which then died, was re-claimed by
+        none and waited out its timeout (session 38, dist9)."""
         while True:
             left = deadline - time.monotonic()
             try:
@@ -286,19 +290,19 @@ class Dispatcher:
             except TimeoutError:
                 if left <= LISTING_CHECK_S:
                     raise
-            present = await self._unread_by(zone, w.capability)
-            if present:
+            present, since = await self._unread_by(zone, w.capability)
+            if present and time.monotonic() - since >= UNLISTED_FOR_S:
                 raise self._unlisted(w.capability, present)
 
-    async def _unread_by(self, zone: str, capability: str) -> int:
+    async def _unread_by(self, zone: str, capability: str) -> tuple[int, float]:
         """How many workers are present for the capability in the zone when none of them reads this caller's
-        queues and all say whose they read (the publishing script's 'unlisted'); 0 otherwise, and when unsure (just
-        after an outage, or Redis not answering). One look per capability and zone per LISTING_CHECK_S is shared by
-        the tasks waiting."""
+        queues and all say whose they read (the publishing script's 'unlisted'; 0 otherwise, and when unsure: just
+        after an outage, or Redis not answering), and since when it has been so (monotonic). One look per capability
+        and zone per LISTING_CHECK_S is shared by the tasks waiting."""
         now = time.monotonic()
         seen = self._listing_seen.get((zone, capability))
         if seen is not None and now - seen[0] < LISTING_CHECK_S:
-            return seen[1]
+            return seen[1], seen[2]
         present = 0
         if now - self._outage_at >= PRESENCE_GRACE_S:
             try:
@@ -307,8 +311,9 @@ class Dispatcher:
                 present = 0
         if len(self._listing_seen) > STREAMS_KEPT:
             self._listing_seen.clear()
-        self._listing_seen[(zone, capability)] = (now, present)
-        return present
+        since = seen[2] if seen is not None and seen[1] and present else now
+        self._listing_seen[(zone, capability)] = (now, present, since)
+        return present, since
 
     def _unlisted(self, capability: str, present: int) -> NoWorker:
         return NoWorker(f"{present} worker(s) serve capability {capability!r} for tenant {self.cfg.tenant!r} and none "
