@@ -10,12 +10,14 @@ this version say nothing of their callers: while one is present nothing is refus
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 
 import pytest
 import redis.asyncio as aredis
 
-from tests.dispatch.conftest import REDIS_URL, HoldAfter, running_worker, worker_config
+from tests.dispatch.conftest import REDIS_URL, HoldAfter, echo, running_worker, worker_config
 from tierwise.dispatch.client import Dispatcher
 from tierwise.dispatch.errors import DispatchTimeout, NoWorker
 from tierwise.dispatch.keys import Keyspace
@@ -23,8 +25,6 @@ from tierwise.dispatch.keys import Keyspace
 
 @pytest.mark.asyncio
 async def test_a_caller_no_worker_lists_is_refused_at_once(openai_up, redis_prefix, tmp_path):
-    from tests.dispatch.conftest import echo
-
     openai_up.default = echo()
     data = worker_config(openai_up.url, redis_prefix, worker_id="w1", locality="remote", provider_locality="remote",
                          callers=["app-a"])
@@ -62,8 +62,6 @@ async def test_a_task_stranded_by_its_workers_death_ends_when_no_worker_lists_it
     try:
         async with running_worker(w2, tmp_path / "w2"), \
                 Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix, caller="app-b") as b:
-            import asyncio
-
             waiting = asyncio.create_task(b.dispatch("classify", "stranded", timeout=40))
             await upstream.until_held(1)
             w1.kill9()
@@ -82,12 +80,7 @@ async def test_a_waiting_task_outlives_a_restart_of_the_only_worker_listing_its_
         openai_up, redis_prefix, tmp_path):
     """The refusal of a waiting task waits until no worker has listed its caller for a while (10 s): a restart of the
     one worker that lists it (stop, start) must not end the tasks that worker will take when it is back."""
-    import asyncio
-    import threading
-
     from tests.doubles import Gate
-
-    from tests.dispatch.conftest import echo
 
     release = threading.Event()
     calls: list[object] = []
