@@ -92,3 +92,28 @@ async def test_a_take_hands_no_oversized_entry_to_a_worker(acl_users, openai_up,
     finally:
         await hostile.aclose()
         await admin.aclose()
+
+
+@pytest.mark.asyncio
+async def test_a_dead_letter_keeps_a_few_kb_of_an_entry_whatever_its_fields(
+        acl_users, openai_up, redis_prefix, tmp_path):  # noqa: F811
+    """A dead-lettered entry kept 4 KB of each of up to 16 fields (66 KB), and the capability's dead-letter stream
+    keeps 10,000 entries: a caller's malformed XADDs filled it with 660 MB (session 38, dist9)."""
+    openai_up.default = echo()
+    keys = Keyspace(redis_prefix, "acme")
+    admin = aredis.from_url(REDIS_URL)
+    hostile = aredis.from_url(acl_users(caller_rules(redis_prefix, "acme", caller="app-a")))
+    queue = keys.stream("any", "classify", "normal", "app-a")
+    data = worker_config(openai_up.url, redis_prefix, worker_id="w1", callers=["app-a"])
+    try:
+        async with running_worker(data, tmp_path / "w"):
+            await hostile.xadd(queue, {f"f{i}": "x" * 5000 for i in range(16)})  # no id: malformed
+            deadline = time.monotonic() + 20
+            while not await admin.xlen(keys.dead("classify")):
+                assert time.monotonic() < deadline, "never dead-lettered"
+                await asyncio.sleep(0.05)
+        (_, kept), = await admin.xrange(keys.dead("classify"))
+    finally:
+        await hostile.aclose()
+        await admin.aclose()
+    assert sum(len(k) + len(v) for k, v in kept.items()) <= 8192 + 1024, len(kept)

@@ -43,6 +43,9 @@ log = logging.getLogger("tierwise.dispatch")
 RESULTS_MAXLEN = 100_000
 DEAD_MAXLEN = 10_000
 DEAD_FIELD_BYTES = 4096  # a dead-lettered entry keeps this much of each field, for a person to look at
+# ... and this much in all: 4 KB of each of 16 fields was 66 KB an entry, and a caller's malformed XADDs filled a
+# capability's dead-letter stream (10,000 entries) with 660 MB (session 38, dist9)
+DEAD_ENTRY_BYTES = 8192
 ENTRY_SLACK = 4096  # an entry's fields besides its payload (id, reply, deadline): what a take hands out whole past it
 
 
@@ -443,9 +446,13 @@ class Worker:
         log.warning("worker %s: task entry %s of %s went to the dead-letter stream: %s", self.id, text(entry_id),
                     cap, reason)
         kept: list[Any] = []
+        room = DEAD_ENTRY_BYTES
         try:
             for k, v in fields_of(fields).items():
-                kept += [k[:64], v[:DEAD_FIELD_BYTES]]
+                if room <= 0:
+                    break
+                kept += [k[:64], v[:max(0, min(DEAD_FIELD_BYTES, room - len(k[:64])))]]
+                room -= len(kept[-2]) + len(kept[-1])
         except Malformed:
             kept = ["raw", repr(fields)[:DEAD_FIELD_BYTES]]
         args = [GROUP, entry_id, DEAD_MAXLEN, "reason", reason, "stream", key, "entry", entry_id, "worker", self.id,
