@@ -64,7 +64,8 @@ def main() -> None:
         got = admin.xreadgroup(GROUP, "honest", {queue: ">"}, count=1)
         print(f"a task published after: {'handed out' if got else 'never handed out'}")
         enqueue = admin.register_script(ENQUEUE)
-        status = enqueue(keys=[index, queue, keys.wake("any", "classify"), *keys.streams("any", "classify")],
+        listing = [keys.listing("any", "classify", "caller"), keys.listing_told("any", "classify")]  # (session 38)
+        status = enqueue(keys=[index, queue, keys.wake("any", "classify"), *keys.streams("any", "classify"), *listing],
                          args=[1000, 256, 5000, "id", "t", "reply", "r", "p", "{}"])[0]
         print(f"publishing with only the 9e15 entry in the index: {status.decode()}")
         print(f"{allowed} of {len(attempts)} allowed")

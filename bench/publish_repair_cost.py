@@ -31,6 +31,11 @@ def measure(r: redis.Redis, calls: int, with_group: bool) -> float:
     index = keys.index("any", "classify")
     sec, _ = r.time()
     r.zadd(index, {"w1#secret": (int(sec) + 3600) * 1000})
+    listing: list[str] = []
+    if hasattr(keys, "listing"):  # (session 38: the indexes of the workers reading the caller's queues, as a worker
+        listing = [keys.listing("any", "classify", "app0"), keys.listing_told("any", "classify")]  # puts them)
+        for k in listing:
+            r.zadd(k, {"w1#secret": (int(sec) + 3600) * 1000})
     if with_group:
         for s in streams:
             r.xgroup_create(s, GROUP, id="0", mkstream=True)
@@ -38,7 +43,7 @@ def measure(r: redis.Redis, calls: int, with_group: bool) -> float:
     target = streams[1]
     c0, u0 = evalsha_usec(r)
     for i in range(calls):
-        enqueue(keys=[index, target, wake, *streams], args=[calls + 10, 1000, 60_000, "id", f"t{i}", "reply", "x",
+        enqueue(keys=[index, target, wake, *streams, *listing], args=[calls + 10, 1000, 60_000, "id", f"t{i}", "reply", "x",
                                                             "p", "{}"])
     c1, u1 = evalsha_usec(r)
     return (u1 - u0) / max(1, c1 - c0)

@@ -42,3 +42,33 @@ async def test_a_caller_named_like_a_priority_reads_no_other_callers_queue(acl_u
         DispatchConfig(caller=name)
     with pytest.raises(ValueError, match="priority"):
         DispatchConfig(callers=["app-a", name])
+
+
+@pytest.mark.asyncio
+async def test_a_caller_named_like_a_capability_touches_no_wake_list_of_before_session_37(
+        acl_users, redis_prefix):  # noqa: F811
+    """Before session 37 a capability's wake list was `wake:<zone>:<cap>`, shared by the tenant's callers and waited on
+    by the workers of that version (an upgrade runs both for a while). A caller named `classify` had `wake:*:classify`
+    in its rules: it emptied that list (the old callers' tokens: their workers slept a `block` each time) or flooded
+    it (session 38, dist9)."""
+    admin = aredis.from_url(REDIS_URL)
+    old_wake = f"{redis_prefix}{{acme}}:wake:any:classify"
+    old_queue = f"{redis_prefix}{{acme}}:q:any:classify:normal"
+    await admin.lpush(old_wake, "1", "1")
+    hostile = aredis.from_url(acl_users(caller_rules(redis_prefix, "acme", caller="classify")))
+    allowed = []
+    attempts = {"LTRIM the old wake list": lambda: hostile.ltrim(old_wake, 1, 0),
+                "LPUSH the old wake list": lambda: hostile.lpush(old_wake, *["1"] * 1000),
+                "XLEN an old queue": lambda: hostile.xlen(old_queue)}
+    try:
+        for what, attempt in attempts.items():
+            try:
+                await attempt()
+                allowed.append(what)
+            except redis.exceptions.NoPermissionError:
+                pass
+        assert await admin.llen(old_wake) == 2
+    finally:
+        await hostile.aclose()
+        await admin.aclose()
+    assert allowed == []

@@ -177,7 +177,7 @@ async def test_malformed_entries_go_to_dead_letter_and_the_worker_carries_on(ope
     # asserted is the worker's handling of bad entries, not re-delivery.
     cfg = worker_config(openai_up.url, redis_prefix, worker_id="box-1", max_payload_bytes=2048, visibility_timeout=30)
     async with running_worker(cfg, tmp_path) as w, Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix) as d:
-        good_reply = keys.results("someone", "any", "classify")
+        good_reply = keys.results("caller:someone", "any", "classify")  # (the queue's caller's)
         await r.xadd(stream, {"junk": "1"})  # no id
         await r.xadd(stream, {"id": "t-1", "reply": "elsewhere:key", "p": "{}"})  # reply outside the tenant
         await r.xadd(stream, {"id": "t-2", "reply": good_reply, "p": "not json"})
@@ -360,7 +360,7 @@ async def test_reclaim_finds_a_dead_workers_task_deep_in_the_pending_list(openai
     openai_up.default = echo()
     keys = Keyspace(redis_prefix, "acme")
     stream = keys.stream("any", "classify", "normal")
-    reply = keys.results("tester", "any", "classify")
+    reply = keys.results("caller:tester", "any", "classify")
     r = aredis.from_url(REDIS_URL)
     await r.xgroup_create(stream, GROUP, id="0", mkstream=True)
     body = orjson.dumps({"messages": [{"role": "user", "content": "orphan"}]})

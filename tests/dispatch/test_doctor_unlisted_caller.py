@@ -87,3 +87,25 @@ def test_doctor_says_when_no_worker_serves_a_capability_the_routes_dispatch_to(o
     (tmp_path / "app-a.yaml").write_text(yaml.safe_dump(gateway_config(redis_prefix, "app-a")))
     out = CliRunner().invoke(main, ["doctor", "-c", "app-a.yaml"]).output
     assert "! no worker present serves capability 'classify' for tenant 'acme'" in out, out
+
+
+def test_doctor_warns_when_workers_bound_the_callers_queues_below_its_max_pending(openai_up, redis_prefix, tmp_path,
+                                                                                  worker_processes, monkeypatch):
+    """Workers trim each queue they read to their own `max_pending` at every heartbeat (a caller may XADD its queues
+    directly, past the publishing script's bound; session 38, dist9): a gateway whose `max_pending` is higher than
+    its workers' would have its oldest waiting tasks dropped, and nothing said so before it happened."""
+    openai_up.default = echo()
+    data = worker_config(openai_up.url, redis_prefix, worker_id="w1", locality="remote", provider_locality="remote",
+                         callers=["app-a"], max_pending=50)
+    worker_processes(data, "w").wait_ready()
+    monkeypatch.chdir(tmp_path)
+    config = gateway_config(redis_prefix, "app-a")
+    (tmp_path / "high.yaml").write_text(yaml.safe_dump({**config, "dispatch": {**config["dispatch"],
+                                                                               "max_pending": 200}}))
+    (tmp_path / "low.yaml").write_text(yaml.safe_dump({**config, "dispatch": {**config["dispatch"],
+                                                                              "max_pending": 50}}))
+    out = CliRunner().invoke(main, ["doctor", "-c", "high.yaml"]).output
+    assert ("dispatch.max_pending 200 is more than that of worker(s) w1 reading caller 'app-a' for capability "
+            "'classify' (50)") in out, out
+    out = CliRunner().invoke(main, ["doctor", "-c", "low.yaml"]).output
+    assert "dispatch.max_pending" not in out, out

@@ -25,10 +25,12 @@ def dispatched(cfg: Config) -> list[str]:
                    if getattr(pc, "policy", None) == "capability" and getattr(pc, "capability", None)})
 
 
-def caller_warnings(caller: str, capabilities: list[str], found: list[dict[str, Any]], tenant: str = "") -> list[str]:
+def caller_warnings(caller: str, capabilities: list[str], found: list[dict[str, Any]], tenant: str = "",
+                    max_pending: int | None = None) -> list[str]:
     """Warnings for `caller` given the presence records `found`: per capability the config dispatches to (the whole
     tenant's workers when it names none), no worker serves it (with `tenant`), none of its workers lists the caller,
-    or only some do."""
+    or only some do; with `max_pending` (the caller's), those listing it that trim its queues to fewer tasks (their
+    own `max_pending`, in their records since session 38: a caller may XADD past its bound, so workers trim)."""
     saying = [r for r in found if isinstance(r.get("callers"), list)]
     groups = [(c, [r for r in saying if c in (r.get("capabilities") or [])]) for c in capabilities] or [("", saying)]
     out = [f"no worker present serves capability {c!r} for tenant {tenant!r}: the routes dispatching to it answer 503 "
@@ -42,12 +44,20 @@ def caller_warnings(caller: str, capabilities: list[str], found: list[dict[str, 
         if not listing:
             out.append(f"dispatch.caller {caller!r} is listed by none of the {len(workers)} worker(s) present{where} "
                        f"(their dispatch.callers: {_names(c for r in workers for c in r['callers'])}): its tasks "
-                       "would wait out their timeout. Add it to the workers' dispatch.callers (docs/distributed.md)")
+                       "are refused (503, 'none lists caller'). Add it to the workers' dispatch.callers "
+                       "(docs/distributed.md)")
         elif len(listing) < len(workers):
             missing = [r.get("id", "?") for r in workers if caller not in r["callers"]]
             out.append(f"dispatch.caller {caller!r} is listed by {len(listing)} of the {len(workers)} worker(s) "
                        f"present{where}; not by {_names(missing)}: its tasks go to the others only. Add it to "
                        "those workers' dispatch.callers (docs/distributed.md)")
+        low = [r for r in listing if max_pending is not None and isinstance(r.get("max_pending"), int)
+               and not isinstance(r.get("max_pending"), bool) and r["max_pending"] < max_pending]
+        if low:
+            out.append(f"dispatch.max_pending {max_pending} is more than that of worker(s) "
+                       f"{_names(r.get('id', '?') for r in low)} reading caller {caller!r}{where} "
+                       f"({min(r['max_pending'] for r in low)}): each heartbeat they trim each of its queues to theirs, "
+                       "the oldest tasks first. Raise theirs or lower this one")
     return out
 
 
@@ -73,4 +83,4 @@ async def unlisted_caller(cfg: Config) -> list[str]:
         return []
     finally:
         await client.aclose()
-    return caller_warnings(d.caller, dispatched(cfg), found, d.tenant)
+    return caller_warnings(d.caller, dispatched(cfg), found, d.tenant, d.max_pending)

@@ -50,14 +50,17 @@ def script_refused(error: Exception) -> str | None:
             "`tierwise worker --acl` (`--acl caller` for a gateway or application) and apply them")
 
 
-WORKER_SCRIPTS = (_scripts.TAKE, _scripts.RECLAIM, _scripts.COMPLETE, _scripts.DEAD_LETTER, _scripts.KEEPALIVE)
+WORKER_SCRIPTS = (_scripts.TAKE, _scripts.RECLAIM, _scripts.COMPLETE, _scripts.DEAD_LETTER, _scripts.KEEPALIVE,
+                  _scripts.BOUND)
 # What a worker may do, per kind of key, each in a selector of its own (Redis 7): with one command list over every
 # key, a worker could DEL or SET any key it may read or write (its capabilities' task queues: every caller's waiting
 # tasks and the consumer group gone, or WRONGTYPE for every publish; their presence index; the done marks of every
 # task of the tenant; the blackboard's hash), and XADD with MAXLEN 0 or PEXPIRE 1 emptied or deleted a queue or the
 # index (session 36, dist7).
 # (no XCLAIM: its LASTID moves the group's last-delivered id past every later task; scripts.py KEEPALIVE)
-QUEUE_COMMANDS = ["+xgroup|create", "+xreadgroup", "+xautoclaim", "+xpending", "+xack", "+xdel", "+xlen"]
+# (XTRIM: the bounding script trims a queue a caller filled past `max_pending` by direct XADDs; a worker that may
+# XREADGROUP and XDEL there could empty it anyway)
+QUEUE_COMMANDS = ["+xgroup|create", "+xreadgroup", "+xautoclaim", "+xpending", "+xack", "+xdel", "+xlen", "+xtrim"]
 WAKE_COMMANDS = ["+blpop", "+ltrim"]
 # The presence index: a worker adds or renews its own entry, removes it when it stops, and reads nothing (no member
 # name to aim at). Expired entries are pruned by the publishing script, not by workers: ZREMRANGEBYSCORE, DEL and
@@ -132,7 +135,8 @@ def worker_rules(prefix: str, tenant: str, locality: str, capabilities: list[str
     caps = ["*"] if capabilities is None else sorted(capabilities)
     queues = [f"~{k.base}q:{zone}:{cap}:*" for zone in zones for cap in caps]
     wakes = [f"~{k.base}wake:{zone}:{cap}:*" for zone in zones for cap in caps]  # (`*`: each caller's)
-    index = [f"~{k.base}w:{zone}:{cap}" for zone in zones for cap in caps]
+    # (`:*`: the indexes of the callers it reads, and of the workers that say whom they read; keys.py)
+    index = [f"~{k.base}w:{zone}:{cap}{tail}" for zone in zones for cap in caps for tail in ("", ":*")]
     dead = [f"~{k.base}dead:{cap}" for cap in caps]
     done = [f"~{k.base}done:*"]
     # Without an id: the records of workers of this locality and these capabilities (keys.unnamed_tag); without
@@ -177,8 +181,10 @@ def caller_rules(prefix: str, tenant: str, caller: str | None = None, db: int = 
         keys = [f"~{k.base}q:*", f"~{k.base}wake:*", f"~{k.base}r:*", f"~{k.base}w:*", f"%R~{k.base}done:*"]
         return ["resetkeys", "resetchannels", "-@all", *connection(db), *CALLER_COMMANDS, *publish, *keys]
     name = check_caller(caller)
-    # (names hold no `:`: `q:*:<name>` reaches no other caller's queue)
-    queues, wakes, index = f"~{k.base}q:*:{name}", f"~{k.base}wake:*:{name}", f"~{k.base}w:*"
+    # (names hold no `:`: `q:*:<name>` reaches no other caller's queue.) One `*` per part of the key: with
+    # `wake:*:<name>` a caller named like a capability reached the shared wake list of before session 37
+    # (`wake:<zone>:<cap>`), which workers of that version wait on during an upgrade (session 38, dist9).
+    queues, wakes, index = f"~{k.base}q:*:*:*:{name}", f"~{k.base}wake:*:*:{name}", f"~{k.base}w:*"
     results, done = f"~{k.base}r:{name}:*", f"%R~{k.base}done:*"
 
     def selector(commands: list[str], keys: list[str]) -> str:

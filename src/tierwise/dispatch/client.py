@@ -46,14 +46,13 @@ from tierwise.dispatch.errors import (
     TaskFailed,
 )
 from tierwise.dispatch.keys import Keyspace
-from tierwise.dispatch.presence import present_count
-from tierwise.dispatch.scripts import GROUP, Scripts
+from tierwise.dispatch.presence import present_count, unread_by
+from tierwise.dispatch.scripts import GROUP, WAKE_MAX, Scripts
 from tierwise.dispatch.tasks import task_fields
 from tierwise.secret_scrub import scrub
 
 log = logging.getLogger("tierwise.dispatch")
 
-WAKE_MAX = 256  # wake-up tokens kept per capability; more would only wake idle workers for nothing
 READ_BLOCK_MS = 1000
 RECENT = 10_000  # task ids remembered after their result, to count late duplicates
 INBOX_MAXLEN = 64  # wake-up tokens kept in a caller's inbox
@@ -63,6 +62,10 @@ STREAMS_KEPT = 64
 # After Redis was away, workers need a heartbeat or two (with backoff) to announce themselves
 # again, to a Redis that may have lost their presence: "no worker" is not believed for this long.
 PRESENCE_GRACE_S = 10.0
+# How often a task waiting for its result looks whether any worker present still reads its caller's queues, and how
+# long none must have for the task to end: the only worker listing the caller restarting (stop, start) is not it.
+LISTING_CHECK_S = 2.0
+UNLISTED_FOR_S = 10.0
 
 
 @dataclass(slots=True)
@@ -131,6 +134,8 @@ class Dispatcher:
         self.republished = 0  # tasks published again after Redis lost them
         self._closing = False
         self._outage_at = -1e9  # when this dispatcher last saw Redis away (monotonic)
+        # (zone, capability) -> (when looked, workers present reading none of this caller's queues, since when)
+        self._listing_seen: dict[tuple[str, str], tuple[float, int, float]] = {}
 
     @classmethod
     def from_config(cls, d: DispatchConfig) -> Dispatcher:
@@ -211,19 +216,24 @@ class Dispatcher:
             if results not in self._reading:
                 await self._wake_reader()
             status, value = await self._publish(w, zone, deadline)
-            while status == b"noworker" and time.monotonic() - self._outage_at < PRESENCE_GRACE_S \
+            while status in (b"noworker", b"unlisted") and time.monotonic() - self._outage_at < PRESENCE_GRACE_S \
                     and time.monotonic() + 0.25 < deadline:
                 await asyncio.sleep(0.2)  # just after an outage: the workers may not have re-announced yet
                 status, value = await self._publish(w, zone, deadline)
             if status == b"noworker":
                 raise await self._no_worker(capability, zone)
+            if status == b"unlisted":
+                raise self._unlisted(capability, int(value))
             if status == b"full":
                 raise Overloaded(f"capability {capability!r} has {int(value)} tasks queued or running (max_pending "
                                  f"{self.cfg.max_pending}) from caller {self.cfg.caller!r} (the bound is per caller); "
                                  "try again shortly", retry_after=1.0)
             w.entry_id = value
             try:
-                result = await asyncio.wait_for(asyncio.shield(w.future), max(0.0, deadline - time.monotonic()))
+                result = await self._result(w, zone, deadline)
+            except NoWorker:  # no worker present reads this caller's queues any more: the task would wait in vain
+                await self._withdraw(w)
+                raise
             except asyncio.CancelledError:  # the caller left (a gateway's client hung up): no one waits any more
                 await asyncio.shield(self._withdraw(w))
                 raise
@@ -239,7 +249,8 @@ class Dispatcher:
     async def _publish(self, w: _Waiting, zone: str, deadline: float) -> tuple[bytes, Any]:
         assert self._scripts is not None
         cap = w.capability
-        keys = [self.keys.index(zone, cap), w.stream, w.wake, *self.keys.streams(zone, cap, self.cfg.caller)]
+        keys = [self.keys.index(zone, cap), w.stream, w.wake, *self.keys.streams(zone, cap, self.cfg.caller),
+                self.keys.listing(zone, cap, self.cfg.caller), self.keys.listing_told(zone, cap)]
         backoff = Backoff()
         down_since: float | None = None
         while True:
@@ -266,6 +277,48 @@ class Dispatcher:
                 stale = script_refused(e)
                 raise DispatchUnavailable(f"Redis refused the task: {scrub(str(e))[:200]}"
                                           + (f"; {stale}" if stale else "")) from None
+
+    async def _result(self, w: _Waiting, zone: str, deadline: float) -> dict[str, Any]:
+        """The task's result, waited for until `deadline` (TimeoutError past it). Every LISTING_CHECK_S it looks
+        whether the workers present still read this caller's queues, and ends (NoWorker) when none has for
+        UNLISTED_FOR_S: a task taken by the last worker that listed the caller, which then died, was re-claimed by
+        none and waited out its timeout (session 38, dist9)."""
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                return await asyncio.wait_for(asyncio.shield(w.future), max(0.0, min(left, LISTING_CHECK_S)))
+            except TimeoutError:
+                if left <= LISTING_CHECK_S:
+                    raise
+            present, since = await self._unread_by(zone, w.capability)
+            if present and time.monotonic() - since >= UNLISTED_FOR_S:
+                raise self._unlisted(w.capability, present)
+
+    async def _unread_by(self, zone: str, capability: str) -> tuple[int, float]:
+        """How many workers are present for the capability in the zone when none of them reads this caller's
+        queues and all say whose they read (the publishing script's 'unlisted'; 0 otherwise, and when unsure: just
+        after an outage, or Redis not answering), and since when it has been so (monotonic). One look per capability
+        and zone per LISTING_CHECK_S is shared by the tasks waiting."""
+        now = time.monotonic()
+        seen = self._listing_seen.get((zone, capability))
+        if seen is not None and now - seen[0] < LISTING_CHECK_S:
+            return seen[1], seen[2]
+        present = 0
+        if now - self._outage_at >= PRESENCE_GRACE_S:
+            try:
+                present = await unread_by(self._client, self.keys, zone, capability, self.cfg.caller)
+            except REDIS_ANY:
+                present = 0
+        if len(self._listing_seen) > STREAMS_KEPT:
+            self._listing_seen.clear()
+        since = seen[2] if seen is not None and seen[1] and present else now
+        self._listing_seen[(zone, capability)] = (now, present, since)
+        return present, since
+
+    def _unlisted(self, capability: str, present: int) -> NoWorker:
+        return NoWorker(f"{present} worker(s) serve capability {capability!r} for tenant {self.cfg.tenant!r} and none "
+                        f"lists caller {self.cfg.caller!r} in its dispatch.callers, so none reads its tasks: add it "
+                        "there (docs/distributed.md, \"Adding a caller\"; `tierwise doctor` checks)")
 
     async def _no_worker(self, capability: str, zone: str) -> NoWorker:
         tenant = self.cfg.tenant

@@ -19,6 +19,8 @@ per process.
     <p>{<t>}:q:<zone>:<capability>:<priority>:<caller>  task stream (consumer group GROUP)
     <p>{<t>}:wake:<zone>:<capability>:<caller>  wake-up tokens for idle workers (list)
     <p>{<t>}:w:<zone>:<capability>              workers present (zset: worker -> expiry, ms)
+    <p>{<t>}:w:<zone>:<capability>:<caller>     those of them reading that caller's queues (the same entries)
+    <p>{<t>}:w:<zone>:<capability>:_told        those of them that say whose queues they read
     <p>{<t>}:dead:<capability>                  dead-letter stream
     <p>{<t>}:r:<caller>:<inst>                  a caller process's inbox: wakes its result reader (stream)
     <p>{<t>}:r:<caller>:<inst>:<zone>:<capability>  that process's results of one capability and zone (stream)
@@ -81,6 +83,16 @@ class Keyspace:
     def index(self, zone: str, capability: str) -> str:
         return f"{self.base}w:{zone}:{capability}"
 
+    def listing(self, zone: str, capability: str, caller: str) -> str:
+        """The presence index of the workers that read `caller`'s queues of the capability in the zone."""
+        return f"{self.base}w:{zone}:{capability}:{caller}"
+
+    def listing_told(self, zone: str, capability: str) -> str:
+        """The presence index of the workers that say whom they read (`listing`; since session 38): a worker of
+        before says nothing, and while one is present a caller missing from every listing may still be read.
+        (`_told` starts no caller's name: names start with a letter or digit)"""
+        return f"{self.base}w:{zone}:{capability}:_told"
+
     def dead(self, capability: str) -> str:
         return f"{self.base}dead:{capability}"
 
@@ -94,13 +106,18 @@ class Keyspace:
     def done(self, task_id: str) -> str:
         return f"{self.base}done:{task_id}"
 
-    def is_results_key(self, key: str, zone: str, capability: str) -> bool:
+    def is_results_key(self, key: str, zone: str, capability: str, caller: str = "") -> bool:
         """Whether a task's reply address is a result stream of this tenant for the capability and zone the task
-        was published to (a task names it; a worker writes there only if it is)."""
+        was published to (a task names it; a worker writes there only if it is), and with `caller` (the caller whose
+        queue the task came from; `""`: a shared queue of before session 37) one of that caller's: a caller may XADD
+        its own queues directly, and its tasks named another caller's result streams, any instance, for workers to
+        fill (session 38, dist9)."""
         head, tail = self.base + "r:", f":{zone}:{capability}"
         if not key.startswith(head) or not key.endswith(tail) or len(key) <= len(head) + len(tail):
             return False
         parts = key[len(head):-len(tail)].split(":")
+        if caller and parts[0] != caller:
+            return False
         return len(parts) <= 2 and all(_CALLER_PART.match(p) for p in parts)
 
     def presence(self, worker: str) -> str:

@@ -10,6 +10,7 @@ scan. Workers only add or renew their own entries there; the publishing script r
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from typing import Any
@@ -24,19 +25,38 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def entry_member(worker_id: str, tenant: str, redis_url: str) -> str | None:
+    """A named worker's entry in the presence indexes, the same each time it starts: its id and a secret derived
+    from its Redis password (PBKDF2, so the unnamed callers, which may read the members, cannot cheaply try
+    passwords against it); None without a password (the caller then takes a random one). With a random secret per
+    process, each worker killed left its entries behind for good under named callers, one per index (the
+    capability's and, since session 38, one per caller it reads): no role but an unnamed caller may prune them, since
+    ZREMRANGEBYSCORE lets one user empty an index (session 38, dist9). Another user cannot work out the secret, so
+    it still cannot aim at the entry."""
+    from redis.connection import parse_url
+
+    password = parse_url(redis_url).get("password")
+    if not password:
+        return None
+    salt = f"tierwise-presence-entry:{tenant}:{worker_id}".encode()
+    return f"{worker_id}#{hashlib.pbkdf2_hmac('sha256', str(password).encode(), salt, 100_000, dklen=16).hex()}"
+
+
 class PresencePublisher:
     def __init__(self, client: Any, keys: Keyspace, worker_id: str, info: dict[str, Any],
-                 zones: dict[str, list[str]], ttl: float) -> None:
+                 zones: dict[str, list[str]], ttl: float, callers: list[str] | None = None,
+                 member: str | None = None) -> None:
         self.client = client
         self.keys = keys
         self.worker_id = worker_id
-        # Its entry in the presence index: the id and a secret of this process. Named by the id alone, any worker of
-        # the capability (whose rules allow ZADD on the index, and Redis cannot limit ZADD's members) scored another
-        # worker's entry 0, and with its own too every caller got NoWorker while the workers were there (session 37,
-        # dist8). Workers read no member names, so they cannot name another's entry.
-        self.member = f"{worker_id}#{secrets.token_hex(16)}"
+        # Its entry in the presence index: the id and a secret (`entry_member`, or one of this process). Named by the
+        # id alone, any worker of the capability (whose rules allow ZADD on the index, and Redis cannot limit ZADD's
+        # members) scored another worker's entry 0, and with its own too every caller got NoWorker while the workers
+        # were there (session 37, dist8). Workers read no member names, so they cannot name another's entry.
+        self.member = member or f"{worker_id}#{secrets.token_hex(16)}"
         self.info = info
         self.zones = zones  # capability -> the zones it is read from
+        self.callers = list(callers or [])  # whose queues it reads (`dispatch.callers`)
         self.ttl_ms = int(ttl * 1000)
         # Redis's clock at the last heartbeat, and this machine's monotonic clock then: tasks' deadlines are in
         # Redis's clock. Carried forward by the monotonic clock, not the wall clock: a wall clock that stepped after
@@ -59,22 +79,30 @@ class PresencePublisher:
         pipe = self.client.pipeline(transaction=False)
         record = {**self.info, **live, "heartbeat_ms": t}
         pipe.set(self.keys.presence(self.worker_id), orjson.dumps(record), px=self.ttl_ms)
+        for idx in self._indexes():
+            # Only its own entry: the publishing script prunes the expired ones (a worker's rules allow ZADD
+            # alone on the index, since ZREMRANGEBYSCORE, ZREM, DEL or PEXPIRE let one worker empty it)
+            pipe.zadd(idx, {self.member: t + self.ttl_ms})
+        await pipe.execute()
+
+    def _indexes(self) -> list[str]:
+        """The indexes its entry goes in: per capability and zone, those of the callers it reads, the one of the
+        workers that say so, then the capability's (in this order: a publish between two of them then never finds
+        it in the capability's index and not in its callers', which would refuse a caller it reads)."""
+        out: list[str] = []
         for cap, zones in self.zones.items():
             for zone in zones:
-                idx = self.keys.index(zone, cap)
-                # Only its own entry: the publishing script prunes the expired ones (a worker's rules allow ZADD
-                # alone on the index, since ZREMRANGEBYSCORE, ZREM, DEL or PEXPIRE let one worker empty it)
-                pipe.zadd(idx, {self.member: t + self.ttl_ms})
-        await pipe.execute()
+                out += [self.keys.listing(zone, cap, c) for c in self.callers]
+                out += [self.keys.listing_told(zone, cap), self.keys.index(zone, cap)] if self.callers else \
+                    [self.keys.index(zone, cap)]
+        return out
 
     async def withdraw(self) -> None:
         """A worker that stops on purpose leaves at once instead of after its TTL."""
         pipe = self.client.pipeline(transaction=False)
         pipe.delete(self.keys.presence(self.worker_id))
-        for cap, zones in self.zones.items():
-            for zone in zones:
-                # (its own entry only: ZREM of another's needs its secret)
-                pipe.zrem(self.keys.index(zone, cap), self.member)
+        for idx in self._indexes():
+            pipe.zrem(idx, self.member)  # (its own entry only: ZREM of another's needs its secret)
         await pipe.execute()
 
 
@@ -115,3 +143,18 @@ async def records(client: Any, keys: Keyspace) -> list[dict[str, Any]]:
             if isinstance(rec, dict):
                 out.append(rec)
     return sorted(out, key=lambda r: str(r.get("id")))
+
+
+async def unread_by(client: Any, keys: Keyspace, zone: str, capability: str, caller: str) -> int:
+    """How many workers are present for the capability in the zone when none of them reads `caller`'s queues and
+    all say whose they read (the publishing script's 'unlisted', scripts.py); 0 otherwise."""
+    from tierwise.dispatch.scripts import HORIZON_MS
+
+    sec, usec = await client.time()
+    now = int(sec) * 1000 + int(usec) // 1000
+    pipe = client.pipeline(transaction=False)
+    for key in (keys.index(zone, capability), keys.listing(zone, capability, caller),
+                keys.listing_told(zone, capability)):
+        pipe.zcount(key, now, now + HORIZON_MS)
+    present, listed, told = (int(n) for n in await pipe.execute())
+    return present if present and not listed and told >= present else 0

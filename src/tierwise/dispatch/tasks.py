@@ -54,17 +54,22 @@ def fields_of(flat: Any) -> dict[bytes, bytes]:
     return out
 
 
-def parse_task(flat: Any, keys: Keyspace, max_bytes: int, zone: str, capability: str) -> Task:
+def parse_task(flat: Any, keys: Keyspace, max_bytes: int, zone: str, capability: str, caller: str = "") -> Task:
+    """`caller`: whose queue the entry came from (`""`: a shared queue of before session 37); the reply address must
+    be one of its result streams."""
     f = fields_of(flat)
     raw_id = f.get(b"id", b"").decode("utf-8", "replace")
     task_id = raw_id if TASK_ID.match(raw_id) else None
     reply = f.get(b"reply", b"").decode("utf-8", "replace")
-    reply_ok = reply if keys.is_results_key(reply, zone, capability) else None
+    reply_ok = reply if keys.is_results_key(reply, zone, capability, caller) else None
     if task_id is None:
         raise Malformed("the task id is missing or not 1-64 letters, digits, `_` or `-`", None, reply_ok)
     if reply_ok is None:
         raise Malformed(f"the reply address is missing or not a result stream of this tenant for {capability} in "
-                        f"the {zone} zone", task_id, None)
+                        f"the {zone} zone" + (f" of caller {caller}" if caller else ""), task_id, None)
+    if b"oversize" in f:  # (scripts.py `small`: the take left the entry's payload in Redis)
+        raise Malformed(f"the entry is {f[b'oversize'].decode('ascii', 'replace')[:20]} bytes, more than "
+                        f"max_payload_bytes ({max_bytes}) and its other fields", task_id, reply_ok)
     raw = f.get(b"p")
     if raw is None:
         raise Malformed("the payload is missing", task_id, reply_ok)

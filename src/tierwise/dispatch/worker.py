@@ -32,8 +32,8 @@ from tierwise.dispatch.acl import script_refused
 from tierwise.dispatch.config import PRIORITIES
 from tierwise.dispatch.connection import REDIS_ANY, REDIS_DOWN, Backoff, connect, text, waiting_for, where
 from tierwise.dispatch.keys import GROUP, Keyspace, unnamed_tag
-from tierwise.dispatch.presence import PresencePublisher, now_ms
-from tierwise.dispatch.scripts import Scripts
+from tierwise.dispatch.presence import PresencePublisher, entry_member, now_ms
+from tierwise.dispatch.scripts import WAKE_MAX, Scripts
 from tierwise.dispatch.serving import CapabilityRunner, failure
 from tierwise.dispatch.tasks import Malformed, fields_of, parse_task
 from tierwise.secret_scrub import scrub
@@ -43,6 +43,10 @@ log = logging.getLogger("tierwise.dispatch")
 RESULTS_MAXLEN = 100_000
 DEAD_MAXLEN = 10_000
 DEAD_FIELD_BYTES = 4096  # a dead-lettered entry keeps this much of each field, for a person to look at
+# ... and this much in all: 4 KB of each of 16 fields was 66 KB an entry, and a caller's malformed XADDs filled a
+# capability's dead-letter stream (10,000 entries) with 660 MB (session 38, dist9)
+DEAD_ENTRY_BYTES = 8192
+ENTRY_SLACK = 4096  # an entry's fields besides its payload (id, reply, deadline): what a take hands out whole past it
 
 
 def _rotated(items: list[Any], by: int) -> list[Any]:
@@ -65,6 +69,7 @@ class Worker:
             raise ValueError("dispatch.visibility_timeout must be more than twice worker.heartbeat, or a running "
                              "task's claim lapses between two renewals")
         self.id = worker_id or self.w.id or default_worker_id(self.w.locality, list(self.w.capabilities))
+        self._named = bool(worker_id or self.w.id)
         self.keys = Keyspace(self.d.prefix, self.d.tenant)
         self.gateway = gateway
         self.runner = CapabilityRunner(gateway, self.w, self.id)
@@ -88,6 +93,7 @@ class Worker:
         self.client: Any = None
         self.scripts: Scripts | None = None
         self.presence: PresencePublisher | None = None
+        self._entry_max = self.d.max_payload_bytes + ENTRY_SLACK  # (scripts.py `small`)
 
     def info(self) -> dict[str, Any]:
         models = sorted({m for c in self.w.capabilities for m in self.runner.models(c)})
@@ -95,7 +101,8 @@ class Worker:
                 "models": models, "locality": self.w.locality, "region": self.w.region,
                 "capacity": self.w.capacity, "version": tierwise.__version__, "host": socket.gethostname(),
                 "pid": os.getpid(), "zones": self.zones, "started": time.time(),
-                "callers": self.d.read_callers()}  # (whose queues it reads: `tierwise doctor` compares)
+                "callers": self.d.read_callers(),  # (whose queues it reads: `tierwise doctor` compares)
+                "max_pending": self.d.max_pending}  # (what it trims their queues to: doctor compares too)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -106,8 +113,11 @@ class Worker:
         if not self.streams:
             await self.client.aclose()
             raise ValueError(f"worker {self.id}: its Redis user may read none of its capabilities' task queues")
+        # (a named worker's entry is the same each start; an unnamed one's id is per process anyway)
+        member = await asyncio.to_thread(entry_member, self.id, self.d.tenant, self.d.redis_url) \
+            if self._named else None
         self.presence = PresencePublisher(self.client, self.keys, self.id, self.info(), self.zones,
-                                          self.w.presence_ttl)
+                                          self.w.presence_ttl, self.d.read_callers(), member)
         await self._first_beat(stop)
         if stop.is_set():  # stopped before Redis ever answered: it never served, so never say "ready"
             await self.client.aclose()
@@ -187,9 +197,6 @@ class Worker:
         zone, cap, _priority, caller = self.keys.stream_parts(stream)
         return self.keys.wake(zone, cap, caller)
 
-    def _zone_of(self, stream: str) -> str:
-        return stream[len(self.keys.base) + 2:].split(":", 1)[0]
-
     async def _drop_refused_zones(self, stop: asyncio.Event) -> None:
         """Stop reading the zones this worker's Redis user may not read (a remote machine's user has no
         access to the local-only zone, whatever its config says), and say so loudly."""
@@ -200,7 +207,7 @@ class Worker:
             keys = streams + [self._wake_of(s) for s in streams]
             while keys and not stop.is_set():
                 try:
-                    await self.scripts.take(keys=keys, args=[GROUP, self.id, 0])  # takes nothing; ACL-checks the keys
+                    await self.scripts.take(keys=keys, args=[GROUP, self.id, 0, self._entry_max])  # takes nothing; ACL-checks the keys
                     break
                 except rexc.NoPermissionError as e:  # (Redis's words: a refused SELECT is no zone's fault)
                     stale = script_refused(e)
@@ -256,7 +263,7 @@ class Worker:
                 continue
             try:
                 order, keys = self._take_order()
-                got = await self.scripts.take(keys=keys, args=[GROUP, self.id, free])
+                got = await self.scripts.take(keys=keys, args=[GROUP, self.id, free, self._entry_max])
                 backoff.reset()
                 if got:
                     for idx, entry_id, fields in got:
@@ -285,7 +292,8 @@ class Worker:
             keys = [s for s, _ in streams]
             try:
                 got, cursors = await self.scripts.reclaim(
-                    keys=keys, args=[GROUP, self.id, int(self.d.visibility_timeout * 1000), free, *cursors])
+                    keys=keys, args=[GROUP, self.id, int(self.d.visibility_timeout * 1000), free, self._entry_max,
+                                     *cursors])
             except REDIS_ANY:
                 cursors = ["0-0"] * len(keys)
                 continue
@@ -312,9 +320,25 @@ class Worker:
         await self.presence.beat(in_flight=len(self.running), status="draining" if self._stopping else "online",
                                  done=self.stats["done"])
         await self._look_for_old_queues()
+        await self._bound_queues()
         board = getattr(self.gateway, "blackboard", None)
         if board is not None:
             await self._publish_backlog(board)
+
+    async def _bound_queues(self) -> None:
+        """Trim the queues this worker reads to `max_pending` entries each, their wake lists to WAKE_MAX tokens
+        (scripts.py BOUND): what a caller XADDed or LPUSHed past its bound directly."""
+        assert self.scripts is not None
+        keys = [s for s, _ in self.streams]
+        removed = await self.scripts.bound(keys=[*keys, *[self._wake_of(k) for k in keys]],
+                                           args=[self.d.max_pending, WAKE_MAX])
+        for key, n in zip(keys, removed, strict=False):
+            if n:
+                _zone, cap, priority, caller = self.keys.stream_parts(key)
+                log.warning("worker %s: caller %s had %d %s-priority tasks of %s queued past max_pending (%d), "
+                            "published around the publishing script; the oldest were dropped", self.id,
+                            caller or "(before session 37)", n + self.d.max_pending, priority, cap,
+                            self.d.max_pending)
 
     async def _publish_backlog(self, board: Any) -> None:
         """Each served model's queue depth on the blackboard: the tasks waiting (not yet taken) in the
@@ -369,7 +393,8 @@ class Worker:
 
     async def _handle(self, key: str, cap: str, entry_id: bytes, fields: Any, deliveries: int) -> None:
         try:
-            task = parse_task(fields, self.keys, self.d.max_payload_bytes, self._zone_of(key), cap)
+            zone, _cap, _priority, caller = self.keys.stream_parts(key)
+            task = parse_task(fields, self.keys, self.d.max_payload_bytes, zone, cap, caller)
         except Malformed as m:
             await self._dead_letter(key, cap, entry_id, m.reason, fields, m.task_id, m.reply)
             return
@@ -404,7 +429,7 @@ class Worker:
         reply = await self._with_redis(lambda: self.scripts.complete(  # type: ignore[union-attr]
             keys=[key, self.keys.done(task.id), task.reply, *take_keys],
             args=[GROUP, entry_id, task.id, encoded, int(self.d.result_ttl), RESULTS_MAXLEN, int(self.d.result_ttl),
-                  self.id, want]))
+                  self.id, want, self._entry_max]))
         delivered, taken = (reply[0], reply[1]) if reply else (None, [])
         if taken:
             self._next[entry_id] = (order, taken)  # started once this task has left its slot
@@ -421,9 +446,13 @@ class Worker:
         log.warning("worker %s: task entry %s of %s went to the dead-letter stream: %s", self.id, text(entry_id),
                     cap, reason)
         kept: list[Any] = []
+        room = DEAD_ENTRY_BYTES
         try:
             for k, v in fields_of(fields).items():
-                kept += [k[:64], v[:DEAD_FIELD_BYTES]]
+                if room <= 0:
+                    break
+                kept += [k[:64], v[:max(0, min(DEAD_FIELD_BYTES, room - len(k[:64])))]]
+                room -= len(kept[-2]) + len(kept[-1])
         except Malformed:
             kept = ["raw", repr(fields)[:DEAD_FIELD_BYTES]]
         args = [GROUP, entry_id, DEAD_MAXLEN, "reason", reason, "stream", key, "entry", entry_id, "worker", self.id,
@@ -436,7 +465,7 @@ class Worker:
             await self._with_redis(lambda: self.scripts.complete(  # type: ignore[union-attr]
                 keys=[key, self.keys.done(task_id), reply],
                 args=[GROUP, entry_id, task_id, encoded, int(self.d.result_ttl), RESULTS_MAXLEN,
-                      int(self.d.result_ttl), self.id, 0]))
+                      int(self.d.result_ttl), self.id, 0, self._entry_max]))
 
     async def _with_redis(self, call: Any) -> Any:
         """Run one Redis call, waiting out an outage (the result is kept until Redis is back, for as
