@@ -25,6 +25,7 @@ from tierwise.dispatch.approvals_config import ApprovalsConfig
 from tierwise.dispatch.approvals_config import references as approval_references
 from tierwise.dispatch.blackboard_settings import BlackboardConfig
 from tierwise.dispatch.config import DispatchConfig
+from tierwise.ensembles.settings import EnsemblesConfig
 from tierwise.errors import ConfigError
 from tierwise.observability.settings import ObservabilityConfig
 from tierwise.pricing import MIN_TOKEN_PRICE, Price
@@ -373,16 +374,6 @@ class LedgerConfig(_Strict):
         if Path(self.path).is_absolute():
             return self.path
         return str(Path(base_dir) / self.path)
-
-
-class EnsemblesConfig(_Strict):
-    trusted: list[str] = Field(
-        default_factory=list, description="ensemble files (paths; relative ones to this config's folder) whose "
-        "script agents may run any command on the host; every other ensemble's scripts must be files in its "
-        "folder and run in the sandbox. Only the operator edits this list: no MCP tool can add to it")
-
-    def trusted_paths(self, base_dir: str) -> list[Path]:
-        return [Path(base_dir) / os.path.expanduser(p) for p in self.trusted]
 
 
 class Config(_Strict):
