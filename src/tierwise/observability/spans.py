@@ -11,6 +11,10 @@ Redirects are never followed: `headers` usually carry the receiver's credentials
 an `x-honeycomb-team`, an `api-key`), and aiohttp re-sends every header but `Authorization` to the host a
 redirect names (urllib every header, `Authorization` too); a 3xx counts as a failed export.
 
+A receiver that answers an export with anything but 2xx (a 401 for a wrong key, a 413, a 3xx) is logged at WARNING
+(`_refused`): the status and the start of its answer, scrubbed and on one line, never the request's headers; at most
+once a minute for the same status, so a receiver refusing every batch does not flood the log.
+
 The receiver's answer is read to at most `MAX_ANSWER` bytes (an ExportTraceServiceResponse is a few bytes, a
 partial success a short message): whoever answers at its address could otherwise send gigabytes (or a gzip bomb,
 which aiohttp inflates) into the gateway's memory within `timeout`. A longer answer closes the connection.
@@ -30,7 +34,7 @@ from typing import Any
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
-from tierwise import __version__, no_redirects
+from tierwise import __version__, no_redirects, secret_scrub
 from tierwise.observability import otlp_wire as wire
 from tierwise.observability.span_encoder import DECISION_EVENT, EVALUATION_EVENT, SpanEncoder
 
@@ -38,6 +42,8 @@ __all__ = ["DECISION_EVENT", "EVALUATION_EVENT", "SpanExporter"]
 
 log = logging.getLogger("tierwise.observability")
 MAX_ANSWER = 64 * 1024  # bytes of a receiver's answer read (see the module docstring)
+REFUSAL_SHOWN = 300  # characters of a refusing receiver's answer logged
+REFUSAL_EVERY = 60.0  # seconds between two log lines for the same refusal status
 
 def _attrs(pairs: dict[str, Any]) -> list[KeyValue]:
     out = []
@@ -107,6 +113,7 @@ class SpanExporter:
         self._closed = False
         self._trigger = 0  # pending_n at which submit calls _kick: 0 until the task runs, then batch_size
         self._in_flight = 0  # requests in the POST being made
+        self._refusal: tuple[int, float] = (0, 0.0)  # the last refusal logged: its status, time.monotonic()
 
     # ------------------------------------------------------------------ request path
 
@@ -234,14 +241,36 @@ class SpanExporter:
             async with self._session.post(self.endpoint, data=body, headers=self.headers,
                                           allow_redirects=False, **extra) as resp:
                 left = MAX_ANSWER  # (inflated bytes, when the answer is compressed)
+                head = b""
                 while left > 0 and not resp.content.at_eof():
-                    left -= len(await resp.content.read(left)) or left
+                    chunk = await resp.content.read(left)
+                    head = head or chunk[:REFUSAL_SHOWN * 4]
+                    left -= len(chunk) or left
                 if not resp.content.at_eof():
                     resp.close()  # longer than any OTLP answer: the connection is not read further
-                return 200 <= resp.status < 300
+                if 200 <= resp.status < 300:
+                    return True
+                self._refused(resp.status, head)
+                return False
         except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as e:
             log.warning("otlp: export to the configured endpoint failed: %s", type(e).__name__)
             return False
+
+    def _refused(self, status: int, answer: bytes) -> None:
+        """The receiver answered an export with `status` (not 2xx): tell the operator, without the request's
+        headers (its credentials); the answer's start scrubbed (a receiver may echo the key it refused) and on one
+        line (it may hold line breaks that would forge log lines)."""
+        now = time.monotonic()
+        last, at = self._refusal
+        if status == last and now - at < REFUSAL_EVERY:
+            return
+        self._refusal = (status, now)
+        text = "".join(c if c.isprintable() else " " for c in answer.decode("utf-8", "replace"))
+        text = secret_scrub.scrub_cut(" ".join(text.split()), REFUSAL_SHOWN)
+        hint = " (a redirect: not followed, the headers carry the receiver's credentials)" if 300 <= status < 400 \
+            else ""
+        log.warning("otlp: the configured endpoint refused an export: HTTP %d%s%s; its spans are dropped", status,
+                    hint, f": {text}" if text else "")
 
     # ------------------------------------------------------------------ flush / close (any thread)
 
@@ -286,8 +315,18 @@ class SpanExporter:
         req = urllib.request.Request(self.endpoint, data=body, headers=self.headers, method="POST")
         try:
             with no_redirects.urlopen(req, timeout=self.timeout) as resp:
-                resp.read(MAX_ANSWER)  # (closing the response drops the rest)
-                return 200 <= resp.status < 300
+                head = resp.read(MAX_ANSWER)[:REFUSAL_SHOWN * 4]  # (closing the response drops the rest)
+                if 200 <= resp.status < 300:
+                    return True
+                self._refused(resp.status, head)
+                return False
+        except urllib.error.HTTPError as e:  # urllib's form of a non-2xx answer (a 3xx too: no_redirects)
+            try:
+                head = e.read(MAX_ANSWER)[:REFUSAL_SHOWN * 4]
+            except (OSError, ValueError):
+                head = b""
+            self._refused(e.code, head)
+            return False
         except (urllib.error.URLError, OSError, ValueError) as e:
             log.warning("otlp: export to the configured endpoint failed: %s", type(e).__name__)
             return False
