@@ -10,7 +10,8 @@ among scripts the operator put there.
 The process runs in its own process group with a timeout; on timeout or cancellation the
 whole group is killed and reaped, so a script that forks never outlives its run. A host script
 gets a minimal environment (`host_environment`): the gateway's provider keys, gateway keys and
-Redis passwords stay in the gateway unless the operator names them in `ensembles.script_env`.
+Redis passwords stay in the gateway unless the operator names them in `ensembles.script_env`; and the gateway
+is made not dumpable first, so the script cannot read them in its /proc/<pid>/environ either.
 """
 
 from __future__ import annotations
@@ -148,6 +149,11 @@ async def _run_sandboxed(argv: list[str], folder: Path, stdin: bytes, timeout: f
 
 
 async def _run_host(argv: list[str], stdin: bytes, timeout: float, env: dict[str, str]) -> tuple[int, bytes, bytes]:
+    # The script runs as the gateway's user: without this it read the gateway's whole environment (the keys `env`
+    # leaves out) in /proc/<gateway>/environ, and its memory through /proc/<gateway>/mem.
+    from tierwise.sandbox.weak import not_dumpable
+
+    not_dumpable()
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv,
