@@ -19,15 +19,28 @@ from tierwise.observability.spans import SpanExporter
 TOKEN = "tw-otlp-" + secrets.token_hex(20)
 
 
-class Refusing:
-    """Answers every POST with `status` and a body that echoes the key it was sent and tries to forge a log line."""
+def _echo(key: str | None) -> bytes:
+    return f"invalid api key {key}\nCRITICAL tierwise: all good".encode()
 
-    def __init__(self, status: int) -> None:
+
+def _partial(key: str | None) -> bytes:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+    r = ExportTraceServiceResponse()
+    r.partial_success.rejected_spans = 7
+    r.partial_success.error_message = f"attribute too long; key {key}\nCRITICAL tierwise: all good"
+    return r.SerializeToString()
+
+
+class Refusing:
+    """Answers every POST with `status` and a body (by default one that echoes the key it was sent and tries to
+    forge a log line)."""
+
+    def __init__(self, status: int, answer=_echo) -> None:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 self.rfile.read(int(self.headers.get("content-length", "0")))
-                body = (f"invalid api key {self.headers.get('x-honeycomb-team')}\n"
-                        "CRITICAL tierwise: all good").encode()
+                body = answer(self.headers.get("x-honeycomb-team"))
                 self.send_response(status)
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
@@ -83,3 +96,38 @@ def test_a_receiver_refusing_every_batch_is_logged_once_a_minute(caplog: Any, mo
     finally:
         rcv.stop()
     assert sum("HTTP 401" in r.getMessage() for r in caplog.records) == 1
+
+
+@pytest.mark.parametrize("way", ["aiohttp", "urllib"])
+def test_a_partial_success_is_logged_with_the_receivers_reason(way: str, caplog: Any) -> None:
+    """OTLP's partial success: a 200 whose answer says how many spans the receiver rejected, and why."""
+    secret_scrub.register([TOKEN])
+    rcv = Refusing(200, _partial)
+    exporter = SpanExporter(TracingConfig(endpoint=rcv.url, headers={"x-honeycomb-team": TOKEN}), {})
+    try:
+        with caplog.at_level(logging.WARNING, logger="tierwise.observability"):
+            if way == "urllib":
+                assert exporter._post_sync(b"") is True
+            else:
+                async def post() -> bool:
+                    try:
+                        return await exporter._post(b"")
+                    finally:
+                        await exporter._session.close()
+                assert asyncio.run(post()) is True
+    finally:
+        rcv.stop()
+    lines = [r.getMessage() for r in caplog.records if r.name == "tierwise.observability"]
+    assert any("rejected 7 span(s)" in m and "attribute too long" in m for m in lines), lines
+    assert not any(TOKEN in m or "\n" in m for m in lines)
+
+
+def test_a_full_success_logs_nothing(caplog: Any) -> None:
+    rcv = Refusing(200, lambda key: b"")
+    exporter = SpanExporter(TracingConfig(endpoint=rcv.url), {})
+    try:
+        with caplog.at_level(logging.WARNING, logger="tierwise.observability"):
+            assert exporter._post_sync(b"") is True
+    finally:
+        rcv.stop()
+    assert not [r for r in caplog.records if r.name == "tierwise.observability"]

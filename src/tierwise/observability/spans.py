@@ -13,7 +13,8 @@ redirect names (urllib every header, `Authorization` too); a 3xx counts as a fai
 
 A receiver that answers an export with anything but 2xx (a 401 for a wrong key, a 413, a 3xx) is logged at WARNING
 (`_refused`): the status and the start of its answer, scrubbed and on one line, never the request's headers; at most
-once a minute for the same status, so a receiver refusing every batch does not flood the log.
+once a minute for the same status, so a receiver refusing every batch does not flood the log. So is a 2xx whose
+ExportTraceServiceResponse reports a partial success (spans the receiver rejected, and its reason).
 
 The receiver's answer is read to at most `MAX_ANSWER` bytes (an ExportTraceServiceResponse is a few bytes, a
 partial success a short message): whoever answers at its address could otherwise send gigabytes (or a gzip bomb,
@@ -43,6 +44,7 @@ __all__ = ["DECISION_EVENT", "EVALUATION_EVENT", "SpanExporter"]
 log = logging.getLogger("tierwise.observability")
 MAX_ANSWER = 64 * 1024  # bytes of a receiver's answer read (see the module docstring)
 REFUSAL_SHOWN = 300  # characters of a refusing receiver's answer logged
+ANSWER_KEPT = 4096  # bytes of the receiver's answer kept to read its refusal or partial success from
 REFUSAL_EVERY = 60.0  # seconds between two log lines for the same refusal status
 
 def _attrs(pairs: dict[str, Any]) -> list[KeyValue]:
@@ -53,6 +55,13 @@ def _attrs(pairs: dict[str, Any]) -> list[KeyValue]:
             AnyValue(int_value=v) if isinstance(v, int) else AnyValue(double_value=v))
         out.append(KeyValue(key=k, value=av))
     return out
+
+
+def _shown(text: str) -> str:
+    """A receiver's words as logged: scrubbed (it may echo the key it refused), cut, and on one line (its line breaks
+    would forge log lines)."""
+    text = "".join(c if c.isprintable() else " " for c in text)
+    return secret_scrub.scrub_cut(" ".join(text.split()), REFUSAL_SHOWN)
 
 
 class SpanExporter:
@@ -244,11 +253,12 @@ class SpanExporter:
                 head = b""
                 while left > 0 and not resp.content.at_eof():
                     chunk = await resp.content.read(left)
-                    head = head or chunk[:REFUSAL_SHOWN * 4]
+                    head = head or chunk[:ANSWER_KEPT]
                     left -= len(chunk) or left
                 if not resp.content.at_eof():
                     resp.close()  # longer than any OTLP answer: the connection is not read further
                 if 200 <= resp.status < 300:
+                    self._partial(head)
                     return True
                 self._refused(resp.status, head)
                 return False
@@ -258,19 +268,38 @@ class SpanExporter:
 
     def _refused(self, status: int, answer: bytes) -> None:
         """The receiver answered an export with `status` (not 2xx): tell the operator, without the request's
-        headers (its credentials); the answer's start scrubbed (a receiver may echo the key it refused) and on one
-        line (it may hold line breaks that would forge log lines)."""
+        headers (its credentials)."""
+        if self._due(status):
+            hint = " (a redirect: not followed, the headers carry the receiver's credentials)" \
+                if 300 <= status < 400 else ""
+            text = _shown(answer.decode("utf-8", "replace"))
+            log.warning("otlp: the configured endpoint refused an export: HTTP %d%s%s; its spans are dropped",
+                        status, hint, f": {text}" if text else "")
+
+    def _partial(self, answer: bytes) -> None:
+        """A 2xx whose ExportTraceServiceResponse says the receiver rejected some spans (OTLP's partial success)."""
+        if len(answer) < 2:  # (an empty answer, or an empty message: full success)
+            return
+        from google.protobuf.message import DecodeError
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+        try:
+            part = ExportTraceServiceResponse.FromString(answer).partial_success
+        except (DecodeError, ValueError):  # not protobuf (or cut at the bytes kept): nothing to say
+            return
+        if (part.rejected_spans or part.error_message) and self._due(-1):
+            text = _shown(part.error_message)
+            log.warning("otlp: the configured endpoint accepted an export but rejected %d span(s)%s",
+                        part.rejected_spans, f": {text}" if text else "")
+
+    def _due(self, status: int) -> bool:
+        """Whether a line about `status` (-1: a partial success) may be logged now: once a minute for the same."""
         now = time.monotonic()
         last, at = self._refusal
         if status == last and now - at < REFUSAL_EVERY:
-            return
+            return False
         self._refusal = (status, now)
-        text = "".join(c if c.isprintable() else " " for c in answer.decode("utf-8", "replace"))
-        text = secret_scrub.scrub_cut(" ".join(text.split()), REFUSAL_SHOWN)
-        hint = " (a redirect: not followed, the headers carry the receiver's credentials)" if 300 <= status < 400 \
-            else ""
-        log.warning("otlp: the configured endpoint refused an export: HTTP %d%s%s; its spans are dropped", status,
-                    hint, f": {text}" if text else "")
+        return True
 
     # ------------------------------------------------------------------ flush / close (any thread)
 
@@ -315,14 +344,15 @@ class SpanExporter:
         req = urllib.request.Request(self.endpoint, data=body, headers=self.headers, method="POST")
         try:
             with no_redirects.urlopen(req, timeout=self.timeout) as resp:
-                head = resp.read(MAX_ANSWER)[:REFUSAL_SHOWN * 4]  # (closing the response drops the rest)
+                head = resp.read(MAX_ANSWER)[:ANSWER_KEPT]  # (closing the response drops the rest)
                 if 200 <= resp.status < 300:
+                    self._partial(head)
                     return True
                 self._refused(resp.status, head)
                 return False
         except urllib.error.HTTPError as e:  # urllib's form of a non-2xx answer (a 3xx too: no_redirects)
             try:
-                head = e.read(MAX_ANSWER)[:REFUSAL_SHOWN * 4]
+                head = e.read(MAX_ANSWER)[:ANSWER_KEPT]
             except (OSError, ValueError):
                 head = b""
             self._refused(e.code, head)
