@@ -15,16 +15,21 @@ print(json.dumps({"success": True, "data": dict(os.environ), "error": None}))
 """
 
 
-async def test_a_trusted_script_gets_no_provider_or_gateway_key(service, project, upstream, monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-proj-Zq8vN3kLm2Pp9Rr4Tt6Yy1Uu0")
-    monkeypatch.setenv("TIERWISE_ADMIN_KEY", "adm-7c1e9f04b2d84e6a")
-    monkeypatch.setenv("REDIS_URL", "redis://:hunter2hunter2@127.0.0.1:6379/7")
-    monkeypatch.setenv("LC_ALL", "C.UTF-8")
+async def script_env_seen(service, project, monkeypatch, variables, **cfg):
+    """The environment a trusted script agent runs with, the gateway's holding `variables`."""
+    for k, v in variables.items():
+        monkeypatch.setenv(k, v)
     (project / ".tierwise" / "ensembles" / "env.py").write_text(ENV_SCRIPT)
     write_ensemble(project, {"name": "envs", "agents": [{"name": "s", "script": "env.py", "timeout": 20}]})
-    run = await service(trusted=("envs",)).run("envs", {})
-    env = run.agent("s").output
-    assert run.agent("s").status == "ok", run.agent("s").error
+    agent = (await service(trusted=("envs",), **cfg).run("envs", {})).agent("s")
+    assert agent.status == "ok", agent.error
+    return agent.output
+
+
+async def test_a_trusted_script_gets_no_provider_or_gateway_key(service, project, upstream, monkeypatch):
+    env = await script_env_seen(service, project, monkeypatch, {
+        "OPENAI_API_KEY": "sk-proj-Zq8vN3kLm2Pp9Rr4Tt6Yy1Uu0", "TIERWISE_ADMIN_KEY": "adm-7c1e9f04b2d84e6a",
+        "REDIS_URL": "redis://:hunter2hunter2@127.0.0.1:6379/7", "LC_ALL": "C.UTF-8"})
     leaked = {k for k in env if k in ("OPENAI_API_KEY", "TIERWISE_ADMIN_KEY", "REDIS_URL")}
     assert not leaked
     assert "sk-proj" not in json.dumps(env) and "hunter2" not in json.dumps(env)
@@ -32,14 +37,10 @@ async def test_a_trusted_script_gets_no_provider_or_gateway_key(service, project
 
 
 async def test_the_operator_names_what_else_a_trusted_script_gets(service, project, upstream, monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-proj-Zq8vN3kLm2Pp9Rr4Tt6Yy1Uu0")
-    monkeypatch.setenv("MYTOOL_HOST", "db.internal")
-    monkeypatch.setenv("MYTOOL_PORT", "5432")
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-api03-abcdefghijklmnopqrstu")
-    (project / ".tierwise" / "ensembles" / "env.py").write_text(ENV_SCRIPT)
-    write_ensemble(project, {"name": "envs", "agents": [{"name": "s", "script": "env.py", "timeout": 20}]})
-    svc = service(trusted=("envs",), ensembles={"script_env": ["OPENAI_API_KEY", "MYTOOL_*"]})
-    env = (await svc.run("envs", {})).agent("s").output
+    env = await script_env_seen(service, project, monkeypatch, {
+        "OPENAI_API_KEY": "sk-proj-Zq8vN3kLm2Pp9Rr4Tt6Yy1Uu0", "MYTOOL_HOST": "db.internal", "MYTOOL_PORT": "5432",
+        "ANTHROPIC_API_KEY": "sk-ant-api03-abcdefghijklmnopqrstu"},
+        ensembles={"script_env": ["OPENAI_API_KEY", "MYTOOL_*"]})
     assert env["OPENAI_API_KEY"] == "sk-proj-Zq8vN3kLm2Pp9Rr4Tt6Yy1Uu0"
     assert env["MYTOOL_HOST"] == "db.internal" and env["MYTOOL_PORT"] == "5432"
     assert "ANTHROPIC_API_KEY" not in env

@@ -58,26 +58,30 @@ class Refusing:
         self.server.server_close()
 
 
-@pytest.mark.parametrize("status", [401, 413, 503])
-@pytest.mark.parametrize("way", ["aiohttp", "urllib"])
-def test_a_refused_export_is_logged_without_the_receivers_key(status: int, way: str, caplog: Any) -> None:
+def exported_once(rcv: Refusing, way: str, caplog: Any, *, ok: bool) -> list[str]:
+    """One export to `rcv` (aiohttp on a loop, or urllib without one) whose success is `ok`; the exporter's log."""
     secret_scrub.register([TOKEN])  # (the gateway registers `tracing.headers` values from its config)
-    rcv = Refusing(status)
     exporter = SpanExporter(TracingConfig(endpoint=rcv.url, headers={"x-honeycomb-team": TOKEN}), {})
     try:
         with caplog.at_level(logging.WARNING, logger="tierwise.observability"):
             if way == "urllib":
-                assert exporter._post_sync(b"") is False
+                assert exporter._post_sync(b"") is ok
             else:
                 async def post() -> bool:
                     try:
                         return await exporter._post(b"")
                     finally:
                         await exporter._session.close()
-                assert asyncio.run(post()) is False
+                assert asyncio.run(post()) is ok
     finally:
         rcv.stop()
-    lines = [r.getMessage() for r in caplog.records if r.name == "tierwise.observability"]
+    return [r.getMessage() for r in caplog.records if r.name == "tierwise.observability"]
+
+
+@pytest.mark.parametrize("status", [401, 413, 503])
+@pytest.mark.parametrize("way", ["aiohttp", "urllib"])
+def test_a_refused_export_is_logged_without_the_receivers_key(status: int, way: str, caplog: Any) -> None:
+    lines = exported_once(Refusing(status), way, caplog, ok=False)
     assert any(f"HTTP {status}" in m and "invalid api key" in m for m in lines), lines
     assert not any(TOKEN in m or TOKEN[8:20] in m for m in lines)
     assert not any("\n" in m for m in lines)  # the receiver's line break cannot forge a log line
@@ -101,23 +105,7 @@ def test_a_receiver_refusing_every_batch_is_logged_once_a_minute(caplog: Any, mo
 @pytest.mark.parametrize("way", ["aiohttp", "urllib"])
 def test_a_partial_success_is_logged_with_the_receivers_reason(way: str, caplog: Any) -> None:
     """OTLP's partial success: a 200 whose answer says how many spans the receiver rejected, and why."""
-    secret_scrub.register([TOKEN])
-    rcv = Refusing(200, _partial)
-    exporter = SpanExporter(TracingConfig(endpoint=rcv.url, headers={"x-honeycomb-team": TOKEN}), {})
-    try:
-        with caplog.at_level(logging.WARNING, logger="tierwise.observability"):
-            if way == "urllib":
-                assert exporter._post_sync(b"") is True
-            else:
-                async def post() -> bool:
-                    try:
-                        return await exporter._post(b"")
-                    finally:
-                        await exporter._session.close()
-                assert asyncio.run(post()) is True
-    finally:
-        rcv.stop()
-    lines = [r.getMessage() for r in caplog.records if r.name == "tierwise.observability"]
+    lines = exported_once(Refusing(200, _partial), way, caplog, ok=True)
     assert any("rejected 7 span(s)" in m and "attribute too long" in m for m in lines), lines
     assert not any(TOKEN in m or "\n" in m for m in lines)
 
