@@ -12,7 +12,6 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tierwise.budgets.config import BudgetsConfig, RateLimitsConfig
@@ -25,6 +24,7 @@ from tierwise.dispatch.approvals_config import ApprovalsConfig
 from tierwise.dispatch.approvals_config import references as approval_references
 from tierwise.dispatch.blackboard_settings import BlackboardConfig
 from tierwise.dispatch.config import DispatchConfig
+from tierwise.ensembles.settings import EnsemblesConfig
 from tierwise.errors import ConfigError
 from tierwise.observability.settings import ObservabilityConfig
 from tierwise.pricing import MIN_TOKEN_PRICE, Price
@@ -375,16 +375,6 @@ class LedgerConfig(_Strict):
         return str(Path(base_dir) / self.path)
 
 
-class EnsemblesConfig(_Strict):
-    trusted: list[str] = Field(
-        default_factory=list, description="ensemble files (paths; relative ones to this config's folder) whose "
-        "script agents may run any command on the host; every other ensemble's scripts must be files in its "
-        "folder and run in the sandbox. Only the operator edits this list: no MCP tool can add to it")
-
-    def trusted_paths(self, base_dir: str) -> list[Path]:
-        return [Path(base_dir) / os.path.expanduser(p) for p in self.trusted]
-
-
 class Config(_Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
@@ -417,7 +407,7 @@ class Config(_Strict):
 # ---------------------------------------------------------------------------- loading
 
 
-def load_config(path: str | os.PathLike[str]) -> Config:
+def load_config(path: str | os.PathLike[str], *, sections: tuple[str, ...] | None = None) -> Config:
     p = Path(path)
     file = str(p)
     try:
@@ -430,31 +420,20 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         what = "UTF-16 text (as PowerShell's `>` writes)" if e.object[:2] in (b"\xff\xfe", b"\xfe\xff") else \
             f"not UTF-8 text (byte {e.start} is 0x{e.object[e.start]:02x})"
         raise ConfigError(f"{what}: save it as UTF-8", file=file) from None
-    cfg = parse_config(text, file=file)
+    cfg = parse_config(text, file=file, sections=sections)
     cfg.base_dir = str(p.resolve().parent)
     return cfg
 
 
-def parse_config(text: str, *, file: str | None = None) -> Config:
-    try:
-        from tierwise.config_keys import load_yaml
+def parse_config(text: str, *, file: str | None = None, sections: tuple[str, ...] | None = None) -> Config:
+    """The config in `text`. With `sections`, only those top-level sections are read (interpolated and validated;
+    the rest are left at their defaults and no cross reference is checked): a command that reads nothing else
+    (`tierwise worker --acl`) then needs no `${VAR}` of the others set, provider keys included."""
+    from tierwise.config_keys import yaml_mapping
 
-        data = load_yaml(text)
-    except yaml.YAMLError as e:
-        from tierwise.config_keys import yaml_problem
-
-        mark = getattr(e, "problem_mark", None)
-        line = text.splitlines()[mark.line] if mark and mark.line < len(text.splitlines()) else ""
-        before = line.split("${", 1)[0]
-        hint = (" (a value holding `${VAR}` inside `{...}` or `[...]` must be quoted: \"ledger-${VAR}.db\"; `{` "
-                "and `}` are YAML's own there)") if "${" in line and ("{" in before or "[" in before) else ""
-        raise ConfigError(f"{yaml_problem(e, text)}{hint}", file=file) from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        what = "a list" if isinstance(data, list) else f"a {type(data).__name__}"
-        raise ConfigError(f"the top level must be a mapping of sections (`providers:`, `models:`, `routes:`, ...), "
-                          f"found {what}: write them unindented, without a leading `- `", file=file)
+    data = yaml_mapping(text, file)
+    if sections is not None:
+        data = {k: v for k, v in data.items() if k in sections}
     index = line_index(text)
     data = interpolate(data, "", file, index, located_error)
     try:
@@ -462,7 +441,8 @@ def parse_config(text: str, *, file: str | None = None) -> Config:
     except ValidationError as e:
         raise format_validation_error(e, file=file, prefix="", index=index, model=Config) from None
     cfg.source = file
-    validate_references(cfg, file=file, index=index)
+    if sections is None:
+        validate_references(cfg, file=file, index=index)
     return cfg
 
 

@@ -179,6 +179,28 @@ def _check_expansion(root: yaml.Node, max_nodes: int, max_depth: int) -> None:
     size(root, 0)
 
 
+def yaml_mapping(text: str, file: str | None) -> dict[Any, Any]:
+    """The parsed YAML of a config file: a mapping of sections (empty for an empty file), or a ConfigError."""
+    from tierwise.errors import ConfigError
+
+    try:
+        data = load_yaml(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = text.splitlines()[mark.line] if mark and mark.line < len(text.splitlines()) else ""
+        before = line.split("${", 1)[0]
+        hint = (" (a value holding `${VAR}` inside `{...}` or `[...]` must be quoted: \"ledger-${VAR}.db\"; `{` "
+                "and `}` are YAML's own there)") if "${" in line and ("{" in before or "[" in before) else ""
+        raise ConfigError(f"{yaml_problem(e, text)}{hint}", file=file) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        what = "a list" if isinstance(data, list) else f"a {type(data).__name__}"
+        raise ConfigError(f"the top level must be a mapping of sections (`providers:`, `models:`, `routes:`, ...), "
+                          f"found {what}: write them unindented, without a leading `- `", file=file)
+    return data
+
+
 def yaml_problem(e: yaml.YAMLError, text: str) -> str:
     """A YAML syntax error as one line a person can act on: where it was found, what was wrong, where the
     construct it broke began (PyYAML often notices an unclosed `{` or `[` only on a later line), and, for a

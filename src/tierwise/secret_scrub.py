@@ -343,8 +343,9 @@ def _names_a_path(value: str) -> bool:
         return False
 
 
-def config_secrets(cfg: Config) -> set[str]:
-    """Every secret one config makes the gateway hold."""
+def config_secrets(cfg: Config, *, environment: bool = True) -> set[str]:
+    """Every secret one config makes the gateway hold; with `environment` also every environment variable whose
+    name says it holds a secret (`env_secrets`), whether the config uses it or not."""
     out: set[str] = set()
     for p in cfg.providers.values():
         if p.api_key_env and os.environ.get(p.api_key_env):
@@ -367,7 +368,8 @@ def config_secrets(cfg: Config) -> set[str]:
         _walk_urls(cfg.model_dump(warnings=False), out)  # passwords of every Redis URL, the OTLP endpoint's...
     except Exception:  # pragma: no cover - a value pydantic cannot dump (a library user's object)
         pass
-    out.update(env_secrets())
+    if environment:
+        out.update(env_secrets())
     return {s for s in out if len(s) >= MIN_SECRET}
 
 

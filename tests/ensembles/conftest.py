@@ -75,7 +75,7 @@ async def service(project: Path, upstream: StubUpstream) -> AsyncIterator[Callab
         made.append(gw)
         files = [project / ".tierwise" / "ensembles" / f"{n}.yaml" for n in trusted]
         return EnsembleService(gw, Library(project, global_dir=project / "global", library_dir=project / "lib",
-                                           trusted=files), limits=limits)
+                                           trusted=files, script_env=cfg.ensembles.script_env), limits=limits)
 
     yield make
     for gw in made:

@@ -198,7 +198,8 @@ async def test_script_agents(service, project, upstream, mode, status, error, mo
     (project / ".tierwise" / "ensembles" / "tool.py").write_text(SCRIPT)
     write_ensemble(project, {"name": "scripted", "agents": [
         {"name": "s", "script": "tool.py", "timeout": 0.5}]})
-    run = await service(trusted=("scripted",)).run("scripted", {"mode": mode, "text": "abc"})
+    run = await service(trusted=("scripted",), ensembles={"script_env": ["PIDFILE"]}).run(
+        "scripted", {"mode": mode, "text": "abc"})
     s = run.agent("s")
     assert s.status == status
     if error:
@@ -236,7 +237,7 @@ async def test_a_script_fan_out_runs_a_bounded_number_of_processes_at_once(servi
     write_ensemble(project, {"name": "many", "agents": [
         {"name": "split", "model": "small", "output": "json"},
         {"name": "each", "script": "count.py", "fan_out": "split", "timeout": 20}]})
-    run = await service(trusted=("many",)).run("many", "go")
+    run = await service(trusted=("many",), ensembles={"script_env": ["SLOT*"]}).run("many", "go")
     each = run.agent("each")
     assert each.status == "ok" and len(each.output) == 9
     assert 2 <= max(each.output) <= 3  # scripts overlapped, and never more than the cap
@@ -369,7 +370,7 @@ async def test_timed_out_script_kills_children_holding_stdout_after_it_exited(se
     monkeypatch.setenv("PIDFILE", str(pidfile))
     (project / ".tierwise" / "ensembles" / "forker.py").write_text(FORKER)
     write_ensemble(project, {"name": "forks", "agents": [{"name": "s", "script": "forker.py", "timeout": 0.5}]})
-    run = await service(trusted=("forks",)).run("forks", {})
+    run = await service(trusted=("forks",), ensembles={"script_env": ["PIDFILE"]}).run("forks", {})
     assert run.agent("s").status == "timeout"
     pid = int(pidfile.read_text())
     for _ in range(100):

@@ -71,7 +71,8 @@ def config_explicit() -> bool:
     return bool(ctx is not None and ctx.meta.get("tierwise.config_explicit"))
 
 
-def load_or_exit(path: str, *, allow_starter: bool = False) -> Config:
+def load_or_exit(path: str, *, allow_starter: bool = False, sections: tuple[str, ...] | None = None) -> Config:
+    """The config at `path`, or exit with its error; `sections`: only those read (config.parse_config)."""
     from tierwise.config import load_config, parse_config
     from tierwise.errors import ConfigError
 
@@ -91,7 +92,7 @@ def load_or_exit(path: str, *, allow_starter: bool = False) -> Config:
                    err=True)
         return parse_config(starter_yaml(), file="<starter config>")
     try:
-        cfg = load_config(path)
+        cfg = load_config(path, sections=sections)
     except ConfigError as e:
         click.echo(f"tierwise: config error: {e.message}", err=True)
         sys.exit(2)

@@ -64,15 +64,28 @@ def gateway_key(cfg: Config) -> str | None:
         "variables is set here: export one, or Claude Code is refused with 401")
 
 
+def gateway_secrets(cfg: Config) -> set[str]:
+    """What the gateway of `cfg` holds and Claude Code needs none of: its provider keys, gateway, admin and viewer
+    keys, the privacy mapping key, URL passwords and secret headers (secret_scrub.config_secrets, without the
+    variables it holds only for their names: a user's GITHUB_TOKEN stays for Claude Code's own tools)."""
+    from tierwise.secret_scrub import config_secrets
+
+    return config_secrets(cfg, environment=False)
+
+
 def claude_env(base_url: str, *, haiku_model: str | None, subagent_model: str | None,
-               key: str | None = None) -> dict[str, str]:
+               key: str | None = None, withheld: set[str] | frozenset[str] = frozenset()) -> dict[str, str]:
     """Claude Code's environment. `key`: the gateway's client key, which replaces any
     ANTHROPIC_API_KEY (that one is the upstream key the gateway holds: a keyed gateway refuses it,
     and the client needs no upstream key); without one, a key the user set is kept for a gateway on this
     machine (Claude Code does not ask again to use it) and replaced by a placeholder for any other: the gateway
     forwards no client key, and Claude Code would send the user's provider key to that host, in clear text over
-    http."""
-    env = dict(os.environ)
+    http. A variable whose value holds one of `withheld` (`gateway_secrets`) is left out: Claude Code's shell
+    tool runs the commands its model chooses (`env`, `echo $OPENAI_API_KEY`), and what they print goes into the
+    conversation, upstream and the ledger. (ANTHROPIC_API_KEY is decided above, as before: a user's key kept for a
+    gateway on this machine decides which model ids Claude Code's background calls carry, README.)"""
+    env = {k: v for k, v in os.environ.items()
+           if k == "ANTHROPIC_API_KEY" or not any(w in v for w in withheld)}
     env["ANTHROPIC_BASE_URL"] = base_url
     if key is None and not _on_this_machine(base_url):
         key = os.environ.get("TIERWISE_KEY", PLACEHOLDER_KEY)
@@ -257,5 +270,6 @@ def command(config_path: str, url: str | None, haiku_model: str | None, subagent
             "the `claude` CLI is not installed (not on PATH, nor in .tools/claude-code of tierwise's checkout; "
             "the current folder's is not run): npm install -g @anthropic-ai/claude-code, or `bash scripts/install-claude-code.sh` in "
             "tierwise's checkout")
-    env = claude_env(url, haiku_model=haiku_model, subagent_model=subagent_model, key=key)
+    env = claude_env(url, haiku_model=haiku_model, subagent_model=subagent_model, key=key,
+                     withheld=gateway_secrets(cfg) - {key or ""})
     sys.exit(subprocess.call([exe, *claude_args], env=env))

@@ -21,8 +21,9 @@ def _library(project_dir: str, cfg: Any = None) -> Any:
     """The ensemble folders; with a config, the files it trusts (`ensembles.trusted`) are trusted."""
     from tierwise.ensembles.library import Library
 
-    trusted = cfg.ensembles.trusted_paths(cfg.base_dir) if cfg is not None else ()
-    return Library(project_dir, trusted=trusted)
+    if cfg is None:
+        return Library(project_dir)
+    return Library(project_dir, trusted=cfg.ensembles.trusted_paths(cfg.base_dir), script_env=cfg.ensembles.script_env)
 
 
 def _service(config_path: str, project_dir: str) -> Any:

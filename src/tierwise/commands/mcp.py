@@ -141,7 +141,8 @@ def _service(cfg: Any, project_dir: str) -> Any:
 
     if cfg.budgets is not None and (split := cfg.budgets.per_process_ensemble_warning()) is not None:
         click.echo(f"tierwise: warning: {split}", err=True)  # (stderr: stdout is the stdio transport's)
-    return EnsembleService(build_gateway(cfg), Library(project_dir, trusted=cfg.ensembles.trusted_paths(cfg.base_dir)))
+    return EnsembleService(build_gateway(cfg), Library(project_dir, trusted=cfg.ensembles.trusted_paths(cfg.base_dir),
+                                                       script_env=cfg.ensembles.script_env))
 
 
 def _server(service: Any) -> Any:

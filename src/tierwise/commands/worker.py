@@ -34,7 +34,9 @@ def command(config_path: str, worker_id: str | None, log_level: str, print_acl: 
     from tierwise.errors import ConfigError
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg = load_or_exit(config_path)
+    # Printing ACL rules or listing workers reads `dispatch` and `blackboard` alone: the other sections' ${VAR}s
+    # (provider keys) need not be set where an administrator prints a worker's rules.
+    cfg = load_or_exit(config_path, sections=("dispatch", "blackboard") if print_acl or list_workers else None)
     d = cfg.dispatch
     if list_workers and d is not None:
         import redis.exceptions as rexc

@@ -25,7 +25,7 @@ from tierwise.ensembles.caller import CallFailed, ModelCaller
 from tierwise.ensembles.guard import GuardError, evaluate_guard
 from tierwise.ensembles.results import AgentResult, CallOutcome, ItemResult, RunResult
 from tierwise.ensembles.schema import Agent, Ensemble, Profile
-from tierwise.ensembles.scripts import ScriptFailed, command_for, run_script
+from tierwise.ensembles.scripts import ScriptFailed, command_for, host_environment, run_script
 from tierwise.errors import ConfigError
 from tierwise.verifiers.json_check import NO_REMOTE_REFS
 
@@ -43,6 +43,9 @@ class Resolver(Protocol):
     def ensemble(self, ref: str, ens: Ensemble) -> Ensemble: ...
 
     def trusted(self, ens: Ensemble) -> bool: ...
+
+    # Names a trusted script gets from the gateway's environment beyond scripts.SCRIPT_ENV (`ensembles.script_env`).
+    script_env: tuple[str, ...]
 
 
 class AgentError(Exception):
@@ -284,7 +287,8 @@ class Executor:
                 argv = command_for(a.script, ens.base_dir, trusted=trusted)
                 async with self.scripts:
                     out = await run_script(argv, {"input": value, "agent": a.name, "ensemble": ens.name},
-                                           self._timeout(ens, a), sandbox_folder=None if trusted else ens.base_dir)
+                                           self._timeout(ens, a), sandbox_folder=None if trusted else ens.base_dir,
+                                           env=host_environment(self.resolver.script_env) if trusted else None)
             except ScriptFailed as e:
                 raise AgentError(f"script: {e}") from None
             return self._check_output(a, out)

@@ -76,7 +76,8 @@ class EnsembleEntry:
 
 class Library:
     def __init__(self, project_dir: str | Path = ".", *, global_dir: str | Path | None = None,
-                 library_dir: str | Path | None = None, trusted: Iterable[str | Path] = ()) -> None:
+                 library_dir: str | Path | None = None, trusted: Iterable[str | Path] = (),
+                 script_env: Iterable[str] = ()) -> None:
         self.roots: dict[Level, Path | None] = {
             "project": Path(project_dir) / ".tierwise",
             "global": Path(global_dir or os.environ.get("TIERWISE_HOME") or Path.home() / ".config" / "tierwise"),
@@ -85,6 +86,7 @@ class Library:
         }
         # Real paths of the ensemble files the operator trusts (config `ensembles.trusted`).
         self.trusted_files = frozenset(os.path.realpath(p) for p in trusted)
+        self.script_env = tuple(script_env)  # config `ensembles.script_env`: what trusted scripts also get
         self.keep_runs = KEEP_RUNS  # runs whose artifacts are kept (artifacts.prune_artifacts)
         self.max_evaluations = MAX_EVALUATIONS  # per ensemble, the newest kept
 

@@ -8,7 +8,10 @@ seam to it). An MCP client can write ensemble files but not scripts, so it can o
 among scripts the operator put there.
 
 The process runs in its own process group with a timeout; on timeout or cancellation the
-whole group is killed and reaped, so a script that forks never outlives its run.
+whole group is killed and reaped, so a script that forks never outlives its run. A host script
+gets a minimal environment (`host_environment`): the gateway's provider keys, gateway keys and
+Redis passwords stay in the gateway unless the operator names them in `ensembles.script_env`; and the gateway
+is made not dumpable first, so the script cannot read them in its /proc/<pid>/environ either.
 """
 
 from __future__ import annotations
@@ -28,6 +31,20 @@ from tierwise import sandbox
 from tierwise.ensembles.confine import inside
 
 _ABS_PATH = re.compile(r"^(/|~|\$|[A-Za-z]:[\\/]|\\\\)")
+
+# What a host script gets from the gateway's environment without being configured: where programs, home,
+# locale, time zone and temporary files are, and which Python environment tierwise runs in. Nothing that
+# holds a credential; anything else only by name (or `PREFIX*`) in `ensembles.script_env`.
+SCRIPT_ENV = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "LC_*", "TZ", "TMPDIR", "TERM",
+              "PYTHONPATH", "PYTHONIOENCODING", "VIRTUAL_ENV")
+
+
+def host_environment(extra: tuple[str, ...] = ()) -> dict[str, str]:
+    """The environment of a trusted (host) script: `SCRIPT_ENV` and the operator's `extra` names, nothing else."""
+    names = [*SCRIPT_ENV, *extra]
+    exact = {n for n in names if not n.endswith("*")}
+    prefixes = tuple(n[:-1] for n in names if n.endswith("*"))
+    return {k: v for k, v in os.environ.items() if k in exact or (prefixes and k.startswith(prefixes))}
 
 
 class ScriptFailed(Exception):
@@ -87,13 +104,14 @@ def command_for(script: str | list[str], base_dir: Path, *, trusted: bool = True
 
 
 async def run_script(argv: list[str], payload: dict[str, Any], timeout: float, *,
-                     sandbox_folder: Path | None = None) -> Any:
+                     sandbox_folder: Path | None = None, env: dict[str, str] | None = None) -> Any:
     """Run a script agent and return its `data`; raise ScriptFailed or TimeoutError.
 
-    With `sandbox_folder` (an untrusted ensemble's folder) it runs in the sandbox."""
+    With `sandbox_folder` (an untrusted ensemble's folder) it runs in the sandbox; otherwise on the host
+    with `env` (default: `host_environment()`)."""
     stdin = orjson.dumps(payload, default=str)
     if sandbox_folder is None:
-        returncode, out, err = await _run_host(argv, stdin, timeout)
+        returncode, out, err = await _run_host(argv, stdin, timeout, host_environment() if env is None else env)
     else:
         returncode, out, err = await _run_sandboxed(argv, sandbox_folder, stdin, timeout)
     if returncode != 0:
@@ -130,10 +148,16 @@ async def _run_sandboxed(argv: list[str], folder: Path, stdin: bytes, timeout: f
     return res.returncode, res.stdout.encode(), res.stderr.encode()
 
 
-async def _run_host(argv: list[str], stdin: bytes, timeout: float) -> tuple[int, bytes, bytes]:
+async def _run_host(argv: list[str], stdin: bytes, timeout: float, env: dict[str, str]) -> tuple[int, bytes, bytes]:
+    # The script runs as the gateway's user: without this it read the gateway's whole environment (the keys `env`
+    # leaves out) in /proc/<gateway>/environ, and its memory through /proc/<gateway>/mem.
+    from tierwise.sandbox.weak import not_dumpable
+
+    not_dumpable()
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv,
+            env=env,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,

@@ -11,6 +11,11 @@ Redirects are never followed: `headers` usually carry the receiver's credentials
 an `x-honeycomb-team`, an `api-key`), and aiohttp re-sends every header but `Authorization` to the host a
 redirect names (urllib every header, `Authorization` too); a 3xx counts as a failed export.
 
+A receiver that answers an export with anything but 2xx (a 401 for a wrong key, a 413, a 3xx) is logged at WARNING
+(`_refused`): the status and the start of its answer, scrubbed and on one line, never the request's headers; at most
+once a minute for the same status, so a receiver refusing every batch does not flood the log. So is a 2xx whose
+ExportTraceServiceResponse reports a partial success (spans the receiver rejected, and its reason).
+
 The receiver's answer is read to at most `MAX_ANSWER` bytes (an ExportTraceServiceResponse is a few bytes, a
 partial success a short message): whoever answers at its address could otherwise send gigabytes (or a gzip bomb,
 which aiohttp inflates) into the gateway's memory within `timeout`. A longer answer closes the connection.
@@ -30,7 +35,7 @@ from typing import Any
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
-from tierwise import __version__, no_redirects
+from tierwise import __version__, no_redirects, secret_scrub
 from tierwise.observability import otlp_wire as wire
 from tierwise.observability.span_encoder import DECISION_EVENT, EVALUATION_EVENT, SpanEncoder
 
@@ -38,6 +43,9 @@ __all__ = ["DECISION_EVENT", "EVALUATION_EVENT", "SpanExporter"]
 
 log = logging.getLogger("tierwise.observability")
 MAX_ANSWER = 64 * 1024  # bytes of a receiver's answer read (see the module docstring)
+REFUSAL_SHOWN = 300  # characters of a refusing receiver's answer logged
+ANSWER_KEPT = 4096  # bytes of the receiver's answer kept to read its refusal or partial success from
+REFUSAL_EVERY = 60.0  # seconds between two log lines for the same refusal status
 
 def _attrs(pairs: dict[str, Any]) -> list[KeyValue]:
     out = []
@@ -47,6 +55,13 @@ def _attrs(pairs: dict[str, Any]) -> list[KeyValue]:
             AnyValue(int_value=v) if isinstance(v, int) else AnyValue(double_value=v))
         out.append(KeyValue(key=k, value=av))
     return out
+
+
+def _shown(text: str) -> str:
+    """A receiver's words as logged: scrubbed (it may echo the key it refused), cut, and on one line (its line breaks
+    would forge log lines)."""
+    text = "".join(c if c.isprintable() else " " for c in text)
+    return secret_scrub.scrub_cut(" ".join(text.split()), REFUSAL_SHOWN)
 
 
 class SpanExporter:
@@ -107,6 +122,7 @@ class SpanExporter:
         self._closed = False
         self._trigger = 0  # pending_n at which submit calls _kick: 0 until the task runs, then batch_size
         self._in_flight = 0  # requests in the POST being made
+        self._refusal: tuple[int, float] = (0, 0.0)  # the last refusal logged: its status, time.monotonic()
 
     # ------------------------------------------------------------------ request path
 
@@ -234,14 +250,56 @@ class SpanExporter:
             async with self._session.post(self.endpoint, data=body, headers=self.headers,
                                           allow_redirects=False, **extra) as resp:
                 left = MAX_ANSWER  # (inflated bytes, when the answer is compressed)
+                head = b""
                 while left > 0 and not resp.content.at_eof():
-                    left -= len(await resp.content.read(left)) or left
+                    chunk = await resp.content.read(left)
+                    head = head or chunk[:ANSWER_KEPT]
+                    left -= len(chunk) or left
                 if not resp.content.at_eof():
                     resp.close()  # longer than any OTLP answer: the connection is not read further
-                return 200 <= resp.status < 300
+                if 200 <= resp.status < 300:
+                    self._partial(head)
+                    return True
+                self._refused(resp.status, head)
+                return False
         except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as e:
             log.warning("otlp: export to the configured endpoint failed: %s", type(e).__name__)
             return False
+
+    def _refused(self, status: int, answer: bytes) -> None:
+        """The receiver answered an export with `status` (not 2xx): tell the operator, without the request's
+        headers (its credentials)."""
+        if self._due(status):
+            hint = " (a redirect: not followed, the headers carry the receiver's credentials)" \
+                if 300 <= status < 400 else ""
+            text = _shown(answer.decode("utf-8", "replace"))
+            log.warning("otlp: the configured endpoint refused an export: HTTP %d%s%s; its spans are dropped",
+                        status, hint, f": {text}" if text else "")
+
+    def _partial(self, answer: bytes) -> None:
+        """A 2xx whose ExportTraceServiceResponse says the receiver rejected some spans (OTLP's partial success)."""
+        if len(answer) < 2:  # (an empty answer, or an empty message: full success)
+            return
+        from google.protobuf.message import DecodeError
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+        try:
+            part = ExportTraceServiceResponse.FromString(answer).partial_success
+        except (DecodeError, ValueError):  # not protobuf (or cut at the bytes kept): nothing to say
+            return
+        if (part.rejected_spans or part.error_message) and self._due(-1):
+            text = _shown(part.error_message)
+            log.warning("otlp: the configured endpoint accepted an export but rejected %d span(s)%s",
+                        part.rejected_spans, f": {text}" if text else "")
+
+    def _due(self, status: int) -> bool:
+        """Whether a line about `status` (-1: a partial success) may be logged now: once a minute for the same."""
+        now = time.monotonic()
+        last, at = self._refusal
+        if status == last and now - at < REFUSAL_EVERY:
+            return False
+        self._refusal = (status, now)
+        return True
 
     # ------------------------------------------------------------------ flush / close (any thread)
 
@@ -286,8 +344,19 @@ class SpanExporter:
         req = urllib.request.Request(self.endpoint, data=body, headers=self.headers, method="POST")
         try:
             with no_redirects.urlopen(req, timeout=self.timeout) as resp:
-                resp.read(MAX_ANSWER)  # (closing the response drops the rest)
-                return 200 <= resp.status < 300
+                head = resp.read(MAX_ANSWER)[:ANSWER_KEPT]  # (closing the response drops the rest)
+                if 200 <= resp.status < 300:
+                    self._partial(head)
+                    return True
+                self._refused(resp.status, head)
+                return False
+        except urllib.error.HTTPError as e:  # urllib's form of a non-2xx answer (a 3xx too: no_redirects)
+            try:
+                head = e.read(MAX_ANSWER)[:ANSWER_KEPT]
+            except (OSError, ValueError):
+                head = b""
+            self._refused(e.code, head)
+            return False
         except (urllib.error.URLError, OSError, ValueError) as e:
             log.warning("otlp: export to the configured endpoint failed: %s", type(e).__name__)
             return False

@@ -105,7 +105,8 @@ def _build(cfg: EnsembleRouteConfig, name: str, b: Builder) -> Target:
 
     gateway = b.services
     project = Path(b.base_dir) / (cfg.project_dir or ".")
-    library = Library(project, trusted=gateway.cfg.ensembles.trusted_paths(b.base_dir))
+    library = Library(project, trusted=gateway.cfg.ensembles.trusted_paths(b.base_dir),
+                      script_env=gateway.cfg.ensembles.script_env)
     ref = cfg.ensemble
     if ref.endswith((".yaml", ".yml")) and not os.path.isabs(ref):
         ref = str(Path(b.base_dir) / ref)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import ctypes
 import errno
 import functools
 import itertools
@@ -29,6 +30,7 @@ import os
 import signal
 import time
 from dataclasses import dataclass
+from typing import Any
 
 log = logging.getLogger("tierwise.sandbox")
 
@@ -322,13 +324,40 @@ def runs_nice(runs: int) -> int:
     return next((n for n, weight in enumerate(WEIGHTS) if runs * weight <= WEIGHTS[0]), len(WEIGHTS) - 1)
 
 
+PR_SET_DUMPABLE = 4
+
+
+def _libc_prctl() -> Any:
+    """prctl, looked up once in the gateway (never between fork and exec); None where there is none."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (AttributeError, OSError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    return prctl
+
+
+_PRCTL = _libc_prctl()
+
+
 def _lower_priority(increment: int) -> None:
     """Between fork and exec: `increment` nice levels lower, for the task and its session's autogroup. System calls."""
     if increment <= 0:
         return
     os.nice(increment)
-    with contextlib.suppress(OSError):  # (no autogroup: a kernel without it, /proc not mounted)
+    try:
         _write("/proc/self/autogroup", str(increment))
+    except PermissionError:
+        # A gateway that is not root made itself not dumpable (weak.not_dumpable: a weak sandbox's, or before a
+        # trusted script): its /proc/self files are root's, and the write failed in silence, leaving the run a whole
+        # autogroup at nice 0 beside the gateway's (session 38). This copy, about to exec, is made dumpable again,
+        # as identity.switch does for its user namespace.
+        if _PRCTL is not None and _PRCTL(PR_SET_DUMPABLE, 1, 0, 0, 0) == 0:
+            with contextlib.suppress(OSError):
+                _write("/proc/self/autogroup", str(increment))
+    except OSError:  # (no autogroup: a kernel without it, /proc not mounted)
+        pass
 
 
 @functools.cache

@@ -175,20 +175,29 @@ def dying_with(parent: int, confine: Callable[[], None] | None,
 
 def shield_gateway(allow_weak: bool) -> bool:
     """Where the weak sandbox may run code as this gateway's own user (a gateway that is not root), make this
-    process not dumpable: its /proc files (environ: the provider keys; mem: its memory, writable; fd, cwd,
-    root) become root's, and the kernel refuses every ptrace-style access by another process of the user.
-    A weak run, OS layer alone, read the keys in /proc/<gateway>/environ, wrote the gateway's heap through
-    /proc/<gateway>/mem and opened its descriptors by /proc/<gateway>/fd. The flag passes to forked
-    processes (`serve --workers N`), not through exec (the run's own interpreter). True when set."""
+    process not dumpable (`not_dumpable`). A weak run, OS layer alone, read the keys in /proc/<gateway>/environ,
+    wrote the gateway's heap through /proc/<gateway>/mem and opened its descriptors by /proc/<gateway>/fd. The
+    flag passes to forked processes (`serve --workers N`), not through exec (the run's own interpreter). True
+    when set."""
+    if not allow_weak or os.geteuid() == 0:
+        return False
+    return not_dumpable()
+
+
+def not_dumpable() -> bool:
+    """This process not dumpable: its /proc files (environ: the provider keys; mem: its memory, writable; fd, cwd,
+    root) become root's, the kernel refuses every ptrace-style access by another process of the user, and a crash
+    leaves no core file. Also before a trusted ensemble script runs on the host as this user (ensembles/scripts.py:
+    it read the keys in /proc/<gateway>/environ, session 38). True when set."""
     prctl = _prctl()
-    if not allow_weak or os.geteuid() == 0 or prctl is None:
+    if prctl is None:
         return False
     from tierwise.sandbox.backend import no_memory_in_dumps  # (backend imports this module)
 
     no_memory_in_dumps()  # while it still may: its runs inherit the filter (not dumpable, they may not write it)
     if prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
-        log.warning("sandbox: the gateway could not make itself non-dumpable (%s): its weak runs may read its "
-                    "environment", os.strerror(ctypes.get_errno()))
+        log.warning("sandbox: the gateway could not make itself non-dumpable (%s): processes of its user may read "
+                    "its environment", os.strerror(ctypes.get_errno()))
         return False
     return True
 
