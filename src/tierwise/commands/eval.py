@@ -231,8 +231,9 @@ _AMOUNT = _Amount()
               help="Do not cross-validate router specs (with --save: train and save only; saved routers and "
                    "the baselines are still scored).")
 @click.option("--baseline", default="prompt-length", show_default=True,
-              help="Row every other row is compared with, paired on the same queries (random, prompt-length, "
-                   "or `none`).")
+              help="Row every other row is compared with, paired on the same queries: random, prompt-length, "
+                   "oracle (with --oracle), a router as given to --router (`linear`, a saved router's path), or "
+                   "`none`.")
 @click.option("--scores", "scores_path", default=None,
               help="Write per-question scores (one JSON object a line: id, subject, strong, weak, one field a row).")
 @click.option("--target-share", type=click.FloatRange(0.0, 1.0), default=0.3, show_default=True,

@@ -1,0 +1,56 @@
+"""A first-time user's session 38 with `tierwise eval`: the paired comparison named by the router as given to
+`--router`, a misnamed baseline refused before any training, and a saved `transfer` router's row named
+`transfer` (not its internal kind `options`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from tierwise.cli import main
+from tierwise.routers import make_router
+from tierwise.routers.features import embedding_available
+
+FIXTURE = str(Path(__file__).parent / "fixtures" / "tiny_outcomes.jsonl")
+
+
+def test_baseline_takes_a_router_as_given_to_router(tmp_path):
+    # Before: `--baseline linear` trained every router, then failed: "baseline 'linear' is not one of the rows:
+    # random, prompt-length, linear (3-fold CV)" -- the row's name had to be quoted whole.
+    res = CliRunner().invoke(main, ["eval", FIXTURE, "-r", "linear", "-r", "knn-lsa", "-k", "3", "--ci", "50",
+                                    "--baseline", "linear", "--json"])
+    assert res.exit_code == 0, res.output
+    rows = {r["router"]: r for r in json.loads(res.output)["rows"]}
+    knn = rows["knn-lsa (3-fold CV)"]
+    assert knn["baseline"] == "linear (3-fold CV)"
+    assert knn["lead"] == round(knn["apgr"] - rows["linear (3-fold CV)"]["apgr"], 4)
+    saved = str(tmp_path / "mine")
+    assert CliRunner().invoke(main, ["eval", FIXTURE, "-r", "linear", "--no-cv", "--save", saved]).exit_code == 0
+    for name in (saved, saved + ".json", "mine"):  # its path as given to --router, with or without .json, its stem
+        res = CliRunner().invoke(main, ["eval", FIXTURE, "-r", saved + ".json", "--ci", "0", "--baseline", name,
+                                        "--json"])
+        assert res.exit_code == 0, res.output
+        rows = {r["router"]: r for r in json.loads(res.output)["rows"]}
+        assert rows["prompt-length"]["baseline"] == "mine (saved linear)", name
+
+
+def test_a_baseline_that_names_no_row_is_refused_before_training():
+    res = CliRunner().invoke(main, ["eval", FIXTURE, "-r", "linear", "-k", "3", "--baseline", "stack"])
+    assert res.exit_code != 0
+    assert "baseline 'stack' is not one of the rows" in res.output and "linear" in res.output
+    assert "training" not in res.output and "Traceback" not in res.output  # refused before the CV ran
+    res = CliRunner().invoke(main, ["eval", FIXTURE, "-r", "linear", "--baseline", "oracle"])
+    assert res.exit_code != 0 and "needs --oracle" in res.output and "training" not in res.output
+
+
+def test_a_saved_transfer_router_is_named_by_its_spec():
+    # Before: `-r transfer --save routers/sql` gave the row `sql (saved options)` (the class's internal kind)
+    from tierwise.evaluation.deployment import spec_of
+
+    assert spec_of(make_router("linear")) == "linear"
+    if embedding_available():
+        assert spec_of(make_router("transfer")) == "transfer"
+        assert spec_of(make_router("transfer-lsa-options")) == "transfer-lsa-options"
+        assert spec_of(make_router("transfer-lsa-options-minilm")) == "transfer-lsa-options-minilm"
