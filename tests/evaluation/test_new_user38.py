@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -54,3 +55,26 @@ def test_a_saved_transfer_router_is_named_by_its_spec():
         assert spec_of(make_router("transfer")) == "transfer"
         assert spec_of(make_router("transfer-lsa-options")) == "transfer-lsa-options"
         assert spec_of(make_router("transfer-lsa-options-minilm")) == "transfer-lsa-options-minilm"
+
+
+def test_an_embedding_router_draws_no_loading_bar_into_a_pipe(tmp_path):
+    # Before: transformers' "Loading weights: 100%|████| 103/103" bar went to stderr each time the sentence model
+    # loaded, between `tierwise eval`'s plain stage lines (and into `--json`'s `2>&1`).
+    if not embedding_available():
+        return  # the embeddings extra: scripts/test.sh installs it, so CI runs this
+    res = CliRunner().invoke(main, ["eval", FIXTURE, "-r", "knn-embedding", "-k", "3", "--ci", "0", "--no-emb-cache",
+                                    "--json"])
+    assert res.exit_code == 0, res.output
+    assert res.stderr == "", res.stderr
+
+
+def test_eval_help_gives_the_placement_defaults_as_values():
+    # Before: "[default: routers/placement.py's PLACEMENT]" and "[default: the route's default `placement_bank`]":
+    # a name in the source where a first-time user reads the help
+    from tierwise.policies.learned_config import PLACEMENT_BANK
+    from tierwise.routers.placement import PLACEMENT
+
+    text = " ".join(re.sub(r"-\n\s+", "-", CliRunner().invoke(main, ["eval", "--help"]).output).split())
+    assert f"[default: {PLACEMENT}, as a `learned` route's `placement`]" in text
+    assert f"[default: {PLACEMENT_BANK:g} (off), as a `learned` route's `placement_bank`]" in text
+    assert "placement.py" not in text

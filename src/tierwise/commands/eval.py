@@ -252,7 +252,7 @@ _AMOUNT = _Amount()
                    "nearest neighbours among the requests before it (what a `learned` route with `placement: window` "
                    "does); `window-tokens`: the same, neighbours read by the router's static token vectors; `clusters`: a batch (a CV fold, or DATA for a saved router) pulled towards its clusters' "
                    "means (a gateway route cannot do this); `none`: each request as scored (docs/routers.md). "
-                   "[default: routers/placement.py's PLACEMENT]")
+                   "[default: window-tokens, as a `learned` route's `placement`]")
 @click.option("--judged-rate", "judged_rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="With a windowed placement: also place each score by the judged gains of its nearest judged past "
                    "requests, as a `learned` route with `validation` at `shadow_rate` RATE and `placement_judged` "
@@ -260,7 +260,7 @@ _AMOUNT = _Amount()
 @click.option("--bank-weight", "bank_weight", type=click.FloatRange(0, 4), default=None,
               help="With `--placement window-tokens`: also add WEIGHT × the training-bank term of a `learned` route "
                    "with `placement_bank: WEIGHT` (the gain of each request's nearest training questions, "
-                   "routers/bank.py) [default: the route's default `placement_bank`]")
+                   "routers/bank.py) [default: 0 (off), as a `learned` route's `placement_bank`]")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def command(data: str | None, from_ledger: bool, config_path: str, routers: tuple[str, ...], folds: int, route: str | None,
             drop_subjects: tuple[str, ...], oracle: bool, price_strong: float, price_weak: float,
