@@ -78,3 +78,16 @@ def test_eval_help_gives_the_placement_defaults_as_values():
     assert f"[default: {PLACEMENT}, as a `learned` route's `placement`]" in text
     assert f"[default: {PLACEMENT_BANK:g} (off), as a `learned` route's `placement_bank`]" in text
     assert "placement.py" not in text
+
+
+def test_the_last_line_says_when_the_best_router_is_below_prompt_length(tmp_path):
+    # Before: "done: 450 queries, best stack-lsa (5-fold CV) APGR 0.652" on data where prompt length scored 0.661:
+    # read in a CI log, the line recommended a router that lost to the untrained baseline.
+    rows = [{"id": str(i), "prompt": ("word " * (5 + i % 40)).strip() + f" {i}", "strong": 1,
+             "weak": int(i % 40 < 20)} for i in range(120)]  # the long prompts are the ones the weak model fails
+    data = tmp_path / "long.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    res = CliRunner().invoke(main, ["eval", str(data), "-r", "knn-lsa", "-k", "3", "--ci", "0"])
+    assert res.exit_code == 0, res.output
+    last = res.stderr.splitlines()[-1]
+    assert "best knn-lsa (3-fold CV) APGR" in last and "(below prompt-length's " in last, res.stderr

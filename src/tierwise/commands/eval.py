@@ -453,7 +453,10 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
         click.echo(f"curves: {plot_path}")
     if stages is not None:
         best = max((r for r in rows if r.name not in ("random", "prompt-length", "oracle")), key=lambda r: r.apgr, default=None)
-        stages.done(f"{len(ds):,} queries" + (f", best {best.name} APGR {best.apgr:.3f}" if best else "")
+        # "best" alone read as a recommendation where prompt length (no training at all) scored higher
+        length = next((r for r in rows if r.name == "prompt-length"), None)
+        below = f" (below prompt-length's {length.apgr:.3f})" if best and length and best.apgr < length.apgr else ""
+        stages.done(f"{len(ds):,} queries" + (f", best {best.name} APGR {best.apgr:.3f}{below}" if best else "")
                     + (f", saved {saved}" if saved else ""))
 
 
