@@ -62,21 +62,19 @@ def _keys(tp: Any) -> set[str]:
     return keys
 
 
+def keys_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> set[str]:
+    """The keys the section at `loc` takes (empty when `loc` leads to no section of `model`)."""
+    types_: list[Any] = [model] if model is not None else []
+    for part in loc:
+        types_ = [n for t in types_ for n in _step(t, part)]
+    return set().union(*(_keys(t) for t in types_))
+
+
 def closest_key(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> str | None:
     """The valid key nearest the unknown one at `loc` (its last part), or None."""
     if model is None or not loc or not isinstance(loc[-1], str):
         return None
-    types_: list[Any] = [model]
-    for part in loc[:-1]:
-        nxt: list[Any] = []
-        for t in types_:
-            nxt.extend(_step(t, part))
-        if not nxt:
-            return None
-        types_ = nxt
-    candidates: set[str] = set()
-    for t in types_:
-        candidates |= _keys(t)
+    candidates = keys_at(model, loc[:-1])
     match = difflib.get_close_matches(loc[-1], sorted(candidates), n=1, cutoff=0.6)
     return match[0] if match else None
 

@@ -70,8 +70,22 @@ def format_validation_error(err: ValidationError, *, file: str | None, prefix: s
         if e["type"] == "extra_forbidden":
             msg = unknown_key_message(model, tuple(e["loc"]))
         msg = _with_hint(e, msg.removeprefix("Value error, "))
+        if e["type"] in ("model_type", "model_attributes_type", "dict_type") and isinstance(e.get("input"), bool):
+            msg = _switch_hint(model, tuple(e["loc"]), e["input"])
         lines.append(f"{where}{path}: {msg}")
     return ConfigError("invalid config:\n  " + "\n  ".join(lines), file=file, path=None if len(lines) > 1 else None)
+
+
+def _switch_hint(model: type[BaseModel] | None, loc: tuple[Any, ...], value: bool) -> str:
+    """A section written as true/false (`dashboard: true`): pydantic said "Input should be a valid dictionary or
+    instance of DashboardConfig", a class name the user never wrote; say what to write instead."""
+    from tierwise.config_keys import keys_at
+
+    key = str(loc[-1]) if loc else "it"
+    msg = "a section of settings, not true/false"
+    if "enabled" in keys_at(model, loc):
+        return msg + f": write `{key}: {{enabled: {str(value).lower()}}}`"
+    return msg + (f": write its settings under it, `{key}: {{...}}`" if value else f": leave `{key}` out")
 
 
 def _with_hint(e: Any, msg: str) -> str:

@@ -129,3 +129,16 @@ def test_an_unknown_name_that_may_be_a_secret_is_not_repeated(value, where, sect
 def test_an_ordinary_misspelt_name_is_still_repeated():
     msg = _refused(_with(server={"default_route": "mian"}))
     assert "unknown route or model 'mian' (did you mean `main`?" in msg, msg
+
+
+@pytest.mark.parametrize("section, value, hint", [
+    ({"observability": {"dashboard": True}}, "observability.dashboard", "write `dashboard: {enabled: true}`"),
+    ({"cache": False}, "cache", "write `cache: {enabled: false}`"),
+    ({"observability": {"tracing": True}}, "observability.tracing", "write its settings under it, `tracing: {...}`"),
+])
+def test_a_section_written_as_true_or_false_says_what_to_write(section, value, hint):
+    # Before (session 38, a first-time user): "observability.dashboard: Input should be a valid dictionary or instance
+    # of DashboardConfig", a class name the config never shows.
+    msg = _refused(_with(**section))
+    assert f"{value}: a section of settings, not true/false: {hint}" in msg, msg
+    assert "DashboardConfig" not in msg and "instance of" not in msg, msg

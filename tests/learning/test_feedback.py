@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import httpx2 as httpx
 import pytest
 from click.testing import CliRunner
@@ -277,3 +280,33 @@ def test_cli_feedback_on_a_reflective_local_answer_says_the_route_does_not_see_i
     assert res.exit_code == 0, res.output
     assert "recorded poor" in res.output and "tier local" in res.output
     assert "POST /v1/tierwise/feedback" in res.output and "only the ledger" in res.output
+
+
+def test_learned_route_ratings_are_shown_and_said_to_route_nothing(
+        gateway, openai_up, anthropic_up, tmp_path):  # noqa: F811
+    # Before (session 38, a first-time user): ratings given to a learned route's answers (POST and CLI) appeared nowhere
+    # (`tierwise boundary` counted them for reflective routes only), and nothing said a learned route reads no rating.
+    import yaml
+
+    from tierwise.cli import main
+    from tierwise.evaluation.loaders import load_jsonl
+    from tierwise.routers import make_router, save_router
+
+    fixture = Path(__file__).parents[1] / "evaluation" / "fixtures" / "tiny_outcomes.jsonl"
+    router = str(save_router(make_router("linear").fit(load_jsonl(fixture)), tmp_path / "router"))
+    cfg = two_tier_config(openai_up.url, anthropic_up.url, routes={"main": {
+        "policy": "learned", "router": router, "strong": "frontier", "weak": "local", "target_share": 0.5}})
+    (tmp_path / "tierwise.yaml").write_text(yaml.safe_dump(cfg))
+    g = gateway(cfg)
+    r = oai(g).chat.completions.with_raw_response.create(model="main", messages=[{"role": "user", "content": "hi"}])
+    rid = r.headers["x-tierwise-request-id"]
+    g.flush()
+    res = CliRunner().invoke(main, ["feedback", "-c", str(tmp_path / "tierwise.yaml"), rid, "down"])
+    assert res.exit_code == 0, res.output
+    assert "is a learned route" in res.output and "does not route by ratings" in res.output
+    out = CliRunner().invoke(main, ["boundary", "-c", str(tmp_path / "tierwise.yaml")])
+    assert out.exit_code == 0, out.output
+    tier = "local" if g.ledger.get(rid).locality == "local" else "frontier"
+    assert f"feedback on {tier} answers: poor 1 (kept, not routed by" in out.output, out.output
+    js = CliRunner().invoke(main, ["boundary", "-c", str(tmp_path / "tierwise.yaml"), "--json"])
+    assert json.loads(js.output)["main"]["feedback"] == {tier: {"poor": 1}}

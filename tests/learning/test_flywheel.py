@@ -51,7 +51,7 @@ def test_export_shapes(tmp_path):
     rows = {n: [json.loads(x) for x in (tmp_path / "out" / f"{n}.jsonl").read_text().splitlines()]
             for n in ("sft", "dpo", "judge")}
     assert m["counts"] == {"sft": 2, "dpo": 5, "judge": 8, "skipped_without_text": 0, "skipped_without_verdict": 0,
-                           "from_shadow_pairs": 0}
+                           "dpo_skipped_same_answer": 0, "from_shadow_pairs": 0}
     for r in rows["sft"]:  # chat format: a list of {role, content} with string content, user then assistant
         assert [t["role"] for t in r["messages"]] == ["user", "assistant"]
         assert all(isinstance(t["content"], str) and t["content"] for t in r["messages"])
@@ -212,3 +212,26 @@ def test_export_says_what_it_replaced_a_country_included(tmp_path):
     assert manifest["replaced"] == {"LOCATION": 2}, manifest  # France in the prompt, Paris in the answer
     assert "classes customer, phi, pii, secrets" in manifest["redaction"], manifest
     assert "replaced: 2 LOCATION" in res.output and "--no-redact" in res.output, res.output
+
+
+def test_a_preference_pair_of_two_identical_answers_is_left_out(tmp_path):
+    # Before (session 38, a first-time user): a learned route whose two tiers both answered "SELECT ..." had its judge
+    # grade them apart, and dpo.jsonl held 111 pairs with chosen == rejected, all of them.
+    led = Ledger(str(tmp_path / "ledger.db"))
+    add_shadow_pair(led, 1, 0.0, 1.0)  # different answers: a pair
+    pair = {"of": "req_s2", "prompt": "Is 7 prime?", "score": 0.1, "threshold": 0.3, "routed": "weak", "key": "",
+            "weak": {"target": "local", "answer": "Yes.", "outcome": 0.0},
+            "strong": {"target": "frontier", "answer": " Yes. ", "ok": True, "outcome": 1.0}}
+    led.submit(LedgerRecord(request_id="req_s2-shadow", ts=time.time() + 2, route="learned", kind="shadow",
+                            shadow=pair, cost_usd=0.01))
+    add_eval(led, 3, "poor", "Wrong.", frontier="local answer 3 (mail bob@example.com)")  # a reflective route's
+    led.flush()
+    m = export(led, tmp_path / "out")
+    dpo = [json.loads(x) for x in (tmp_path / "out" / "dpo.jsonl").read_text().splitlines()]
+    assert [(r["chosen"], r["rejected"]) for r in dpo] == [("strong answer 1", "weak answer 1")]
+    assert m["counts"]["dpo"] == 1 and m["counts"]["dpo_skipped_same_answer"] == 2
+    assert m["counts"]["judge"] == 3  # the judge triples are kept: the verdicts are still the judge's
+    out = export_cli(tmp_path, {"ledger": {"path": str(tmp_path / "ledger.db")}, "providers": {}, "models": {},
+                                "routes": {}})
+    assert out.exit_code == 0, out.output
+    assert "2 preference pairs left out: both answers were the same text" in out.output

@@ -43,7 +43,7 @@ def command(config_path: str, route: str | None, history: bool, as_json: bool) -
 
         for n, est in configured_estimates(cfg, ledger).items():
             if n in learned:
-                out[n] = {"online": est.as_dict()}
+                out[n] = {"online": est.as_dict(), "feedback": _ratings(ledger, n)}
     finally:
         if ledger is not None:
             ledger.close()
@@ -58,6 +58,9 @@ def command(config_path: str, route: str | None, history: bool, as_json: bool) -
         click.echo(f"route {inert(n)}:")
         if "online" in data:
             click.echo(f"  {inert(data['online']['sentence'])}")
+            for tier, counts in sorted(data["feedback"].items()):
+                click.echo(f"  feedback on {tier} answers: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+                           + " (kept, not routed by: a learned route's evidence is its judged shadow pairs)")
             continue
         if not data["task_types"]:
             click.echo("  no evidence yet: every task type is on the frontier tier")
@@ -86,6 +89,18 @@ def command(config_path: str, route: str | None, history: bool, as_json: bool) -
             for line in data["history"]:
                 click.echo(f"    {inert(line)}")
 
+
+
+def _ratings(ledger: Any, route: str) -> dict[str, dict[str, int]]:
+    """Users' ratings of a learned route's answers, by the tier that answered: before session 38 `boundary` showed them
+    for reflective routes only, so ratings given to a learned route appeared nowhere."""
+    from tierwise.learning.evidence import feedback
+
+    out: dict[str, dict[str, int]] = {}
+    for f in feedback(ledger, route=route) if ledger is not None else ():
+        by = out.setdefault(str(f.get("tier") or "unknown"), {})
+        by[str(f.get("rating") or "unknown")] = by.get(str(f.get("rating") or "unknown"), 0) + 1
+    return out
 
 
 def value_wait(cfg: Any, route: str, rows: list[dict[str, Any]]) -> str | None:

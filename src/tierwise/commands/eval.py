@@ -231,8 +231,9 @@ _AMOUNT = _Amount()
               help="Do not cross-validate router specs (with --save: train and save only; saved routers and "
                    "the baselines are still scored).")
 @click.option("--baseline", default="prompt-length", show_default=True,
-              help="Row every other row is compared with, paired on the same queries (random, prompt-length, "
-                   "or `none`).")
+              help="Row every other row is compared with, paired on the same queries: random, prompt-length, "
+                   "oracle (with --oracle), a router as given to --router (`linear`, a saved router's path), or "
+                   "`none`.")
 @click.option("--scores", "scores_path", default=None,
               help="Write per-question scores (one JSON object a line: id, subject, strong, weak, one field a row).")
 @click.option("--target-share", type=click.FloatRange(0.0, 1.0), default=0.3, show_default=True,
@@ -251,7 +252,7 @@ _AMOUNT = _Amount()
                    "nearest neighbours among the requests before it (what a `learned` route with `placement: window` "
                    "does); `window-tokens`: the same, neighbours read by the router's static token vectors; `clusters`: a batch (a CV fold, or DATA for a saved router) pulled towards its clusters' "
                    "means (a gateway route cannot do this); `none`: each request as scored (docs/routers.md). "
-                   "[default: routers/placement.py's PLACEMENT]")
+                   "[default: window-tokens, as a `learned` route's `placement`]")
 @click.option("--judged-rate", "judged_rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="With a windowed placement: also place each score by the judged gains of its nearest judged past "
                    "requests, as a `learned` route with `validation` at `shadow_rate` RATE and `placement_judged` "
@@ -259,7 +260,7 @@ _AMOUNT = _Amount()
 @click.option("--bank-weight", "bank_weight", type=click.FloatRange(0, 4), default=None,
               help="With `--placement window-tokens`: also add WEIGHT × the training-bank term of a `learned` route "
                    "with `placement_bank: WEIGHT` (the gain of each request's nearest training questions, "
-                   "routers/bank.py) [default: the route's default `placement_bank`]")
+                   "routers/bank.py) [default: 0 (off), as a `learned` route's `placement_bank`]")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def command(data: str | None, from_ledger: bool, config_path: str, routers: tuple[str, ...], folds: int, route: str | None,
             drop_subjects: tuple[str, ...], oracle: bool, price_strong: float, price_weak: float,
@@ -452,7 +453,10 @@ def command(data: str | None, from_ledger: bool, config_path: str, routers: tupl
         click.echo(f"curves: {plot_path}")
     if stages is not None:
         best = max((r for r in rows if r.name not in ("random", "prompt-length", "oracle")), key=lambda r: r.apgr, default=None)
-        stages.done(f"{len(ds):,} queries" + (f", best {best.name} APGR {best.apgr:.3f}" if best else "")
+        # "best" alone read as a recommendation where prompt length (no training at all) scored higher
+        length = next((r for r in rows if r.name == "prompt-length"), None)
+        below = f" (below prompt-length's {length.apgr:.3f})" if best and length and best.apgr < length.apgr else ""
+        stages.done(f"{len(ds):,} queries" + (f", best {best.name} APGR {best.apgr:.3f}{below}" if best else "")
                     + (f", saved {saved}" if saved else ""))
 
 

@@ -6,6 +6,12 @@ import click
 
 from tierwise.commands._common import config_option, load_or_exit, open_existing_ledger
 
+# a learned route reads no rating (its evidence is its `validation` judge's shadow pairs): say so where a rating of one
+# is given, rather than let a user believe a thumbs-down moved its routing
+LEARNED_RATINGS = ("note: route {route} is a learned route: it keeps the rating in the ledger (`tierwise boundary` "
+                   "counts them) but does not route by ratings; its evidence is the shadow pairs its `validation` "
+                   "judge grades (docs/routers.md#online-validation)")
+
 
 @click.command("feedback")
 @config_option
@@ -42,6 +48,8 @@ def command(config_path: str, request_id: str, rating: str, reason: str | None) 
         ledger.close()
     click.echo(f"recorded {linked['rating']} for {rid}: route {linked['route']}, task type "
                f"{linked['task_type'] or '-'}, tier {linked['tier'] or '-'}, model {linked['model'] or '-'}")
+    if getattr(cfg.routes.get(linked["route"]), "policy", None) == "learned":
+        click.echo(LEARNED_RATINGS.format(route=linked["route"]))
     if getattr(cfg.routes.get(linked["route"]), "policy", None) == "reflective" and linked["tier"] == "local":
         # The running route learns of a rating only from its own endpoint: this wrote the ledger row, nothing more.
         click.echo(f"note: only the ledger has this rating. Route {linked['route']} (reflective) counts a rating, or has "

@@ -51,6 +51,9 @@ def export_cmd(config_path: str, out_dir: str, route: str | None, redact: bool) 
     if c.get("from_shadow_pairs"):
         click.echo(f"{c['from_shadow_pairs']} of them from learned routes' shadow pairs graded by their `validation` "
                    "judge")
+    if c.get("dpo_skipped_same_answer"):
+        click.echo(f"{c['dpo_skipped_same_answer']} preference pairs left out: both answers were the same text, "
+                   "graded apart by the judge (nothing for a preference trainer to learn but the judge's noise)")
     if c["skipped_without_text"]:
         click.echo(f"{c['skipped_without_text']} evaluations had no text (set `ledger.store_text: true` to keep it)")
     if not (c["sft"] or c["dpo"] or c["judge"] or c["skipped_without_text"] or c["skipped_without_verdict"]):

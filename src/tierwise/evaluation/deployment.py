@@ -56,12 +56,23 @@ def share_is_off(target: float, share: float) -> bool:
     return abs(share - target) > max(0.05, 0.25 * target)
 
 
+def spec_of(router: Any) -> str:
+    """The `--router` spec a saved router was trained as, as far as its kind tells: `-r transfer` saves a router of
+    kind `options` (the options' geometry over a `transfer` base), and its row read `mine (saved options)`."""
+    if router.kind != "options":
+        return str(router.kind)
+    if type(getattr(router, "vectors", None)).__name__ != "StaticTokenVectors":
+        return "transfer-lsa-options-minilm"
+    embedded = getattr(getattr(getattr(router, "base", None), "vectors", None), "kind", None) == "embedding"
+    return "transfer" if embedded else "transfer-lsa-options"
+
+
 def check_saved_router(spec: str, data: OutcomeDataset, target_share: float, *, cache: Any = None,
                        scores: np.ndarray | None = None) -> SavedRouterCheck:
     from tierwise.routers.base import attach_embedding_cache, load_router, threshold_for_share
 
     router = attach_embedding_cache(load_router(spec), cache)
-    name = f"{Path(spec).stem} (saved {router.kind})"
+    name = f"{Path(spec).stem} (saved {spec_of(router)})"
     s = router.score(data) if scores is None else scores
     if router.train_quantiles is None:
         check = SavedRouterCheck(name, target_share, None, None, ["the router has no saved calibration"])

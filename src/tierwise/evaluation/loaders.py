@@ -410,6 +410,19 @@ def _grades(rec: Any, strong: Any, weak: Any) -> tuple[float, float] | None:
     return pair
 
 
+def _unjudged_reason(shadow: dict[str, Any]) -> str:
+    """Why a shadow pair has no outcomes, as far as the pair says: its `unjudged` reason (the route's judge ran),
+    a budget's `skipped`, or a shadow run that failed; "" when it does not say (no `validation`, or written before
+    session 38)."""
+    if isinstance(shadow.get("unjudged"), str):
+        return "not judged: " + str(shadow["unjudged"])[:200]
+    if isinstance(shadow.get("skipped"), str):
+        return "skipped: " + str(shadow["skipped"])[:200]
+    if any(isinstance(shadow.get(t), dict) and shadow[t].get("ok") is False for t in ("strong", "weak")):
+        return "whose shadow run failed (no second answer to judge)"
+    return ""
+
+
 def load_ledger(ledger: Any, *, route: str | None = None) -> OutcomeDataset:
     """Queries from the ledger whose two tiers' outcomes are known.
 
@@ -420,12 +433,16 @@ def load_ledger(ledger: Any, *, route: str | None = None) -> OutcomeDataset:
     """
     prompts, strong, weak, groups, sr, wr = [], [], [], [], [], []
     unjudged = 0  # shadow pairs whose answers no judge has graded: the usual reason for an empty data set
+    reasons: dict[str, int] = {}  # why, as the route recorded it (since session 38), -> pairs
     for rec in ledger.scan(route=route):
         pair = _outcome_pair(rec)
         sh = rec.shadow or {}
         prompt = rec.prompt or sh.get("prompt")
         if pair is None and isinstance(sh.get("strong"), dict) and isinstance(sh.get("weak"), dict):
             unjudged += 1
+            why = _unjudged_reason(sh)
+            if why:
+                reasons[why] = reasons.get(why, 0) + 1
         if pair is None or not prompt:
             continue
         prompts.append(str(prompt))
@@ -435,6 +452,12 @@ def load_ledger(ledger: Any, *, route: str | None = None) -> OutcomeDataset:
         sr.append(str((sh.get("strong") or {}).get("answer", "")))
         wr.append(str((sh.get("weak") or {}).get("answer", "")))
     if not prompts:
+        if reasons:  # the route has a judge: it ran and graded nothing, so adding one is not the fix
+            said = "; ".join(f"{n} {why}" for why, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:5])
+            rest = unjudged - sum(reasons.values())
+            said += f"; {rest} with no judge (a learned route needs `validation: {{judge: MODEL}}`)" if rest else ""
+            raise DataError(f"the ledger has {unjudged} shadow pair(s) but none has both answers graded: {said} "
+                            "(docs/routers.md#online-validation)")
         if unjudged:
             raise DataError(f"the ledger has {unjudged} shadow pair(s) but no judge has graded them, so neither "
                             "tier's outcome is known: add `validation: {judge: MODEL}` to the learned route "

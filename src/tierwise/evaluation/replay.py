@@ -14,6 +14,7 @@ import numpy as np
 from tierwise.evaluation.baselines import prompt_length_scores, random_scores
 from tierwise.evaluation.cv import cross_val_scores, group_folds
 from tierwise.evaluation.dataset import OutcomeDataset
+from tierwise.evaluation.deployment import spec_of
 from tierwise.evaluation.metrics import Prices, Summary, oracle_scores, summarize, with_lead
 from tierwise.routers.placement import PLACEMENT, place, places, window_encoder
 
@@ -80,7 +81,10 @@ def evaluate(data: OutcomeDataset, routers: Sequence[str], *, folds: int = 5, pr
     from tierwise.routers import load_router, make_router
     from tierwise.routers.base import attach_embedding_cache
 
+    if baseline is not None:  # before any training: a misnamed baseline was found only after minutes of CV
+        check_baseline(baseline, routers, folds=folds, baselines=baselines, oracle=oracle)
     rows: list[Summary] = []
+    label_of: dict[str, str] = {}  # each router spec (or saved path) -> its row's name, for `baseline`
     if baselines:
         rows.append(summarize("random", random_scores(data, seed), data.strong, data.weak, prices,
                               ci_rounds=ci_rounds))
@@ -90,7 +94,7 @@ def evaluate(data: OutcomeDataset, routers: Sequence[str], *, folds: int = 5, pr
         if is_saved_router(spec):
             r = attach_embedding_cache(load_router(spec), embedding_cache)
             raw = r.score(data)
-            label = f"{Path(spec).stem} (saved {r.kind})"
+            label = f"{Path(spec).stem} (saved {spec_of(r)})"
             placing = places(r.kind, getattr(getattr(r, "base", None), "kind", None))
             encode = window_encoder(placement, r) if placing and placement in WINDOWED else None
             placing = placing and (placement not in WINDOWED or encode is not None)  # as a route would: as is
@@ -107,6 +111,7 @@ def evaluate(data: OutcomeDataset, routers: Sequence[str], *, folds: int = 5, pr
             placing = places(spec)
             scores = placed_by_fold(raw, data, folds, seed, placement, spec, judged_rate,
                                     bank_weight) if placing else raw
+        label_of[spec] = label
         if placing and unplaced is not None:
             unplaced[label] = raw
         rows.append(summarize(label, scores, data.strong, data.weak, prices, cascade=spec.startswith("posthoc"),
@@ -114,12 +119,38 @@ def evaluate(data: OutcomeDataset, routers: Sequence[str], *, folds: int = 5, pr
     if oracle:
         rows.append(summarize("oracle", oracle_scores(data.strong, data.weak), data.strong, data.weak, prices))
     if baseline is not None:
+        baseline = next((label_of[s] for s in routers if baseline in _names(s, folds)), baseline)
         base = next((r for r in rows if r.name == baseline), None)
         if base is None:
             raise ValueError(f"baseline {baseline!r} is not one of the rows: {', '.join(r.name for r in rows)}")
         rows = [r if r is base or r.name == "oracle" else with_lead(r, base, data.strong, data.weak, ci_rounds)
                 for r in rows]
     return rows
+
+
+def _names(spec: str, folds: int) -> tuple[str, ...]:
+    """What `--baseline` may call a router's row: the spec as given to `--router`, or the row's own name (a saved
+    router's row is named by its file's stem and kind, `mine (saved linear)`, so its stem and path also name it)."""
+    if is_saved_router(spec):
+        path = spec[:-len(".json")] if spec.endswith(".json") else spec
+        return spec, path, path + ".json", Path(path).stem
+    return spec, f"{spec} ({folds}-fold CV)"
+
+
+def check_baseline(baseline: str, routers: Sequence[str], *, folds: int, baselines: bool = True,
+                   oracle: bool = False) -> None:
+    """ValueError unless `baseline` names a row `evaluate` will make: a baseline row, the oracle, or one of
+    `routers` by its spec (`linear`), its row name (`linear (5-fold CV)`) or a saved router's path or stem."""
+    names = (["random", "prompt-length"] if baselines else []) + (["oracle"] if oracle else [])
+    if baseline in names or any(baseline in _names(s, folds) for s in routers):
+        return
+    saved = [Path(s[:-len(".json")] if s.endswith(".json") else s).stem for s in routers if is_saved_router(s)]
+    if any(baseline.startswith(f"{stem} (saved ") and baseline.endswith(")") for stem in saved):
+        return
+    rows = names + [s for s in routers]
+    raise ValueError(f"baseline {baseline!r} is not one of the rows: give one of {', '.join(rows)}"
+                     + ("" if oracle or baseline != "oracle" else " (`oracle` needs --oracle)")
+                     + " (a router as given to --router), or `none`")
 
 
 def markdown_table(data: OutcomeDataset, rows: Sequence[Summary]) -> str:

@@ -78,7 +78,8 @@ def export(ledger: Any, out_dir: str | Path, *, route: str | None = None, redact
     out.mkdir(parents=True, exist_ok=True)
     replaced: Counter[str] = Counter()
     clean, note = _cleaner(redact_pii, privacy, replaced)
-    counts = {"sft": 0, "dpo": 0, "judge": 0, "skipped_without_text": 0, "skipped_without_verdict": 0}
+    counts = {"sft": 0, "dpo": 0, "judge": 0, "skipped_without_text": 0, "skipped_without_verdict": 0,
+              "dpo_skipped_same_answer": 0}
     with (out / "sft.jsonl").open("w", encoding="utf-8") as sft, (out / "dpo.jsonl").open("w", encoding="utf-8") as dpo, \
             (out / "judge.jsonl").open("w", encoding="utf-8") as judge:
         for v in verdicts(ledger, route=route):
@@ -93,8 +94,8 @@ def export(ledger: Any, out_dir: str | Path, *, route: str | None = None, redact
                 _line(sft, {"messages": [{"role": "user", "content": prompt}, {"role": "assistant", "content": local}],
                             "task_type": v.task_type, "request_id": v.request_id})
                 counts["sft"] += 1
-            elif v.frontier_answer:
-                _line(dpo, {"prompt": prompt, "chosen": clean(v.frontier_answer), "rejected": local,
+            elif v.frontier_answer and _differ(chosen := clean(v.frontier_answer), local, counts):
+                _line(dpo, {"prompt": prompt, "chosen": chosen, "rejected": local,
                             "task_type": v.task_type, "request_id": v.request_id})
                 counts["dpo"] += 1
             _line(judge, {"input": prompt, "output": local, "verdict": v.grade, "reason": clean(v.reason),
@@ -109,7 +110,7 @@ def export(ledger: Any, out_dir: str | Path, *, route: str | None = None, redact
                 _line(sft, {"messages": [{"role": "user", "content": prompt}, {"role": "assistant", "content": local}],
                             **ids})
                 counts["sft"] += 1
-            if lo != fo:  # the judge preferred one tier's answer
+            if lo != fo and _differ(frontier, local, counts):  # the judge preferred one tier's answer
                 chosen, rejected = (frontier, local) if fo > lo else (local, frontier)
                 _line(dpo, {"prompt": prompt, "chosen": chosen, "rejected": rejected, **ids})
                 counts["dpo"] += 1
@@ -121,6 +122,16 @@ def export(ledger: Any, out_dir: str | Path, *, route: str | None = None, redact
                 "counts": counts, "redaction": note, "replaced": dict(replaced.most_common()), "route": route}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return manifest
+
+
+def _differ(chosen: str, rejected: str, counts: dict[str, int]) -> bool:
+    """Whether a preference pair's two answers differ (whitespace aside). Two tiers can write the same answer (a short
+    fact, a refusal) and the judge still grade them apart; such a pair teaches a preference trainer nothing but the
+    judge's noise, so it is counted (`dpo_skipped_same_answer`), not written."""
+    if " ".join(chosen.split()) != " ".join(rejected.split()):
+        return True
+    counts["dpo_skipped_same_answer"] += 1
+    return False
 
 
 def judged_shadow_pairs(ledger: Any, *, route: str | None = None) -> Iterable[dict[str, Any]]:

@@ -170,6 +170,7 @@ class LearnedRoute:
         self.judge = judge or strong
         self.adapter = adapter  # adaptation on the judged pairs (routers/adapt.py); None: off
         self._judge_prompt: Any = None
+        self._unjudged_said = False
         if validator is not None:
             from tierwise.verifiers.judge import LlmJudgeVerifier
 
@@ -372,6 +373,17 @@ class LearnedRoute:
             await self._validate(req, sctx, pair, ctx.notes.get("key_name") or "")
         record_shadow(ctx.services, sctx.trace, pair)
 
+    def _unjudged(self, pair: dict[str, Any], why: str) -> None:
+        """Say in the pair (so the ledger, `tierwise eval --ledger` and `boundary` can) why it stays unjudged, and on
+        the console once per route: a judge that always fails or never names a grade left no trace but info lines."""
+        pair["unjudged"] = why
+        if not self._unjudged_said:
+            self._unjudged_said = True
+            log.warning("route %s: the shadow pair of %s is not judged: %s (said once; the ledger's shadow pairs "
+                        "keep the reason)", self.name, pair["of"], why)
+        else:
+            log.info("route %s: the shadow pair of %s is not judged: %s", self.name, pair["of"], why)
+
     async def _validate(self, req: Request, sctx: Context, pair: dict[str, Any], key: str) -> None:
         """Grade both answers of a shadow pair (outcomes into the pair, so the ledger keeps them) and feed the
         route's online estimate, counted under `key` (the request's gateway key name: one key's pairs hold a
@@ -383,6 +395,7 @@ class LearnedRoute:
         if not await judge_may_see(sctx, req, self.judge):  # both tiers local, the judge remote: the whole request
             log.info("route %s: the shadow pair of %s not judged: the privacy policy keeps it local", self.name,
                      pair["of"])
+            pair["unjudged"] = "the privacy policy keeps it from the judge"
             return
         clipped = _clipped(req)
         outcomes = {}
@@ -396,10 +409,11 @@ class LearnedRoute:
                 pair["skipped"] = e.message
                 return
             except Exception as e:  # validation must never affect the live request
-                log.info("route %s: judging the %s answer of %s failed: %s", self.name, side, pair["of"],
-                         type(e).__name__)
+                self._unjudged(pair, f"the judge call failed ({type(e).__name__})")
                 return
             if grade is None:
+                self._unjudged(pair, f"the judge's reply named no grade (it must end with a line `verdict: "
+                                     f"{'|'.join(SCORES)}`)")
                 return
             outcomes[side] = SCORES[grade]
         for side, outcome in outcomes.items():  # both judged, or neither recorded

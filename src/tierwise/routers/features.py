@@ -260,6 +260,11 @@ class Embedder:
                 from sentence_transformers import SentenceTransformer
             except ImportError:
                 raise MissingExtra(NO_EMBEDDINGS) from None
+            # transformers draws a "Loading weights" bar on stderr: noise in `tierwise eval`'s CI log lines and in a
+            # gateway's console (the bars are transformers' own switch, not the process's logging)
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()
             self._model = SentenceTransformer(_local_model_path(self.model_name), device="cpu")
         return self._model
 
