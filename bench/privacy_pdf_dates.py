@@ -22,8 +22,9 @@ def main() -> None:
     r = random.Random(5)
     per_form: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     for _ in range(a.n):
-        d = "%04d%02d%02d%02d%02d%02d" % (r.randint(1995, 2030), r.randint(1, 12), r.randint(1, 28), r.randint(0, 23),
-                                          r.randint(0, 59), r.randint(0, 59))
+        parts = (r.randint(1995, 2030), r.randint(1, 12), r.randint(1, 28), r.randint(0, 23),
+                 r.randint(0, 59), r.randint(0, 59))
+        d = "{:04d}{:02d}{:02d}{:02d}{:02d}{:02d}".format(*parts)
         form = r.choice(FORMS)
         ents = {f.entity for f in det.scan(form % d)}
         per_form[form]["dates"] += 1
