@@ -7,13 +7,29 @@ doubles, `pii: redact` on a fallback route remote -> local (the `remote` fixture
 2. A compact card glued to letters on both sides: hex letters (`A4111111111111111B`, `ab4111111111111111cd`) were
    taken for a hash at any length (review37e's rule), letters of another script (`é4111111111111111é`, `ж...`, `ア...`)
    were refused by the number rules as word characters and not taken by the glued rule (ASCII letters only).
+3. Text where no image reader looked (privacy/png_chunks.py, privacy/media_segments.py): a zlib or gzip stream after a
+   PNG's IEND, a note after it that itself ends in `IEND` (media_text took the last `IEND` bytes for the image's end),
+   padding in a fixed-size chunk (`pHYs`, `gAMA`, `tIME`), a palette of text; a JPEG's IPTC fields (APP13), other APPn
+   segments, a note ending in `FF D9`; a GIF's extensions in sub-blocks under 12 bytes, its plain-text and application
+   extensions; a WebP's own chunks (plain or zlib); a TIFF's DocumentName; and a lone value between binary bytes (no
+   two spaces around it: media_text's word runs skipped it) after a PNG, JPEG or BMP, in a private chunk.
 """
 
 from __future__ import annotations
 
-import pytest
+import gzip
+import io
+import struct
+import zlib
 
+import pytest
+from PIL import Image, TiffImagePlugin
+
+from tests.privacy.file_parts import b64, files_sent, sent
 from tests.privacy.support import ask_remote_not_leaking
+from tests.privacy.test_attack_privacy17 import _chunk, _png_with, _send_image
+from tierwise.privacy.media_text import media_text
+from tierwise.privacy.payload_bytes import OPAQUE
 
 # ---------------------------------------------------------------- 1. a value glued after a PDF date by a dash
 
@@ -72,3 +88,132 @@ def test_a_compact_card_glued_to_letters_on_both_sides_does_not_reach_the_remote
                                   "été 2026, 14 jours", "build 20261207 ok"])
 def test_a_digest_or_prose_with_digits_is_still_no_card(det, text):
     assert "CREDIT_CARD" not in {f.entity for f in det.scan(text)}, text
+
+
+# ---------------------------------------------------------------- 3. text where no image reader looks
+
+EMAIL = "jane.doe@example.com"
+NOTE = f"Contact {EMAIL} please".encode()
+
+
+def _img(fmt: str) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 10, 10)).save(out, fmt)
+    return out.getvalue()
+
+
+def _png_before_data(chunk: bytes) -> bytes:
+    png = _png_with(b"", "before")
+    return png[:33] + chunk + png[33:]
+
+
+def _jpeg_segment(marker: int, data: bytes) -> bytes:
+    jpg = _img("JPEG")
+    return jpg[:2] + b"\xff" + bytes([marker]) + struct.pack(">H", len(data) + 2) + data + jpg[2:]
+
+
+def _gif_extension(label: int, head: bytes, data: bytes, size: int = 5) -> bytes:
+    gif = _img("GIF")
+    blocks = b"".join(bytes([len(data[k:k + size])]) + data[k:k + size] for k in range(0, len(data), size))
+    return gif[:-1] + b"\x21" + bytes([label]) + (bytes([len(head)]) + head if head else b"") + blocks + b"\x00\x3b"
+
+
+def _webp_chunk(kind: bytes, data: bytes) -> bytes:
+    webp = _img("WEBP")
+    body = webp[12:] + kind + struct.pack("<I", len(data)) + data + (b"\x00" if len(data) % 2 else b"")
+    return b"RIFF" + struct.pack("<I", len(body) + 4) + b"WEBP" + body
+
+
+def _iptc(value: bytes) -> bytes:
+    dataset = b"\x1c\x02\x76" + struct.pack(">H", len(value)) + value  # 2:118 Contact
+    return b"Photoshop 3.0\x008BIM\x04\x04\x00\x00" + struct.pack(">I", len(dataset)) + dataset
+
+
+HIDDEN = {
+    "png-zlib-after-IEND": lambda: _img("PNG") + zlib.compress(NOTE),
+    "png-gzip-after-IEND": lambda: _img("PNG") + gzip.compress(NOTE),
+    "png-note-ending-in-IEND-bytes": lambda: _img("PNG") + NOTE + b" IEND\x00\x00\x00\x00",
+    "png-lone-address-after-IEND": lambda: _img("PNG") + b"\x00" + EMAIL.encode() + b"\x00",
+    "png-pHYs-padded-with-text": lambda: _png_before_data(_chunk(b"pHYs", b"\x00\x00\x0b\x13\x00\x00\x0b\x13\x01" + NOTE)),
+    "png-gAMA-padded-with-zlib": lambda: _png_before_data(_chunk(b"gAMA", b"\x00\x00\xb1\x8f" + zlib.compress(NOTE))),
+    "png-tIME-padded": lambda: _png_before_data(_chunk(b"tIME", b"\x07\xea\x0c\x07\x10\x23\x09" + EMAIL.encode())),
+    "png-palette-of-text": lambda: _png_before_data(_chunk(b"PLTE", NOTE[:len(NOTE) // 3 * 3])),
+    "png-private-chunk-lone-address": lambda: _png_before_data(_chunk(b"prVt", b"\x01\x02" + EMAIL.encode() + b"\x00")),
+    "jpeg-iptc-contact": lambda: _jpeg_segment(0xED, _iptc(EMAIL.encode())),
+    "jpeg-app15-text": lambda: _jpeg_segment(0xEF, NOTE),
+    "jpeg-app15-zlib": lambda: _jpeg_segment(0xEF, zlib.compress(NOTE)),
+    "jpeg-app1-not-exif": lambda: _jpeg_segment(0xE1, b"MyTool\x00" + EMAIL.encode()),
+    "jpeg-note-ending-in-EOI": lambda: _img("JPEG") + NOTE + b"\xff\xd9",
+    "jpeg-lone-address-after-EOI": lambda: _img("JPEG") + b"\x00" + EMAIL.encode() + b"\x00",
+    "gif-comment-in-small-blocks": lambda: _gif_extension(0xFE, b"", NOTE),
+    "gif-plain-text-extension": lambda: _gif_extension(0x01, bytes(12), NOTE),
+    "gif-application-extension": lambda: _gif_extension(0xFF, b"NOTETOOL1.0", NOTE),
+    "webp-private-chunk-lone-address": lambda: _webp_chunk(b"NOTE", EMAIL.encode()),
+    "webp-private-chunk-zlib": lambda: _webp_chunk(b"NOTE", zlib.compress(NOTE)),
+    "bmp-lone-address-after-the-pixels": lambda: _img("BMP") + EMAIL.encode(),
+    "tiff-document-name": lambda: _tiff({269: EMAIL}),
+}
+
+
+def _tiff(tags: dict[int, str]) -> bytes:
+    out = io.BytesIO()
+    info = TiffImagePlugin.ImageFileDirectory_v2()
+    for k, v in tags.items():
+        info[k] = v
+    Image.new("RGB", (8, 8)).save(out, "TIFF", tiffinfo=info)
+    return out.getvalue()
+
+
+_MEDIA = {b"\x89PNG": "image/png", b"\xff\xd8": "image/jpeg", b"GIF8": "image/gif", b"RIFF": "image/webp",
+          b"BM": "image/bmp", b"II*\x00": "image/tiff"}
+
+
+def _media(data: bytes) -> str:
+    return next(v for k, v in _MEDIA.items() if data.startswith(k))
+
+
+@pytest.mark.parametrize("name", list(HIDDEN))
+@pytest.mark.parametrize("remote", ["openai", "anthropic"], indirect=True)
+def test_an_address_where_no_image_reader_looks_is_withheld(remote, openai_up, name):
+    g, up = remote
+    data = HIDDEN[name]()
+    _send_image(g, up, openai_up, data, _media(data))
+    body = sent(up)  # (withheld, or the whole request kept local: a file the scan cannot read fails closed)
+    assert b64(data) not in body and data not in files_sent(up) and EMAIL not in body, name
+
+
+CLEAN = {
+    "png": lambda: _img("PNG"),
+    "png-zero-padding-after-IEND": lambda: _img("PNG") + bytes(64),
+    "png-private-binary-chunk": lambda: _png_before_data(_chunk(b"prVt", bytes(range(256)) * 4)),
+    "jpeg": lambda: _img("JPEG"),
+    "jpeg-iptc-caption": lambda: _jpeg_segment(0xED, _iptc(b"Holiday at the lake")),
+    "gif": lambda: _img("GIF"),
+    "gif-netscape-loop": lambda: _gif_extension(0xFF, b"NETSCAPE2.0", b"\x01\x00\x00", 3),
+    "webp": lambda: _img("WEBP"),
+    "bmp-with-a-note": lambda: _img("BMP") + b"Made with the editor",
+}
+
+
+@pytest.mark.parametrize("name", list(CLEAN))
+@pytest.mark.parametrize("remote", ["anthropic"], indirect=True)
+def test_an_image_with_nothing_protected_where_no_reader_looks_leaves_whole(remote, openai_up, name):
+    g, up = remote
+    data = CLEAN[name]()
+    _send_image(g, up, openai_up, data, _media(data))
+    assert b64(data) in sent(up), name
+
+
+BOMBS = {
+    "png-zlib-after-IEND": lambda: _img("PNG") + zlib.compress(b"a" * (2 << 20)),
+    "png-binary-after-IEND": lambda: _img("PNG") + bytes(range(256)) * 4,
+    "jpeg-app15-zlib": lambda: _jpeg_segment(0xEF, zlib.compress(b"a" * (2 << 20))),
+    "jpeg-many-segments": lambda: _img("JPEG")[:2] + b"\xff\xef\x00\x02" * 10_001 + _img("JPEG")[2:],
+    "gif-many-extensions": lambda: _img("GIF")[:-1] + b"\x21\xfe\x01a\x00" * 10_001 + b"\x3b",
+    "webp-many-chunks": lambda: _webp_chunk(b"NOTE", b"") + b"NOTE\x00\x00\x00\x00" * 10_001,
+}
+
+
+@pytest.mark.parametrize("name", list(BOMBS))
+def test_the_new_readers_fail_closed_past_their_bounds(name):
+    assert OPAQUE in media_text(b64(BOMBS[name]()))
