@@ -217,3 +217,31 @@ BOMBS = {
 @pytest.mark.parametrize("name", list(BOMBS))
 def test_the_new_readers_fail_closed_past_their_bounds(name):
     assert OPAQUE in media_text(b64(BOMBS[name]()))
+
+
+# ---------------------------------------------------------------- 4. a card printed as a number with thousands separators
+
+THOUSANDS = {"card 4,111,111,111,111,111": "4,111,111,111,111,111",
+             "card 4'111'111'111'111'111": "4'111'111'111'111'111",
+             'amount,"4,111,111,111,111,111.00",EUR': "4,111,111,111,111,111",
+             "amex 378,282,246,310,005": "378,282,246,310,005"}
+
+
+@pytest.mark.parametrize("text", list(THOUSANDS))
+def test_a_card_with_thousands_separators_is_found(det, text):
+    got = [text[f.start:f.end] for f in det.scan(text) if f.entity == "CREDIT_CARD"]
+    assert THOUSANDS[text] in got, got
+
+
+@pytest.mark.parametrize("text", ['customer,"4,111,111,111,111,111",paid', "Karte;4'111'111'111'111'111;bitte"])
+@pytest.mark.parametrize("remote", ["openai", "anthropic"], indirect=True)
+def test_a_card_with_thousands_separators_does_not_reach_the_remote_model(remote, text):
+    g, up = remote
+    ask_remote_not_leaking(g, up, text, "4111111111111111")
+    assert not [r for r in up.requests if "4,111,111,111" in r.raw.decode() or "4'111'111'111" in r.raw.decode()]
+
+
+@pytest.mark.parametrize("text", ["population 7,900,000,000", "debt 31,400,000,000,000", "total 1,234,567,890,123,456",
+                                  "x 4,111,111,111,111,111,111", "list 1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6"])
+def test_other_numbers_with_thousands_separators_are_no_card(det, text):
+    assert "CREDIT_CARD" not in {f.entity for f in det.scan(text)}, text

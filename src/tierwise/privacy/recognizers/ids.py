@@ -67,6 +67,11 @@ class CardRecognizer:
     # review37e: the printed group separators of `_grouped` too (`ID4111.1111.1111.1111`, `A3782/822463/10005`) and
     # up to three spaces (`ID4111  1111  1111  1111`): one separator the same throughout
     _glued_groups = re.compile(r"\d{4}( {1,3}|[./_-])\d{4}\1\d{4}\1\d{4}|\d{4}( {1,3}|[./_-])\d{6}\2\d{5}")
+    # privacy18: a card stored as a number and printed with thousands separators (a spreadsheet's or a database's
+    # export: `4,111,111,111,111,111`, `4.111.111.111.111.111`, `4'111'111'111'111'111`, with cents or not); only
+    # a card network's first digit (2-6), as the glued rule: amounts of 10^13 and more are rare, and a tenth of them
+    # pass Luhn
+    _thousands = re.compile(r"(?<![\w.,'])[2-6]\d{0,2}([,.'])\d{3}(?:\1\d{3}){3,5}(?![\w']|\1\d)")
     _hex_word = re.compile(r"[0-9A-Fa-f]*[A-Fa-f][0-9A-Fa-f]*")
     _ctx = re.compile(r"(?i)\b(?:card|cc|credit|debit|maestro|visa|mastercard|amex|kort|karte|carte|tarjeta|carta)\b")
 
@@ -94,6 +99,9 @@ class CardRecognizer:
             if ((a and text[a - 1].isalnum()) or (b < len(text) and text[b].isalnum())) and card_ok(
                     m.group().replace(m.group(1) or m.group(2), "")):
                 yield Finding("CREDIT_CARD", a, b, 0.9, self.name)
+        for m in self._thousands.finditer(text):  # (the whole text: prescan's digit clusters take no `,` or `'`)
+            if card_ok(m.group().replace(m.group(1), "")):
+                yield Finding("CREDIT_CARD", m.start(), m.end(), 0.8, self.name)
         for m in finditer_near_digits(self._glued, text, prescan_of(text, pre)):
             if "2" <= text[m.start()] <= "6" and card_ok(m.group()) and not self._in_hex_word(text, m.start(), m.end()):
                 yield Finding("CREDIT_CARD", m.start(), m.end(), 0.9, self.name)
