@@ -13,20 +13,26 @@ doubles, `pii: redact` on a fallback route remote -> local (the `remote` fixture
    segments, a note ending in `FF D9`; a GIF's extensions in sub-blocks under 12 bytes, its plain-text and application
    extensions; a WebP's own chunks (plain or zlib); a TIFF's DocumentName; and a lone value between binary bytes (no
    two spaces around it: media_text's word runs skipped it) after a PNG, JPEG or BMP, in a private chunk.
+4. A card printed as a number with thousands separators (`4,111,111,111,111,111`): a spreadsheet's export.
+5. A value cut into runs in an office document's XML (Word splits a paragraph wherever formatting, a spelling mark or a
+   revision id changes; OpenDocument spans; Excel rich text; PowerPoint runs): the scan read the markup, the value in
+   pieces (privacy/office_text.py reads the text as displayed).
 """
 
 from __future__ import annotations
 
 import gzip
 import io
+import re
 import struct
 import zlib
 
 import pytest
 from PIL import Image, TiffImagePlugin
 
-from tests.privacy.file_parts import b64, files_sent, sent
-from tests.privacy.support import ask_remote_not_leaking
+from tests.privacy.file_parts import b64, files_sent, send, sent
+from tests.privacy.support import ask_remote_not_leaking, leaked, sent_texts
+from tests.privacy.test_attack_privacy15 import zip_of
 from tests.privacy.test_attack_privacy17 import _chunk, _png_with, _send_image
 from tierwise.privacy.media_text import media_text
 from tierwise.privacy.payload_bytes import OPAQUE
@@ -245,3 +251,49 @@ def test_a_card_with_thousands_separators_does_not_reach_the_remote_model(remote
                                   "x 4,111,111,111,111,111,111", "list 1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6"])
 def test_other_numbers_with_thousands_separators_are_no_card(det, text):
     assert "CREDIT_CARD" not in {f.entity for f in det.scan(text)}, text
+
+
+# ---------------------------------------------------------------- 5. a value cut into runs in an office document
+
+_W = '<w:document xmlns:w="x"><w:body>{}</w:body></w:document>'
+_RUN = '<w:r><w:rPr><w:b/><w:rFonts w:ascii="Arial"/></w:rPr><w:t xml:space="preserve">{}</w:t></w:r>'
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+def _docx(*runs: str) -> bytes:
+    body = '<w:p w:rsidR="00AB12CD">' + '<w:proofErr w:type="spellStart"/>'.join(_RUN.format(r) for r in runs) + "</w:p>"
+    return zip_of({"[Content_Types].xml": b"<Types/>", "word/document.xml": _W.format(body).encode()})
+
+
+OFFICE = {
+    "docx-address-in-two-runs": lambda: _docx("Mail jane.doe@", "example.com today"),
+    "docx-card-in-four-runs": lambda: _docx("Card 4111 ", "1111", " 1111 ", "1111 thanks"),
+    "odt-card-in-a-span": lambda: zip_of({"mimetype": b"application/vnd.oasis.opendocument.text", "content.xml": (
+        '<office:document-content><office:body><office:text><text:p>Card <text:span text:style-name="T1">4111'
+        '</text:span><text:s/>1111 1111 1111</text:p></office:text></office:body></office:document-content>').encode()}),
+    "xlsx-address-in-rich-text-runs": lambda: zip_of({"xl/sharedStrings.xml": (
+        '<sst><si><r><t>jane.doe</t></r><r><rPr><b/></rPr><t>@example.com</t></r></si></sst>').encode()}),
+    "pptx-address-in-two-runs": lambda: zip_of({"ppt/slides/slide1.xml": (
+        '<p:sld><a:p><a:r><a:t>jane.doe@exam</a:t></a:r><a:r><a:rPr b="1"/><a:t>ple.com</a:t></a:r></a:p></p:sld>'
+    ).encode()}),
+}
+
+
+@pytest.mark.parametrize("name", list(OFFICE))
+@pytest.mark.parametrize("remote", ["openai", "anthropic"], indirect=True)
+def test_a_value_cut_into_runs_in_an_office_document_does_not_reach_the_remote_model(remote, openai_up, name):
+    g, up = remote
+    data = OFFICE[name]()
+    send(g, up, openai_up, data, DOCX)
+    body = sent(up)
+    assert up.requests and b64(data)[:40] not in body and "withheld by the privacy guard" in body, name
+    assert not leaked("".join(re.sub(r"<[^>]*>", "", s) for s in sent_texts(up)).encode(),
+                      [EMAIL, "4111 1111 1111 1111"]), name
+
+
+@pytest.mark.parametrize("remote", ["anthropic"], indirect=True)
+def test_an_office_document_with_runs_that_form_no_value_leaves_whole(remote, openai_up):
+    g, up = remote
+    data = _docx("Invoice 2024", "-05 for the ", "garden", " work")
+    send(g, up, openai_up, data, DOCX)
+    assert b64(data) in sent(up)
