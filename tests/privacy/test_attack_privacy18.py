@@ -269,13 +269,13 @@ OFFICE = {
     "docx-address-in-two-runs": lambda: _docx("Mail jane.doe@", "example.com today"),
     "docx-card-in-four-runs": lambda: _docx("Card 4111 ", "1111", " 1111 ", "1111 thanks"),
     "odt-card-in-a-span": lambda: zip_of({"mimetype": b"application/vnd.oasis.opendocument.text", "content.xml": (
-        '<office:document-content><office:body><office:text><text:p>Card <text:span text:style-name="T1">4111'
-        '</text:span><text:s/>1111 1111 1111</text:p></office:text></office:body></office:document-content>').encode()}),
+        b'<office:document-content><office:body><office:text><text:p>Card <text:span text:style-name="T1">4111'
+        b'</text:span><text:s/>1111 1111 1111</text:p></office:text></office:body></office:document-content>')}),
     "xlsx-address-in-rich-text-runs": lambda: zip_of({"xl/sharedStrings.xml": (
-        '<sst><si><r><t>jane.doe</t></r><r><rPr><b/></rPr><t>@example.com</t></r></si></sst>').encode()}),
+        b'<sst><si><r><t>jane.doe</t></r><r><rPr><b/></rPr><t>@example.com</t></r></si></sst>')}),
     "pptx-address-in-two-runs": lambda: zip_of({"ppt/slides/slide1.xml": (
-        '<p:sld><a:p><a:r><a:t>jane.doe@exam</a:t></a:r><a:r><a:rPr b="1"/><a:t>ple.com</a:t></a:r></a:p></p:sld>'
-    ).encode()}),
+        b'<p:sld><a:p><a:r><a:t>jane.doe@exam</a:t></a:r><a:r><a:rPr b="1"/><a:t>ple.com</a:t></a:r></a:p></p:sld>'
+    )}),
 }
 
 
