@@ -216,6 +216,7 @@ BOMBS = {
     "jpeg-app15-zlib": lambda: _jpeg_segment(0xEF, zlib.compress(b"a" * (2 << 20))),
     "jpeg-many-segments": lambda: _img("JPEG")[:2] + b"\xff\xef\x00\x02" * 10_001 + _img("JPEG")[2:],
     "gif-many-extensions": lambda: _img("GIF")[:-1] + b"\x21\xfe\x01a\x00" * 10_001 + b"\x3b",
+    "gif-many-sub-blocks": lambda: _img("GIF")[:-1] + b"\x21\xfe" + b"\x01a" * 100_001 + b"\x00\x3b",
     "webp-many-chunks": lambda: _webp_chunk(b"NOTE", b"") + b"NOTE\x00\x00\x00\x00" * 10_001,
 }
 
