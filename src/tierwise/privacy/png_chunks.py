@@ -78,7 +78,7 @@ def late_texts(raw: bytes, exif_texts: Callable[[bytes], list[str]],
             if kind in _SIZES and size not in _SIZES[kind]:
                 return [OPAQUE]
             if kind == b"IEND":
-                return out + _trailer_texts(raw[at:])
+                return out + _trailer_texts(raw[at:], words)
             if kind in _ANY_BYTES and (got := decode(data)) is not None:
                 out.append(got[0])
             if kind == b"iCCP":  # the profile's name (the profile itself is left out: see _NO_TEXT)
@@ -140,15 +140,21 @@ def png_end(raw: bytes) -> int | None:
 _ZLIB_HEADS = (b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda")
 
 
-def _trailer_texts(rest: bytes) -> list[str]:
+def _trailer_texts(rest: bytes, words: Callable[[bytes], list[str]]) -> list[str]:
     """Bytes after `IEND` (no decoder reads them; privacy18: a zlib stream of text there went out unread): as text
     when they are text (a lone value with no spaces around it is no "words" run for media_text), a zlib or gzip stream
     inflated (bounded) when they are one; anything else but zero padding fails closed."""
     body = rest.lstrip(b"\x00")  # (zero padding around; a gzip stream may end in zero bytes)
-    if not body.rstrip(b"\x00"):
+    text = body.rstrip(b"\x00")
+    if not text:
         return []
-    if (got := decode(body.rstrip(b"\x00"))) is not None:
+    if (got := decode(text)) is not None:
         return [got[0]]
+    # words (UTF-16 without a byte-order mark, a note after a stray byte) when they are most of the bytes (UTF-16:
+    # two bytes a character); a run of words does not let other bytes pass unread beside it
+    runs = words(body)
+    if runs and 2 * sum(len(r) for r in runs) >= 0.9 * len(text):
+        return runs
     if body[:2] in _ZLIB_HEADS or body[:2] == b"\x1f\x8b":
         d = zlib.decompressobj(zlib.MAX_WBITS | 32)  # zlib or gzip, by the header
         inflated = d.decompress(body, MAX_INFLATED)
