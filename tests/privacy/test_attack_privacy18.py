@@ -25,6 +25,7 @@ import gzip
 import io
 import re
 import struct
+import wave
 import zlib
 
 import pytest
@@ -298,3 +299,29 @@ def test_an_office_document_with_runs_that_form_no_value_leaves_whole(remote, op
     data = _docx("Invoice 2024", "-05 for the ", "garden", " work")
     send(g, up, openai_up, data, DOCX)
     assert b64(data) in sent(up)
+
+
+def _wav_with_comment(value: bytes) -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(bytes(4000))
+    info = b"INFOICMT" + struct.pack("<I", len(value) + 1) + value + b"\x00" + b"\x00" * ((len(value) + 1) % 2)
+    body = out.getvalue()[12:] + b"LIST" + struct.pack("<I", len(info)) + info
+    return b"RIFF" + struct.pack("<I", len(body) + 4) + b"WAVE" + body
+
+
+AUDIO = {
+    "wav-list-info-comment": lambda: _wav_with_comment(EMAIL.encode()),
+    "flac-vorbis-comment": lambda: (b"fLaC\x84\x00\x00\x30" + struct.pack("<I", 4) + b"test" + struct.pack("<I", 1)
+                                    + struct.pack("<I", 8 + len(EMAIL)) + b"CONTACT=" + EMAIL.encode() + bytes(100)),
+}
+
+
+@pytest.mark.parametrize("name", list(AUDIO))
+def test_a_lone_address_in_audio_metadata_is_read(det, name):
+    """An audio file's tag holding the address alone (no two spaces around it: media_text's word runs skipped it)."""
+    texts = media_text(b64(AUDIO[name]()))
+    assert "EMAIL_ADDRESS" in {f.entity for t in texts if t != OPAQUE for f in det.scan(t)}, texts
