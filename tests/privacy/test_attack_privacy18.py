@@ -325,3 +325,29 @@ def test_a_lone_address_in_audio_metadata_is_read(det, name):
     """An audio file's tag holding the address alone (no two spaces around it: media_text's word runs skipped it)."""
     texts = media_text(b64(AUDIO[name]()))
     assert "EMAIL_ADDRESS" in {f.entity for t in texts if t != OPAQUE for f in det.scan(t)}, texts
+
+
+def _id3(frame_flags: bytes, data: bytes, version: int = 3) -> bytes:
+    def syncsafe(n: int) -> bytes:
+        return bytes([(n >> 21) & 0x7F, (n >> 14) & 0x7F, (n >> 7) & 0x7F, n & 0x7F])
+
+    frame = b"COMM" + (syncsafe(len(data)) if version == 4 else struct.pack(">I", len(data))) + frame_flags + data
+    return b"ID3" + bytes([version, 0, 0]) + syncsafe(len(frame)) + frame + b"\xff\xfb\x90\x00" + bytes(400)
+
+
+_COMM = b"\x00eng\x00" + NOTE
+ID3_FRAMES = {
+    "id3v2.3-compressed-comment": lambda: _id3(b"\x00\x80", struct.pack(">I", len(_COMM)) + zlib.compress(_COMM)),
+    "id3v2.4-compressed-comment": lambda: _id3(b"\x00\x09", bytes([0, 0, 0, len(_COMM)]) + zlib.compress(_COMM), 4),
+}
+
+
+@pytest.mark.parametrize("name", list(ID3_FRAMES))
+def test_an_address_in_a_compressed_id3_frame_is_read(det, name):
+    texts = media_text(b64(ID3_FRAMES[name]()))
+    assert "EMAIL_ADDRESS" in {f.entity for t in texts if t != OPAQUE for f in det.scan(t)}, texts
+
+
+def test_an_encrypted_id3_frame_fails_closed_and_a_plain_one_does_not():
+    assert OPAQUE in media_text(b64(_id3(b"\x00\x40", b"\x01" + bytes(40))))
+    assert OPAQUE not in media_text(b64(_id3(b"\x00\x00", b"\x00eng\x00Holiday at the lake")))

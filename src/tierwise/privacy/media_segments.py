@@ -9,7 +9,8 @@ read words only after a JPEG's *last* `FF D9` bytes, so:
   read (`jpeg_texts`);
 - a GIF's plain-text and application extensions, and any extension cut into sub-blocks shorter than media_text's
   12-byte words, were read by no one (`gif_texts` joins each extension's sub-blocks);
-- a WebP's chunks other than its image, EXIF and XMP, compressed or not (`riff_texts`).
+- a WebP's chunks other than its image, EXIF and XMP, compressed or not (`riff_texts`);
+- an MP3's ID3v2.3/2.4 frames compressed with zlib (`id3_texts`).
 Each blob is read as text when it is text, inflated when it is a zlib stream (at most `MAX_INFLATED` bytes: past it
 fails closed), else given to `words` (media_text's runs of words or values). At most `MAX_PARTS` segments, blocks or
 chunks and `MAX_SUB_BLOCKS` GIF sub-blocks a file: past either fails closed. Entropy-coded image data (after a JPEG's SOS, a GIF's LZW blocks) is not read.
@@ -211,4 +212,42 @@ def riff_texts(raw: bytes, words: Words) -> list[str]:
         if kind not in _RIFF_KNOWN:
             out.extend(blob_texts(raw[pos + 8:pos + 8 + size], words))
         pos += 8 + size + (size & 1)
+    return [*out, OPAQUE]
+
+
+def _syncsafe(b: bytes) -> int:
+    return (b[0] & 0x7F) << 21 | (b[1] & 0x7F) << 14 | (b[2] & 0x7F) << 7 | (b[3] & 0x7F)
+
+
+def id3_texts(raw: bytes, words: Words) -> list[str]:
+    """An ID3v2.3/2.4 tag's compressed frames, inflated (`MAX_INFLATED` each) and read as blobs: a tagger may zlib a
+    frame (a comment holding the owner's e-mail), and media_text's words read the file's bytes as they are. An
+    encrypted frame, or one past the bounds, fails closed; uncompressed frames are left to the words."""
+    if raw[:3] != b"ID3" or raw[3] not in (3, 4) or len(raw) < 10:
+        return []
+    v4 = raw[3] == 4
+    end = min(len(raw), 10 + _syncsafe(raw[6:10]))
+    pos = 10
+    out: list[str] = []
+    for _ in range(MAX_PARTS):
+        if pos + 10 > end or raw[pos] == 0:  # the tag's end, or its padding
+            return out
+        size = _syncsafe(raw[pos + 4:pos + 8]) if v4 else struct.unpack(">I", raw[pos + 4:pos + 8])[0]
+        fmt = raw[pos + 9]
+        data = raw[pos + 10:pos + 10 + size]
+        pos += 10 + size
+        compressed, encrypted = (fmt & 0x08, fmt & 0x04) if v4 else (fmt & 0x80, fmt & 0x40)
+        if encrypted:
+            return [*out, OPAQUE]
+        if not compressed:
+            continue
+        skip = (1 if fmt & 0x40 else 0) + (4 if fmt & 0x01 else 0) if v4 else 4 + (1 if fmt & 0x20 else 0)
+        d = zlib.decompressobj()
+        try:
+            inflated = d.decompress(data[skip:], MAX_INFLATED)
+        except zlib.error:
+            return [*out, OPAQUE]
+        if d.unconsumed_tail:
+            return [*out, OPAQUE]
+        out.extend(blob_texts(inflated, words))
     return [*out, OPAQUE]

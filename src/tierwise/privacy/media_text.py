@@ -30,7 +30,7 @@ from typing import Any
 
 from tierwise.privacy.archives import ArchiveUnreadable, Member, is_archive, read_archive
 from tierwise.privacy.charsets import decode
-from tierwise.privacy.media_segments import gif_texts, jpeg_end, jpeg_texts, riff_texts
+from tierwise.privacy.media_segments import gif_texts, id3_texts, jpeg_end, jpeg_texts, riff_texts
 from tierwise.privacy.payload_bytes import OPAQUE, b64_bytes, known_media
 from tierwise.privacy.png_chunks import SIGNATURE, late_texts, png_end
 
@@ -109,6 +109,8 @@ def _file_texts(raw: bytes) -> tuple[str, ...]:
         parts.extend(gif_texts(raw, _words))
     elif raw[:4] == b"RIFF":
         parts.extend(riff_texts(raw, _words))
+    elif raw[:3] == b"ID3":  # an MP3's tag: its zlib-compressed frames
+        parts.extend(id3_texts(raw, _words))
     if GPS_POSITION not in parts and _position_elsewhere(raw):
         parts.append(GPS_POSITION)
     # An image Pillow reads: its text fields, and words after its end (a note appended after a PNG's IEND or a
