@@ -351,3 +351,26 @@ def test_an_address_in_a_compressed_id3_frame_is_read(det, name):
 def test_an_encrypted_id3_frame_fails_closed_and_a_plain_one_does_not():
     assert OPAQUE in media_text(b64(_id3(b"\x00\x40", b"\x01" + bytes(40))))
     assert OPAQUE not in media_text(b64(_id3(b"\x00\x00", b"\x00eng\x00Holiday at the lake")))
+
+
+HIDDEN_IN_MARKUP = {
+    "an-attribute": '<w:bookmarkStart w:id="4111111111111111" w:name="x"/>',
+    "a-comment": "<!-- card 4111 1111 1111 1111 -->",
+    "a-malformed-tag": "<4111111111111111>",
+}
+
+
+@pytest.mark.parametrize("name", list(HIDDEN_IN_MARKUP))
+def test_a_value_in_an_office_document_s_markup_is_still_read(det, name):
+    """Reading the XML as displayed must not drop what is in its markup (the raw XML was scanned before)."""
+    xml = _W.format(f'<w:p>{HIDDEN_IN_MARKUP[name]}<w:r><w:t>Hello</w:t></w:r></w:p>')
+    texts = [m.text for m in _archive_texts(zip_of({"word/document.xml": xml.encode()}))]
+    assert "CREDIT_CARD" in {f.entity for t in texts for f in det.scan(t)}, texts
+
+
+def _archive_texts(data: bytes) -> list:
+    from tierwise.privacy.media_text import archive
+
+    got = archive(b64(data))
+    assert got is not None
+    return got

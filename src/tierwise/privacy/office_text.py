@@ -6,7 +6,8 @@ scan saw the markup. Word cuts a paragraph into runs wherever formatting, a spel
 spans (`<text:span>4111</text:span> 1111 1111 1111`): a value cut by markup was read in pieces and reached the
 remote model. `office_text` gives the text as displayed: the tags inside a paragraph dropped (its runs joined), a
 paragraph, line break, cell or tab as a line break or tab, XML's character references decoded, then the attribute
-values a person may have written (`w:author`, `descr`). It stands in for the XML (privacy/archives.py): the redacted
+values a person may have written (`w:author`, `descr`) and whatever is in no simple tag (comments, processing
+instructions, malformed tags) as written. It stands in for the XML (privacy/archives.py): the redacted
 text sent in a withheld file's place carries no markup that holds a value's pieces. A few linear regular expressions;
 the archive's bounds bound its size.
 """
@@ -36,11 +37,17 @@ def office_text(xml: str) -> str:
         return " " if t.startswith("<text:s") else "\t" if "tab" in t or t in ("</c>", "</w:tc>", "</table:table-cell>") \
             else "\n"
 
+    shown = _SIMPLE_TAG.sub("", _BREAKS.sub(brk, xml))
+    # what is in no simple tag (a comment, a processing instruction, CDATA, a malformed tag) as written, each apart
+    odd = _TAG.findall(shown)
     # an attribute's value a person wrote (a tracked change's or comment's `w:author`, an image's `descr`, a
     # hyperlink's `tooltip`); not the ids, sizes and flags most attributes hold
     people = [v for v in _ATTR.findall(xml) if not _ID.fullmatch(v)]
-    return html.unescape(_TAG.sub("", _BREAKS.sub(brk, xml)) + "\n" + "\n".join(people))
+    return html.unescape(_TAG.sub("", shown) + "\n" + "\n".join(odd + people))
 
 
+_SIMPLE_TAG = re.compile(r'</?[A-Za-z_][\w:.-]*(?:\s+[\w:.-]+="[^"<>]*")*\s*/?>')  # (an XML name: no digit first)
 _ATTR = re.compile(r'\s[\w:.-]+="([^"<>]*)"')
-_ID = re.compile(r"[0-9A-Fa-f]{0,8}|[\w.-]{0,3}|-?[0-9.]+(?:pt|in|cm|mm|%)?|true|false|on|off|[\w:.-]*/[\w:./-]*")
+# (numbers of six digits at most: a card or phone number in an attribute is read)
+_ID = re.compile(r"[0-9A-Fa-f]{0,8}|[\w.-]{0,3}|-?[0-9]{0,6}(?:\.[0-9]+)?(?:pt|in|cm|mm|%)?|true|false|on|off"
+                 r"|[\w:.-]*/[\w:./-]*")
