@@ -30,8 +30,9 @@ from typing import Any
 
 from tierwise.privacy.archives import ArchiveUnreadable, Member, is_archive, read_archive
 from tierwise.privacy.charsets import decode
+from tierwise.privacy.media_segments import gif_texts, id3_texts, jpeg_end, jpeg_texts, riff_texts
 from tierwise.privacy.payload_bytes import OPAQUE, b64_bytes, known_media
-from tierwise.privacy.png_chunks import SIGNATURE, late_texts
+from tierwise.privacy.png_chunks import SIGNATURE, late_texts, png_end
 
 # Runs of printable bytes that read as words: 12 or more, two spaces or more, at most one byte in ten outside letters,
 # digits and `.@,:-+` (random bytes: ~4 runs of 12 per MB, ~1 in 1,000 of those reads as words; a finding in one of
@@ -41,6 +42,10 @@ _MIN_RUN = 12
 _PRINTABLE = bytes((ord("a") if 0x20 <= c <= 0x7E or c == 9 else 0) for c in range(256))
 _SEED = b"a" * _MIN_RUN
 _WORDY = re.compile(rb"[A-Za-z0-9 .@,:+-]")
+# privacy18: a run that holds a value with no two spaces around it (`jane.doe@example.com`, `4111111111111111`,
+# `+46701234567` alone between binary bytes: in a WebP's own chunk, after a JPEG's or BMP's end) is read too: an
+# e-mail's shape, or nine digits (the fewest of a phone, SSN, card or IBAN) with at most single separators
+_VALUE = re.compile(rb"[A-Za-z0-9._%+-]@[A-Za-z0-9-]+\.[A-Za-z0-9.-]*[A-Za-z]{2}|[0-9](?:[ ./-]?[0-9]){8}")
 _TINY = 12  # bytes: a payload this short is read as text when it is text (`holds_text` needs 12 base64 chars)
 _META_KEYS = ("comment", "Description", "Author", "Comment", "Title", "Copyright")
 # EXIF tags holding text: ImageDescription, Make, Model, Software, Artist, Copyright, UserComment, XP* (UTF-16)
@@ -97,7 +102,15 @@ def _file_texts(raw: bytes) -> tuple[str, ...]:
         return (got[0],) if got is not None else ()
     parts, end = _metadata(raw)
     if raw.startswith(SIGNATURE):  # privacy17: text chunks after the image data, private chunks: png_chunks.py
-        parts.extend(late_texts(raw, _exif_chunk, _profile_texts))
+        parts.extend(late_texts(raw, _exif_chunk, _profile_texts, _words))
+    elif raw[:2] == b"\xff\xd8":  # privacy18: segments Pillow skips (IPTC, APPn), GIF extensions, WebP chunks
+        parts.extend(jpeg_texts(raw, _words))
+    elif raw[:3] == b"GIF":
+        parts.extend(gif_texts(raw, _words))
+    elif raw[:4] == b"RIFF":
+        parts.extend(riff_texts(raw, _words))
+    elif raw[:3] == b"ID3":  # an MP3's tag: its zlib-compressed frames
+        parts.extend(id3_texts(raw, _words))
     if GPS_POSITION not in parts and _position_elsewhere(raw):
         parts.append(GPS_POSITION)
     # An image Pillow reads: its text fields, and words after its end (a note appended after a PNG's IEND or a
@@ -129,10 +142,19 @@ def word_runs(raw: bytes) -> list[str]:
         j = mask.find(b"\x00", i)
         j = len(raw) if j < 0 else j
         run = raw[i:j]
-        if run.count(b" ") >= 2 and len(_WORDY.sub(b"", run)) * 10 <= len(run):
+        if (run.count(b" ") >= 2 and len(_WORDY.sub(b"", run)) * 10 <= len(run)) or _VALUE.search(run):
             out.append(run.decode("ascii"))
         pos = j
     return out
+
+
+def _words(raw: bytes) -> list[str]:
+    """The runs of words or values in a blob of a file's bytes (media_segments.py, png_chunks.py); an XMP packet in it
+    by its values (as `_metadata` reads XMP: its ids and serial numbers read as phone numbers)."""
+    if (i := raw.find(b"<x:xmpmeta")) >= 0 and (j := raw.find(b"</x:xmpmeta>", i)) >= 0:
+        packet = raw[i:j + 12].decode("utf-8", "replace")
+        return [*_xmp_values(packet), *_words(raw[:i]), *_words(raw[j + 12:])]
+    return [*word_runs(raw), *utf16_runs(raw)]
 
 
 _ZERO = bytes((ord("a") if c == 0 else 0) for c in range(256))
@@ -227,10 +249,10 @@ def _exif_chunk(data: bytes) -> list[str]:
 
 def _end(raw: bytes, fmt: str | None) -> int:
     """Where a PNG's or JPEG's data ends (after IEND's CRC, after the last EOI); 0 for other formats (read whole)."""
-    if fmt == "PNG" and (i := raw.rfind(b"IEND")) >= 0:
-        return i + 8
-    if fmt in ("JPEG", "MPO") and (i := raw.rfind(b"\xff\xd9")) >= 0:
-        return i + 2
+    if fmt == "PNG":  # privacy18: the first IEND by the chunks, not the last `IEND` bytes (a note can end in one)
+        return png_end(raw) or 0
+    if fmt in ("JPEG", "MPO"):  # privacy18: the end by the markers, not the last `FF D9` (a note can end in one)
+        return jpeg_end(raw) or 0
     return 0
 
 

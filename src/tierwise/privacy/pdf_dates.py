@@ -27,6 +27,9 @@ _DATE = regex.compile(r"(?<![A-Za-z0-9])D:(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0
                       r"(?:[01][0-9]|2[0-3])[0-5][0-9][0-5][0-9]"
                       r"(?:Z(?:00'?00'?)?|[+-](?:[01][0-9]|2[0-3])(?:'[0-5][0-9]'?|'?))?(?![0-9])")
 _KEPT = frozenset({"DATE_TIME", "DATE_OF_BIRTH"})  # a date is a date
+# privacy18: a dash or underscore glued after a date reads as a space (`D:20261207140009-46701234567`: `x-4670...` is no
+# phone or SSN for their recognizers, `x 4670...` is; a card reads either way)
+_GLUE = ("-", "_")
 _AROUND = 120  # characters read again on each side of a date: longer than any value a run of digits can hold
 
 
@@ -56,6 +59,9 @@ def without_pdf_dates(text: str, found: list[Finding],
     for a, b in spans:  # letters, not spaces: `x -4111...` is no card for the number rules, `x-4111...` is a glued one
         parts += [text[at:a], "x" * (b - a)]
         at = b
+        if text[b:b + 1] in _GLUE:  # privacy18: `D:...-46701234567`, `x-46701234567` is no phone: `x 46701234567` is
+            parts.append(" ")
+            at = b + 1
     parts.append(text[at:])
     blanked = "".join(parts)  # every date blanked (a window may hold the next one)
     windows: list[list[int]] = []

@@ -18,6 +18,12 @@ text), the EXIF text fields of every `eXIf` chunk, an `iCCP` chunk's profile nam
 decoder reads as image data (private or unknown) when they are text, or zlib-compressed text. Bounded: each chunk inflates to
 at most `MAX_INFLATED` bytes and a file has at most `MAX_CHUNKS` chunks; past either the file is unreadable (fails
 closed: `OPAQUE`).
+
+privacy18 (review37e's left): a zlib stream of text appended after `IEND`, and text in the padding of a chunk whose
+size the spec fixes (`pHYs`, `gAMA`, `tIME`... with bytes after their fields), reached the remote model unread. Bytes
+after `IEND` are read as text or inflated (bounded), else fail closed; a fixed-size chunk of another size fails
+closed; a palette, transparency or histogram chunk whose bytes are text is read. Text after the zlib stream inside
+the image data (`IDAT`) is still not read: finding it means inflating every image's pixels.
 """
 
 from __future__ import annotations
@@ -37,6 +43,13 @@ MAX_CHUNKS = 10_000
 _NO_TEXT = frozenset({b"IHDR", b"PLTE", b"IDAT", b"IEND", b"fdAT", b"iCCP", b"bKGD", b"cHRM", b"gAMA", b"hIST",
                       b"pHYs", b"sBIT", b"sRGB", b"tIME", b"tRNS", b"acTL", b"fcTL", b"cICP", b"mDCv", b"cLLi",
                       b"sCAL", b"oFFs", b"sTER", b"vpAg"})
+# privacy18: the chunks of a size the PNG spec (and APNG's, vpAg's) fixes; one longer carries bytes no decoder reads
+# (libpng drops such a chunk as invalid), and they were not read here either: such a file fails closed
+_SIZES = {b"IHDR": (13,), b"IEND": (0,), b"gAMA": (4,), b"cHRM": (32,), b"sRGB": (1,), b"pHYs": (9,), b"tIME": (7,),
+          b"oFFs": (9,), b"cICP": (4,), b"mDCv": (24,), b"cLLi": (8,), b"acTL": (8,), b"fcTL": (26,), b"sTER": (1,),
+          b"vpAg": (9,), b"bKGD": (1, 2, 6), b"sBIT": (1, 2, 3, 4)}
+# privacy18: chunks of arbitrary bytes by the spec (a palette, its transparency, a histogram): read when they are text
+_ANY_BYTES = frozenset({b"PLTE", b"tRNS", b"hIST"})
 
 
 class _TooBig(Exception):
@@ -44,9 +57,11 @@ class _TooBig(Exception):
 
 
 def late_texts(raw: bytes, exif_texts: Callable[[bytes], list[str]],
-               profile_texts: Callable[[str, str], list[str]] = lambda _k, _v: []) -> list[str]:
+               profile_texts: Callable[[str, str], list[str]] = lambda _k, _v: [],
+               words: Callable[[bytes], list[str]] = lambda _b: []) -> list[str]:
     """The texts of `raw`'s chunks Pillow does not read (see the module docstring); `exif_texts` reads an `eXIf`
-    chunk's bytes. [OPAQUE] past the bounds."""
+    chunk's bytes, `words` (privacy18) the runs of words or values in a private chunk's binary bytes. [OPAQUE] past
+    the bounds."""
     out: list[str] = []
     at = len(SIGNATURE)
     try:
@@ -60,19 +75,24 @@ def late_texts(raw: bytes, exif_texts: Callable[[bytes], list[str]],
                 return out  # such a file's bytes as words when Pillow has not read it whole
             data = raw[at + 8:at + 8 + size]
             at += 12 + size
+            if kind in _SIZES and size not in _SIZES[kind]:
+                return [OPAQUE]
             if kind == b"IEND":
-                return out
+                return out + _trailer_texts(raw[at:], words)
+            if kind in _ANY_BYTES and (got := decode(data)) is not None:
+                out.append(got[0])
             if kind == b"iCCP":  # the profile's name (the profile itself is left out: see _NO_TEXT)
                 out.append(data[:80].partition(b"\x00")[0].decode("latin-1"))
             if kind in _NO_TEXT:
                 continue
-            out.extend(_profiles_apart(_chunk_texts(kind, data, exif_texts), kind, profile_texts))
+            out.extend(_profiles_apart(_chunk_texts(kind, data, exif_texts, words), kind, profile_texts))
     except (_TooBig, zlib.error):  # a text chunk past the bound, or one that does not inflate: fails closed
         return [OPAQUE]
     return out
 
 
-def _chunk_texts(kind: bytes, data: bytes, exif_texts: Callable[[bytes], list[str]]) -> list[str]:
+def _chunk_texts(kind: bytes, data: bytes, exif_texts: Callable[[bytes], list[str]],
+                 words: Callable[[bytes], list[str]]) -> list[str]:
     if kind == b"tEXt":
         key, _, text = data.partition(b"\x00")
         return [key.decode("latin-1"), text.decode("latin-1")]
@@ -99,7 +119,50 @@ def _chunk_texts(kind: bytes, data: bytes, exif_texts: Callable[[bytes], list[st
             return []
         got = decode(inflated)
         return [got[0]] if got is not None else []
-    return []
+    return words(data)
+
+
+def png_end(raw: bytes) -> int | None:
+    """Where the PNG `raw` ends: after its first `IEND` chunk's CRC, found by walking its chunks (privacy18: media_text
+    took the last `IEND` in the file, and an appended note that ended in `IEND` was taken for image data, unread);
+    None when the walk meets no `IEND` (a cut or spoofed file: read whole)."""
+    at = len(SIGNATURE)
+    for _ in range(MAX_CHUNKS):
+        if at + 12 > len(raw):
+            return None
+        size, kind = struct.unpack(">I", raw[at:at + 4])[0], raw[at + 4:at + 8]
+        at += 12 + size
+        if kind == b"IEND":
+            return at if at <= len(raw) else None
+    return None
+
+
+_ZLIB_HEADS = (b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda")
+
+
+def _trailer_texts(rest: bytes, words: Callable[[bytes], list[str]]) -> list[str]:
+    """Bytes after `IEND` (no decoder reads them; privacy18: a zlib stream of text there went out unread): as text
+    when they are text (a lone value with no spaces around it is no "words" run for media_text), a zlib or gzip stream
+    inflated (bounded) when they are one; anything else but zero padding fails closed."""
+    body = rest.lstrip(b"\x00")  # (zero padding around; a gzip stream may end in zero bytes)
+    text = body.rstrip(b"\x00")
+    if not text:
+        return []
+    if (got := decode(text)) is not None:
+        return [got[0]]
+    # words (UTF-16 without a byte-order mark, a note after a stray byte) when they are most of the bytes (UTF-16:
+    # two bytes a character); a run of words does not let other bytes pass unread beside it
+    runs = words(body)
+    if runs and 2 * sum(len(r) for r in runs) >= 0.9 * len(text):
+        return runs
+    if body[:2] in _ZLIB_HEADS or body[:2] == b"\x1f\x8b":
+        d = zlib.decompressobj(zlib.MAX_WBITS | 32)  # zlib or gzip, by the header
+        inflated = d.decompress(body, MAX_INFLATED)
+        if d.unconsumed_tail or not d.eof or d.unused_data.rstrip(b"\x00"):
+            return [OPAQUE]  # past the bound, cut, or more after it: fails closed
+        got = decode(inflated) if inflated else ("", "")
+        return [got[0]] if got is not None else [OPAQUE]
+    return [OPAQUE]
 
 
 def _profiles_apart(texts: list[str], kind: bytes, profile_texts: Callable[[str, str], list[str]]) -> list[str]:
