@@ -173,8 +173,9 @@ class Deployment:
     def _finish(self, step: Any, usage: Usage, t0: float, paused: float = 0.0) -> None:
         step.ok, step.status, step.usage = True, 200, usage
         step.cost = self._cost(self.price, usage)
-        step.latency_ms = (time.perf_counter() - t0) * 1000
-        self.rate.observe(usage.output_tokens, step.latency_ms / 1000 - paused)  # (paused: a stream's client's pace)
+        step.latency_ms = ((end := time.perf_counter()) - t0) * 1000
+        # (the seconds since it got a connection, not since it queued for one: costs10; paused: a stream's reader's)
+        self.rate.observe(usage.output_tokens, end - (sent_clock.sent_since(t0) or t0) - paused)
         self.breaker.success()
         self.provider.unreachable_said = False
         if self.stats is not None:
