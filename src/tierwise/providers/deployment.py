@@ -174,8 +174,7 @@ class Deployment:
         step.ok, step.status, step.usage = True, 200, usage
         step.cost = self._cost(self.price, usage)
         step.latency_ms = ((end := time.perf_counter()) - t0) * 1000
-        # (the seconds since it got a connection, not since it queued for one: costs10; paused: a stream's reader's)
-        self.rate.observe(usage.output_tokens, end - (sent_clock.sent_since(t0) or t0) - paused)
+        self.rate.observe_call(usage.output_tokens, t0, end, paused)  # (paused: a stream's client's pace)
         self.breaker.success()
         self.provider.unreachable_said = False
         if self.stats is not None:

@@ -121,8 +121,7 @@ def least_binary_input(req: Request) -> int:
     one-pixel image), nor PDFs when the client names a parsing engine (OpenRouter's `plugins`: its free text
     engine bills a scanned page's text, none)."""
     n = 0
-    pages = "plugins" not in req.extra
-    allow: list[Allowance] = []  # (one inflate allowance for the request's PDFs when no estimate read them yet)
+    allow: list[Allowance] | None = None  # (one inflate allowance for the request's PDFs, when first needed)
     for m in req.messages:
         for b in m.content:
             t = type(b)
@@ -130,15 +129,23 @@ def least_binary_input(req: Request) -> int:
                 continue
             if t is ImageBlock:
                 n += _least_image(b)  # type: ignore[arg-type]
-            elif t is ToolResultBlock:
+                continue
+            allow = [] if allow is None else allow
+            if t is ToolResultBlock:
                 for c in b.content:  # type: ignore[union-attr]
                     if type(c) is ImageBlock:
                         n += _least_image(c)
-                    elif type(c) is OtherBlock and pages:
-                        n += LEAST_PAGE_TOKENS * (other_counts(c, allow)[2] // PER_PDF_PAGE)  # type: ignore[arg-type]
-            elif t is OtherBlock and pages:
-                n += LEAST_PAGE_TOKENS * (other_counts(b, allow)[2] // PER_PDF_PAGE)  # type: ignore[arg-type]
+                    elif type(c) is OtherBlock:
+                        n += _least_pages(c, req, allow)  # type: ignore[arg-type]
+            elif t is OtherBlock:
+                n += _least_pages(b, req, allow)  # type: ignore[arg-type]
     return n
+
+
+def _least_pages(b: OtherBlock, req: Request, allow: list[Allowance]) -> int:
+    if "plugins" in req.extra:
+        return 0
+    return LEAST_PAGE_TOKENS * (other_counts(b, allow)[2] // PER_PDF_PAGE)
 
 
 def _least_image(b: ImageBlock) -> int:
