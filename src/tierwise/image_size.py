@@ -5,9 +5,12 @@ the providers bill an image by (providers/usage_bounds.py floors an upstream's i
 from __future__ import annotations
 
 import binascii
+import re
 
 HEAD_BYTES = 96 * 1024  # (a JPEG's EXIF segment, before its frame header, is at most 64 KB)
 _B64_HEAD = HEAD_BYTES // 3 * 4
+_SEGMENTS = 256  # read before the frame header (an honest JPEG has a few dozen; a hostile one's fill costs no more)
+_FILL = re.compile(rb"\xff+")
 _SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers (not DHT, JPG, DAC)
 
 
@@ -15,11 +18,9 @@ def image_size(data: str) -> tuple[int, int] | None:
     """(width, height) of base64 image `data` (bare, or a data: URL), None when its header is not read."""
     if data.startswith("data:"):
         data = data[data.find(",") + 1:]
-    head = data[:_B64_HEAD]
-    try:
-        raw = binascii.a2b_base64(head[:len(head) - len(head) % 4])
-    except (binascii.Error, ValueError):
-        return None
+    raw = _decoded(data[:64])  # (every header but a JPEG's frame is in its first 48 bytes)
+    if raw[:2] == b"\xff\xd8":
+        raw = _decoded(data[:_B64_HEAD])
     if raw[:8] == b"\x89PNG\r\n\x1a\n" and raw[12:16] == b"IHDR":
         return int.from_bytes(raw[16:20], "big"), int.from_bytes(raw[20:24], "big")
     if raw[:6] in (b"GIF87a", b"GIF89a") and len(raw) >= 10:
@@ -29,6 +30,13 @@ def image_size(data: str) -> tuple[int, int] | None:
     if raw[:2] == b"\xff\xd8":
         return _jpeg(raw)
     return None
+
+
+def _decoded(head: str) -> bytes:
+    try:
+        return binascii.a2b_base64(head[:len(head) - len(head) % 4])
+    except (binascii.Error, ValueError):
+        return b""
 
 
 def _webp(raw: bytes) -> tuple[int, int] | None:
@@ -45,13 +53,11 @@ def _webp(raw: bytes) -> tuple[int, int] | None:
 
 def _jpeg(raw: bytes) -> tuple[int, int] | None:
     i = 2
-    while i + 9 <= len(raw):
-        if raw[i] != 0xFF:
+    for _ in range(_SEGMENTS):
+        if i + 9 > len(raw) or raw[i] != 0xFF:
             return None
-        marker = raw[i + 1]
-        if marker == 0xFF:  # (fill bytes)
-            i += 1
-            continue
+        i = _FILL.match(raw, i).end() - 1  # type: ignore[union-attr]  # (fill bytes: a run of 0xFF, one step)
+        marker = raw[i + 1] if i + 1 < len(raw) else 0
         if marker in _SOF:
             return int.from_bytes(raw[i + 7:i + 9], "big"), int.from_bytes(raw[i + 5:i + 7], "big")
         if marker == 0xD8 or 0xD0 <= marker <= 0xD7 or marker == 0x01:  # (markers without a length)
