@@ -20,6 +20,8 @@ worst of `--runs` runs, per scenario:
 - online-unreported: the same without `usage.cost` (session 32).
 - small-input: honest, but each prompt is 40,000 characters (~10,000 tokens, $0.03 of input) and the upstream
                reports 1 input token for it (session 37).
+- small-pdf:   each prompt carries a 40-page PDF (2 KB: its pages in one compressed object stream), read as 1,500
+               tokens a page ($0.18 of input), and the upstream reports 1 input token for it (session 38).
 
     PYTHONPATH=src .venv/bin/python bench/budget_overspend.py [--src /work/main/src] [--runs 5]
 """
@@ -34,6 +36,8 @@ import tempfile
 import threading
 import time
 import uuid
+import zlib
+from base64 import b64encode
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +52,25 @@ from tests.harness import ServeProcess, drop_redis_keys, free_port  # noqa: E402
 PRICE_IN, PRICE_OUT = 3.0, 15.0
 ONLINE_FEE = 0.02  # OpenRouter's web plugin, 5 results at $4 per 1,000
 WORD = "x" * 39 + " "  # 40 characters: 10 tokens at 4 characters a token
+PDF_PAGES, PAGE_TOKENS = 40, 1_500  # (small-pdf: what a provider reads of each page, its text and its image)
+
+
+def packed_pdf(pages: int) -> str:
+    """A data: URL of a PDF whose page tree and `pages` blank pages sit in one Flate object stream."""
+    objs = [b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % (3 + i) for i in range(pages)),
+                                                          pages)]
+    objs += [b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>"] * pages
+    offs, body = [], b""
+    for o in objs:
+        offs.append(len(body))
+        body += o + b"\n"
+    head = b" ".join(b"%d %d" % (2 + i, off) for i, off in enumerate(offs)) + b"\n"
+    data = zlib.compress(head + body)
+    stm = (b"<< /Type /ObjStm /N %d /First %d /Length %d /Filter /FlateDecode >>\nstream\n"
+           % (len(objs), len(head), len(data)) + data + b"\nendstream")
+    pdf = (b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n9 0 obj\n" + stm
+           + b"\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n")
+    return "data:application/pdf;base64," + b64encode(pdf).decode()
 
 
 class Upstream(OpenAIDouble):
@@ -64,12 +87,12 @@ class Upstream(OpenAIDouble):
         body = rec.body
         cap = body.get("max_completion_tokens") or body.get("max_tokens")
         out = 400 if self.scenario != "no-max" else (min(cap, self.long) if cap else self.long)
-        inp = len(rec.raw) // 4
+        inp = len(rec.raw) // 4 if self.scenario != "small-pdf" else PDF_PAGES * PAGE_TOKENS
         n = int(body.get("n") or 1)  # (every choice is billed)
         usd = (inp * PRICE_IN + out * n * PRICE_OUT) / 1e6 + (ONLINE_FEE if self.scenario.startswith("online") else 0)
         with self.lock:
             self.cost += usd
-        said = 1 if self.scenario == "small-input" else inp  # (an upstream that under-reports what it read)
+        said = 1 if self.scenario in ("small-input", "small-pdf") else inp  # (an upstream that under-reports what it read)
         reply = Reply(text=WORD * (out // 10), usage=(said, out * n), cost=usd if self.scenario == "online" else None)
         if self.scenario == "mid-fail":
             return StreamError(after_chunks=out // 10, then=reply)
@@ -102,6 +125,7 @@ async def clients(urls: list[str], m: int, per_client: int, scenario: str) -> di
     hc = httpx2.AsyncClient(limits=httpx2.Limits(max_connections=m, max_keepalive_connections=m), timeout=120)
     oas = [openai.AsyncOpenAI(base_url=u + "/v1", api_key="k", max_retries=0, http_client=hc) for u in urls]
     seen: dict[str, int] = {}
+    pdf = packed_pdf(PDF_PAGES)
 
     async def one(i: int) -> None:
         oc = oas[i % len(oas)]
@@ -111,8 +135,12 @@ async def clients(urls: list[str], m: int, per_client: int, scenario: str) -> di
                 kw["n"] = 3
             try:
                 pad = " " + WORD * 1000 if scenario == "small-input" else ""  # (40,000 characters)
+                content: Any = f"client {i} question {j}{pad}"
+                if scenario == "small-pdf":
+                    content = [{"type": "file", "file": {"filename": "a.pdf", "file_data": pdf}},
+                               {"type": "text", "text": content}]
                 s = await oc.chat.completions.create(model="main", stream=True, messages=[
-                    {"role": "user", "content": f"client {i} question {j}{pad}"}], **kw)
+                    {"role": "user", "content": content}], **kw)
                 async for _ in s:
                     pass
                 seen["answered"] = seen.get("answered", 0) + 1

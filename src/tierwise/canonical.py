@@ -78,6 +78,9 @@ class OtherBlock:
 
     raw: dict[str, Any]
     type: Literal["other"] = "other"
+    # What tierwise.tokens counted in `raw` (its PDFs' pages read once a request, not by each estimate: costs10).
+    # Not copied by `dataclasses.replace` (a block with new raw counts again).
+    counts: tuple[int, int, int, int, int] | None = field(default=None, init=False, compare=False, repr=False)
 
 
 Block = TextBlock | ImageBlock | ToolUseBlock | ToolResultBlock | ThinkingBlock | RedactedThinkingBlock | OtherBlock

@@ -174,7 +174,7 @@ class BearerAuth:
         held: dict[str, Any] = {"client": scope.get("client")}  # what this request counts (not the app's scope)
         post = scope.get("method") == "POST"
         sid = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"mcp-session-id"), None)
-        session: Session | None = None
+        session: tuple[Session, float] | None = None
         try:
             if post:  # a tool call (a GET is a session's event stream: MAX_SESSIONS)
                 self.calls.take(held)
@@ -202,7 +202,7 @@ class BearerAuth:
             if held.get("opening") is not None:  # no session opened
                 self.sessions.cap.give_back(held["opening"])
             if session is not None and sid is not None:
-                self.sessions.end(sid, session, post, scope.get("method", ""), scope.get("path", ""),
+                self.sessions.end(sid, *session, post, scope.get("method", ""), scope.get("path", ""),
                                   held.get("status", 0))
 
     async def _end_session(self, scope: Scope, s: Session) -> None:

@@ -56,9 +56,11 @@ class Session:
     path: str  # where it was opened: only an answer there says it ended (elsewhere a 404 is the router's)
     hint: bytes = b""  # its opener's User-Agent and forwarded-for headers (`hint`)
     running: int = 0  # requests in flight, a GET event stream included (the package's idle clock waits for them)
-    posts: int = 0  # of them POSTs: calls running (a GET stream only listens)
+    # of them POSTs (calls; a GET stream only listens): when each began, oldest first. costs10: one time for "calls
+    # have run without a pause" made a client whose calls overlapped back to back look like one call past
+    # `max_call_s`, and a call of a few seconds could be cut for a newcomer
+    posts: list[float] = field(default_factory=list)
     last: float = field(default=0.0)  # when its last request ended (time.monotonic)
-    calling: float = 0.0  # since when calls have run in it without a pause (`posts` > 0)
 
 
 class ClientSessions:
@@ -134,14 +136,14 @@ class ClientSessions:
             if client != mine and n <= floor:
                 continue
             # (idle ones first, then listening ones, then overrun calls; of each the client holding the most)
-            key = (2 if s.posts else int(s.running > 0), -n, s.calling if s.posts else s.last, sid)
+            key = (2 if s.posts else int(s.running > 0), -n, s.posts[0] if s.posts else s.last, sid)
             if best is None or key < best:
                 best = key
         return None if best is None else best[3]
 
     def _overrun(self, s: Session, now: float) -> bool:
-        """Whether `s` has run calls for longer than `max_call_s` (wire14) without a pause."""
-        return s.posts > 0 and self.max_call_s is not None and now - s.calling >= self.max_call_s
+        """Whether the oldest call running in `s` has run for longer than `max_call_s` (wire14)."""
+        return bool(s.posts) and self.max_call_s is not None and now - s.posts[0] >= self.max_call_s
 
     def opened(self, sid: str, holder: dict[str, Any], headers: list[tuple[bytes, bytes]], path: str) -> None:
         """The session `holder` counted was opened by the app as `sid` (at `path`)."""
@@ -154,22 +156,25 @@ class ClientSessions:
             self.cap.give_back(s.holder)
         return s
 
-    def start(self, sid: str, post: bool) -> Session | None:
+    def start(self, sid: str, post: bool) -> tuple[Session, float] | None:
+        """A request of session `sid` begins: the session and when (for `end`), None for a session not open."""
         s = self.open.get(sid)
-        if s is not None:
-            s.running += 1
-            if post and not s.posts:
-                s.calling = self.clock()
-            s.posts += post
-        return s
+        if s is None:
+            return None
+        s.running += 1
+        began = self.clock()
+        if post:
+            s.posts.append(began)
+        return s, began
 
-    def end(self, sid: str, s: Session, post: bool, method: str, path: str, status: int) -> None:
+    def end(self, sid: str, s: Session, began: float, post: bool, method: str, path: str, status: int) -> None:
         """A request of session `sid` ended with `status`. The session has ended when that was a 404 or a DELETE's
         2xx, on the path it was opened at: a 404 off it (the router's) or a DELETE to `/mcp/` (a 307 redirect) said
         so too (review31e), its count was given back while the session lived on, and one client again opened every
         session of the server."""
         s.running -= 1
-        s.posts -= post
+        if post:
+            s.posts.remove(began)  # (calls that began at the same tick are alike)
         s.last = self.clock()
         if path == s.path and (status == 404 or (method == "DELETE" and 200 <= status < 300)):
             self.forget(sid)

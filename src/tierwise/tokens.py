@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from tierwise.canonical import ImageBlock, OtherBlock, Request, TextBlock, ToolResultBlock
+from tierwise.nested_parts import nested_parts
 from tierwise.pdf_pages import Allowance, base64_payload, pdf_pages
 
 CHARS_PER_TOKEN = 4.0
@@ -59,7 +60,7 @@ def hidden_input(req: Request) -> int:
     `PER_FETCHED_DOCUMENT` per document the upstream fetches itself, and what an inline PDF counts past a third of
     its base64 (wire14: 1,000 blank pages in an object stream are 3.5 KB of base64)."""
     n = 0
-    allow: Allowance | None = None  # (one for all the request's PDFs: review37d)
+    allow: list[Allowance] = []  # (one for all the request's PDFs: review37d)
     for m in req.messages:
         for b in m.content:
             t = type(b)
@@ -67,42 +68,43 @@ def hidden_input(req: Request) -> int:
                 continue
             if t is ImageBlock:
                 n += PER_IMAGE
-            elif isinstance(b, ToolResultBlock):
-                for c in b.content:
-                    if isinstance(c, ImageBlock):
+            elif t is ToolResultBlock:
+                for c in b.content:  # type: ignore[union-attr]
+                    if type(c) is ImageBlock:
                         n += PER_IMAGE
-                    elif isinstance(c, OtherBlock) and (data := _pdf_data(c.raw)) is not None:
-                        allow = allow or Allowance()
-                        n += max(0, pdf_tokens(data, allow) - len(data) // 3)
-            elif isinstance(b, OtherBlock):
-                if b.raw.get("type") == "document":
-                    src = b.raw.get("source")
-                    if isinstance(src, dict) and src.get("type") not in ("base64", "text", "content"):
-                        n += PER_FETCHED_DOCUMENT
-                if (data := _pdf_data(b.raw)) is not None:  # (the part of its count its base64 bytes do not show)
-                    allow = allow or Allowance()
-                    n += max(0, pdf_tokens(data, allow) - len(data) // 3)
+                    elif type(c) is OtherBlock:
+                        n += _hidden(other_counts(c, allow))  # type: ignore[arg-type]
+            elif t is OtherBlock:
+                n += _hidden(other_counts(b, allow))  # type: ignore[arg-type]
     return n
 
 
+def _hidden(counts: tuple[int, int, int, int, int]) -> int:
+    images, _chars, pdf, pdf_b64, fetched = counts
+    return PER_IMAGE * images + max(0, pdf - pdf_b64 // 3) + PER_FETCHED_DOCUMENT * fetched
+
+
 def fetched_documents_in(req: Request) -> int:
-    """The documents of a request that the upstream fetches (not inline): what they cost is not in its bytes."""
+    """The documents of a request that the upstream fetches (not inline): what they cost is not in its bytes. Those
+    in tool results and inside other blocks count (before costs10 a tool result's documents by URL counted 0)."""
     n = 0
     for m in req.messages:
         for b in m.content:
-            if isinstance(b, OtherBlock) and b.raw.get("type") == "document":
-                src = b.raw.get("source")
-                if isinstance(src, dict) and src.get("type") not in ("base64", "text", "content"):
-                    n += 1
+            if isinstance(b, OtherBlock):
+                n += other_counts(b)[4]
+            elif isinstance(b, ToolResultBlock):
+                for c in b.content:  # (its content may hold documents: OtherBlocks)
+                    if type(c) is OtherBlock:
+                        n += other_counts(c)[4]  # type: ignore[arg-type]
     return n
 
 
 def _images_and_document_chars(req: Request) -> tuple[int, int, int]:
     """The images of a request's messages, the characters of its inline text documents and search results
     (wire13: not in `Request.text()`, so a 100,000-token document counted nothing against a model's window), and the
-    tokens of its inline PDFs (wire14), tool results' included."""
+    tokens of its inline PDFs (wire14), tool results' and other blocks' nested parts included."""
     n = chars = pdf = 0
-    allow: Allowance | None = None  # (one for all the request's PDFs: review37d, 50 bombs inflated 800 MB)
+    allow: list[Allowance] = []  # (one for all the request's PDFs: review37d, 50 bombs inflated 800 MB)
     for m in req.messages:
         for b in m.content:
             t = type(b)
@@ -115,16 +117,42 @@ def _images_and_document_chars(req: Request) -> tuple[int, int, int]:
                     if type(c) is ImageBlock:
                         n += 1
                     elif type(c) is OtherBlock:
-                        chars += _document_chars(c.raw)
-                        if (data := _pdf_data(c.raw)) is not None:
-                            allow = allow or Allowance()
-                            pdf += pdf_tokens(data, allow)
+                        i, k, p, _, _ = other_counts(c, allow)  # type: ignore[arg-type]
+                        n, chars, pdf = n + i, chars + k, pdf + p
             elif t is OtherBlock:
-                chars += _document_chars(b.raw)  # type: ignore[union-attr]
-                if (data := _pdf_data(b.raw)) is not None:  # type: ignore[union-attr]
-                    allow = allow or Allowance()
-                    pdf += pdf_tokens(data, allow)
+                i, k, p, _, _ = other_counts(b, allow)  # type: ignore[arg-type]
+                n, chars, pdf = n + i, chars + k, pdf + p
     return n, chars, pdf
+
+
+def other_counts(b: OtherBlock, allow: list[Allowance] | None = None) -> tuple[int, int, int, int, int]:
+    """What an opaque block and the parts nested in it (tierwise.nested_parts) hold: images, characters of text
+    documents and search results, tokens of inline PDFs, those PDFs' base64 characters, documents the upstream
+    fetches. Counted once a block (`OtherBlock.counts`): before costs10 each estimate of a request (window, rules,
+    budget, a usage check) read its PDFs' pages again. `allow`: the request's inflate allowance, made when first
+    needed (pdf_pages.Allowance)."""
+    if b.counts is not None:
+        return b.counts
+    images = chars = pdf = pdf_b64 = fetched = 0
+    for i, part in enumerate(nested_parts(b.raw)[0]):
+        kind = part.get("type")
+        if i and kind == "image":
+            images += 1
+            continue
+        chars += _document_chars(part)
+        if kind == "document":
+            src = part.get("source")
+            if isinstance(src, dict) and src.get("type") not in ("base64", "text", "content"):
+                fetched += 1
+        if (data := _pdf_data(part)) is not None:
+            if allow is None:
+                allow = []
+            if not allow:
+                allow.append(Allowance())
+            pdf += pdf_tokens(data, allow[0])
+            pdf_b64 += len(data)
+    b.counts = (images, chars, pdf, pdf_b64, fetched)
+    return b.counts
 
 
 def pdf_tokens(data: str, allowance: Allowance | None = None) -> int:

@@ -173,8 +173,8 @@ class Deployment:
     def _finish(self, step: Any, usage: Usage, t0: float, paused: float = 0.0) -> None:
         step.ok, step.status, step.usage = True, 200, usage
         step.cost = self._cost(self.price, usage)
-        step.latency_ms = (time.perf_counter() - t0) * 1000
-        self.rate.observe(usage.output_tokens, step.latency_ms / 1000 - paused)  # (paused: a stream's client's pace)
+        step.latency_ms = ((end := time.perf_counter()) - t0) * 1000
+        self.rate.observe_call(usage.output_tokens, t0, end, paused)  # (paused: a stream's client's pace)
         self.breaker.success()
         self.provider.unreachable_said = False
         if self.stats is not None:

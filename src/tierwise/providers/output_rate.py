@@ -15,6 +15,8 @@ the rate down with many of them. The fastest seen is kept, so slow calls never l
 
 from __future__ import annotations
 
+from tierwise.providers import sent_clock
+
 UNSEEN_TOKENS_PER_SECOND = 1000.0  # the default: faster than hosted frontier models write
 LONG = 256  # output tokens a completed call must have written to say how fast the model writes
 SEEN = 5  # such calls before the measured rate is used
@@ -37,6 +39,13 @@ class OutputRate:
         rate = output_tokens / seconds
         if rate > self.fastest:
             self.fastest = rate
+
+    def observe_call(self, output_tokens: int, t0: float, end: float, paused: float) -> None:
+        """A completed call begun at `t0` (sent_clock.start) ended at `end`; `paused`: seconds its relay waited on
+        its reader. Its seconds run from when it got a connection (costs10: before, its wait in the provider's pool
+        counted, and a tenant keeping the pool busy taught the model a slow rate)."""
+        if output_tokens >= LONG:
+            self.observe(output_tokens, end - (sent_clock.sent_since(t0) or t0) - paused)
 
     def per_second(self) -> float:
         """Tokens a second a cut call of this model is counted to have written unseen."""

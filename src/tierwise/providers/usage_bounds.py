@@ -9,13 +9,24 @@ from typing import Any
 
 import orjson
 
-from tierwise.canonical import Request, TextBlock, ThinkingBlock, ToolUseBlock, Usage
+from tierwise.canonical import (
+    ImageBlock,
+    OtherBlock,
+    Request,
+    TextBlock,
+    ThinkingBlock,
+    ToolResultBlock,
+    ToolUseBlock,
+    Usage,
+)
+from tierwise.image_size import image_size
+from tierwise.pdf_pages import Allowance
 from tierwise.pricing import MAX_SEARCHES
 from tierwise.providers.output_rate import UNSEEN_TOKENS_PER_SECOND
-from tierwise.tokens import estimate_request, estimate_text_chars, text_units
+from tierwise.tokens import PER_PDF_PAGE, estimate_request, estimate_text_chars, other_counts, text_units
 
-__all__ = ["answer_chars", "at_least_relayed", "bound_usage", "hides_reasoning", "text_units", "too_few",
-           "too_little_input", "unseen_output"]  # web searches one answer is counted (and reserved) at most
+__all__ = ["answer_chars", "at_least_relayed", "bound_usage", "hides_reasoning", "least_binary_input", "text_units",
+           "too_few", "too_little_input", "unseen_output"]  # web searches one answer is counted (and reserved) at most
 
 
 def bound_usage(usage: Usage, caps: tuple[int, int], req: Request | None = None) -> Usage:
@@ -82,14 +93,70 @@ def too_little_input(usage: Usage, req: Request) -> None:
     read = usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens
     if read == 0:
         return
+    least = least_binary_input(req) * MAX_CHARS_PER_TOKEN  # (images and PDFs: costs10)
     # (the common case without building the text: the client's body has at least as many bytes as its text has
     # characters; a count that covers it covers the text)
     cl = req.headers.get("content-length")
-    if cl and cl.isdigit() and read * MAX_CHARS_PER_TOKEN >= int(cl) or read * MAX_CHARS_PER_TOKEN >= len(req.text()):
+    if (cl and cl.isdigit() and read * MAX_CHARS_PER_TOKEN >= int(cl) + least
+            or read * MAX_CHARS_PER_TOKEN >= len(req.text()) + least):
         return
     est = estimate_request(req) - usage.cache_read_tokens - usage.cache_write_tokens
     if est > usage.input_tokens:
         usage.input_tokens, usage.estimated = est, True
+
+
+# The fewest input tokens a provider bills an image (by its size: below 64 only for images under 256x256 pixels) and a
+# PDF's page (the image of it they all add: Gemini 258 a page, Anthropic and OpenAI about 1,000 or more for a letter
+# page), with a margin: an upstream's count below them is not believed (costs10; before, 1 input token for a
+# 100-page PDF or 50 large images was billed as reported). Far below honest counts, and below `tokens.PER_IMAGE` and
+# `tokens.PER_PDF_PAGE`, what is reserved.
+LEAST_IMAGE_TOKENS = 64
+LEAST_PAGE_TOKENS = 128
+_LONGEST_EDGE = 1568  # (Anthropic scales an image down to it: an 8000x10 image is billed as 1568x2)
+
+
+def least_binary_input(req: Request) -> int:
+    """The fewest input tokens a request's inline images (by their sizes, `image_size`) and PDF pages
+    (`tokens.other_counts`, counted once a request) can be billed. Images by URL count none (a URL can name a
+    one-pixel image), nor PDFs when the client names a parsing engine (OpenRouter's `plugins`: its free text
+    engine bills a scanned page's text, none)."""
+    n = 0
+    allow: list[Allowance] | None = None  # (one inflate allowance for the request's PDFs, when first needed)
+    for m in req.messages:
+        for b in m.content:
+            t = type(b)
+            if t is TextBlock:
+                continue
+            if t is ImageBlock:
+                n += _least_image(b)  # type: ignore[arg-type]
+                continue
+            allow = [] if allow is None else allow
+            if t is ToolResultBlock:
+                for c in b.content:  # type: ignore[union-attr]
+                    if type(c) is ImageBlock:
+                        n += _least_image(c)
+                    elif type(c) is OtherBlock:
+                        n += _least_pages(c, req, allow)  # type: ignore[arg-type]
+            elif t is OtherBlock:
+                n += _least_pages(b, req, allow)  # type: ignore[arg-type]
+    return n
+
+
+def _least_pages(b: OtherBlock, req: Request, allow: list[Allowance]) -> int:
+    if "plugins" in req.extra:
+        return 0
+    return LEAST_PAGE_TOKENS * (other_counts(b, allow)[2] // PER_PDF_PAGE)
+
+
+def _least_image(b: ImageBlock) -> int:
+    size = image_size(b.data) if b.data else None
+    if size is None:
+        return 0
+    w, h = size
+    edge = max(w, h)
+    if edge > _LONGEST_EDGE:
+        w, h = w * _LONGEST_EDGE // edge, h * _LONGEST_EDGE // edge
+    return min(LEAST_IMAGE_TOKENS, w * h // 1024)
 
 
 def at_least_relayed(usage: Usage, chars: int) -> None:

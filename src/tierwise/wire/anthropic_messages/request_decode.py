@@ -23,6 +23,7 @@ from tierwise.canonical import (
     ToolUseBlock,
 )
 from tierwise.errors import InvalidRequest
+from tierwise.nested_parts import MAX_DEPTH, MAX_PARTS, nested_parts
 from tierwise.wire._check import (
     INT_MAX,
     MAX_STOP,
@@ -56,11 +57,17 @@ def _opaque_block(b: dict[str, Any], path: str) -> OtherBlock:
     """A block carried as sent, except what names a file in the upstream account: the account is the operator's,
     not the client's (Files API ids in a document's `source` or a `container_upload`), as OpenAI `file_id`s are
     refused."""
-    src = b.get("source")
-    need(not (isinstance(src, dict) and src.get("type") == "file") and "file_id" not in b
-         and not (isinstance(src, dict) and "file_id" in src), f"{path}.source" if isinstance(src, dict) else path,
-         "file ids name files in the gateway's upstream account; send the document inline (base64 or text) or by URL")
+    parts, whole = nested_parts(b)
+    need(whole, path, f"nests more than {MAX_PARTS} parts or deeper than {MAX_DEPTH} levels")
+    need("file_id" not in b, path, _FILE_IDS)
+    for i, part in enumerate(parts):  # (costs10: a document inside a web fetch's result named a file too)
+        src = part.get("source")
+        need(not (isinstance(src, dict) and (src.get("type") == "file" or "file_id" in src)),
+             f"{path}.source" if i == 0 else f"{path} (its nested {str(part.get('type'))[:40]!r}).source", _FILE_IDS)
     return OtherBlock(b)
+
+
+_FILE_IDS = "file ids name files in the gateway's upstream account; send the document inline (base64 or text) or by URL"
 
 
 def _text_block(b: dict[str, Any], path: str) -> TextBlock:

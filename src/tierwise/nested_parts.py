@@ -1,0 +1,37 @@
+"""The parts an opaque block carries inside it (canonical.OtherBlock): a server tool's result holds its document
+under `content` (Anthropic's `web_fetch_tool_result` -> `web_fetch_result` -> `document`), an MCP tool's result its
+text and images. The token estimates (tierwise.tokens) and the file-id check at the edge
+(wire/anthropic_messages/request_decode.py) read the same parts, so what one sees the other sees."""
+
+from __future__ import annotations
+
+from typing import Any
+
+MAX_DEPTH = 6  # (honest results nest 2 deep: a web fetch's result, then its document)
+MAX_PARTS = 1_024
+
+
+def nested_parts(raw: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+    """`raw` and the objects under its `content` (an object or a list of them), depth first; and whether that is all
+    of them (False past `MAX_DEPTH` levels or `MAX_PARTS` parts: the edge refuses such a block, so a document cannot
+    be hidden past what the estimates read)."""
+    out: list[dict[str, Any]] = []
+    stack: list[tuple[dict[str, Any], int]] = [(raw, 0)]
+    while stack:
+        d, depth = stack.pop()
+        if len(out) == MAX_PARTS:
+            return out, False
+        out.append(d)
+        c = d.get("content")
+        if isinstance(c, dict):
+            c = [c]
+        elif not isinstance(c, list) or not c:
+            continue
+        if depth == MAX_DEPTH:
+            if any(isinstance(x, dict) for x in c[:MAX_PARTS]):
+                return out, False
+            continue
+        if len(c) > MAX_PARTS:
+            return out, False
+        stack.extend((x, depth + 1) for x in reversed(c) if isinstance(x, dict))
+    return out, True
