@@ -140,9 +140,9 @@ class Worker:
             beat.cancel()
             await asyncio.gather(beat, return_exceptions=True)
             try:
-                await self.presence.withdraw()
+                await self.presence.stopped(self.stats["done"])
             except REDIS_ANY:
-                pass  # it expires on its own
+                pass  # (its entries expire on their own)
             await self.client.aclose()
 
     def _set_streams(self) -> None:
