@@ -307,8 +307,10 @@ class Worker:
         while not self._gone:
             await asyncio.sleep(self.w.heartbeat if backoff.tries == 0 else backoff.next())
             try:
-                await self._beat()
+                # (claims first: past `maxmemory` Redis refuses the heartbeat's SET but not the claims' renewal, and
+                # a running task's claim lapsed behind the refused beat: re-claimed and run again; review38b)
                 await self._keep_claims()
+                await self._beat()
                 backoff.reset()
             except REDIS_DOWN:
                 backoff.next()
@@ -475,8 +477,14 @@ class Worker:
         while True:
             try:
                 return await call()
-            except REDIS_DOWN:
+            except (*REDIS_DOWN, rexc.OutOfMemoryError) as e:
+                # (past `maxmemory` Redis refuses the completion's first write: raised out of the task, the answer
+                # was lost and the entry re-claimed and run again, a paid call each time; session 38, review38b)
                 if time.monotonic() > give_up:
-                    log.error("worker %s: Redis stayed away; a result was dropped (its caller times out)", self.id)
+                    log.error("worker %s: Redis stayed %s; a result was dropped (its caller times out)", self.id,
+                              "full (maxmemory)" if isinstance(e, rexc.OutOfMemoryError) else "away")
                     return None
+                if isinstance(e, rexc.OutOfMemoryError) and backoff.tries == 0:
+                    log.error("worker %s: Redis is past its maxmemory and refuses results; kept until it takes them",
+                              self.id)
                 await asyncio.sleep(backoff.next())
