@@ -46,6 +46,8 @@ DEAD_FIELD_BYTES = 4096  # a dead-lettered entry keeps this much of each field, 
 # ... and this much in all: 4 KB of each of 16 fields was 66 KB an entry, and a caller's malformed XADDs filled a
 # capability's dead-letter stream (10,000 entries) with 660 MB (session 38, dist9)
 DEAD_ENTRY_BYTES = 8192
+# What a result waits out: Redis away, or past `maxmemory` (it refuses writes until memory is freed; review38b)
+_WAITED: tuple[type[Exception], ...] = (*REDIS_DOWN, rexc.OutOfMemoryError)
 ENTRY_SLACK = 4096  # an entry's fields besides its payload (id, reply, deadline): what a take hands out whole past it
 
 
@@ -477,7 +479,7 @@ class Worker:
         while True:
             try:
                 return await call()
-            except (*REDIS_DOWN, rexc.OutOfMemoryError) as e:
+            except _WAITED as e:
                 # (past `maxmemory` Redis refuses the completion's first write: raised out of the task, the answer
                 # was lost and the entry re-claimed and run again, a paid call each time; session 38, review38b)
                 if time.monotonic() > give_up:
