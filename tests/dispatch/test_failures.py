@@ -9,6 +9,7 @@ import threading
 import time
 
 import openai
+import orjson
 import pytest
 import redis.asyncio as aredis
 
@@ -180,9 +181,11 @@ async def test_sigterm_finishes_running_tasks_then_leaves(openai_up, redis_prefi
         assert [x.text for x in results] == ["echo:t0", "echo:t1", "echo:t2"]
         assert {x.attempt for x in results} == {1}  # finished by the worker that took them
     assert await asyncio.to_thread(w.proc.wait, 20) == 0
-    assert await r.exists(keys.presence("w1")) == 0  # gone at once, not after its TTL
-    # its index entry scored expired at once (workers no longer ZREM: the publishing script prunes it)
-    assert await r.zcount(keys.index("any", "classify"), 1, "+inf") == 0
+    # its record says it stopped, and its index entry stays until its TTL: a restart within it refuses no request
+    # (session 38, review38b; tests/dispatch/test_worker_restart.py); it was removed at once before
+    assert orjson.loads(await r.get(keys.presence("w1")))["status"] == "stopped"
+    sec, _ = await r.time()
+    assert await r.zcount(keys.index("any", "classify"), int(sec) * 1000, "+inf") == 1
     await r.aclose()
 
 

@@ -134,8 +134,9 @@ class Dispatcher:
         self.republished = 0  # tasks published again after Redis lost them
         self._closing = False
         self._outage_at = -1e9  # when this dispatcher last saw Redis away (monotonic)
-        # (zone, capability) -> (when looked, workers present reading none of this caller's queues, since when)
-        self._listing_seen: dict[tuple[str, str], tuple[float, int, float]] = {}
+        # (zone, capability) -> (when looked, whether no worker present reads this caller's queues, workers present,
+        # since when)
+        self._listing_seen: dict[tuple[str, str], tuple[float, bool, int, float]] = {}
 
     @classmethod
     def from_config(cls, d: DispatchConfig) -> Dispatcher:
@@ -282,7 +283,8 @@ class Dispatcher:
         """The task's result, waited for until `deadline` (TimeoutError past it). Every LISTING_CHECK_S it looks
         whether the workers present still read this caller's queues, and ends (NoWorker) when none has for
         UNLISTED_FOR_S: a task taken by the last worker that listed the caller, which then died, was re-claimed by
-        none and waited out its timeout (session 38, dist9)."""
+        none and waited out its timeout (session 38, dist9); likewise once no worker of the capability has been
+        present (a worker stopped for good keeps its entries for their TTL, review38b)."""
         while True:
             left = deadline - time.monotonic()
             try:
@@ -290,30 +292,31 @@ class Dispatcher:
             except TimeoutError:
                 if left <= LISTING_CHECK_S:
                     raise
-            present, since = await self._unread_by(zone, w.capability)
-            if present and time.monotonic() - since >= UNLISTED_FOR_S:
-                raise self._unlisted(w.capability, present)
+            unread, present, since = await self._unread_by(zone, w.capability)
+            if unread and time.monotonic() - since >= UNLISTED_FOR_S:
+                raise self._unlisted(w.capability, present) if present else await self._no_worker(w.capability, zone)
 
-    async def _unread_by(self, zone: str, capability: str) -> tuple[int, float]:
-        """How many workers are present for the capability in the zone when none of them reads this caller's
-        queues and all say whose they read (the publishing script's 'unlisted'; 0 otherwise, and when unsure: just
-        after an outage, or Redis not answering), and since when it has been so (monotonic). One look per capability
-        and zone per LISTING_CHECK_S is shared by the tasks waiting."""
+    async def _unread_by(self, zone: str, capability: str) -> tuple[bool, int, float]:
+        """Whether no worker present reads this caller's queues of the capability in the zone (none present, or
+        none lists the caller and all say whose they read: the publishing script's 'noworker' and 'unlisted'; False
+        when unsure: just after an outage, or Redis not answering), how many workers are present, and since when it
+        has been so (monotonic). One look per capability and zone per LISTING_CHECK_S is shared by the tasks
+        waiting."""
         now = time.monotonic()
         seen = self._listing_seen.get((zone, capability))
         if seen is not None and now - seen[0] < LISTING_CHECK_S:
-            return seen[1], seen[2]
-        present = 0
+            return seen[1], seen[2], seen[3]
+        present, unread = 0, False
         if now - self._outage_at >= PRESENCE_GRACE_S:
             try:
-                present = await unread_by(self._client, self.keys, zone, capability, self.cfg.caller)
+                present, unread = await unread_by(self._client, self.keys, zone, capability, self.cfg.caller)
             except REDIS_ANY:
-                present = 0
+                present, unread = 0, False
         if len(self._listing_seen) > STREAMS_KEPT:
             self._listing_seen.clear()
-        since = seen[2] if seen is not None and seen[1] and present else now
-        self._listing_seen[(zone, capability)] = (now, present, since)
-        return present, since
+        since = seen[3] if seen is not None and seen[1] and unread else now
+        self._listing_seen[(zone, capability)] = (now, unread, present, since)
+        return unread, present, since
 
     def _unlisted(self, capability: str, present: int) -> NoWorker:
         return NoWorker(f"{present} worker(s) serve capability {capability!r} for tenant {self.cfg.tenant!r} and none "

@@ -97,13 +97,13 @@ class PresencePublisher:
                     [self.keys.index(zone, cap)]
         return out
 
-    async def withdraw(self) -> None:
-        """A worker that stops on purpose leaves at once instead of after its TTL."""
-        pipe = self.client.pipeline(transaction=False)
-        pipe.delete(self.keys.presence(self.worker_id))
-        for idx in self._indexes():
-            pipe.zrem(idx, self.member)  # (its own entry only: ZREM of another's needs its secret)
-        await pipe.execute()
+    async def stopped(self, done: int) -> None:
+        """A worker that stops on purpose says so in its record and keeps its entries for their TTL, as a killed one
+        does: a restart is shorter, and it then takes what its callers published in between. Removed at once, a
+        restart of the only worker listing a caller refused that caller's requests (NoWorker, 503) for as long as it
+        lasted, and every new request while it was down (session 38, review38b). A worker stopped for good: its
+        callers' tasks end with NoWorker soon after its entries expire (client.py `_result`)."""
+        await self.beat(in_flight=0, status="stopped", done=done)
 
 
 async def present_count(client: Any, keys: Keyspace, zone: str, capability: str) -> int:
@@ -145,9 +145,10 @@ async def records(client: Any, keys: Keyspace) -> list[dict[str, Any]]:
     return sorted(out, key=lambda r: str(r.get("id")))
 
 
-async def unread_by(client: Any, keys: Keyspace, zone: str, capability: str, caller: str) -> int:
-    """How many workers are present for the capability in the zone when none of them reads `caller`'s queues and
-    all say whose they read (the publishing script's 'unlisted', scripts.py); 0 otherwise."""
+async def unread_by(client: Any, keys: Keyspace, zone: str, capability: str, caller: str) -> tuple[int, bool]:
+    """How many workers are present for the capability in the zone, and whether none of them reads `caller`'s
+    queues: none present, or none lists it and all say whose they read (the publishing script's 'noworker' and
+    'unlisted', scripts.py)."""
     from tierwise.dispatch.scripts import HORIZON_MS
 
     sec, usec = await client.time()
@@ -157,4 +158,4 @@ async def unread_by(client: Any, keys: Keyspace, zone: str, capability: str, cal
                 keys.listing_told(zone, capability)):
         pipe.zcount(key, now, now + HORIZON_MS)
     present, listed, told = (int(n) for n in await pipe.execute())
-    return present if present and not listed and told >= present else 0
+    return present, not present or (not listed and told >= present)

@@ -40,7 +40,10 @@ HORIZON_MS = PRESENCE_TTL_MAX_S * 1000 + 60_000  # (a minute for the worker's cl
 # Presence is compared with Redis's clock, which the workers' heartbeats also use. The expired entries are removed
 # here (workers may only ZADD into the index); under a named caller's rules, or a caller's of before session 36 (no
 # ZREMRANGEBYSCORE), the pcall is refused and they stay, uncounted.
-ENQUEUE = """
+# `#!lua`: Redis checks `maxmemory` before running a script that says what it is, and a script without a shebang
+# only at its first write: here the prune of expired entries, which an unnamed caller's rules allow, so its XADD went
+# past `maxmemory` unchecked (40 entries of 1 MB into a Redis of 12 MB, noeviction; session 38, review38b).
+ENQUEUE = """#!lua
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local horizon = now + """ + str(HORIZON_MS) + """

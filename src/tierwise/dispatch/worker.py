@@ -46,6 +46,8 @@ DEAD_FIELD_BYTES = 4096  # a dead-lettered entry keeps this much of each field, 
 # ... and this much in all: 4 KB of each of 16 fields was 66 KB an entry, and a caller's malformed XADDs filled a
 # capability's dead-letter stream (10,000 entries) with 660 MB (session 38, dist9)
 DEAD_ENTRY_BYTES = 8192
+# What a result waits out: Redis away, or past `maxmemory` (it refuses writes until memory is freed; review38b)
+_WAITED: tuple[type[Exception], ...] = (*REDIS_DOWN, rexc.OutOfMemoryError)
 ENTRY_SLACK = 4096  # an entry's fields besides its payload (id, reply, deadline): what a take hands out whole past it
 
 
@@ -140,9 +142,9 @@ class Worker:
             beat.cancel()
             await asyncio.gather(beat, return_exceptions=True)
             try:
-                await self.presence.withdraw()
+                await self.presence.stopped(self.stats["done"])
             except REDIS_ANY:
-                pass  # it expires on its own
+                pass  # (its entries expire on their own)
             await self.client.aclose()
 
     def _set_streams(self) -> None:
@@ -307,8 +309,10 @@ class Worker:
         while not self._gone:
             await asyncio.sleep(self.w.heartbeat if backoff.tries == 0 else backoff.next())
             try:
-                await self._beat()
+                # (claims first: past `maxmemory` Redis refuses the heartbeat's SET but not the claims' renewal, and
+                # a running task's claim lapsed behind the refused beat: re-claimed and run again; review38b)
                 await self._keep_claims()
+                await self._beat()
                 backoff.reset()
             except REDIS_DOWN:
                 backoff.next()
@@ -475,8 +479,14 @@ class Worker:
         while True:
             try:
                 return await call()
-            except REDIS_DOWN:
+            except _WAITED as e:
+                # (past `maxmemory` Redis refuses the completion's first write: raised out of the task, the answer
+                # was lost and the entry re-claimed and run again, a paid call each time; session 38, review38b)
                 if time.monotonic() > give_up:
-                    log.error("worker %s: Redis stayed away; a result was dropped (its caller times out)", self.id)
+                    log.error("worker %s: Redis stayed %s; a result was dropped (its caller times out)", self.id,
+                              "full (maxmemory)" if isinstance(e, rexc.OutOfMemoryError) else "away")
                     return None
+                if isinstance(e, rexc.OutOfMemoryError) and backoff.tries == 0:
+                    log.error("worker %s: Redis is past its maxmemory and refuses results; kept until it takes them",
+                              self.id)
                 await asyncio.sleep(backoff.next())
