@@ -374,8 +374,15 @@ PR_SCHED_CORE = 62
 # exclusion holds; a wait with a timeout answers ETIMEDOUT at once (`acquire(timeout=t)` False early, as a one-task run's).
 # Its wakes answer 0 as a one-task run's: there is no sleeper of its own to wake.
 FUTEX_OP_MASK, FUTEX_PRIVATE_FLAG = 0xFF, 0x80  # (the command and the private flag; FUTEX_CLOCK_REALTIME either way)
-FUTEX_SHARED_WAITS = (0, 9, 11)  # FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_WAIT_REQUEUE_PI (PI locks need a writable word)
+FUTEX_SHARED_WAITS = (0, 9)  # FUTEX_WAIT, FUTEX_WAIT_BITSET
 FUTEX_SHARED_WAKES = (1, 3, 4, 5, 10)  # FUTEX_WAKE, FUTEX_REQUEUE, FUTEX_CMP_REQUEUE, FUTEX_WAKE_OP, FUTEX_WAKE_BITSET
+# Priority-inheritance futexes (review38a), private or not: the word holds the owner's thread id, which the kernel
+# looks up in the caller's PID namespace, the host's under Landlock alone: FUTEX_TRYLOCK_PI on a word of the run's own
+# memory told a living task (EAGAIN) from a free id (ESRCH) and a kernel thread (EPERM), with /proc hidden or not, and
+# FUTEX_LOCK_PI slept until the named host task exited (the kernel hangs its state on that task). ENOSYS, what a kernel
+# without CONFIG_FUTEX_PI answers; glibc uses them only for PTHREAD_PRIO_INHERIT mutexes, which Python never makes.
+FUTEX_PI = (6, 7, 8, 11, 12, 13)  # LOCK_PI, UNLOCK_PI, TRYLOCK_PI, WAIT_REQUEUE_PI, CMP_REQUEUE_PI, LOCK_PI2
+FUTEX_CMD_MASK = 0x7F  # (the command without the private flag)
 FUTEX_TIMEOUT_AT = 3  # futex(uaddr, op, val, timeout, ...): NULL waits for ever
 FUTEX2_TIMEOUT_AT = 4  # futex_wait(uaddr, val, mask, flags, timeout, clockid)
 
@@ -514,6 +521,8 @@ def _shared_futexes(f: Any, sc: Any, threads: bool) -> None:
         _rule(f, timed_out, "futex", op, sc.Arg(FUTEX_TIMEOUT_AT, sc.NE, 0))
     for command in FUTEX_SHARED_WAKES:
         _rule(f, sc.ERRNO(0), "futex", sc.Arg(1, sc.MASKED_EQ, FUTEX_OP_MASK, command))
+    for command in FUTEX_PI:
+        _rule(f, sc.ERRNO(errno.ENOSYS), "futex", sc.Arg(1, sc.MASKED_EQ, FUTEX_CMD_MASK, command))
     shared = sc.Arg(3, sc.MASKED_EQ, FUTEX_PRIVATE_FLAG, 0)
     _rule(f, changed, "futex_wait", shared, sc.Arg(FUTEX2_TIMEOUT_AT, sc.EQ, 0))
     _rule(f, timed_out, "futex_wait", shared, sc.Arg(FUTEX2_TIMEOUT_AT, sc.NE, 0))

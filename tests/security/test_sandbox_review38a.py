@@ -1,0 +1,62 @@
+"""review38a: sandbox round 19 attacked as a hostile run (bench/RESULTS.md "Sandbox round 19 under review (session 38,
+review38a)").
+
+- Priority-inheritance futexes name their owner by thread id, looked up in the run's PID namespace: under Landlock
+  alone (the host's) FUTEX_TRYLOCK_PI on a word of the run's own memory told a living host task (EAGAIN) from a free
+  id (ESRCH) and a kernel thread (EPERM), and FUTEX_LOCK_PI slept until the named host task exited. Every PI command
+  answers ENOSYS now, private or not, in every mode.
+"""
+
+from __future__ import annotations
+
+import os
+
+from tests.security.test_sandbox_cross_run import mode  # noqa: F401 (the fixture: bwrap, weak)
+from tierwise.sandbox import SandboxLimits, run_python
+
+LIMITS = SandboxLimits(wall_s=40, cpu_s=20, memory_mb=256)
+THREADED = SandboxLimits(wall_s=40, cpu_s=20, memory_mb=256, threads=True)
+
+# Each PI command, with and without FUTEX_PRIVATE_FLAG, on a word of the run's own memory holding the id of a living
+# task (the test's process: the host's under Landlock alone), of a free id (above any pid_max) and of PID 2 (kthreadd
+# in the host's namespace); LOCK_PI and LOCK_PI2 with a 0.3 s timeout.
+PI = r"""
+import ctypes, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+L, P = ctypes.c_long, ctypes.c_void_p
+class TS(ctypes.Structure):
+    _fields_ = [("s", ctypes.c_long), ("ns", ctypes.c_long)]
+word, other = ctypes.c_uint32(0), ctypes.c_uint32(0)
+for command, name in ((6, "LOCK_PI"), (7, "UNLOCK_PI"), (8, "TRYLOCK_PI"), (11, "WAIT_REQUEUE_PI"),
+                      (12, "CMP_REQUEUE_PI"), (13, "LOCK_PI2")):
+    for private in (0, 128):
+        for owner, tid in (("living", LIVING), ("free", 0x3FFFFFF0), ("kthread", 2)):
+            word.value = tid
+            t = time.time() + 0.3 if command == 6 else time.clock_gettime(time.CLOCK_MONOTONIC) + 0.3
+            ts = ctypes.byref(TS(int(t), int(t % 1 * 1e9)))
+            ctypes.set_errno(0)
+            r = libc.syscall(L(202), ctypes.byref(word), L(command | private), L(1), ts, ctypes.byref(other), L(0))
+            print(name, private, owner, r, ctypes.get_errno() if r < 0 else 0, flush=True)
+"""
+
+
+def _all_enosys(out: str) -> None:
+    lines = [line.split() for line in out.splitlines()]
+    assert len(lines) == 36 and all(line[3:] == ["-1", "38"] for line in lines), out
+
+
+async def test_priority_inheritance_futexes_answer_enosys(mode: str) -> None:  # noqa: F811
+    for limits in (LIMITS, THREADED):
+        r = await run_python(PI.replace("LIVING", str(os.getpid())), limits=limits, audit_hook=False)
+        assert r.ok, r.summary()
+        _all_enosys(r.stdout)
+
+
+async def test_priority_inheritance_futexes_tell_no_host_task_under_landlock_alone(landlock_alone: None) -> None:
+    """Before: TRYLOCK_PI answered EAGAIN for the test's PID, ESRCH for a free id and EPERM for kthreadd; LOCK_PI on the
+    test's PID slept its 0.3 s (ETIMEDOUT), and on a host task's id until that task exited."""
+    for limits in (LIMITS, THREADED):
+        r = await run_python(PI.replace("LIVING", str(os.getpid())), limits=limits, audit_hook=False)
+        assert r.ok, r.summary()
+        _all_enosys(r.stdout)
