@@ -5,6 +5,9 @@ review38a)").
   alone (the host's) FUTEX_TRYLOCK_PI on a word of the run's own memory told a living host task (EAGAIN) from a free
   id (ESRCH) and a kernel thread (EPERM), and FUTEX_LOCK_PI slept until the named host task exited. Every PI command
   answers ENOSYS now, private or not, in every mode.
+- A libseccomp that names calls newer than this machine's (2.6) let lsm_list_modules, lsm_get_self_attr,
+  lsm_set_self_attr and mseal through: every number past the last this filter was reviewed against (456) answers
+  ENOSYS now, whatever libseccomp knows.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import os
 
 from tests.security.test_sandbox_cross_run import mode  # noqa: F401 (the fixture: bwrap, weak)
+from tests.security.test_sandbox_round19 import knows_every_syscall  # noqa: F401 (the fixture)
 from tierwise.sandbox import SandboxLimits, run_python
 
 LIMITS = SandboxLimits(wall_s=40, cpu_s=20, memory_mb=256)
@@ -60,3 +64,44 @@ async def test_priority_inheritance_futexes_tell_no_host_task_under_landlock_alo
         r = await run_python(PI.replace("LIVING", str(os.getpid())), limits=limits, audit_hook=False)
         assert r.ok, r.summary()
         _all_enosys(r.stdout)
+
+
+# Calls of Linux 6.8-6.10 that a libseccomp naming them (2.6) left through (this machine's 2.5.4 knows up to 456, so they
+# were ENOSYS here only): the host's security modules listed, the run's own attributes read and set, its mappings sealed.
+NEWER = r"""
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+L, P = ctypes.c_long, ctypes.c_void_p
+buf, size = ctypes.create_string_buffer(4096), ctypes.c_uint32(4096)
+calls = {"lsm_get_self_attr": (459, L(100), buf, ctypes.byref(size), L(0)),
+         "lsm_set_self_attr": (460, L(100), buf, L(0), L(0)),
+         "lsm_list_modules": (461, buf, ctypes.byref(size), L(0)),
+         "mseal": (462, P(0), L(0), L(0))}
+for call, (number, *rest) in calls.items():
+    size.value = 4096
+    ctypes.set_errno(0)
+    r = libc.syscall(L(number), *rest)
+    print(call, r, ctypes.get_errno() if r < 0 else 0, flush=True)
+"""
+
+
+def _newer_refused(out: str) -> None:
+    lines = [line.split() for line in out.splitlines()]
+    assert len(lines) == 4 and all(line[1:] == ["-1", "38"] for line in lines), out
+
+
+async def test_calls_past_the_reviewed_table_answer_enosys_whatever_libseccomp_knows(
+        mode: str, knows_every_syscall: None) -> None:  # noqa: F811
+    """Before (filter as by a libseccomp knowing to 469): lsm_list_modules answered the host's modules (4 here),
+    lsm_get_self_attr EOPNOTSUPP and lsm_set_self_attr EINVAL (both reached), mseal 0."""
+    r = await run_python(NEWER, limits=LIMITS, audit_hook=False)
+    assert r.ok, r.summary()
+    _newer_refused(r.stdout)
+
+
+async def test_calls_past_the_reviewed_table_answer_enosys_under_landlock_alone(landlock_alone: None,
+                                                                                knows_every_syscall: None) -> None:  # noqa: F811
+    r = await run_python(NEWER, limits=LIMITS, audit_hook=False)
+    assert r.ok, r.summary()
+    _newer_refused(r.stdout)
