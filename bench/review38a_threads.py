@@ -12,6 +12,9 @@ beside the same program on the host. Not a test: it prints what it saw.
 - `oracle`: FUTEX_TRYLOCK_PI (shared and private) on a word of the run's own memory naming this process's PID, a free
   id and PID 2; FUTEX_LOCK_PI naming a `sleep 2` started here just before: its answer and when (the attack review38a
   closed: under Landlock alone the run's PID namespace is the host's).
+- `variants`: process-shared futex calls round 19's rules might miss, each in a run of its own: x32 FUTEX_WAIT, bit 32
+  of `op` set, FUTEX_WAIT_BITSET | FUTEX_CLOCK_REALTIME with bitset 1, `futex_wait` with bit 32 of its flags set,
+  `futex_wake` shared, FUTEX_LOCK_PI2 | FUTEX_CLOCK_REALTIME: (result, errno) or how the run ended.
 - `pi`: a PTHREAD_PRIO_INHERIT mutex through the C library (what PI futexes serve): does lock/unlock still work.
 """
 
@@ -99,6 +102,35 @@ t = time.monotonic()
 said.append(f"LOCK_PI shared victim {pi(6, VICTIM)} after {time.monotonic() - t:.2f} s")
 print(", ".join(said))
 """
+VARIANT_HEAD = r"""
+import ctypes, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+L, P = ctypes.c_long, ctypes.c_void_p
+addr = ctypes.cast(libc.getpid, P).value & ~3  # a word of libc's code
+word = ctypes.c_uint32.from_address(addr).value
+class TS(ctypes.Structure):
+    _fields_ = [("s", ctypes.c_long), ("ns", ctypes.c_long)]
+def call(*a):
+    ctypes.set_errno(0)
+    r = libc.syscall(*a)
+    return r, ctypes.get_errno() if r < 0 else 0
+"""
+VARIANTS = {
+    "x32 FUTEX_WAIT": "print(call(L(0x40000000 | 202), P(addr), L(0), L(word), ctypes.byref(TS(1, 0)), P(0), L(0)))",
+    "op bit 32": "print(call(L(202), P(addr), L(1 << 32), L(word), P(0), P(0), L(0)))",
+    "BITSET|REALTIME": "t = time.time() + 1\n"
+                       "print(call(L(202), P(addr), L(9 | 256), L(word), ctypes.byref(TS(int(t), 0)), P(0), L(1)))",
+    "futex_wait flags bit 32": "print(call(L(455), P(addr), L(word), L(-1), L((1 << 32) | 2), P(0), L(1)))",
+    "futex_wake shared": "print(call(L(454), P(addr), L(-1), L(1), L(2)))",
+    "LOCK_PI2|REALTIME": "w = ctypes.c_uint32(1)\nprint(call(L(202), ctypes.byref(w), L(13 | 256), L(0), P(0), P(0), L(0)))",
+}
+
+
+async def _variants() -> str:
+    return ", ".join([f"{name} {await _threaded(VARIANT_HEAD + body)}" for name, body in VARIANTS.items()])
+
+
 PI = r"""
 import ctypes
 libc = ctypes.CDLL(None, use_errno=True)
@@ -136,7 +168,7 @@ async def _oracle() -> str:
 
 
 ATTACKS = {"waits": lambda: _threaded(WAITS), "work": lambda: _threaded(WORK), "oracle": _oracle,
-           "pi": lambda: _threaded(PI)}
+           "variants": _variants, "pi": lambda: _threaded(PI)}
 
 if __name__ == "__main__":
     modes, only = command_line(__doc__ or "", ATTACKS)
