@@ -12,6 +12,7 @@ review38a)").
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 from tests.security.test_sandbox_cross_run import mode  # noqa: F401 (the fixture: bwrap, weak)
@@ -105,3 +106,50 @@ async def test_calls_past_the_reviewed_table_answer_enosys_under_landlock_alone(
     r = await run_python(NEWER, limits=LIMITS, audit_hook=False)
     assert r.ok, r.summary()
     _newer_refused(r.stdout)
+
+
+SETPGID = r"""
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+for name, tid in (("thread", THREAD), ("process", PROCESS), ("free", 0x3FFFFFF0)):
+    ctypes.set_errno(0)
+    r = libc.syscall(ctypes.c_long(109), ctypes.c_long(tid), ctypes.c_long(0))
+    print(name, r, ctypes.get_errno() if r < 0 else 0)
+try:
+    os.setpgid(0, 0)
+    print("own ok")
+except OSError as e:
+    print("own", e.errno)
+"""
+
+
+async def _setpgid() -> str:
+    import threading
+
+    ids: list[int] = []
+    done = threading.Event()
+    thread = threading.Thread(target=lambda: (ids.append(threading.get_native_id()), done.wait(60)))
+    thread.start()
+    try:
+        while not ids:
+            await asyncio.sleep(0.01)
+        code = SETPGID.replace("THREAD", str(ids[0])).replace("PROCESS", str(os.getpid()))
+        r = await run_python(code, limits=LIMITS, audit_hook=False)
+    finally:
+        done.set()
+        thread.join()
+    assert r.ok, r.summary()
+    return r.stdout
+
+
+async def test_setpgid_tells_no_host_thread_under_landlock_alone(landlock_alone: None) -> None:
+    """Before: `setpgid(tid, 0)` answered EINVAL (22) for a thread of this process and ESRCH (3) for the process itself
+    and a free id: which host ids are threads, and when they end."""
+    out = await _setpgid()
+    assert all(f"{name} -1 1" in out for name in ("thread", "process", "free")), out
+
+
+async def test_setpgid_of_itself_by_zero_still_works(mode: str) -> None:  # noqa: F811
+    out = await _setpgid()
+    assert "own ok" in out and "thread -1 1" in out, out
