@@ -11,7 +11,8 @@ beside the same program on the host. Not a test: it prints what it saw.
   sqlite3 from 4 threads on one file, numpy matmul from 4 threads: each result checked, the whole's wall and CPU.
 - `oracle`: FUTEX_TRYLOCK_PI (shared and private) on a word of the run's own memory naming this process's PID, a free
   id and PID 2; FUTEX_LOCK_PI naming a `sleep 2` started here just before: its answer and when (the attack review38a
-  closed: under Landlock alone the run's PID namespace is the host's).
+  closed: under Landlock alone the run's PID namespace is the host's); `setpgid(tid, 0)` naming a thread of this
+  process, this process and a free id.
 - `variants`: process-shared futex calls round 19's rules might miss, each in a run of its own: x32 FUTEX_WAIT, bit 32
   of `op` set, FUTEX_WAIT_BITSET | FUTEX_CLOCK_REALTIME with bitset 1, `futex_wait` with bit 32 of its flags set,
   `futex_wake` shared, FUTEX_LOCK_PI2 | FUTEX_CLOCK_REALTIME: (result, errno) or how the run ended.
@@ -100,6 +101,9 @@ said = [f"TRYLOCK_PI{'' if private else ' shared'} {who} {pi(8 | private, tid)}"
         for who, tid in (("gateway", GATEWAY), ("free", 0x3FFFFFF0), ("pid2", 2))]
 t = time.monotonic()
 said.append(f"LOCK_PI shared victim {pi(6, VICTIM)} after {time.monotonic() - t:.2f} s")
+for who, tid in (("gateway thread", THREAD), ("gateway", GATEWAY), ("free", 0x3FFFFFF0)):
+    ctypes.set_errno(0)
+    said.append(f"setpgid {who} {libc.syscall(L(109), L(tid), L(0))} {ctypes.get_errno()}")
 print(", ".join(said))
 """
 VARIANT_HEAD = r"""
@@ -160,11 +164,22 @@ def host(code: str) -> str:
 
 
 async def _oracle() -> str:
+    import threading
+
+    ids: list[int] = []
+    done = threading.Event()
+    thread = threading.Thread(target=lambda: (ids.append(threading.get_native_id()), done.wait(60)))
+    thread.start()
     victim = subprocess.Popen(["sleep", "2"])
     try:
-        return await _threaded(ORACLE.replace("GATEWAY", str(os.getpid())).replace("VICTIM", str(victim.pid)))
+        while not ids:
+            await asyncio.sleep(0.01)
+        return await _threaded(ORACLE.replace("GATEWAY", str(os.getpid())).replace("VICTIM", str(victim.pid))
+                               .replace("THREAD", str(ids[0])))
     finally:
         victim.wait()
+        done.set()
+        thread.join()
 
 
 ATTACKS = {"waits": lambda: _threaded(WAITS), "work": lambda: _threaded(WORK), "oracle": _oracle,
