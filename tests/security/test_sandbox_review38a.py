@@ -153,3 +153,20 @@ async def test_setpgid_tells_no_host_thread_under_landlock_alone(landlock_alone:
 async def test_setpgid_of_itself_by_zero_still_works(mode: str) -> None:  # noqa: F811
     out = await _setpgid()
     assert "own ok" in out and "thread -1 1" in out, out
+
+
+PTRACER = r"""
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+for tid in (os.getpid(), 0x3FFFFFF0, (1 << 32) | os.getpid()):
+    ctypes.set_errno(0)
+    print("PR_SET_PTRACER", libc.prctl(ctypes.c_long(0x59616D61), ctypes.c_ulong(tid), 0, 0, 0), ctypes.get_errno())
+"""
+
+
+async def test_yama_ptracer_is_refused(mode: str) -> None:  # noqa: F811
+    """With Yama (Ubuntu's default) PR_SET_PTRACER answers 0 for a living PID and EINVAL for a free one, in the host's
+    namespace under Landlock alone (kernel source: yama_task_prctl). Before: EINVAL here (no Yama) rather than EPERM."""
+    r = await run_python(PTRACER, limits=LIMITS, audit_hook=False)
+    assert r.ok, r.summary()
+    assert r.stdout.count("PR_SET_PTRACER -1 1\n") == 3, r.stdout

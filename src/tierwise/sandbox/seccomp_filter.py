@@ -359,6 +359,10 @@ PR_SET_PDEATHSIG = 1
 # pushes or pulls cookies to and from processes the run may trace; tasks of different cookies never share an SMT core.
 # Refused whole whatever the kernel (this one has no CONFIG_SCHED_CORE: EINVAL before); Python never calls it.
 PR_SCHED_CORE = 62
+# Yama's PR_SET_PTRACER (review38a) looks its PID up in the run's namespace (the host's under Landlock alone): EINVAL
+# for a free one, 0 for a living task, which may then trace the run. Refused whole (EINVAL here: no Yama on this
+# machine); nothing of a run needs it.
+PR_SET_PTRACER = 0x59616D61
 # Process-shared futex waits (review37c): a futex word without FUTEX_PRIVATE_FLAG that lies on a page of a file is keyed
 # by the file (its inode and offset), not by the process, and every run maps the same system libraries: two runs met at
 # a word of libc's code, one blocked in FUTEX_WAIT on it, the other's FUTEX_WAKE woke it and was told it had (6 of 6
@@ -465,7 +469,7 @@ def filter_bpf(threads: bool = False, own_pid: bool = False, no_path_metadata: b
         _rule(f, eperm, name, _low32(sc, 3, POSIX_FADV_DONTNEED))
     for advice in (MADV_COLD, MADV_PAGEOUT, MADV_MERGEABLE):
         _rule(f, eperm, "madvise", _low32(sc, 2, advice))
-    for option in (PR_SET_MEMORY_MERGE, PR_SET_PDEATHSIG, PR_SCHED_CORE, PR_SET_SECCOMP):
+    for option in (PR_SET_MEMORY_MERGE, PR_SET_PDEATHSIG, PR_SCHED_CORE, PR_SET_SECCOMP, PR_SET_PTRACER):
         _rule(f, eperm, "prctl", _low32(sc, 0, option))
     if host_in_sight:
         for name in XATTR_READS_BY_PATH:
