@@ -8,6 +8,8 @@ review38a)").
 - A libseccomp that names calls newer than this machine's (2.6) let lsm_list_modules, lsm_get_self_attr,
   lsm_set_self_attr and mseal through: every number past the last this filter was reviewed against (456) answers
   ENOSYS now, whatever libseccomp knows.
+- `setpgid(tid, 0)` told a host process's thread (EINVAL) from anything else (ESRCH) under Landlock alone, and Yama's
+  PR_SET_PTRACER looks a PID up too: setpgid aimed at a PID other than 0 and PR_SET_PTRACER are refused (EPERM).
 """
 
 from __future__ import annotations
