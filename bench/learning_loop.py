@@ -313,6 +313,7 @@ def parser() -> argparse.ArgumentParser:
                          "posterior mean over the established acceptance (value.audit_boost_for)")
     ap.add_argument("--audit-window", type=int, default=None,
                     help="with --audit-budget: the account forgets at 1/N per request (value.audit_window)")
+    ap.add_argument("--audit-goal", type=float, default=None, help="with --audit-budget: value.audit_goal")
     ap.add_argument("--audit-charge", choices=["none", "watch"], default="none",
                     help="with --audit-budget: charge each extra audit with its expected change-watch verdicts "
                          "(value.audit_charge)")
@@ -468,7 +469,8 @@ def loop_settings(args: argparse.Namespace) -> LoopSettings:
                   "explore": args.explore, "explore_after": args.explore_after,
                   "audit": args.audit, "audit_stretch": args.audit_stretch, "audit_budget": args.audit_budget,
                   "audit_boost": args.audit_boost, "audit_boost_for": args.audit_boost_for,
-                  "audit_charge": args.audit_charge, "audit_window": args.audit_window, "detect_within": args.detect_within,
+                  "audit_charge": args.audit_charge, "audit_window": args.audit_window, "audit_goal": args.audit_goal,
+                  "detect_within": args.detect_within,
                   "watch": args.watch, "returned": args.returned, "reexplore": args.reexplore, "confirmations": args.confirmations,
                   "per_request": args.per_request},
         "schedule": {"sample_rate": args.sample_rate, "audit_rate": args.audit_rate,
