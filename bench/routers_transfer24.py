@@ -121,8 +121,8 @@ def screen(args: argparse.Namespace) -> None:
     the parts' mean (in-domain: each benchmark's 5 parts pooled)."""
     import transfer24_candidates as cand
 
-    if args.proxy == FRESH:
-        raise SystemExit("the screen reads spent splits only")
+    if args.proxy == FRESH and not args.after_registration:
+        raise SystemExit("the screen reads spent splits only (P17: --after-registration, descriptive)")
     files = load(args.out, args.proxy)
     cands = [c for c in args.candidates.split(",") if c]
     if args.proxy == "indomain":
@@ -210,6 +210,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("what", choices=("fit", "screen", "registered"))
     ap.add_argument("--ci", type=int, default=300)
+    ap.add_argument("--after-registration", action="store_true")
     ap.add_argument("--proxy", default="p16")
     ap.add_argument("--parts", default="")
     ap.add_argument("--candidates", default="T")
