@@ -254,6 +254,15 @@ def test_claude_env_gives_a_gateway_on_this_machine_no_key_of_the_users(monkeypa
     assert "ANTHROPIC_DEFAULT_HAIKU_MODEL" not in env
 
 
+def test_claude_env_gives_the_gateways_key_as_a_bearer_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """newuser38b: an ANTHROPIC_API_KEY Claude Code has not seen makes its interactive start ask "Do you want to use
+    this API key?" with No preselected; ANTHROPIC_AUTH_TOKEN does not (Claude Code 2.1.197 in a pty)."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-upstream")
+    env = claude_env("http://127.0.0.1:4000", haiku_model=None, subagent_model=None, key="tw-gateway-key")
+    assert env["ANTHROPIC_AUTH_TOKEN"] == "tw-gateway-key"
+    assert "ANTHROPIC_API_KEY" not in env
+
+
 
 def test_claude_code_betas_and_fields_pass_the_default_forwarding_policy(claude_bin: str, workdir: Path,
                                                                          tmp_path: Path) -> None:

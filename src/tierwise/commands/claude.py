@@ -77,7 +77,7 @@ def claude_env(base_url: str, *, haiku_model: str | None, subagent_model: str | 
                key: str | None = None, withheld: set[str] | frozenset[str] = frozenset()) -> dict[str, str]:
     """Claude Code's environment. `key`: the gateway's client key, which replaces any
     ANTHROPIC_API_KEY (that one is the upstream key the gateway holds: a keyed gateway refuses it,
-    and the client needs no upstream key). Without one, Claude Code gets no key of the user's at all, on this
+    and the client needs no upstream key), given as ANTHROPIC_AUTH_TOKEN like the placeholder below. Without one, Claude Code gets no key of the user's at all, on this
     machine or another: the gateway forwards no client key, so a provider key there only reaches Claude Code's
     shell tool (`env` prints it into the conversation, upstream and the ledger) or, for a gateway on another host,
     goes there in clear text over http. It gets the placeholder (or TIERWISE_KEY) as ANTHROPIC_AUTH_TOKEN:
@@ -87,12 +87,8 @@ def claude_env(base_url: str, *, haiku_model: str | None, subagent_model: str | 
     left out, for the same shell-tool reason."""
     env = {k: v for k, v in os.environ.items() if not any(w in v for w in withheld)}
     env["ANTHROPIC_BASE_URL"] = base_url
-    if key is not None:
-        env["ANTHROPIC_API_KEY"] = key
-        env.pop("ANTHROPIC_AUTH_TOKEN", None)  # Claude Code would send it as the bearer token instead
-    else:
-        env.pop("ANTHROPIC_API_KEY", None)
-        env["ANTHROPIC_AUTH_TOKEN"] = os.environ.get("TIERWISE_KEY", PLACEHOLDER_KEY)
+    env.pop("ANTHROPIC_API_KEY", None)
+    env["ANTHROPIC_AUTH_TOKEN"] = key if key is not None else os.environ.get("TIERWISE_KEY", PLACEHOLDER_KEY)
     if haiku_model:
         env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] = haiku_model
     if subagent_model:
