@@ -68,5 +68,6 @@ def test_claude_code_gets_none_of_the_gateways_secrets(tmp_path: Path) -> None:
     assert not leaked, leaked
     assert "Tw38RedisPass42" not in seen
     got = dict(line.split("=", 1) for line in seen.splitlines() if "=" in line)
-    assert got["ANTHROPIC_API_KEY"] == HANDED[1]  # the gateway's client key, as before
+    assert got["ANTHROPIC_AUTH_TOKEN"] == HANDED[1]  # the gateway's client key (newuser38b: as a bearer token)
+    assert "ANTHROPIC_API_KEY" not in got
     assert got["GITHUB_TOKEN"].startswith("ghp_")  # the user's own tools' variables stay
