@@ -336,6 +336,12 @@ def env_secrets(environ: Any = None) -> list[str]:
             and not any(c.isspace() for c in v)]
 
 
+def secret_variable(name: str, value: str) -> bool:
+    """Whether an environment variable holds a secret: its name says so (`env_secrets`), or its value holds one the
+    process knows or has a key's shape (a URL with a password, `sk-...`)."""
+    return bool(_SECRET_NAME.search(name)) or holds(value)
+
+
 def _names_a_path(value: str) -> bool:
     try:
         return value.startswith("/") and os.path.lexists(value)
