@@ -134,6 +134,20 @@ def forms(secret: str) -> set[str]:
     return {f for f in out if len(f) >= MIN_SECRET}
 
 
+def holds_any(text: str, secrets: Iterable[str]) -> bool:
+    """Whether `text` holds one of `secrets` in one of its `forms` (URL-encoded, base64, hex...) or a run of `FRAGMENT`
+    characters of one, case-insensitively; key shapes (a user's own `ghp_...`) do not count. For a few short texts
+    (an environment): it does not build an automaton."""
+    low = _lower(text)
+    for s in secrets:
+        if len(s) < MIN_SECRET:
+            continue
+        for f in map(_lower, forms(s)):
+            if f in low if len(f) < FRAGMENT else any(f[i:i + FRAGMENT] in low for i in range(len(f) - FRAGMENT + 1)):
+                return True
+    return False
+
+
 class SecretScrubber:
     """Finds and redacts a fixed set of secrets (and key-shaped strings) in text. Immutable."""
 
