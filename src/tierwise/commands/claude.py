@@ -274,4 +274,11 @@ def command(config_path: str, url: str | None, haiku_model: str | None, subagent
             "tierwise's checkout")
     env = claude_env(url, haiku_model=haiku_model, subagent_model=subagent_model, key=key,
                      withheld=gateway_secrets(cfg) - {key or ""})
+    # This process waits as Claude Code's parent: its /proc/<pid>/environ (the whole environment it started with,
+    # every key `claude_env` leaves out) and its memory were its user's to read, and Claude Code's shell tool runs as
+    # that user (`cat /proc/$PPID/environ`; review38c). Not dumpable, they are root's (Claude Code, after its exec,
+    # is dumpable as before).
+    from tierwise.sandbox.weak import not_dumpable
+
+    not_dumpable()
     sys.exit(subprocess.call([exe, *claude_args], env=env))
