@@ -153,7 +153,8 @@ def status() -> Status:
     if path is None:
         return Status(False, (), f"bubblewrap (bwrap) is not installed: {INSTALL_HINT}", None)
     try:
-        version = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
+        # (an empty environment: exec'd, the child is dumpable, its /proc/<pid>/environ its user's to read; review38c)
+        version = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10, env={}).stdout.strip()
     except (OSError, subprocess.SubprocessError) as e:
         return Status(False, (), f"bwrap does not run ({e}): {INSTALL_HINT}", None)
     user = identity.target()
