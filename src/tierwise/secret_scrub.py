@@ -32,7 +32,7 @@ import os
 import re
 import threading
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus, unquote, urlsplit
 
@@ -134,18 +134,16 @@ def forms(secret: str) -> set[str]:
     return {f for f in out if len(f) >= MIN_SECRET}
 
 
-def holds_any(text: str, secrets: Iterable[str]) -> bool:
-    """Whether `text` holds one of `secrets` in one of its `forms` (URL-encoded, base64, hex...) or a run of `FRAGMENT`
-    characters of one, case-insensitively; key shapes (a user's own `ghp_...`) do not count. For a few short texts
-    (an environment): it does not build an automaton."""
-    low = _lower(text)
-    for s in secrets:
-        if len(s) < MIN_SECRET:
-            continue
-        for f in map(_lower, forms(s)):
-            if f in low if len(f) < FRAGMENT else any(f[i:i + FRAGMENT] in low for i in range(len(f) - FRAGMENT + 1)):
-                return True
-    return False
+def finder(secrets: Iterable[str]) -> Callable[[str], bool]:
+    """Whether a text holds one of `secrets` in one of its `forms` (URL-encoded, base64, hex...) or a run of `FRAGMENT`
+    characters of one, case-insensitively; key shapes (a user's own `ghp_...`) do not count, unlike `holds`."""
+    words = {f[i:i + FRAGMENT] if len(f) >= FRAGMENT else f
+             for s in secrets if len(s) >= MIN_SECRET for f in map(_lower, forms(s))
+             for i in range(max(1, len(f) - FRAGMENT + 1))}
+    if not words:
+        return lambda text: False
+    automaton = ahocorasick_rs.AhoCorasick(list(words))
+    return lambda text: bool(automaton.find_matches_as_indexes(_lower(text)))
 
 
 class SecretScrubber:

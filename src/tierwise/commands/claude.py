@@ -84,10 +84,11 @@ def claude_env(base_url: str, *, haiku_model: str | None, subagent_model: str | 
     tool runs the commands its model chooses (`env`, `echo $OPENAI_API_KEY`), and what they print goes into the
     conversation, upstream and the ledger. (ANTHROPIC_API_KEY is decided above, as before: a user's key kept for a
     gateway on this machine decides which model ids Claude Code's background calls carry, README.)"""
-    from tierwise.secret_scrub import holds_any
+    from tierwise.secret_scrub import finder
 
     # (in any form it is written in: a Redis URL percent-encodes its password, a Basic credential is base64; review38c)
-    env = {k: v for k, v in os.environ.items() if k == "ANTHROPIC_API_KEY" or not holds_any(v, withheld)}
+    holds = finder(withheld)
+    env = {k: v for k, v in os.environ.items() if k == "ANTHROPIC_API_KEY" or not holds(v)}
     env["ANTHROPIC_BASE_URL"] = base_url
     if key is None and not _on_this_machine(base_url):
         key = os.environ.get("TIERWISE_KEY", PLACEHOLDER_KEY)
