@@ -84,8 +84,12 @@ def claude_env(base_url: str, *, haiku_model: str | None, subagent_model: str | 
     checked with Claude Code 2.1.197, a whole session (tools, WebFetch, a subagent) routes as with the user's key,
     and an unknown ANTHROPIC_API_KEY would make its interactive start ask "Do you want to use this API key?"
     with "No" preselected (newuser38b). A variable whose value holds one of `withheld` (`gateway_secrets`) is
-    left out, for the same shell-tool reason."""
-    env = {k: v for k, v in os.environ.items() if not any(w in v for w in withheld)}
+    left out, for the same shell-tool reason, in any form it is written in (a Redis URL percent-encodes its
+    password, a Basic credential is base64; review38c)."""
+    from tierwise.secret_scrub import finder
+
+    holds = finder(withheld)
+    env = {k: v for k, v in os.environ.items() if not holds(v)}
     env["ANTHROPIC_BASE_URL"] = base_url
     env.pop("ANTHROPIC_API_KEY", None)
     env["ANTHROPIC_AUTH_TOKEN"] = key if key is not None else os.environ.get("TIERWISE_KEY", PLACEHOLDER_KEY)
@@ -254,4 +258,11 @@ def command(config_path: str, url: str | None, haiku_model: str | None, subagent
             "tierwise's checkout")
     env = claude_env(url, haiku_model=haiku_model, subagent_model=subagent_model, key=key,
                      withheld=gateway_secrets(cfg) - {key or ""})
+    # This process waits as Claude Code's parent: its /proc/<pid>/environ (the whole environment it started with,
+    # every key `claude_env` leaves out) and its memory were its user's to read, and Claude Code's shell tool runs as
+    # that user (`cat /proc/$PPID/environ`; review38c). Not dumpable, they are root's (Claude Code, after its exec,
+    # is dumpable as before).
+    from tierwise.sandbox.weak import not_dumpable
+
+    not_dumpable()
     sys.exit(subprocess.call([exe, *claude_args], env=env))
