@@ -36,6 +36,7 @@ from tierwise.pricing import Price
 from tierwise.providers import output_rate, sent_clock, window
 from tierwise.providers.breaker import CircuitBreaker
 from tierwise.providers.error_classes import class_of, config_fault, counts_against_deployment
+from tierwise.providers.fan_out import all_or_none
 from tierwise.providers.http import Provider, mark_answering
 from tierwise.providers.live_stats import LiveStats
 from tierwise.providers.streamed_body import answer_of
@@ -287,7 +288,7 @@ class Deployment:
     async def _fan_out(self, req: Request, ctx: Context) -> Response:
         """Anthropic has no `n`: ask n times concurrently and merge the answers as choices."""
         single = req.with_changes(n=1)
-        results = await asyncio.gather(*(self.complete(single, ctx) for _ in range(req.n)))
+        results = await all_or_none([self.complete(single, ctx) for _ in range(req.n)])
         first = results[0]
         for r in results[1:]:
             first.usage.add(r.usage)
