@@ -171,11 +171,11 @@ class Deployment:
         self._bill_cut(step, req, Usage(output_tokens=out, estimated=True))
         step.detail["usage_unread"] = True
 
-    def _finish(self, step: Any, usage: Usage, t0: float, paused: float = 0.0) -> None:
+    def _finish(self, step: Any, usage: Usage, t0: float, paused: float = 0.0, n: int = 1) -> None:
         step.ok, step.status, step.usage = True, 200, usage
         step.cost = self._cost(self.price, usage)
         step.latency_ms = ((end := time.perf_counter()) - t0) * 1000
-        self.rate.observe_call(usage.output_tokens, t0, end, paused)  # (paused: a stream's client's pace)
+        self.rate.observe_call(usage.output_tokens, t0, end, paused, n)  # (paused: a stream's client's pace)
         self.breaker.success()
         self.provider.unreachable_said = False
         if self.stats is not None:
@@ -281,7 +281,7 @@ class Deployment:
                 self._fail(step, err, t0)
                 step.usage, step.cost = resp.usage, self._cost(self.price, resp.usage)  # made, so billed
                 raise err
-        self._finish(step, resp.usage, t0)
+        self._finish(step, resp.usage, t0, n=req.n)
         step.ttft_ms = step.latency_ms
         return resp
 
@@ -341,7 +341,7 @@ class Deployment:
         is not streamed (`hidden`) or its model reasons without streaming it (usage_bounds.unseen_output)."""
         if (hidden or hides_reasoning(req, self.cfg.model, self.cfg.hidden_reasoning)) and \
                 (since := sent_clock.sent_since(t0)) is not None:  # (None: it never left the pool's queue)
-            unseen_output(usage, since, self._usage_caps(req)[1], self.rate.per_second())
+            unseen_output(usage, since, self._usage_caps(req)[1], self.rate.per_second() * max(1, req.n))
         return usage
 
     def _usage_caps(self, req: Request) -> tuple[int, int]:
@@ -470,7 +470,7 @@ class Deployment:
             if done:
                 if too_few(usage, produced + decoder.other_chars):  # no usage in streams, or a placeholder
                     at_least_relayed(usage, produced + decoder.other_chars)
-                self._finish(step, bound_usage(usage, caps, req), t0, paused)
+                self._finish(step, bound_usage(usage, caps, req), t0, paused, req.n)
                 _give_back(resp)
             else:
                 if step.ok is None:  # client went away: not the deployment's fault
