@@ -31,13 +31,16 @@ def nested_parts(raw: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
         src = d.get("source")
         if isinstance(src, dict) and src.get("type") == "content" and isinstance(src.get("content"), list):
             c = c + src["content"]  # (review38e: a custom-content document's images were not read)
-        if not c:
+        # (a plain text piece holds nothing to read: citations chunk a document or a search result into thousands,
+        # refused as too many parts before review38e)
+        kids = [x for x in c if isinstance(x, dict) and not _plain_text(x)]
+        if not kids:
             continue
-        if depth == MAX_DEPTH:
-            if any(isinstance(x, dict) for x in c[:MAX_PARTS]):
-                return out, False
-            continue
-        if len(c) > MAX_PARTS:
+        if depth == MAX_DEPTH or len(kids) > MAX_PARTS:
             return out, False
-        stack.extend((x, depth + 1) for x in reversed(c) if isinstance(x, dict))
+        stack.extend((x, depth + 1) for x in reversed(kids))
     return out, True
+
+
+def _plain_text(part: dict[str, Any]) -> bool:
+    return part.get("type") == "text" and "content" not in part and "source" not in part

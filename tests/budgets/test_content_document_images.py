@@ -40,3 +40,32 @@ def test_a_file_id_image_in_a_content_document_is_refused(gateway, openai_up, an
         ant(g).messages.create(model="main", max_tokens=10, messages=[{"role": "user", "content": [doc]}])
     assert "file ids" in e.value.body["error"]["message"]
     assert anthropic_up.requests == []  # Before: sent upstream, the id naming a file of the gateway's account
+
+
+def _chunked(n: int) -> dict:
+    return {"type": "document", "title": "report", "citations": {"enabled": True},
+            "source": {"type": "content", "content": [{"type": "text", "text": f"Paragraph {i}."} for i in range(n)]}}
+
+
+def _search_result(n: int) -> dict:
+    return {"type": "search_result", "source": "https://example.com/kb", "title": "kb",
+            "content": [{"type": "text", "text": f"Passage {i}."} for i in range(n)]}
+
+
+@pytest.mark.parametrize("where", ["document", "search_result"])
+def test_many_text_chunks_are_answered(gateway, openai_up, anthropic_up, where):  # noqa: F811
+    """Citations chunk a document (or a search result) into passages: a long report has thousands. Text pieces hold
+    nothing the walk counts (their characters are the document's), so they do not count towards `MAX_PARTS`. Before:
+    2,000 chunks of a search result were refused 400 since costs10 (and of a document once the walk read
+    `source.content`)."""
+    g = gateway(frontier_config(openai_up, anthropic_up, usd=1.0))
+    anthropic_up.default = Reply(text="read", usage=(30_000, 5))
+    if where == "document":
+        content: list = [_chunked(2_000), {"type": "text", "text": "summarise"}]
+    else:
+        content = [{"type": "tool_result", "tool_use_id": "toolu_1", "content": [_search_result(2_000)]}]
+        asked = {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "kb", "input": {}}]}
+    msgs = [{"role": "user", "content": content}] if where == "document" else [
+        {"role": "user", "content": "look it up"}, asked, {"role": "user", "content": content}]
+    r = ant(g).messages.create(model="main", max_tokens=10, messages=msgs)
+    assert r.content[0].text == "read"
