@@ -36,6 +36,7 @@ from tierwise.pricing import Price
 from tierwise.providers import output_rate, sent_clock, window
 from tierwise.providers.breaker import CircuitBreaker
 from tierwise.providers.error_classes import class_of, config_fault, counts_against_deployment
+from tierwise.providers.fan_out import all_or_none
 from tierwise.providers.http import Provider, mark_answering
 from tierwise.providers.live_stats import LiveStats
 from tierwise.providers.streamed_body import answer_of
@@ -170,11 +171,11 @@ class Deployment:
         self._bill_cut(step, req, Usage(output_tokens=out, estimated=True))
         step.detail["usage_unread"] = True
 
-    def _finish(self, step: Any, usage: Usage, t0: float, paused: float = 0.0) -> None:
+    def _finish(self, step: Any, usage: Usage, t0: float, paused: float = 0.0, n: int = 1) -> None:
         step.ok, step.status, step.usage = True, 200, usage
         step.cost = self._cost(self.price, usage)
         step.latency_ms = ((end := time.perf_counter()) - t0) * 1000
-        self.rate.observe_call(usage.output_tokens, t0, end, paused)  # (paused: a stream's client's pace)
+        self.rate.observe_call(usage.output_tokens, t0, end, paused, n)  # (paused: a stream's client's pace)
         self.breaker.success()
         self.provider.unreachable_said = False
         if self.stats is not None:
@@ -280,14 +281,14 @@ class Deployment:
                 self._fail(step, err, t0)
                 step.usage, step.cost = resp.usage, self._cost(self.price, resp.usage)  # made, so billed
                 raise err
-        self._finish(step, resp.usage, t0)
+        self._finish(step, resp.usage, t0, n=req.n)
         step.ttft_ms = step.latency_ms
         return resp
 
     async def _fan_out(self, req: Request, ctx: Context) -> Response:
         """Anthropic has no `n`: ask n times concurrently and merge the answers as choices."""
         single = req.with_changes(n=1)
-        results = await asyncio.gather(*(self.complete(single, ctx) for _ in range(req.n)))
+        results = await all_or_none([self.complete(single, ctx) for _ in range(req.n)])
         first = results[0]
         for r in results[1:]:
             first.usage.add(r.usage)
@@ -340,7 +341,7 @@ class Deployment:
         is not streamed (`hidden`) or its model reasons without streaming it (usage_bounds.unseen_output)."""
         if (hidden or hides_reasoning(req, self.cfg.model, self.cfg.hidden_reasoning)) and \
                 (since := sent_clock.sent_since(t0)) is not None:  # (None: it never left the pool's queue)
-            unseen_output(usage, since, self._usage_caps(req)[1], self.rate.per_second())
+            unseen_output(usage, since, self._usage_caps(req)[1], self.rate.per_second() * max(1, req.n))
         return usage
 
     def _usage_caps(self, req: Request) -> tuple[int, int]:
@@ -469,7 +470,7 @@ class Deployment:
             if done:
                 if too_few(usage, produced + decoder.other_chars):  # no usage in streams, or a placeholder
                     at_least_relayed(usage, produced + decoder.other_chars)
-                self._finish(step, bound_usage(usage, caps, req), t0, paused)
+                self._finish(step, bound_usage(usage, caps, req), t0, paused, req.n)
                 _give_back(resp)
             else:
                 if step.ok is None:  # client went away: not the deployment's fault

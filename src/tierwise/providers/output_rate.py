@@ -40,10 +40,14 @@ class OutputRate:
         if rate > self.fastest:
             self.fastest = rate
 
-    def observe_call(self, output_tokens: int, t0: float, end: float, paused: float) -> None:
+    def observe_call(self, output_tokens: int, t0: float, end: float, paused: float, n: int = 1) -> None:
         """A completed call begun at `t0` (sent_clock.start) ended at `end`; `paused`: seconds its relay waited on
         its reader. Its seconds run from when it got a connection (costs10: before, its wait in the provider's pool
-        counted, and a tenant keeping the pool busy taught the model a slow rate)."""
+        counted, and a tenant keeping the pool busy taught the model a slow rate). `n`: its choices, written side by
+        side: each one's share is what the model wrote in those seconds (review38e: the total taught n times the
+        model's speed, and other clients' cut calls were counted up to n times what they wrote)."""
+        if n > 1:
+            output_tokens //= n
         if output_tokens >= LONG:
             self.observe(output_tokens, end - (sent_clock.sent_since(t0) or t0) - paused)
 
