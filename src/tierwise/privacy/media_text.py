@@ -96,7 +96,7 @@ def _member_media(data: bytes) -> list[str] | None:
     return list(_file_texts(data)) if known_media(data[:64]) else None
 
 
-def _file_texts(raw: bytes) -> tuple[str, ...]:
+def _file_texts(raw: bytes, images: int = 0) -> tuple[str, ...]:
     if len(raw) < _TINY:
         got = decode(raw)
         return (got[0],) if got is not None else ()
@@ -116,11 +116,18 @@ def _file_texts(raw: bytes) -> tuple[str, ...]:
     # An image Pillow reads: its text fields, and words after its end (a note appended after a PNG's IEND or a
     # JPEG's last EOI); anything else (audio, video, a spoofed signature): words anywhere outside ICC profiles
     rest = _without_icc(raw[end:] if end is not None else raw)
+    if end and raw[end:end + 2] == b"\xff\xd8":
+        # review38d: another JPEG after this one (an MPO's further images: a 3D or multi-shot camera's) is read as a
+        # JPEG, its EXIF by its text fields: read as words since privacy18, its serial numbers withheld 94 of 100
+        # camera MPOs (as phone numbers); past `_MAX_IMAGES` fails closed
+        parts.extend(_file_texts(raw[end:], images + 1) if images < _MAX_IMAGES else (OPAQUE,))
+        rest = b""
     parts.extend(word_runs(rest))
     parts.extend(utf16_runs(rest))  # privacy15: an ID3 comment in UTF-16, a Windows note appended: read as words too
     return tuple(p for p in parts if p.strip())
 
 
+_MAX_IMAGES = 16  # JPEGs one after another in one file (an MPO's images)
 _PLAIN = re.compile(r"[A-Za-z0-9+/]*={0,2}")  # (the first 4 KB: `_plain64` checks the rest as it decodes)
 
 
