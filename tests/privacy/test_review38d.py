@@ -212,3 +212,33 @@ def test_an_address_in_an_mpo_s_second_image_is_read(det):
 
 def test_jpegs_one_after_another_past_the_bound_fail_closed():
     assert OPAQUE in media_text(b64(_img("JPEG") * 40))
+
+
+# ---------------------------------------------------------------- 7. amounts with thousands separators
+
+def _luhn_completed(body: str) -> str:
+    total = 0
+    for i, c in enumerate(reversed(body)):
+        d = int(c) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return body + str((10 - total % 10) % 10)
+
+
+def _grouped(digits: str, sep: str = ",") -> str:
+    return f"{int(digits):,}".replace(",", sep)
+
+
+@pytest.mark.parametrize("body", ["4123456789012", "41234567890123456", "5123456789012", "2812345678901234",
+                                  "3712345678901", "312345678901234"])
+def test_an_amount_of_no_card_network_s_length_or_prefix_is_no_card(det, body):
+    """Luhn-valid, first digit 2-6, but Visa at 14 or 18 digits, Mastercard 51-55 at 14, 28 (no network) at 17,
+    Amex 37 at 14, 31 (no network) at 16: privacy18's thousands rule read each as a card."""
+    text = f'total,"{_grouped(_luhn_completed(body))}.00",USD'
+    assert "CREDIT_CARD" not in {f.entity for f in det.scan(text)}, text
+
+
+@pytest.mark.parametrize("digits", ["4111111111111111", "378282246310005", "5555555555554444", "6011111111111117",
+                                    "3530111333300000", "4222222222222"])
+def test_a_card_s_number_with_thousands_separators_is_still_found(det, digits):
+    text = f"customer;{_grouped(digits, '.')};paid"
+    assert "CREDIT_CARD" in {f.entity for f in det.scan(text)}, text
