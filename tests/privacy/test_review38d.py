@@ -194,7 +194,7 @@ def _camera_jpeg(artist: str | None = None, seed: int = 0) -> bytes:
     exif[0x010F], exif[0x0110] = "FUJIFILM", "FinePix REAL 3D W3"
     if artist:
         exif[0x013B] = artist
-    exif[0x8769] = {0xA431: "412345678901", 0xA435: "598765432109", 0xA420: "%032x" % (seed * 7919 + 12345)}
+    exif[0x8769] = {0xA431: "412345678901", 0xA435: "598765432109", 0xA420: f"{seed * 7919 + 12345:032x}"}
     return _img("JPEG", exif=exif)
 
 
@@ -242,3 +242,13 @@ def test_an_amount_of_no_card_network_s_length_or_prefix_is_no_card(det, body):
 def test_a_card_s_number_with_thousands_separators_is_still_found(det, digits):
     text = f"customer;{_grouped(digits, '.')};paid"
     assert "CREDIT_CARD" in {f.entity for f in det.scan(text)}, text
+
+
+def test_a_png_s_text_chunks_inflate_within_one_bound():
+    """privacy17's reader inflated each zTXt chunk up to 1 MB with no bound a file (200 of them: 210 M characters)."""
+    png = _img("PNG")
+    chunk = b"k\x00\x00" + _zlib_blob()
+    chunks = (struct.pack(">I", len(chunk)) + b"zTXt" + chunk + struct.pack(">I", zlib.crc32(b"zTXt" + chunk))) * 10
+    at = png.rindex(b"IEND") - 4
+    texts = media_text(b64(png[:at] + chunks + png[at:]))
+    assert OPAQUE in texts and sum(map(len, texts)) <= MAX_FILE_INFLATED + (1 << 20)
