@@ -28,19 +28,27 @@ from tierwise.privacy.payload_bytes import OPAQUE
 
 MAX_PARTS = 10_000
 MAX_INFLATED = 1 << 20
+# review38d: and at most this much a file in all (10,000 segments of 1 KB, each inflating to 1 MB: 10 GB of text;
+# 200 of them, a 210 KB JPEG, took 221 MB); a request's text is scanned up to privacy.max_request_chars, 4 M by default
+MAX_FILE_INFLATED = 4 << 20
 # A GIF's sub-blocks (255 bytes each as encoders write them: 25 MB of image data): 1-byte blocks made the walk 0.6 s
 # for 4 MB
 MAX_SUB_BLOCKS = 100_000
 Words = Callable[[bytes], list[str]]
 _ZLIB_HEADS = (b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda")
-# APPn segments Pillow reads into fields media_text scans (EXIF, XMP), or that hold no text (ICC profiles, MPF
-# pointers, JFIF/JFXX thumbnails, Adobe's colour transform)
-_READ_BY_PILLOW = (b"Exif\x00", b"http://ns.adobe.com/xap/1.0/\x00", b"ICC_PROFILE\x00", b"MPF\x00", b"JFIF\x00",
-                   b"JFXX\x00", b"Adobe")
+# review38d: the segments left to Pillow were picked by their first bytes whatever their marker and place, so an APP15
+# or APP13 starting `Adobe`, `JFIF\0` or `Exif\0`, a second EXIF block, a comment Pillow's later one replaced, and any
+# segment after the first scan (Pillow stops at it) were read by no one. Now only what Pillow reads is left to it:
+# the first APP1 `Exif\0\0` before the first scan (the EXIF media_text reads), and an APP2 ICC profile chunk (a
+# profile's own texts are not read in any format: their descriptions read as phone numbers). Everything else is read
+# here (a comment or XMP packet Pillow reads too is read twice: harmless).
+_EXIF_HEAD = b"Exif\x00\x00"
+_ICC_HEAD = b"ICC_PROFILE\x00"
 
 
-def blob_texts(data: bytes, words: Words) -> list[str]:
-    """A blob's text: as text, inflated from zlib (bounded), else its runs of words or values (`words`)."""
+def blob_texts(data: bytes, words: Words, spent: list[int] | None = None) -> list[str]:
+    """A blob's text: as text, inflated from zlib (bounded), else its runs of words or values (`words`); `spent[0]`
+    counts down the file's `MAX_FILE_INFLATED` (below 0: raises _TooMany)."""
     body = data.strip(b"\x00")
     if not body:
         return []
@@ -56,6 +64,7 @@ def blob_texts(data: bytes, words: Words) -> list[str]:
             return words(data)
         if d.unconsumed_tail:
             return [OPAQUE]
+        _spend(spent, len(inflated))
         got = decode(inflated)
         return [got[0]] if got is not None else words(inflated)
     return words(data)
@@ -63,6 +72,13 @@ def blob_texts(data: bytes, words: Words) -> list[str]:
 
 class _TooMany(Exception):
     pass
+
+
+def _spend(spent: list[int] | None, n: int) -> None:
+    if spent is not None:
+        spent[0] -= n
+        if spent[0] < 0:
+            raise _TooMany
 
 
 def jpeg_end(raw: bytes) -> int | None:
@@ -76,21 +92,30 @@ def jpeg_end(raw: bytes) -> int | None:
 def jpeg_texts(raw: bytes, words: Words) -> list[str]:
     """The texts of a JPEG's segments Pillow does not read (see the module docstring); [OPAQUE] past the bounds."""
     out: list[str] = []
+    state = {"exif": False, "scan": False}  # Pillow has read an EXIF block / stopped at the first scan
+    spent = [MAX_FILE_INFLATED]
     try:
-        _jpeg_walk(raw, lambda marker, data: out.extend(_segment_texts(marker, data, words)))
+        _jpeg_walk(raw, lambda marker, data: out.extend(_segment_texts(marker, data, words, state, spent)))
     except _TooMany:
         return [*out, OPAQUE]
     return out
 
 
-def _segment_texts(marker: int, data: bytes, words: Words) -> list[str]:
+def _segment_texts(marker: int, data: bytes, words: Words, state: dict[str, bool], spent: list[int]) -> list[str]:
     if marker == -1:  # bytes between segments (a decoder skips them)
-        return blob_texts(data, words)
-    if marker == 0xFE or not 0xE0 <= marker <= 0xEF or data.startswith(_READ_BY_PILLOW):
-        return []  # (a comment Pillow reads; other markers hold tables)
+        return blob_texts(data, words, spent)
+    if marker == 0xDA:
+        state["scan"] = True
+    if marker == 0xE1 and data.startswith(_EXIF_HEAD) and not state["exif"] and not state["scan"]:
+        state["exif"] = True
+        return []  # (the EXIF block Pillow reads: media_text reads its text fields)
+    if marker == 0xE2 and data.startswith(_ICC_HEAD):
+        return []  # (an ICC profile chunk: see _ICC_HEAD)
+    if marker != 0xFE and not 0xE0 <= marker <= 0xEF:
+        return []  # (other markers hold tables)
     if marker == 0xED:  # Photoshop's resources: IPTC's fields, each a text
         return [*_iptc_values(data), *words(data)]
-    return blob_texts(data, words)
+    return blob_texts(data, words, spent)
 
 
 def _iptc_values(data: bytes) -> list[str]:
@@ -150,34 +175,50 @@ def _jpeg_walk(raw: bytes, seen: Callable[[int, bytes], None] | None) -> int | N
     raise _TooMany
 
 
-def gif_texts(raw: bytes, words: Words) -> list[str]:
+def _fails_closed(walk: Callable[[bytes, Words, list[str], list[int]], list[str]]) -> Callable[[bytes, Words], list[str]]:
+    """`walk(raw, words, out, spent)` with the file's inflation budget; [*out, OPAQUE] past it."""
+    def run(raw: bytes, words: Words) -> list[str]:
+        out: list[str] = []
+        try:
+            return walk(raw, words, out, [MAX_FILE_INFLATED])
+        except _TooMany:
+            return [*out, OPAQUE]
+    return run
+
+
+@_fails_closed
+def gif_texts(raw: bytes, words: Words, out: list[str], spent: list[int]) -> list[str]:
     """Each extension's sub-blocks joined (the application and plain-text extensions' headers apart), read as a
     blob; [OPAQUE] past the bounds."""
     if len(raw) < 13 or raw[:3] != b"GIF":
         return []
     pos = 13 + (3 << ((raw[10] & 7) + 1) if raw[10] & 0x80 else 0)
-    out: list[str] = []
     budget = [MAX_SUB_BLOCKS]
+    last = len(raw.rstrip(b"\x00"))  # (zero padding after the trailer)
+    ended = False
     for _ in range(MAX_PARTS):
         if budget[0] < 0:
             break
-        if pos >= len(raw) or raw[pos] == 0x3B:
+        if pos >= last:
             return out
+        if raw[pos] == 0x3B:  # review38d: the trailer; blocks after it (a comment cut in sub-blocks) are read on
+            pos, ended = pos + 1, True
+            continue
         if raw[pos] == 0x21 and pos + 1 < len(raw):
             label = raw[pos + 1]
             blocks, pos = _sub_blocks(raw, pos + 2, budget)
             if label == 0xF9:
                 continue  # graphic control: delays and flags
             if label in (0x01, 0xFF) and blocks:
-                out.extend(blob_texts(blocks[0], words))  # the text grid / the application's name
+                out.extend(blob_texts(blocks[0], words, spent))  # the text grid / the application's name
                 blocks = blocks[1:]
-            out.extend(blob_texts(b"".join(blocks), words))
+            out.extend(blob_texts(b"".join(blocks), words, spent))
         elif raw[pos] == 0x2C and pos + 10 <= len(raw):
             flags = raw[pos + 9]
             pos += 10 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0) + 1  # (the LZW minimum code size)
             _, pos = _sub_blocks(raw, pos, budget, keep=False)
-        else:
-            return out  # not a block: media_text reads the rest as words
+        else:  # not a block: media_text reads the rest as words; after the trailer, as a blob (text, zlib) too
+            return [*out, *blob_texts(raw[pos:last], words, spent)] if ended else out
     return [*out, OPAQUE]
 
 
@@ -199,18 +240,18 @@ def _sub_blocks(raw: bytes, pos: int, budget: list[int], keep: bool = True) -> t
 _RIFF_KNOWN = frozenset({b"VP8 ", b"VP8L", b"VP8X", b"ALPH", b"ANIM", b"ANMF", b"ICCP", b"EXIF", b"XMP "})
 
 
-def riff_texts(raw: bytes, words: Words) -> list[str]:
+@_fails_closed
+def riff_texts(raw: bytes, words: Words, out: list[str], spent: list[int]) -> list[str]:
     """A WebP's chunks other than `_RIFF_KNOWN`, each read as a blob; [OPAQUE] past the bounds."""
     if raw[:4] != b"RIFF" or raw[8:12] != b"WEBP":
         return []
-    out: list[str] = []
     pos = 12
     for _ in range(MAX_PARTS):
         if pos + 8 > len(raw):
             return out
         kind, size = raw[pos:pos + 4], struct.unpack("<I", raw[pos + 4:pos + 8])[0]
         if kind not in _RIFF_KNOWN:
-            out.extend(blob_texts(raw[pos + 8:pos + 8 + size], words))
+            out.extend(blob_texts(raw[pos + 8:pos + 8 + size], words, spent))
         pos += 8 + size + (size & 1)
     return [*out, OPAQUE]
 
@@ -219,7 +260,8 @@ def _syncsafe(b: bytes) -> int:
     return (b[0] & 0x7F) << 21 | (b[1] & 0x7F) << 14 | (b[2] & 0x7F) << 7 | (b[3] & 0x7F)
 
 
-def id3_texts(raw: bytes, words: Words) -> list[str]:
+@_fails_closed
+def id3_texts(raw: bytes, words: Words, out: list[str], spent: list[int]) -> list[str]:
     """An ID3v2.3/2.4 tag's compressed frames, inflated (`MAX_INFLATED` each) and read as blobs: a tagger may zlib a
     frame (a comment holding the owner's e-mail), and media_text's words read the file's bytes as they are. An
     encrypted frame, or one past the bounds, fails closed; uncompressed frames are left to the words."""
@@ -228,7 +270,6 @@ def id3_texts(raw: bytes, words: Words) -> list[str]:
     v4 = raw[3] == 4
     end = min(len(raw), 10 + _syncsafe(raw[6:10]))
     pos = 10
-    out: list[str] = []
     for _ in range(MAX_PARTS):
         if pos + 10 > end or raw[pos] == 0:  # the tag's end, or its padding
             return out
@@ -249,5 +290,6 @@ def id3_texts(raw: bytes, words: Words) -> list[str]:
             return [*out, OPAQUE]
         if d.unconsumed_tail:
             return [*out, OPAQUE]
-        out.extend(blob_texts(inflated, words))
+        _spend(spent, len(inflated))
+        out.extend(blob_texts(inflated, words, spent))
     return [*out, OPAQUE]

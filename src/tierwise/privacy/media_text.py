@@ -96,7 +96,7 @@ def _member_media(data: bytes) -> list[str] | None:
     return list(_file_texts(data)) if known_media(data[:64]) else None
 
 
-def _file_texts(raw: bytes) -> tuple[str, ...]:
+def _file_texts(raw: bytes, images: int = 0) -> tuple[str, ...]:
     if len(raw) < _TINY:
         got = decode(raw)
         return (got[0],) if got is not None else ()
@@ -116,11 +116,18 @@ def _file_texts(raw: bytes) -> tuple[str, ...]:
     # An image Pillow reads: its text fields, and words after its end (a note appended after a PNG's IEND or a
     # JPEG's last EOI); anything else (audio, video, a spoofed signature): words anywhere outside ICC profiles
     rest = _without_icc(raw[end:] if end is not None else raw)
+    if end and raw[end:end + 2] == b"\xff\xd8":
+        # review38d: another JPEG after this one (an MPO's further images: a 3D or multi-shot camera's) is read as a
+        # JPEG, its EXIF by its text fields: read as words since privacy18, its serial numbers withheld 94 of 100
+        # camera MPOs (as phone numbers); past `_MAX_IMAGES` fails closed
+        parts.extend(_file_texts(raw[end:], images + 1) if images < _MAX_IMAGES else (OPAQUE,))
+        rest = b""
     parts.extend(word_runs(rest))
     parts.extend(utf16_runs(rest))  # privacy15: an ID3 comment in UTF-16, a Windows note appended: read as words too
     return tuple(p for p in parts if p.strip())
 
 
+_MAX_IMAGES = 16  # JPEGs one after another in one file (an MPO's images)
 _PLAIN = re.compile(r"[A-Za-z0-9+/]*={0,2}")  # (the first 4 KB: `_plain64` checks the rest as it decodes)
 
 
@@ -183,7 +190,9 @@ def utf16_runs(raw: bytes) -> list[str]:
                 b = zeros.find(b"\x00", a)
                 b = len(zeros) if b < 0 else b
                 run = chars[i + a:i + b]
-                if run.count(b" ") >= 2 and len(_WORDY.sub(b"", run)) * 10 <= len(run):
+                # review38d: and a lone value, as `word_runs` reads one (privacy18 gave the rule to ASCII runs only:
+                # an XPAuthor or a note of just `jane.doe@example.com` in UTF-16 was read by no one)
+                if (run.count(b" ") >= 2 and len(_WORDY.sub(b"", run)) * 10 <= len(run)) or _VALUE.search(run):
                     out.append(run.decode("ascii"))
                 at = b
             pos = j
@@ -258,9 +267,13 @@ def _end(raw: bytes, fmt: str | None) -> int:
 
 # XMP's fields a person writes (creator, rights, description, title, keywords, contact details): its other values are
 # ids, dates, counts and colour data (`xmp.did:...`, `IEC 61966-2.1` read as phone numbers in 2 of 9 JPEGs here)
-_XMP_FIELD = re.compile(r"<(dc|photoshop|Iptc4xmpCore|Iptc4xmpExt|xmpRights|plus):(\w+)\b[^>]*>(.*?)</\1:\2>"
-                        r"|\b(?:dc|photoshop|Iptc4xmpCore|Iptc4xmpExt|xmpRights|plus):\w+=\"([^\"]*)\"", re.DOTALL)
-_TAG = re.compile(r"<[^>]*>")
+# review38d: linear. A field's value runs to the next tag of these namespaces (`(.*?)` ran from each opening tag to the
+# end of the packet when no closing one came: 120 KB of `<dc:a>` took 11.7 s; the blobs privacy18 reads as XMP are
+# as long as a file); a field holding fields (IPTC's CreatorContactInfo) is read by its inner fields
+_NS = "dc|photoshop|Iptc4xmpCore|Iptc4xmpExt|xmpRights|plus"
+_XMP_FIELD = re.compile(rf"<({_NS}):(\w+)\b[^<>]*>([^<]*(?:<(?!/?(?:{_NS}):)[^<]*)*)</\1:\2>"
+                        rf"|\b(?:{_NS}):\w+=\"([^\"]*)\"")
+_TAG = re.compile(r"<[^<>]*>")
 
 
 def _xmp_values(xmp: str) -> list[str]:
@@ -272,7 +285,9 @@ def _xmp_values(xmp: str) -> list[str]:
 # so a file holding one is withheld from a remote model like one whose metadata holds an address (privacy15: EXIF
 # GPS coordinates are numbers no recognizer reads, and a phone's photo left with where it was taken)
 GPS_POSITION = "\x00tierwise: the GPS position of a photo\x00"
-_XMP_GPS = re.compile(r"exif:GPS(?:Latitude|Longitude)(?:=\"[^\"]*\d|>[^<]*\d)")
+# review38d: `[^<>]` (with `[^<]`, each `exif:GPSLatitude>` with no digit or `<` after it scanned to the end: 340 KB of
+# them took 44 s, in any media file's bytes)
+_XMP_GPS = re.compile(r"exif:GPS(?:Latitude|Longitude)(?:=\"[^\"]*\d|>[^<>]*\d)")
 
 
 # privacy16: where a file Pillow does not open says it was taken: an EXIF block anywhere in it (an HEIC photo's Exif
@@ -286,7 +301,7 @@ _TIFF_HEADERS = (b"II*\x00", b"MM\x00*")  # (found with `bytes.find`: a regular 
 # of them is read as a position by exiftool
 _ISO6709 = re.compile(rb"([+-]\d{2}(?:\d{2}){0,2}(?:\.\d+)?)([+-]\d{3}(?:\d{2}){0,2}(?:\.\d+)?)(?:[+-]\d+(?:\.\d+)?)?"
                       rb"(?:CRS[\x21-\x2e\x30-\x7e]*)?/")
-_XMP_GPS_BYTES = re.compile(rb"exif:GPS(?:Latitude|Longitude)(?:=\"[^\"]*\d|>[^<]*\d)")
+_XMP_GPS_BYTES = re.compile(rb"exif:GPS(?:Latitude|Longitude)(?:=\"[^\"]*\d|>[^<>]*\d)")
 _MAX_BLOCKS = 8  # EXIF blocks parsed a file (each is a bounded parse of at most 1 MB); past it: a position (review36f)
 # The top-level boxes an ISO base media file may start with (QuickTime needs no `ftyp`: a `moov` or `wide` first)
 _FIRST_BOXES = frozenset({b"ftyp", b"moov", b"wide", b"free", b"skip", b"mdat", b"pnot", b"uuid", b"meta", b"moof"})

@@ -38,6 +38,7 @@ from tierwise.privacy.payload_bytes import OPAQUE
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_INFLATED = 1 << 20
 MAX_CHUNKS = 10_000
+MAX_FILE_TEXT = 4 << 20  # characters a file's chunks give in all (as media_segments.MAX_FILE_INFLATED): past it fails closed
 # Chunks whose bytes are image data, palettes, colour or layout numbers (no text) or an ICC profile (its
 # descriptions read as phone numbers; media_text leaves profiles out everywhere)
 _NO_TEXT = frozenset({b"IHDR", b"PLTE", b"IDAT", b"IEND", b"fdAT", b"iCCP", b"bKGD", b"cHRM", b"gAMA", b"hIST",
@@ -64,6 +65,7 @@ def late_texts(raw: bytes, exif_texts: Callable[[bytes], list[str]],
     the bounds."""
     out: list[str] = []
     at = len(SIGNATURE)
+    left = MAX_FILE_TEXT
     try:
         for n in range(MAX_CHUNKS + 1):
             if at + 8 > len(raw):
@@ -85,7 +87,11 @@ def late_texts(raw: bytes, exif_texts: Callable[[bytes], list[str]],
                 out.append(data[:80].partition(b"\x00")[0].decode("latin-1"))
             if kind in _NO_TEXT:
                 continue
-            out.extend(_profiles_apart(_chunk_texts(kind, data, exif_texts, words), kind, profile_texts))
+            texts = _profiles_apart(_chunk_texts(kind, data, exif_texts, words), kind, profile_texts)
+            left -= sum(map(len, texts))
+            if left < 0:  # review38d: 200 zTXt chunks of 1 MB each (a 211 KB PNG) gave 210 M characters, 221 MB
+                return [OPAQUE]
+            out.extend(texts)
     except (_TooBig, zlib.error):  # a text chunk past the bound, or one that does not inflate: fails closed
         return [OPAQUE]
     return out
