@@ -59,36 +59,35 @@ print("WOKE", woke)
 """
 
 
-async def _futex_pair(waiter_limits: SandboxLimits = LIMITS) -> tuple[str, str]:
-    waiter = asyncio.create_task(run_python(FUTEX_WAITER, limits=waiter_limits, audit_hook=False))
+async def futex_pair_passes_nothing(waiter: str = FUTEX_WAITER, waiter_limits: SandboxLimits = LIMITS,
+                                    waker_limits: SandboxLimits = LIMITS) -> str:
+    """Run `waiter`, and FUTEX_WAKER beside it: nothing woke the waiter and the waker woke nothing. The waiter's
+    output."""
+    waiting = asyncio.create_task(run_python(waiter, limits=waiter_limits, audit_hook=False))
     await asyncio.sleep(0.5)
-    waker = await run_python(FUTEX_WAKER, limits=LIMITS, audit_hook=False)
-    w = await waiter
+    waker = await run_python(FUTEX_WAKER, limits=waker_limits, audit_hook=False)
+    w = await waiting
     assert w.ok and waker.ok, (w.summary(), waker.summary())
     assert "WAITER DONE" in w.stdout, w.stdout
-    return w.stdout, waker.stdout
+    assert "woken" not in w.stdout.replace("not woken", ""), w.stdout
+    assert "WOKE 0" in waker.stdout, (waker.stdout, w.stdout)
+    return w.stdout
 
 
 async def test_two_runs_pass_nothing_through_a_futex_on_a_shared_library_page(mode: str) -> None:  # noqa: F811
     """Before: the waiter was woken 3 of 3 times it waited with FUTEX_WAIT, and the waker told each (bwrap, weak)."""
-    waited, woke = await _futex_pair()
-    assert "woken" not in waited.replace("not woken", ""), waited
-    assert "WOKE 0" in woke, (woke, waited)
+    await futex_pair_passes_nothing()
 
 
 async def test_two_runs_under_landlock_alone_pass_nothing_through_a_futex(landlock_alone: None) -> None:
-    waited, woke = await _futex_pair()
-    assert "woken" not in waited.replace("not woken", ""), waited
-    assert "WOKE 0" in woke, (woke, waited)
+    await futex_pair_passes_nothing()
 
 
 async def test_a_one_task_run_wakes_no_waiter_of_a_run_with_threads(mode: str) -> None:  # noqa: F811
     """A one-task run's process-shared wakes wake nothing (answer 0), and (session 38) a run with threads sleeps on no
     process-shared word either. Before: woken 6 of 6 (bwrap, weak)."""
     threaded = SandboxLimits(wall_s=40, cpu_s=20, memory_mb=256, threads=True)
-    waited, woke = await _futex_pair(threaded)
-    assert "woken" not in waited.replace("not woken", ""), waited
-    assert "WOKE 0" in woke, (woke, waited)
+    await futex_pair_passes_nothing(waiter_limits=threaded)
 
 
 LOCKS = """
