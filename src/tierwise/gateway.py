@@ -101,7 +101,8 @@ class Gateway:
         self.blackboard: Any = None
         if cfg.blackboard.enabled is True:
             self.board()
-        sandbox.configure(**cfg.sandbox.model_dump())  # before the routes: code verifiers check it
+        # before the routes: code verifiers check it
+        sandbox.configure(**cfg.sandbox.model_dump(), host_scripts=bool(cfg.ensembles.trusted))
         self._builder = Builder(self.resolve, self, cfg.base_dir)
         # Requested names that are patterns (e.g. `claude-*`) are matched in order after exact names.
         self._patterns = [n for n in cfg.routes if any(c in n for c in "*?[")]

@@ -32,7 +32,7 @@ import os
 import re
 import threading
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus, unquote, urlsplit
 
@@ -132,6 +132,18 @@ def forms(secret: str) -> set[str]:
             out.add(base64.urlsafe_b64encode(whole).decode())
     out |= {f.replace("/", "\\/") for f in out if "/" in f}  # JSON may escape the slash
     return {f for f in out if len(f) >= MIN_SECRET}
+
+
+def finder(secrets: Iterable[str]) -> Callable[[str], bool]:
+    """Whether a text holds one of `secrets` in one of its `forms` (URL-encoded, base64, hex...) or a run of `FRAGMENT`
+    characters of one, case-insensitively; key shapes (a user's own `ghp_...`) do not count, unlike `holds`."""
+    words = {f[i:i + FRAGMENT] if len(f) >= FRAGMENT else f
+             for s in secrets if len(s) >= MIN_SECRET for f in map(_lower, forms(s))
+             for i in range(max(1, len(f) - FRAGMENT + 1))}
+    if not words:
+        return lambda text: False
+    automaton = ahocorasick_rs.AhoCorasick(list(words))
+    return lambda text: bool(automaton.find_matches_as_indexes(_lower(text)))
 
 
 class SecretScrubber:
@@ -334,6 +346,12 @@ def env_secrets(environ: Any = None) -> list[str]:
     env = os.environ if environ is None else environ
     return [v for k, v in env.items() if _SECRET_NAME.search(k) and len(v) >= 8 and not _names_a_path(v)
             and not any(c.isspace() for c in v)]
+
+
+def secret_variable(name: str, value: str) -> bool:
+    """Whether an environment variable holds a secret: its name says so (`env_secrets`), or its value holds one the
+    process knows or has a key's shape (a URL with a password, `sk-...`)."""
+    return bool(_SECRET_NAME.search(name)) or holds(value)
 
 
 def _names_a_path(value: str) -> bool:

@@ -237,17 +237,30 @@ def test_claude_env_points_claude_code_at_the_gateway(monkeypatch: pytest.Monkey
     monkeypatch.setenv("ANTHROPIC_BASE_URL", "https://api.anthropic.com")
     env = claude_env("http://127.0.0.1:4000", haiku_model="local", subagent_model="frontier")
     assert env["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:4000"
-    assert env["ANTHROPIC_API_KEY"]  # Claude Code refuses to start without some key
+    assert env["ANTHROPIC_AUTH_TOKEN"]  # Claude Code refuses to start without some key
     assert env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == "local"
     assert env["CLAUDE_CODE_SUBAGENT_MODEL"] == "frontier"
     assert env["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] == "1"
 
 
-def test_claude_env_keeps_a_key_the_user_already_set(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_claude_env_gives_a_gateway_on_this_machine_no_key_of_the_users(monkeypatch: pytest.MonkeyPatch) -> None:
+    """newuser38b: the gateway forwards no client key; the user's key only reached Claude Code's shell tool."""
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-user-chosen")
+    monkeypatch.delenv("TIERWISE_KEY", raising=False)
     env = claude_env("http://127.0.0.1:4000", haiku_model=None, subagent_model=None)
-    assert env["ANTHROPIC_API_KEY"] == "sk-user-chosen"
+    assert "ANTHROPIC_API_KEY" not in env
+    assert env["ANTHROPIC_AUTH_TOKEN"] == "tierwise"
+    assert "sk-user-chosen" not in env.values()
     assert "ANTHROPIC_DEFAULT_HAIKU_MODEL" not in env
+
+
+def test_claude_env_gives_the_gateways_key_as_a_bearer_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """newuser38b: an ANTHROPIC_API_KEY Claude Code has not seen makes its interactive start ask "Do you want to use
+    this API key?" with No preselected; ANTHROPIC_AUTH_TOKEN does not (Claude Code 2.1.197 in a pty)."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-upstream")
+    env = claude_env("http://127.0.0.1:4000", haiku_model=None, subagent_model=None, key="tw-gateway-key")
+    assert env["ANTHROPIC_AUTH_TOKEN"] == "tw-gateway-key"
+    assert "ANTHROPIC_API_KEY" not in env
 
 
 
@@ -288,7 +301,5 @@ def test_claude_env_never_sends_the_users_provider_key_to_another_host(monkeypat
     monkeypatch.setenv("ANTHROPIC_AUTH_TOKEN", "users-oauth-token")
     monkeypatch.delenv("TIERWISE_KEY", raising=False)
     env = claude_env(url, haiku_model=None, subagent_model=None)
-    assert env["ANTHROPIC_API_KEY"] == "tierwise"
-    assert "ANTHROPIC_AUTH_TOKEN" not in env
-    assert claude_env("http://localhost:4000", haiku_model=None, subagent_model=None)["ANTHROPIC_API_KEY"] == \
-        "sk-ant-users-real-key"  # on this machine it never leaves it
+    assert "ANTHROPIC_API_KEY" not in env
+    assert env["ANTHROPIC_AUTH_TOKEN"] == "tierwise"

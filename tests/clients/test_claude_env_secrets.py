@@ -8,7 +8,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -24,7 +26,27 @@ SECRETS = {
 HANDED = ("TW38_CLIENT_A", "tw38-client-key-a-0123456")  # the client key Claude Code is given
 
 
-def test_claude_code_gets_none_of_the_gateways_secrets(tmp_path: Path) -> None:
+def _as_a_user() -> Any:
+    """A preexec_fn running `tierwise claude` as a user that is not root (where the test is root: root reads every
+    process's /proc), the interpreter's and the source's folders staged for it as the sandbox stages them."""
+    if os.geteuid() != 0:
+        return None
+    from tierwise.sandbox import identity
+
+    user = identity.User(61000, 61000)
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    reach = [os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), src]
+    prepared = identity.switcher(user, identity.plan(reach, user))
+    return lambda: identity.switch(prepared)
+
+
+def test_claude_code_gets_none_of_the_gateways_secrets() -> None:
+    with tempfile.TemporaryDirectory() as folder:  # (pytest's tmp_path is in a folder only root may enter)
+        os.chmod(folder, 0o777)
+        _gets_none(Path(folder))
+
+
+def _gets_none(tmp_path: Path) -> None:
     up = AnthropicDouble().start()
     up.default = Reply(text="ok")
     cfg = {
@@ -40,8 +62,14 @@ def test_claude_code_gets_none_of_the_gateways_secrets(tmp_path: Path) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     dump = tmp_path / "claude-env"
-    (bin_dir / "claude").write_text(f"#!/bin/sh\nenv > {dump}\n")
+    ancestors = tmp_path / "ancestors-environ"
+    # ... and what its shell tool reads of its ancestors (review38c: `tierwise claude` waited as Claude Code's parent,
+    # its own /proc/<pid>/environ holding every key, readable by its user: `cat /proc/$PPID/environ`)
+    (bin_dir / "claude").write_text(f"#!/bin/sh\nenv > {dump}\np=$PPID\nwhile [ \"$p\" -gt 1 ]; do\n"
+                                    f"  tr '\\0' '\\n' < /proc/$p/environ >> {ancestors} 2>/dev/null\n"
+                                    "  p=$(awk '{print $4}' /proc/$p/stat)\ndone\n")
     (bin_dir / "claude").chmod(0o755)
+    os.chmod(tmp_path / "tierwise.yaml", 0o644)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDE_", "OPENAI_", "TIERWISE_"))}
     env.update(SECRETS, **{HANDED[0]: HANDED[1]}, GITHUB_TOKEN="ghp_usersOwnTokenForTheirTools0123",
                PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
@@ -52,7 +80,8 @@ def test_claude_code_gets_none_of_the_gateways_secrets(tmp_path: Path) -> None:
         g = GatewayServer(make_config(yaml.safe_load((tmp_path / "tierwise.yaml").read_text()), tmp_path)).start()
         try:
             proc = subprocess.run([sys.executable, "-m", "tierwise.cli", "claude", "-c", str(tmp_path / "tierwise.yaml"),
-                                   "--url", g.url], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+                                   "--url", g.url], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                                  preexec_fn=_as_a_user())
         finally:
             g.stop()
     finally:
@@ -66,7 +95,10 @@ def test_claude_code_gets_none_of_the_gateways_secrets(tmp_path: Path) -> None:
     seen = dump.read_text()
     leaked = [name for name, value in SECRETS.items() if value in seen]
     assert not leaked, leaked
+    above = ancestors.read_text() if ancestors.exists() else ""
+    assert not [name for name, value in SECRETS.items() if value in above]
     assert "Tw38RedisPass42" not in seen
     got = dict(line.split("=", 1) for line in seen.splitlines() if "=" in line)
-    assert got["ANTHROPIC_API_KEY"] == HANDED[1]  # the gateway's client key, as before
+    assert got["ANTHROPIC_AUTH_TOKEN"] == HANDED[1]  # the gateway's client key (newuser38b: as a bearer token)
+    assert "ANTHROPIC_API_KEY" not in got
     assert got["GITHUB_TOKEN"].startswith("ghp_")  # the user's own tools' variables stay

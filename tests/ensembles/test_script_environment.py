@@ -108,3 +108,16 @@ def test_a_trusted_script_cannot_read_the_gateways_environment_through_proc():
         seen = base64.b64decode(seen).decode(errors="replace")
     assert "sk-proj" not in seen, seen[:300]
     assert seen == "denied"
+
+
+async def test_a_prefix_brings_no_key_the_operator_did_not_name(service, project, upstream, monkeypatch):
+    """`OPENAI*` (for OPENAI_BASE_URL) or `MYTOOL_*` matched OPENAI_API_KEY and MYTOOL_TOKEN too: a prefix silently
+    gave a host script the keys the minimal environment keeps out (review38c). A key is passed by its exact name."""
+    env = await script_env_seen(service, project, monkeypatch, {
+        "OPENAI_API_KEY": "sk-proj-Zq8vN3kLm2Pp9Rr4Tt6Yy1Uu0", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+        "MYTOOL_TOKEN": "tok-5b0c2e7a9d1f4e63", "MYTOOL_DSN": "postgres://app:hunter2hunter2@db.internal/app",
+        "MYTOOL_HOST": "db.internal", "LC_AUTH": "x-8f2d6a1c4b7e9035"},
+        ensembles={"script_env": ["OPENAI*", "MYTOOL_*"]})
+    assert env["OPENAI_BASE_URL"] == "http://127.0.0.1:9/v1" and env["MYTOOL_HOST"] == "db.internal"
+    leaked = {k for k in env if k in ("OPENAI_API_KEY", "MYTOOL_TOKEN", "MYTOOL_DSN", "LC_AUTH")}
+    assert not leaked

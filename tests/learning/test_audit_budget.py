@@ -299,3 +299,40 @@ def test_a_budget_the_evaluation_is_over_audits_exactly_as_none() -> None:
     assert over == unset
     under = audits(settled(0.08, 0.0, 100.0))
     assert set(unset) < set(under)  # the boost adds audits between the base ones and moves none of them
+
+
+def test_the_goal_guard_stops_a_windowed_boost_that_would_carry_the_stream_past_the_goal() -> None:
+    # round 42: a windowed account (`audit_window`) forgets the cold start, so on a stream already near the issue's
+    # 10% it boosted anyway (spent seeds 1009 9.39% -> 10.05%, 1027 9.95% -> 10.60%); `audit_goal` projects the
+    # whole share `horizon` requests on (sums since the start plus the window's recent rates) and stops the boost
+    assert ValueSettings().audit_goal is None
+    with pytest.raises(ValidationError):
+        ValueSettings(audit_goal=1.0)
+    assert replay_settings("--audit-budget", "0.08", "--audit-goal", "0.09").value.audit_goal == 0.09
+    got = {}
+    for goal, total_spent in ((None, 16.0), (0.09, 16.0), (0.09, 2.0)):
+        loop = loop_with(audit_budget=0.08, audit_window=1000, audit_goal=goal)
+        settle_local(loop)
+        loop.budget.spent, loop.budget.saved = 0.5, 10.0  # the window: 5% lately, under the budget
+        loop.budget.total_spent, loop.budget.total_saved = total_spent, 100.0  # since the start: 16% or 2%
+        got[goal, total_spent] = len(audits(loop, 1000))
+    # 16% so far and 5% on 10 x the window's sums ahead: (16 + 5) / (100 + 100) = 10.5%, over 9% throughout the
+    # thousand (the base audits and savings move it by ~0.4 point); 2% so far: (2 + 5) / 200 = 3.5%
+    assert got[None, 16.0] == 40
+    assert got[0.09, 2.0] == 40
+    assert got[0.09, 16.0] == 20
+
+
+def test_the_totals_are_kept_through_a_restart_and_read_from_older_states() -> None:
+    b = AuditBudget(1000)
+    b.note(True, False, True, {"judge": 0.5, "shadow": None}, 2.0)
+    b.charge(0.25)
+    assert (b.total_spent, b.total_saved) == (0.75, 2.0)
+    again = AuditBudget(1000)
+    again.load(json.loads(json.dumps(b.dump())))
+    assert (again.spent, again.saved, again.total_spent, again.total_saved) == (b.spent, b.saved, 0.75, 2.0)
+    old = AuditBudget(1000)
+    old.load({"spent": 1.0, "saved": 4.0})  # saved before the totals existed
+    assert (old.total_spent, old.total_saved) == (1.0, 4.0)
+    old.load({"spent": 1.0, "saved": 4.0, "total_spent": float("nan"), "total_saved": 9.0})
+    assert (old.total_spent, old.total_saved) == (1.0, 4.0)

@@ -101,6 +101,40 @@ def test_a_hostile_bank_fails_to_load_with_a_clear_error(tmp_path, change, says)
         load_router(path)
 
 
+def _with_meta(path: str, **settings: object) -> None:
+    meta = json.loads(open(path).read())
+    meta["bank"].update(settings)
+    open(path, "w").write(json.dumps(meta))
+
+
+def test_a_saved_bank_looks_up_with_its_own_k_and_temperature(tmp_path):
+    path = saved(tmp_path)
+    d = two_topics(20, seed=8)
+    v = load_router(path).vectors.encode(d.prompts)
+    _with_meta(path, k=120, temperature=2.0)
+    b = load_router(path).bank
+    assert (b.k, b.temperature) == (120, 2.0) and b.meta()["k"] == 120
+    for q in v:
+        p = b.proj.T @ q
+        sims = b.vectors.astype(np.float32) @ (p / np.linalg.norm(p))
+        top = np.argsort(-sims)[:120]
+        w = np.exp((sims[top] - sims[top].max()) / 2.0)
+        # seen failing (50 rows at 0.05: the saved settings were ignored) before the bank read them
+        assert b.lookup(q) == pytest.approx(float(w @ b.gains[top] / w.sum()), abs=1e-5)
+
+
+@pytest.mark.parametrize("settings, says", [
+    ({"k": 0}, "k 0"), ({"k": 10**6}, "k 1000000"), ({"k": "50"}, "k '50'"), ({"k": True}, "k True"),
+    ({"k": None}, "k None"), ({"temperature": 0}, "temperature 0"), ({"temperature": float("nan")}, "temperature nan"),
+    ({"temperature": 1e9}, "temperature"), ({"temperature": "1"}, "temperature '1'"),
+])
+def test_a_hostile_look_up_setting_fails_to_load_with_a_clear_error(tmp_path, settings, says):
+    path = saved(tmp_path)
+    _with_meta(path, **settings)
+    with pytest.raises(RouterError, match=says):
+        load_router(path)
+
+
 def test_a_bank_is_bounded():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 8)).astype(np.float32)

@@ -13,6 +13,8 @@ import sys
 import tempfile
 from typing import Any
 
+import pytest
+
 from tests.harness import unavailable
 from tests.security.sandbox_programs import attempt_prelude
 from tierwise.sandbox import identity
@@ -147,17 +149,20 @@ def _gateway_runs(program: str, user_namespace: bool = True) -> str:
     return r.stdout
 
 
-def test_every_process_of_serve_with_workers_is_shielded() -> None:
+@pytest.mark.parametrize("why", ["sandbox: {allow_weak: true}", "ensembles: {trusted: [tools.yaml]}"])
+def test_every_process_of_serve_with_workers_is_shielded(why: str) -> None:
     """`serve --workers 2` by a user that is not root, the weak sandbox allowed: the supervising process holds the
     same environment (the keys) as its workers, and a worker's run is the same user. Each process's /proc files
-    are root's (not dumpable), the supervisor's included (the workers make the sandbox's settings, it does not)."""
+    are root's (not dumpable), the supervisor's included (the workers make the sandbox's settings, it does not).
+    So with trusted ensembles, whose scripts run on the host as that user (review38c: a worker made itself not
+    dumpable before its script ran, but the supervisor and the other workers stayed readable, keys and memory)."""
     import time
 
     user, src, prepared = _as_gateway_user()
     folder = tempfile.mkdtemp(prefix="tw-shield-")
     os.chown(folder, user.uid, user.gid)
     with open(os.path.join(folder, "tierwise.yaml"), "w") as fh:
-        fh.write("ledger: {enabled: false}\nsandbox: {allow_weak: true}\n"
+        fh.write(f"ledger: {{enabled: false}}\n{why}\n"
                  "providers: {up: {kind: openai, base_url: 'http://127.0.0.1:9/v1'}}\n"
                  "models: {m: {provider: up, model: x}}\nroutes: {main: m}\n")
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": src, "OPENAI_API_KEY": SECRET,

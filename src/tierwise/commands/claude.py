@@ -77,42 +77,28 @@ def claude_env(base_url: str, *, haiku_model: str | None, subagent_model: str | 
                key: str | None = None, withheld: set[str] | frozenset[str] = frozenset()) -> dict[str, str]:
     """Claude Code's environment. `key`: the gateway's client key, which replaces any
     ANTHROPIC_API_KEY (that one is the upstream key the gateway holds: a keyed gateway refuses it,
-    and the client needs no upstream key); without one, a key the user set is kept for a gateway on this
-    machine (Claude Code does not ask again to use it) and replaced by a placeholder for any other: the gateway
-    forwards no client key, and Claude Code would send the user's provider key to that host, in clear text over
-    http. A variable whose value holds one of `withheld` (`gateway_secrets`) is left out: Claude Code's shell
-    tool runs the commands its model chooses (`env`, `echo $OPENAI_API_KEY`), and what they print goes into the
-    conversation, upstream and the ledger. (ANTHROPIC_API_KEY is decided above, as before: a user's key kept for a
-    gateway on this machine decides which model ids Claude Code's background calls carry, README.)"""
-    env = {k: v for k, v in os.environ.items()
-           if k == "ANTHROPIC_API_KEY" or not any(w in v for w in withheld)}
+    and the client needs no upstream key), given as ANTHROPIC_AUTH_TOKEN like the placeholder below. Without one, Claude Code gets no key of the user's at all, on this
+    machine or another: the gateway forwards no client key, so a provider key there only reaches Claude Code's
+    shell tool (`env` prints it into the conversation, upstream and the ledger) or, for a gateway on another host,
+    goes there in clear text over http. It gets the placeholder (or TIERWISE_KEY) as ANTHROPIC_AUTH_TOKEN:
+    checked with Claude Code 2.1.197, a whole session (tools, WebFetch, a subagent) routes as with the user's key,
+    and an unknown ANTHROPIC_API_KEY would make its interactive start ask "Do you want to use this API key?"
+    with "No" preselected (newuser38b). A variable whose value holds one of `withheld` (`gateway_secrets`) is
+    left out, for the same shell-tool reason, in any form it is written in (a Redis URL percent-encodes its
+    password, a Basic credential is base64; review38c)."""
+    from tierwise.secret_scrub import finder
+
+    holds = finder(withheld)
+    env = {k: v for k, v in os.environ.items() if not holds(v)}
     env["ANTHROPIC_BASE_URL"] = base_url
-    if key is None and not _on_this_machine(base_url):
-        key = os.environ.get("TIERWISE_KEY", PLACEHOLDER_KEY)
-    if key is not None:
-        env["ANTHROPIC_API_KEY"] = key
-        env.pop("ANTHROPIC_AUTH_TOKEN", None)  # Claude Code would send it as the bearer token instead
-    else:
-        env.setdefault("ANTHROPIC_API_KEY", os.environ.get("TIERWISE_KEY", PLACEHOLDER_KEY))
+    env.pop("ANTHROPIC_API_KEY", None)
+    env["ANTHROPIC_AUTH_TOKEN"] = key if key is not None else os.environ.get("TIERWISE_KEY", PLACEHOLDER_KEY)
     if haiku_model:
         env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] = haiku_model
     if subagent_model:
         env["CLAUDE_CODE_SUBAGENT_MODEL"] = subagent_model
     env.setdefault("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
     return env
-
-
-def _on_this_machine(url: str) -> bool:
-    import ipaddress
-    from urllib.parse import urlsplit
-
-    host = (urlsplit(url).hostname or "").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _check_gateway(url: str, config_path: str, key: str | None = None) -> None:
@@ -272,4 +258,11 @@ def command(config_path: str, url: str | None, haiku_model: str | None, subagent
             "tierwise's checkout")
     env = claude_env(url, haiku_model=haiku_model, subagent_model=subagent_model, key=key,
                      withheld=gateway_secrets(cfg) - {key or ""})
+    # This process waits as Claude Code's parent: its /proc/<pid>/environ (the whole environment it started with,
+    # every key `claude_env` leaves out) and its memory were its user's to read, and Claude Code's shell tool runs as
+    # that user (`cat /proc/$PPID/environ`; review38c). Not dumpable, they are root's (Claude Code, after its exec,
+    # is dumpable as before).
+    from tierwise.sandbox.weak import not_dumpable
+
+    not_dumpable()
     sys.exit(subprocess.call([exe, *claude_args], env=env))

@@ -572,10 +572,11 @@ def command(config_path: str) -> None:
 
     for warning in unmatched_key_limits(cfg):
         say(f"! {warning}")
+    from tierwise.commands.doctor_ensembles import script_env_secrets
     from tierwise.commands.doctor_tracing import silent_tracing_endpoint
 
-    if (silent := silent_tracing_endpoint(cfg)) is not None:
-        say(f"! {silent}")
+    for warning in [w for w in (silent_tracing_endpoint(cfg),) if w is not None] + script_env_secrets(cfg):
+        say(f"! {warning}")
     from tierwise.commands.doctor_models import (
         claude_code_windows,
         coding_agent_secrets,

@@ -87,7 +87,7 @@ def run_workers(cfg: Any, sock: socket.socket, host: str, port: int, n: int, log
     called once the handlers that stop them are in place: a SIGTERM right after it stops the workers too."""
     from tierwise.sandbox.weak import shield_gateway
 
-    shield_gateway(cfg.sandbox.allow_weak)  # this process too holds the keys (tierwise.sandbox.weak)
+    shield_gateway(cfg.sandbox.allow_weak, bool(cfg.ensembles.trusted))  # this process too holds the keys (sandbox.weak)
     mdir = _metrics_dir()
     ctx = multiprocessing.get_context("fork")
     procs: list[Any] = []

@@ -40,11 +40,16 @@ SCRIPT_ENV = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "L
 
 
 def host_environment(extra: tuple[str, ...] = ()) -> dict[str, str]:
-    """The environment of a trusted (host) script: `SCRIPT_ENV` and the operator's `extra` names, nothing else."""
+    """The environment of a trusted (host) script: `SCRIPT_ENV` and the operator's `extra` names, nothing else.
+    A `PREFIX*` brings no variable that holds a secret (`secret_scrub.secret_variable`): `OPENAI*` for OPENAI_BASE_URL
+    gave scripts OPENAI_API_KEY too (review38c); a key reaches a script only by its exact name."""
+    from tierwise.secret_scrub import secret_variable
+
     names = [*SCRIPT_ENV, *extra]
     exact = {n for n in names if not n.endswith("*")}
     prefixes = tuple(n[:-1] for n in names if n.endswith("*"))
-    return {k: v for k, v in os.environ.items() if k in exact or (prefixes and k.startswith(prefixes))}
+    return {k: v for k, v in os.environ.items()
+            if k in exact or (prefixes and k.startswith(prefixes) and not secret_variable(k, v))}
 
 
 class ScriptFailed(Exception):

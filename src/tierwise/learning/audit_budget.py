@@ -15,6 +15,11 @@ moves of near-target types), so on some seeds the evaluation ran past the goal a
 answers (round 40): `audit_charge: watch` charges each extra audit, when planned, with the watch verdicts its
 rejection is expected to set off (`expected_watch`), and `audit_boost_for: established` keeps the boost for types
 far enough above the target that a rejection is rarely anything but a drift.
+
+Round 41's `audit_window` lets the boost act after the cold start, but then spends on seeds whose whole-stream share
+was already near the issue's 10% goal. `audit_goal` (round 42) guards that goal itself: the boost also stops while
+the share projected over the traffic ahead (the account since the start plus the window's recent rates of spending
+and saving over `value.horizon` more requests) is at or over it.
 """
 
 from __future__ import annotations
@@ -83,6 +88,9 @@ class AuditBudget:
         # `audit_window`: both sums forget at 1/window per request, so the account reads the recent evaluation share,
         # not one the cold start's exploration holds over 8% until the middle of the replay (round 41)
         self.keep = 1.0 - 1.0 / window if window else 1.0
+        self.window = window
+        self.total_spent = 0.0  # both since the start, whatever the window (`audit_goal`)
+        self.total_saved = 0.0
 
     def note(self, judged: bool, shadow: bool, local: bool, costs: dict[str, float | None], saving_usd: float) -> None:
         """One request's plan: its evaluation at the route's `costs` (a judge call not yet measured counts as a
@@ -91,32 +99,52 @@ class AuditBudget:
         if self.keep < 1.0:
             self.spent *= self.keep
             self.saved *= self.keep
-        if judged:
-            self.spent += saving_usd if judge_usd is None else judge_usd
-        if shadow:
-            self.spent += shadow_usd or 0.0
+        spend = (saving_usd if judge_usd is None else judge_usd) if judged else 0.0
+        spend += (shadow_usd or 0.0) if shadow else 0.0
+        self.spent += spend
+        self.total_spent += spend
         if local:
             self.saved += saving_usd
+            self.total_saved += saving_usd
 
     def charge(self, usd: float) -> None:
         """Evaluation the loop expects a plan to set off later (`audit_charge`), counted when it is planned."""
         self.spent += usd
+        self.total_spent += usd
 
     def under(self, share: float) -> bool:
         """Whether the evaluation so far is under `share` of the savings so far."""
         return self.saved > 0.0 and self.spent < share * self.saved
 
+    def within_goal(self, goal: float, ahead: int) -> bool:
+        """Whether the evaluation share projected `ahead` requests on is under `goal`: the sums since the start plus
+        the window's recent rates (its sums over `window`) times `ahead`; without a window, the share so far."""
+        spent, saved = self.total_spent, self.total_saved
+        if self.window:
+            spent += self.spent * ahead / self.window
+            saved += self.saved * ahead / self.window
+        return saved > 0.0 and spent < goal * saved
+
     def dump(self) -> dict[str, float]:
-        return {"spent": self.spent, "saved": self.saved}
+        return {"spent": self.spent, "saved": self.saved, "total_spent": self.total_spent,
+                "total_saved": self.total_saved}
 
     def load(self, data: Any) -> None:
         if not isinstance(data, dict):
             return
-        spent, saved = data.get("spent"), data.get("saved")
-        ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0.0 <= v <= 1e12
-                 for v in (spent, saved))
-        if ok:
-            self.spent, self.saved = float(spent), float(saved)  # type: ignore[arg-type]
+        spent, saved = _amount(data.get("spent")), _amount(data.get("saved"))
+        if spent is None or saved is None:
+            return
+        self.spent, self.saved = spent, saved
+        # states saved before round 42 have no totals: their (cumulative, or windowed) sums stand in
+        total_spent, total_saved = _amount(data.get("total_spent", spent)), _amount(data.get("total_saved", saved))
+        if total_spent is not None and total_saved is not None:
+            self.total_spent, self.total_saved = total_spent, total_saved
+
+
+def _amount(v: Any) -> float | None:
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0.0 <= v <= 1e12
+    return float(v) if ok else None
 
 
 __all__ = ["AuditBudget", "boosted", "boosted_systematic", "established", "expected_watch"]

@@ -385,6 +385,7 @@ class LearningLoop:
         rate = s.schedule.audit_rate if tier == "local" else s.schedule.shadow_audit_rate
         budget, v = s.value.audit_budget, s.value
         boost = (tier == "local" and budget is not None and self.budget.under(budget)
+                 and (v.audit_goal is None or self.budget.within_goal(v.audit_goal, v.horizon))
                  and boosted(st, s.schedule, v.audit_boost_for))
         if tier == "local" and v.audit != "fixed":
             # a varying rate: spaced by accumulated rate, not by `uses` modulo a step that would jump as it changes

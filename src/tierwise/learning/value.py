@@ -104,6 +104,11 @@ class ValueSettings(BaseModel):
         "with `audit_budget`: the account forgets at 1/`audit_window` per request of the route (an exponentially "
         "weighted account of about that many recent requests), so the boost reads the recent evaluation share; "
         "unset: the account runs from the route's start, where the cold start's exploration weighs for long"))
+    audit_goal: float | None = Field(None, gt=0.0, lt=1.0, description=(
+        "with `audit_budget`: the boost also stops while the evaluation share projected `horizon` requests on (the "
+        "account since the route's start plus, with `audit_window`, the window's recent rates of spending and saving "
+        "over those requests) is at or over this share: a guard on the route's evaluation goal for a windowed "
+        "account, which forgets what the cold start spent; unset: no guard"))
     detect_within: int = Field(200, ge=10, le=1_000_000, description=(
         "with `audit: detect`: requests of a local type within which a drift should be detected on average"))
     watch: Literal["lean", "confirm", "decide"] = Field("confirm", description=(

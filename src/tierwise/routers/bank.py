@@ -1,13 +1,14 @@
 """A saved router's training bank: its training questions' static token vectors and gains, for the bank term of a
-route's placement (issue 22, rounds 22-23; bench/RESULTS.md, "Transfer round 22").
+route's placement (issue 22, rounds 22-24; bench/RESULTS.md, "Transfer round 22" and "Transfer round 24").
 
 On MMLU subjects a router never saw, the gain (strong − weak outcome) of a request's nearest *training* questions,
 read by the router's own static token vectors (routers/static_tokens.py), complements the router's score where it
 places whole subjects worst. The bank keeps every training question (up to `MAX_ROWS`, a seeded sample past it) on
 the top `AXES` principal axes of their vectors: float16 unit vectors and each question's gain on [0, 1] per source
 (the part of its group before `:`), centred within its source. `lookup` gives the softmax-weighted (cosine /
-`TEMPERATURE`) mean gain of a vector's `K` nearest rows: about 0.3 ms a request on 13,000 rows, where the exact
-384-number look-up took 2.3 ms (bench/bank_lookup_cost.py). `BankTerm` turns it into a placement term: the request's
+`TEMPERATURE`) mean gain of a vector's `K` nearest rows (a saved bank keeps its own k and temperature: round 23's
+banks 50 at 0.05, since round 24 200 at 0.1, a broader neighbourhood): about 0.3 ms a request on 13,000 rows, where
+the exact 384-number look-up took 2.3 ms (bench/bank_lookup_cost.py). `BankTerm` turns it into a placement term: the request's
 bank gain less the mean over the window's past requests, in units of their spread, times the spread of the window's
 raw scores, times a weight (routers/window.py `RoutePlacement`).
 """
@@ -22,11 +23,15 @@ import numpy as np
 from tierwise.routers.window import PlacementWindow, RoutePlacement
 
 AXES = 64  # principal axes kept (round 22: 64 keep the neighbour gain's lead on fresh P15, within the 2 ms budget)
-K = 50  # nearest training questions averaged (as the `knn-wf` member)
-TEMPERATURE = 0.05  # softmax of cosines / TEMPERATURE
+# nearest training questions averaged and the softmax temperature of their cosines (round 24: 200 at 0.1 on spent
+# P15/P16, LOBO and in-domain GSM8K against round 23's 50 at 0.05; bench/RESULTS.md, "Transfer round 24")
+K = 200
+TEMPERATURE = 0.1
 MAX_ROWS = 100_000  # training questions kept (a seeded sample past it): 6.4 million float16s, 12.8 MB
 MAX_DIMS = 4096  # numbers of a static token vector a saved projection may read
 SEED = 0
+MAX_K = 1000  # a saved bank's `k`: rows averaged per look-up (its partial sort and mean stay bounded)
+MIN_TEMPERATURE, MAX_TEMPERATURE = 0.01, 10.0  # a saved bank's softmax temperature
 
 
 class BankError(ValueError):
@@ -34,7 +39,9 @@ class BankError(ValueError):
 
 
 class NeighbourBank:
-    def __init__(self, proj: np.ndarray, vectors: np.ndarray, gains: np.ndarray) -> None:
+    def __init__(self, proj: np.ndarray, vectors: np.ndarray, gains: np.ndarray, k: int = K,
+                 temperature: float = TEMPERATURE) -> None:
+        self.k, self.temperature = int(k), float(temperature)
         self.proj = np.ascontiguousarray(proj, dtype=np.float32)  # (dims, axes)
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float16)  # (rows, axes) unit vectors, as saved
         self.gains = np.asarray(gains, dtype=np.float32)
@@ -45,7 +52,8 @@ class NeighbourBank:
         return len(self.gains)
 
     @classmethod
-    def fit(cls, vectors: np.ndarray, gains: np.ndarray, axes: int = AXES, max_rows: int = MAX_ROWS) -> NeighbourBank:
+    def fit(cls, vectors: np.ndarray, gains: np.ndarray, axes: int = AXES, max_rows: int = MAX_ROWS, k: int = K,
+            temperature: float = TEMPERATURE) -> NeighbourBank:
         """`vectors`: the training questions' static token vectors (unit, n × dims); `gains`: their centred gains."""
         x = np.asarray(vectors, dtype=np.float32)
         g = np.asarray(gains, dtype=np.float64)
@@ -55,20 +63,20 @@ class NeighbourBank:
         axes = max(1, min(axes, x.shape[1], len(x)))
         _, _, vt = np.linalg.svd(x - x.mean(axis=0), full_matrices=False)
         proj = np.ascontiguousarray(vt[:axes].T, dtype=np.float32)
-        return cls(proj, _unit(x @ proj), g)
+        return cls(proj, _unit(x @ proj), g, k, temperature)
 
     def lookup(self, vector: np.ndarray) -> float:
-        """The similarity-weighted mean gain of the `K` rows nearest to one static token vector."""
+        """The similarity-weighted mean gain of the bank's `k` rows nearest to one static token vector."""
         q = _unit(np.asarray(vector, dtype=np.float32).reshape(1, -1) @ self.proj)[0]
         sims = self._vectors32 @ q
-        k = min(K, len(sims))
+        k = min(self.k, len(sims))
         top = np.argpartition(-sims, k - 1)[:k] if k < len(sims) else np.arange(len(sims))
         ss = sims[top].astype(np.float64)
-        w = np.exp((ss - ss.max()) / TEMPERATURE)
+        w = np.exp((ss - ss.max()) / self.temperature)
         return float(w @ self._gains64[top] / w.sum())
 
     def meta(self) -> dict[str, Any]:
-        return {"rows": len(self), "axes": int(self.proj.shape[1]), "k": K, "temperature": TEMPERATURE}
+        return {"rows": len(self), "axes": int(self.proj.shape[1]), "k": self.k, "temperature": self.temperature}
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {"proj": self.proj, "vectors": self.vectors, "gains": self.gains}
@@ -96,7 +104,13 @@ class NeighbourBank:
             raise BankError("bank: its settings do not match its arrays (rows, axes)")
         if not (np.isfinite(proj).all() and np.isfinite(vecs).all() and np.isfinite(gains).all()):
             raise BankError("bank: holds a number that is not finite")
-        return cls(proj, vecs, gains.astype(np.float32))
+        k, temperature = meta.get("k"), meta.get("temperature")
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+            raise BankError(f"bank: k {k!r} is not a whole number in 1..{MAX_K}")
+        if isinstance(temperature, bool) or not isinstance(temperature, int | float) \
+                or not MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE:
+            raise BankError(f"bank: temperature {temperature!r} is not a number in {MIN_TEMPERATURE}..{MAX_TEMPERATURE}")
+        return cls(proj, vecs, gains.astype(np.float32), k, float(temperature))
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

@@ -46,8 +46,9 @@ capacity = Capacity()
 
 def configure(*, allow_weak: bool = False, max_concurrent: int | None = None, max_waiting: int = 64,
               wait_s: float = 30.0, run_as: int | str = identity.DEFAULT_RUN_AS,
-              run_as_range: str | None = None, allow_root_outside: bool = False) -> None:
-    """Apply the config's `sandbox:` section (called once when the gateway starts)."""
+              run_as_range: str | None = None, allow_root_outside: bool = False, host_scripts: bool = False) -> None:
+    """Apply the config's `sandbox:` section (called once when the gateway starts); `host_scripts`: the config
+    trusts ensembles whose scripts run on the host (weak.shield_gateway)."""
     global capacity
     settings.allow_weak = allow_weak
     settings.allow_root_outside = allow_root_outside
@@ -66,7 +67,7 @@ def configure(*, allow_weak: bool = False, max_concurrent: int | None = None, ma
     weak_run_as.cache_clear()
     weak_read_only_host.cache_clear()
     _weak_host_view.cache_clear()
-    weak.shield_gateway(allow_weak)
+    weak.shield_gateway(allow_weak, host_scripts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +153,8 @@ def status() -> Status:
     if path is None:
         return Status(False, (), f"bubblewrap (bwrap) is not installed: {INSTALL_HINT}", None)
     try:
-        version = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
+        # (an empty environment: exec'd, the child is dumpable, its /proc/<pid>/environ its user's to read; review38c)
+        version = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10, env={}).stdout.strip()
     except (OSError, subprocess.SubprocessError) as e:
         return Status(False, (), f"bwrap does not run ({e}): {INSTALL_HINT}", None)
     user = identity.target()

@@ -352,10 +352,15 @@ def _lower_priority(increment: int) -> None:
         # A gateway that is not root made itself not dumpable (weak.not_dumpable: a weak sandbox's, or before a
         # trusted script): its /proc/self files are root's, and the write failed in silence, leaving the run a whole
         # autogroup at nice 0 beside the gateway's (session 38). This copy, about to exec, is made dumpable again,
-        # as identity.switch does for its user namespace.
+        # as identity.switch does for its user namespace; and not dumpable again at once (review38c): until its exec
+        # it holds the gateway's memory and environment, which a trusted host script of the user read meanwhile.
+        # (The exec makes it dumpable again, holding only what it execs.)
         if _PRCTL is not None and _PRCTL(PR_SET_DUMPABLE, 1, 0, 0, 0) == 0:
-            with contextlib.suppress(OSError):
-                _write("/proc/self/autogroup", str(increment))
+            try:
+                with contextlib.suppress(OSError):
+                    _write("/proc/self/autogroup", str(increment))
+            finally:
+                _PRCTL(PR_SET_DUMPABLE, 0, 0, 0, 0)
     except OSError:  # (no autogroup: a kernel without it, /proc not mounted)
         pass
 

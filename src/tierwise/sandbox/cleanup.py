@@ -56,7 +56,10 @@ def remove_tree(path: str, bounded: bool = True) -> bool:
     except OSError as e:
         log.warning("sandbox clean-up of %s: %s; trying rm -rf", path, e)
         with contextlib.suppress(OSError, subprocess.SubprocessError):
-            subprocess.run(["rm", "-rf", "--one-file-system", "--", path], capture_output=True, timeout=300)
+            # (PATH alone: exec'd, rm is dumpable, and the gateway's keys would be in its /proc/<pid>/environ for as long
+            # as it runs, review38c)
+            subprocess.run(["rm", "-rf", "--one-file-system", "--", path], capture_output=True, timeout=300,
+                           env={"PATH": os.environ.get("PATH", os.defpath)})
     return not os.path.lexists(path)
 
 

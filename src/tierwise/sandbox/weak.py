@@ -173,13 +173,15 @@ def dying_with(parent: int, confine: Callable[[], None] | None,
     return load
 
 
-def shield_gateway(allow_weak: bool) -> bool:
-    """Where the weak sandbox may run code as this gateway's own user (a gateway that is not root), make this
-    process not dumpable (`not_dumpable`). A weak run, OS layer alone, read the keys in /proc/<gateway>/environ,
+def shield_gateway(allow_weak: bool, host_scripts: bool = False) -> bool:
+    """Where the weak sandbox may run code as this gateway's own user (a gateway that is not root), or trusted
+    ensemble scripts may (`host_scripts`: `ensembles.trusted` lists files), make this process not dumpable
+    (`not_dumpable`). (A worker made itself so before its first script, but `serve --workers N`'s supervisor and
+    the other workers stayed readable to that script, review38c.) A weak run, OS layer alone, read the keys in /proc/<gateway>/environ,
     wrote the gateway's heap through /proc/<gateway>/mem and opened its descriptors by /proc/<gateway>/fd. The
     flag passes to forked processes (`serve --workers N`), not through exec (the run's own interpreter). True
     when set."""
-    if not allow_weak or os.geteuid() == 0:
+    if not (allow_weak or host_scripts) or os.geteuid() == 0:
         return False
     return not_dumpable()
 
