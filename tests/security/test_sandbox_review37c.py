@@ -11,28 +11,15 @@ from __future__ import annotations
 
 import asyncio
 
+from tests.security.sandbox_programs import FUTEX_HEAD
 from tests.security.test_sandbox_cross_run import mode  # noqa: F401 (the fixture: bwrap, weak)
 from tierwise.sandbox import SandboxLimits, run_python
 
 LIMITS = SandboxLimits(wall_s=40, cpu_s=20, memory_mb=256)
 
-_FUTEX = r"""
-import ctypes, time
-libc = ctypes.CDLL(None, use_errno=True)
-libc.syscall.restype = ctypes.c_long
-L, P = ctypes.c_long, ctypes.c_void_p
-addr = ctypes.cast(libc.getpid, P).value & ~3  # a word of libc's code: a page every run maps from one file
-word = ctypes.c_uint32.from_address(addr).value
-class TS(ctypes.Structure):
-    _fields_ = [("s", ctypes.c_long), ("ns", ctypes.c_long)]
-def call(*args):
-    ctypes.set_errno(0)
-    r = libc.syscall(*args)
-    return r, ctypes.get_errno() if r < 0 else 0
-"""
 # Waits of 1 s each without the private flag: FUTEX_WAIT (relative), FUTEX_WAIT_BITSET with FUTEX_CLOCK_REALTIME
 # (absolute), futex_wait (Linux 6.7, absolute on CLOCK_MONOTONIC, FUTEX2_SIZE_U32 and no FUTEX2_PRIVATE).
-FUTEX_WAITER = _FUTEX + r"""
+FUTEX_WAITER = FUTEX_HEAD + r"""
 def wait(kind):
     if kind == "FUTEX_WAIT":
         return call(L(202), P(addr), L(0), L(word), ctypes.byref(TS(1, 0)), P(0), L(0))
@@ -49,7 +36,7 @@ for kind in ("FUTEX_WAIT", "FUTEX_WAIT", "FUTEX_WAIT_BITSET", "FUTEX_WAIT_BITSET
     time.sleep(0.5)  # (each wait is answered at once where refused: the waker's time still spans the six)
 print("WAITER DONE")
 """
-FUTEX_WAKER = _FUTEX + r"""
+FUTEX_WAKER = FUTEX_HEAD + r"""
 woke, end = 0, time.monotonic() + 12
 while time.monotonic() < end:
     r, e = call(L(202), P(addr), L(1), L(1), P(0), P(0), L(0))  # FUTEX_WAKE, without the private flag

@@ -18,8 +18,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.security.sandbox_programs import FUTEX_HEAD
 from tests.security.test_sandbox_cross_run import mode  # noqa: F401 (the fixture: bwrap, weak)
-from tests.security.test_sandbox_review37c import _FUTEX, futex_pair_passes_nothing
+from tests.security.test_sandbox_review37c import futex_pair_passes_nothing
 from tierwise.sandbox import SandboxLimits, run_python
 
 LIMITS = SandboxLimits(wall_s=40, cpu_s=20, memory_mb=256)
@@ -27,7 +28,7 @@ THREADED = SandboxLimits(wall_s=40, cpu_s=20, memory_mb=256, threads=True)
 
 # A waiter with no timeout (FUTEX_WAIT, FUTEX_WAIT_BITSET with NULL), without the private flag; where nothing else woke
 # it within 3 s a thread of its own does (a process-shared wake), so it never waits for the wall clock.
-UNTIMED_WAITER = _FUTEX + r"""
+UNTIMED_WAITER = FUTEX_HEAD + r"""
 import threading
 def wait(op):
     done = threading.Event()
