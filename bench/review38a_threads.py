@@ -29,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.sandbox_attack_round11 import command_line, run_attacks  # noqa: E402 (one way to pick a mode)
+from tests.security.sandbox_programs import FUTEX_HEAD  # noqa: E402
 
 WAITS = r"""
 import concurrent.futures, queue, threading, time
@@ -106,20 +107,6 @@ for who, tid in (("gateway thread", THREAD), ("gateway", GATEWAY), ("free", 0x3F
     said.append(f"setpgid {who} {libc.syscall(L(109), L(tid), L(0))} {ctypes.get_errno()}")
 print(", ".join(said))
 """
-VARIANT_HEAD = r"""
-import ctypes, time
-libc = ctypes.CDLL(None, use_errno=True)
-libc.syscall.restype = ctypes.c_long
-L, P = ctypes.c_long, ctypes.c_void_p
-addr = ctypes.cast(libc.getpid, P).value & ~3  # a word of libc's code
-word = ctypes.c_uint32.from_address(addr).value
-class TS(ctypes.Structure):
-    _fields_ = [("s", ctypes.c_long), ("ns", ctypes.c_long)]
-def call(*a):
-    ctypes.set_errno(0)
-    r = libc.syscall(*a)
-    return r, ctypes.get_errno() if r < 0 else 0
-"""
 VARIANTS = {
     "x32 FUTEX_WAIT": "print(call(L(0x40000000 | 202), P(addr), L(0), L(word), ctypes.byref(TS(1, 0)), P(0), L(0)))",
     "op bit 32": "print(call(L(202), P(addr), L(1 << 32), L(word), P(0), P(0), L(0)))",
@@ -132,7 +119,7 @@ VARIANTS = {
 
 
 async def _variants() -> str:
-    return ", ".join([f"{name} {await _threaded(VARIANT_HEAD + body)}" for name, body in VARIANTS.items()])
+    return ", ".join([f"{name} {await _threaded(FUTEX_HEAD + body)}" for name, body in VARIANTS.items()])
 
 
 PI = r"""

@@ -8,6 +8,7 @@ It is an estimate and the ledger marks it as one.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from tierwise.canonical import ImageBlock, OtherBlock, Request, TextBlock, ToolResultBlock
@@ -61,22 +62,25 @@ def hidden_input(req: Request) -> int:
     its base64 (wire14: 1,000 blank pages in an object stream are 3.5 KB of base64)."""
     n = 0
     allow: list[Allowance] = []  # (one for all the request's PDFs: review37d)
+    for b in binary_blocks(req):
+        n += PER_IMAGE if type(b) is ImageBlock else _hidden(other_counts(b, allow))  # type: ignore[arg-type]
+    return n
+
+
+def binary_blocks(req: Request) -> Iterator[ImageBlock | OtherBlock]:
+    """A request's image and opaque blocks (documents, search results...), tool results' included: what its text
+    does not show. One walk for every count of them (estimates, hidden input, fetched documents, usage floors)."""
     for m in req.messages:
         for b in m.content:
             t = type(b)
             if t is TextBlock:  # (most blocks: one identity test)
                 continue
-            if t is ImageBlock:
-                n += PER_IMAGE
+            if t is ImageBlock or t is OtherBlock:
+                yield b  # type: ignore[misc]
             elif t is ToolResultBlock:
                 for c in b.content:  # type: ignore[union-attr]
-                    if type(c) is ImageBlock:
-                        n += PER_IMAGE
-                    elif type(c) is OtherBlock:
-                        n += _hidden(other_counts(c, allow))  # type: ignore[arg-type]
-            elif t is OtherBlock:
-                n += _hidden(other_counts(b, allow))  # type: ignore[arg-type]
-    return n
+                    if type(c) is ImageBlock or type(c) is OtherBlock:
+                        yield c
 
 
 def _hidden(counts: tuple[int, int, int, int, int]) -> int:
@@ -87,16 +91,7 @@ def _hidden(counts: tuple[int, int, int, int, int]) -> int:
 def fetched_documents_in(req: Request) -> int:
     """The documents of a request that the upstream fetches (not inline): what they cost is not in its bytes. Those
     in tool results and inside other blocks count (before costs10 a tool result's documents by URL counted 0)."""
-    n = 0
-    for m in req.messages:
-        for b in m.content:
-            if isinstance(b, OtherBlock):
-                n += other_counts(b)[4]
-            elif isinstance(b, ToolResultBlock):
-                for c in b.content:  # (its content may hold documents: OtherBlocks)
-                    if type(c) is OtherBlock:
-                        n += other_counts(c)[4]  # type: ignore[arg-type]
-    return n
+    return sum(other_counts(b)[4] for b in binary_blocks(req) if type(b) is OtherBlock)
 
 
 def _images_and_document_chars(req: Request) -> tuple[int, int, int]:
@@ -105,23 +100,12 @@ def _images_and_document_chars(req: Request) -> tuple[int, int, int]:
     tokens of its inline PDFs (wire14), tool results' and other blocks' nested parts included."""
     n = chars = pdf = 0
     allow: list[Allowance] = []  # (one for all the request's PDFs: review37d, 50 bombs inflated 800 MB)
-    for m in req.messages:
-        for b in m.content:
-            t = type(b)
-            if t is TextBlock:
-                continue
-            if t is ImageBlock:
-                n += 1
-            elif t is ToolResultBlock:
-                for c in b.content:  # type: ignore[union-attr]
-                    if type(c) is ImageBlock:
-                        n += 1
-                    elif type(c) is OtherBlock:
-                        i, k, p, _, _ = other_counts(c, allow)  # type: ignore[arg-type]
-                        n, chars, pdf = n + i, chars + k, pdf + p
-            elif t is OtherBlock:
-                i, k, p, _, _ = other_counts(b, allow)  # type: ignore[arg-type]
-                n, chars, pdf = n + i, chars + k, pdf + p
+    for b in binary_blocks(req):
+        if type(b) is ImageBlock:
+            n += 1
+        else:
+            i, k, p, _, _ = other_counts(b, allow)  # type: ignore[arg-type]
+            n, chars, pdf = n + i, chars + k, pdf + p
     return n, chars, pdf
 
 
@@ -203,14 +187,3 @@ def _document_chars(raw: dict[str, Any]) -> int:
         return sum(len(c["text"]) for c in content if isinstance(c, dict) and isinstance(c.get("text"), str))
     return 0
 
-
-def images_in(req: Request) -> int:
-    """The images of a request's messages (tool results' included)."""
-    n = 0
-    for m in req.messages:
-        for b in m.content:
-            if isinstance(b, ImageBlock):
-                n += 1
-            elif isinstance(b, ToolResultBlock):
-                n += sum(1 for c in b.content if isinstance(c, ImageBlock))
-    return n

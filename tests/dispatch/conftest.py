@@ -66,19 +66,23 @@ def echo(delay: float = 0.0) -> Any:
 class HoldAfter:
     """An upstream script for killing a worker mid-run: the first `first` calls are answered at once, every later one
     is held until `release` is set, so the workers' slots fill with calls they will not finish before the kill
-    (killed by timing alone, a loaded machine killed a worker that held nothing)."""
+    (killed by timing alone, a loaded machine killed a worker that held nothing). With `most`, only that many are
+    held and the calls after them answered at once (`HoldAfter(0, most=1)`: a task held while others go on)."""
 
-    def __init__(self, first: int = 20) -> None:
+    def __init__(self, first: int = 20, most: int | None = None) -> None:
         self.answered: list[Any] = []
         self.held: list[Any] = []
         self.release = threading.Event()
-        self._first = first
+        self._first, self._most = first, most
         self._lock = threading.Lock()
 
     def __call__(self, rec: Any) -> Any:
         from tests.doubles import Gate
 
         with self._lock:
+            if self._most is not None and len(self.held) >= self._most:
+                self.answered.append(rec)
+                return echo()(rec)
             if len(self.answered) < self._first:
                 self.answered.append(rec)
                 return echo(0.1)

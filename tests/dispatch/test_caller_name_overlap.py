@@ -13,6 +13,7 @@ import redis
 import redis.asyncio as aredis
 
 from tests.dispatch.conftest import REDIS_URL
+from tests.dispatch.shared_key_attempts import let_through
 from tests.dispatch.test_tenancy_acl import acl_users  # noqa: F401 (the same fixture)
 from tierwise.dispatch.acl import caller_rules
 from tierwise.dispatch.config import DispatchConfig
@@ -56,17 +57,11 @@ async def test_a_caller_named_like_a_capability_touches_no_wake_list_of_before_s
     old_queue = f"{redis_prefix}{{acme}}:q:any:classify:normal"
     await admin.lpush(old_wake, "1", "1")
     hostile = aredis.from_url(acl_users(caller_rules(redis_prefix, "acme", caller="classify")))
-    allowed = []
     attempts = {"LTRIM the old wake list": lambda: hostile.ltrim(old_wake, 1, 0),
                 "LPUSH the old wake list": lambda: hostile.lpush(old_wake, *["1"] * 1000),
                 "XLEN an old queue": lambda: hostile.xlen(old_queue)}
     try:
-        for what, attempt in attempts.items():
-            try:
-                await attempt()
-                allowed.append(what)
-            except redis.exceptions.NoPermissionError:
-                pass
+        allowed = await let_through(attempts)
         assert await admin.llen(old_wake) == 2
     finally:
         await hostile.aclose()

@@ -77,34 +77,26 @@ async def test_a_result_refused_past_maxmemory_is_kept_not_run_again(openai_up, 
     Redis refused (its SET) skipped the renewal of running tasks' claims, so they were re-claimed and run again. It now
     waits for Redis to take the result, as it waits out an outage, and renews claims before the heartbeat."""
     import asyncio
-    import threading
 
-    from tests.dispatch.conftest import echo, running_worker, worker_config
-    from tests.doubles import Gate
+    from tests.dispatch.conftest import HoldAfter, running_worker, worker_config
     from tierwise.dispatch.client import Dispatcher
 
     server = own_redis(appendonly=False)
     admin = redis.Redis.from_url(server.url)
-    release = threading.Event()
-    calls: list[object] = []
-
-    def upstream(rec: object) -> object:
-        calls.append(rec)
-        return Gate(release, then=echo()) if len(calls) == 1 else echo()(rec)
-
+    upstream = HoldAfter(0, most=1)
     openai_up.default = upstream
     cfg = worker_config(openai_up.url, PREFIX, worker_id="w1", locality="remote", provider_locality="remote",
                         redis_url=server.url, callers=["app"])
     async with running_worker(cfg, tmp_path / "w"), \
             Dispatcher(server.url, tenant="acme", prefix=PREFIX, caller="app") as d:
         held = asyncio.create_task(d.dispatch("classify", "held", timeout=30))
-        while not calls:
-            await asyncio.sleep(0.05)
+        await upstream.until_held(1)
         admin.set("filler", b"f" * (16 << 20))
         admin.config_set("maxmemory", 8 << 20)
         admin.config_set("maxmemory-policy", "noeviction")
-        release.set()
+        upstream.release.set()
         await asyncio.sleep(3)  # the completion refused, past the 1 s visibility timeout
         admin.delete("filler")
         assert (await held).text == "echo:held"
-    assert len(calls) == 1, f"the model was called {len(calls)} times for one task"
+    calls = len(upstream.held) + len(upstream.answered)
+    assert calls == 1, f"the model was called {calls} times for one task"

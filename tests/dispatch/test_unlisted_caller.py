@@ -11,7 +11,6 @@ this version say nothing of their callers: while one is present nothing is refus
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 
 import pytest
@@ -80,15 +79,7 @@ async def test_a_waiting_task_outlives_a_restart_of_the_only_worker_listing_its_
         openai_up, redis_prefix, tmp_path):
     """The refusal of a waiting task waits until no worker has listed its caller for a while (10 s): a restart of the
     one worker that lists it (stop, start) must not end the tasks that worker will take when it is back."""
-    from tests.doubles import Gate
-
-    release = threading.Event()
-    calls: list[object] = []
-
-    def upstream(rec: object) -> object:
-        calls.append(rec)
-        return Gate(release, then=echo()) if len(calls) == 1 else echo()(rec)
-
+    upstream = HoldAfter(0, most=1)
     openai_up.default = upstream
     w1 = worker_config(openai_up.url, redis_prefix, worker_id="w1", locality="remote", provider_locality="remote",
                        callers=["app-b"], capacity=1)
@@ -98,12 +89,11 @@ async def test_a_waiting_task_outlives_a_restart_of_the_only_worker_listing_its_
             Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix, caller="app-b") as b:
         async with running_worker(w1, tmp_path / "w1"):
             first = asyncio.create_task(b.dispatch("classify", "held", timeout=40))
-            while not calls:
-                await asyncio.sleep(0.05)
+            await upstream.until_held(1)
             queued = asyncio.create_task(b.dispatch("classify", "queued", timeout=40))
             await asyncio.sleep(0.5)
         await asyncio.sleep(5)  # w1 away for longer than two looks of the waiting tasks
-        release.set()
+        upstream.release.set()
         async with running_worker(w1, tmp_path / "w1-again"):
             assert (await queued).text == "echo:queued"
             first.cancel()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import pytest
 
@@ -23,17 +24,22 @@ def _worker(url: str, prefix: str, wid: str, callers: list[str], ttl: float = 10
                          presence_ttl=ttl)
 
 
+async def _served_across_a_restart(d: Dispatcher, w1: dict[str, object], tmp_path: Path) -> None:
+    """`w1` answers a request, stops, and is started again a second later: the request sent in the gap is served."""
+    async with running_worker(w1, tmp_path / "w1"):
+        assert (await d.dispatch("classify", "before", timeout=20)).text == "echo:before"
+    during = asyncio.create_task(d.dispatch("classify", "during", timeout=30))
+    await asyncio.sleep(1.0)  # the restart's gap
+    async with running_worker(w1, tmp_path / "w1-again"):
+        assert (await during).text == "echo:during"
+
+
 @pytest.mark.asyncio
 async def test_a_request_during_a_restart_of_the_only_worker_is_served(openai_up, redis_prefix, tmp_path):
     openai_up.default = echo()
     w1 = _worker(openai_up.url, redis_prefix, "w1", ["app-a"])
     async with Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix, caller="app-a") as a:
-        async with running_worker(w1, tmp_path / "w1"):
-            assert (await a.dispatch("classify", "before", timeout=20)).text == "echo:before"
-        during = asyncio.create_task(a.dispatch("classify", "during", timeout=30))
-        await asyncio.sleep(1.0)  # the restart's gap
-        async with running_worker(w1, tmp_path / "w1-again"):
-            assert (await during).text == "echo:during"
+        await _served_across_a_restart(a, w1, tmp_path)
 
 
 @pytest.mark.asyncio
@@ -43,12 +49,7 @@ async def test_a_request_during_a_restart_of_the_only_worker_listing_its_caller_
     w1, w2 = _worker(openai_up.url, redis_prefix, "w1", ["app-b"]), _worker(openai_up.url, redis_prefix, "w2", ["app-a"])
     async with running_worker(w2, tmp_path / "w2"), \
             Dispatcher(REDIS_URL, tenant="acme", prefix=redis_prefix, caller="app-b") as b:
-        async with running_worker(w1, tmp_path / "w1"):
-            assert (await b.dispatch("classify", "before", timeout=20)).text == "echo:before"
-        during = asyncio.create_task(b.dispatch("classify", "during", timeout=30))
-        await asyncio.sleep(1.0)
-        async with running_worker(w1, tmp_path / "w1-again"):
-            assert (await during).text == "echo:during"
+        await _served_across_a_restart(b, w1, tmp_path)
 
 
 @pytest.mark.asyncio

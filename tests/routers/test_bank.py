@@ -60,19 +60,6 @@ def test_a_saved_transfer_carries_its_bank_and_eval_adds_round_22s_term(tmp_path
     assert evaluate(d, [bare], baselines=False, placement="window-tokens", bank_weight=0.25)[0].scores is not None
 
 
-def test_cross_validated_rows_fit_each_folds_bank():
-    from tierwise.evaluation.replay import placed_by_fold
-
-    d = two_topics(120)
-    raw: dict[str, np.ndarray] = {}
-    row = evaluate(d, ["transfer-lsa-options"], folds=2, baselines=False, unplaced=raw, placement="window-tokens",
-                   bank_weight=0.5)[0]
-    np.testing.assert_allclose(row.scores, placed_by_fold(raw[row.name], d, 2, 0, "window-tokens",
-                                                          "transfer-lsa-options", bank_weight=0.5))
-    assert not np.allclose(row.scores, placed_by_fold(raw[row.name], d, 2, 0, "window-tokens",
-                                                      "transfer-lsa-options"))
-
-
 def _rewrite(path: str, **arrays: np.ndarray) -> None:
     npz = path[:-5] + ".npz"
     with np.load(npz, allow_pickle=False) as f:

@@ -12,10 +12,9 @@ import yaml
 from click.testing import CliRunner
 
 from tests.doubles import Reply
-from tests.gateway.conftest import anthropic_up, gateway, oai, openai_up  # noqa: F401
+from tests.gateway.conftest import anthropic_up, gateway, openai_up  # noqa: F401
 from tests.harness import two_tier_config
-from tests.learning.test_reflective_route import wait_for
-from tests.routers.test_online_validation import EASY, FIXTURE
+from tests.routers.test_online_validation import FIXTURE, four_shadowed
 from tierwise.cli import main
 from tierwise.evaluation.loaders import load_jsonl
 from tierwise.routers import make_router, save_router
@@ -33,12 +32,7 @@ def test_pairs_the_judge_cannot_grade_say_why(gateway, openai_up, anthropic_up, 
         rec.body) else "frontier answer")
     route = g.gateway.resolve("main")
     with caplog.at_level(logging.INFO, logger="tierwise"):
-        for i in range(4):
-            oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": EASY.format(i=i)}])
-            assert wait_for(lambda: not route._background, timeout=30)
-    g.flush()
-    shadows = g.ledger.query(kind="shadow", route="main")
-    assert len(shadows) == 4
+        shadows = four_shadowed(g, route)
     assert all("named no grade" in s.shadow["unjudged"] for s in shadows)
     warned = [r for r in caplog.records if r.levelno == logging.WARNING and "is not judged" in r.getMessage()]
     assert len(warned) == 1 and "verdict: good|acceptable|poor" in warned[0].getMessage()

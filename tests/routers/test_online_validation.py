@@ -141,11 +141,17 @@ def test_a_pair_the_judge_does_not_grade_stays_unjudged(gateway, openai_up, anth
                                              and "You are grading" in json.dumps(rec.body) else
                                              "hmm" if "You are grading" in json.dumps(rec.body) else "frontier answer")
     route = g.gateway.resolve("main")
+    shadows = four_shadowed(g, route)
+    assert all(s.shadow["strong"]["outcome"] is None and s.shadow["weak"]["outcome"] is None for s in shadows)
+    assert route.validator.latest.n == 0
+
+
+def four_shadowed(g, route) -> list:
+    """Four requests to route `main`, each shadowed and judged before the next: their shadow records."""
     for i in range(4):
         oai(g).chat.completions.create(model="main", messages=[{"role": "user", "content": EASY.format(i=i)}])
         assert wait_for(lambda: not route._background, timeout=30)
     g.flush()
     shadows = g.ledger.query(kind="shadow", route="main")
     assert len(shadows) == 4
-    assert all(s.shadow["strong"]["outcome"] is None and s.shadow["weak"]["outcome"] is None for s in shadows)
-    assert route.validator.latest.n == 0
+    return shadows

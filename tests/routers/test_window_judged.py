@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from tests.doubles import Reply
 from tests.gateway.conftest import anthropic_up, gateway, oai, openai_up  # noqa: F401
@@ -58,17 +59,20 @@ def test_eval_judged_rate_replays_the_route_on_a_saved_router(tmp_path):
     assert np.allclose(evaluate(d, [path], baselines=False, placement="none", judged_rate=0.3)[0].scores, r.score(d))
 
 
-def test_cross_validated_rows_replay_judged_verdicts_fold_by_fold():
+@pytest.mark.parametrize("n, option", [(200, "judged_rate"), (120, "bank_weight")])
+def test_cross_validated_rows_place_fold_by_fold_with_the_option(n, option):
+    """A CV row is placed fold by fold with judged verdicts (`judged_rate`) or each fold's training bank
+    (`bank_weight`, routers/bank.py), as `placed_by_fold` places it, and not as it places without the option."""
     from tierwise.evaluation.replay import placed_by_fold
 
-    d = two_topics(200)
+    d = two_topics(n)
     raw: dict[str, np.ndarray] = {}
     row = evaluate(d, ["transfer-lsa-options"], folds=2, baselines=False, unplaced=raw, placement="window-tokens",
-                   judged_rate=0.5)[0]
+                   **{option: 0.5})[0]
     np.testing.assert_allclose(row.scores, placed_by_fold(raw[row.name], d, 2, 0, "window-tokens",
-                                                          "transfer-lsa-options", 0.5))
+                                                          "transfer-lsa-options", **{option: 0.5}))
     plain = placed_by_fold(raw[row.name], d, 2, 0, "window-tokens", "transfer-lsa-options")
-    assert not np.allclose(row.scores, plain)  # seen failing with the CV path's `judged_rate` not passed on
+    assert not np.allclose(row.scores, plain)  # (judged_rate) seen failing with the CV path's option not passed on
 
 
 def judge_world(rec):

@@ -184,3 +184,22 @@ for p in found:
         except OSError as e:
             print('refused', p, fd, e.errno)
 """
+
+
+# The head of a program calling futex(2) on a word of libc's code (a page every run maps from one file, hence a
+# process-shared futex two runs can meet at): `call(nr, *args)` answers (result, errno) (review37c, round 19,
+# bench/review38a_threads.py).
+FUTEX_HEAD = r"""
+import ctypes, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+L, P = ctypes.c_long, ctypes.c_void_p
+addr = ctypes.cast(libc.getpid, P).value & ~3  # a word of libc's code: a page every run maps from one file
+word = ctypes.c_uint32.from_address(addr).value
+class TS(ctypes.Structure):
+    _fields_ = [("s", ctypes.c_long), ("ns", ctypes.c_long)]
+def call(*args):
+    ctypes.set_errno(0)
+    r = libc.syscall(*args)
+    return r, ctypes.get_errno() if r < 0 else 0
+"""

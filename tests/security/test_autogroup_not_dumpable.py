@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 # A gateway process as uid 65534 (where the test runs as root; itself otherwise), not dumpable, forking a child that
-# does what a run's child does before exec, then reads back its autogroup's nice level.
-GATEWAY = """
-import ctypes, os, sys
+# does what a run's child does before exec (up to its autogroup's lowering); each program goes on from there.
+FORKED = """
+import os, time
 import tierwise.sandbox.cgroup as cgroup
 if os.geteuid() == 0:
     os.setgroups([])
@@ -25,6 +25,10 @@ pid = os.fork()
 if pid == 0:
     os.setsid()  # (the runner's child starts a session, hence an autogroup, of its own)
     cgroup._lower_priority(3)
+"""
+
+# The child reads back its autogroup's nice level.
+GATEWAY = FORKED + """
     with open("/proc/self/autogroup") as f:
         os.write(w, f.read().encode())
     os._exit(0)
@@ -46,20 +50,7 @@ def test_a_run_of_a_gateway_made_not_dumpable_still_lowers_its_autogroup() -> No
 
 # The same child, paused after it lowered its autogroup (before its exec), and a process of the gateway's user (what a
 # trusted host script is) reading its /proc/<pid>/environ: the gateway's own environment, keys included, until the exec.
-WINDOW = """
-import os, sys, time
-import tierwise.sandbox.cgroup as cgroup
-if os.geteuid() == 0:
-    os.setgroups([])
-    os.setresgid(65534, 65534, 65534)
-    os.setresuid(65534, 65534, 65534)
-from tierwise.sandbox.weak import not_dumpable
-assert not_dumpable()
-r, w = os.pipe()
-pid = os.fork()
-if pid == 0:
-    os.setsid()
-    cgroup._lower_priority(3)
+WINDOW = FORKED + """
     os.write(w, b"x")
     time.sleep(60)  # (killed below: stands for the rest of the child's way to its exec)
     os._exit(0)

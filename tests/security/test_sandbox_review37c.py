@@ -11,28 +11,15 @@ from __future__ import annotations
 
 import asyncio
 
+from tests.security.sandbox_programs import FUTEX_HEAD
 from tests.security.test_sandbox_cross_run import mode  # noqa: F401 (the fixture: bwrap, weak)
 from tierwise.sandbox import SandboxLimits, run_python
 
 LIMITS = SandboxLimits(wall_s=40, cpu_s=20, memory_mb=256)
 
-_FUTEX = r"""
-import ctypes, time
-libc = ctypes.CDLL(None, use_errno=True)
-libc.syscall.restype = ctypes.c_long
-L, P = ctypes.c_long, ctypes.c_void_p
-addr = ctypes.cast(libc.getpid, P).value & ~3  # a word of libc's code: a page every run maps from one file
-word = ctypes.c_uint32.from_address(addr).value
-class TS(ctypes.Structure):
-    _fields_ = [("s", ctypes.c_long), ("ns", ctypes.c_long)]
-def call(*args):
-    ctypes.set_errno(0)
-    r = libc.syscall(*args)
-    return r, ctypes.get_errno() if r < 0 else 0
-"""
 # Waits of 1 s each without the private flag: FUTEX_WAIT (relative), FUTEX_WAIT_BITSET with FUTEX_CLOCK_REALTIME
 # (absolute), futex_wait (Linux 6.7, absolute on CLOCK_MONOTONIC, FUTEX2_SIZE_U32 and no FUTEX2_PRIVATE).
-FUTEX_WAITER = _FUTEX + r"""
+FUTEX_WAITER = FUTEX_HEAD + r"""
 def wait(kind):
     if kind == "FUTEX_WAIT":
         return call(L(202), P(addr), L(0), L(word), ctypes.byref(TS(1, 0)), P(0), L(0))
@@ -49,7 +36,7 @@ for kind in ("FUTEX_WAIT", "FUTEX_WAIT", "FUTEX_WAIT_BITSET", "FUTEX_WAIT_BITSET
     time.sleep(0.5)  # (each wait is answered at once where refused: the waker's time still spans the six)
 print("WAITER DONE")
 """
-FUTEX_WAKER = _FUTEX + r"""
+FUTEX_WAKER = FUTEX_HEAD + r"""
 woke, end = 0, time.monotonic() + 12
 while time.monotonic() < end:
     r, e = call(L(202), P(addr), L(1), L(1), P(0), P(0), L(0))  # FUTEX_WAKE, without the private flag
@@ -59,36 +46,35 @@ print("WOKE", woke)
 """
 
 
-async def _futex_pair(waiter_limits: SandboxLimits = LIMITS) -> tuple[str, str]:
-    waiter = asyncio.create_task(run_python(FUTEX_WAITER, limits=waiter_limits, audit_hook=False))
+async def futex_pair_passes_nothing(waiter: str = FUTEX_WAITER, waiter_limits: SandboxLimits = LIMITS,
+                                    waker_limits: SandboxLimits = LIMITS) -> str:
+    """Run `waiter`, and FUTEX_WAKER beside it: nothing woke the waiter and the waker woke nothing. The waiter's
+    output."""
+    waiting = asyncio.create_task(run_python(waiter, limits=waiter_limits, audit_hook=False))
     await asyncio.sleep(0.5)
-    waker = await run_python(FUTEX_WAKER, limits=LIMITS, audit_hook=False)
-    w = await waiter
+    waker = await run_python(FUTEX_WAKER, limits=waker_limits, audit_hook=False)
+    w = await waiting
     assert w.ok and waker.ok, (w.summary(), waker.summary())
     assert "WAITER DONE" in w.stdout, w.stdout
-    return w.stdout, waker.stdout
+    assert "woken" not in w.stdout.replace("not woken", ""), w.stdout
+    assert "WOKE 0" in waker.stdout, (waker.stdout, w.stdout)
+    return w.stdout
 
 
 async def test_two_runs_pass_nothing_through_a_futex_on_a_shared_library_page(mode: str) -> None:  # noqa: F811
     """Before: the waiter was woken 3 of 3 times it waited with FUTEX_WAIT, and the waker told each (bwrap, weak)."""
-    waited, woke = await _futex_pair()
-    assert "woken" not in waited.replace("not woken", ""), waited
-    assert "WOKE 0" in woke, (woke, waited)
+    await futex_pair_passes_nothing()
 
 
 async def test_two_runs_under_landlock_alone_pass_nothing_through_a_futex(landlock_alone: None) -> None:
-    waited, woke = await _futex_pair()
-    assert "woken" not in waited.replace("not woken", ""), waited
-    assert "WOKE 0" in woke, (woke, waited)
+    await futex_pair_passes_nothing()
 
 
 async def test_a_one_task_run_wakes_no_waiter_of_a_run_with_threads(mode: str) -> None:  # noqa: F811
     """A one-task run's process-shared wakes wake nothing (answer 0), and (session 38) a run with threads sleeps on no
     process-shared word either. Before: woken 6 of 6 (bwrap, weak)."""
     threaded = SandboxLimits(wall_s=40, cpu_s=20, memory_mb=256, threads=True)
-    waited, woke = await _futex_pair(threaded)
-    assert "woken" not in waited.replace("not woken", ""), waited
-    assert "WOKE 0" in woke, (woke, waited)
+    await futex_pair_passes_nothing(waiter_limits=threaded)
 
 
 LOCKS = """

@@ -14,13 +14,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 
 import pytest
 
+from tests.security.sandbox_programs import FUTEX_HEAD
 from tests.security.test_sandbox_cross_run import mode  # noqa: F401 (the fixture: bwrap, weak)
-from tests.security.test_sandbox_review37c import _FUTEX, FUTEX_WAKER
+from tests.security.test_sandbox_review37c import futex_pair_passes_nothing
 from tierwise.sandbox import SandboxLimits, run_python
 
 LIMITS = SandboxLimits(wall_s=40, cpu_s=20, memory_mb=256)
@@ -28,7 +28,7 @@ THREADED = SandboxLimits(wall_s=40, cpu_s=20, memory_mb=256, threads=True)
 
 # A waiter with no timeout (FUTEX_WAIT, FUTEX_WAIT_BITSET with NULL), without the private flag; where nothing else woke
 # it within 3 s a thread of its own does (a process-shared wake), so it never waits for the wall clock.
-UNTIMED_WAITER = _FUTEX + r"""
+UNTIMED_WAITER = FUTEX_HEAD + r"""
 import threading
 def wait(op):
     done = threading.Event()
@@ -50,28 +50,14 @@ print("WAITER DONE")
 """
 
 
-async def _pair(waiter: str) -> tuple[str, str]:
-    waiting = asyncio.create_task(run_python(waiter, limits=THREADED, audit_hook=False))
-    await asyncio.sleep(0.5)
-    woke = await run_python(FUTEX_WAKER, limits=THREADED, audit_hook=False)
-    w = await waiting
-    assert w.ok and woke.ok, (w.summary(), woke.summary())
-    assert "WAITER DONE" in w.stdout, w.stdout
-    return w.stdout, woke.stdout
-
-
 async def test_two_runs_with_threads_pass_nothing_through_a_futex_on_a_shared_library_page(mode: str) -> None:  # noqa: F811
     """Before: the waiter (threads on) was woken by the other run (threads on) 4 of 4 times, and the waker told so."""
-    waited, woke = await _pair(UNTIMED_WAITER)
-    assert "woken" not in waited.replace("not woken", ""), waited
+    waited = await futex_pair_passes_nothing(UNTIMED_WAITER, THREADED, THREADED)
     assert waited.count("not woken 11") == 4, waited  # EAGAIN: glibc looks at the word again
-    assert "WOKE 0" in woke, (woke, waited)
 
 
 async def test_two_runs_with_threads_under_landlock_alone_pass_nothing_through_a_futex(landlock_alone: None) -> None:
-    waited, woke = await _pair(UNTIMED_WAITER)
-    assert "woken" not in waited.replace("not woken", ""), waited
-    assert "WOKE 0" in woke, (woke, waited)
+    await futex_pair_passes_nothing(UNTIMED_WAITER, THREADED, THREADED)
 
 
 # multiprocessing's primitives are named semaphores (process-shared futexes): contended among threads they still

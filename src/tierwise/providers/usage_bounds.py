@@ -15,7 +15,6 @@ from tierwise.canonical import (
     Request,
     TextBlock,
     ThinkingBlock,
-    ToolResultBlock,
     ToolUseBlock,
     Usage,
 )
@@ -23,7 +22,14 @@ from tierwise.image_size import image_size
 from tierwise.pdf_pages import Allowance
 from tierwise.pricing import MAX_SEARCHES
 from tierwise.providers.output_rate import UNSEEN_TOKENS_PER_SECOND
-from tierwise.tokens import PER_PDF_PAGE, estimate_request, estimate_text_chars, other_counts, text_units
+from tierwise.tokens import (
+    PER_PDF_PAGE,
+    binary_blocks,
+    estimate_request,
+    estimate_text_chars,
+    other_counts,
+    text_units,
+)
 
 __all__ = ["answer_chars", "at_least_relayed", "bound_usage", "hides_reasoning", "least_binary_input", "text_units",
            "too_few", "too_little_input", "unseen_output"]  # web searches one answer is counted (and reserved) at most
@@ -121,24 +127,9 @@ def least_binary_input(req: Request) -> int:
     one-pixel image), nor PDFs when the client names a parsing engine (OpenRouter's `plugins`: its free text
     engine bills a scanned page's text, none)."""
     n = 0
-    allow: list[Allowance] | None = None  # (one inflate allowance for the request's PDFs, when first needed)
-    for m in req.messages:
-        for b in m.content:
-            t = type(b)
-            if t is TextBlock:
-                continue
-            if t is ImageBlock:
-                n += _least_image(b)  # type: ignore[arg-type]
-                continue
-            allow = [] if allow is None else allow
-            if t is ToolResultBlock:
-                for c in b.content:  # type: ignore[union-attr]
-                    if type(c) is ImageBlock:
-                        n += _least_image(c)
-                    elif type(c) is OtherBlock:
-                        n += _least_pages(c, req, allow)  # type: ignore[arg-type]
-            elif t is OtherBlock:
-                n += _least_pages(b, req, allow)  # type: ignore[arg-type]
+    allow: list[Allowance] = []  # (one inflate allowance for the request's PDFs)
+    for b in binary_blocks(req):
+        n += _least_image(b) if type(b) is ImageBlock else _least_pages(b, req, allow)  # type: ignore[arg-type]
     return n
 
 
