@@ -1,11 +1,13 @@
 """Gateway fuzz (session 38, fuzz38): zip files that Python's zipfile refuses with an exception other than
 BadZipFile. A central directory naming a newer "version needed to extract" (zipfile raises NotImplementedError) or a
 file with an empty name (ZipInfo.is_dir raises IndexError) escaped privacy/archives.py's reader: the request got a
-500 with no error in its API's schema. Now the first is an unreadable archive (the scan fails closed) and the second
-is read; either way the client gets an answer and the value does not reach the remote model."""
+500 with no error in its API's schema. A gzip member cut inside its 10-byte header (alone, or after a whole member) raised
+IndexError the same way. Now the first and third are unreadable archives (the scan fails closed) and the second is
+read; either way the client gets an answer and the value does not reach the remote model."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import zipfile
 
@@ -32,7 +34,18 @@ def empty_name() -> bytes:
     return _zip(zipfile.ZipInfo(""))
 
 
-HOSTILE = {"newer version": newer_version, "empty name": empty_name}
+def gzip_cut_in_its_header() -> bytes:
+    return gzip.compress(b"call jane.doe@example.com") + b"\x1f\x8b\x08"  # a second member, 3 bytes of its header
+
+
+HOSTILE = {"newer version": newer_version, "empty name": empty_name, "gzip header cut": gzip_cut_in_its_header}
+
+
+@pytest.mark.parametrize("data", [b"\x1f\x8b", b"\x1f\x8b\x08", gzip_cut_in_its_header()],
+                         ids=["2 bytes", "3 bytes", "a second member cut"])
+def test_a_gzip_member_cut_in_its_header_is_unreadable(data):
+    with pytest.raises(ArchiveUnreadable):
+        read_archive(data, lambda data: None)
 
 
 def test_a_zip_zipfile_cannot_open_is_unreadable():

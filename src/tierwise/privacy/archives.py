@@ -181,6 +181,8 @@ def _stream(raw: bytes, k: str | None, cap: int, b: _Budget, fields: list[tuple[
 
 def _gzip_fields(raw: bytes) -> list[tuple[str, bytes]]:
     """A gzip member's FNAME and FCOMMENT (RFC 1952 2.3.1), as (a name for it, its bytes)."""
+    if len(raw) < 10:  # (fuzz38: a member cut inside its header raised IndexError, a 500)
+        raise ArchiveUnreadable("a truncated gzip header")
     flags, pos, out = raw[3], 10, []
     if flags & 0x04:  # FEXTRA: binary subfields (BGZF's block sizes), or text (privacy16: read)
         if extra := gzip_extra(raw):
