@@ -191,7 +191,9 @@ def _json(loc: str, v: Any, depth: int = 0) -> Iterator[tuple[str, str]]:
 # One with other characters (`jane.doe@example.com` as a message's `id`, a tool call's id, a thinking
 # signature) is text a client wrote, forwarded as written: scanned (session 24, attack-privacy4).
 OPAQUE_KEYS = frozenset({"id", "tool_use_id", "tool_call_id", "call_id", "signature", "encrypted_content"})
-_BINARY_TYPES = frozenset({"base64", "redacted_thinking"})  # their `data` is base64 / an encrypted blob
+# their `data` is base64 / an encrypted blob; a tuple (fuzz38): `in` compares, where a frozenset hashed a hostile
+# `type` (an object or a list inside an opaque block: TypeError, a 500)
+_BINARY_TYPES = ("base64", "redacted_thinking")
 # Only base64 is a payload: a `data:text/plain,...` URL is text as written (skipped, it hid any value),
 # and so is a "base64" payload holding characters base64 has not (checked at ~1 ms per MB). A data: URL is read as
 # readers read it (payload_bytes.data_url; round 14: `data:;base64,`, quoted parameters, fragments were text).
