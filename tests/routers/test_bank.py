@@ -13,7 +13,7 @@ from tests.doubles import Reply
 from tests.gateway.conftest import anthropic_up, gateway, oai, openai_up  # noqa: F401
 from tests.routers.test_learned_route import decision_of, learned_config
 from tests.routers.test_placement import two_topics
-from tests.routers.test_window_tokens import saved
+from tests.routers.test_window_tokens import eval_arrival, saved
 from tierwise.evaluation.replay import evaluate
 from tierwise.routers import RouterError, load_router
 from tierwise.routers.bank import AXES, MAX_ROWS, BankedPlacement, NeighbourBank, training_gains
@@ -185,10 +185,7 @@ def test_a_gateway_route_adds_the_bank_term_as_eval_replays_it(gateway, openai_u
         steps.append(decision_of(g, resp.headers["x-tierwise-request-id"])[1])
     raw = np.array([s["detail"]["placement"]["raw_score"] for s in steps])
     live = np.array([s["score"] for s in steps])
-    n = len(d)
-    order = np.random.default_rng(0).permutation(n)
-    at = np.empty(n, int)
-    at[order] = np.arange(n)
+    order, at = eval_arrival(len(d))
     prompts = [d.prompts[arrival[j]] for j in at]
     r = load_router(path)
     replay = place(raw[at], prompts, "window-tokens", r.vectors.encode, 0, bank=r.bank, bank_weight=0.25)

@@ -15,7 +15,7 @@ from tests.gateway.conftest import anthropic_up, gateway, oai, openai_up  # noqa
 from tests.learning.test_reflective_route import wait_for
 from tests.routers.test_learned_route import decision_of, learned_config
 from tests.routers.test_placement import two_topics
-from tests.routers.test_window_tokens import saved
+from tests.routers.test_window_tokens import eval_arrival, saved
 from tierwise.evaluation.replay import evaluate
 from tierwise.routers import load_router
 from tierwise.routers.placement import place
@@ -115,10 +115,7 @@ def test_a_gateway_route_places_by_its_judged_pairs_as_eval_replays_it(gateway, 
     raw = np.array([s["detail"]["placement"]["raw_score"] for s in steps])
     live = np.array([s["score"] for s in steps])
     # eval's replay of the same requests: arranged so that its seeded arrival order is the route's
-    n = len(d)
-    order = np.random.default_rng(0).permutation(n)
-    at = np.empty(n, int)
-    at[order] = np.arange(n)
+    order, at = eval_arrival(len(d))
     prompts = [d.prompts[arrival[j]] for j in at]
     r = load_router(path)
     replay = place(raw[at], prompts, "window-tokens", r.vectors.encode, 0, (strong[at], weak[at], judged[at]))

@@ -110,3 +110,13 @@ def test_window_tokens_is_the_default_of_eval_and_of_the_route(tmp_path):
     r = load_router(path)
     np.testing.assert_allclose(evaluate(d, [path], baselines=False)[0].scores,  # seen failing with PLACEMENT "none"
                                stream_placed(r.score(d), r.vectors.encode(d.prompts), seed=0))
+
+
+def eval_arrival(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """`tierwise eval`'s seeded arrival order of `n` requests (seed 0) and its inverse: a route fed the requests in
+    `arrival[at]` order sees what eval's replay sees."""
+    order = np.random.default_rng(0).permutation(n)
+    at = np.empty(n, int)
+    at[order] = np.arange(n)
+    return order, at
+
